@@ -1,0 +1,85 @@
+// Entry point of the addon. The same sources build `pfgm_cpu.node` and, with the CUDA backend
+// linked in, `pfgm_cuda.node`; the TypeScript loader picks one (src/addon/load.ts).
+#include <napi.h>
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "binding/napi_util.h"
+#include "binding/physics_binding.h"
+#include "binding/tensor_handle.h"
+#include "device.h"
+
+#ifndef PFGM_BUILD_FLAVOR
+#define PFGM_BUILD_FLAVOR "cpu"
+#endif
+
+namespace pfgm::binding {
+namespace {
+
+const char* isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::sse41: return "sse41";
+    default: return "other";
+  }
+}
+
+// buildInfo() -> what this binary is and what it found: the loader's and `pfgm info`'s source.
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("flavor", PFGM_BUILD_FLAVOR);
+    Napi::Object cpu = Napi::Object::New(env);
+    cpu.Set("threads", omp_get_max_threads());
+    const dnnl_version_t* v = dnnl_version();
+    cpu.Set("onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                          std::to_string(v->patch));
+    cpu.Set("isa", isa_name(dnnl::get_effective_cpu_isa()));
+    o.Set("cpu", cpu);
+    const gpu::Info g = gpu::query();
+    Napi::Object cuda = Napi::Object::New(env);
+    cuda.Set("compiled", g.compiled);
+    cuda.Set("available", g.available);
+    cuda.Set("reason", g.reason);
+    cuda.Set("deviceCount", g.device_count);
+    if (g.available) {
+      cuda.Set("name", g.name);
+      cuda.Set("computeCapability",
+               std::to_string(g.compute_major) + "." + std::to_string(g.compute_minor));
+      cuda.Set("memoryBytes", static_cast<double>(g.memory_bytes));
+    }
+    cuda.Set("driverVersion", g.driver_version);
+    cuda.Set("runtimeVersion", g.runtime_version);
+    o.Set("cuda", cuda);
+    return o;
+  });
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TensorHandle::Init(env, exports);
+  exports.Set("createTensor", Napi::Function::New(env, CreateTensor));
+  exports.Set("studentTNoise", Napi::Function::New(env, StudentTNoise));
+  exports.Set("pfgmPerturb", Napi::Function::New(env, PfgmPerturb));
+  exports.Set("trainingSigma", Napi::Function::New(env, TrainingSigma));
+  exports.Set("philox", Napi::Function::New(env, Philox));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  return exports;
+}
+
+}  // namespace pfgm::binding
+
+static Napi::Object InitPfgm(Napi::Env env, Napi::Object exports) {
+  return pfgm::binding::Init(env, exports);
+}
+
+NODE_API_MODULE(pfgm, InitPfgm)

@@ -1,0 +1,40 @@
+// The CPU-only build's GPU runtime: reports why there is no GPU and refuses device memory.
+#include "device.h"
+#include "errors.h"
+#include "physics/physics.h"
+
+namespace pfgm::gpu {
+namespace {
+[[noreturn]] void no_cuda() {
+  fail(code::kDevice,
+       "this pfgm build has no CUDA backend: use device 'cpu', or rebuild with a CUDA toolkit "
+       "installed (npm rebuild pfgm) and load it with PFGM_DEVICE=cuda");
+}
+}  // namespace
+
+Info query() {
+  Info info;
+  info.reason = "this is the CPU-only build of the addon";
+  return info;
+}
+void* allocate(size_t) { no_cuda(); }
+void release(void*) {}
+void copy_to_device(void*, const void*, size_t) { no_cuda(); }
+void copy_to_host(void*, const void*, size_t) { no_cuda(); }
+void copy_on_device(void*, const void*, size_t) { no_cuda(); }
+void synchronize() {}
+
+}  // namespace pfgm::gpu
+
+namespace pfgm::cuda {
+void student_t_noise_f32(const float*, float*, const NoiseSpec&) { gpu::allocate(0); }
+void student_t_noise_f64(const double*, double*, const NoiseSpec&) { gpu::allocate(0); }
+void pfgm_perturb_f32(const float*, float*, float*, const PfgmSpec&) { gpu::allocate(0); }
+void pfgm_perturb_f64(const double*, double*, double*, const PfgmSpec&) { gpu::allocate(0); }
+void training_sigma_f32(float*, int64_t, double, double, const SampleStreams&) {
+  gpu::allocate(0);
+}
+void training_sigma_f64(double*, int64_t, double, double, const SampleStreams&) {
+  gpu::allocate(0);
+}
+}  // namespace pfgm::cuda
