@@ -1,0 +1,25 @@
+/**
+ * Human-readable form of {@link DeviceInfo} for `pfgm info`.
+ *
+ * @module
+ */
+import type { DeviceInfo } from '../addon/load.js';
+
+/** Formats the device report, one fact a line. */
+export function formatDeviceInfo(info: DeviceInfo, version: string): string {
+  const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  const cuda = info.cuda;
+  const gpu = cuda.available
+    ? `${cuda.name} (compute ${cuda.computeCapability}, ${gib(cuda.memoryBytes ?? 0)})`
+    : `not used — ${cuda.reason}`;
+  return [
+    `pfgm ${version}`,
+    `backend:  ${info.backend} (${info.reason})`,
+    `addon:    ${info.addonPath}`,
+    `cpu:      ${info.cpu.threads} threads, oneDNN ${info.cpu.onednn} (${info.cpu.isa})`,
+    info.requested === 'cpu'
+      ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
+      : `cuda:     ${cuda.compiled ? 'built' : 'not built'}; ${gpu}`,
+    '',
+  ].join('\n');
+}

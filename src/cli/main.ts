@@ -1,0 +1,83 @@
+/**
+ * The `pfgm` command line: thin — parse, call the API, print (DESIGN "Layers").
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { getDeviceInfo } from '../addon/load.js';
+import { PfgmError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { formatDeviceInfo } from './info.js';
+
+const HELP = `pfgm ${VERSION} — Poisson Flow generative models (PFGM, PFGM++, EDM) for Node.js
+
+Usage: pfgm <command> [options]
+
+Commands:
+  info [--json]     which backend is in use (CUDA or CPU) and why; CPU threads, oneDNN, GPU
+
+Options:
+  -h, --help        show this help (also: pfgm <command> --help)
+  -v, --version     print the version
+
+Environment:
+  PFGM_DEVICE=cpu|cuda|auto   force a backend (default auto: CUDA when a GPU is usable)
+  OMP_NUM_THREADS=n           CPU threads of the native engine
+
+Docs: README.md and docs/ in the package.
+`;
+
+const COMMAND_HELP: Record<string, string> = {
+  info: `Usage: pfgm info [--json]
+
+Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
+oneDNN version and instruction set) and the GPU when there is one.
+
+  --json    print the same as one JSON object
+`,
+};
+
+async function info(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(COMMAND_HELP.info ?? '');
+    return;
+  }
+  const device = getDeviceInfo();
+  process.stdout.write(values.json ? `${JSON.stringify(device, null, 2)}\n` : formatDeviceInfo(device, VERSION));
+}
+
+/** Runs the CLI with `argv` (without node and the script). Resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(HELP);
+        return 0;
+      case '-v':
+      case '--version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case 'info':
+        await info(rest);
+        return 0;
+      default:
+        process.stderr.write(`pfgm: unknown command '${command}'. Run 'pfgm --help' for the list.\n`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof PfgmError) {
+      process.stderr.write(`pfgm: ${error.message} [${error.code}]\n`);
+      return 1;
+    }
+    if (error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`pfgm: ${error.message}. Run 'pfgm ${command} --help'.\n`);
+      return 2;
+    }
+    throw error;
+  }
+}

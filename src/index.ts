@@ -1,0 +1,20 @@
+/**
+ * pfgm: Poisson Flow generative models for Node.js — PFGM (D = 1), PFGM++ (any D > 0) and
+ * EDM-style diffusion (D = Infinity) over a native C++/CUDA engine.
+ *
+ * @packageDocumentation
+ */
+export { type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
+export { PfgmError, type PfgmErrorCode } from './errors.js';
+export * from './physics/index.js';
+export {
+  type DeviceOption,
+  type DType,
+  type DTypeOf,
+  Tensor,
+  type TensorData,
+  type TensorOptions,
+  type TypedArrayFor,
+  tensor,
+} from './tensor.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,43 @@
+/**
+ * The training noise distribution of EDM, shared by every D (METHOD §2.2).
+ *
+ * @module
+ */
+import { native } from '../addon/load.js';
+import { awaitNative } from '../errors.js';
+import { type DeviceOption, resolveDevice, Tensor } from '../tensor.js';
+import { checkFinite, checkInteger, checkNonNegative, checkOneOf } from '../validate.js';
+import { nativeStreams, type StreamOptions } from './streams.js';
+
+/** Options of {@link sampleTrainingSigma}. */
+export interface TrainingSigmaOptions extends StreamOptions {
+  /** How many sigmas. */
+  count: number;
+  /** Mean of ln sigma (default -1.2). */
+  pMean?: number;
+  /** Standard deviation of ln sigma (default 1.2). */
+  pStd?: number;
+  /** Element type (default f32). */
+  dtype?: 'f32' | 'f64';
+  /** Device (default: the backend's). */
+  device?: DeviceOption;
+}
+
+/**
+ * Draws training noise levels `ln sigma ~ N(pMean, pStd^2)` (METHOD §2.2; EDM's P_mean = -1.2,
+ * P_std = 1.2). The radius of each is `r = sigma sqrt(D)`.
+ *
+ * @returns a tensor of shape `[count]`
+ */
+export async function sampleTrainingSigma(options: TrainingSigmaOptions): Promise<Tensor<'f32' | 'f64'>> {
+  const count = checkInteger('count', options.count, 1);
+  const args = {
+    count,
+    pMean: checkFinite('pMean', options.pMean ?? -1.2),
+    pStd: checkNonNegative('pStd', options.pStd ?? 1.2),
+    dtype: checkOneOf('dtype', options.dtype ?? 'f32', ['f32', 'f64'] as const),
+    device: resolveDevice(options.device),
+    ...nativeStreams(options, count),
+  };
+  return new Tensor(await awaitNative(() => native().trainingSigma(args)));
+}
