@@ -73,8 +73,13 @@ std::shared_ptr<Tensor> make_tensor(DType dtype, Device device, std::vector<int6
   t->dtype = dtype;
   t->device = device;
   t->shape = std::move(shape);
-  for (int64_t d : t->shape)
+  // Overflowing sizes would allocate too little and write past it: refuse them up front.
+  int64_t bytes = static_cast<int64_t>(dtype_size(dtype));
+  for (int64_t d : t->shape) {
     if (d < 0) fail(code::kShape, "negative dimension in shape " + shape_string(t->shape));
+    if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > (int64_t{1} << 50))
+      fail(code::kMemory, "a tensor of shape " + shape_string(t->shape) + " does not fit in memory");
+  }
   t->storage = std::make_shared<Storage>(t->nbytes(), device);
   return t;
 }

@@ -24,8 +24,10 @@ Napi::Value guarded(Napi::Env env, F&& body) {
     return body();
   } catch (const Error& e) {
     throw coded_error(env, e.code(), e.what());
-  } catch (const Napi::Error&) {
-    throw;
+  } catch (const Napi::Error& e) {
+    // A JS value of the wrong type met a node-addon-api conversion: still the caller's mistake.
+    if (e.Value().IsObject() && e.Value().As<Napi::Object>().Has("code")) throw;
+    throw coded_error(env, code::kArgument, "invalid argument: " + e.Message());
   } catch (const std::bad_alloc&) {
     throw coded_error(env, code::kMemory, "out of memory");
   } catch (const std::exception& e) {

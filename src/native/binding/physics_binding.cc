@@ -94,9 +94,16 @@ Napi::Value StudentTNoise(const Napi::CallbackInfo& info) {
       dtype = y->dtype;
       device = y->device;
     } else {
-      Napi::Array a = o.Get("shape").As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); ++i)
-        shape.push_back(static_cast<int64_t>(a.Get(i).As<Napi::Number>().DoubleValue()));
+      Napi::Value s = o.Get("shape");
+      if (!s.IsArray()) fail(code::kArgument, "give either 'y' (a Tensor) or 'shape' (an array)");
+      Napi::Array a = s.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        Napi::Value d = a.Get(i);
+        const double v = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1.0;
+        if (!(v >= 0) || v > 9.0e15 || std::floor(v) != v)
+          fail(code::kShape, "shape entries must be non-negative integers");
+        shape.push_back(static_cast<int64_t>(v));
+      }
       dtype = parse_dtype(string_field(o, "dtype"));
       device = parse_device(string_field(o, "device"));
       if (dtype != DType::f32 && dtype != DType::f64)
