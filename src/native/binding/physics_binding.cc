@@ -70,7 +70,9 @@ void require_batch(const std::vector<int64_t>& shape, const char* what) {
 
 int64_t sample_size(const std::vector<int64_t>& shape) {
   int64_t n = 1;
-  for (size_t i = 1; i < shape.size(); ++i) n *= shape[i];
+  for (size_t i = 1; i < shape.size(); ++i)
+    if (__builtin_mul_overflow(n, shape[i], &n))
+      fail(code::kMemory, "a batch of shape " + shape_string(shape) + " does not fit in memory");
   if (n < 1) fail(code::kShape, "each sample needs at least one element, got " + shape_string(shape));
   return n;
 }
