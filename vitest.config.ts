@@ -6,5 +6,6 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 600_000,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
+export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export * from './physics/index.js';
 export {

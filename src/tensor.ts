@@ -14,9 +14,13 @@ export type DType = 'f32' | 'f64' | 'i32' | 'u8';
 
 /** The typed array that holds each {@link DType}. */
 export interface TypedArrayFor {
+  /** 32-bit floats. */
   f32: Float32Array;
+  /** 64-bit floats. */
   f64: Float64Array;
+  /** 32-bit signed integers. */
   i32: Int32Array;
+  /** Bytes (images). */
   u8: Uint8Array;
 }
 

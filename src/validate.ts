@@ -55,10 +55,7 @@ export function checkFinite(name: string, value: unknown): number {
 /** An integer in [min, max]. */
 export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new PfgmError(
-      'ERR_PFGM_ARGUMENT',
-      `${name} must be an integer in [${min}, ${max}], got ${show(value)}`,
-    );
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `${name} must be an integer in [${min}, ${max}], got ${show(value)}`);
   }
   return value;
 }
@@ -66,10 +63,7 @@ export function checkInteger(name: string, value: unknown, min: number, max = Nu
 /** One of a fixed set of strings. */
 export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new PfgmError(
-      'ERR_PFGM_ARGUMENT',
-      `${name} must be one of ${allowed.join(', ')}, got ${show(value)}`,
-    );
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `${name} must be one of ${allowed.join(', ')}, got ${show(value)}`);
   }
   return value as T;
 }

@@ -15,6 +15,38 @@ import type { NativeAddon, NativeBuildInfo } from './native.js';
 /** A device a tensor can live on. */
 export type DeviceName = 'cpu' | 'cuda';
 
+/** The CPU engine as the addon reports it. */
+export interface CpuInfo {
+  /** OpenMP threads the engine uses (set with OMP_NUM_THREADS). */
+  threads: number;
+  /** The oneDNN version linked in. */
+  onednn: string;
+  /** The instruction set oneDNN dispatches to (avx2, avx512_core, avx512_core_amx, ...). */
+  isa: string;
+}
+
+/** The CUDA backend as the addon reports it. */
+export interface CudaInfo {
+  /** Whether a CUDA build of the addon exists and was loaded. */
+  compiled: boolean;
+  /** Whether a usable GPU was found. */
+  available: boolean;
+  /** Why the GPU is (not) used, in words a user can act on. */
+  reason: string;
+  /** Number of CUDA devices visible. */
+  deviceCount: number;
+  /** Name of device 0, when available. */
+  name?: string;
+  /** Compute capability of device 0, e.g. "9.0". */
+  computeCapability?: string;
+  /** Memory of device 0 in bytes. */
+  memoryBytes?: number;
+  /** CUDA driver version as an integer (e.g. 13000), 0 without a driver. */
+  driverVersion: number;
+  /** CUDA runtime version the addon was built with. */
+  runtimeVersion: number;
+}
+
 /** What was loaded, and why. */
 export interface DeviceInfo {
   /** The backend in use: `cuda` when a GPU is used, else `cpu`. */
@@ -28,9 +60,9 @@ export interface DeviceInfo {
   /** The addon file that was loaded. */
   addonPath: string;
   /** The CPU engine: OpenMP threads, oneDNN version and the instruction set oneDNN uses. */
-  cpu: NativeBuildInfo['cpu'];
+  cpu: CpuInfo;
   /** The CUDA backend: whether it was compiled, whether a device is usable, and which. */
-  cuda: NativeBuildInfo['cuda'];
+  cuda: CudaInfo;
 }
 
 interface Loaded {
@@ -64,7 +96,7 @@ interface CudaAttempt {
   loaded?: Loaded;
   reason: string;
   /** What the CUDA build reported, when it loaded. */
-  cuda?: NativeBuildInfo['cuda'];
+  cuda?: CudaInfo;
 }
 
 function tryCuda(): CudaAttempt {
@@ -100,7 +132,7 @@ function tryCuda(): CudaAttempt {
 function load(): Loaded {
   const requested = requestedDevice();
   let cudaReason = 'PFGM_DEVICE=cpu';
-  let cudaBuild: NativeBuildInfo['cuda'] | undefined;
+  let cudaBuild: CudaInfo | undefined;
   if (requested !== 'cpu') {
     const cuda = tryCuda();
     cudaBuild = cuda.cuda;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { CpuInfo, CudaInfo } from './load.js';
+
 /** A native tensor handle (src/native/binding/tensor_handle.cc). */
 export interface NativeTensor {
   dispose(): void;
@@ -53,18 +55,8 @@ export interface NativeTrainingSigmaArgs extends NativeStreams {
 
 export interface NativeBuildInfo {
   flavor: 'cpu' | 'cuda';
-  cpu: { threads: number; onednn: string; isa: string };
-  cuda: {
-    compiled: boolean;
-    available: boolean;
-    reason: string;
-    deviceCount: number;
-    name?: string;
-    computeCapability?: string;
-    memoryBytes?: number;
-    driverVersion: number;
-    runtimeVersion: number;
-  };
+  cpu: CpuInfo;
+  cuda: CudaInfo;
 }
 
 export interface NativeAddon {

@@ -53,9 +53,12 @@ export async function nativeSigma(sigma: SigmaInput, count: number): Promise<num
     );
   }
   if (values.length !== count) {
-    throw new PfgmError('ERR_PFGM_SHAPE', `sigma has ${values.length} values for ${count} samples: give one per sample`);
+    throw new PfgmError(
+      'ERR_PFGM_SHAPE',
+      `sigma has ${values.length} values for ${count} samples: give one per sample`,
+    );
   }
-  values.forEach((v, i) => checkNonNegative(`sigma[${i}]`, v));
+  for (const [i, v] of values.entries()) checkNonNegative(`sigma[${i}]`, v);
   return values;
 }
 
@@ -66,7 +69,10 @@ export function nativeClip(clip: RadiusClip | undefined): Pick<NativeStudentTArg
   const max = clip.max ?? Number.POSITIVE_INFINITY;
   checkNonNegative('radiusClip.min', min);
   if (typeof max !== 'number' || Number.isNaN(max) || max <= 0 || max < min) {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `radiusClip needs 0 <= min <= max and max > 0, got ${JSON.stringify(clip)}`);
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `radiusClip needs 0 <= min <= max and max > 0, got ${JSON.stringify(clip)}`,
+    );
   }
   return { clipMin: min, clipMax: max };
 }

@@ -5,7 +5,7 @@
  */
 import { native } from '../addon/load.js';
 import { awaitNative, PfgmError } from '../errors.js';
-import { type DeviceOption, resolveDevice, Tensor, checkShape } from '../tensor.js';
+import { checkShape, type DeviceOption, resolveDevice, Tensor } from '../tensor.js';
 import { checkD, checkInteger, checkOneOf, checkPositive } from '../validate.js';
 import { nativeClip, type RadiusClip } from './perturb.js';
 import { nativeStreams, type StreamOptions } from './streams.js';

@@ -35,10 +35,7 @@ export function karras(options: KarrasOptions): number[] {
   checkPositive('sigmaMax', sigmaMax);
   checkPositive('rho', rho);
   if (sigmaMin > sigmaMax) {
-    throw new PfgmError(
-      'ERR_PFGM_ARGUMENT',
-      `sigmaMin (${sigmaMin}) must not exceed sigmaMax (${sigmaMax})`,
-    );
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `sigmaMin (${sigmaMin}) must not exceed sigmaMax (${sigmaMax})`);
   }
   const hi = sigmaMax ** (1 / rho);
   const lo = sigmaMin ** (1 / rho);

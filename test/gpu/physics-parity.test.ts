@@ -42,7 +42,12 @@ function batch(count: number, n: number, dtype: 'f32' | 'f64', device: 'cpu' | '
 
 describe.skipIf(!hasCuda)('CUDA physics parity with the CPU engine', () => {
   it('round-trips tensors of every dtype through GPU memory', async () => {
-    for (const data of [new Float32Array([1, 2, 3]), new Float64Array([4, 5, 6]), new Int32Array([-7, 8, 9]), new Uint8Array([1, 2, 255])]) {
+    for (const data of [
+      new Float32Array([1, 2, 3]),
+      new Float64Array([4, 5, 6]),
+      new Int32Array([-7, 8, 9]),
+      new Uint8Array([1, 2, 255]),
+    ]) {
       const t = tensor(data, [3], { device: 'cuda' });
       expect(t.device).toBe('cuda');
       expect(Array.from(await t.data())).toEqual(Array.from(data));
@@ -74,14 +79,21 @@ describe.skipIf(!hasCuda)('CUDA physics parity with the CPU engine', () => {
 
   it('prior draws, PFGM perturbation and training sigmas agree', async () => {
     const p = { shape: [3, 8, 8], count: 20, D: 64, sigmaMax: 80, seed: 3, dtype: 'f64' as const };
-    expect(await maxRelDiff(await samplePrior({ ...p, device: 'cpu' }), await samplePrior({ ...p, device: 'cuda' }))).toBeLessThan(1e-10);
+    expect(
+      await maxRelDiff(await samplePrior({ ...p, device: 'cpu' }), await samplePrior({ ...p, device: 'cuda' })),
+    ).toBeLessThan(1e-10);
     const q = { M: 291, seed: 8 };
     const a = await pfgmPerturb(batch(20, 3072, 'f64', 'cpu'), q);
     const b = await pfgmPerturb(batch(20, 3072, 'f64', 'cuda'), q);
     expect(await maxRelDiff(a.x, b.x)).toBeLessThan(1e-10);
     expect(await maxRelDiff(a.z, b.z)).toBeLessThan(1e-10);
     const s = { count: 1000, seed: 4, dtype: 'f64' as const };
-    expect(await maxRelDiff(await sampleTrainingSigma({ ...s, device: 'cpu' }), await sampleTrainingSigma({ ...s, device: 'cuda' }))).toBeLessThan(1e-10);
+    expect(
+      await maxRelDiff(
+        await sampleTrainingSigma({ ...s, device: 'cpu' }),
+        await sampleTrainingSigma({ ...s, device: 'cuda' }),
+      ),
+    ).toBeLessThan(1e-10);
   });
 
   it('GPU draws follow the kernel law at CIFAR-10 size', async () => {

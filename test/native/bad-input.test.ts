@@ -45,9 +45,17 @@ describe('bad input to the physics API', () => {
   });
 
   it('y must be a float batch [count, ...sample]', async () => {
-    await rejects(perturb(tensor(new Float32Array(6)), { sigma: 1, D: 1 }), 'ERR_PFGM_SHAPE', /\[count, \.\.\.sample\].*\[6\]/);
+    await rejects(
+      perturb(tensor(new Float32Array(6)), { sigma: 1, D: 1 }),
+      'ERR_PFGM_SHAPE',
+      /\[count, \.\.\.sample\].*\[6\]/,
+    );
     await rejects(perturb(tensor(new Float32Array(0), [0, 6]), { sigma: 1, D: 1 }), 'ERR_PFGM_SHAPE', /count >= 1/);
-    await rejects(perturb(tensor(new Int32Array(12), [2, 6]) as never, { sigma: 1, D: 1 }), 'ERR_PFGM_DTYPE', /f32 or f64 values, got i32/);
+    await rejects(
+      perturb(tensor(new Int32Array(12), [2, 6]) as never, { sigma: 1, D: 1 }),
+      'ERR_PFGM_DTYPE',
+      /f32 or f64 values, got i32/,
+    );
     await rejects(perturb(new Float32Array(12) as never, { sigma: 1, D: 1 }), 'ERR_PFGM_ARGUMENT', /must be a Tensor/);
     const gone = y();
     gone.dispose();
@@ -55,7 +63,11 @@ describe('bad input to the physics API', () => {
   });
 
   it('seeds, offsets, counts, shapes and clips are checked', async () => {
-    await rejects(perturb(y(), { sigma: 1, D: 1, seed: -1 }), 'ERR_PFGM_ARGUMENT', /seed must be a non-negative integer/);
+    await rejects(
+      perturb(y(), { sigma: 1, D: 1, seed: -1 }),
+      'ERR_PFGM_ARGUMENT',
+      /seed must be a non-negative integer/,
+    );
     await rejects(perturb(y(), { sigma: 1, D: 1, seed: 1.5 }), 'ERR_PFGM_ARGUMENT', /seed/);
     await rejects(perturb(y(), { sigma: 1, D: 1, seed: [1, 2] }), 'ERR_PFGM_SHAPE', /one seed per sample/);
     await rejects(perturb(y(), { sigma: 1, D: 1, seed: 1, sampleOffset: -3 }), 'ERR_PFGM_ARGUMENT', /sampleOffset/);
@@ -73,9 +85,17 @@ describe('bad input to the physics API', () => {
   });
 
   it('an impossible CPU allocation is a coded error', async () => {
-    await rejects(samplePrior({ shape: [1 << 20, 1 << 20], count: 64, D: 1, device: 'cpu' }), 'ERR_PFGM_OUT_OF_MEMORY', /memory|allocate/);
+    await rejects(
+      samplePrior({ shape: [1 << 20, 1 << 20], count: 64, D: 1, device: 'cpu' }),
+      'ERR_PFGM_OUT_OF_MEMORY',
+      /memory|allocate/,
+    );
     // sizes whose byte count overflows 64 bits must not wrap around to a small allocation
-    await rejects(samplePrior({ shape: [2 ** 40, 2 ** 40], count: 2 ** 40, D: 1, device: 'cpu' }), 'ERR_PFGM_OUT_OF_MEMORY', /does not fit/);
+    await rejects(
+      samplePrior({ shape: [2 ** 40, 2 ** 40], count: 2 ** 40, D: 1, device: 'cpu' }),
+      'ERR_PFGM_OUT_OF_MEMORY',
+      /does not fit/,
+    );
   });
 
   it('the addon itself survives garbage when called directly', () => {

@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { perturb, pfgmPerturb, tensor } from '../../src/index.js';
 import { betaCdf, ksTest } from '../helpers/stats.js';
 
-async function firstCoordinates(count: number, n: number, draw: (y: ReturnType<typeof tensor>) => Promise<ReturnType<typeof tensor>>) {
+async function firstCoordinates(
+  count: number,
+  n: number,
+  draw: (y: ReturnType<typeof tensor>) => Promise<ReturnType<typeof tensor>>,
+) {
   const x = await (await draw(tensor(new Float64Array(count * n), [count, n]))).data();
   const u1 = new Float64Array(count);
   const ulast = new Float64Array(count);
@@ -27,13 +31,20 @@ describe('uniform directions', () => {
 
   it.each([1, 8])('N = 784, D = %s: u_1^2 ~ Beta(1/2, 783/2)', async (D) => {
     const { u1 } = await firstCoordinates(5000, 784, (y) => perturb(y as never, { sigma: 1, D, seed: 32 }));
-    expect(ksTest(u1.map((v) => v * v), (v) => betaCdf(v, 0.5, 391.5)).p).toBeGreaterThan(1e-3);
+    expect(
+      ksTest(
+        u1.map((v) => v * v),
+        (v) => betaCdf(v, 0.5, 391.5),
+      ).p,
+    ).toBeGreaterThan(1e-3);
     // the sign is balanced
     expect(Math.abs(u1.filter((v) => v > 0).length - 2500)).toBeLessThan(4 * Math.sqrt(1250));
   });
 
   it('PFGM perturbation directions are uniform', async () => {
-    const { u1 } = await firstCoordinates(20000, 3, (y) => pfgmPerturb(y as never, { M: 50, seed: 33 }).then((r) => r.x));
+    const { u1 } = await firstCoordinates(20000, 3, (y) =>
+      pfgmPerturb(y as never, { M: 50, seed: 33 }).then((r) => r.x),
+    );
     expect(ksTest(u1, (v) => (v + 1) / 2).p).toBeGreaterThan(1e-3);
   });
 });

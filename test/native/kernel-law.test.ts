@@ -2,8 +2,8 @@
 // every D; chi^2_N for D = Infinity. Seeds are fixed, so each test is deterministic; each also
 // checks that the same draws are rejected under a wrong law, so it is able to fail.
 import { describe, expect, it } from 'vitest';
-import { betaCdf, gammaCdf, ksTest } from '../helpers/stats.js';
 import { noiseRadii2 } from '../helpers/draws.js';
+import { betaCdf, gammaCdf, ksTest } from '../helpers/stats.js';
 
 const SIGMA = 0.7;
 

@@ -7,7 +7,13 @@ const S = 0.01;
 const TAU = 0.03;
 
 async function perturbZeros(count: number, n: number, M: number, restrictM: boolean, seed: number) {
-  const { x, z } = await pfgmPerturb(tensor(new Float64Array(count * n), [count, n]), { M, tau: TAU, s: S, restrictM, seed });
+  const { x, z } = await pfgmPerturb(tensor(new Float64Array(count * n), [count, n]), {
+    M,
+    tau: TAU,
+    s: S,
+    restrictM,
+    seed,
+  });
   return { R2: rowNorms2(await x.data(), count), z: await z.data() };
 }
 
@@ -34,8 +40,18 @@ describe('pfgmPerturb (METHOD §3)', () => {
     const { R2, z } = await perturbZeros(8000, N, 200, true, 1);
     const b = Array.from(R2, (r2, i) => r2 / (r2 + (z[i] as number) ** 2));
     const oneMinus = Array.from(R2, (r2, i) => (z[i] as number) ** 2 / (r2 + (z[i] as number) ** 2));
-    expect(ksTest(b.map((_, i) => i), (i) => betaCdf(b[i] as number, N / 2, 0.5, oneMinus[i] as number)).p).toBeGreaterThan(1e-3);
-    expect(ksTest(b.map((_, i) => i), (i) => betaCdf(b[i] as number, N / 2, 1, oneMinus[i] as number)).p).toBeLessThan(1e-4);
+    expect(
+      ksTest(
+        b.map((_, i) => i),
+        (i) => betaCdf(b[i] as number, N / 2, 0.5, oneMinus[i] as number),
+      ).p,
+    ).toBeGreaterThan(1e-3);
+    expect(
+      ksTest(
+        b.map((_, i) => i),
+        (i) => betaCdf(b[i] as number, N / 2, 1, oneMinus[i] as number),
+      ).p,
+    ).toBeLessThan(1e-4);
     expect(z.every((v) => v > 0)).toBe(true);
   });
 
@@ -64,7 +80,10 @@ describe('samplePfgmPrior (METHOD §3)', () => {
     const h = pfgmHyperparameters({ dataNorm: 20, N });
     const base = { shape: [N], count: 2000, zMax: h.zMax, seed: 5, dtype: 'f64' as const };
     const free = rowNorms2(await (await samplePfgmPrior(base)).data(), 2000);
-    const clipped = rowNorms2(await (await samplePfgmPrior({ ...base, radiusClip: { min: 1, max: h.upperNorm } })).data(), 2000);
+    const clipped = rowNorms2(
+      await (await samplePfgmPrior({ ...base, radiusClip: { min: 1, max: h.upperNorm } })).data(),
+      2000,
+    );
     const upper2 = h.upperNorm ** 2;
     let changed = 0;
     for (let i = 0; i < 2000; i++) {

@@ -54,7 +54,8 @@ describe('batch-size independence', () => {
 
   it('seed, step and purpose each change the stream; the same key repeats exactly', async () => {
     const y = tensor(new Float32Array(4 * N), [4, N]);
-    const draw = async (o: { seed: number; step?: number }) => Array.from(await (await perturb(y, { sigma: 1, D: 128, ...o })).data());
+    const draw = async (o: { seed: number; step?: number }) =>
+      Array.from(await (await perturb(y, { sigma: 1, D: 128, ...o })).data());
     const a = await draw({ seed: 1 });
     expect(await draw({ seed: 1 })).toEqual(a);
     expect(await draw({ seed: 2 })).not.toEqual(a);
@@ -82,7 +83,9 @@ describe('batch-size independence', () => {
       expect(scaled[N + j]).toBeCloseTo(2 * (unit[N + j] as number), 12);
       expect(scaled[2 * N + j]).toBeCloseTo(0.5 * (unit[2 * N + j] as number), 12);
     }
-    const fromTensor = await (await perturb(y, { sigma: tensor(new Float32Array([0, 2, 0.5])), D: 16, seed: 4 })).data();
+    const fromTensor = await (
+      await perturb(y, { sigma: tensor(new Float32Array([0, 2, 0.5])), D: 16, seed: 4 })
+    ).data();
     expect(fromTensor).toEqual(scaled);
   });
 });
