@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PfgmError } from '../errors.js';
-import type { NativeAddon, NativeBuildInfo } from './native.js';
+import type { NativeAddon } from './native.js';
 
 /** A device a tensor can live on. */
 export type DeviceName = 'cpu' | 'cuda';
