@@ -7,6 +7,12 @@ namespace pfgm::gpu {
 Info query() {
   Info info;
   info.compiled = true;
+#ifdef PFGM_HAVE_CUDNN
+  info.cudnn = true;
+#endif
+#ifdef PFGM_HAVE_CUBLAS
+  info.cublas = true;
+#endif
   cudaRuntimeGetVersion(&info.runtime_version);
   cudaDriverGetVersion(&info.driver_version);
   const cudaError_t status = cudaGetDeviceCount(&info.device_count);

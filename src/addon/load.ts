@@ -45,6 +45,10 @@ export interface CudaInfo {
   driverVersion: number;
   /** CUDA runtime version the addon was built with. */
   runtimeVersion: number;
+  /** Whether the CUDA build found cuDNN (convolutions) when it was built. */
+  cudnn: boolean;
+  /** Whether the CUDA build found cuBLAS (matrix products) when it was built. */
+  cublas: boolean;
 }
 
 /** What was loaded, and why. */

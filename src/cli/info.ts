@@ -19,7 +19,7 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
     `cpu:      ${info.cpu.threads} threads, oneDNN ${info.cpu.onednn} (${info.cpu.isa})`,
     info.requested === 'cpu'
       ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
-      : `cuda:     ${cuda.compiled ? 'built' : 'not built'}; ${gpu}`,
+      : `cuda:     ${cuda.compiled ? `built (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
     '',
   ].join('\n');
 }

@@ -58,6 +58,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
     }
     cuda.Set("driverVersion", g.driver_version);
     cuda.Set("runtimeVersion", g.runtime_version);
+    cuda.Set("cudnn", g.cudnn);
+    cuda.Set("cublas", g.cublas);
     o.Set("cuda", cuda);
     return o;
   });

@@ -18,6 +18,8 @@ struct Info {
   size_t memory_bytes = 0;
   int driver_version = 0;
   int runtime_version = 0;
+  bool cudnn = false;   // built with cuDNN (PFGM_HAVE_CUDNN)
+  bool cublas = false;  // built with cuBLAS (PFGM_HAVE_CUBLAS)
 };
 
 Info query();

@@ -1,0 +1,47 @@
+# Finds cuDNN and cuBLAS for the CUDA backend. Looks, in order, at CUDNN_ROOT / CUBLAS_ROOT (CMake
+# or environment variables), the CUDA toolkit, and the layout of NVIDIA's Python wheels
+# (site-packages/nvidia/<name>/{include,lib}) of the python3 on PATH. Sets, per library:
+#   PFGM_<NAME>_FOUND, PFGM_<NAME>_INCLUDE_DIR, PFGM_<NAME>_LIBRARY
+# Code that needs a library is compiled only when it was found (PFGM_HAVE_<NAME> is defined then).
+
+set(_pfgm_wheel_roots "")
+find_program(PFGM_PYTHON3 python3)
+if(PFGM_PYTHON3)
+  execute_process(
+    COMMAND ${PFGM_PYTHON3} -c "import nvidia; print(';'.join(nvidia.__path__))"
+    OUTPUT_VARIABLE _pfgm_nvidia_paths OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(_pfgm_nvidia_paths)
+    set(_pfgm_wheel_roots ${_pfgm_nvidia_paths})
+  endif()
+endif()
+
+# pfgm_find_nvidia_library(NAME header library-name wheel-folder)
+function(pfgm_find_nvidia_library name header library wheel)
+  set(roots "")
+  if(DEFINED ${name}_ROOT)
+    list(APPEND roots ${${name}_ROOT})
+  endif()
+  if(DEFINED ENV{${name}_ROOT})
+    list(APPEND roots $ENV{${name}_ROOT})
+  endif()
+  list(APPEND roots ${CUDAToolkit_LIBRARY_ROOT} ${CUDAToolkit_TARGET_DIR})
+  foreach(wheel_root ${_pfgm_wheel_roots})
+    list(APPEND roots ${wheel_root}/${wheel})
+  endforeach()
+  find_path(PFGM_${name}_INCLUDE_DIR ${header} HINTS ${roots} ${CUDAToolkit_INCLUDE_DIRS}
+    PATH_SUFFIXES include NO_DEFAULT_PATH)
+  # Wheels ship only versioned sonames (libcudnn.so.9), so accept those too.
+  find_library(PFGM_${name}_LIBRARY NAMES ${library} lib${library}.so.9 lib${library}.so.13
+    lib${library}.so.12 HINTS ${roots} PATH_SUFFIXES lib lib64 NO_DEFAULT_PATH)
+  if(PFGM_${name}_INCLUDE_DIR AND PFGM_${name}_LIBRARY)
+    set(PFGM_${name}_FOUND TRUE PARENT_SCOPE)
+    message(STATUS "pfgm: ${name} found: ${PFGM_${name}_LIBRARY}")
+  else()
+    set(PFGM_${name}_FOUND FALSE PARENT_SCOPE)
+    message(STATUS "pfgm: ${name} not found (set ${name}_ROOT to its folder); the parts of the "
+      "CUDA backend that need it are left out")
+  endif()
+endfunction()
+
+pfgm_find_nvidia_library(CUDNN cudnn.h cudnn cudnn)
+pfgm_find_nvidia_library(CUBLAS cublas_v2.h cublas cublas)
