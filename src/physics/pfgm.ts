@@ -6,10 +6,10 @@
  */
 import { native } from '../addon/load.js';
 import { awaitNative } from '../errors.js';
-import { type DeviceOption, resolveDevice, Tensor } from '../tensor.js';
-import { checkInteger, checkNonNegative, checkOneOf, checkPositive } from '../validate.js';
-import { checkBatch, nativeClip, type RadiusClip } from './perturb.js';
-import { batchShape } from './prior.js';
+import { type DeviceOption, Tensor } from '../tensor.js';
+import { checkInteger, checkNonNegative, checkPositive } from '../validate.js';
+import { checkBatch, type RadiusClip } from './perturb.js';
+import { samplePrior } from './prior.js';
 import { nativeStreams, type StreamOptions } from './streams.js';
 
 /** PFGM's perturbation hyperparameters (METHOD §3). */
@@ -128,15 +128,6 @@ export interface PfgmPriorOptions extends StreamOptions {
  * @returns a tensor of shape `[count, ...shape]`
  */
 export async function samplePfgmPrior(options: PfgmPriorOptions): Promise<Tensor<'f32' | 'f64'>> {
-  const args = {
-    shape: batchShape(options.shape, options.count),
-    dtype: checkOneOf('dtype', options.dtype ?? 'f32', ['f32', 'f64'] as const),
-    device: resolveDevice(options.device),
-    D: 1,
-    sigma: checkPositive('zMax', options.zMax),
-    purpose: 'prior' as const,
-    ...nativeStreams(options, options.count),
-    ...nativeClip(options.radiusClip),
-  };
-  return new Tensor(await awaitNative(() => native().studentTNoise(args)));
+  const { zMax, ...rest } = options;
+  return samplePrior({ ...rest, D: 1, sigmaMax: checkPositive('zMax', zMax) });
 }
