@@ -2,7 +2,7 @@
 // vector u in R^N, u_1^2 ~ Beta(1/2, (N-1)/2); in R^3, u_1 ~ U(-1, 1) (Archimedes).
 import { describe, expect, it } from 'vitest';
 import { perturb, pfgmPerturb, tensor } from '../../src/index.js';
-import { betaCdf, ksTest } from '../helpers/stats.js';
+import { betaCdf, ksTest, rowNorms2 } from '../helpers/stats.js';
 
 async function firstCoordinates(
   count: number,
@@ -10,14 +10,9 @@ async function firstCoordinates(
   draw: (y: ReturnType<typeof tensor>) => Promise<ReturnType<typeof tensor>>,
 ) {
   const x = await (await draw(tensor(new Float64Array(count * n), [count, n]))).data();
-  const u1 = new Float64Array(count);
-  const ulast = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    let norm2 = 0;
-    for (let j = 0; j < n; j++) norm2 += (x[i * n + j] as number) ** 2;
-    u1[i] = (x[i * n] as number) / Math.sqrt(norm2);
-    ulast[i] = (x[i * n + n - 1] as number) / Math.sqrt(norm2);
-  }
+  const norms = rowNorms2(x, count).map(Math.sqrt);
+  const u1 = norms.map((norm, i) => (x[i * n] as number) / norm);
+  const ulast = norms.map((norm, i) => (x[i * n + n - 1] as number) / norm);
   return { u1, ulast };
 }
 
