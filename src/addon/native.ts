@@ -59,6 +59,12 @@ export interface NativeBuildInfo {
   cuda: CudaInfo;
 }
 
+/** A host tensor crossing the op-case door (test/fixtures golden checks). */
+export interface NativeHostTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
 export interface NativeAddon {
   createTensor(
     data: Float32Array | Float64Array | Int32Array | Uint8Array,
@@ -71,4 +77,10 @@ export interface NativeAddon {
   trainingSigma(args: NativeTrainingSigmaArgs): Promise<NativeTensor>;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
+  runOp(
+    name: string,
+    attrs: Record<string, number | boolean | number[]>,
+    inputs: Record<string, NativeHostTensor>,
+  ): Promise<Record<string, NativeHostTensor>>;
+  opCases(): string[];
 }

@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "binding/napi_util.h"
+#include "binding/op_binding.h"
 #include "binding/physics_binding.h"
 #include "binding/tensor_handle.h"
 #include "device.h"
@@ -74,6 +75,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pfgmPerturb", Napi::Function::New(env, PfgmPerturb));
   exports.Set("trainingSigma", Napi::Function::New(env, TrainingSigma));
   exports.Set("philox", Napi::Function::New(env, Philox));
+  exports.Set("runOp", Napi::Function::New(env, RunOp));
+  exports.Set("opCases", Napi::Function::New(env, OpCases));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   return exports;
 }

@@ -32,6 +32,9 @@ enum Purpose : uint32_t {
   kPurposePfgmScalars = 6,   // METHOD §3 m, z0, restrict_M redraw
   kPurposePfgmChi2 = 7,      // METHOD §3 ||e||^2 / s^2 ~ chi^2_N
   kPurposePfgmDirection = 8, // METHOD §3 uniform direction u
+  kPurposeDropout = 9,       // dropout masks (ops/activation.h)
+  kPurposeLabelDropout = 10, // class-label dropout for classifier-free guidance
+  kPurposeInit = 11,         // parameter initialisation
 };
 
 struct Philox4 {

@@ -1,0 +1,111 @@
+// The test-facing door to single ops: inputs arrive as { name: { shape, data: Float32Array } },
+// attributes as { name: number | number[] }; the op runs on a worker thread.
+#include "op_binding.h"
+
+#include <memory>
+
+#include "../ops/op_cases.h"
+#include "napi_util.h"
+
+namespace pfgm::binding {
+namespace {
+
+opcases::HostTensor read_host_tensor(const std::string& name, const Napi::Value& v) {
+  if (!v.IsObject()) fail(code::kArgument, "input '" + name + "' must be { shape, data }");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value shape = o.Get("shape");
+  Napi::Value data = o.Get("data");
+  if (!shape.IsArray() || !data.IsTypedArray() ||
+      data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    fail(code::kArgument, "input '" + name + "' needs shape: number[] and data: Float32Array");
+  }
+  opcases::HostTensor t;
+  Napi::Array dims = shape.As<Napi::Array>();
+  int64_t count = 1;
+  for (uint32_t i = 0; i < dims.Length(); ++i) {
+    Napi::Value d = dims.Get(i);
+    if (!d.IsNumber() || d.As<Napi::Number>().DoubleValue() < 0)
+      fail(code::kShape, "input '" + name + "' has a bad dimension");
+    t.shape.push_back(d.As<Napi::Number>().Int64Value());
+    count *= t.shape.back();
+  }
+  Napi::Float32Array arr = data.As<Napi::Float32Array>();
+  if (static_cast<int64_t>(arr.ElementLength()) != count) {
+    fail(code::kShape, "input '" + name + "' has " + std::to_string(arr.ElementLength()) +
+                           " values but its shape holds " + std::to_string(count));
+  }
+  t.data.assign(arr.Data(), arr.Data() + arr.ElementLength());
+  return t;
+}
+
+}  // namespace
+
+Napi::Value RunOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[0].IsString()) fail(code::kArgument, "runOp(name, attrs, inputs)");
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    const opcases::CaseFn* fn = opcases::find_case(name);
+    if (fn == nullptr) fail(code::kArgument, "no op case named '" + name + "'");
+    auto attrs = std::make_shared<opcases::Attrs>();
+    Napi::Object a = object_arg(info, 1);
+    Napi::Array keys = a.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+      Napi::Value v = a.Get(key);
+      std::vector<double>& dst = (*attrs)[key];
+      if (v.IsNumber()) {
+        dst.push_back(v.As<Napi::Number>().DoubleValue());
+      } else if (v.IsBoolean()) {
+        dst.push_back(v.As<Napi::Boolean>().Value() ? 1.0 : 0.0);
+      } else if (v.IsArray()) {
+        Napi::Array arr = v.As<Napi::Array>();
+        for (uint32_t j = 0; j < arr.Length(); ++j) {
+          Napi::Value e = arr.Get(j);
+          if (!e.IsNumber()) fail(code::kArgument, "attribute '" + key + "' must hold numbers");
+          dst.push_back(e.As<Napi::Number>().DoubleValue());
+        }
+      } else {
+        fail(code::kArgument, "attribute '" + key + "' must be a number, boolean or number[]");
+      }
+    }
+    auto inputs = std::make_shared<opcases::Tensors>();
+    Napi::Object in = object_arg(info, 2);
+    Napi::Array names = in.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      const std::string key = names.Get(i).As<Napi::String>().Utf8Value();
+      (*inputs)[key] = read_host_tensor(key, in.Get(key));
+    }
+    auto outputs = std::make_shared<opcases::Tensors>();
+    const opcases::CaseFn case_fn = *fn;
+    return PromiseWorker::start(
+        env, [=]() { case_fn(*attrs, *inputs, *outputs); },
+        [outputs](Napi::Env e) -> Napi::Value {
+          Napi::Object o = Napi::Object::New(e);
+          for (const auto& [key, t] : *outputs) {
+            Napi::Object entry = Napi::Object::New(e);
+            Napi::Array shape = Napi::Array::New(e, t.shape.size());
+            for (size_t d = 0; d < t.shape.size(); ++d)
+              shape.Set(static_cast<uint32_t>(d), static_cast<double>(t.shape[d]));
+            Napi::Float32Array data = Napi::Float32Array::New(e, t.data.size());
+            std::copy(t.data.begin(), t.data.end(), data.Data());
+            entry.Set("shape", shape);
+            entry.Set("data", data);
+            o.Set(key, entry);
+          }
+          return o;
+        });
+  });
+}
+
+Napi::Value OpCases(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const std::vector<std::string> names = opcases::case_names();
+    Napi::Array arr = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) arr.Set(static_cast<uint32_t>(i), names[i]);
+    return arr;
+  });
+}
+
+}  // namespace pfgm::binding

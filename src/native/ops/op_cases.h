@@ -1,0 +1,47 @@
+// A registry of op "cases": small functions that run one op's forward and backward on host
+// tensors given by name. They exist so the tests can check every op against PyTorch golden tensors
+// (test/fixtures/) through one binding, `runOp(name, attrs, inputs)`, without a binding per op.
+// Each op family registers its cases in its own *_cases.cc file with PFGM_OP_CASE.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pfgm::opcases {
+
+struct HostTensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+using Tensors = std::map<std::string, HostTensor>;
+using Attrs = std::map<std::string, std::vector<double>>;
+using CaseFn = std::function<void(const Attrs& attrs, const Tensors& in, Tensors& out)>;
+
+void register_case(const std::string& name, CaseFn fn);
+const CaseFn* find_case(const std::string& name);
+std::vector<std::string> case_names();
+
+// Argument access with errors that name the case's missing piece (ERR_PFGM_ARGUMENT).
+const HostTensor& input(const Tensors& in, const std::string& name);
+const HostTensor* optional_input(const Tensors& in, const std::string& name);
+double attr(const Attrs& attrs, const std::string& name);
+double attr(const Attrs& attrs, const std::string& name, double fallback);
+std::vector<double> attr_list(const Attrs& attrs, const std::string& name);
+// Creates output `name` with `shape`, zero-filled, and returns its data.
+float* output(Tensors& out, const std::string& name, std::vector<int64_t> shape);
+
+struct Registrar {
+  Registrar(const char* name, CaseFn fn) { register_case(name, std::move(fn)); }
+};
+
+}  // namespace pfgm::opcases
+
+#define PFGM_OP_CASE_CAT2(a, b) a##b
+#define PFGM_OP_CASE_CAT(a, b) PFGM_OP_CASE_CAT2(a, b)
+// PFGM_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
+#define PFGM_OP_CASE(name, ...)                                                    \
+  static const ::pfgm::opcases::Registrar PFGM_OP_CASE_CAT(pfgm_op_case_, __LINE__)( \
+      name, __VA_ARGS__)
