@@ -65,7 +65,86 @@ export interface NativeHostTensor {
   data: Float32Array;
 }
 
+/** One tensor of a network's flat parameter buffer. */
+export interface NativeParamInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  numel: number;
+}
+
+export interface NativeNetworkInfo {
+  params: NativeParamInfo[];
+  buffers: NativeParamInfo[];
+  paramCount: number;
+  bufferCount: number;
+  sampleShape: [number, number, number];
+  labelDim: number;
+  augmentDim: number;
+}
+
+export type NativeBufferName = 'params' | 'ema' | 'grads' | 'buffers' | 'adam_m' | 'adam_v';
+
+export interface NativeBatch {
+  batch: number;
+  labels?: Float32Array;
+  augment?: Float32Array;
+}
+
+export interface NativeOptim {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  lrRampupKimg?: number;
+  gradClip?: number;
+  emaHalflifeKimg?: number;
+  emaRampupRatio?: number;
+}
+
+export interface NativeStepResult {
+  loss: number;
+  gradNorm: number;
+  skipped: boolean;
+  lr: number;
+}
+
+export interface NativeCounters {
+  steps: number;
+  adamSteps: number;
+  images: number;
+  skipped: number;
+}
+
+/** A network and its training state (src/native/binding/network_binding.cc). */
+export interface NativeNetwork {
+  dispose(): void;
+  paramInfo(): NativeNetworkInfo;
+  getBuffer(name: NativeBufferName): Float32Array;
+  setBuffer(name: NativeBufferName, data: Float32Array): void;
+  denoise(args: NativeBatch & { x: Float32Array; sigma: Float32Array; ema?: boolean; raw?: boolean }): Promise<{
+    out: Float32Array;
+    raw?: Float32Array;
+  }>;
+  lossAndGrad(args: NativeBatch & { y: Float32Array; noise: Float32Array; sigma: Float32Array }): Promise<number>;
+  trainStep(
+    args: NativeBatch & {
+      y: Float32Array;
+      D: number;
+      seed?: number;
+      noise?: Float32Array;
+      sigma?: Float32Array;
+      pMean?: number;
+      pStd?: number;
+      optim?: NativeOptim;
+    },
+  ): Promise<NativeStepResult>;
+  counters(): NativeCounters;
+  setCounters(c: NativeCounters): void;
+}
+
 export interface NativeAddon {
+  Network: new (config: Record<string, unknown>) => NativeNetwork;
   createTensor(
     data: Float32Array | Float64Array | Int32Array | Uint8Array,
     shape: number[],

@@ -1,0 +1,323 @@
+/**
+ * A denoiser network in the native engine: EDM's preconditioning (METHOD §2.2) around a SongUNet
+ * or an MLP, with its parameters, EMA copy and optimizer state in flat native buffers, and one
+ * native call per training step.
+ *
+ * @module
+ */
+import { native } from '../addon/load.js';
+import type { NativeBufferName, NativeNetwork, NativeNetworkInfo, NativeOptim } from '../addon/native.js';
+import { awaitNative, callNative, PfgmError } from '../errors.js';
+import { checkD } from '../validate.js';
+import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
+
+/** Options of {@link createNetwork}. */
+export interface CreateNetworkOptions {
+  /** EDM's sigma_data (default 0.5, images in [-1, 1]). */
+  sigmaData?: number;
+  /** Augmented dimensions D used by training (default Infinity); also feeds `dAwareCIn`. */
+  D?: number;
+  /** Use METHOD §2.2's D-aware c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2) (D > 2). */
+  dAwareCIn?: boolean;
+  /** Seed of the parameter initialisation (default 0). */
+  seed?: number;
+}
+
+/** One named tensor of the network (EDM's state-dict name and shape). */
+export interface ParameterInfo {
+  /** EDM's PyTorch state-dict name, e.g. `enc.28x28_conv.weight`. */
+  name: string;
+  /** PyTorch shape (conv weights [out, in, kh, kw]). */
+  shape: number[];
+  /** Position in the flat buffer, in elements. */
+  offset: number;
+  /** Number of elements. */
+  numel: number;
+}
+
+/** Which weights to use or read: the trained weights or their exponential moving average. */
+export type WeightSet = 'raw' | 'ema';
+
+/** Class and augmentation labels of a batch. */
+export interface BatchLabels {
+  /** [batch, labelDim] values (one-hot for classes). */
+  labels?: Float32Array;
+  /** [batch, augmentDim] augmentation labels. */
+  augment?: Float32Array;
+}
+
+/** Hyperparameters of the optimizer step (EDM's defaults where it has them). */
+export interface OptimizerOptions {
+  /** Adam learning rate after ramp-up (default 2e-4). */
+  lr?: number;
+  /** Adam beta1 (default 0.9). */
+  beta1?: number;
+  /** Adam beta2 (default 0.999). */
+  beta2?: number;
+  /** Adam epsilon (default 1e-8). */
+  eps?: number;
+  /** Learning-rate ramp-up over this many thousand images (default 0: none; EDM uses 10000). */
+  lrRampupKimg?: number;
+  /** Clip the global gradient norm to this value (default 0: off). */
+  gradClip?: number;
+  /** EMA half-life in thousands of images (default 500, EDM's). */
+  emaHalflifeKimg?: number;
+  /** EMA ramp-up ratio (default 0.05, EDM's; 0 disables the ramp-up). */
+  emaRampupRatio?: number;
+}
+
+/** Options of {@link Network.trainStep}. */
+export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
+  /** Augmented dimensions D (> 0, or Infinity for EDM). */
+  D: number;
+  /** Seed of this run's perturbation and dropout streams (default 0). */
+  seed?: number;
+  /** EDM's P_mean of ln sigma (default -1.2). */
+  pMean?: number;
+  /** EDM's P_std of ln sigma (default 1.2). */
+  pStd?: number;
+  /** An explicit perturbation (with `sigma`) instead of the native draws; for tests. */
+  noise?: Float32Array;
+  /** Per-sample sigma of the explicit perturbation. */
+  sigma?: Float32Array;
+}
+
+/** What one training step reports. */
+export interface TrainStepResult {
+  /** Mean weighted loss of the batch (METHOD §2.2), before the update. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** True when the gradient was not finite and nothing was applied. */
+  skipped: boolean;
+  /** The learning rate this step used (after ramp-up). */
+  lr: number;
+}
+
+/** Training progress counters. */
+export interface TrainCounters {
+  /** Training steps run (including skipped ones). */
+  steps: number;
+  /** Adam updates applied. */
+  adamSteps: number;
+  /** Images (samples) seen. */
+  images: number;
+  /** Steps skipped for non-finite gradients. */
+  skipped: number;
+}
+
+/** A denoiser D(x, sigma) with its weights and training state; see {@link createNetwork}. */
+export class Network {
+  /** The network's configuration. */
+  readonly config: NetworkConfig;
+  /** sigma_data of the preconditioning. */
+  readonly sigmaData: number;
+  /** Shape of one sample: [C, H, W] for images, [N, 1, 1] for vectors. */
+  readonly sampleShape: readonly [number, number, number];
+  /** Number of trainable parameters. */
+  readonly paramCount: number;
+  #native: NativeNetwork | undefined;
+  readonly #info: NativeNetworkInfo;
+
+  /** @internal */
+  constructor(config: NetworkConfig, handle: NativeNetwork, sigmaData: number) {
+    this.config = config;
+    this.sigmaData = sigmaData;
+    this.#native = handle;
+    this.#info = callNative(() => handle.paramInfo());
+    this.sampleShape = this.#info.sampleShape;
+    this.paramCount = this.#info.paramCount;
+  }
+
+  /** Elements of one sample. */
+  get sampleSize(): number {
+    return this.sampleShape[0] * this.sampleShape[1] * this.sampleShape[2];
+  }
+
+  /** The trainable tensors in EDM's state-dict order. */
+  parameters(): ParameterInfo[] {
+    return this.#info.params.map((p) => ({ ...p, shape: [...p.shape] }));
+  }
+
+  /** The non-trainable tensors (e.g. NCSN++'s `map_noise.freqs`). */
+  buffers(): ParameterInfo[] {
+    return this.#info.buffers.map((p) => ({ ...p, shape: [...p.shape] }));
+  }
+
+  #handle(what: string): NativeNetwork {
+    if (this.#native === undefined) {
+      throw new PfgmError('ERR_PFGM_DISPOSED', `${what}: the network was disposed`);
+    }
+    return this.#native;
+  }
+
+  /**
+   * The named tensors of one weight set as copies: `raw`/`ema` weights plus the buffers, or the
+   * last gradients (`grads`), with EDM's state-dict names.
+   */
+  stateDict(which: WeightSet | 'grads' = 'ema'): Map<string, Float32Array> {
+    const h = this.#handle('stateDict');
+    const name: NativeBufferName = which === 'raw' ? 'params' : which;
+    const flat = callNative(() => h.getBuffer(name));
+    const out = new Map<string, Float32Array>();
+    for (const p of this.#info.params) out.set(p.name, flat.slice(p.offset, p.offset + p.numel));
+    if (which !== 'grads') {
+      const buf = callNative(() => h.getBuffer('buffers'));
+      for (const b of this.#info.buffers) out.set(b.name, buf.slice(b.offset, b.offset + b.numel));
+    }
+    return out;
+  }
+
+  /**
+   * Loads named tensors (EDM state-dict names) into the raw weights, the EMA weights, or both.
+   * Every parameter must be present with its exact size; unknown names are an error.
+   *
+   * @throws PfgmError `ERR_PFGM_ARGUMENT` naming the missing, unknown or mis-sized tensor.
+   */
+  loadStateDict(tensors: Map<string, Float32Array>, into: WeightSet | 'both' = 'both'): void {
+    const h = this.#handle('loadStateDict');
+    const known = new Set([...this.#info.params, ...this.#info.buffers].map((p) => p.name));
+    for (const name of tensors.keys()) {
+      if (!known.has(name)) throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: this network has no tensor '${name}'`);
+    }
+    const fill = (list: NativeNetworkInfo['params'], size: number): Float32Array => {
+      const flat = new Float32Array(size);
+      for (const p of list) {
+        const t = tensors.get(p.name);
+        if (t === undefined) throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: tensor '${p.name}' is missing`);
+        if (t.length !== p.numel) {
+          throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: '${p.name}' has ${t.length} values, expected ${p.numel} (shape [${p.shape}])`);
+        }
+        flat.set(t, p.offset);
+      }
+      return flat;
+    };
+    const params = fill(this.#info.params, this.#info.paramCount);
+    if (into !== 'ema') callNative(() => h.setBuffer('params', params));
+    if (into !== 'raw') callNative(() => h.setBuffer('ema', params));
+    if (this.#info.buffers.length > 0) callNative(() => h.setBuffer('buffers', fill(this.#info.buffers, this.#info.bufferCount)));
+  }
+
+  #checkBatch(what: string, data: Float32Array, batch: number, labels: BatchLabels): void {
+    if (!(data instanceof Float32Array)) throw new PfgmError('ERR_PFGM_DTYPE', `${what}: data must be a Float32Array`);
+    if (batch < 1 || data.length !== batch * this.sampleSize) {
+      throw new PfgmError(
+        'ERR_PFGM_SHAPE',
+        `${what}: got ${data.length} values, expected a whole batch of samples of shape [${this.sampleShape}] (${this.sampleSize} each)`,
+      );
+    }
+    if (labels.labels !== undefined && this.#info.labelDim === 0) {
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `${what}: this network is unconditional (labelDim 0) but labels were given`);
+    }
+  }
+
+  /**
+   * D(x, sigma): the denoised batch (PyTorch layout, NCHW or [n, N]) for per-sample sigma.
+   *
+   * @param x - The noisy batch.
+   * @param sigma - One sigma per sample (> 0), or one for all.
+   */
+  async denoise(
+    x: Float32Array,
+    sigma: Float32Array | number,
+    options: BatchLabels & { weights?: WeightSet } = {},
+  ): Promise<Float32Array> {
+    const h = this.#handle('denoise');
+    const batch = Math.floor(x.length / this.sampleSize);
+    this.#checkBatch('denoise', x, batch, options);
+    const s = typeof sigma === 'number' ? new Float32Array(batch).fill(sigma) : sigma;
+    const r = await awaitNative(() => h.denoise({ batch, x, sigma: s, labels: options.labels, augment: options.augment, ema: options.weights === 'ema' }));
+    return r.out;
+  }
+
+  /**
+   * The loss of METHOD §2.2 for an explicit perturbation x = y + noise and the gradients of
+   * every parameter (read them with `stateDict('grads')`); nothing is updated.
+   */
+  async lossAndGrad(y: Float32Array, noise: Float32Array, sigma: Float32Array, labels: BatchLabels = {}): Promise<number> {
+    const h = this.#handle('lossAndGrad');
+    const batch = Math.floor(y.length / this.sampleSize);
+    this.#checkBatch('lossAndGrad', y, batch, labels);
+    return awaitNative(() => h.lossAndGrad({ batch, y, noise, sigma, ...labels }));
+  }
+
+  /**
+   * One native training step on a clean batch y: sigma draw, Student-t perturbation at D,
+   * forward, loss, backward, non-finite check, optional clipping, Adam with EDM's ramp-up, EMA.
+   */
+  async trainStep(y: Float32Array, options: TrainStepOptions): Promise<TrainStepResult> {
+    const h = this.#handle('trainStep');
+    checkD(options.D);
+    const batch = Math.floor(y.length / this.sampleSize);
+    this.#checkBatch('trainStep', y, batch, options);
+    const optim: NativeOptim = {
+      lr: options.lr,
+      beta1: options.beta1,
+      beta2: options.beta2,
+      eps: options.eps,
+      lrRampupKimg: options.lrRampupKimg,
+      gradClip: options.gradClip,
+      emaHalflifeKimg: options.emaHalflifeKimg,
+      emaRampupRatio: options.emaRampupRatio,
+    };
+    for (const [k, v] of Object.entries(optim)) if (v === undefined) delete optim[k as keyof NativeOptim];
+    return awaitNative(() =>
+      h.trainStep({
+        batch,
+        y,
+        D: options.D,
+        seed: options.seed ?? 0,
+        labels: options.labels,
+        augment: options.augment,
+        noise: options.noise,
+        sigma: options.sigma,
+        pMean: options.pMean,
+        pStd: options.pStd,
+        optim,
+      }),
+    );
+  }
+
+  /** Steps, Adam updates, images seen and skipped steps so far. */
+  counters(): TrainCounters {
+    return callNative(() => this.#handle('counters').counters());
+  }
+
+  /** Frees the native network now (its memory is otherwise freed by the garbage collector). */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  /** `using net = await createNetwork(...)` disposes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Builds a network from a preset name or a configuration, initialised as EDM initialises it.
+ *
+ * @example
+ * ```ts
+ * const net = createNetwork('ddpmpp-small');
+ * console.log(net.paramCount); // 1752993
+ * ```
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` for an invalid configuration.
+ */
+export function createNetwork(network: PresetName | NetworkConfig, options: CreateNetworkOptions = {}): Network {
+  const config = typeof network === 'string' ? preset(network) : validateNetworkConfig(network);
+  const sigmaData = options.sigmaData ?? 0.5;
+  const D = options.D === undefined ? Number.POSITIVE_INFINITY : checkD(options.D);
+  const handle = callNative(
+    () =>
+      new (native().Network)({
+        ...toNativeConfig(config),
+        sigma_data: sigmaData,
+        D,
+        d_aware_c_in: options.dAwareCIn ?? false,
+        init_seed: options.seed ?? 0,
+      }),
+  );
+  return new Network(config, handle, sigmaData);
+}

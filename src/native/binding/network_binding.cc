@@ -1,0 +1,380 @@
+// new Network(config) from JS: builds the backbone named by config.kind, wraps it in EDM's
+// preconditioning and owns the training state. Heavy calls run on worker threads; inputs are
+// copied first so JS may reuse its arrays at once, and the session's mutex serialises calls.
+#include "network_binding.h"
+
+#include <cmath>
+
+#include "../nn/mlp.h"
+#include "../nn/song_unet.h"
+#include "napi_util.h"
+
+namespace pfgm::binding {
+namespace {
+
+int64_t int_field(const Napi::Object& o, const char* key, int64_t fallback) {
+  if (!has_field(o, key)) return fallback;
+  const double v = number_field(o, key);
+  if (!(v >= 0) || v != std::floor(v) || v > 1e9) {
+    fail(code::kArgument, std::string("'") + key + "' must be a non-negative integer");
+  }
+  return static_cast<int64_t>(v);
+}
+
+double num_field(const Napi::Object& o, const char* key, double fallback) {
+  return has_field(o, key) ? number_field(o, key) : fallback;
+}
+
+template <typename T>
+std::vector<T> list_field(const Napi::Object& o, const char* key, std::vector<T> fallback) {
+  if (!has_field(o, key)) return fallback;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) fail(code::kArgument, std::string("'") + key + "' must be an array of numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<T> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) fail(code::kArgument, std::string("'") + key + "' must hold numbers");
+    out.push_back(static_cast<T>(e.As<Napi::Number>().DoubleValue()));
+  }
+  return out;
+}
+
+std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c) {
+  const std::string kind = string_field(c, "kind");
+  if (kind == "songunet") {
+    nn::SongUNetConfig s;
+    s.img_resolution = int_field(c, "img_resolution", s.img_resolution);
+    s.in_channels = int_field(c, "in_channels", s.in_channels);
+    s.out_channels = int_field(c, "out_channels", s.out_channels);
+    s.label_dim = int_field(c, "label_dim", 0);
+    s.augment_dim = int_field(c, "augment_dim", 0);
+    s.model_channels = int_field(c, "model_channels", s.model_channels);
+    s.channel_mult = list_field<int64_t>(c, "channel_mult", s.channel_mult);
+    s.channel_mult_emb = int_field(c, "channel_mult_emb", s.channel_mult_emb);
+    s.num_blocks = int_field(c, "num_blocks", s.num_blocks);
+    s.attn_resolutions = list_field<int64_t>(c, "attn_resolutions", s.attn_resolutions);
+    s.dropout = static_cast<float>(num_field(c, "dropout", s.dropout));
+    s.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
+    if (has_field(c, "embedding_type")) s.embedding_type = string_field(c, "embedding_type");
+    s.channel_mult_noise = int_field(c, "channel_mult_noise", s.channel_mult_noise);
+    if (has_field(c, "encoder_type")) s.encoder_type = string_field(c, "encoder_type");
+    if (has_field(c, "decoder_type")) s.decoder_type = string_field(c, "decoder_type");
+    s.resample_filter = list_field<float>(c, "resample_filter", s.resample_filter);
+    return std::make_unique<nn::SongUNet>(s);
+  }
+  if (kind == "mlp") {
+    nn::MlpConfig m;
+    m.features = int_field(c, "features", m.features);
+    m.hidden = int_field(c, "hidden", m.hidden);
+    m.num_blocks = int_field(c, "num_blocks", m.num_blocks);
+    m.emb_channels = int_field(c, "emb_channels", m.emb_channels);
+    m.noise_channels = int_field(c, "noise_channels", m.noise_channels);
+    m.label_dim = int_field(c, "label_dim", 0);
+    m.dropout = static_cast<float>(num_field(c, "dropout", 0));
+    m.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
+    return std::make_unique<nn::Mlp>(m);
+  }
+  fail(code::kArgument, "unknown network kind '" + kind + "' (use 'songunet' or 'mlp')");
+}
+
+std::vector<float>& buffer_named(train::Session& s, const std::string& which) {
+  if (which == "params") return s.params();
+  if (which == "ema") return s.ema();
+  if (which == "grads") return s.grads();
+  if (which == "buffers") return s.buffers();
+  if (which == "adam_m") return s.adam_m();
+  if (which == "adam_v") return s.adam_v();
+  fail(code::kArgument, "unknown buffer '" + which + "' (params, ema, grads, buffers, adam_m, adam_v)");
+}
+
+// Copies a Float32Array field of exactly `count` values (or returns empty when optional+absent).
+std::vector<float> floats(const Napi::Object& o, const char* key, int64_t count, bool optional) {
+  if (!has_field(o, key)) {
+    if (optional) return {};
+    fail(code::kArgument, std::string("'") + key + "' is required");
+  }
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    fail(code::kDtype, std::string("'") + key + "' must be a Float32Array");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  if (static_cast<int64_t>(a.ElementLength()) != count) {
+    fail(code::kShape, std::string("'") + key + "' has " + std::to_string(a.ElementLength()) +
+                           " values, expected " + std::to_string(count));
+  }
+  return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+}
+
+Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+struct BatchInputs {
+  int64_t batch = 0;
+  std::vector<float> labels, augment;
+  nn::Labels view() const {
+    return nn::Labels{labels.empty() ? nullptr : labels.data(),
+                      augment.empty() ? nullptr : augment.data()};
+  }
+};
+
+BatchInputs read_batch(train::Session& s, const Napi::Object& o) {
+  BatchInputs b;
+  b.batch = int_field(o, "batch", 0);
+  if (b.batch < 1) fail(code::kArgument, "'batch' must be a positive integer");
+  nn::Backbone& net = s.net().net();
+  if (has_field(o, "labels")) {
+    if (net.label_dim() == 0) fail(code::kArgument, "this network takes no class labels");
+    b.labels = floats(o, "labels", b.batch * net.label_dim(), false);
+  }
+  if (has_field(o, "augment")) {
+    if (net.augment_dim() == 0) fail(code::kArgument, "this network takes no augment labels");
+    b.augment = floats(o, "augment", b.batch * net.augment_dim(), false);
+  }
+  return b;
+}
+
+}  // namespace
+
+void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(
+      env, "Network",
+      {InstanceMethod("dispose", &NetworkHandle::Dispose),
+       InstanceMethod("paramInfo", &NetworkHandle::ParamInfo),
+       InstanceMethod("getBuffer", &NetworkHandle::GetBuffer),
+       InstanceMethod("setBuffer", &NetworkHandle::SetBuffer),
+       InstanceMethod("denoise", &NetworkHandle::Denoise),
+       InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
+       InstanceMethod("trainStep", &NetworkHandle::TrainStep),
+       InstanceMethod("counters", &NetworkHandle::Counters),
+       InstanceMethod("setCounters", &NetworkHandle::SetCounters)});
+  exports.Set("Network", ctor);
+}
+
+NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkHandle>(info) {
+  Napi::Env env = info.Env();
+  guarded(env, [&]() -> Napi::Value {
+    Napi::Object c = object_arg(info, 0);
+    nn::PrecondConfig pc;
+    pc.sigma_data = num_field(c, "sigma_data", 0.5);
+    pc.d_aware_c_in = has_field(c, "d_aware_c_in") && c.Get("d_aware_c_in").ToBoolean().Value();
+    pc.D = num_field(c, "D", INFINITY);
+    const double seed = num_field(c, "init_seed", 0);
+    auto net = std::make_unique<nn::Denoiser>(make_backbone(c), pc);
+    session_ = std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed));
+    return env.Undefined();
+  });
+}
+
+std::shared_ptr<train::Session> NetworkHandle::live(const char* what) const {
+  if (!session_) fail(code::kDisposed, std::string(what) + ": the network was disposed");
+  return session_;
+}
+
+Napi::Value NetworkHandle::Dispose(const Napi::CallbackInfo& info) {
+  session_.reset();  // in-flight work holds its own reference and finishes safely
+  return info.Env().Undefined();
+}
+
+Napi::Value NetworkHandle::ParamInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("paramInfo");
+    const nn::ParamSet& ps = s->net().params();
+    auto list = [&](const std::vector<nn::ParamInfo>& v) {
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        Napi::Object e = Napi::Object::New(env);
+        e.Set("name", v[i].name);
+        Napi::Array shape = Napi::Array::New(env, v[i].shape.size());
+        for (size_t d = 0; d < v[i].shape.size(); ++d)
+          shape.Set(static_cast<uint32_t>(d), static_cast<double>(v[i].shape[d]));
+        e.Set("shape", shape);
+        e.Set("offset", static_cast<double>(v[i].offset));
+        e.Set("numel", static_cast<double>(v[i].numel));
+        a.Set(static_cast<uint32_t>(i), e);
+      }
+      return a;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("params", list(ps.params()));
+    o.Set("buffers", list(ps.buffers()));
+    o.Set("paramCount", static_cast<double>(ps.param_count()));
+    o.Set("bufferCount", static_cast<double>(ps.buffer_count()));
+    const cpu::Nhwc in = s->net().net().input_shape(1);
+    Napi::Array shape = Napi::Array::New(env, 3);
+    shape.Set(0u, static_cast<double>(in.c));
+    shape.Set(1u, static_cast<double>(in.h));
+    shape.Set(2u, static_cast<double>(in.w));
+    o.Set("sampleShape", shape);
+    o.Set("labelDim", static_cast<double>(s->net().net().label_dim()));
+    o.Set("augmentDim", static_cast<double>(s->net().net().augment_dim()));
+    return o;
+  });
+}
+
+Napi::Value NetworkHandle::GetBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("getBuffer");
+    if (info.Length() < 1 || !info[0].IsString()) fail(code::kArgument, "getBuffer(name)");
+    std::lock_guard<std::mutex> lock(s->mutex());
+    return to_js(env, buffer_named(*s, info[0].As<Napi::String>().Utf8Value()));
+  });
+}
+
+Napi::Value NetworkHandle::SetBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("setBuffer");
+    if (info.Length() < 2 || !info[0].IsString()) fail(code::kArgument, "setBuffer(name, data)");
+    std::lock_guard<std::mutex> lock(s->mutex());
+    std::vector<float>& dst = buffer_named(*s, info[0].As<Napi::String>().Utf8Value());
+    Napi::Object holder = Napi::Object::New(env);
+    holder.Set("data", info[1]);
+    dst = floats(holder, "data", static_cast<int64_t>(dst.size()), false);
+    return env.Undefined();
+  });
+}
+
+Napi::Value NetworkHandle::Denoise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("denoise");
+    Napi::Object o = object_arg(info, 0);
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o));
+    const int64_t cnt = b->batch * s->net().sample_numel();
+    auto x = std::make_shared<std::vector<float>>(floats(o, "x", cnt, false));
+    auto sigma = std::make_shared<std::vector<float>>(floats(o, "sigma", b->batch, false));
+    const bool ema = has_field(o, "ema") && o.Get("ema").ToBoolean().Value();
+    const bool want_raw = has_field(o, "raw") && o.Get("raw").ToBoolean().Value();
+    auto out = std::make_shared<std::vector<float>>(static_cast<size_t>(cnt));
+    auto raw = std::make_shared<std::vector<float>>(want_raw ? static_cast<size_t>(cnt) : 0);
+    return PromiseWorker::start(
+        env,
+        [=]() {
+          std::lock_guard<std::mutex> lock(s->mutex());
+          s->denoise(b->batch, x->data(), sigma->data(), b->view(), ema, out->data(),
+                     want_raw ? raw->data() : nullptr);
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object r = Napi::Object::New(e);
+          r.Set("out", to_js(e, *out));
+          if (want_raw) r.Set("raw", to_js(e, *raw));
+          return r;
+        });
+  });
+}
+
+Napi::Value NetworkHandle::LossAndGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("lossAndGrad");
+    Napi::Object o = object_arg(info, 0);
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o));
+    const int64_t cnt = b->batch * s->net().sample_numel();
+    auto y = std::make_shared<std::vector<float>>(floats(o, "y", cnt, false));
+    auto noise = std::make_shared<std::vector<float>>(floats(o, "noise", cnt, false));
+    auto sigma = std::make_shared<std::vector<float>>(floats(o, "sigma", b->batch, false));
+    auto loss = std::make_shared<double>(0);
+    return PromiseWorker::start(
+        env,
+        [=]() {
+          std::lock_guard<std::mutex> lock(s->mutex());
+          train::StepInput in{};
+          in.batch = b->batch;
+          in.y = y->data();
+          in.labels = b->view();
+          in.noise = noise->data();
+          in.sigma = sigma->data();
+          *loss = s->loss_and_grad(in);
+        },
+        [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *loss); });
+  });
+}
+
+Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("trainStep");
+    Napi::Object o = object_arg(info, 0);
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o));
+    const int64_t cnt = b->batch * s->net().sample_numel();
+    auto y = std::make_shared<std::vector<float>>(floats(o, "y", cnt, false));
+    auto noise = std::make_shared<std::vector<float>>(floats(o, "noise", cnt, true));
+    auto sigma = std::make_shared<std::vector<float>>(floats(o, "sigma", b->batch, true));
+    if (noise->empty() != sigma->empty())
+      fail(code::kArgument, "give both 'noise' and 'sigma' (an explicit perturbation) or neither");
+    const double D = number_field(o, "D");
+    if (!(D > 0)) fail(code::kArgument, "D must be positive or Infinity, got " + std::to_string(D));
+    const double seed = num_field(o, "seed", 0);
+    train::OptimConfig opt;
+    if (has_field(o, "optim")) {
+      Napi::Object p = o.Get("optim").As<Napi::Object>();
+      opt.lr = num_field(p, "lr", opt.lr);
+      opt.beta1 = num_field(p, "beta1", opt.beta1);
+      opt.beta2 = num_field(p, "beta2", opt.beta2);
+      opt.eps = num_field(p, "eps", opt.eps);
+      opt.lr_rampup_kimg = num_field(p, "lrRampupKimg", opt.lr_rampup_kimg);
+      opt.grad_clip = num_field(p, "gradClip", opt.grad_clip);
+      opt.ema_halflife_kimg = num_field(p, "emaHalflifeKimg", opt.ema_halflife_kimg);
+      opt.ema_rampup_ratio = num_field(p, "emaRampupRatio", opt.ema_rampup_ratio);
+    }
+    const double p_mean = num_field(o, "pMean", -1.2), p_std = num_field(o, "pStd", 1.2);
+    auto result = std::make_shared<train::StepResult>();
+    return PromiseWorker::start(
+        env,
+        [=]() {
+          std::lock_guard<std::mutex> lock(s->mutex());
+          train::StepInput in{};
+          in.batch = b->batch;
+          in.y = y->data();
+          in.labels = b->view();
+          in.D = D;
+          in.p_mean = p_mean;
+          in.p_std = p_std;
+          in.seed = static_cast<uint64_t>(seed);
+          in.noise = noise->empty() ? nullptr : noise->data();
+          in.sigma = sigma->empty() ? nullptr : sigma->data();
+          *result = s->step(in, opt);
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object r = Napi::Object::New(e);
+          r.Set("loss", result->loss);
+          r.Set("gradNorm", result->grad_norm);
+          r.Set("skipped", result->skipped);
+          r.Set("lr", result->lr);
+          return r;
+        });
+  });
+}
+
+Napi::Value NetworkHandle::Counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("counters");
+    std::lock_guard<std::mutex> lock(s->mutex());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("steps", static_cast<double>(s->steps()));
+    o.Set("adamSteps", static_cast<double>(s->adam_steps()));
+    o.Set("images", s->images_seen());
+    o.Set("skipped", static_cast<double>(s->skipped_steps()));
+    return o;
+  });
+}
+
+Napi::Value NetworkHandle::SetCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("setCounters");
+    Napi::Object o = object_arg(info, 0);
+    std::lock_guard<std::mutex> lock(s->mutex());
+    s->set_counters(int_field(o, "steps", 0), int_field(o, "adamSteps", 0),
+                    num_field(o, "images", 0), int_field(o, "skipped", 0));
+    return env.Undefined();
+  });
+}
+
+}  // namespace pfgm::binding

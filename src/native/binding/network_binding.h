@@ -1,0 +1,32 @@
+// The JS object that owns a network and its training state (train/session.h).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "../train/session.h"
+
+namespace pfgm::binding {
+
+class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit NetworkHandle(const Napi::CallbackInfo& info);
+
+ private:
+  std::shared_ptr<train::Session> live(const char* what) const;
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value ParamInfo(const Napi::CallbackInfo& info);
+  Napi::Value GetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value SetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Denoise(const Napi::CallbackInfo& info);
+  Napi::Value LossAndGrad(const Napi::CallbackInfo& info);
+  Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  Napi::Value Counters(const Napi::CallbackInfo& info);
+  Napi::Value SetCounters(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<train::Session> session_;
+};
+
+}  // namespace pfgm::binding

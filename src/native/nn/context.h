@@ -1,0 +1,23 @@
+// What a forward or backward pass needs besides activations: where the weights live (the raw or
+// the EMA copy), where gradients go, and the random streams of dropout.
+#pragma once
+
+#include <cstdint>
+
+namespace pfgm::nn {
+
+struct Context {
+  const float* params = nullptr;   // the flat parameter buffer (raw or EMA weights)
+  const float* buffers = nullptr;  // non-trainable tensors (Fourier frequencies)
+  float* grads = nullptr;          // the flat gradient buffer, written by backward
+  int64_t batch = 0;
+  bool training = false;           // dropout and label dropout only when training
+  uint64_t seed = 0;               // dropout streams: (seed, sample_offset + i, step, site)
+  uint64_t sample_offset = 0;
+  uint32_t step = 0;
+
+  const float* p(int64_t offset) const { return params + offset; }
+  float* g(int64_t offset) const { return grads + offset; }
+};
+
+}  // namespace pfgm::nn

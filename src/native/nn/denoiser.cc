@@ -1,0 +1,84 @@
+#include "denoiser.h"
+
+#include <cmath>
+
+#include "../errors.h"
+#include "../ops/elementwise.h"
+#include "../ops/loss.h"
+#include "layers.h"
+
+namespace pfgm::nn {
+
+Denoiser::Denoiser(std::unique_ptr<Backbone> net, PrecondConfig precond)
+    : net_(std::move(net)), pc_(precond) {
+  if (!(pc_.sigma_data > 0)) fail(code::kArgument, "sigma_data must be positive");
+}
+
+int64_t Denoiser::sample_numel() const { return net_->input_shape(1).numel(); }
+
+Denoiser::Coefs Denoiser::coefs(double sigma) const {
+  if (!(sigma > 0) || !std::isfinite(sigma)) {
+    fail(code::kArgument, "sigma must be positive and finite, got " + std::to_string(sigma));
+  }
+  const double sd = pc_.sigma_data, s2 = sigma * sigma, sd2 = sd * sd;
+  double var_in = s2 + sd2;
+  if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2) var_in = s2 * pc_.D / (pc_.D - 2) + sd2;
+  return Coefs{static_cast<float>(sd2 / (s2 + sd2)), static_cast<float>(sigma * sd / std::sqrt(s2 + sd2)),
+               static_cast<float>(1.0 / std::sqrt(var_in)), static_cast<float>(std::log(sigma) / 4),
+               static_cast<float>((s2 + sd2) / (s2 * sd2))};
+}
+
+void Denoiser::run_forward(const Context& ctx, const float* x, const float* sigma,
+                           const Labels& labels, float* out, float* raw) {
+  const int64_t n = ctx.batch;
+  const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
+  const int64_t per_in = in.numel() / n, per_out = os.numel() / n;
+  if (per_in != per_out) fail(code::kInternal, "denoiser needs matching input/output sizes");
+  float* xin = ensure(x_in_, in.numel());
+  cpu::nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
+  float* cn = ensure(c_noise_, n);
+  std::vector<Coefs> k(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    k[i] = coefs(sigma[i]);
+    cn[i] = k[i].c_noise;
+    cpu::scale(per_in, k[i].c_in, xin + i * per_in, xin + i * per_in);
+  }
+  float* f = ensure(f_, os.numel());
+  net_->forward(ctx, xin, cn, labels.class_labels, labels.augment_labels, f);
+  float* fn = ensure(df_, os.numel());
+  cpu::nhwc_to_nchw(n, os.c, os.h, os.w, f, fn);
+  if (raw != nullptr) std::copy(fn, fn + os.numel(), raw);
+  for (int64_t i = 0; i < n; ++i) {
+    cpu::axpby(per_out, k[i].c_skip, x + i * per_out, k[i].c_out, fn + i * per_out,
+               out + i * per_out);
+  }
+}
+
+void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
+                       const Labels& labels, float* out, float* raw) {
+  run_forward(ctx, x, sigma, labels, out, raw);
+}
+
+double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* noise,
+                               const float* sigma, const Labels& labels, float* denoised) {
+  const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
+  std::vector<float> x(static_cast<size_t>(cnt));
+  cpu::axpby(cnt, 1.0f, y, 1.0f, noise, x.data());
+  float* d = ensure(d_, cnt);
+  run_forward(ctx, x.data(), sigma, labels, d, nullptr);
+  if (denoised != nullptr) std::copy(d, d + cnt, denoised);
+  std::vector<float> weight(static_cast<size_t>(n)), per_sample(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) weight[i] = coefs(sigma[i]).weight;
+  const double loss = cpu::weighted_mse_forward(n, per, d, y, weight.data(), per_sample.data());
+  float* dd = ensure(dd_, cnt);
+  cpu::weighted_mse_backward(n, per, d, y, weight.data(), dd);
+  // D = c_skip x + c_out F: dF = c_out dD (x is data, not a parameter).
+  for (int64_t i = 0; i < n; ++i) cpu::scale(per, coefs(sigma[i]).c_out, dd + i * per, dd + i * per);
+  const cpu::Nhwc os = net_->output_shape(n);
+  float* df = ensure(df_, cnt);
+  cpu::nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
+  net_->backward(ctx, df, nullptr);
+  return loss;
+}
+
+}  // namespace pfgm::nn

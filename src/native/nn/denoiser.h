@@ -1,0 +1,59 @@
+// EDM preconditioning around a backbone (METHOD §2.2) and the weighted loss:
+//   D(x, sigma) = c_skip x + c_out F(c_in x, ln(sigma) / 4)
+//   loss = mean_i lambda(sigma_i) ||D(x_i, sigma_i) - y_i||^2,  lambda = (s^2 + sd^2) / (s sd)^2
+// The denoiser speaks PyTorch's layout (NCHW images, [n, N] vectors); the backbone is NHWC.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "backbone.h"
+
+namespace pfgm::nn {
+
+struct PrecondConfig {
+  double sigma_data = 0.5;
+  // METHOD §2.2's D-aware input scale c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2), for
+  // D > 2; off by default (EDM's c_in) for parity with the reference.
+  bool d_aware_c_in = false;
+  double D = INFINITY;
+};
+
+struct Labels {
+  const float* class_labels = nullptr;    // [n, label_dim] or null
+  const float* augment_labels = nullptr;  // [n, augment_dim] or null
+};
+
+class Denoiser {
+ public:
+  Denoiser(std::unique_ptr<Backbone> net, PrecondConfig precond);
+  Backbone& net() { return *net_; }
+  const ParamSet& params() const { return net_->params(); }
+  const PrecondConfig& precond() const { return pc_; }
+  // Elements of one sample (C * H * W, or N).
+  int64_t sample_numel() const;
+
+  // out = D(x, sigma) for x [n, ...] in PyTorch layout; raw (nullable) receives F in NCHW.
+  void denoise(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
+               float* out, float* raw = nullptr);
+
+  // x = y + noise; returns the mean weighted loss and writes every gradient into ctx.grads.
+  // denoised (nullable) receives D(x).
+  double loss_and_grad(const Context& ctx, const float* y, const float* noise, const float* sigma,
+                       const Labels& labels, float* denoised = nullptr);
+
+ private:
+  struct Coefs {
+    float c_skip, c_out, c_in, c_noise, weight;
+  };
+  Coefs coefs(double sigma) const;
+  void run_forward(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
+                   float* out, float* raw);
+
+  std::unique_ptr<Backbone> net_;
+  PrecondConfig pc_;
+  std::vector<float> x_in_, c_noise_, f_, d_, dd_, df_;
+};
+
+}  // namespace pfgm::nn

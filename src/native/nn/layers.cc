@@ -1,0 +1,237 @@
+#include "layers.h"
+
+#include <algorithm>
+
+#include "../errors.h"
+#include "../ops/conv.h"
+#include "../ops/group_norm.h"
+#include "../ops/linear.h"
+#include "../ops/resample.h"
+
+namespace pfgm::nn {
+namespace {
+
+InitSpec with_fans(InitSpec init, double fan_in, double fan_out) {
+  init.fan_in = fan_in;
+  init.fan_out = fan_out;
+  return init;
+}
+
+// EDM initialises biases with the weight's mode times init_bias, which is 0 in every SongUNet.
+InitSpec bias_init(const InitSpec& weight, double init_bias) {
+  if (init_bias == 0) return InitSpec{InitMode::kConstant, 1, 1, 0.0};
+  InitSpec b = weight;
+  b.gain = init_bias;
+  return b;
+}
+
+}  // namespace
+
+// --- Linear ----------------------------------------------------------------------------------
+
+Linear::Linear(ParamSet& ps, const Scope& scope, int64_t in, int64_t out, bool bias,
+               InitSpec init, double init_bias)
+    : in_(in), out_(out) {
+  const InitSpec wi = with_fans(init, static_cast<double>(in), static_cast<double>(out));
+  w_ = ps.add(scope.name("weight"), {out, in}, wi);
+  if (bias) b_ = ps.add(scope.name("bias"), {out}, bias_init(wi, init_bias));
+}
+
+void Linear::forward(const Context& ctx, int64_t rows, const float* x, float* y) {
+  rows_ = rows;
+  x_ = x;
+  cpu::linear_forward({rows, in_, out_}, x, ctx.p(w_), b_ >= 0 ? ctx.p(b_) : nullptr, y);
+}
+
+void Linear::backward(const Context& ctx, const float* dy, float* dx) {
+  cpu::linear_backward({rows_, in_, out_}, x_, ctx.p(w_), dy, dx, ctx.g(w_),
+                       b_ >= 0 ? ctx.g(b_) : nullptr);
+}
+
+// --- Conv2d ----------------------------------------------------------------------------------
+
+Conv2d::Conv2d(ParamSet& ps, const Scope& scope, int64_t cin, int64_t cout, int64_t kernel,
+               bool bias, ResampleSpec resample, InitSpec init)
+    : cin_(cin), cout_(cout), k_(kernel), rs_(std::move(resample)) {
+  if (rs_.up && rs_.down) fail(code::kArgument, "a convolution cannot both up- and downsample");
+  if (k_ == 0 && !rs_.up && !rs_.down) fail(code::kArgument, "a kernel-0 conv must resample");
+  if (k_ > 0) {
+    const double fan = static_cast<double>(k_ * k_);
+    const InitSpec wi = with_fans(init, cin * fan, cout * fan);
+    w_ = ps.add(scope.name("weight"), {cout, cin, k_, k_}, wi);
+    if (bias) b_ = ps.add(scope.name("bias"), {cout}, bias_init(wi, 0));
+  } else {
+    cout_ = cin_;
+  }
+  // EDM's Conv2d.forward: paddings of the filter (f_pad) and of the kernel (w_pad).
+  const int64_t taps = static_cast<int64_t>(rs_.filter.size());
+  const int64_t f_pad = (taps - 1) / 2, w_pad = k_ / 2;
+  if (k_ == 0) {
+    path_ = Path::kResampleOnly;
+    fir_pad_ = f_pad;
+  } else if (!rs_.up && !rs_.down) {
+    path_ = Path::kConvOnly;
+    conv_pad_ = w_pad;
+  } else if (rs_.fused && rs_.down) {
+    path_ = Path::kConvThenResample;
+    conv_pad_ = w_pad + f_pad;
+    fir_pad_ = 0;
+  } else {
+    path_ = Path::kResampleThenConv;
+    fir_pad_ = rs_.fused ? std::max<int64_t>(f_pad - w_pad, 0) : f_pad;
+    conv_pad_ = rs_.fused ? std::max<int64_t>(w_pad - f_pad, 0) : w_pad;
+  }
+}
+
+namespace {
+
+cpu::ResampleShape fir(const Nhwc& in, const std::vector<float>& f, int64_t pad) {
+  return cpu::ResampleShape{in, f.data(), static_cast<int64_t>(f.size()), pad};
+}
+
+Nhwc fir_out(const cpu::ResampleShape& r, bool up) {
+  return up ? Nhwc{r.in.n, r.up_h(), r.up_w(), r.in.c} : Nhwc{r.in.n, r.down_h(), r.down_w(), r.in.c};
+}
+
+cpu::Conv2dShape conv_shape(const Nhwc& in, int64_t cout, int64_t k, int64_t pad) {
+  return cpu::Conv2dShape{in.n, in.h, in.w, in.c, cout, k, 1, pad};
+}
+
+}  // namespace
+
+Nhwc Conv2d::out_shape(const Nhwc& in) const {
+  switch (path_) {
+    case Path::kConvOnly: {
+      const auto s = conv_shape(in, cout_, k_, conv_pad_);
+      return Nhwc{in.n, s.oh(), s.ow(), cout_};
+    }
+    case Path::kResampleOnly: return fir_out(fir(in, rs_.filter, fir_pad_), rs_.up);
+    case Path::kResampleThenConv: {
+      const Nhwc mid = fir_out(fir(in, rs_.filter, fir_pad_), rs_.up);
+      const auto s = conv_shape(mid, cout_, k_, conv_pad_);
+      return Nhwc{in.n, s.oh(), s.ow(), cout_};
+    }
+    case Path::kConvThenResample: {
+      const auto s = conv_shape(in, cout_, k_, conv_pad_);
+      return fir_out(fir(Nhwc{in.n, s.oh(), s.ow(), cout_}, rs_.filter, fir_pad_), false);
+    }
+  }
+  return in;
+}
+
+void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* y) {
+  if (in.c != cin_) {
+    fail(code::kShape, "conv expects " + std::to_string(cin_) + " channels, got " +
+                           std::to_string(in.c));
+  }
+  in_ = in;
+  x_ = x;
+  const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
+  const float* b = b_ >= 0 ? ctx.p(b_) : nullptr;
+  switch (path_) {
+    case Path::kConvOnly: cpu::conv2d_forward(conv_shape(in, cout_, k_, conv_pad_), x, w, b, y); break;
+    case Path::kResampleOnly: {
+      const auto r = fir(in, rs_.filter, fir_pad_);
+      rs_.up ? cpu::fir_up_forward(r, x, y) : cpu::fir_down_forward(r, x, y);
+      break;
+    }
+    case Path::kResampleThenConv: {
+      const auto r = fir(in, rs_.filter, fir_pad_);
+      const Nhwc mid = fir_out(r, rs_.up);
+      float* m = ensure(mid_, mid.numel());
+      rs_.up ? cpu::fir_up_forward(r, x, m) : cpu::fir_down_forward(r, x, m);
+      cpu::conv2d_forward(conv_shape(mid, cout_, k_, conv_pad_), m, w, b, y);
+      break;
+    }
+    case Path::kConvThenResample: {
+      const auto s = conv_shape(in, cout_, k_, conv_pad_);
+      const Nhwc mid{in.n, s.oh(), s.ow(), cout_};
+      float* m = ensure(mid_, mid.numel());
+      cpu::conv2d_forward(s, x, w, nullptr, m);
+      const auto r = fir(mid, rs_.filter, fir_pad_);
+      cpu::fir_down_forward(r, m, y);
+      if (b != nullptr) {
+        const Nhwc out = fir_out(r, false);
+        const int64_t pixels = out.pixels();
+#pragma omp parallel for
+        for (int64_t p = 0; p < pixels; ++p)
+          for (int64_t c = 0; c < cout_; ++c) y[p * cout_ + c] += b[c];
+      }
+      break;
+    }
+  }
+}
+
+void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
+  const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
+  float* dw = k_ > 0 ? ctx.g(w_) : nullptr;
+  float* db = b_ >= 0 ? ctx.g(b_) : nullptr;
+  switch (path_) {
+    case Path::kConvOnly:
+      cpu::conv2d_backward(conv_shape(in_, cout_, k_, conv_pad_), x_, w, dy, dx, dw, db);
+      break;
+    case Path::kResampleOnly: {
+      if (dx == nullptr) break;
+      const auto r = fir(in_, rs_.filter, fir_pad_);
+      rs_.up ? cpu::fir_up_backward(r, dy, dx) : cpu::fir_down_backward(r, dy, dx);
+      break;
+    }
+    case Path::kResampleThenConv: {
+      const auto r = fir(in_, rs_.filter, fir_pad_);
+      const Nhwc mid = fir_out(r, rs_.up);
+      float* dm = dx != nullptr ? ensure(dmid_, mid.numel()) : nullptr;
+      cpu::conv2d_backward(conv_shape(mid, cout_, k_, conv_pad_), mid_.data(), w, dy, dm, dw, db);
+      if (dx != nullptr) rs_.up ? cpu::fir_up_backward(r, dm, dx) : cpu::fir_down_backward(r, dm, dx);
+      break;
+    }
+    case Path::kConvThenResample: {
+      const auto s = conv_shape(in_, cout_, k_, conv_pad_);
+      const Nhwc mid{in_.n, s.oh(), s.ow(), cout_};
+      const auto r = fir(mid, rs_.filter, fir_pad_);
+      if (db != nullptr) {
+        const int64_t pixels = fir_out(r, false).pixels();
+        std::vector<double> acc(static_cast<size_t>(cout_), 0.0);
+        for (int64_t p = 0; p < pixels; ++p)
+          for (int64_t c = 0; c < cout_; ++c) acc[c] += dy[p * cout_ + c];
+        for (int64_t c = 0; c < cout_; ++c) db[c] = static_cast<float>(acc[c]);
+      }
+      float* dm = ensure(dmid_, mid.numel());
+      cpu::fir_down_backward(r, dy, dm);
+      cpu::conv2d_backward(s, x_, w, dm, dx, dw, nullptr);
+      break;
+    }
+  }
+}
+
+// --- GroupNorm -------------------------------------------------------------------------------
+
+GroupNorm::GroupNorm(ParamSet& ps, const Scope& scope, int64_t channels, float eps)
+    : c_(channels), groups_(cpu::edm_groups(channels)), eps_(eps) {
+  if (groups_ < 1 || channels % groups_ != 0) {
+    fail(code::kArgument, "group norm over " + std::to_string(channels) +
+                              " channels: EDM's rule min(32, C / 4) gives no valid group count "
+                              "(use at least 4 channels, a multiple of the group count)");
+  }
+  w_ = ps.add(scope.name("weight"), {channels}, InitSpec{InitMode::kConstant, 1, 1, 1.0});
+  b_ = ps.add(scope.name("bias"), {channels}, InitSpec{InitMode::kConstant, 1, 1, 0.0});
+}
+
+void GroupNorm::forward(const Context& ctx, const Nhwc& in, const float* x, const float* shift,
+                        bool silu, float* y) {
+  if (in.c != c_) fail(code::kShape, "group norm channel mismatch");
+  in_ = in;
+  x_ = x;
+  shift_ = shift;
+  silu_ = silu;
+  const cpu::GroupNormShape s{in.n, in.h * in.w, c_, groups_, eps_, silu};
+  cpu::group_norm_forward(s, x, shift, ctx.p(w_), ctx.p(b_), y, ensure(mean_, in.n * groups_),
+                          ensure(rstd_, in.n * groups_));
+}
+
+void GroupNorm::backward(const Context& ctx, const float* dy, float* dx, float* dshift) {
+  const cpu::GroupNormShape s{in_.n, in_.h * in_.w, c_, groups_, eps_, silu_};
+  cpu::group_norm_backward(s, x_, shift_, ctx.p(w_), ctx.p(b_), mean_.data(), rstd_.data(), dy,
+                           dx, ctx.g(w_), ctx.g(b_), shift_ != nullptr ? dshift : nullptr);
+}
+
+}  // namespace pfgm::nn

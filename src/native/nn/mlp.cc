@@ -1,0 +1,142 @@
+#include "mlp.h"
+
+#include <cmath>
+
+#include "../errors.h"
+#include "../ops/activation.h"
+#include "../ops/elementwise.h"
+#include "../ops/embedding.h"
+#include "../rng/philox.h"
+
+namespace pfgm::nn {
+
+Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
+  if (c.features < 1 || c.hidden < 1 || c.num_blocks < 0 || c.noise_channels < 2 ||
+      c.noise_channels % 2 != 0 || c.emb_channels < 1) {
+    fail(code::kArgument, "mlp: features, hidden and emb_channels must be positive and "
+                          "noise_channels an even number >= 2");
+  }
+  const InitSpec init = xavier(), init_zero = xavier(1e-5);
+  const Scope root{};
+  if (c.label_dim > 0)
+    map_label_ = Linear(ps_, root.sub("map_label"), c.label_dim, c.noise_channels, true, init);
+  map_layer0_ = Linear(ps_, root.sub("map_layer0"), c.noise_channels, c.emb_channels, true, init);
+  map_layer1_ = Linear(ps_, root.sub("map_layer1"), c.emb_channels, c.emb_channels, true, init);
+  in_proj_ = Linear(ps_, root.sub("in_proj"), c.features, c.hidden, true, init);
+  blocks_.resize(static_cast<size_t>(c.num_blocks));
+  for (int64_t i = 0; i < c.num_blocks; ++i) {
+    const Scope b = root.sub("blocks").sub(std::to_string(i));
+    blocks_[i].fc0 = Linear(ps_, b.sub("fc0"), c.hidden, c.hidden, true, init);
+    blocks_[i].affine = Linear(ps_, b.sub("affine"), c.emb_channels, c.hidden, true, init);
+    blocks_[i].fc1 = Linear(ps_, b.sub("fc1"), c.hidden, c.hidden, true, init_zero);
+  }
+  out_proj_ = Linear(ps_, root.sub("out_proj"), c.hidden, c.features, true, init_zero);
+}
+
+void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
+                  const float* class_labels, const float*, float* out) {
+  const int64_t n = n_ = ctx.batch, nc = cfg_.noise_channels, half = nc / 2, ec = cfg_.emb_channels;
+  const int64_t hd = cfg_.hidden;
+  float* e0 = ensure(e0_, n * nc);
+  cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
+  float* e = ensure(e_, n * nc);
+  for (int64_t i = 0; i < n; ++i) {  // EDM's [cos | sin] -> [sin | cos] swap
+    std::copy(e0 + i * nc + half, e0 + (i + 1) * nc, e + i * nc);
+    std::copy(e0 + i * nc, e0 + i * nc + half, e + i * nc + half);
+  }
+  if (cfg_.label_dim > 0) {
+    const int64_t ld = cfg_.label_dim;
+    float* lab = ensure(lab_, n * ld);
+    const float gain = std::sqrt(static_cast<float>(ld));
+    for (int64_t i = 0; i < n; ++i) {
+      float keep = 1.0f;
+      if (ctx.training && cfg_.label_dropout > 0) {
+        const Philox4 r = draw_block(StreamKey{ctx.seed, ctx.sample_offset + i, ctx.step,
+                                               kPurposeLabelDropout},
+                                     0);
+        keep = uniform_open(r.v[0]) >= cfg_.label_dropout ? 1.0f : 0.0f;
+      }
+      for (int64_t j = 0; j < ld; ++j)
+        lab[i * ld + j] = class_labels != nullptr ? class_labels[i * ld + j] * gain * keep : 0.0f;
+    }
+    float* t = ensure(tmp_, n * nc);
+    map_label_.forward(ctx, n, lab, t);
+    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+  }
+  map_layer0_.forward(ctx, n, e, ensure(pre0_, n * ec));
+  cpu::silu_forward(n * ec, pre0_.data(), ensure(emb1_, n * ec));
+  map_layer1_.forward(ctx, n, emb1_.data(), ensure(pre1_, n * ec));
+  cpu::silu_forward(n * ec, pre1_.data(), ensure(emb_, n * ec));
+
+  const int64_t cnt = n * hd;
+  in_proj_.forward(ctx, n, x, ensure(h0_, cnt));
+  const float* h = h0_.data();
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    Block& b = blocks_[i];
+    // h_in is this block's input, kept because the residual output overwrites the next one.
+    std::copy(h, h + cnt, ensure(b.h_in, cnt));
+    cpu::silu_forward(cnt, b.h_in.data(), ensure(b.act_h, cnt));
+    float* pre = ensure(b.pre, cnt);
+    b.fc0.forward(ctx, n, b.act_h.data(), pre);
+    float* a = ensure(tmp_, cnt);
+    b.affine.forward(ctx, n, emb_.data(), a);
+    cpu::axpby(cnt, 1.0f, pre, 1.0f, a, pre);
+    cpu::silu_forward(cnt, pre, ensure(b.t, cnt));
+    const float* t = b.t.data();
+    if (ctx.training && cfg_.dropout > 0) {
+      cpu::dropout_forward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                            static_cast<uint32_t>(i)},
+                           t, ensure(b.t_drop, cnt));
+      t = b.t_drop.data();
+    }
+    float* hn = ensure(h_out_, cnt);
+    b.fc1.forward(ctx, n, t, hn);
+    cpu::axpby(cnt, 1.0f, hn, 1.0f, b.h_in.data(), hn);
+    h = hn;
+  }
+  // The last residual sum is out_proj's pre-activation; keep it for silu's backward.
+  std::copy(h, h + cnt, ensure(act_out_, cnt));
+  float* act = ensure(tmp_, cnt);
+  cpu::silu_forward(cnt, act_out_.data(), act);
+  std::copy(act, act + cnt, ensure(h0_, cnt));  // out_proj reads (and keeps a pointer to) h0_
+  out_proj_.forward(ctx, n, h0_.data(), out);
+}
+
+void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
+  const int64_t n = n_, hd = cfg_.hidden, cnt = n * hd, ec = cfg_.emb_channels;
+  float* gh = ensure(gh_, cnt);
+  float* ga = ensure(ga_, cnt);
+  out_proj_.backward(ctx, dout, ga);
+  cpu::silu_backward(cnt, act_out_.data(), ga, gh);  // gh: gradient at the residual stream
+  float* demb = ensure(demb_, n * ec);
+  std::fill(demb, demb + n * ec, 0.0f);
+  float* ge = ensure(ge_, n * ec);
+  for (size_t k = blocks_.size(); k-- > 0;) {
+    Block& b = blocks_[k];
+    float* gt = ensure(gb_, cnt);
+    b.fc1.backward(ctx, gh, gt);
+    if (ctx.training && cfg_.dropout > 0) {
+      cpu::dropout_backward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                             static_cast<uint32_t>(k)},
+                            gt, ga);
+      std::copy(ga, ga + cnt, gt);
+    }
+    float* gpre = ensure(gc_, cnt);
+    cpu::silu_backward(cnt, b.pre.data(), gt, gpre);
+    b.affine.backward(ctx, gpre, ge);
+    cpu::axpby(n * ec, 1.0f, demb, 1.0f, ge, demb);
+    b.fc0.backward(ctx, gpre, ga);
+    cpu::silu_backward(cnt, b.h_in.data(), ga, gt);
+    cpu::axpby(cnt, 1.0f, gh, 1.0f, gt, gh);  // residual: h_in feeds both fc0's branch and h_out
+  }
+  in_proj_.backward(ctx, gh, dx);
+  float* g1 = ensure(ge2_, n * ec);
+  cpu::silu_backward(n * ec, pre1_.data(), demb, g1);
+  map_layer1_.backward(ctx, g1, ge);
+  cpu::silu_backward(n * ec, pre0_.data(), ge, g1);
+  float* gin = cfg_.label_dim > 0 ? ensure(tmp_, n * cfg_.noise_channels) : nullptr;
+  map_layer0_.backward(ctx, g1, gin);
+  if (cfg_.label_dim > 0) map_label_.backward(ctx, gin, nullptr);
+}
+
+}  // namespace pfgm::nn

@@ -1,0 +1,441 @@
+#include "song_unet.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../errors.h"
+#include "../ops/activation.h"
+#include "../ops/elementwise.h"
+#include "../ops/embedding.h"
+#include "../rng/philox.h"
+
+namespace pfgm::nn {
+
+using cpu::Nhwc;
+
+namespace {
+
+std::string res_name(int64_t res, const std::string& what) {
+  return std::to_string(res) + "x" + std::to_string(res) + "_" + what;
+}
+
+bool contains(const std::vector<int64_t>& v, int64_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
+  if (c.embedding_type != "positional" && c.embedding_type != "fourier")
+    fail(code::kArgument, "embedding_type must be 'positional' or 'fourier'");
+  if (c.encoder_type != "standard" && c.encoder_type != "skip" && c.encoder_type != "residual")
+    fail(code::kArgument, "encoder_type must be 'standard', 'skip' or 'residual'");
+  if (c.decoder_type != "standard" && c.decoder_type != "skip")
+    fail(code::kArgument, "decoder_type must be 'standard' or 'skip'");
+  if (c.channel_mult.empty()) fail(code::kArgument, "channel_mult must not be empty");
+  const int64_t levels = static_cast<int64_t>(c.channel_mult.size());
+  if (c.img_resolution % (int64_t{1} << (levels - 1)) != 0) {
+    fail(code::kArgument, "img_resolution " + std::to_string(c.img_resolution) +
+                              " must be divisible by 2^(levels - 1) = " +
+                              std::to_string(int64_t{1} << (levels - 1)));
+  }
+  emb_channels_ = c.model_channels * c.channel_mult_emb;
+  noise_channels_ = c.model_channels * c.channel_mult_noise;
+  const InitSpec init = xavier(), init_zero = xavier(1e-5);
+  const Scope root{};
+
+  // Mapping network, in EDM's registration order.
+  if (c.embedding_type == "fourier") {
+    freqs_ = ps_.add_buffer("map_noise.freqs", {noise_channels_ / 2},
+                            InitSpec{InitMode::kKaimingNormal, 1, 1, 16.0});
+  }
+  if (c.label_dim > 0)
+    map_label_ = Linear(ps_, root.sub("map_label"), c.label_dim, noise_channels_, true, init);
+  if (c.augment_dim > 0)
+    map_augment_ = Linear(ps_, root.sub("map_augment"), c.augment_dim, noise_channels_, false, init);
+  map_layer0_ = Linear(ps_, root.sub("map_layer0"), noise_channels_, emb_channels_, true, init);
+  map_layer1_ = Linear(ps_, root.sub("map_layer1"), emb_channels_, emb_channels_, true, init);
+
+  uint32_t site = 0;
+  auto block = [&](const Scope& s, int64_t cin, int64_t cout, bool attention, bool up, bool down) {
+    UNetBlockSpec spec;
+    spec.in_channels = cin;
+    spec.out_channels = cout;
+    spec.emb_channels = emb_channels_;
+    spec.up = up;
+    spec.down = down;
+    spec.attention = attention;
+    spec.dropout = c.dropout;
+    spec.resample_filter = c.resample_filter;
+    spec.dropout_site = site++;
+    blocks_.push_back(std::make_unique<UNetBlock>(ps_, s, spec));
+    return Item{Kind::kBlock, static_cast<int>(blocks_.size() - 1)};
+  };
+  auto conv = [&](Kind kind, const Scope& s, int64_t cin, int64_t cout, int64_t k, ResampleSpec rs,
+                  InitSpec in) {
+    convs_.push_back(std::make_unique<Conv2d>(ps_, s, cin, cout, k, true, rs, in));
+    return Item{kind, static_cast<int>(convs_.size() - 1)};
+  };
+
+  // Encoder.
+  const Scope enc = root.sub("enc");
+  int64_t cout = c.in_channels, caux = c.in_channels;
+  std::vector<int64_t> skips;
+  for (int64_t level = 0; level < levels; ++level) {
+    const int64_t res = c.img_resolution >> level;
+    if (level == 0) {
+      const int64_t cin = cout;
+      cout = c.model_channels;
+      enc_.push_back(conv(Kind::kConv, enc.sub(res_name(res, "conv")), cin, cout, 3, {}, init));
+      skips.push_back(cout);
+    } else {
+      enc_.push_back(block(enc.sub(res_name(res, "down")), cout, cout, false, false, true));
+      skips.push_back(cout);
+      if (c.encoder_type == "skip") {
+        enc_.push_back(conv(Kind::kAuxDown, enc.sub(res_name(res, "aux_down")), caux, caux, 0,
+                            ResampleSpec{false, true, false, c.resample_filter}, init));
+        enc_.push_back(conv(Kind::kAuxSkip, enc.sub(res_name(res, "aux_skip")), caux, cout, 1, {},
+                            init));
+      }
+      if (c.encoder_type == "residual") {
+        enc_.push_back(conv(Kind::kAuxResidual, enc.sub(res_name(res, "aux_residual")), caux, cout,
+                            3, ResampleSpec{false, true, true, c.resample_filter}, init));
+        caux = cout;
+      }
+    }
+    for (int64_t idx = 0; idx < c.num_blocks; ++idx) {
+      const int64_t cin = cout;
+      cout = c.model_channels * c.channel_mult[level];
+      const bool attn = contains(c.attn_resolutions, res);
+      enc_.push_back(block(enc.sub(res_name(res, "block" + std::to_string(idx))), cin, cout, attn,
+                           false, false));
+      skips.push_back(cout);
+    }
+  }
+
+  // Decoder.
+  const Scope dec = root.sub("dec");
+  for (int64_t level = levels - 1; level >= 0; --level) {
+    const int64_t res = c.img_resolution >> level;
+    if (level == levels - 1) {
+      dec_.push_back(block(dec.sub(res_name(res, "in0")), cout, cout, true, false, false));
+      dec_.push_back(block(dec.sub(res_name(res, "in1")), cout, cout, false, false, false));
+    } else {
+      dec_.push_back(block(dec.sub(res_name(res, "up")), cout, cout, false, true, false));
+    }
+    for (int64_t idx = 0; idx <= c.num_blocks; ++idx) {
+      const int64_t cin = cout + skips.back();
+      skips.pop_back();
+      cout = c.model_channels * c.channel_mult[level];
+      const bool attn = idx == c.num_blocks && contains(c.attn_resolutions, res);
+      dec_.push_back(block(dec.sub(res_name(res, "block" + std::to_string(idx))), cin, cout, attn,
+                           false, false));
+    }
+    if (c.decoder_type == "skip" || level == 0) {
+      if (c.decoder_type == "skip" && level < levels - 1) {
+        dec_.push_back(conv(Kind::kAuxUp, dec.sub(res_name(res, "aux_up")), c.out_channels,
+                            c.out_channels, 0, ResampleSpec{true, false, false, c.resample_filter},
+                            init));
+      }
+      norms_.push_back(std::make_unique<GroupNorm>(ps_, dec.sub(res_name(res, "aux_norm")), cout,
+                                                   1e-6f));
+      dec_.push_back(Item{Kind::kAuxNorm, static_cast<int>(norms_.size() - 1)});
+      dec_.push_back(conv(Kind::kAuxConv, dec.sub(res_name(res, "aux_conv")), cout,
+                          c.out_channels, 3, {}, init_zero));
+    }
+  }
+  if (site >= 256) fail(code::kArgument, "too many U-Net blocks (dropout sites are 8 bits)");
+}
+
+Nhwc SongUNet::input_shape(int64_t n) const {
+  return Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.in_channels};
+}
+
+Nhwc SongUNet::output_shape(int64_t n) const {
+  return Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.out_channels};
+}
+
+int SongUNet::new_node(const Nhwc& shape) {
+  const size_t id = tape_nodes_used_++;
+  if (id == nodes_.size()) nodes_.emplace_back();
+  Node& node = nodes_[id];
+  node.shape = shape;
+  ensure(node.value, shape.numel());
+  node.has_grad = false;
+  return static_cast<int>(id);
+}
+
+// The mapping network: noise (+ label, + augment) embedding -> two SiLU layers.
+void SongUNet::embed(const Context& ctx, const float* noise_labels, const float* class_labels,
+                     const float* augment_labels) {
+  const int64_t n = n_, nc = noise_channels_, half = nc / 2;
+  float* e0 = ensure(emb0_, n * nc);
+  if (freqs_ >= 0) {
+    cpu::fourier_embedding(n, nc, ctx.buffers + freqs_, noise_labels, e0);
+  } else {
+    cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
+  }
+  // EDM swaps the [cos | sin] halves to [sin | cos].
+  float* e = ensure(tmp_emb_, n * nc);
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy(e0 + i * nc + half, e0 + (i + 1) * nc, e + i * nc);
+    std::copy(e0 + i * nc, e0 + i * nc + half, e + i * nc + half);
+  }
+  if (cfg_.label_dim > 0) {
+    const int64_t ld = cfg_.label_dim;
+    float* lab = ensure(label_in_, n * ld);
+    const float gain = std::sqrt(static_cast<float>(ld));
+    for (int64_t i = 0; i < n; ++i) {
+      float keep = 1.0f;
+      if (ctx.training && cfg_.label_dropout > 0) {
+        // torch.rand(...) >= label_dropout, one uniform per sample from its own stream.
+        const Philox4 r = draw_block(
+            StreamKey{ctx.seed, ctx.sample_offset + static_cast<uint64_t>(i), ctx.step,
+                      kPurposeLabelDropout},
+            0);
+        keep = uniform_open(r.v[0]) >= cfg_.label_dropout ? 1.0f : 0.0f;
+      }
+      for (int64_t j = 0; j < ld; ++j)
+        lab[i * ld + j] = class_labels != nullptr ? class_labels[i * ld + j] * gain * keep : 0.0f;
+    }
+    float* t = ensure(scratch_, n * nc);
+    map_label_.forward(ctx, n, lab, t);
+    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+  }
+  used_augment_ = cfg_.augment_dim > 0 && augment_labels != nullptr;
+  if (used_augment_) {
+    float* t = ensure(scratch_, n * nc);
+    map_augment_.forward(ctx, n, augment_labels, t);
+    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+  }
+  map_layer0_.forward(ctx, n, e, ensure(pre0_, n * emb_channels_));
+  cpu::silu_forward(n * emb_channels_, pre0_.data(), ensure(emb1_, n * emb_channels_));
+  map_layer1_.forward(ctx, n, emb1_.data(), ensure(pre1_, n * emb_channels_));
+  cpu::silu_forward(n * emb_channels_, pre1_.data(), ensure(emb_, n * emb_channels_));
+}
+
+void SongUNet::embed_backward(const Context& ctx) {
+  const int64_t n = n_, ec = emb_channels_, nc = noise_channels_;
+  float* g1 = ensure(g_emb_a_, n * ec);
+  cpu::silu_backward(n * ec, pre1_.data(), demb_.data(), g1);
+  float* g0 = ensure(g_emb_b_, n * ec);
+  map_layer1_.backward(ctx, g1, g0);
+  cpu::silu_backward(n * ec, pre0_.data(), g0, g1);
+  const bool need_input_grad = cfg_.label_dim > 0 || cfg_.augment_dim > 0;
+  float* ge = need_input_grad ? ensure(scratch_, n * nc) : nullptr;
+  map_layer0_.backward(ctx, g1, ge);
+  if (cfg_.label_dim > 0) map_label_.backward(ctx, ge, nullptr);
+  if (cfg_.augment_dim > 0) {
+    if (used_augment_) {
+      map_augment_.backward(ctx, ge, nullptr);
+    } else {
+      // EDM skips map_augment without augment labels: its gradient is zero, not stale.
+      const ParamInfo* w = nullptr;
+      for (const ParamInfo& p : ps_.params())
+        if (p.name == "map_augment.weight") w = &p;
+      if (w != nullptr) std::fill(ctx.g(w->offset), ctx.g(w->offset) + w->numel, 0.0f);
+    }
+  }
+}
+
+void SongUNet::forward(const Context& ctx, const float* x, const float* noise_labels,
+                       const float* class_labels, const float* augment_labels, float* out) {
+  n_ = ctx.batch;
+  tape_.clear();
+  tape_nodes_used_ = 0;
+  embed(ctx, noise_labels, class_labels, augment_labels);
+  const float* emb = emb_.data();
+
+  const int input = new_node(input_shape(n_));
+  std::copy(x, x + nodes_[input].shape.numel(), nodes_[input].value.data());
+
+  auto run_conv = [&](int module, int in) {
+    Conv2d& m = *convs_[module];
+    const int o = new_node(m.out_shape(nodes_[in].shape));
+    m.forward(ctx, nodes_[in].shape, nodes_[in].value.data(), nodes_[o].value.data());
+    tape_.push_back(Step{StepKind::kConv, module, in, -1, o, 0, 0});
+    return o;
+  };
+  auto run_block = [&](int module, int in) {
+    UNetBlock& m = *blocks_[module];
+    const int o = new_node(m.out_shape(nodes_[in].shape));
+    m.forward(ctx, nodes_[in].shape, nodes_[in].value.data(), emb, nodes_[o].value.data());
+    tape_.push_back(Step{StepKind::kBlock, module, in, -1, o, 0, 0});
+    return o;
+  };
+  auto run_add = [&](int a, int b, float sa, float sb) {
+    const int o = new_node(nodes_[a].shape);
+    cpu::axpby(nodes_[a].shape.numel(), sa, nodes_[a].value.data(), sb, nodes_[b].value.data(),
+               nodes_[o].value.data());
+    tape_.push_back(Step{StepKind::kAdd, -1, a, b, o, sa, sb});
+    return o;
+  };
+
+  // Encoder (EDM SongUNet.forward).
+  int cur = input, aux = input;
+  std::vector<int> skips;
+  for (const Item& it : enc_) {
+    switch (it.kind) {
+      case Kind::kAuxDown: aux = run_conv(it.index, aux); break;
+      case Kind::kAuxSkip: {
+        const int t = run_conv(it.index, aux);
+        cur = skips.back() = run_add(cur, t, 1.0f, 1.0f);
+        break;
+      }
+      case Kind::kAuxResidual: {
+        const int t = run_conv(it.index, aux);
+        const float r = static_cast<float>(1.0 / std::sqrt(2.0));
+        cur = skips.back() = aux = run_add(cur, t, r, r);
+        break;
+      }
+      case Kind::kConv: cur = run_conv(it.index, cur); skips.push_back(cur); break;
+      case Kind::kBlock: cur = run_block(it.index, cur); skips.push_back(cur); break;
+      default: break;
+    }
+  }
+
+  // Decoder.
+  aux = -1;
+  int tmp = -1;
+  for (const Item& it : dec_) {
+    switch (it.kind) {
+      case Kind::kAuxUp: aux = run_conv(it.index, aux); break;
+      case Kind::kAuxNorm: {
+        // aux_norm's output is only ever used through silu(): fuse the SiLU into the norm.
+        GroupNorm& m = *norms_[it.index];
+        tmp = new_node(nodes_[cur].shape);
+        m.forward(ctx, nodes_[cur].shape, nodes_[cur].value.data(), nullptr, true,
+                  nodes_[tmp].value.data());
+        tape_.push_back(Step{StepKind::kNorm, it.index, cur, -1, tmp, 0, 0});
+        break;
+      }
+      case Kind::kAuxConv: {
+        const int t = run_conv(it.index, tmp);
+        aux = aux < 0 ? t : run_add(t, aux, 1.0f, 1.0f);
+        break;
+      }
+      case Kind::kBlock: {
+        UNetBlock& m = *blocks_[it.index];
+        if (nodes_[cur].shape.c != m.in_channels()) {
+          const int s = skips.back();
+          skips.pop_back();
+          const Nhwc a = nodes_[cur].shape, b = nodes_[s].shape;
+          const int o = new_node(Nhwc{a.n, a.h, a.w, a.c + b.c});
+          cpu::concat_channels(a.pixels(), a.c, nodes_[cur].value.data(), b.c,
+                               nodes_[s].value.data(), nodes_[o].value.data());
+          tape_.push_back(Step{StepKind::kConcat, -1, cur, s, o, 0, 0});
+          cur = o;
+        }
+        cur = run_block(it.index, cur);
+        break;
+      }
+      default: break;
+    }
+  }
+  out_node_ = aux;
+  std::copy(nodes_[aux].value.begin(), nodes_[aux].value.end(), out);
+}
+
+float* SongUNet::grad_for_write(int node, bool* fresh) {
+  Node& nd = nodes_[node];
+  *fresh = !nd.has_grad;
+  if (*fresh) {
+    nd.has_grad = true;
+    return ensure(nd.grad, nd.shape.numel());
+  }
+  return ensure(scratch_, nd.shape.numel());
+}
+
+void SongUNet::accumulate(int node, const float* g, bool fresh, float scale) {
+  Node& nd = nodes_[node];
+  const int64_t cnt = nd.shape.numel();
+  if (fresh) {
+    if (scale != 1.0f) cpu::scale(cnt, scale, nd.grad.data(), nd.grad.data());
+    return;
+  }
+  cpu::axpby(cnt, 1.0f, nd.grad.data(), scale, g, nd.grad.data());
+}
+
+void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
+  Node& o = nodes_[out_node_];
+  o.has_grad = true;
+  std::copy(dout, dout + o.shape.numel(), ensure(o.grad, o.shape.numel()));
+  std::fill(ensure(demb_, n_ * emb_channels_), demb_.data() + n_ * emb_channels_, 0.0f);
+  const int input = 0;
+  for (auto it = tape_.rbegin(); it != tape_.rend(); ++it) {
+    const Step& s = *it;
+    Node& out = nodes_[s.out];
+    if (!out.has_grad) continue;
+    const float* g = out.grad.data();
+    bool fresh = false;
+    switch (s.kind) {
+      case StepKind::kConv: {
+        // The first convolution's input is the network input: skip dx unless asked for.
+        const bool want = s.a != input || dx != nullptr;
+        float* d = want ? grad_for_write(s.a, &fresh) : nullptr;
+        convs_[s.module]->backward(ctx, g, d);
+        if (want) accumulate(s.a, d, fresh);
+        break;
+      }
+      case StepKind::kBlock: {
+        float* d = grad_for_write(s.a, &fresh);
+        blocks_[s.module]->backward(ctx, g, d, demb_.data());
+        accumulate(s.a, d, fresh);
+        break;
+      }
+      case StepKind::kNorm: {
+        float* d = grad_for_write(s.a, &fresh);
+        norms_[s.module]->backward(ctx, g, d, nullptr);
+        accumulate(s.a, d, fresh);
+        break;
+      }
+      case StepKind::kAdd: {
+        const int64_t cnt = out.shape.numel();
+        for (int k = 0; k < 2; ++k) {
+          const int in = k == 0 ? s.a : s.b;
+          const float sc = k == 0 ? s.sa : s.sb;
+          if (in == input && dx == nullptr) continue;
+          Node& nd = nodes_[in];
+          if (!nd.has_grad) {
+            nd.has_grad = true;
+            cpu::scale(cnt, sc, g, ensure(nd.grad, cnt));
+          } else {
+            cpu::axpby(cnt, 1.0f, nd.grad.data(), sc, g, nd.grad.data());
+          }
+        }
+        break;
+      }
+      case StepKind::kConcat: {
+        const Nhwc a = nodes_[s.a].shape, b = nodes_[s.b].shape;
+        bool fa = false, fb = false;
+        float* da = grad_for_write(s.a, &fa);
+        // Both inputs may need the shared scratch: give the second its own when the first uses it.
+        std::vector<float> own;
+        float* db = nullptr;
+        if (!nodes_[s.b].has_grad) {
+          fb = true;
+          nodes_[s.b].has_grad = true;
+          db = ensure(nodes_[s.b].grad, b.numel());
+        } else {
+          own.resize(static_cast<size_t>(b.numel()));
+          db = own.data();
+        }
+        cpu::split_channels(a.pixels(), a.c, da, b.c, db, g);
+        accumulate(s.a, da, fa);
+        accumulate(s.b, db, fb);
+        break;
+      }
+    }
+  }
+  embed_backward(ctx);
+  if (dx != nullptr) {
+    Node& in = nodes_[input];
+    if (in.has_grad) {
+      std::copy(in.grad.begin(), in.grad.end(), dx);
+    } else {
+      std::fill(dx, dx + in.shape.numel(), 0.0f);
+    }
+  }
+}
+
+}  // namespace pfgm::nn

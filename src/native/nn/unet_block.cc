@@ -1,0 +1,126 @@
+#include "unet_block.h"
+
+#include <cmath>
+
+#include "../ops/activation.h"
+#include "../ops/attention.h"
+#include "../ops/elementwise.h"
+
+namespace pfgm::nn {
+
+UNetBlock::UNetBlock(ParamSet& ps, const Scope& scope, const UNetBlockSpec& spec) : spec_(spec) {
+  const InitSpec init = xavier(), init_zero = xavier(1e-5), init_attn = xavier(std::sqrt(0.2));
+  const int64_t cin = spec.in_channels, cout = spec.out_channels;
+  ResampleSpec rs{spec.up, spec.down, false, spec.resample_filter};
+  // Registration order = EDM's state-dict order.
+  norm0_ = GroupNorm(ps, scope.sub("norm0"), cin, spec.eps);
+  conv0_ = Conv2d(ps, scope.sub("conv0"), cin, cout, 3, true, rs, init);
+  affine_ = Linear(ps, scope.sub("affine"), spec.emb_channels, cout, true, init);
+  norm1_ = GroupNorm(ps, scope.sub("norm1"), cout, spec.eps);
+  conv1_ = Conv2d(ps, scope.sub("conv1"), cout, cout, 3, true, ResampleSpec{}, init_zero);
+  if (cout != cin || spec.up || spec.down) {
+    has_skip_ = true;
+    const int64_t kernel = spec.resample_proj || cout != cin ? 1 : 0;
+    skip_ = Conv2d(ps, scope.sub("skip"), cin, cout, kernel, true, rs, init);
+  }
+  if (spec.attention) {
+    norm2_ = GroupNorm(ps, scope.sub("norm2"), cout, spec.eps);
+    qkv_ = Conv2d(ps, scope.sub("qkv"), cout, cout * 3, 1, true, ResampleSpec{}, init_attn);
+    proj_ = Conv2d(ps, scope.sub("proj"), cout, cout, 1, true, ResampleSpec{}, init_zero);
+  }
+}
+
+void UNetBlock::forward(const Context& ctx, const Nhwc& in, const float* x, const float* emb,
+                        float* y) {
+  in_ = in;
+  x_ = x;
+  const int64_t n = in.n;
+  const Nhwc mid = conv0_.out_shape(in);
+  out_ = mid;
+  const int64_t cnt = mid.numel();
+  const float ss = spec_.skip_scale;
+
+  norm0_.forward(ctx, in, x, nullptr, true, ensure(a0_, in.numel()));
+  conv0_.forward(ctx, in, a0_.data(), ensure(a1_, cnt));
+  affine_.forward(ctx, n, emb, ensure(shift_, n * mid.c));
+  norm1_.forward(ctx, mid, a1_.data(), shift_.data(), true, ensure(a2_, cnt));
+  const float* c1_in = a2_.data();
+  if (ctx.training && spec_.dropout > 0) {
+    cpu::dropout_forward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                          spec_.dropout_site},
+                         a2_.data(), ensure(a3_, cnt));
+    c1_in = a3_.data();
+  }
+  float* x1 = spec_.attention ? ensure(x1_, cnt) : y;
+  conv1_.forward(ctx, mid, c1_in, x1);
+  if (has_skip_) {
+    skip_.forward(ctx, in, x, ensure(sk_, cnt));
+    cpu::axpby(cnt, ss, x1, ss, sk_.data(), x1);
+  } else {
+    cpu::axpby(cnt, ss, x1, ss, x, x1);
+  }
+  if (!spec_.attention) return;
+
+  const int64_t hw = mid.h * mid.w;
+  norm2_.forward(ctx, mid, x1, nullptr, false, ensure(n2_, cnt));
+  qkv_.forward(ctx, mid, n2_.data(), ensure(qkv_buf_, cnt * 3));
+  cpu::attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), ensure(att_, cnt),
+                         ensure(attw_, n * spec_.num_heads * hw * hw));
+  proj_.forward(ctx, mid, att_.data(), y);
+  cpu::axpby(cnt, ss, y, ss, x1, y);
+}
+
+void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* demb) {
+  const Nhwc mid = out_;
+  const int64_t n = in_.n, cnt = mid.numel(), in_cnt = in_.numel();
+  const float ss = spec_.skip_scale;
+
+  // gx1: the gradient reaching the residual sum x1 (which is y itself without attention).
+  const float* gx1 = dy;
+  if (spec_.attention) {
+    const int64_t hw = mid.h * mid.w;
+    float* gres = ensure(g_res_, cnt);
+    cpu::scale(cnt, ss, dy, gres);  // y = ss * (proj(...) + x1): both terms get ss * dy
+    float* gatt = ensure(g_att_, cnt);
+    proj_.backward(ctx, gres, gatt);
+    float* gqkv = ensure(g_qkv_, cnt * 3);
+    cpu::attention_backward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), attw_.data(), gatt,
+                            gqkv);
+    float* gn2 = ensure(g_n2_, cnt);
+    qkv_.backward(ctx, gqkv, gn2);
+    float* g = ensure(g_x1_, cnt);
+    norm2_.backward(ctx, gn2, g, nullptr);
+    cpu::axpby(cnt, 1.0f, g, 1.0f, gres, g);
+    gx1 = g;
+  }
+  // x1 = ss * (conv1(...) + skip(x)): both branches receive ss * gx1.
+  float* gsum = ensure(g_sum_, cnt);
+  cpu::scale(cnt, ss, gx1, gsum);
+  float* g3 = ensure(g_a3_, cnt);
+  conv1_.backward(ctx, gsum, g3);
+  const float* g2 = g3;
+  if (ctx.training && spec_.dropout > 0) {
+    cpu::dropout_backward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                           spec_.dropout_site},
+                          g3, ensure(g_a2_, cnt));
+    g2 = g_a2_.data();
+  }
+  float* g1 = ensure(g_a1_, cnt);
+  float* gshift = ensure(g_shift_, n * mid.c);
+  norm1_.backward(ctx, g2, g1, gshift);
+  float* ge = ensure(g_emb_, n * spec_.emb_channels);
+  affine_.backward(ctx, gshift, ge);
+  cpu::axpby(n * spec_.emb_channels, 1.0f, demb, 1.0f, ge, demb);
+  float* g0 = ensure(g_a0_, in_cnt);
+  conv0_.backward(ctx, g1, g0);
+  norm0_.backward(ctx, g0, dx, nullptr);
+  if (has_skip_) {
+    float* gsk = ensure(g_skip_, in_cnt);
+    skip_.backward(ctx, gsum, gsk);
+    cpu::axpby(in_cnt, 1.0f, dx, 1.0f, gsk, dx);
+  } else {
+    cpu::axpby(in_cnt, 1.0f, dx, 1.0f, gsum, dx);
+  }
+}
+
+}  // namespace pfgm::nn

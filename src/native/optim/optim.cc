@@ -1,0 +1,56 @@
+#include "optim.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pfgm::optim {
+
+GradStats grad_stats(int64_t count, const float* g) {
+  double sum = 0;
+  int64_t bad = 0;
+#pragma omp parallel for reduction(+ : sum, bad) schedule(static)
+  for (int64_t i = 0; i < count; ++i) {
+    const double x = g[i];
+    if (!std::isfinite(x)) ++bad;
+    sum += x * x;
+  }
+  return GradStats{bad == 0 && std::isfinite(sum), std::sqrt(sum)};
+}
+
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
+               double beta1, double beta2, double eps, int64_t t, float grad_scale) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  const float step = static_cast<float>(lr / bc1);
+  const float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
+  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+  const float e = static_cast<float>(eps);
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < count; ++i) {
+    const float gi = g[i] * grad_scale;
+    const float mi = m[i] + (1.0f - b1) * (gi - m[i]);  // torch: exp_avg.lerp_(grad, 1 - b1)
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= step * mi / (std::sqrt(vi) / sqrt_bc2 + e);
+  }
+}
+
+void ema_update(int64_t count, float* ema, const float* p, double beta) {
+  const float b = static_cast<float>(beta);
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < count; ++i) ema[i] = p[i] + b * (ema[i] - p[i]);
+}
+
+double ramped_lr(double lr, double rampup_kimg, double images_before) {
+  if (!(rampup_kimg > 0)) return lr;
+  return lr * std::min(images_before / std::max(rampup_kimg * 1000.0, 1e-8), 1.0);
+}
+
+double ema_beta(double halflife_kimg, double rampup_ratio, double images_after, double batch) {
+  double half = halflife_kimg * 1000.0;
+  if (rampup_ratio > 0) half = std::min(half, images_after * rampup_ratio);
+  return std::pow(0.5, batch / std::max(half, 1e-8));
+}
+
+}  // namespace pfgm::optim

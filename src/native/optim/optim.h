@@ -1,0 +1,32 @@
+// One-pass optimisation over the flat parameter buffer: gradient statistics (finiteness and the
+// global norm, for skipping and clipping), PyTorch's Adam, and EDM's EMA.
+#pragma once
+
+#include <cstdint>
+
+namespace pfgm::optim {
+
+struct GradStats {
+  bool finite;
+  double norm;  // global L2 norm (meaningless when !finite)
+};
+
+GradStats grad_stats(int64_t count, const float* g);
+
+// torch.optim.Adam (amsgrad off, no weight decay), step t counted from 1:
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+//   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+// `grad_scale` multiplies g on the fly (gradient clipping without a separate pass).
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
+               double beta1, double beta2, double eps, int64_t t, float grad_scale);
+
+// EDM's EMA: ema = lerp(p, ema, beta) = p + beta (ema - p).
+void ema_update(int64_t count, float* ema, const float* p, double beta);
+
+// EDM (training_loop.py): lr * min(images seen before this step / (ramp-up kimg * 1000), 1).
+double ramped_lr(double lr, double rampup_kimg, double images_before);
+// EDM: half-life min(halflife_kimg * 1000, images seen after this step * ratio) (ratio <= 0:
+// none), beta = 0.5^(batch / max(half-life, 1e-8)).
+double ema_beta(double halflife_kimg, double rampup_ratio, double images_after, double batch);
+
+}  // namespace pfgm::optim

@@ -1,0 +1,111 @@
+#include "session.h"
+
+#include <cmath>
+
+#include "../errors.h"
+#include "../optim/optim.h"
+#include "../physics/physics.h"
+
+namespace pfgm::train {
+
+Session::Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed) : net_(std::move(net)) {
+  const nn::ParamSet& ps = net_->params();
+  const size_t np = static_cast<size_t>(ps.param_count());
+  params_.assign(np, 0.0f);
+  buffers_.assign(static_cast<size_t>(ps.buffer_count()), 0.0f);
+  ps.initialize(init_seed, params_.data(), buffers_.data());
+  grads_.assign(np, 0.0f);
+  ema_ = params_;
+  m_.assign(np, 0.0f);
+  v_.assign(np, 0.0f);
+}
+
+nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t seed,
+                             uint32_t step) {
+  nn::Context ctx;
+  ctx.params = ema ? ema_.data() : params_.data();
+  ctx.buffers = buffers_.data();
+  ctx.grads = grads_.data();
+  ctx.batch = batch;
+  ctx.training = training;
+  ctx.seed = seed;
+  ctx.step = step;
+  return ctx;
+}
+
+double Session::loss_and_grad(const StepInput& in) {
+  if (in.noise == nullptr || in.sigma == nullptr)
+    fail(code::kArgument, "loss_and_grad needs an explicit noise and sigma");
+  const nn::Context ctx = context(in.batch, false, false, in.seed, 0);
+  return net_->loss_and_grad(ctx, in.y, in.noise, in.sigma, in.labels);
+}
+
+StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
+  const int64_t n = in.batch, per = net_->sample_numel();
+  if (!(in.D > 0)) fail(code::kArgument, "D must be positive or Infinity");
+  const uint32_t step_index = static_cast<uint32_t>(steps_);
+  const float* noise = in.noise;
+  const float* sigma = in.sigma;
+  if (noise == nullptr) {
+    // METHOD §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that sigma.
+    // Streams are keyed by (seed, sample index in batch, step), so a step's draws never repeat.
+    const SampleStreams streams{nullptr, in.seed, 0, step_index};
+    sigma_d_.resize(static_cast<size_t>(n));
+    cpu::training_sigma_f64(sigma_d_.data(), n, in.p_mean, in.p_std, streams);
+    sigma_f_.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) sigma_f_[i] = static_cast<float>(sigma_d_[i]);
+    noise_.resize(static_cast<size_t>(n * per));
+    NoiseSpec spec{};
+    spec.count = n;
+    spec.n = per;
+    spec.D = in.D;
+    spec.sigma = sigma_d_.data();
+    spec.streams = streams;
+    spec.purpose_gauss = kPurposeNoiseGauss;
+    spec.purpose_chi2 = kPurposeNoiseChi2;
+    spec.clip_min = 0;
+    spec.clip_max = INFINITY;
+    cpu::student_t_noise_f32(nullptr, noise_.data(), spec);
+    noise = noise_.data();
+    sigma = sigma_f_.data();
+  }
+  const nn::Context ctx = context(n, true, false, in.seed, step_index);
+  StepResult r{};
+  r.loss = net_->loss_and_grad(ctx, in.y, noise, sigma, in.labels);
+  const int64_t np = static_cast<int64_t>(params_.size());
+  const optim::GradStats gs = optim::grad_stats(np, grads_.data());
+  r.grad_norm = gs.norm;
+  r.lr = optim::ramped_lr(opt.lr, opt.lr_rampup_kimg, nimg_);
+  ++steps_;
+  nimg_ += static_cast<double>(n);
+  if (!gs.finite || !std::isfinite(r.loss)) {
+    // Never apply a non-finite update: count it and leave weights, moments and EMA untouched.
+    r.skipped = true;
+    ++skipped_;
+    return r;
+  }
+  float scale = 1.0f;
+  if (opt.grad_clip > 0 && gs.norm > opt.grad_clip) scale = static_cast<float>(opt.grad_clip / gs.norm);
+  ++adam_t_;
+  optim::adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1,
+                   opt.beta2, opt.eps, adam_t_, scale);
+  optim::ema_update(np, ema_.data(), params_.data(),
+                    optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, nimg_,
+                                    static_cast<double>(n)));
+  return r;
+}
+
+void Session::denoise(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
+                      bool ema, float* out, float* raw) {
+  const nn::Context ctx = context(batch, false, ema, 0, 0);
+  net_->denoise(ctx, x, sigma, labels, out, raw);
+}
+
+void Session::set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped) {
+  steps_ = steps;
+  adam_t_ = adam_steps;
+  nimg_ = images;
+  skipped_ = skipped;
+}
+
+}  // namespace pfgm::train

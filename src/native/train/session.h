@@ -1,0 +1,79 @@
+// A network with everything training needs, in flat buffers (DESIGN "One native training step"):
+// parameters, gradients, Adam's moments, the EMA copy and the counters. One call runs
+//   sigma draw -> Student-t perturbation (any D, and D = inf) -> forward -> loss -> backward ->
+//   non-finite check -> optional clipping -> Adam (EDM's ramp-up) -> EMA (EDM's half-life),
+// so nothing crosses into JS between the stages.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "../nn/denoiser.h"
+
+namespace pfgm::train {
+
+struct OptimConfig {
+  double lr = 2e-4;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double lr_rampup_kimg = 0;      // EDM: 10000 (10 Mimg); 0 = no ramp
+  double grad_clip = 0;           // max global gradient norm; 0 = off
+  double ema_halflife_kimg = 500;
+  double ema_rampup_ratio = 0.05; // <= 0: no ramp-up
+};
+
+struct StepInput {
+  int64_t batch;
+  const float* y;                  // clean data, PyTorch layout
+  nn::Labels labels;
+  double D;                        // > 0 or +inf
+  double p_mean = -1.2, p_std = 1.2;
+  uint64_t seed;
+  const float* noise = nullptr;    // explicit perturbation (tests): skips the draws
+  const float* sigma = nullptr;    // explicit per-sample sigma (with noise)
+};
+
+struct StepResult {
+  double loss;
+  double grad_norm;
+  bool skipped;  // non-finite gradient: nothing was applied
+  double lr;
+};
+
+class Session {
+ public:
+  Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed);
+  nn::Denoiser& net() { return *net_; }
+  std::mutex& mutex() { return mu_; }
+
+  StepResult step(const StepInput& in, const OptimConfig& opt);
+  // Loss and gradients for an explicit perturbation, without updating anything.
+  double loss_and_grad(const StepInput& in);
+  void denoise(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
+               bool ema, float* out, float* raw = nullptr);
+
+  std::vector<float>& params() { return params_; }
+  std::vector<float>& buffers() { return buffers_; }
+  std::vector<float>& grads() { return grads_; }
+  std::vector<float>& ema() { return ema_; }
+  std::vector<float>& adam_m() { return m_; }
+  std::vector<float>& adam_v() { return v_; }
+  int64_t adam_steps() const { return adam_t_; }
+  double images_seen() const { return nimg_; }
+  int64_t steps() const { return steps_; }
+  int64_t skipped_steps() const { return skipped_; }
+  void set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped);
+
+ private:
+  nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
+
+  std::unique_ptr<nn::Denoiser> net_;
+  std::vector<float> params_, buffers_, grads_, ema_, m_, v_;
+  std::vector<float> noise_, sigma_f_;
+  std::vector<double> sigma_d_;
+  int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
+  double nimg_ = 0;
+  std::mutex mu_;  // one operation at a time: the network's saved activations are shared state
+};
+
+}  // namespace pfgm::train
