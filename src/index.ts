@@ -6,6 +6,36 @@
  */
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
+export {
+  fromNativeConfig,
+  type MlpConfig,
+  type NetworkConfig,
+  type PresetName,
+  preset,
+  presetNames,
+  type SongUNetConfig,
+  toNativeConfig,
+  validateNetworkConfig,
+} from './models/config.js';
+export {
+  type BatchLabels,
+  type CreateNetworkOptions,
+  createNetwork,
+  Network,
+  type OptimizerOptions,
+  type ParameterInfo,
+  type TrainCounters,
+  type TrainStepOptions,
+  type TrainStepResult,
+  type WeightSet,
+} from './models/network.js';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  type SafetensorsFile,
+} from './io/safetensors.js';
 export * from './physics/index.js';
 export {
   type DeviceOption,

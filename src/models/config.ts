@@ -233,6 +233,7 @@ const SNAKE: Record<string, string> = {
   resampleFilter: 'resample_filter',
   embChannels: 'emb_channels',
   noiseChannels: 'noise_channels',
+  features: 'in_features',
 };
 
 /** The configuration in EDM's snake_case names (what the engine and checkpoints store). */

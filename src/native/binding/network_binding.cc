@@ -65,7 +65,7 @@ std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c) {
   }
   if (kind == "mlp") {
     nn::MlpConfig m;
-    m.features = int_field(c, "features", m.features);
+    m.features = int_field(c, "in_features", m.features);
     m.hidden = int_field(c, "hidden", m.hidden);
     m.num_blocks = int_field(c, "num_blocks", m.num_blocks);
     m.emb_channels = int_field(c, "emb_channels", m.emb_channels);

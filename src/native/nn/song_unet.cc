@@ -360,7 +360,8 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
   Node& o = nodes_[out_node_];
   o.has_grad = true;
   std::copy(dout, dout + o.shape.numel(), ensure(o.grad, o.shape.numel()));
-  std::fill(ensure(demb_, n_ * emb_channels_), demb_.data() + n_ * emb_channels_, 0.0f);
+  float* demb = ensure(demb_, n_ * emb_channels_);
+  std::fill(demb, demb + n_ * emb_channels_, 0.0f);
   const int input = 0;
   for (auto it = tape_.rbegin(); it != tape_.rend(); ++it) {
     const Step& s = *it;

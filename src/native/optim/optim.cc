@@ -47,9 +47,9 @@ double ramped_lr(double lr, double rampup_kimg, double images_before) {
   return lr * std::min(images_before / std::max(rampup_kimg * 1000.0, 1e-8), 1.0);
 }
 
-double ema_beta(double halflife_kimg, double rampup_ratio, double images_after, double batch) {
+double ema_beta(double halflife_kimg, double rampup_ratio, double images_before, double batch) {
   double half = halflife_kimg * 1000.0;
-  if (rampup_ratio > 0) half = std::min(half, images_after * rampup_ratio);
+  if (rampup_ratio > 0) half = std::min(half, images_before * rampup_ratio);
   return std::pow(0.5, batch / std::max(half, 1e-8));
 }
 

@@ -25,8 +25,8 @@ void ema_update(int64_t count, float* ema, const float* p, double beta);
 
 // EDM (training_loop.py): lr * min(images seen before this step / (ramp-up kimg * 1000), 1).
 double ramped_lr(double lr, double rampup_kimg, double images_before);
-// EDM: half-life min(halflife_kimg * 1000, images seen after this step * ratio) (ratio <= 0:
-// none), beta = 0.5^(batch / max(half-life, 1e-8)).
-double ema_beta(double halflife_kimg, double rampup_ratio, double images_after, double batch);
+// EDM: half-life min(halflife_kimg * 1000, images seen before this step * ratio) (ratio <= 0:
+// none), beta = 0.5^(batch / max(half-life, 1e-8)). The first step's beta is 0: EMA = weights.
+double ema_beta(double halflife_kimg, double rampup_ratio, double images_before, double batch);
 
 }  // namespace pfgm::optim

@@ -14,16 +14,40 @@ Session::Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed) : net_(s
   params_.assign(np, 0.0f);
   buffers_.assign(static_cast<size_t>(ps.buffer_count()), 0.0f);
   ps.initialize(init_seed, params_.data(), buffers_.data());
-  grads_.assign(np, 0.0f);
-  ema_ = params_;
-  m_.assign(np, 0.0f);
-  v_.assign(np, 0.0f);
+}
+
+// Gradients, Adam's moments and the EMA copy cost 4x the weights: a network that only samples
+// never allocates them. The EMA starts as a copy of the weights, as EDM's deepcopy(net).
+void Session::ensure_training_state() {
+  const size_t np = params_.size();
+  if (grads_.size() != np) grads_.assign(np, 0.0f);
+  if (m_.size() != np) m_.assign(np, 0.0f);
+  if (v_.size() != np) v_.assign(np, 0.0f);
+  if (ema_.size() != np) ema_ = params_;
+}
+
+std::vector<float>& Session::ema() {
+  if (ema_.size() != params_.size()) ema_ = params_;
+  return ema_;
+}
+std::vector<float>& Session::grads() {
+  ensure_training_state();
+  return grads_;
+}
+std::vector<float>& Session::adam_m() {
+  ensure_training_state();
+  return m_;
+}
+std::vector<float>& Session::adam_v() {
+  ensure_training_state();
+  return v_;
 }
 
 nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t seed,
                              uint32_t step) {
   nn::Context ctx;
-  ctx.params = ema ? ema_.data() : params_.data();
+  if (training) ensure_training_state();
+  ctx.params = ema && ema_.size() == params_.size() ? ema_.data() : params_.data();
   ctx.buffers = buffers_.data();
   ctx.grads = grads_.data();
   ctx.batch = batch;
@@ -36,6 +60,7 @@ nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t se
 double Session::loss_and_grad(const StepInput& in) {
   if (in.noise == nullptr || in.sigma == nullptr)
     fail(code::kArgument, "loss_and_grad needs an explicit noise and sigma");
+  ensure_training_state();
   const nn::Context ctx = context(in.batch, false, false, in.seed, 0);
   return net_->loss_and_grad(ctx, in.y, in.noise, in.sigma, in.labels);
 }
@@ -75,7 +100,10 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   const int64_t np = static_cast<int64_t>(params_.size());
   const optim::GradStats gs = optim::grad_stats(np, grads_.data());
   r.grad_norm = gs.norm;
-  r.lr = optim::ramped_lr(opt.lr, opt.lr_rampup_kimg, nimg_);
+  // EDM (training_loop.py) reads cur_nimg, the images seen *before* this step, for both the
+  // learning-rate ramp and the EMA half-life, and adds the batch afterwards.
+  const double images_before = nimg_;
+  r.lr = optim::ramped_lr(opt.lr, opt.lr_rampup_kimg, images_before);
   ++steps_;
   nimg_ += static_cast<double>(n);
   if (!gs.finite || !std::isfinite(r.loss)) {
@@ -90,7 +118,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   optim::adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1,
                    opt.beta2, opt.eps, adam_t_, scale);
   optim::ema_update(np, ema_.data(), params_.data(),
-                    optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, nimg_,
+                    optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
                                     static_cast<double>(n)));
   return r;
 }

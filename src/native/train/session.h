@@ -54,10 +54,10 @@ class Session {
 
   std::vector<float>& params() { return params_; }
   std::vector<float>& buffers() { return buffers_; }
-  std::vector<float>& grads() { return grads_; }
-  std::vector<float>& ema() { return ema_; }
-  std::vector<float>& adam_m() { return m_; }
-  std::vector<float>& adam_v() { return v_; }
+  std::vector<float>& grads();
+  std::vector<float>& ema();
+  std::vector<float>& adam_m();
+  std::vector<float>& adam_v();
   int64_t adam_steps() const { return adam_t_; }
   double images_seen() const { return nimg_; }
   int64_t steps() const { return steps_; }
@@ -65,6 +65,7 @@ class Session {
   void set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped);
 
  private:
+  void ensure_training_state();
   nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
 
   std::unique_ptr<nn::Denoiser> net_;

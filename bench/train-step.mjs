@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// One training step of `ddpmpp-small` (batch 64, D = 128) in pfgm's native engine and in the
+// equivalent PyTorch model (bench/torch_ref, EDM's loss, Adam, EMA), in one invocation with the
+// same thread count, one after the other. Also times a forward-only pass and the 55.73 M DDPM++
+// CIFAR-10 network at batch 8. Prints one JSON object.
+//   npm run bench:train-step [-- --steps 5 --warmup 2 --cifar-steps 2 --no-cifar --python python3]
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createNetwork, getDeviceInfo } from '../dist/index.js';
+
+const { values } = parseArgs({
+  options: {
+    network: { type: 'string', default: 'ddpmpp-small' },
+    batch: { type: 'string', default: '64' },
+    D: { type: 'string', default: '128' },
+    steps: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    'cifar-batch': { type: 'string', default: '8' },
+    'cifar-steps': { type: 'string', default: '2' },
+    'no-cifar': { type: 'boolean', default: false },
+    'no-torch': { type: 'boolean', default: false },
+    python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
+  },
+});
+const threads = Number(process.env.OMP_NUM_THREADS ?? availableParallelism());
+const D = values.D === 'inf' ? Number.POSITIVE_INFINITY : Number(values.D);
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[s.length >> 1];
+};
+const round = (v) => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
+
+async function timePfgm(network, batch, steps, warmup) {
+  const net = createNetwork(network, { seed: 0 });
+  const per = net.sampleSize;
+  const y = new Float32Array(batch * per);
+  for (let i = 0; i < y.length; i++) y[i] = Math.sin(i * 12.9898) * 0.9; // fixed data in [-1, 1]
+  const stepMs = [];
+  for (let s = 0; s < warmup + steps; s++) {
+    const t0 = process.hrtime.bigint();
+    await net.trainStep(y, { D, seed: 1, lr: 2e-4 });
+    if (s >= warmup) stepMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const sigma = new Float32Array(batch).fill(1);
+  const fwdMs = [];
+  for (let s = 0; s < warmup + steps; s++) {
+    const t0 = process.hrtime.bigint();
+    await net.denoise(y, sigma, { weights: 'ema' });
+    if (s >= warmup) fwdMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const params = net.paramCount;
+  net.dispose();
+  return { ms: median(stepMs), all: stepMs.map(round), forwardMs: median(fwdMs), params };
+}
+
+function timeTorch(network, batch, steps, warmup) {
+  if (values['no-torch']) return { error: 'skipped (--no-torch)' };
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_train_step.py');
+  try {
+    const out = execFileSync(
+      values.python,
+      [script, '--network', network, '--batch', String(batch), '--D', values.D, '--threads', String(threads),
+        '--steps', String(steps), '--warmup', String(warmup), '--forward-only-iters', String(steps)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } },
+    );
+    return JSON.parse(out.trim().split('\n').pop());
+  } catch (e) {
+    return { error: `PyTorch run failed (${String(e.message).split('\n')[0]}); install torch for the comparison` };
+  }
+}
+
+const batch = Number(values.batch);
+const steps = Number(values.steps);
+const warmup = Number(values.warmup);
+const rssBefore = process.resourceUsage().maxRSS;
+const pf = await timePfgm(values.network, batch, steps, warmup);
+const pfgmPeakRss = process.resourceUsage().maxRSS / 1024;
+const th = timeTorch(values.network, batch, steps, warmup);
+const result = {
+  bench: 'train-step',
+  network: values.network,
+  batch,
+  D: values.D,
+  threads,
+  isa: getDeviceInfo().cpu.isa,
+  pfgm_params: pf.params,
+  torch_params: th.torch_params ?? null,
+  pfgm_ms_per_step: round(pf.ms),
+  torch_ms_per_step: round(th.torch_ms_per_step),
+  ratio: th.torch_ms_per_step ? round((pf.ms / th.torch_ms_per_step) * 1000) / 1000 : null,
+  pfgm_ms_per_step_all: pf.all,
+  torch_ms_per_step_all: th.torch_ms_per_step_all?.map(round) ?? null,
+  pfgm_forward_ms: round(pf.forwardMs),
+  torch_forward_ms: round(th.torch_forward_ms),
+  forward_ratio: th.torch_forward_ms ? round((pf.forwardMs / th.torch_forward_ms) * 1000) / 1000 : null,
+  pfgm_peak_rss_mb: round(pfgmPeakRss),
+  pfgm_rss_before_mb: round(rssBefore / 1024),
+  torch_peak_rss_mb: round(th.torch_peak_rss_mb),
+  torch_version: th.torch_version ?? null,
+  torch_error: th.error ?? null,
+};
+if (!values['no-cifar']) {
+  const cb = Number(values['cifar-batch']);
+  const cs = Number(values['cifar-steps']);
+  const pc = await timePfgm('ddpmpp-cifar10', cb, cs, 1);
+  const tc = timeTorch('ddpmpp-cifar10', cb, cs, 1);
+  result.cifar10 = {
+    network: 'ddpmpp-cifar10',
+    batch: cb,
+    pfgm_params: pc.params,
+    torch_params: tc.torch_params ?? null,
+    pfgm_ms_per_step: round(pc.ms),
+    torch_ms_per_step: round(tc.torch_ms_per_step),
+    ratio: tc.torch_ms_per_step ? round((pc.ms / tc.torch_ms_per_step) * 1000) / 1000 : null,
+    pfgm_forward_ms: round(pc.forwardMs),
+    torch_forward_ms: round(tc.torch_forward_ms),
+    torch_error: tc.error ?? null,
+  };
+}
+console.log(JSON.stringify(result));

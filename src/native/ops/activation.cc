@@ -1,0 +1,213 @@
+// SiLU and counter-based dropout on the CPU.
+//
+// Hot loops live in small kernels compiled twice (AVX2+FMA and baseline x86-64) and picked at
+// load time: the addon is built without -march flags so that it runs on any x86-64, yet these
+// loops run on every activation of every step. Loops call only branch-free inline code so that
+// the compiler vectorizes them.
+#include "activation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "../errors.h"
+#include "../rng/philox.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PFGM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define PFGM_VECTOR_CLONES
+#endif
+
+namespace pfgm::cpu {
+namespace {
+
+// Below this many elements an OpenMP team costs more than it saves.
+constexpr int64_t kParallelGrain = 1 << 15;
+
+// exp(x) to ~2 ulp (Cephes expf coefficients) in branch-free form: libm's expf is a call the
+// compiler cannot vectorize, and it dominates SiLU. x must lie in [-87.3, 88.3], where 2^k
+// stays a normal float; see clamp_exp_arg.
+inline float exp_in_range(float x) {
+  // Round x / ln 2 to nearest with the 1.5 * 2^23 trick: vectorizes without SSE4.1 round.
+  const float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // ln 2 split so that kf * hi is exact.
+  const float r = (x - kf * 0.693359375f) + kf * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(kf) + 127) << 23;
+  float two_k;
+  std::memcpy(&two_k, &bits, sizeof two_k);
+  return p * two_k;
+}
+
+// Clamping changes only results that round to 0 or saturate in the sigmoid anyway.
+inline float clamp_exp_arg(float x) { return std::min(std::max(x, -87.3f), 88.3f); }
+
+// The clamp runs in a loop of its own over a small stack block: GCC (under the default
+// -ftrapping-math) will not if-convert a float clamp followed by arithmetic in one loop body, and
+// the loop would stay scalar.
+constexpr int64_t kBlock = 64;
+
+PFGM_VECTOR_CLONES
+void silu_forward_kernel(int64_t count, const float* x, float* y) {
+  float e[kBlock];
+  for (int64_t b = 0; b < count; b += kBlock) {
+    const int64_t n = std::min(kBlock, count - b);
+    const float* xb = x + b;
+    float* yb = y + b;
+    for (int64_t i = 0; i < n; ++i) e[i] = clamp_exp_arg(-xb[i]);
+    // Elementwise, so in-place calls (y == x) are safe; without this the compiler's overlap
+    // check sends them to the scalar loop.
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) yb[i] = xb[i] / (1.0f + exp_in_range(e[i]));
+  }
+}
+
+// d silu / dx = s (1 + x (1 - s)) with s = sigmoid(x).
+PFGM_VECTOR_CLONES
+void silu_backward_kernel(int64_t count, const float* x, const float* dy, float* dx) {
+  float e[kBlock];
+  for (int64_t b = 0; b < count; b += kBlock) {
+    const int64_t n = std::min(kBlock, count - b);
+    const float* xb = x + b;
+    const float* gb = dy + b;
+    float* ob = dx + b;
+    for (int64_t i = 0; i < n; ++i) e[i] = clamp_exp_arg(-xb[i]);
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) {
+      const float s = 1.0f / (1.0f + exp_in_range(e[i]));
+      ob[i] = gb[i] * (s * (1.0f + xb[i] * (1.0f - s)));
+    }
+  }
+}
+
+template <typename F>
+void parallel_ranges(int64_t count, F&& body) {
+  const int64_t chunks = (count + kParallelGrain - 1) / kParallelGrain;
+  if (chunks <= 1) {
+    body(0, count);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < chunks; ++k) {
+    const int64_t begin = k * kParallelGrain;
+    body(begin, std::min(count, begin + kParallelGrain));
+  }
+}
+
+// Dropout draws 8 Philox blocks (32 elements) at a time in structure-of-arrays form, so the
+// 10 rounds vectorize across blocks; the bits are those of draw_block, bit for bit.
+constexpr int kBlocksPerBatch = 8;
+constexpr int64_t kElementsPerBatch = 4 * kBlocksPerBatch;
+
+PFGM_VECTOR_CLONES
+void philox_batch(const StreamKey& key, uint32_t first_block, uint32_t bits[kElementsPerBatch]) {
+  uint32_t c0[kBlocksPerBatch], c1[kBlocksPerBatch], c2[kBlocksPerBatch], c3[kBlocksPerBatch];
+  for (int l = 0; l < kBlocksPerBatch; ++l) {
+    c0[l] = first_block + static_cast<uint32_t>(l);
+    c1[l] = static_cast<uint32_t>(key.sample);
+    c2[l] = key.step;
+    c3[l] = key.purpose;
+  }
+  uint32_t k0 = static_cast<uint32_t>(key.seed);
+  uint32_t k1 = static_cast<uint32_t>(key.seed >> 32) ^ static_cast<uint32_t>(key.sample >> 32);
+  for (int round = 0; round < 10; ++round) {
+    for (int l = 0; l < kBlocksPerBatch; ++l) {
+      const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0[l];
+      const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2[l];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[l] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[l] ^ k1;
+      c0[l] = n0;
+      c1[l] = static_cast<uint32_t>(p1);
+      c2[l] = n2;
+      c3[l] = static_cast<uint32_t>(p0);
+    }
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  for (int l = 0; l < kBlocksPerBatch; ++l) {
+    bits[4 * l + 0] = c0[l];
+    bits[4 * l + 1] = c1[l];
+    bits[4 * l + 2] = c2[l];
+    bits[4 * l + 3] = c3[l];
+  }
+}
+
+PFGM_VECTOR_CLONES
+void masked_scale(int64_t count, const uint32_t* bits, uint32_t threshold, float scale,
+                  const float* x, float* y) {
+#pragma GCC ivdep
+  for (int64_t j = 0; j < count; ++j) {
+    // An integer mask rather than a float select, which GCC keeps scalar (as in clamp_exp_arg).
+    const float kept = x[j] * scale;
+    uint32_t v;
+    std::memcpy(&v, &kept, sizeof v);
+    v &= bits[j] >= threshold ? 0xFFFFFFFFu : 0u;
+    std::memcpy(&y[j], &v, sizeof v);
+  }
+}
+
+// Inverted dropout is linear in its input with the same mask both ways, so forward and
+// backward are one function.
+void dropout_apply(const DropoutSpec& s, const float* in, float* out) {
+  if (!(s.p >= 0.0f && s.p < 1.0f)) {
+    fail(code::kArgument, "dropout p must be in [0, 1), got " + std::to_string(s.p));
+  }
+  if (s.site >= (1u << 8) || s.per_sample > (int64_t{1} << 26)) {
+    fail(code::kArgument, "dropout needs site < 256 and < 2^26 elements per sample");
+  }
+  const int64_t total = s.samples * s.per_sample;
+  if (s.p == 0.0f) {
+    // Exactly the identity, and no random draws.
+    if (in != out) std::memcpy(out, in, static_cast<size_t>(total) * sizeof(float));
+    return;
+  }
+  // Kept when bits >= p 2^32; bits are integers, so compare against the ceiling.
+  const uint32_t threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(s.p) * 4294967296.0));
+  const float scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(s.p)));
+  // A task is a run of batches within one sample; batches start at multiples of 32 elements,
+  // so every block index is (site << 24) | j / 4 however the work is split.
+  constexpr int64_t kTaskElements = 64 * kElementsPerBatch;
+  const int64_t tasks_per_sample = (s.per_sample + kTaskElements - 1) / kTaskElements;
+  const int64_t tasks = s.samples * tasks_per_sample;
+#pragma omp parallel for schedule(static) if (total >= kParallelGrain)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t i = t / tasks_per_sample;
+    const int64_t begin = (t % tasks_per_sample) * kTaskElements;
+    const int64_t end = std::min(s.per_sample, begin + kTaskElements);
+    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step, kPurposeDropout};
+    const float* x = in + i * s.per_sample;
+    float* y = out + i * s.per_sample;
+    uint32_t bits[kElementsPerBatch];
+    for (int64_t j = begin; j < end; j += kElementsPerBatch) {
+      philox_batch(key, (s.site << 24) | static_cast<uint32_t>(j / 4), bits);
+      const int64_t n = std::min(kElementsPerBatch, end - j);
+      masked_scale(n, bits, threshold, scale, x + j, y + j);
+    }
+  }
+}
+
+}  // namespace
+
+void silu_forward(int64_t count, const float* x, float* y) {
+  parallel_ranges(count, [&](int64_t b, int64_t e) { silu_forward_kernel(e - b, x + b, y + b); });
+}
+
+void silu_backward(int64_t count, const float* x, const float* dy, float* dx) {
+  parallel_ranges(count,
+                  [&](int64_t b, int64_t e) { silu_backward_kernel(e - b, x + b, dy + b, dx + b); });
+}
+
+void dropout_forward(const DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }
+
+void dropout_backward(const DropoutSpec& s, const float* dy, float* dx) {
+  dropout_apply(s, dy, dx);
+}
+
+}  // namespace pfgm::cpu
