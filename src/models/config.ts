@@ -96,16 +96,19 @@ const DDPMPP_CIFAR10: SongUNetConfig = {
   resampleFilter: [1, 1],
 };
 
+// EDM trains its published networks with augmentation (augment_dim 9: map_augment adds
+// 9 x noise_channels weights), and its parameter counts include that layer.
 const PRESETS: Record<PresetName, NetworkConfig> = {
-  'ddpmpp-cifar10': DDPMPP_CIFAR10,
+  'ddpmpp-cifar10': { ...DDPMPP_CIFAR10, augmentDim: 9 },
   'ncsnpp-cifar10': {
     ...DDPMPP_CIFAR10,
+    augmentDim: 9,
     embeddingType: 'fourier',
     channelMultNoise: 2,
     encoderType: 'residual',
     resampleFilter: [1, 3, 3, 1],
   },
-  'ddpmpp-ffhq64': { ...DDPMPP_CIFAR10, imgResolution: 64, channelMult: [1, 2, 2, 2], dropout: 0.05 },
+  'ddpmpp-ffhq64': { ...DDPMPP_CIFAR10, augmentDim: 9, imgResolution: 64, channelMult: [1, 2, 2, 2], dropout: 0.05 },
   'ddpmpp-small': {
     ...DDPMPP_CIFAR10,
     imgResolution: 28,

@@ -5,13 +5,16 @@ import { preset } from '../../src/models/config.js';
 import { createNetwork } from '../../src/models/network.js';
 
 describe('network presets', () => {
+  // EDM's published counts include map_augment (augment_dim 9); the exact integers are those of
+  // EDM's own training/networks.py (checked by bench/torch_ref/edm_nets.py against EDM's code).
   it.each([
-    ['ddpmpp-cifar10', 55.73],
-    ['ncsnpp-cifar10', 56.4],
-    ['ddpmpp-ffhq64', 61.81],
-  ] as const)('%s has %s M parameters, as EDM reports', (name, millions) => {
+    ['ddpmpp-cifar10', 55.73, 55_733_891],
+    ['ncsnpp-cifar10', 56.4, 56_397_827],
+    ['ddpmpp-ffhq64', 61.81, 61_805_571],
+  ] as const)('%s has %s M parameters, as EDM reports', (name, millions, exact) => {
     using net = createNetwork(name);
     expect(Math.round(net.paramCount / 1e4) / 100).toBe(millions);
+    expect(net.paramCount).toBe(exact);
   });
 
   it('ddpmpp-small has exactly 1,752,993 parameters', () => {

@@ -1,4 +1,4 @@
-// SiLU and dropout.
+// SiLU and dropout. Both may run in place (y == x, dx == dy).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,8 @@ void silu_backward(int64_t count, const float* x, const float* dy, float* dx);
 // is kept when the Philox draw keyed by (seed, sample_offset + i, step, kPurposeDropout) at
 // block (site << 24 | j / 4) lane j % 4 is >= p * 2^32; kept values are scaled by 1 / (1 - p).
 // `site` tells the dropout layers of one network apart (< 2^8 sites, < 2^26 elements per sample).
+// Rounding shared with the CUDA backend: keep when bits >= ceil(p 2^32) with p as the float, and
+// scale = (float)(1 / (1 - (double)p)). A dropped element is +0 even when the input is NaN.
 struct DropoutSpec {
   int64_t samples;
   int64_t per_sample;  // elements per sample

@@ -25,7 +25,8 @@ inline int64_t edm_groups(int64_t channels, int64_t max_groups = 32, int64_t min
 void group_norm_forward(const GroupNormShape& s, const float* x, const float* shift,
                         const float* gamma, const float* beta, float* y, float* mean, float* rstd);
 
-// Writes dx, dgamma, dbeta and dshift ([n, c], nullable; the sum of dx over positions).
+// Writes dx, dgamma, dbeta and dshift ([n, c]; the sum of dx over positions); any of the four may
+// be null. Forward and backward both use the float-rounded mean and rstd that forward saves.
 void group_norm_backward(const GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
                          const float* rstd, const float* dy, float* dx, float* dgamma,

@@ -6,7 +6,7 @@
 
 namespace pfgm::cpu {
 
-// Writes per-sample losses and returns their mean (accumulated in double).
+// Writes per-sample losses (nullable) and returns their mean (accumulated in double).
 double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
                             const float* target, const float* weight, float* per_sample_loss);
 // dpred = 2 weight_i (pred - target) / samples: the gradient of the batch mean.
