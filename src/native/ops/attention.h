@@ -14,7 +14,8 @@ struct AttentionShape {
   int64_t heads;     // divides c
 };
 
-// qkv: [n, hw, 3c]; out: [n, hw, c]; weights: [n, heads, hw, hw], saved for backward.
+// qkv: [n, hw, 3c]; out: [n, hw, c]; weights: [n, heads, hw, hw], saved for backward (may be
+// null for inference).
 void attention_forward(const AttentionShape& s, const float* qkv, float* out, float* weights);
 // Writes dqkv [n, hw, 3c] from dout [n, hw, c].
 void attention_backward(const AttentionShape& s, const float* qkv, const float* weights,

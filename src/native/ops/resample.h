@@ -3,7 +3,8 @@
 //   down: conv2d(x, filter, stride 2, padding pad)            out = (h + 2 pad - taps) / 2 + 1
 //   up:   conv_transpose2d(x, 4 * filter, stride 2, padding pad)  out = 2 (h - 1) - 2 pad + taps
 // EDM's plain down/up use pad = (taps - 1) / 2; the fused down of the residual encoder uses
-// pad = 0 after a convolution padded by w_pad + f_pad.
+// pad = 0 after a convolution padded by w_pad + f_pad. Precondition (checked): h + 2 pad >= taps
+// for down, so the truncating divisions below never see a negative numerator.
 #pragma once
 
 #include "layout.h"
