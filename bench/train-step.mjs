@@ -4,11 +4,13 @@
 // same thread count, one after the other. Also times a forward-only pass and the 55.73 M DDPM++
 // CIFAR-10 network at batch 8. Prints one JSON object.
 //   npm run bench:train-step [-- --steps 5 --warmup 2 --cifar-steps 2 --no-cifar --python python3]
+// With PFGM_PROFILE=1 the JSON also holds pfgm_profile_ms: milliseconds per step in each stage.
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { native } from '../dist/addon/load.js';
 import { createNetwork, getDeviceInfo } from '../dist/index.js';
 
 const { values } = parseArgs({
@@ -39,10 +41,19 @@ async function timePfgm(network, batch, steps, warmup) {
   const y = new Float32Array(batch * per);
   for (let i = 0; i < y.length; i++) y[i] = Math.sin(i * 12.9898) * 0.9; // fixed data in [-1, 1]
   const stepMs = [];
+  let profile = null;
   for (let s = 0; s < warmup + steps; s++) {
+    if (s === warmup) native().Network.profile(); // drop the warm-up's stage timings
     const t0 = process.hrtime.bigint();
     await net.trainStep(y, { D, seed: 1, lr: 2e-4 });
     if (s >= warmup) stepMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  if (process.env.PFGM_PROFILE === '1') {
+    profile = Object.fromEntries(
+      Object.entries(native().Network.profile())
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [k, round(v / steps)]),
+    );
   }
   const sigma = new Float32Array(batch).fill(1);
   const fwdMs = [];
@@ -53,7 +64,7 @@ async function timePfgm(network, batch, steps, warmup) {
   }
   const params = net.paramCount;
   net.dispose();
-  return { ms: median(stepMs), all: stepMs.map(round), forwardMs: median(fwdMs), params };
+  return { ms: median(stepMs), all: stepMs.map(round), forwardMs: median(fwdMs), params, profile };
 }
 
 function timeTorch(network, batch, steps, warmup) {
@@ -102,6 +113,7 @@ const result = {
   torch_version: th.torch_version ?? null,
   torch_error: th.error ?? null,
 };
+if (pf.profile) result.pfgm_profile_ms = pf.profile;
 if (!values['no-cifar']) {
   const cb = Number(values['cifar-batch']);
   const cs = Number(values['cifar-steps']);

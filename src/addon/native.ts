@@ -144,7 +144,10 @@ export interface NativeNetwork {
 }
 
 export interface NativeAddon {
-  Network: new (config: Record<string, unknown>) => NativeNetwork;
+  Network: (new (config: Record<string, unknown>) => NativeNetwork) & {
+    /** Stage timings (ms) since the last call when PFGM_PROFILE=1, then reset. */
+    profile(): Record<string, number>;
+  };
   createTensor(
     data: Float32Array | Float64Array | Int32Array | Uint8Array,
     shape: number[],

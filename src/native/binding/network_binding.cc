@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../nn/mlp.h"
+#include "../nn/profile.h"
 #include "../nn/song_unet.h"
 #include "napi_util.h"
 
@@ -149,7 +150,8 @@ void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
        InstanceMethod("trainStep", &NetworkHandle::TrainStep),
        InstanceMethod("counters", &NetworkHandle::Counters),
-       InstanceMethod("setCounters", &NetworkHandle::SetCounters)});
+       InstanceMethod("setCounters", &NetworkHandle::SetCounters),
+       StaticMethod("profile", &NetworkHandle::Profile)});
   exports.Set("Network", ctor);
 }
 
@@ -349,6 +351,15 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           return r;
         });
   });
+}
+
+// profile() -> { stage: milliseconds } accumulated since the last call (PFGM_PROFILE=1), then reset.
+Napi::Value NetworkHandle::Profile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& [name, ms] : nn::profile::totals_ms()) o.Set(name, ms);
+  nn::profile::totals_ms().clear();
+  return o;
 }
 
 Napi::Value NetworkHandle::Counters(const Napi::CallbackInfo& info) {

@@ -25,6 +25,7 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value SetCounters(const Napi::CallbackInfo& info);
+  static Napi::Value Profile(const Napi::CallbackInfo& info);
 
   std::shared_ptr<train::Session> session_;
 };

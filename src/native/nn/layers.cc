@@ -7,6 +7,7 @@
 #include "../ops/group_norm.h"
 #include "../ops/linear.h"
 #include "../ops/resample.h"
+#include "profile.h"
 
 namespace pfgm::nn {
 namespace {
@@ -38,12 +39,14 @@ Linear::Linear(ParamSet& ps, const Scope& scope, int64_t in, int64_t out, bool b
 }
 
 void Linear::forward(const Context& ctx, int64_t rows, const float* x, float* y) {
+  PFGM_PROFILE("linear.forward");
   rows_ = rows;
   x_ = x;
   cpu::linear_forward({rows, in_, out_}, x, ctx.p(w_), b_ >= 0 ? ctx.p(b_) : nullptr, y);
 }
 
 void Linear::backward(const Context& ctx, const float* dy, float* dx) {
+  PFGM_PROFILE("linear.backward");
   cpu::linear_backward({rows_, in_, out_}, x_, ctx.p(w_), dy, dx, ctx.g(w_),
                        b_ >= 0 ? ctx.g(b_) : nullptr);
 }
@@ -124,6 +127,7 @@ void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* 
     fail(code::kShape, "conv expects " + std::to_string(cin_) + " channels, got " +
                            std::to_string(in.c));
   }
+  PFGM_PROFILE(k_ == 3 ? "conv3x3.forward" : k_ == 1 ? "conv1x1.forward" : "resample.forward");
   in_ = in;
   x_ = x;
   const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
@@ -163,6 +167,7 @@ void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* 
 }
 
 void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
+  PFGM_PROFILE(k_ == 3 ? "conv3x3.backward" : k_ == 1 ? "conv1x1.backward" : "resample.backward");
   const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
   float* dw = k_ > 0 ? ctx.g(w_) : nullptr;
   float* db = b_ >= 0 ? ctx.g(b_) : nullptr;
@@ -218,6 +223,7 @@ GroupNorm::GroupNorm(ParamSet& ps, const Scope& scope, int64_t channels, float e
 
 void GroupNorm::forward(const Context& ctx, const Nhwc& in, const float* x, const float* shift,
                         bool silu, float* y) {
+  PFGM_PROFILE("group_norm.forward");
   if (in.c != c_) fail(code::kShape, "group norm channel mismatch");
   in_ = in;
   x_ = x;
@@ -229,6 +235,7 @@ void GroupNorm::forward(const Context& ctx, const Nhwc& in, const float* x, cons
 }
 
 void GroupNorm::backward(const Context& ctx, const float* dy, float* dx, float* dshift) {
+  PFGM_PROFILE("group_norm.backward");
   const cpu::GroupNormShape s{in_.n, in_.h * in_.w, c_, groups_, eps_, silu_};
   cpu::group_norm_backward(s, x_, shift_, ctx.p(w_), ctx.p(b_), mean_.data(), rstd_.data(), dy,
                            dx, ctx.g(w_), ctx.g(b_), shift_ != nullptr ? dshift : nullptr);

@@ -5,6 +5,7 @@
 #include "../ops/activation.h"
 #include "../ops/attention.h"
 #include "../ops/elementwise.h"
+#include "profile.h"
 
 namespace pfgm::nn {
 
@@ -46,6 +47,7 @@ void UNetBlock::forward(const Context& ctx, const Nhwc& in, const float* x, cons
   norm1_.forward(ctx, mid, a1_.data(), shift_.data(), true, ensure(a2_, cnt));
   const float* c1_in = a2_.data();
   if (ctx.training && spec_.dropout > 0) {
+    PFGM_PROFILE("dropout.forward");
     cpu::dropout_forward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                           spec_.dropout_site},
                          a2_.data(), ensure(a3_, cnt));
@@ -64,8 +66,11 @@ void UNetBlock::forward(const Context& ctx, const Nhwc& in, const float* x, cons
   const int64_t hw = mid.h * mid.w;
   norm2_.forward(ctx, mid, x1, nullptr, false, ensure(n2_, cnt));
   qkv_.forward(ctx, mid, n2_.data(), ensure(qkv_buf_, cnt * 3));
-  cpu::attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), ensure(att_, cnt),
-                         ensure(attw_, n * spec_.num_heads * hw * hw));
+  {
+    PFGM_PROFILE("attention.forward");
+    cpu::attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), ensure(att_, cnt),
+                           ensure(attw_, n * spec_.num_heads * hw * hw));
+  }
   proj_.forward(ctx, mid, att_.data(), y);
   cpu::axpby(cnt, ss, y, ss, x1, y);
 }
@@ -84,8 +89,11 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
     float* gatt = ensure(g_att_, cnt);
     proj_.backward(ctx, gres, gatt);
     float* gqkv = ensure(g_qkv_, cnt * 3);
-    cpu::attention_backward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), attw_.data(), gatt,
-                            gqkv);
+    {
+      PFGM_PROFILE("attention.backward");
+      cpu::attention_backward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), attw_.data(),
+                              gatt, gqkv);
+    }
     float* gn2 = ensure(g_n2_, cnt);
     qkv_.backward(ctx, gqkv, gn2);
     float* g = ensure(g_x1_, cnt);
@@ -100,6 +108,7 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
   conv1_.backward(ctx, gsum, g3);
   const float* g2 = g3;
   if (ctx.training && spec_.dropout > 0) {
+    PFGM_PROFILE("dropout.backward");
     cpu::dropout_backward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                            spec_.dropout_site},
                           g3, ensure(g_a2_, cnt));

@@ -4,6 +4,7 @@
 
 #include "../errors.h"
 #include "../optim/optim.h"
+#include "../nn/profile.h"
 #include "../physics/physics.h"
 
 namespace pfgm::train {
@@ -72,6 +73,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   const float* noise = in.noise;
   const float* sigma = in.sigma;
   if (noise == nullptr) {
+    PFGM_PROFILE("step.perturb");
     // METHOD §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that sigma.
     // Streams are keyed by (seed, sample index in batch, step), so a step's draws never repeat.
     const SampleStreams streams{nullptr, in.seed, 0, step_index};
@@ -96,7 +98,11 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   }
   const nn::Context ctx = context(n, true, false, in.seed, step_index);
   StepResult r{};
-  r.loss = net_->loss_and_grad(ctx, in.y, noise, sigma, in.labels);
+  {
+    PFGM_PROFILE("step.forward_backward");
+    r.loss = net_->loss_and_grad(ctx, in.y, noise, sigma, in.labels);
+  }
+  PFGM_PROFILE("step.optimizer");
   const int64_t np = static_cast<int64_t>(params_.size());
   const optim::GradStats gs = optim::grad_stats(np, grads_.data());
   r.grad_norm = gs.norm;
