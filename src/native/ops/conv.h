@@ -11,7 +11,7 @@ struct Conv2dShape {
   int64_t cin, cout;
   int64_t k;        // square kernel (1 or 3 in the networks; any odd or even size works)
   int64_t stride;   // 1 or 2
-  int64_t pad;      // zero padding on every side
+  int64_t pad;      // zero padding on every side; h + 2 pad >= k is required (checked)
   int64_t oh() const { return (h + 2 * pad - k) / stride + 1; }
   int64_t ow() const { return (w + 2 * pad - k) / stride + 1; }
 };

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
-#include <omp.h>
 
+#include <cstdlib>
+#include <new>
 #include <string>
+#include <unordered_map>
 
 #include "../errors.h"
 
@@ -36,17 +38,44 @@ decltype(auto) guarded(const char* what, F&& body) {
   }
 }
 
-// Executes a small primitive (a weight reorder: microseconds) on the calling thread alone. Waking
-// the OpenMP team costs more than such work, and on a machine shared with other processes the team
-// can wait a whole scheduler tick for a descheduled thread. oneDNN sizes its parallel regions from
-// omp_get_max_threads() when a primitive executes, and that setting is the calling thread's own.
-inline void execute_single_threaded(const dnnl::primitive& p, const dnnl::memory& from, const dnnl::memory& to) {
-  struct Restore {
-    int threads;
-    ~Restore() { omp_set_num_threads(threads); }
-  } restore{omp_get_max_threads()};
-  omp_set_num_threads(1);
-  p.execute(stream(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+// Attributes for primitives that are kept and reused (conv, linear): the caller provides the
+// scratchpad. oneDNN's own ("library") scratchpad is sized per thread when a primitive is created,
+// so a kept primitive executed on another worker thread would run over a buffer too small for it
+// (oneDNN documents that such primitives "cannot migrate between threads"); in user mode a
+// primitive may run on any thread, and on several at once, each with its own scratchpad.
+inline dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// This thread's scratchpad of at least `bytes`: grown, never shrunk, since a thread runs one
+// primitive at a time and the same few shapes again and again.
+inline void* thread_scratchpad(size_t bytes) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  if (bytes > buffer.size) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;  // whole pages, as oneDNN allocates its own
+    std::free(buffer.data);
+    buffer.data = std::aligned_alloc(4096, rounded);
+    buffer.size = buffer.data != nullptr ? rounded : 0;
+    if (buffer.data == nullptr) throw std::bad_alloc();
+  }
+  return buffer.data;
+}
+
+// Executes a primitive made with user_scratchpad() on this thread's stream.
+inline void execute(const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd,
+                    std::unordered_map<int, dnnl::memory> args) {
+  const dnnl::memory::desc scratch = pd.scratchpad_desc();
+  if (scratch.get_size() > 0) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch, engine(), thread_scratchpad(scratch.get_size())));
+  }
+  prim.execute(stream(), args);
 }
 
 // The memory descriptor of a dense fp32 tensor in a fixed layout.
