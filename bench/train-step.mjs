@@ -73,9 +73,28 @@ function timeTorch(network, batch, steps, warmup) {
   try {
     const out = execFileSync(
       values.python,
-      [script, '--network', network, '--batch', String(batch), '--D', values.D, '--threads', String(threads),
-        '--steps', String(steps), '--warmup', String(warmup), '--forward-only-iters', String(steps)],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } },
+      [
+        script,
+        '--network',
+        network,
+        '--batch',
+        String(batch),
+        '--D',
+        values.D,
+        '--threads',
+        String(threads),
+        '--steps',
+        String(steps),
+        '--warmup',
+        String(warmup),
+        '--forward-only-iters',
+        String(steps),
+      ],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+      },
     );
     return JSON.parse(out.trim().split('\n').pop());
   } catch (e) {

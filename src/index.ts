@@ -7,6 +7,13 @@
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  type SafetensorsFile,
+} from './io/safetensors.js';
+export {
   fromNativeConfig,
   type MlpConfig,
   type NetworkConfig,
@@ -29,13 +36,6 @@ export {
   type TrainStepResult,
   type WeightSet,
 } from './models/network.js';
-export {
-  decodeSafetensors,
-  encodeSafetensors,
-  type SafetensorsDtype,
-  type SafetensorsEntry,
-  type SafetensorsFile,
-} from './io/safetensors.js';
 export * from './physics/index.js';
 export {
   type DeviceOption,

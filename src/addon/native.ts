@@ -144,7 +144,9 @@ export interface NativeNetwork {
 }
 
 export interface NativeAddon {
-  Network: (new (config: Record<string, unknown>) => NativeNetwork) & {
+  Network: (new (
+    config: Record<string, unknown>,
+  ) => NativeNetwork) & {
     /** Stage timings (ms) since the last call when PFGM_PROFILE=1, then reset. */
     profile(): Record<string, number>;
   };

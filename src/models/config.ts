@@ -184,7 +184,8 @@ export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
     prob('labelDropout', c.labelDropout);
     return c;
   }
-  if (c.kind !== 'songunet') bad(`network config: kind must be 'songunet' or 'mlp', got ${JSON.stringify((c as { kind: unknown }).kind)}`);
+  if (c.kind !== 'songunet')
+    bad(`network config: kind must be 'songunet' or 'mlp', got ${JSON.stringify((c as { kind: unknown }).kind)}`);
   int('imgResolution', c.imgResolution, 1);
   int('inChannels', c.inChannels, 1);
   int('outChannels', c.outChannels, 1);
@@ -194,24 +195,36 @@ export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
   int('channelMultEmb', c.channelMultEmb, 1);
   int('numBlocks', c.numBlocks, 1);
   int('channelMultNoise', c.channelMultNoise, 1);
-  if (!Array.isArray(c.channelMult) || c.channelMult.length === 0) bad('network config: channelMult must be a non-empty array');
-  c.channelMult.forEach((m, i) => int(`channelMult[${i}]`, m, 1));
+  if (!Array.isArray(c.channelMult) || c.channelMult.length === 0)
+    bad('network config: channelMult must be a non-empty array');
+  for (const [i, m] of c.channelMult.entries()) int(`channelMult[${i}]`, m, 1);
   const levels = c.channelMult.length;
   if (c.imgResolution % 2 ** (levels - 1) !== 0) {
-    bad(`network config: imgResolution ${c.imgResolution} must be divisible by 2^(levels - 1) = ${2 ** (levels - 1)} for ${levels} levels`);
+    bad(
+      `network config: imgResolution ${c.imgResolution} must be divisible by 2^(levels - 1) = ${2 ** (levels - 1)} for ${levels} levels`,
+    );
   }
   for (const m of [c.modelChannels, ...c.channelMult.map((k) => k * c.modelChannels)]) {
     if (m < 4 || m % Math.min(32, Math.floor(m / 4)) !== 0) {
-      bad(`network config: ${m} channels cannot be split into EDM's group-norm groups (min(32, C/4)); use a multiple of 4 (or of 32 above 128)`);
+      bad(
+        `network config: ${m} channels cannot be split into EDM's group-norm groups (min(32, C/4)); use a multiple of 4 (or of 32 above 128)`,
+      );
     }
   }
-  if ((c.modelChannels * c.channelMultNoise) % 2 !== 0) bad('network config: modelChannels * channelMultNoise must be even');
+  if ((c.modelChannels * c.channelMultNoise) % 2 !== 0)
+    bad('network config: modelChannels * channelMultNoise must be even');
   prob('dropout', c.dropout);
   prob('labelDropout', c.labelDropout);
-  if (!['positional', 'fourier'].includes(c.embeddingType)) bad("network config: embeddingType must be 'positional' or 'fourier'");
-  if (!['standard', 'skip', 'residual'].includes(c.encoderType)) bad("network config: encoderType must be 'standard', 'skip' or 'residual'");
+  if (!['positional', 'fourier'].includes(c.embeddingType))
+    bad("network config: embeddingType must be 'positional' or 'fourier'");
+  if (!['standard', 'skip', 'residual'].includes(c.encoderType))
+    bad("network config: encoderType must be 'standard', 'skip' or 'residual'");
   if (!['standard', 'skip'].includes(c.decoderType)) bad("network config: decoderType must be 'standard' or 'skip'");
-  if (!Array.isArray(c.resampleFilter) || c.resampleFilter.length < 1 || !c.resampleFilter.every((v) => Number.isFinite(v))) {
+  if (
+    !Array.isArray(c.resampleFilter) ||
+    c.resampleFilter.length < 1 ||
+    !c.resampleFilter.every((v) => Number.isFinite(v))
+  ) {
     bad('network config: resampleFilter must be a non-empty array of numbers, e.g. [1, 1] or [1, 3, 3, 1]');
   }
   return c;

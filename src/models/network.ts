@@ -178,7 +178,8 @@ export class Network {
     const h = this.#handle('loadStateDict');
     const known = new Set([...this.#info.params, ...this.#info.buffers].map((p) => p.name));
     for (const name of tensors.keys()) {
-      if (!known.has(name)) throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: this network has no tensor '${name}'`);
+      if (!known.has(name))
+        throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: this network has no tensor '${name}'`);
     }
     const fill = (list: NativeNetworkInfo['params'], size: number): Float32Array => {
       const flat = new Float32Array(size);
@@ -186,7 +187,10 @@ export class Network {
         const t = tensors.get(p.name);
         if (t === undefined) throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: tensor '${p.name}' is missing`);
         if (t.length !== p.numel) {
-          throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: '${p.name}' has ${t.length} values, expected ${p.numel} (shape [${p.shape}])`);
+          throw new PfgmError(
+            'ERR_PFGM_ARGUMENT',
+            `loadStateDict: '${p.name}' has ${t.length} values, expected ${p.numel} (shape [${p.shape}])`,
+          );
         }
         flat.set(t, p.offset);
       }
@@ -195,7 +199,8 @@ export class Network {
     const params = fill(this.#info.params, this.#info.paramCount);
     if (into !== 'ema') callNative(() => h.setBuffer('params', params));
     if (into !== 'raw') callNative(() => h.setBuffer('ema', params));
-    if (this.#info.buffers.length > 0) callNative(() => h.setBuffer('buffers', fill(this.#info.buffers, this.#info.bufferCount)));
+    if (this.#info.buffers.length > 0)
+      callNative(() => h.setBuffer('buffers', fill(this.#info.buffers, this.#info.bufferCount)));
   }
 
   #checkBatch(what: string, data: Float32Array, batch: number, labels: BatchLabels): void {
@@ -207,7 +212,10 @@ export class Network {
       );
     }
     if (labels.labels !== undefined && this.#info.labelDim === 0) {
-      throw new PfgmError('ERR_PFGM_ARGUMENT', `${what}: this network is unconditional (labelDim 0) but labels were given`);
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        `${what}: this network is unconditional (labelDim 0) but labels were given`,
+      );
     }
   }
 
@@ -226,7 +234,16 @@ export class Network {
     const batch = Math.floor(x.length / this.sampleSize);
     this.#checkBatch('denoise', x, batch, options);
     const s = typeof sigma === 'number' ? new Float32Array(batch).fill(sigma) : sigma;
-    const r = await awaitNative(() => h.denoise({ batch, x, sigma: s, labels: options.labels, augment: options.augment, ema: options.weights === 'ema' }));
+    const r = await awaitNative(() =>
+      h.denoise({
+        batch,
+        x,
+        sigma: s,
+        labels: options.labels,
+        augment: options.augment,
+        ema: options.weights === 'ema',
+      }),
+    );
     return r.out;
   }
 
@@ -234,7 +251,12 @@ export class Network {
    * The loss of METHOD §2.2 for an explicit perturbation x = y + noise and the gradients of
    * every parameter (read them with `stateDict('grads')`); nothing is updated.
    */
-  async lossAndGrad(y: Float32Array, noise: Float32Array, sigma: Float32Array, labels: BatchLabels = {}): Promise<number> {
+  async lossAndGrad(
+    y: Float32Array,
+    noise: Float32Array,
+    sigma: Float32Array,
+    labels: BatchLabels = {},
+  ): Promise<number> {
     const h = this.#handle('lossAndGrad');
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('lossAndGrad', y, batch, labels);

@@ -35,7 +35,10 @@ export function loadFixture(rel: string): Fixture {
     tensor(name: string) {
       const t = file.tensors.get(name);
       if (!t) throw new Error(`fixture ${rel} lacks tensor ${name}`);
-      return { shape: t.shape, data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array) };
+      return {
+        shape: t.shape,
+        data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array),
+      };
     },
   };
 }
@@ -47,7 +50,11 @@ export interface Comparison {
 }
 
 /** |a - e| <= atol + rtol * max|e| elementwise; NaN anywhere fails. */
-export function compare(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: { rtol: number; atol: number }): Comparison {
+export function compare(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: { rtol: number; atol: number },
+): Comparison {
   if (actual.length !== expected.length) return { maxAbs: Number.POSITIVE_INFINITY, scale: 0, ok: false };
   let scale = 0;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i] as number));

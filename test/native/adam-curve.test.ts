@@ -12,7 +12,8 @@ describe('200 Adam steps on a fixed batch', () => {
     const train = JSON.parse(fx.file.metadata.train ?? '{}');
     using net = createNetwork(fromNativeConfig(JSON.parse(fx.file.metadata.config ?? '{}')));
     const init = new Map<string, Float32Array>();
-    for (const [name, t] of fx.file.tensors) if (name.startsWith('param/')) init.set(name.slice(6), t.data as Float32Array);
+    for (const [name, t] of fx.file.tensors)
+      if (name.startsWith('param/')) init.set(name.slice(6), t.data as Float32Array);
     net.loadStateDict(init);
     const y = fx.tensor('input/y').data;
     const noise = fx.tensor('input/noise').data;
@@ -53,7 +54,10 @@ describe('200 Adam steps on a fixed batch', () => {
     expect(worst(100, 190), 'relative loss difference, steps 100-189').toBeLessThan(5e-2);
     // Attention key biases get no true gradient (softmax ignores them): Adam moves them by noise.
     const nullGrad = new Set(Object.keys(JSON.parse(fx.file.metadata.null_gradient ?? '{}')));
-    for (const [set, prefix] of [['raw', 'final/'], ['ema', 'ema/']] as const) {
+    for (const [set, prefix] of [
+      ['raw', 'final/'],
+      ['ema', 'ema/'],
+    ] as const) {
       const weights = net.stateDict(set);
       const bad: string[] = [];
       for (const [name, w] of weights) {

@@ -11,7 +11,8 @@ describe.each(['ncsnpp-tiny', 'mlp-tiny'])('%s: finite differences', (name) => {
     const fx = loadFixture(`networks/${name}.safetensors`);
     using net = createNetwork(fromNativeConfig(JSON.parse(fx.file.metadata.config ?? '{}')));
     const weights = new Map<string, Float32Array>();
-    for (const [k, t] of fx.file.tensors) if (k.startsWith('param/')) weights.set(k.slice(6), (t.data as Float32Array).slice());
+    for (const [k, t] of fx.file.tensors)
+      if (k.startsWith('param/')) weights.set(k.slice(6), (t.data as Float32Array).slice());
     net.loadStateDict(weights, 'raw');
     const y = fx.tensor('input/y').data;
     const noise = fx.tensor('input/noise').data;

@@ -57,7 +57,8 @@ describe.each(NETWORKS)('%s matches PyTorch', (name) => {
     for (const [pname, g] of grads) {
       const ref = fx.tensor(`grad/${pname}`).data;
       const c = compare(g, ref, { rtol: 2e-3, atol: 1e-7 });
-      if (!c.ok) failures.push(`${pname}: max |diff| ${c.maxAbs.toExponential(2)} vs scale ${c.scale.toExponential(2)}`);
+      if (!c.ok)
+        failures.push(`${pname}: max |diff| ${c.maxAbs.toExponential(2)} vs scale ${c.scale.toExponential(2)}`);
     }
     expect(failures).toEqual([]);
   });

@@ -39,7 +39,9 @@ describe('network presets', () => {
   });
 
   it('refuses bad configurations with a message naming the field', () => {
-    expect(() => preset('ddpmpp-small', { imgResolution: 30 })).toThrow(/imgResolution 30 must be divisible by 2\^\(levels - 1\) = 4/);
+    expect(() => preset('ddpmpp-small', { imgResolution: 30 })).toThrow(
+      /imgResolution 30 must be divisible by 2\^\(levels - 1\) = 4/,
+    );
     expect(() => preset('ddpmpp-small', { dropout: 1.5 })).toThrow(/dropout must be a probability/);
     expect(() => preset('nope' as never)).toThrow(/unknown network preset 'nope'/);
     expect(() => createNetwork({ ...preset('mlp'), noiseChannels: 3 } as never)).toThrow(/noiseChannels must be even/);
@@ -47,7 +49,9 @@ describe('network presets', () => {
 
   it('refuses a batch of the wrong size and a disposed network', async () => {
     const net = createNetwork('mlp');
-    await expect(net.denoise(new Float32Array(5), 1)).rejects.toThrow(/expected a whole batch of samples of shape \[2,1,1\]/);
+    await expect(net.denoise(new Float32Array(5), 1)).rejects.toThrow(
+      /expected a whole batch of samples of shape \[2,1,1\]/,
+    );
     net.dispose();
     await expect(net.denoise(new Float32Array(4), 1)).rejects.toMatchObject({ code: 'ERR_PFGM_DISPOSED' });
   });
