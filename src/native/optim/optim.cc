@@ -17,22 +17,44 @@ GradStats grad_stats(int64_t count, const float* g) {
   return GradStats{bad == 0 && std::isfinite(sum), std::sqrt(sum)};
 }
 
+namespace {
+
+// One Adam update of element i (torch's single-tensor arithmetic); returns the new weight.
+struct AdamCoefs {
+  float b1, b2, e, step, sqrt_bc2, grad_scale;
+};
+
+inline float adam_one(const AdamCoefs& c, float* p, const float* g, float* m, float* v, int64_t i) {
+  const float gi = g[i] * c.grad_scale;
+  const float mi = m[i] + (1.0f - c.b1) * (gi - m[i]);  // torch: exp_avg.lerp_(grad, 1 - b1)
+  const float vi = c.b2 * v[i] + (1.0f - c.b2) * gi * gi;
+  m[i] = mi;
+  v[i] = vi;
+  const float pi = p[i] - c.step * mi / (std::sqrt(vi) / c.sqrt_bc2 + c.e);
+  p[i] = pi;
+  return pi;
+}
+
+}  // namespace
+
 void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale) {
+               double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
+               double ema_beta) {
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
   const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
-  const float step = static_cast<float>(lr / bc1);
-  const float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
-  const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
-  const float e = static_cast<float>(eps);
+  const AdamCoefs c{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
+                    static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), grad_scale};
+  if (ema == nullptr) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < count; ++i) adam_one(c, p, g, m, v, i);
+    return;
+  }
+  // The EMA in the same pass: the buffers are large and the loop is memory-bound.
+  const float b = static_cast<float>(ema_beta);
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < count; ++i) {
-    const float gi = g[i] * grad_scale;
-    const float mi = m[i] + (1.0f - b1) * (gi - m[i]);  // torch: exp_avg.lerp_(grad, 1 - b1)
-    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= step * mi / (std::sqrt(vi) / sqrt_bc2 + e);
+    const float pi = adam_one(c, p, g, m, v, i);
+    ema[i] = pi + b * (ema[i] - pi);
   }
 }
 

@@ -16,9 +16,11 @@ GradStats grad_stats(int64_t count, const float* g);
 // torch.optim.Adam (amsgrad off, no weight decay), step t counted from 1:
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-// `grad_scale` multiplies g on the fly (gradient clipping without a separate pass).
+// `grad_scale` multiplies g on the fly (gradient clipping without a separate pass). When `ema` is
+// not null the EMA update below runs in the same pass (the buffers are large and memory-bound).
 void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale);
+               double beta1, double beta2, double eps, int64_t t, float grad_scale,
+               float* ema = nullptr, double ema_beta = 0);
 
 // EDM's EMA: ema = lerp(p, ema, beta) = p + beta (ema - p).
 void ema_update(int64_t count, float* ema, const float* p, double beta);

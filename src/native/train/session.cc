@@ -122,10 +122,9 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   if (opt.grad_clip > 0 && gs.norm > opt.grad_clip) scale = static_cast<float>(opt.grad_clip / gs.norm);
   ++adam_t_;
   optim::adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1,
-                   opt.beta2, opt.eps, adam_t_, scale);
-  optim::ema_update(np, ema_.data(), params_.data(),
-                    optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
-                                    static_cast<double>(n)));
+                   opt.beta2, opt.eps, adam_t_, scale, ema_.data(),
+                   optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
+                                   static_cast<double>(n)));
   return r;
 }
 
