@@ -34,6 +34,7 @@ const median = (a) => {
   return s[s.length >> 1];
 };
 const round = (v) => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
+const ratio = (a, b) => (b ? Math.round((a / b) * 1000) / 1000 : null);
 
 async function timePfgm(network, batch, steps, warmup) {
   const net = createNetwork(network, { seed: 0 });
@@ -120,12 +121,12 @@ const result = {
   torch_params: th.torch_params ?? null,
   pfgm_ms_per_step: round(pf.ms),
   torch_ms_per_step: round(th.torch_ms_per_step),
-  ratio: th.torch_ms_per_step ? round((pf.ms / th.torch_ms_per_step) * 1000) / 1000 : null,
+  ratio: ratio(pf.ms, th.torch_ms_per_step),
   pfgm_ms_per_step_all: pf.all,
   torch_ms_per_step_all: th.torch_ms_per_step_all?.map(round) ?? null,
   pfgm_forward_ms: round(pf.forwardMs),
   torch_forward_ms: round(th.torch_forward_ms),
-  forward_ratio: th.torch_forward_ms ? round((pf.forwardMs / th.torch_forward_ms) * 1000) / 1000 : null,
+  forward_ratio: ratio(pf.forwardMs, th.torch_forward_ms),
   pfgm_peak_rss_mb: round(pfgmPeakRss),
   pfgm_rss_before_mb: round(rssBefore / 1024),
   torch_peak_rss_mb: round(th.torch_peak_rss_mb),
@@ -145,7 +146,7 @@ if (!values['no-cifar']) {
     torch_params: tc.torch_params ?? null,
     pfgm_ms_per_step: round(pc.ms),
     torch_ms_per_step: round(tc.torch_ms_per_step),
-    ratio: tc.torch_ms_per_step ? round((pc.ms / tc.torch_ms_per_step) * 1000) / 1000 : null,
+    ratio: ratio(pc.ms, tc.torch_ms_per_step),
     pfgm_forward_ms: round(pc.forwardMs),
     torch_forward_ms: round(tc.torch_forward_ms),
     torch_error: tc.error ?? null,
