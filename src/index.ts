@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
+export { type Batch, type Dataset, type DatasetInfo, sampleSize } from './data/dataset.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export {
   decodeSafetensors,
@@ -30,6 +31,7 @@ export {
   createNetwork,
   Network,
   type OptimizerOptions,
+  type OptimizerState,
   type ParameterInfo,
   type TrainCounters,
   type TrainStepOptions,

@@ -106,6 +106,16 @@ export interface TrainCounters {
   skipped: number;
 }
 
+/** Adam's moments and the counters of a run (see {@link Network.optimizerState}). */
+export interface OptimizerState {
+  /** First moments, flat in parameter order. */
+  adamM: Float32Array;
+  /** Second moments, flat in parameter order. */
+  adamV: Float32Array;
+  /** Steps, Adam updates, images and skipped steps. */
+  counters: TrainCounters;
+}
+
 /** A denoiser D(x, sigma) with its weights and training state; see {@link createNetwork}. */
 export class Network {
   /** The network's configuration. */
@@ -298,6 +308,46 @@ export class Network {
         optim,
       }),
     );
+  }
+
+  /**
+   * Everything a resumed run needs besides the weights: Adam's moments (flat, in parameter order)
+   * and the counters. The random streams are keyed by step, so the counters are the RNG state.
+   */
+  optimizerState(): OptimizerState {
+    const h = this.#handle('optimizerState');
+    return {
+      adamM: callNative(() => h.getBuffer('adam_m')),
+      adamV: callNative(() => h.getBuffer('adam_v')),
+      counters: callNative(() => h.counters()),
+    };
+  }
+
+  /** Restores what {@link Network.optimizerState} returned (sizes are checked). */
+  loadOptimizerState(state: OptimizerState): void {
+    const h = this.#handle('loadOptimizerState');
+    callNative(() => h.setBuffer('adam_m', state.adamM));
+    callNative(() => h.setBuffer('adam_v', state.adamV));
+    callNative(() => h.setCounters(state.counters));
+  }
+
+  /** The flat raw weights, EMA weights and buffers (parameter order), for fast checkpoints. */
+  flatWeights(): { raw: Float32Array; ema: Float32Array; buffers: Float32Array } {
+    const h = this.#handle('flatWeights');
+    return {
+      raw: callNative(() => h.getBuffer('params')),
+      ema: callNative(() => h.getBuffer('ema')),
+      buffers: callNative(() => h.getBuffer('buffers')),
+    };
+  }
+
+  /** Restores flat raw and EMA weights (and buffers) from {@link Network.flatWeights}. */
+  loadFlatWeights(w: { raw: Float32Array; ema: Float32Array; buffers?: Float32Array }): void {
+    const h = this.#handle('loadFlatWeights');
+    callNative(() => h.setBuffer('params', w.raw));
+    callNative(() => h.setBuffer('ema', w.ema));
+    if (w.buffers !== undefined && w.buffers.length > 0)
+      callNative(() => h.setBuffer('buffers', w.buffers as Float32Array));
   }
 
   /** Steps, Adam updates, images seen and skipped steps so far. */
