@@ -136,6 +136,7 @@ export interface NativeNetwork {
       sigma?: Float32Array;
       pMean?: number;
       pStd?: number;
+      microBatch?: number;
       optim?: NativeOptim;
     },
   ): Promise<NativeStepResult>;

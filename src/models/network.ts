@@ -76,6 +76,8 @@ export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
   pMean?: number;
   /** EDM's P_std of ln sigma (default 1.2). */
   pStd?: number;
+  /** Accumulate gradients over chunks of this many samples (a batch that does not fit). */
+  microBatch?: number;
   /** An explicit perturbation (with `sigma`) instead of the native draws; for tests. */
   noise?: Float32Array;
   /** Per-sample sigma of the explicit perturbation. */
@@ -126,12 +128,15 @@ export class Network {
   readonly sampleShape: readonly [number, number, number];
   /** Number of trainable parameters. */
   readonly paramCount: number;
+  /** Augmented dimensions D the network is trained for (Infinity = EDM). */
+  readonly D: number;
   #native: NativeNetwork | undefined;
   readonly #info: NativeNetworkInfo;
 
   /** @internal */
-  constructor(config: NetworkConfig, handle: NativeNetwork, sigmaData: number) {
+  constructor(config: NetworkConfig, handle: NativeNetwork, sigmaData: number, D = Number.POSITIVE_INFINITY) {
     this.config = config;
+    this.D = D;
     this.sigmaData = sigmaData;
     this.#native = handle;
     this.#info = callNative(() => handle.paramInfo());
@@ -305,6 +310,7 @@ export class Network {
         sigma: options.sigma,
         pMean: options.pMean,
         pStd: options.pStd,
+        microBatch: options.microBatch,
         optim,
       }),
     );
@@ -391,5 +397,5 @@ export function createNetwork(network: PresetName | NetworkConfig, options: Crea
         init_seed: options.seed ?? 0,
       }),
   );
-  return new Network(config, handle, sigmaData);
+  return new Network(config, handle, sigmaData, D);
 }

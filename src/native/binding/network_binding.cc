@@ -325,6 +325,7 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
       opt.ema_rampup_ratio = num_field(p, "emaRampupRatio", opt.ema_rampup_ratio);
     }
     const double p_mean = num_field(o, "pMean", -1.2), p_std = num_field(o, "pStd", 1.2);
+    const int64_t micro_batch = int_field(o, "microBatch", 0);
     auto result = std::make_shared<train::StepResult>();
     return PromiseWorker::start(
         env,
@@ -340,6 +341,7 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           in.seed = static_cast<uint64_t>(seed);
           in.noise = noise->empty() ? nullptr : noise->data();
           in.sigma = sigma->empty() ? nullptr : sigma->data();
+          in.micro_batch = micro_batch;
           *result = s->step(in, opt);
         },
         [=](Napi::Env e) -> Napi::Value {

@@ -58,6 +58,11 @@ void adam_step(int64_t count, float* p, const float* g, float* m, float* v, doub
   }
 }
 
+void axpy(int64_t count, float alpha, const float* x, float* y) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < count; ++i) y[i] += alpha * x[i];
+}
+
 void ema_update(int64_t count, float* ema, const float* p, double beta) {
   const float b = static_cast<float>(beta);
 #pragma omp parallel for simd schedule(static)

@@ -22,6 +22,9 @@ void adam_step(int64_t count, float* p, const float* g, float* m, float* v, doub
                double beta1, double beta2, double eps, int64_t t, float grad_scale,
                float* ema = nullptr, double ema_beta = 0);
 
+// y += alpha x (gradient accumulation).
+void axpy(int64_t count, float alpha, const float* x, float* y);
+
 // EDM's EMA: ema = lerp(p, ema, beta) = p + beta (ema - p).
 void ema_update(int64_t count, float* ema, const float* p, double beta);
 

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "../errors.h"
@@ -96,11 +97,34 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
     noise = noise_.data();
     sigma = sigma_f_.data();
   }
-  const nn::Context ctx = context(n, true, false, in.seed, step_index);
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
-    r.loss = net_->loss_and_grad(ctx, in.y, noise, sigma, in.labels);
+    const int64_t micro = in.micro_batch > 0 && in.micro_batch < n ? in.micro_batch : n;
+    if (micro == n) {
+      r.loss = net_->loss_and_grad(context(n, true, false, in.seed, step_index), in.y, noise, sigma,
+                                   in.labels);
+    } else {
+      // Gradient accumulation: the batch's draws are made once above, then each chunk's mean loss
+      // and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
+      // loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
+      const int64_t np = static_cast<int64_t>(params_.size());
+      accum_.assign(static_cast<size_t>(np), 0.0f);
+      r.loss = 0;
+      const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
+      for (int64_t start = 0; start < n; start += micro) {
+        const int64_t len = std::min(micro, n - start);
+        nn::Context ctx = context(len, true, false, in.seed, step_index);
+        ctx.sample_offset = static_cast<uint64_t>(start);
+        nn::Labels labels{in.labels.class_labels ? in.labels.class_labels + start * ld : nullptr,
+                          in.labels.augment_labels ? in.labels.augment_labels + start * ad : nullptr};
+        const double share = static_cast<double>(len) / static_cast<double>(n);
+        r.loss += share * net_->loss_and_grad(ctx, in.y + start * per, noise + start * per,
+                                              sigma + start, labels);
+        optim::axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
+      }
+      grads_.swap(accum_);
+    }
   }
   PFGM_PROFILE("step.optimizer");
   const int64_t np = static_cast<int64_t>(params_.size());
