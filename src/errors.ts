@@ -24,6 +24,12 @@ export type PfgmErrorCode =
   | 'ERR_PFGM_DISPOSED'
   /** The native addon is missing or could not be loaded. */
   | 'ERR_PFGM_LOAD'
+  /**
+   * A model, training-state or checkpoint file that is missing, truncated, corrupt, fails its
+   * checksum, or does not match the network it is loaded into; or a checkpoint that could not be
+   * written.
+   */
+  | 'ERR_PFGM_CHECKPOINT'
   /** A bug in pfgm: please report it. */
   | 'ERR_PFGM_INTERNAL';
 
@@ -36,6 +42,7 @@ const CODES: ReadonlySet<string> = new Set<PfgmErrorCode>([
   'ERR_PFGM_OUT_OF_MEMORY',
   'ERR_PFGM_DISPOSED',
   'ERR_PFGM_LOAD',
+  'ERR_PFGM_CHECKPOINT',
   'ERR_PFGM_INTERNAL',
 ]);
 

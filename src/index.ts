@@ -5,8 +5,35 @@
  * @packageDocumentation
  */
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
-export { type Batch, type Dataset, type DatasetInfo, sampleSize } from './data/dataset.js';
+export * from './data/index.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
+export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_MARKER,
+  type CheckpointFileEntry,
+  type CheckpointMarker,
+  type CheckpointStage,
+  LATEST_MODEL,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  type LoadedModel,
+  type LoadModelOptions,
+  loadCheckpoint,
+  loadModel,
+  loadTrainingState,
+  MODEL_FORMAT,
+  type ModelMeta,
+  type SaveCheckpointOptions,
+  type SavedFile,
+  type SaveModelOptions,
+  saveCheckpoint,
+  saveModel,
+  saveTrainingState,
+  TRAINING_STATE_FORMAT,
+  verifyCheckpoint,
+  writeFileAtomic,
+} from './io/checkpoint.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -29,6 +56,7 @@ export {
   type BatchLabels,
   type CreateNetworkOptions,
   createNetwork,
+  type FlatWeights,
   Network,
   type OptimizerOptions,
   type OptimizerState,
@@ -40,6 +68,14 @@ export {
 } from './models/network.js';
 export * from './physics/index.js';
 export {
+  type DenoiseFn,
+  type HeunOptions,
+  heun,
+  type SampleOptions,
+  type SampleResult,
+  sample,
+} from './sample/heun.js';
+export {
   type DeviceOption,
   type DType,
   type DTypeOf,
@@ -49,4 +85,12 @@ export {
   type TypedArrayFor,
   tensor,
 } from './tensor.js';
+export {
+  type Objective,
+  type RunOptions,
+  type TickStats,
+  Trainer,
+  type TrainerOptions,
+  type TrainerState,
+} from './train/trainer.js';
 export { VERSION } from './version.js';

@@ -38,7 +38,8 @@ function bad(why: string): never {
 
 function typed(dtype: SafetensorsDtype, bytes: Uint8Array): SafetensorsEntry['data'] {
   // Copy into a fresh buffer: the file's data offsets need not be aligned for the element type.
-  const copy = bytes.slice().buffer;
+  // Uint8Array's own slice: a Node Buffer's slice() is a view into its (pooled) memory, not a copy.
+  const copy = Uint8Array.prototype.slice.call(bytes).buffer;
   switch (dtype) {
     case 'F32':
       return new Float32Array(copy);

@@ -108,6 +108,16 @@ export interface TrainCounters {
   skipped: number;
 }
 
+/** A network's weights as flat arrays in parameter order (see {@link Network.flatWeights}). */
+export interface FlatWeights {
+  /** The trained (raw) weights. */
+  raw: Float32Array;
+  /** Their exponential moving average. */
+  ema: Float32Array;
+  /** Non-trainable tensors (empty for most networks; may be left out when loading). */
+  buffers: Float32Array;
+}
+
 /** Adam's moments and the counters of a run (see {@link Network.optimizerState}). */
 export interface OptimizerState {
   /** First moments, flat in parameter order. */
@@ -338,7 +348,7 @@ export class Network {
   }
 
   /** The flat raw weights, EMA weights and buffers (parameter order), for fast checkpoints. */
-  flatWeights(): { raw: Float32Array; ema: Float32Array; buffers: Float32Array } {
+  flatWeights(): FlatWeights {
     const h = this.#handle('flatWeights');
     return {
       raw: callNative(() => h.getBuffer('params')),
@@ -348,7 +358,7 @@ export class Network {
   }
 
   /** Restores flat raw and EMA weights (and buffers) from {@link Network.flatWeights}. */
-  loadFlatWeights(w: { raw: Float32Array; ema: Float32Array; buffers?: Float32Array }): void {
+  loadFlatWeights(w: Omit<FlatWeights, 'buffers'> & Partial<Pick<FlatWeights, 'buffers'>>): void {
     const h = this.#handle('loadFlatWeights');
     callNative(() => h.setBuffer('params', w.raw));
     callNative(() => h.setBuffer('ema', w.ema));
