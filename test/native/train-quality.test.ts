@@ -1,0 +1,77 @@
+// End to end on the CPU: the MLP trained with the PFGM++ objective (METHOD §2.2) on a 2-D mixture
+// of 8 Gaussians, sampled with EDM's Heun from the prior of its D, lands close to fresh samples
+// of the true distribution. Thresholds (measured, with margin): sliced Wasserstein-1 below 0.12
+// where two independent sets of 2000 true samples are about 0.055 apart and the best single
+// Gaussian (the data's own mean and covariance) is about 0.25 away. Measured: 0.089 at D = 128
+// and 0.079 at D = Infinity after 1500 steps (about 11 s each on 2 cores).
+import { describe, expect, it } from 'vitest';
+import { toy, toySampler } from '../../src/data/toy.js';
+import { slicedWasserstein } from '../../src/eval/distances.js';
+import { preset } from '../../src/models/config.js';
+import { createNetwork } from '../../src/models/network.js';
+import { sample } from '../../src/sample/heun.js';
+import { Trainer } from '../../src/train/trainer.js';
+
+const config = preset('mlp', { features: 2, hidden: 128, numBlocks: 3, embChannels: 128, noiseChannels: 32 } as never);
+
+function gaussianFit(data: Float32Array, count: number, seed: number): Float32Array {
+  // The moment-matched single Gaussian: a reference for "learned nothing about the modes".
+  const n = data.length / 2;
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) {
+    mx += data[2 * i] as number;
+    my += data[2 * i + 1] as number;
+  }
+  mx /= n;
+  my /= n;
+  let sxx = 0;
+  let sxy = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (data[2 * i] as number) - mx;
+    const dy = (data[2 * i + 1] as number) - my;
+    sxx += dx * dx;
+    sxy += dx * dy;
+    syy += dy * dy;
+  }
+  sxx /= n;
+  sxy /= n;
+  syy /= n;
+  const l11 = Math.sqrt(sxx);
+  const l21 = sxy / l11;
+  const l22 = Math.sqrt(syy - l21 * l21);
+  const z = new Float32Array(2 * count);
+  let s = seed * 2654435761 + 1; // a small LCG + Box-Muller: any unit normals will do here
+  const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) + 0.5) / 2147483648;
+  for (let i = 0; i < count; i++) {
+    const a = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+    const b = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+    z[2 * i] = mx + l11 * a;
+    z[2 * i + 1] = my + l21 * a + l22 * b;
+  }
+  return z;
+}
+
+describe.each([128, Number.POSITIVE_INFINITY])('PFGM++ at D = %s on 8 Gaussians', (D) => {
+  it('samples within the sliced-Wasserstein threshold of the true distribution', async () => {
+    const data = toy('gaussians', { count: 20000, seed: 0 });
+    using net = createNetwork(config, { D, sigmaData: 1, seed: 0 });
+    const trainer = new Trainer(net, data, { batch: 256, lr: 2e-3, lrRampupKimg: 20, emaHalflifeKimg: 10, seed: 0 });
+    for await (const _ of trainer.run({ steps: 1500 })) {
+      // train
+    }
+    const truth = toySampler('gaussians')(2000, 7);
+    const { x, nfe } = await sample(net, { count: 2000, steps: 32, seed: 1, sigmaMax: 20 });
+    expect(nfe).toBe(63);
+    const sw = slicedWasserstein(x, truth, 2);
+    const noise = slicedWasserstein(toySampler('gaussians')(2000, 8), truth, 2);
+    const single = slicedWasserstein(gaussianFit(truth, 2000, 3), truth, 2);
+    expect(noise).toBeLessThan(0.08);
+    expect(single).toBeGreaterThan(0.2);
+    expect(
+      sw,
+      `sliced W1 ${sw.toFixed(3)} (two true sets: ${noise.toFixed(3)}, one Gaussian: ${single.toFixed(3)})`,
+    ).toBeLessThan(0.12);
+  }, 300_000);
+});
