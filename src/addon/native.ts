@@ -137,6 +137,7 @@ export interface NativeNetwork {
       pMean?: number;
       pStd?: number;
       microBatch?: number;
+      stf?: boolean;
       optim?: NativeOptim;
     },
   ): Promise<NativeStepResult>;

@@ -8,6 +8,7 @@ import { getDeviceInfo } from '../addon/load.js';
 import { PfgmError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { formatDeviceInfo } from './info.js';
+import { TRAIN_HELP, trainCommand } from './train.js';
 
 const HELP = `pfgm ${VERSION} — Poisson Flow generative models (PFGM, PFGM++, EDM) for Node.js
 
@@ -15,6 +16,7 @@ Usage: pfgm <command> [options]
 
 Commands:
   info [--json]     which backend is in use (CUDA or CPU) and why; CPU threads, oneDNN, GPU
+  train             train a model on images or vectors (pfgm train --help)
 
 Options:
   -h, --help        show this help (also: pfgm <command> --help)
@@ -28,6 +30,7 @@ Docs: README.md and docs/ in the package.
 `;
 
 const COMMAND_HELP: Record<string, string> = {
+  train: TRAIN_HELP,
   info: `Usage: pfgm info [--json]
 
 Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
@@ -65,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'info':
         await info(rest);
         return 0;
+      case 'train':
+        return await trainCommand(rest);
       default:
         process.stderr.write(`pfgm: unknown command '${command}'. Run 'pfgm --help' for the list.\n`);
         return 2;

@@ -78,6 +78,12 @@ export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
   pStd?: number;
   /** Accumulate gradients over chunks of this many samples (a batch that does not fit). */
   microBatch?: number;
+  /**
+   * Stable target field (METHOD §2.4): train toward the posterior mean of the batch given each
+   * perturbed sample instead of its own clean sample; lower variance, same optimum as the batch
+   * grows.
+   */
+  stf?: boolean;
   /** An explicit perturbation (with `sigma`) instead of the native draws; for tests. */
   noise?: Float32Array;
   /** Per-sample sigma of the explicit perturbation. */
@@ -321,6 +327,7 @@ export class Network {
         pMean: options.pMean,
         pStd: options.pStd,
         microBatch: options.microBatch,
+        stf: options.stf,
         optim,
       }),
     );

@@ -25,6 +25,8 @@ export interface TrainerOptions {
   D?: number;
   /** Objective (default `pfgmpp`: METHOD §2.2, any D > 0 and Infinity). */
   objective?: Objective;
+  /** Stable target field: the batch posterior mean as the target (METHOD §2.4; default false). */
+  stf?: boolean;
   /** Adam learning rate after ramp-up (default 1e-3, EDM's). */
   lr?: number;
   /** Learning-rate ramp-up in thousands of images (default 10000, EDM's). */
@@ -146,6 +148,7 @@ export class Trainer {
       microBatch: options.microBatch,
       D: checkD(options.D ?? net.D),
       objective,
+      stf: options.stf ?? false,
       lr: options.lr ?? 1e-3,
       lrRampupKimg: options.lrRampupKimg ?? 10000,
       emaHalflifeKimg: options.emaHalflifeKimg ?? 500,
@@ -254,6 +257,7 @@ export class Trainer {
         seed: o.seed,
         labels: useLabels ? batch.labels : undefined,
         microBatch: o.microBatch,
+        stf: o.stf,
         lr: o.lr,
         lrRampupKimg: o.lrRampupKimg,
         emaHalflifeKimg: o.emaHalflifeKimg,

@@ -326,6 +326,7 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
     }
     const double p_mean = num_field(o, "pMean", -1.2), p_std = num_field(o, "pStd", 1.2);
     const int64_t micro_batch = int_field(o, "microBatch", 0);
+    const bool stf = has_field(o, "stf") && o.Get("stf").ToBoolean().Value();
     auto result = std::make_shared<train::StepResult>();
     return PromiseWorker::start(
         env,
@@ -342,6 +343,7 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           in.noise = noise->empty() ? nullptr : noise->data();
           in.sigma = sigma->empty() ? nullptr : sigma->data();
           in.micro_batch = micro_batch;
+          in.stf = stf;
           *result = s->step(in, opt);
         },
         [=](Napi::Env e) -> Napi::Value {

@@ -60,7 +60,9 @@ void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
 }
 
 double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* noise,
-                               const float* sigma, const Labels& labels, float* denoised) {
+                               const float* sigma, const Labels& labels, float* denoised,
+                               const float* target) {
+  const float* t = target != nullptr ? target : y;
   const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
   std::vector<float> x(static_cast<size_t>(cnt));
   cpu::axpby(cnt, 1.0f, y, 1.0f, noise, x.data());
@@ -69,9 +71,9 @@ double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* 
   if (denoised != nullptr) std::copy(d, d + cnt, denoised);
   std::vector<float> weight(static_cast<size_t>(n)), per_sample(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) weight[i] = coefs(sigma[i]).weight;
-  const double loss = cpu::weighted_mse_forward(n, per, d, y, weight.data(), per_sample.data());
+  const double loss = cpu::weighted_mse_forward(n, per, d, t, weight.data(), per_sample.data());
   float* dd = ensure(dd_, cnt);
-  cpu::weighted_mse_backward(n, per, d, y, weight.data(), dd);
+  cpu::weighted_mse_backward(n, per, d, t, weight.data(), dd);
   // D = c_skip x + c_out F: dF = c_out dD (x is data, not a parameter).
   for (int64_t i = 0; i < n; ++i) cpu::scale(per, coefs(sigma[i]).c_out, dd + i * per, dd + i * per);
   const cpu::Nhwc os = net_->output_shape(n);

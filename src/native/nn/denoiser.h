@@ -38,10 +38,12 @@ class Denoiser {
   void denoise(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
                float* out, float* raw = nullptr);
 
-  // x = y + noise; returns the mean weighted loss and writes every gradient into ctx.grads.
+  // x = y + noise; returns the mean weighted loss against `target` (null: y itself; STF passes
+  // the reference-batch posterior mean, METHOD §2.4) and writes every gradient into ctx.grads.
   // denoised (nullable) receives D(x).
   double loss_and_grad(const Context& ctx, const float* y, const float* noise, const float* sigma,
-                       const Labels& labels, float* denoised = nullptr);
+                       const Labels& labels, float* denoised = nullptr,
+                       const float* target = nullptr);
 
  private:
   struct Coefs {

@@ -6,6 +6,7 @@
 #include "../errors.h"
 #include "../optim/optim.h"
 #include "../nn/profile.h"
+#include "../objectives/field_targets.h"
 #include "../physics/physics.h"
 
 namespace pfgm::train {
@@ -97,13 +98,27 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
     noise = noise_.data();
     sigma = sigma_f_.data();
   }
+  const float* target = nullptr;
+  if (in.stf) {
+    // METHOD §2.4 (STF): the target of sample i is the posterior mean of the clean batch given
+    // x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
+    // (as the reference batch grows). The batch itself is the reference set.
+    PFGM_PROFILE("step.stf");
+    x_.resize(static_cast<size_t>(n * per));
+    for (int64_t k = 0; k < n * per; ++k) x_[k] = in.y[k] + noise[k];
+    std::vector<double> sd(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) sd[i] = sigma[i];
+    target_.resize(static_cast<size_t>(n * per));
+    cpu::posterior_mean(n, n, per, in.D, x_.data(), in.y, sd.data(), target_.data());
+    target = target_.data();
+  }
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
     const int64_t micro = in.micro_batch > 0 && in.micro_batch < n ? in.micro_batch : n;
     if (micro == n) {
       r.loss = net_->loss_and_grad(context(n, true, false, in.seed, step_index), in.y, noise, sigma,
-                                   in.labels);
+                                   in.labels, nullptr, target);
     } else {
       // Gradient accumulation: the batch's draws are made once above, then each chunk's mean loss
       // and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
@@ -120,7 +135,8 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
                           in.labels.augment_labels ? in.labels.augment_labels + start * ad : nullptr};
         const double share = static_cast<double>(len) / static_cast<double>(n);
         r.loss += share * net_->loss_and_grad(ctx, in.y + start * per, noise + start * per,
-                                              sigma + start, labels);
+                                              sigma + start, labels, nullptr,
+                                              target != nullptr ? target + start * per : nullptr);
         optim::axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
       }
       grads_.swap(accum_);

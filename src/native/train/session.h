@@ -32,6 +32,7 @@ struct StepInput {
   const float* noise = nullptr;    // explicit perturbation (tests): skips the draws
   const float* sigma = nullptr;    // explicit per-sample sigma (with noise)
   int64_t micro_batch = 0;         // > 0 and < batch: accumulate gradients over chunks this size
+  bool stf = false;                // stable target field: train on the batch posterior mean
 };
 
 struct StepResult {
@@ -71,7 +72,7 @@ class Session {
 
   std::unique_ptr<nn::Denoiser> net_;
   std::vector<float> params_, buffers_, grads_, ema_, m_, v_;
-  std::vector<float> noise_, sigma_f_, accum_;
+  std::vector<float> noise_, sigma_f_, accum_, x_, target_;
   std::vector<double> sigma_d_;
   int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
   double nimg_ = 0;

@@ -1,0 +1,301 @@
+/**
+ * `pfgm train`: parse options, open the data, build or resume the network, run the
+ * {@link Trainer}, and write what a user keeps: `stats.jsonl`, sample PNGs and the checkpoint.
+ *
+ * @internal
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/open.js';
+import { PfgmError } from '../errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { fromNativeConfig, type NetworkConfig, type PresetName, preset, presetNames } from '../models/config.js';
+import { createNetwork, type Network } from '../models/network.js';
+import { sample } from '../sample/heun.js';
+import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
+import { imageGrid } from '../viz/grid.js';
+import { scatterPlot } from '../viz/scatter.js';
+
+export const TRAIN_HELP = `Usage: pfgm train [--data SRC] --out DIR [options]
+
+Trains a PFGM++ model (EDM's recipe at any D) on images or vectors and writes, in DIR:
+  model.safetensors    the weights (EMA by EDM's names, raw ones under raw.*) and the config;
+                       checkpoint.json names the complete model-N / state-N pair (Adam moments,
+                       counters, data position) that --resume continues from exactly
+  stats.jsonl          one JSON object per tick (kimg, step, loss, lr, images/s, ...)
+  samples-*.png        sample grids (images) or scatter plots (2-D vectors) as training goes
+
+Data (--data SRC):
+  fashion-mnist[:test]   Debian's dataset-fashion-mnist (the default when installed)
+  toy:NAME               2-D toy sets: gaussians, moons, rings, checkerboard, spirals
+                         (the default without Fashion-MNIST: toy:gaussians)
+  FILE.csv | FILE.npy    vectors, one sample per row
+  IDX file (.gz ok), a CIFAR-10 binary folder, a folder of PNGs, an EDM-style ZIP of PNGs
+
+Options:
+  --out DIR            where results go (required)
+  --D n|inf            augmented dimensions (default 128; inf = EDM diffusion)
+  --objective pfgmpp   the training objective (METHOD §2.2)
+  --stf                stable target field: the batch's posterior mean as target (METHOD §2.4)
+  --network NAME|FILE  a preset (${presetNames.join(', ')}) or a JSON config
+                       (default: ddpmpp-small fitted to the images, mlp for vectors)
+  --batch n            samples per step (default 64 for images, 256 for vectors)
+  --micro-batch n      accumulate gradients over chunks of n (when a batch does not fit)
+  --lr x               Adam learning rate (default 1e-3 vectors, 2e-4 images)
+  --lr-rampup-kimg k   learning-rate ramp-up (default: a tenth of the run, at most EDM's 10000)
+  --ema-halflife-kimg k  EMA half-life (default EDM's 500, with EDM's ramp-up ratio 0.05)
+  --kimg k | --steps n how long to train (default --kimg 12.8, a few minutes on 2 CPU cores)
+  --seed s             seed of the data order, perturbations and dropout (default 0)
+  --xflip              mirror images at random (EDM's --xflip)
+  --sample-every n     write samples every n ticks (default 10; 0 = only at the end)
+  --device auto|cpu|cuda  where to train (default auto)
+  --resume DIR         continue the run saved in DIR (same data and seed)
+  --json               print one JSON object per tick on stdout instead of the progress bar
+  -h, --help           this help
+`;
+
+interface Parsed {
+  data?: string;
+  out: string;
+  D: number;
+  network?: string;
+  batch?: number;
+  microBatch?: number;
+  lr?: number;
+  lrRampupKimg?: number;
+  emaHalflifeKimg?: number;
+  kimg?: number;
+  steps?: number;
+  seed: number;
+  xflip: boolean;
+  stf: boolean;
+  sampleEvery: number;
+  resume?: string;
+  json: boolean;
+}
+
+function number(name: string, v: string | undefined, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `--${name} must be a positive ${integer ? 'integer' : 'number'}, got '${v}'`,
+    );
+  }
+  return x;
+}
+
+function parse(args: string[]): Parsed | undefined {
+  const { values } = parseArgs({
+    args,
+    options: {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      D: { type: 'string' },
+      objective: { type: 'string' },
+      stf: { type: 'boolean' },
+      network: { type: 'string' },
+      batch: { type: 'string' },
+      'micro-batch': { type: 'string' },
+      lr: { type: 'string' },
+      'lr-rampup-kimg': { type: 'string' },
+      'ema-halflife-kimg': { type: 'string' },
+      kimg: { type: 'string' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+      xflip: { type: 'boolean' },
+      'sample-every': { type: 'string' },
+      device: { type: 'string' },
+      resume: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(TRAIN_HELP);
+    return undefined;
+  }
+  if (values.out === undefined)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', 'pfgm train needs --out DIR (where the model, stats and samples go)');
+  if (values.objective !== undefined && values.objective !== 'pfgmpp') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--objective ${values.objective} is not available yet; use pfgmpp`);
+  }
+  if (values.device !== undefined && values.device !== 'auto' && values.device !== 'cpu') {
+    throw new PfgmError(
+      'ERR_PFGM_DEVICE',
+      `--device ${values.device}: training runs on the CPU engine for now; use --device cpu or auto`,
+    );
+  }
+  if (values.kimg !== undefined && values.steps !== undefined)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', 'give --kimg or --steps, not both');
+  const D =
+    values.D === undefined
+      ? 128
+      : values.D === 'inf' || values.D === 'Infinity'
+        ? Number.POSITIVE_INFINITY
+        : number('D', values.D);
+  const sampleEvery = values['sample-every'] === undefined ? 10 : Number(values['sample-every']);
+  if (!Number.isInteger(sampleEvery) || sampleEvery < 0)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--sample-every must be an integer >= 0');
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
+  return {
+    data: values.data,
+    out: values.out,
+    D: D as number,
+    network: values.network,
+    batch: number('batch', values.batch, true),
+    microBatch: number('micro-batch', values['micro-batch'], true),
+    lr: number('lr', values.lr),
+    lrRampupKimg: values['lr-rampup-kimg'] === undefined ? undefined : Number(values['lr-rampup-kimg']),
+    emaHalflifeKimg: number('ema-halflife-kimg', values['ema-halflife-kimg']),
+    kimg: number('kimg', values.kimg),
+    steps: number('steps', values.steps, true),
+    seed,
+    xflip: values.xflip ?? false,
+    stf: values.stf ?? false,
+    sampleEvery,
+    resume: values.resume,
+    json: values.json ?? false,
+  };
+}
+
+function defaultData(): string {
+  return existsSync('/usr/share/datasets/fashion-mnist') ? 'fashion-mnist' : 'toy:gaussians';
+}
+
+async function networkFor(spec: string | undefined, data: Dataset): Promise<NetworkConfig> {
+  const info = data.info;
+  if (spec !== undefined && (presetNames as readonly string[]).includes(spec)) {
+    return info.kind === 'vector'
+      ? preset(spec as PresetName, { features: info.shape[0] } as never)
+      : preset(spec as PresetName);
+  }
+  if (spec !== undefined) {
+    const text = await readFile(spec, 'utf8').catch(() => {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        `--network ${spec}: neither a preset (${presetNames.join(', ')}) nor a readable JSON file`,
+      );
+    });
+    return fromNativeConfig(JSON.parse(text));
+  }
+  if (info.kind === 'vector') return preset('mlp', { features: info.shape[0], labelDim: info.labelDim } as never);
+  const [c, h] = info.shape as [number, number, number];
+  const levels = h % 4 === 0 ? [1, 2, 2] : h % 2 === 0 ? [1, 2] : [1];
+  return preset('ddpmpp-small', {
+    inChannels: c,
+    outChannels: c,
+    imgResolution: h,
+    channelMult: levels,
+    attnResolutions: [h >> (levels.length - 1)],
+    labelDim: info.labelDim,
+  } as never);
+}
+
+function progressLine(t: TickStats, totalKimg: number): string {
+  const frac = Math.min(1, t.kimg / totalKimg);
+  const width = 24;
+  const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+  const eta = t.imagesPerSecond > 0 ? ((totalKimg - t.kimg) * 1000) / t.imagesPerSecond : 0;
+  return `\r[${bar}] ${t.kimg.toFixed(1)}/${totalKimg.toFixed(1)} kimg  loss ${t.loss.toFixed(4)}  ${t.imagesPerSecond.toFixed(0)} img/s  eta ${Math.round(eta)} s   `;
+}
+
+async function writeSamples(net: Network, data: Dataset, file: string, seed: number): Promise<void> {
+  const vector = data.info.kind === 'vector';
+  const count = vector ? 1000 : 64;
+  const { x } = await sample(net, { count, steps: 18, seed, D: net.D, sigmaMax: vector ? 20 : 80 });
+  let png: Uint8Array;
+  if (vector && data.info.shape[0] === 2) {
+    const ref = await data.read(Array.from({ length: Math.min(1000, data.info.count) }, (_, i) => i));
+    png = scatterPlot(x, { reference: ref.data });
+  } else if (!vector) {
+    png = imageGrid(x, data.info.shape as [number, number, number], { columns: 8 });
+  } else {
+    return; // no picture for vectors of more than two dimensions
+  }
+  await writeFile(file, png);
+}
+
+/** Runs `pfgm train`; resolves to the exit code. */
+export async function trainCommand(args: string[]): Promise<number> {
+  const o = parse(args);
+  if (o === undefined) return 0;
+  await mkdir(o.out, { recursive: true });
+  const source = o.data ?? defaultData();
+  const data = await openDataset(source);
+  let net: Network;
+  let resumeState: TrainerState | undefined;
+  if (o.resume !== undefined) {
+    const ckpt = await loadCheckpoint(o.resume);
+    net = ckpt.net;
+    resumeState = ckpt.extra?.trainer as TrainerState | undefined;
+  } else {
+    net = createNetwork(await networkFor(o.network, data), {
+      D: o.D,
+      seed: o.seed,
+      sigmaData: data.info.kind === 'vector' ? 1 : 0.5,
+    });
+  }
+  const vector = data.info.kind === 'vector';
+  const batch = o.batch ?? (vector ? 256 : 64);
+  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : 12.8);
+  const statsFile = join(o.out, 'stats.jsonl');
+  const meta = { objective: o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
+  const trainer = new Trainer(net, data, {
+    batch,
+    microBatch: o.microBatch,
+    D: net.D,
+    lr: o.lr ?? (vector ? 1e-3 : 2e-4),
+    lrRampupKimg: o.lrRampupKimg ?? Math.min(10000, totalKimg / 10),
+    emaHalflifeKimg: o.emaHalflifeKimg ?? 500,
+    seed: o.seed,
+    xflip: o.xflip,
+    stf: o.stf,
+    checkpoint: async (t) => {
+      await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });
+    },
+  });
+  if (resumeState) trainer.loadState(resumeState);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let tick = 0;
+  try {
+    const run =
+      o.steps !== undefined ? { steps: o.steps, signal: abort.signal } : { kimg: totalKimg, signal: abort.signal };
+    for await (const t of trainer.run(run)) {
+      tick++;
+      await writeFile(statsFile, `${JSON.stringify(t)}\n`, { flag: 'a' });
+      if (o.json) process.stdout.write(`${JSON.stringify(t)}\n`);
+      else process.stderr.write(progressLine(t, totalKimg));
+      const last = t.kimg >= totalKimg - 1e-9 || (o.steps !== undefined && t.step >= o.steps);
+      if (last || (o.sampleEvery > 0 && tick % o.sampleEvery === 0)) {
+        await writeSamples(net, data, join(o.out, `samples-${t.kimg.toFixed(1).padStart(7, '0')}kimg.png`), 0);
+      }
+    }
+  } catch (error) {
+    if (abort.signal.aborted) {
+      process.stderr.write(
+        `\npfgm train: interrupted; checkpoint written to ${o.out}, continue with --resume ${o.out}\n`,
+      );
+      return 130;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await data.close();
+  }
+  if (!o.json) process.stderr.write('\n');
+  process.stderr.write(`pfgm train: done. Model: ${join(o.out, 'model.safetensors')}, stats: ${statsFile}\n`);
+  net.dispose();
+  return 0;
+}
