@@ -10,7 +10,10 @@ import { SplitMix64 } from '../train/order.js';
 
 function rows(name: string, data: Float32Array | Float64Array, dim: number): number {
   if (!Number.isInteger(dim) || dim < 1 || data.length % dim !== 0 || data.length === 0) {
-    throw new PfgmError('ERR_PFGM_SHAPE', `${name} has ${data.length} values, not a whole number of ${dim}-dimensional rows`);
+    throw new PfgmError(
+      'ERR_PFGM_SHAPE',
+      `${name} has ${data.length} values, not a whole number of ${dim}-dimensional rows`,
+    );
   }
   return data.length / dim;
 }
@@ -54,7 +57,12 @@ export interface SlicedOptions {
  * Sliced Wasserstein-1 distance between sets `a` and `b` of `dim`-dimensional rows: the average
  * over uniformly random unit directions of the 1-D Wasserstein-1 distance of the projections.
  */
-export function slicedWasserstein(a: Float32Array | Float64Array, b: Float32Array | Float64Array, dim: number, options: SlicedOptions = {}): number {
+export function slicedWasserstein(
+  a: Float32Array | Float64Array,
+  b: Float32Array | Float64Array,
+  dim: number,
+  options: SlicedOptions = {},
+): number {
   const na = rows('a', a, dim);
   const nb = rows('b', b, dim);
   const projections = options.projections ?? 256;
@@ -86,7 +94,14 @@ export function slicedWasserstein(a: Float32Array | Float64Array, b: Float32Arra
   return sum / projections;
 }
 
-function meanDistance(a: Float32Array | Float64Array, na: number, b: Float32Array | Float64Array, nb: number, dim: number, same: boolean): number {
+function meanDistance(
+  a: Float32Array | Float64Array,
+  na: number,
+  b: Float32Array | Float64Array,
+  nb: number,
+  dim: number,
+  same: boolean,
+): number {
   let total = 0;
   let pairs = 0;
   for (let i = 0; i < na; i++) {
@@ -109,5 +124,9 @@ export function energyDistance(a: Float32Array | Float64Array, b: Float32Array |
   const na = rows('a', a, dim);
   const nb = rows('b', b, dim);
   if (na < 2 || nb < 2) throw new PfgmError('ERR_PFGM_SHAPE', 'energyDistance needs at least two rows in each set');
-  return 2 * meanDistance(a, na, b, nb, dim, false) - meanDistance(a, na, a, na, dim, true) - meanDistance(b, nb, b, nb, dim, true);
+  return (
+    2 * meanDistance(a, na, b, nb, dim, false) -
+    meanDistance(a, na, a, na, dim, true) -
+    meanDistance(b, nb, b, nb, dim, true)
+  );
 }
