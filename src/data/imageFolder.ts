@@ -17,7 +17,7 @@ import { decodePng, type PngHeader, type PngImage, readPngHeader } from '../io/p
 import { checkInteger } from '../validate.js';
 import type { Batch, Dataset, DatasetInfo } from './dataset.js';
 
-/** Options of {@link imageFolder} and {@link zipDataset}. */
+/** Options of {@link imageFolder} and `zipDataset`. */
 export interface ImageDatasetOptions {
   /**
    * Side of the square images to produce. When given, every image is center-cropped to a square
@@ -207,7 +207,18 @@ export async function scanPngHeaders(
 ): Promise<[number, number, number]> {
   const headers: PngHeader[] = new Array(names.length);
   await pool(names.length, 16, async (i) => {
-    headers[i] = readPngHeader(await readHead(i), names[i]);
+    let head: Uint8Array;
+    try {
+      head = await readHead(i);
+    } catch (e) {
+      if (e instanceof PfgmError) throw e;
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        `${names[i]}: cannot read the file (${(e as Error).message}); check that it exists and is readable`,
+        { cause: e },
+      );
+    }
+    headers[i] = readPngHeader(head, names[i]);
   });
   const first = headers[0] as PngHeader;
   const firstName = names[0] as string;
@@ -319,7 +330,7 @@ export function classesFromMap(where: string, names: readonly string[], map: Map
 }
 
 /**
- * Builds the lazily read {@link Dataset} shared by {@link imageFolder} and {@link zipDataset}.
+ * Builds the lazily read {@link Dataset} shared by {@link imageFolder} and `zipDataset`.
  *
  * @internal
  */

@@ -34,7 +34,7 @@ function hidden(name: string): boolean {
  * Labels: from the archive's top-level `dataset.json` when it has labels (integer classes,
  * `labelDim` = largest class + 1; vector labels are not supported); `"labels": null` or no
  * `dataset.json` means no labels. Size, channel and alpha handling follow
- * {@link ImageDatasetOptions}, as for {@link imageFolder}.
+ * {@link ImageDatasetOptions}, as for `imageFolder`.
  *
  * @param path - the `.zip` file
  * @param options - output resolution, channels and labels
