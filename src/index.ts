@@ -34,6 +34,7 @@ export {
   verifyCheckpoint,
   writeFileAtomic,
 } from './io/checkpoint.js';
+export { decodePng, type EncodePngOptions, encodePng, type PngImage } from './io/png.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -94,3 +95,5 @@ export {
   type TrainerState,
 } from './train/trainer.js';
 export { VERSION } from './version.js';
+export { gridImage, type ImageGridOptions, imageGrid, toByte } from './viz/grid.js';
+export { type Rgb, type ScatterPlotOptions, scatterImage, scatterPlot } from './viz/scatter.js';

@@ -18,6 +18,8 @@ export {
   mnist,
   type Split,
 } from './idx.js';
+export { type ImageDatasetOptions, imageFolder } from './imageFolder.js';
 export { type NpyOptions, npy } from './npy.js';
 export { type OpenDatasetOptions, openDataset, xflip } from './open.js';
 export { type ToyName, type ToyOptions, type ToySampler, toy, toyNames, toySampler } from './toy.js';
+export { zipDataset } from './zip.js';
