@@ -6,7 +6,7 @@
 #include "../ops/activation.h"
 #include "../ops/elementwise.h"
 #include "../ops/embedding.h"
-#include "../rng/philox.h"
+#include "mapping.h"
 
 namespace pfgm::nn {
 
@@ -35,30 +35,16 @@ Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
 
 void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
                   const float* class_labels, const float*, float* out) {
-  const int64_t n = n_ = ctx.batch, nc = cfg_.noise_channels, half = nc / 2, ec = cfg_.emb_channels;
+  const int64_t n = n_ = ctx.batch, nc = cfg_.noise_channels, ec = cfg_.emb_channels;
   const int64_t hd = cfg_.hidden;
   float* e0 = ensure(e0_, n * nc);
   cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
   float* e = ensure(e_, n * nc);
-  for (int64_t i = 0; i < n; ++i) {  // EDM's [cos | sin] -> [sin | cos] swap
-    std::copy(e0 + i * nc + half, e0 + (i + 1) * nc, e + i * nc);
-    std::copy(e0 + i * nc, e0 + i * nc + half, e + i * nc + half);
-  }
+  swap_halves(n, nc, e0, e);
   if (cfg_.label_dim > 0) {
     const int64_t ld = cfg_.label_dim;
     float* lab = ensure(lab_, n * ld);
-    const float gain = std::sqrt(static_cast<float>(ld));
-    for (int64_t i = 0; i < n; ++i) {
-      float keep = 1.0f;
-      if (ctx.training && cfg_.label_dropout > 0) {
-        const Philox4 r = draw_block(StreamKey{ctx.seed, ctx.sample_offset + i, ctx.step,
-                                               kPurposeLabelDropout},
-                                     0);
-        keep = uniform_open(r.v[0]) >= cfg_.label_dropout ? 1.0f : 0.0f;
-      }
-      for (int64_t j = 0; j < ld; ++j)
-        lab[i * ld + j] = class_labels != nullptr ? class_labels[i * ld + j] * gain * keep : 0.0f;
-    }
+    label_input(ctx, n, ld, cfg_.label_dropout, class_labels, lab);
     float* t = ensure(tmp_, n * nc);
     map_label_.forward(ctx, n, lab, t);
     cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);

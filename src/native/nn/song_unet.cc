@@ -7,7 +7,7 @@
 #include "../ops/activation.h"
 #include "../ops/elementwise.h"
 #include "../ops/embedding.h"
-#include "../rng/philox.h"
+#include "mapping.h"
 
 namespace pfgm::nn {
 
@@ -168,36 +168,19 @@ int SongUNet::new_node(const Nhwc& shape) {
 // The mapping network: noise (+ label, + augment) embedding -> two SiLU layers.
 void SongUNet::embed(const Context& ctx, const float* noise_labels, const float* class_labels,
                      const float* augment_labels) {
-  const int64_t n = n_, nc = noise_channels_, half = nc / 2;
+  const int64_t n = n_, nc = noise_channels_;
   float* e0 = ensure(emb0_, n * nc);
   if (freqs_ >= 0) {
     cpu::fourier_embedding(n, nc, ctx.buffers + freqs_, noise_labels, e0);
   } else {
     cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
   }
-  // EDM swaps the [cos | sin] halves to [sin | cos].
   float* e = ensure(tmp_emb_, n * nc);
-  for (int64_t i = 0; i < n; ++i) {
-    std::copy(e0 + i * nc + half, e0 + (i + 1) * nc, e + i * nc);
-    std::copy(e0 + i * nc, e0 + i * nc + half, e + i * nc + half);
-  }
+  swap_halves(n, nc, e0, e);
   if (cfg_.label_dim > 0) {
     const int64_t ld = cfg_.label_dim;
     float* lab = ensure(label_in_, n * ld);
-    const float gain = std::sqrt(static_cast<float>(ld));
-    for (int64_t i = 0; i < n; ++i) {
-      float keep = 1.0f;
-      if (ctx.training && cfg_.label_dropout > 0) {
-        // torch.rand(...) >= label_dropout, one uniform per sample from its own stream.
-        const Philox4 r = draw_block(
-            StreamKey{ctx.seed, ctx.sample_offset + static_cast<uint64_t>(i), ctx.step,
-                      kPurposeLabelDropout},
-            0);
-        keep = uniform_open(r.v[0]) >= cfg_.label_dropout ? 1.0f : 0.0f;
-      }
-      for (int64_t j = 0; j < ld; ++j)
-        lab[i * ld + j] = class_labels != nullptr ? class_labels[i * ld + j] * gain * keep : 0.0f;
-    }
+    label_input(ctx, n, ld, cfg_.label_dropout, class_labels, lab);
     float* t = ensure(scratch_, n * nc);
     map_label_.forward(ctx, n, lab, t);
     cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);

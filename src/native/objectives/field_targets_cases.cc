@@ -35,11 +35,7 @@ using pfgm::opcases::attr;
 using pfgm::opcases::input;
 using pfgm::opcases::output;
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
+using pfgm::opcases::shape_text;
 
 // The sizes of one problem, read from x and y.
 struct Problem {

@@ -12,18 +12,13 @@
 
 #include "../errors.h"
 #include "../rng/philox.h"
+#include "parallel.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PFGM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define PFGM_VECTOR_CLONES
-#endif
 
 namespace pfgm::cpu {
 namespace {
 
 // Below this many elements an OpenMP team costs more than it saves.
-constexpr int64_t kParallelGrain = 1 << 15;
 
 // exp(x) to ~2 ulp (Cephes expf coefficients) in branch-free form: libm's expf is a call the
 // compiler cannot vectorize, and it dominates SiLU. x must lie in [-87.3, 88.3], where 2^k
@@ -87,19 +82,6 @@ void silu_backward_kernel(int64_t count, const float* x, const float* dy, float*
   }
 }
 
-template <typename F>
-void parallel_ranges(int64_t count, F&& body) {
-  const int64_t chunks = (count + kParallelGrain - 1) / kParallelGrain;
-  if (chunks <= 1) {
-    body(0, count);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < chunks; ++k) {
-    const int64_t begin = k * kParallelGrain;
-    body(begin, std::min(count, begin + kParallelGrain));
-  }
-}
 
 // Dropout draws 8 Philox blocks (32 elements) at a time in structure-of-arrays form, so the
 // 10 rounds vectorize across blocks; the bits are those of draw_block, bit for bit.

@@ -29,11 +29,7 @@ using pfgm::opcases::input;
 using pfgm::opcases::optional_input;
 using pfgm::opcases::output;
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
+using pfgm::opcases::shape_text;
 
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;

@@ -1,6 +1,7 @@
 // Memory-bound helpers: plain loops the compiler vectorizes, split over threads only when the
 // data is large enough to repay a parallel region.
 #include "elementwise.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,21 +9,7 @@
 namespace pfgm::cpu {
 namespace {
 
-constexpr int64_t kParallelGrain = 1 << 15;
 
-template <typename F>
-void parallel_ranges(int64_t count, F&& body) {
-  const int64_t chunks = (count + kParallelGrain - 1) / kParallelGrain;
-  if (chunks <= 1) {
-    body(0, count);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < chunks; ++k) {
-    const int64_t begin = k * kParallelGrain;
-    body(begin, std::min(count, begin + kParallelGrain));
-  }
-}
 
 // Pixel ranges sized so each holds about kParallelGrain floats of `width` channels.
 template <typename F>

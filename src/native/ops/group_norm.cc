@@ -20,12 +20,8 @@
 #include <vector>
 
 #include "activation.h"
+#include "parallel.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PFGM_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define PFGM_VECTOR_CLONES
-#endif
 
 namespace pfgm::cpu {
 namespace {

@@ -56,6 +56,12 @@ std::vector<double> attr_list(const Attrs& attrs, const std::string& name) {
   return it->second;
 }
 
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 float* output(Tensors& out, const std::string& name, std::vector<int64_t> shape) {
   int64_t count = 1;
   for (int64_t d : shape) count *= d;

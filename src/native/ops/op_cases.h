@@ -30,6 +30,8 @@ const HostTensor* optional_input(const Tensors& in, const std::string& name);
 double attr(const Attrs& attrs, const std::string& name);
 double attr(const Attrs& attrs, const std::string& name, double fallback);
 std::vector<double> attr_list(const Attrs& attrs, const std::string& name);
+// "[2, 3]": shapes in error messages.
+std::string shape_text(const std::vector<int64_t>& shape);
 // Creates output `name` with `shape`, zero-filled, and returns its data.
 float* output(Tensors& out, const std::string& name, std::vector<int64_t> shape);
 
