@@ -20,9 +20,25 @@ function pfgm(args: string[]) {
 describe('pfgm train', () => {
   it('trains on a toy set and writes model, stats and a scatter plot; --resume continues', () => {
     const out = join(work, 'moons');
-    const r = pfgm(['train', '--data', 'toy:moons', '--out', out, '--steps', '30', '--batch', '128', '--D', '64', '--json']);
+    const r = pfgm([
+      'train',
+      '--data',
+      'toy:moons',
+      '--out',
+      out,
+      '--steps',
+      '30',
+      '--batch',
+      '128',
+      '--D',
+      '64',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const ticks = readFileSync(join(out, 'stats.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ticks = readFileSync(join(out, 'stats.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(ticks.at(-1)).toMatchObject({ step: 30 });
     expect(r.stdout.trim().split('\n').length).toBe(ticks.length);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
@@ -31,9 +47,25 @@ describe('pfgm train', () => {
     const png = decodePng(new Uint8Array(readFileSync(join(out, pngs.at(-1) as string))));
     expect(png.width).toBeGreaterThan(100);
 
-    const again = pfgm(['train', '--data', 'toy:moons', '--out', out, '--resume', out, '--steps', '40', '--batch', '128', '--json']);
+    const again = pfgm([
+      'train',
+      '--data',
+      'toy:moons',
+      '--out',
+      out,
+      '--resume',
+      out,
+      '--steps',
+      '40',
+      '--batch',
+      '128',
+      '--json',
+    ]);
     expect(again.code, again.stderr).toBe(0);
-    const all = readFileSync(join(out, 'stats.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const all = readFileSync(join(out, 'stats.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(all.at(-1)).toMatchObject({ step: 40 });
   }, 120_000);
 
@@ -47,7 +79,10 @@ describe('pfgm train', () => {
       [['train', '--data', bad, '--out', join(work, 'x'), '--steps', '1'], /row 2.*column 2|column 2.*row 2/i],
       [['train', '--data', empty, '--out', join(work, 'x'), '--steps', '1'], /empty/i],
       [['train', '--data', join(work, 'missing.csv'), '--out', join(work, 'x'), '--steps', '1'], /missing\.csv/],
-      [['train', '--data', 'toy:moons', '--out', join(work, 'x'), '--batch', '0'], /--batch must be a positive integer/],
+      [
+        ['train', '--data', 'toy:moons', '--out', join(work, 'x'), '--batch', '0'],
+        /--batch must be a positive integer/,
+      ],
       [['train', '--data', 'toy:nope', '--out', join(work, 'x')], /nope/],
       [['train', '--data', 'toy:moons'], /needs --out DIR/],
     ];

@@ -10,6 +10,7 @@ import { slicedWasserstein } from '../../src/eval/distances.js';
 import { preset } from '../../src/models/config.js';
 import { createNetwork } from '../../src/models/network.js';
 import { sample } from '../../src/sample/heun.js';
+import { SplitMix64 } from '../../src/train/order.js';
 import { Trainer } from '../../src/train/trainer.js';
 
 const config = preset('mlp', { features: 2, hidden: 128, numBlocks: 3, embChannels: 128, noiseChannels: 32 } as never);
@@ -42,8 +43,8 @@ function gaussianFit(data: Float32Array, count: number, seed: number): Float32Ar
   const l21 = sxy / l11;
   const l22 = Math.sqrt(syy - l21 * l21);
   const z = new Float32Array(2 * count);
-  let s = seed * 2654435761 + 1; // a small LCG + Box-Muller: any unit normals will do here
-  const u = () => ((s = (s * 1103515245 + 12345) % 2147483648) + 0.5) / 2147483648;
+  const rng = new SplitMix64(BigInt(seed));
+  const u = () => (Number(rng.next() >> 11n) + 0.5) / 2 ** 53;
   for (let i = 0; i < count; i++) {
     const a = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
     const b = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
