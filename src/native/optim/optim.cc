@@ -2,19 +2,38 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace pfgm::optim {
 
 GradStats grad_stats(int64_t count, const float* g) {
-  double sum = 0;
-  int64_t bad = 0;
-#pragma omp parallel for reduction(+ : sum, bad) schedule(static)
-  for (int64_t i = 0; i < count; ++i) {
-    const double x = g[i];
-    if (!std::isfinite(x)) ++bad;
-    sum += x * x;
+  // Fixed chunks summed in a fixed order: an OpenMP reduction combines per-thread sums in
+  // arrival order, so with more than two threads its last bits would vary from run to run, and
+  // resumed or repeated runs must match bit for bit.
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  const int64_t chunks = (count + kChunk - 1) / kChunk;
+  std::vector<double> sums(static_cast<size_t>(chunks), 0.0);
+  std::vector<unsigned char> bad(static_cast<size_t>(chunks), 0);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t end = std::min(count, (c + 1) * kChunk);
+    double sum = 0;
+    bool finite = true;
+    for (int64_t i = c * kChunk; i < end; ++i) {
+      const double x = g[i];
+      finite = finite && std::isfinite(x);
+      sum += x * x;
+    }
+    sums[c] = sum;
+    bad[c] = finite ? 0 : 1;
   }
-  return GradStats{bad == 0 && std::isfinite(sum), std::sqrt(sum)};
+  double total = 0;
+  bool finite = true;
+  for (int64_t c = 0; c < chunks; ++c) {
+    total += sums[c];
+    finite = finite && bad[c] == 0;
+  }
+  return GradStats{finite && std::isfinite(total), std::sqrt(total)};
 }
 
 namespace {
