@@ -4,35 +4,11 @@
 // and against their closed-form limits: one reference, sigma -> 0, sigma -> inf, D -> inf, a query
 // sitting on a reference. Malformed inputs come back as coded errors.
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 import { loadFixture, runGoldenCase } from '../helpers/golden.js';
+import { type Attrs, filled, type Inputs, out, run } from '../helpers/ops.js';
 
 const fx = loadFixture('ops/field_targets.safetensors');
-
-type Inputs = Record<string, NativeHostTensor>;
-type Attrs = Record<string, number | boolean | number[]>;
-
-async function run(op: string, attrs: Attrs, inputs: Inputs): Promise<Record<string, NativeHostTensor>> {
-  return native().runOp(op, attrs, inputs);
-}
-
-function out(result: Record<string, NativeHostTensor>, name: string): Float32Array {
-  const t = result[name];
-  if (!t) throw new Error(`no output '${name}'`);
-  return t.data;
-}
-
-/** A tensor of `shape` with values from a fixed sequence in [lo, hi). */
-function filled(shape: number[], seed: number, lo = -1, hi = 1): NativeHostTensor {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  let state = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    data[i] = lo + (hi - lo) * (state / 2 ** 32);
-  }
-  return { shape, data };
-}
 
 const tensor = (shape: number[], values: ArrayLike<number>): NativeHostTensor => ({
   shape,
