@@ -52,6 +52,7 @@ Options:
   --seed s             seed of the data order, perturbations and dropout (default 0)
   --xflip              mirror images at random (EDM's --xflip)
   --sample-every n     write samples every n ticks (default 10; 0 = only at the end)
+  --checkpoint-every n save the checkpoint every n ticks (default 10; always at the end and on Ctrl-C)
   --device auto|cpu|cuda  where to train (default auto)
   --resume DIR         continue the run saved in DIR (same data and seed)
   --json               print one JSON object per tick on stdout instead of the progress bar
@@ -74,6 +75,7 @@ interface Parsed {
   xflip: boolean;
   stf: boolean;
   sampleEvery: number;
+  checkpointEvery: number;
   resume?: string;
   json: boolean;
 }
@@ -110,6 +112,7 @@ function parse(args: string[]): Parsed | undefined {
       seed: { type: 'string' },
       xflip: { type: 'boolean' },
       'sample-every': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
       device: { type: 'string' },
       resume: { type: 'string' },
       json: { type: 'boolean' },
@@ -142,6 +145,10 @@ function parse(args: string[]): Parsed | undefined {
   const sampleEvery = values['sample-every'] === undefined ? 10 : Number(values['sample-every']);
   if (!Number.isInteger(sampleEvery) || sampleEvery < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--sample-every must be an integer >= 0');
+  const checkpointEvery = values['checkpoint-every'] === undefined ? 10 : Number(values['checkpoint-every']);
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--checkpoint-every must be an integer >= 0');
+  }
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
@@ -161,6 +168,7 @@ function parse(args: string[]): Parsed | undefined {
     xflip: values.xflip ?? false,
     stf: values.stf ?? false,
     sampleEvery,
+    checkpointEvery,
     resume: values.resume,
     json: values.json ?? false,
   };
@@ -258,6 +266,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     seed: o.seed,
     xflip: o.xflip,
     stf: o.stf,
+    checkpointTicks: o.checkpointEvery,
     checkpoint: async (t) => {
       await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });
     },
