@@ -51,6 +51,11 @@ void Linear::backward(const Context& ctx, const float* dy, float* dx) {
                        b_ >= 0 ? ctx.g(b_) : nullptr);
 }
 
+void Linear::zero_grads(const Context& ctx) {
+  std::fill(ctx.g(w_), ctx.g(w_) + in_ * out_, 0.0f);
+  if (b_ >= 0) std::fill(ctx.g(b_), ctx.g(b_) + out_, 0.0f);
+}
+
 // --- Conv2d ----------------------------------------------------------------------------------
 
 Conv2d::Conv2d(ParamSet& ps, const Scope& scope, int64_t cin, int64_t cout, int64_t kernel,

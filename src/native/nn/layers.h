@@ -25,6 +25,8 @@ class Linear {
   void forward(const Context& ctx, int64_t rows, const float* x, float* y);
   // Writes dx (nullable) and the weight gradients.
   void backward(const Context& ctx, const float* dy, float* dx);
+  // Writes zero weight gradients (for a layer the forward pass skipped).
+  void zero_grads(const Context& ctx);
 
  private:
   int64_t in_ = 0, out_ = 0, w_ = -1, b_ = -1, rows_ = 0;

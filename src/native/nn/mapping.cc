@@ -3,10 +3,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../ops/activation.h"
+#include "../ops/elementwise.h"
+#include "../ops/embedding.h"
 #include "../rng/philox.h"
 
 namespace pfgm::nn {
+namespace {
 
+// EDM swaps the [cos | sin] halves of the noise embedding to [sin | cos].
 void swap_halves(int64_t n, int64_t channels, const float* in, float* out) {
   const int64_t half = channels / 2;
   for (int64_t i = 0; i < n; ++i) {
@@ -15,6 +20,8 @@ void swap_halves(int64_t n, int64_t channels, const float* in, float* out) {
   }
 }
 
+// map_label's input: labels * sqrt(label_dim), zeroed per sample with probability `dropout` while
+// training (torch.rand >= p keeps; one uniform per sample from its own Philox stream).
 void label_input(const Context& ctx, int64_t n, int64_t label_dim, float dropout,
                  const float* labels, float* out) {
   const float gain = std::sqrt(static_cast<float>(label_dim));
@@ -28,6 +35,75 @@ void label_input(const Context& ctx, int64_t n, int64_t label_dim, float dropout
     }
     for (int64_t j = 0; j < label_dim; ++j) {
       out[i * label_dim + j] = labels != nullptr ? labels[i * label_dim + j] * gain * keep : 0.0f;
+    }
+  }
+}
+
+}  // namespace
+
+Mapping::Mapping(ParamSet& ps, const MappingSpec& spec) : spec_(spec) {
+  const InitSpec init = xavier();
+  const Scope root{};
+  const int64_t nc = spec.noise_channels, ec = spec.emb_channels;
+  if (spec.fourier) {
+    freqs_ = ps.add_buffer("map_noise.freqs", {nc / 2}, InitSpec{InitMode::kKaimingNormal, 1, 1, 16.0});
+  }
+  if (spec.label_dim > 0) map_label_ = Linear(ps, root.sub("map_label"), spec.label_dim, nc, true, init);
+  if (spec.augment_dim > 0)
+    map_augment_ = Linear(ps, root.sub("map_augment"), spec.augment_dim, nc, false, init);
+  map_layer0_ = Linear(ps, root.sub("map_layer0"), nc, ec, true, init);
+  map_layer1_ = Linear(ps, root.sub("map_layer1"), ec, ec, true, init);
+}
+
+const float* Mapping::forward(const Context& ctx, int64_t n, const float* noise_labels,
+                              const float* class_labels, const float* augment_labels) {
+  n_ = n;
+  const int64_t nc = spec_.noise_channels, ec = spec_.emb_channels;
+  float* e0 = ensure(raw_, n * nc);
+  if (freqs_ >= 0) {
+    cpu::fourier_embedding(n, nc, ctx.buffers + freqs_, noise_labels, e0);
+  } else {
+    cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
+  }
+  float* e = ensure(emb0_, n * nc);
+  swap_halves(n, nc, e0, e);
+  if (spec_.label_dim > 0) {
+    float* lab = ensure(label_in_, n * spec_.label_dim);
+    label_input(ctx, n, spec_.label_dim, spec_.label_dropout, class_labels, lab);
+    float* t = ensure(tmp_, n * nc);
+    map_label_.forward(ctx, n, lab, t);
+    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+  }
+  used_augment_ = spec_.augment_dim > 0 && augment_labels != nullptr;
+  if (used_augment_) {
+    float* t = ensure(tmp_, n * nc);
+    map_augment_.forward(ctx, n, augment_labels, t);
+    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+  }
+  map_layer0_.forward(ctx, n, e, ensure(pre0_, n * ec));
+  cpu::silu_forward(n * ec, pre0_.data(), ensure(emb1_, n * ec));
+  map_layer1_.forward(ctx, n, emb1_.data(), ensure(pre1_, n * ec));
+  cpu::silu_forward(n * ec, pre1_.data(), ensure(emb_, n * ec));
+  return emb_.data();
+}
+
+void Mapping::backward(const Context& ctx, const float* demb) {
+  const int64_t n = n_, ec = spec_.emb_channels, nc = spec_.noise_channels;
+  float* g1 = ensure(g_a_, n * ec);
+  cpu::silu_backward(n * ec, pre1_.data(), demb, g1);
+  float* g0 = ensure(g_b_, n * ec);
+  map_layer1_.backward(ctx, g1, g0);
+  cpu::silu_backward(n * ec, pre0_.data(), g0, g1);
+  const bool need_input_grad = spec_.label_dim > 0 || spec_.augment_dim > 0;
+  float* ge = need_input_grad ? ensure(g_in_, n * nc) : nullptr;
+  map_layer0_.backward(ctx, g1, ge);
+  if (spec_.label_dim > 0) map_label_.backward(ctx, ge, nullptr);
+  if (spec_.augment_dim > 0) {
+    // EDM skips map_augment without augment labels: then its gradient is zero, not stale.
+    if (used_augment_) {
+      map_augment_.backward(ctx, ge, nullptr);
+    } else {
+      map_augment_.zero_grads(ctx);
     }
   }
 }

@@ -1,19 +1,44 @@
-// Pieces of EDM's mapping network shared by SongUNet and the MLP.
+// EDM's mapping network, shared by SongUNet and the MLP: the noise-level embedding (positional
+// with endpoint, or Fourier with the `map_noise.freqs` buffer), EDM's [cos | sin] -> [sin | cos]
+// swap, the class-label and augment-label projections added to it, then two SiLU layers:
+//   emb = silu(map_layer1(silu(map_layer0(swap(map_noise(c)) + map_label(l sqrt(L)) + map_augment(a)))))
 #pragma once
 
-#include <cstdint>
+#include <vector>
 
-#include "context.h"
+#include "layers.h"
 
 namespace pfgm::nn {
 
-// EDM swaps the [cos | sin] halves of the noise embedding to [sin | cos].
-void swap_halves(int64_t n, int64_t channels, const float* in, float* out);
+struct MappingSpec {
+  int64_t noise_channels;
+  int64_t emb_channels;
+  int64_t label_dim = 0;
+  int64_t augment_dim = 0;
+  bool fourier = false;       // NCSN++'s Fourier embedding instead of the positional one
+  float label_dropout = 0;    // classifier-free guidance: drop a sample's label while training
+};
 
-// map_label's input: labels * sqrt(label_dim), zeroed per sample with probability `dropout` while
-// training (torch.rand >= p keeps; one uniform per sample from its own Philox stream). Null labels
-// give zeros.
-void label_input(const Context& ctx, int64_t n, int64_t label_dim, float dropout,
-                 const float* labels, float* out);
+class Mapping {
+ public:
+  Mapping() = default;
+  // Declares map_noise.freqs (Fourier only), map_label, map_augment, map_layer0, map_layer1 in
+  // EDM's state-dict order.
+  Mapping(ParamSet& ps, const MappingSpec& spec);
+  // Returns emb [n, emb_channels], valid until the next forward. Null labels act as zeros; null
+  // augment labels skip map_augment, as EDM does.
+  const float* forward(const Context& ctx, int64_t n, const float* noise_labels,
+                       const float* class_labels, const float* augment_labels);
+  // Writes the mapping's weight gradients from the gradient with respect to emb.
+  void backward(const Context& ctx, const float* demb);
+
+ private:
+  MappingSpec spec_;
+  int64_t freqs_ = -1;
+  Linear map_label_, map_augment_, map_layer0_, map_layer1_;
+  int64_t n_ = 0;
+  bool used_augment_ = false;
+  std::vector<float> raw_, emb0_, label_in_, tmp_, pre0_, emb1_, pre1_, emb_, g_a_, g_b_, g_in_;
+};
 
 }  // namespace pfgm::nn

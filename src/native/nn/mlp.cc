@@ -5,7 +5,6 @@
 #include "../errors.h"
 #include "../ops/activation.h"
 #include "../ops/elementwise.h"
-#include "../ops/embedding.h"
 #include "mapping.h"
 
 namespace pfgm::nn {
@@ -18,10 +17,8 @@ Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
   }
   const InitSpec init = xavier(), init_zero = xavier(1e-5);
   const Scope root{};
-  if (c.label_dim > 0)
-    map_label_ = Linear(ps_, root.sub("map_label"), c.label_dim, c.noise_channels, true, init);
-  map_layer0_ = Linear(ps_, root.sub("map_layer0"), c.noise_channels, c.emb_channels, true, init);
-  map_layer1_ = Linear(ps_, root.sub("map_layer1"), c.emb_channels, c.emb_channels, true, init);
+  mapping_ = Mapping(ps_, MappingSpec{c.noise_channels, c.emb_channels, c.label_dim, 0, false,
+                                      c.label_dropout});
   in_proj_ = Linear(ps_, root.sub("in_proj"), c.features, c.hidden, true, init);
   blocks_.resize(static_cast<size_t>(c.num_blocks));
   for (int64_t i = 0; i < c.num_blocks; ++i) {
@@ -35,24 +32,8 @@ Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
 
 void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
                   const float* class_labels, const float*, float* out) {
-  const int64_t n = n_ = ctx.batch, nc = cfg_.noise_channels, ec = cfg_.emb_channels;
-  const int64_t hd = cfg_.hidden;
-  float* e0 = ensure(e0_, n * nc);
-  cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
-  float* e = ensure(e_, n * nc);
-  swap_halves(n, nc, e0, e);
-  if (cfg_.label_dim > 0) {
-    const int64_t ld = cfg_.label_dim;
-    float* lab = ensure(lab_, n * ld);
-    label_input(ctx, n, ld, cfg_.label_dropout, class_labels, lab);
-    float* t = ensure(tmp_, n * nc);
-    map_label_.forward(ctx, n, lab, t);
-    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
-  }
-  map_layer0_.forward(ctx, n, e, ensure(pre0_, n * ec));
-  cpu::silu_forward(n * ec, pre0_.data(), ensure(emb1_, n * ec));
-  map_layer1_.forward(ctx, n, emb1_.data(), ensure(pre1_, n * ec));
-  cpu::silu_forward(n * ec, pre1_.data(), ensure(emb_, n * ec));
+  const int64_t n = n_ = ctx.batch, hd = cfg_.hidden;
+  const float* emb = mapping_.forward(ctx, n, noise_labels, class_labels, nullptr);
 
   const int64_t cnt = n * hd;
   in_proj_.forward(ctx, n, x, ensure(h0_, cnt));
@@ -65,7 +46,7 @@ void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
     float* pre = ensure(b.pre, cnt);
     b.fc0.forward(ctx, n, b.act_h.data(), pre);
     float* a = ensure(tmp_, cnt);
-    b.affine.forward(ctx, n, emb_.data(), a);
+    b.affine.forward(ctx, n, emb, a);
     cpu::axpby(cnt, 1.0f, pre, 1.0f, a, pre);
     cpu::silu_forward(cnt, pre, ensure(b.t, cnt));
     const float* t = b.t.data();
@@ -104,8 +85,7 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     if (ctx.training && cfg_.dropout > 0) {
       cpu::dropout_backward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                              static_cast<uint32_t>(k)},
-                            gt, ga);
-      std::copy(ga, ga + cnt, gt);
+                            gt, gt);
     }
     float* gpre = ensure(gc_, cnt);
     cpu::silu_backward(cnt, b.pre.data(), gt, gpre);
@@ -116,13 +96,7 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     cpu::axpby(cnt, 1.0f, gh, 1.0f, gt, gh);  // residual: h_in feeds both fc0's branch and h_out
   }
   in_proj_.backward(ctx, gh, dx);
-  float* g1 = ensure(ge2_, n * ec);
-  cpu::silu_backward(n * ec, pre1_.data(), demb, g1);
-  map_layer1_.backward(ctx, g1, ge);
-  cpu::silu_backward(n * ec, pre0_.data(), ge, g1);
-  float* gin = cfg_.label_dim > 0 ? ensure(tmp_, n * cfg_.noise_channels) : nullptr;
-  map_layer0_.backward(ctx, g1, gin);
-  if (cfg_.label_dim > 0) map_label_.backward(ctx, gin, nullptr);
+  mapping_.backward(ctx, demb);
 }
 
 }  // namespace pfgm::nn

@@ -10,6 +10,7 @@
 
 #include "backbone.h"
 #include "layers.h"
+#include "mapping.h"
 
 namespace pfgm::nn {
 
@@ -43,11 +44,12 @@ class Mlp : public Backbone {
   };
   MlpConfig cfg_;
   ParamSet ps_;
-  Linear map_label_, map_layer0_, map_layer1_, in_proj_, out_proj_;
+  Mapping mapping_;
+  Linear in_proj_, out_proj_;
   std::vector<Block> blocks_;
   int64_t n_ = 0;
-  std::vector<float> e0_, e_, lab_, tmp_, pre0_, emb1_, pre1_, emb_, h0_, h_out_, act_out_;
-  std::vector<float> gh_, ga_, gb_, gc_, demb_, ge_, ge2_;
+  std::vector<float> tmp_, h0_, h_out_, act_out_;
+  std::vector<float> gh_, ga_, gb_, gc_, demb_, ge_;
 };
 
 }  // namespace pfgm::nn

@@ -6,7 +6,6 @@
 #include "../errors.h"
 #include "../ops/activation.h"
 #include "../ops/elementwise.h"
-#include "../ops/embedding.h"
 #include "mapping.h"
 
 namespace pfgm::nn {
@@ -44,17 +43,9 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
   const InitSpec init = xavier(), init_zero = xavier(1e-5);
   const Scope root{};
 
-  // Mapping network, in EDM's registration order.
-  if (c.embedding_type == "fourier") {
-    freqs_ = ps_.add_buffer("map_noise.freqs", {noise_channels_ / 2},
-                            InitSpec{InitMode::kKaimingNormal, 1, 1, 16.0});
-  }
-  if (c.label_dim > 0)
-    map_label_ = Linear(ps_, root.sub("map_label"), c.label_dim, noise_channels_, true, init);
-  if (c.augment_dim > 0)
-    map_augment_ = Linear(ps_, root.sub("map_augment"), c.augment_dim, noise_channels_, false, init);
-  map_layer0_ = Linear(ps_, root.sub("map_layer0"), noise_channels_, emb_channels_, true, init);
-  map_layer1_ = Linear(ps_, root.sub("map_layer1"), emb_channels_, emb_channels_, true, init);
+  // Mapping network first: EDM's registration order.
+  mapping_ = Mapping(ps_, MappingSpec{noise_channels_, emb_channels_, c.label_dim, c.augment_dim,
+                                      c.embedding_type == "fourier", c.label_dropout});
 
   uint32_t site = 0;
   auto block = [&](const Scope& s, int64_t cin, int64_t cout, bool attention, bool up, bool down) {
@@ -165,69 +156,12 @@ int SongUNet::new_node(const Nhwc& shape) {
   return static_cast<int>(id);
 }
 
-// The mapping network: noise (+ label, + augment) embedding -> two SiLU layers.
-void SongUNet::embed(const Context& ctx, const float* noise_labels, const float* class_labels,
-                     const float* augment_labels) {
-  const int64_t n = n_, nc = noise_channels_;
-  float* e0 = ensure(emb0_, n * nc);
-  if (freqs_ >= 0) {
-    cpu::fourier_embedding(n, nc, ctx.buffers + freqs_, noise_labels, e0);
-  } else {
-    cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
-  }
-  float* e = ensure(tmp_emb_, n * nc);
-  swap_halves(n, nc, e0, e);
-  if (cfg_.label_dim > 0) {
-    const int64_t ld = cfg_.label_dim;
-    float* lab = ensure(label_in_, n * ld);
-    label_input(ctx, n, ld, cfg_.label_dropout, class_labels, lab);
-    float* t = ensure(scratch_, n * nc);
-    map_label_.forward(ctx, n, lab, t);
-    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
-  }
-  used_augment_ = cfg_.augment_dim > 0 && augment_labels != nullptr;
-  if (used_augment_) {
-    float* t = ensure(scratch_, n * nc);
-    map_augment_.forward(ctx, n, augment_labels, t);
-    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
-  }
-  map_layer0_.forward(ctx, n, e, ensure(pre0_, n * emb_channels_));
-  cpu::silu_forward(n * emb_channels_, pre0_.data(), ensure(emb1_, n * emb_channels_));
-  map_layer1_.forward(ctx, n, emb1_.data(), ensure(pre1_, n * emb_channels_));
-  cpu::silu_forward(n * emb_channels_, pre1_.data(), ensure(emb_, n * emb_channels_));
-}
-
-void SongUNet::embed_backward(const Context& ctx) {
-  const int64_t n = n_, ec = emb_channels_, nc = noise_channels_;
-  float* g1 = ensure(g_emb_a_, n * ec);
-  cpu::silu_backward(n * ec, pre1_.data(), demb_.data(), g1);
-  float* g0 = ensure(g_emb_b_, n * ec);
-  map_layer1_.backward(ctx, g1, g0);
-  cpu::silu_backward(n * ec, pre0_.data(), g0, g1);
-  const bool need_input_grad = cfg_.label_dim > 0 || cfg_.augment_dim > 0;
-  float* ge = need_input_grad ? ensure(scratch_, n * nc) : nullptr;
-  map_layer0_.backward(ctx, g1, ge);
-  if (cfg_.label_dim > 0) map_label_.backward(ctx, ge, nullptr);
-  if (cfg_.augment_dim > 0) {
-    if (used_augment_) {
-      map_augment_.backward(ctx, ge, nullptr);
-    } else {
-      // EDM skips map_augment without augment labels: its gradient is zero, not stale.
-      const ParamInfo* w = nullptr;
-      for (const ParamInfo& p : ps_.params())
-        if (p.name == "map_augment.weight") w = &p;
-      if (w != nullptr) std::fill(ctx.g(w->offset), ctx.g(w->offset) + w->numel, 0.0f);
-    }
-  }
-}
-
 void SongUNet::forward(const Context& ctx, const float* x, const float* noise_labels,
                        const float* class_labels, const float* augment_labels, float* out) {
   n_ = ctx.batch;
   tape_.clear();
   tape_nodes_used_ = 0;
-  embed(ctx, noise_labels, class_labels, augment_labels);
-  const float* emb = emb_.data();
+  const float* emb = mapping_.forward(ctx, n_, noise_labels, class_labels, augment_labels);
 
   const int input = new_node(input_shape(n_));
   std::copy(x, x + nodes_[input].shape.numel(), nodes_[input].value.data());
@@ -411,7 +345,7 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
       }
     }
   }
-  embed_backward(ctx);
+  mapping_.backward(ctx, demb_.data());
   if (dx != nullptr) {
     Node& in = nodes_[input];
     if (in.has_grad) {

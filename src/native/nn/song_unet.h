@@ -8,6 +8,7 @@
 
 #include "backbone.h"
 #include "layers.h"
+#include "mapping.h"
 #include "unet_block.h"
 
 namespace pfgm::nn {
@@ -70,8 +71,7 @@ class SongUNet : public Backbone {
   SongUNetConfig cfg_;
   ParamSet ps_;
   int64_t emb_channels_, noise_channels_;
-  int64_t freqs_ = -1;  // Fourier frequencies (a buffer)
-  Linear map_label_, map_augment_, map_layer0_, map_layer1_;
+  Mapping mapping_;
   std::vector<std::unique_ptr<Conv2d>> convs_;
   std::vector<std::unique_ptr<UNetBlock>> blocks_;
   std::vector<std::unique_ptr<GroupNorm>> norms_;
@@ -83,9 +83,7 @@ class SongUNet : public Backbone {
   std::vector<Step> tape_;
   int out_node_ = -1;
   size_t tape_nodes_used_ = 0;
-  bool used_augment_ = false;
-  std::vector<float> emb0_, label_in_, tmp_emb_, pre0_, emb1_, pre1_, emb_, demb_, g_emb_a_,
-      g_emb_b_, scratch_;
+  std::vector<float> demb_, scratch_;
 };
 
 }  // namespace pfgm::nn
