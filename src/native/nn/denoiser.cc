@@ -64,18 +64,22 @@ double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* 
                                const float* target) {
   const float* t = target != nullptr ? target : y;
   const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
-  std::vector<float> x(static_cast<size_t>(cnt));
-  cpu::axpby(cnt, 1.0f, y, 1.0f, noise, x.data());
+  float* x = ensure(x_, cnt);
+  cpu::axpby(cnt, 1.0f, y, 1.0f, noise, x);
   float* d = ensure(d_, cnt);
-  run_forward(ctx, x.data(), sigma, labels, d, nullptr);
+  run_forward(ctx, x, sigma, labels, d, nullptr);
   if (denoised != nullptr) std::copy(d, d + cnt, denoised);
-  std::vector<float> weight(static_cast<size_t>(n)), per_sample(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) weight[i] = coefs(sigma[i]).weight;
-  const double loss = cpu::weighted_mse_forward(n, per, d, t, weight.data(), per_sample.data());
+  std::vector<Coefs> k(static_cast<size_t>(n));
+  std::vector<float> weight(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    k[i] = coefs(sigma[i]);
+    weight[i] = k[i].weight;
+  }
+  const double loss = cpu::weighted_mse_forward(n, per, d, t, weight.data(), nullptr);
   float* dd = ensure(dd_, cnt);
   cpu::weighted_mse_backward(n, per, d, t, weight.data(), dd);
   // D = c_skip x + c_out F: dF = c_out dD (x is data, not a parameter).
-  for (int64_t i = 0; i < n; ++i) cpu::scale(per, coefs(sigma[i]).c_out, dd + i * per, dd + i * per);
+  for (int64_t i = 0; i < n; ++i) cpu::scale(per, k[i].c_out, dd + i * per, dd + i * per);
   const cpu::Nhwc os = net_->output_shape(n);
   float* df = ensure(df_, cnt);
   cpu::nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);

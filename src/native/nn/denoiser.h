@@ -55,7 +55,7 @@ class Denoiser {
 
   std::unique_ptr<Backbone> net_;
   PrecondConfig pc_;
-  std::vector<float> x_in_, c_noise_, f_, d_, dd_, df_;
+  std::vector<float> x_, x_in_, c_noise_, f_, d_, dd_, df_;
 };
 
 }  // namespace pfgm::nn

@@ -327,16 +327,14 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
         const Nhwc a = nodes_[s.a].shape, b = nodes_[s.b].shape;
         bool fa = false, fb = false;
         float* da = grad_for_write(s.a, &fa);
-        // Both inputs may need the shared scratch: give the second its own when the first uses it.
-        std::vector<float> own;
+        // Both inputs may need scratch: the second has its own, as the first may hold scratch_.
         float* db = nullptr;
         if (!nodes_[s.b].has_grad) {
           fb = true;
           nodes_[s.b].has_grad = true;
           db = ensure(nodes_[s.b].grad, b.numel());
         } else {
-          own.resize(static_cast<size_t>(b.numel()));
-          db = own.data();
+          db = ensure(concat_scratch_, b.numel());
         }
         cpu::split_channels(a.pixels(), a.c, da, b.c, db, g);
         accumulate(s.a, da, fa);

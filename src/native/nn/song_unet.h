@@ -83,7 +83,7 @@ class SongUNet : public Backbone {
   std::vector<Step> tape_;
   int out_node_ = -1;
   size_t tape_nodes_used_ = 0;
-  std::vector<float> demb_, scratch_;
+  std::vector<float> demb_, scratch_, concat_scratch_;
 };
 
 }  // namespace pfgm::nn
