@@ -146,6 +146,8 @@ export class Network {
   readonly paramCount: number;
   /** Augmented dimensions D the network is trained for (Infinity = EDM). */
   readonly D: number;
+  /** Number of class labels it is conditioned on (0: unconditional). */
+  readonly labelDim: number;
   #native: NativeNetwork | undefined;
   readonly #info: NativeNetworkInfo;
 
@@ -158,6 +160,7 @@ export class Network {
     this.#info = callNative(() => handle.paramInfo());
     this.sampleShape = this.#info.sampleShape;
     this.paramCount = this.#info.paramCount;
+    this.labelDim = this.#info.labelDim;
   }
 
   /** Elements of one sample. */

@@ -229,7 +229,7 @@ export class Trainer {
     const start = this.net.counters();
     const remainingImages = Math.min(targetImages - start.images, (targetSteps - start.steps) * o.batch);
     const tickImages = (o.tickKimg ?? Math.max(o.batch, remainingImages / 50) / 1000) * 1000;
-    const useLabels = this.net.parameters().some((p) => p.name === 'map_label.weight') && this.data.info.labelDim > 0;
+    const useLabels = this.net.labelDim > 0 && this.data.info.labelDim > 0;
     const t0 = performance.now();
     let tickStart = t0;
     let tickImagesSeen = 0;

@@ -112,19 +112,31 @@ Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
   return a;
 }
 
+// A batch copied out of JS (so JS may reuse its arrays at once): the samples, the per-sample
+// sigma and the explicit noise when given, and the labels.
 struct BatchInputs {
   int64_t batch = 0;
-  std::vector<float> labels, augment;
-  nn::Labels view() const {
-    return nn::Labels{labels.empty() ? nullptr : labels.data(),
-                      augment.empty() ? nullptr : augment.data()};
-  }
+  std::vector<float> data, noise, sigma, labels, augment;
+  static const float* or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+  nn::Labels view() const { return nn::Labels{or_null(labels), or_null(augment)}; }
 };
 
-BatchInputs read_batch(train::Session& s, const Napi::Object& o) {
+// Which of sigma and noise a call takes: denoise needs sigma, lossAndGrad both, and trainStep
+// either both (an explicit perturbation) or neither (the native draws).
+enum class Perturbation { kSigma, kRequired, kOptional };
+
+BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* data_key,
+                       Perturbation perturbation) {
   BatchInputs b;
   b.batch = int_field(o, "batch", 0);
   if (b.batch < 1) fail(code::kArgument, "'batch' must be a positive integer");
+  const int64_t cnt = b.batch * s.net().sample_numel();
+  b.data = floats(o, data_key, cnt, false);
+  const bool optional = perturbation == Perturbation::kOptional;
+  b.sigma = floats(o, "sigma", b.batch, optional);
+  if (perturbation != Perturbation::kSigma) b.noise = floats(o, "noise", cnt, optional);
+  if (optional && b.noise.empty() != b.sigma.empty())
+    fail(code::kArgument, "give both 'noise' and 'sigma' (an explicit perturbation) or neither");
   nn::Backbone& net = s.net().net();
   if (has_field(o, "labels")) {
     if (net.label_dim() == 0) fail(code::kArgument, "this network takes no class labels");
@@ -246,10 +258,8 @@ Napi::Value NetworkHandle::Denoise(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto s = live("denoise");
     Napi::Object o = object_arg(info, 0);
-    auto b = std::make_shared<BatchInputs>(read_batch(*s, o));
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o, "x", Perturbation::kSigma));
     const int64_t cnt = b->batch * s->net().sample_numel();
-    auto x = std::make_shared<std::vector<float>>(floats(o, "x", cnt, false));
-    auto sigma = std::make_shared<std::vector<float>>(floats(o, "sigma", b->batch, false));
     const bool ema = has_field(o, "ema") && o.Get("ema").ToBoolean().Value();
     const bool want_raw = has_field(o, "raw") && o.Get("raw").ToBoolean().Value();
     auto out = std::make_shared<std::vector<float>>(static_cast<size_t>(cnt));
@@ -258,7 +268,7 @@ Napi::Value NetworkHandle::Denoise(const Napi::CallbackInfo& info) {
         env,
         [=]() {
           std::lock_guard<std::mutex> lock(s->mutex());
-          s->denoise(b->batch, x->data(), sigma->data(), b->view(), ema, out->data(),
+          s->denoise(b->batch, b->data.data(), b->sigma.data(), b->view(), ema, out->data(),
                      want_raw ? raw->data() : nullptr);
         },
         [=](Napi::Env e) -> Napi::Value {
@@ -275,11 +285,7 @@ Napi::Value NetworkHandle::LossAndGrad(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto s = live("lossAndGrad");
     Napi::Object o = object_arg(info, 0);
-    auto b = std::make_shared<BatchInputs>(read_batch(*s, o));
-    const int64_t cnt = b->batch * s->net().sample_numel();
-    auto y = std::make_shared<std::vector<float>>(floats(o, "y", cnt, false));
-    auto noise = std::make_shared<std::vector<float>>(floats(o, "noise", cnt, false));
-    auto sigma = std::make_shared<std::vector<float>>(floats(o, "sigma", b->batch, false));
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o, "y", Perturbation::kRequired));
     auto loss = std::make_shared<double>(0);
     return PromiseWorker::start(
         env,
@@ -287,10 +293,10 @@ Napi::Value NetworkHandle::LossAndGrad(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(s->mutex());
           train::StepInput in{};
           in.batch = b->batch;
-          in.y = y->data();
+          in.y = b->data.data();
           in.labels = b->view();
-          in.noise = noise->data();
-          in.sigma = sigma->data();
+          in.noise = b->noise.data();
+          in.sigma = b->sigma.data();
           *loss = s->loss_and_grad(in);
         },
         [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *loss); });
@@ -302,13 +308,7 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto s = live("trainStep");
     Napi::Object o = object_arg(info, 0);
-    auto b = std::make_shared<BatchInputs>(read_batch(*s, o));
-    const int64_t cnt = b->batch * s->net().sample_numel();
-    auto y = std::make_shared<std::vector<float>>(floats(o, "y", cnt, false));
-    auto noise = std::make_shared<std::vector<float>>(floats(o, "noise", cnt, true));
-    auto sigma = std::make_shared<std::vector<float>>(floats(o, "sigma", b->batch, true));
-    if (noise->empty() != sigma->empty())
-      fail(code::kArgument, "give both 'noise' and 'sigma' (an explicit perturbation) or neither");
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o, "y", Perturbation::kOptional));
     const double D = number_field(o, "D");
     if (!(D > 0)) fail(code::kArgument, "D must be positive or Infinity, got " + std::to_string(D));
     const double seed = num_field(o, "seed", 0);
@@ -334,14 +334,14 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(s->mutex());
           train::StepInput in{};
           in.batch = b->batch;
-          in.y = y->data();
+          in.y = b->data.data();
           in.labels = b->view();
           in.D = D;
           in.p_mean = p_mean;
           in.p_std = p_std;
           in.seed = static_cast<uint64_t>(seed);
-          in.noise = noise->empty() ? nullptr : noise->data();
-          in.sigma = sigma->empty() ? nullptr : sigma->data();
+          in.noise = BatchInputs::or_null(b->noise);
+          in.sigma = BatchInputs::or_null(b->sigma);
           in.micro_batch = micro_batch;
           in.stf = stf;
           *result = s->step(in, opt);
