@@ -182,7 +182,7 @@ async function networkFor(spec: string | undefined, data: Dataset): Promise<Netw
   const info = data.info;
   if (spec !== undefined && (presetNames as readonly string[]).includes(spec)) {
     return info.kind === 'vector'
-      ? preset(spec as PresetName, { features: info.shape[0] } as never)
+      ? preset(spec as PresetName, { features: info.shape[0] })
       : preset(spec as PresetName);
   }
   if (spec !== undefined) {
@@ -194,7 +194,7 @@ async function networkFor(spec: string | undefined, data: Dataset): Promise<Netw
     });
     return fromNativeConfig(JSON.parse(text));
   }
-  if (info.kind === 'vector') return preset('mlp', { features: info.shape[0], labelDim: info.labelDim } as never);
+  if (info.kind === 'vector') return preset('mlp', { features: info.shape[0], labelDim: info.labelDim });
   const [c, h] = info.shape as [number, number, number];
   const levels = h % 4 === 0 ? [1, 2, 2] : h % 2 === 0 ? [1, 2] : [1];
   return preset('ddpmpp-small', {
@@ -204,7 +204,7 @@ async function networkFor(spec: string | undefined, data: Dataset): Promise<Netw
     channelMult: levels,
     attnResolutions: [h >> (levels.length - 1)],
     labelDim: info.labelDim,
-  } as never);
+  });
 }
 
 function progressLine(t: TickStats, totalKimg: number): string {

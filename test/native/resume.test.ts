@@ -23,7 +23,7 @@ const config = preset('mlp', {
   embChannels: 32,
   noiseChannels: 16,
   dropout: 0.1,
-} as never);
+});
 const options: TrainerOptions = { batch: 64, lr: 1e-3, lrRampupKimg: 0.5, emaHalflifeKimg: 1, seed: 3 };
 
 async function runTo(net: Network, count: number, steps: number, state?: TrainerState) {

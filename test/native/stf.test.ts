@@ -48,7 +48,7 @@ describe('stable target field', () => {
     const y = toySampler('gaussians')(128, 4);
     const losses = [];
     for (const stf of [false, true]) {
-      using net = createNetwork(preset('mlp', { features: 2, hidden: 32, numBlocks: 1 } as never), {
+      using net = createNetwork(preset('mlp', { features: 2, hidden: 32, numBlocks: 1 }), {
         D: 128,
         sigmaData: 1,
       });

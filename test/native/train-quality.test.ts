@@ -13,7 +13,7 @@ import { sample } from '../../src/sample/heun.js';
 import { SplitMix64 } from '../../src/train/order.js';
 import { Trainer } from '../../src/train/trainer.js';
 
-const config = preset('mlp', { features: 2, hidden: 128, numBlocks: 3, embChannels: 128, noiseChannels: 32 } as never);
+const config = preset('mlp', { features: 2, hidden: 128, numBlocks: 3, embChannels: 128, noiseChannels: 32 });
 
 function gaussianFit(data: Float32Array, count: number, seed: number): Float32Array {
   // The moment-matched single Gaussian: a reference for "learned nothing about the modes".

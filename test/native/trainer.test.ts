@@ -6,7 +6,7 @@ import { preset } from '../../src/models/config.js';
 import { createNetwork } from '../../src/models/network.js';
 import { type TickStats, Trainer } from '../../src/train/trainer.js';
 
-const config = preset('mlp', { features: 2, hidden: 16, numBlocks: 1, embChannels: 16, noiseChannels: 8 } as never);
+const config = preset('mlp', { features: 2, hidden: 16, numBlocks: 1, embChannels: 16, noiseChannels: 8 });
 
 describe('Trainer', () => {
   it('ticks, and on abort writes a checkpoint before rejecting with the reason', async () => {
