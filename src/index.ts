@@ -59,9 +59,12 @@ export {
   createNetwork,
   type FlatWeights,
   Network,
+  type Objective,
   type OptimizerOptions,
   type OptimizerState,
   type ParameterInfo,
+  type PfgmSettings,
+  type PfgmStepOptions,
   type TrainCounters,
   type TrainStepOptions,
   type TrainStepResult,
@@ -77,6 +80,13 @@ export {
   sample,
 } from './sample/heun.js';
 export {
+  type DormandPrinceOptions,
+  dormandPrince,
+  type OdeFn,
+  type OdeResult,
+} from './sample/ode.js';
+export { type PfgmSampleOptions, type PfgmSampleResult, pfgmSample, zDrift } from './sample/pfgmOde.js';
+export {
   type DeviceOption,
   type DType,
   type DTypeOf,
@@ -87,7 +97,7 @@ export {
   tensor,
 } from './tensor.js';
 export {
-  type Objective,
+  type PfgmTrainOptions,
   type RunOptions,
   type TickStats,
   Trainer,

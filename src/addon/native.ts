@@ -126,6 +126,8 @@ export interface NativeNetwork {
     out: Float32Array;
     raw?: Float32Array;
   }>;
+  field(args: NativeBatch & { x: Float32Array; z: Float32Array; ema?: boolean }): Promise<Float32Array>;
+  field(args: NativeBatch & { x: Float32Array; z: Float32Array; target: Float32Array }): Promise<number>;
   lossAndGrad(args: NativeBatch & { y: Float32Array; noise: Float32Array; sigma: Float32Array }): Promise<number>;
   trainStep(
     args: NativeBatch & {
@@ -139,6 +141,15 @@ export interface NativeNetwork {
       microBatch?: number;
       stf?: boolean;
       optim?: NativeOptim;
+      pfgm?: {
+        refs: Float32Array;
+        refsCount: number;
+        M: number;
+        tau: number;
+        s: number;
+        gamma: number;
+        restrictM: boolean;
+      };
     },
   ): Promise<NativeStepResult>;
   counters(): NativeCounters;

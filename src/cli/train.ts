@@ -14,15 +14,17 @@ import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { fromNativeConfig, type NetworkConfig, type PresetName, preset, presetNames } from '../models/config.js';
-import { createNetwork, type Network } from '../models/network.js';
+import { createNetwork, type Network, type Objective } from '../models/network.js';
 import { sample } from '../sample/heun.js';
+import { pfgmSample } from '../sample/pfgmOde.js';
 import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { imageGrid } from '../viz/grid.js';
 import { scatterPlot } from '../viz/scatter.js';
 
 export const TRAIN_HELP = `Usage: pfgm train [--data SRC] --out DIR [options]
 
-Trains a PFGM++ model (EDM's recipe at any D) on images or vectors and writes, in DIR:
+Trains a PFGM++ model (EDM's recipe at any D) or a PFGM model (--objective pfgm, D = 1) on
+images or vectors and writes, in DIR:
   model.safetensors    the weights (EMA by EDM's names, raw ones under raw.*) and the config;
                        checkpoint.json names the complete model-N / state-N pair (Adam moments,
                        counters, data position) that --resume continues from exactly
@@ -39,7 +41,9 @@ Data (--data SRC):
 Options:
   --out DIR            where results go (required)
   --D n|inf            augmented dimensions (default 128; inf = EDM diffusion)
-  --objective pfgmpp   the training objective (METHOD §2.2)
+  --objective NAME     pfgmpp (default; METHOD §2.2, any D) or pfgm (METHOD §3: D = 1, the
+                       normalised-field target over a large batch, sampled with the z-ODE)
+  --ref-batch n        pfgm: the large batch of the field target (default 4096)
   --stf                stable target field: the batch's posterior mean as target (METHOD §2.4)
   --network NAME|FILE  a preset (${presetNames.join(', ')}) or a JSON config
                        (default: ddpmpp-small fitted to the images, mlp for vectors)
@@ -61,6 +65,8 @@ Options:
 
 interface Parsed {
   data?: string;
+  objective: Objective;
+  refBatch?: number;
   out: string;
   D: number;
   network?: string;
@@ -100,6 +106,7 @@ function parse(args: string[]): Parsed | undefined {
       out: { type: 'string' },
       D: { type: 'string' },
       objective: { type: 'string' },
+      'ref-batch': { type: 'string' },
       stf: { type: 'boolean' },
       network: { type: 'string' },
       batch: { type: 'string' },
@@ -125,8 +132,18 @@ function parse(args: string[]): Parsed | undefined {
   }
   if (values.out === undefined)
     throw new PfgmError('ERR_PFGM_ARGUMENT', 'pfgm train needs --out DIR (where the model, stats and samples go)');
-  if (values.objective !== undefined && values.objective !== 'pfgmpp') {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `--objective ${values.objective} is not available yet; use pfgmpp`);
+  const objective = values.objective ?? 'pfgmpp';
+  if (objective !== 'pfgmpp' && objective !== 'pfgm') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--objective ${objective}: use pfgmpp (any D) or pfgm (D = 1)`);
+  }
+  if (objective === 'pfgm' && values.D !== undefined && Number(values.D) !== 1) {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--objective pfgm is PFGM's D = 1; leave --D out (got --D ${values.D})`);
+  }
+  if (objective === 'pfgm' && values.stf) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      '--stf is an option of --objective pfgmpp; pfgm has its own large-batch target',
+    );
   }
   if (values.device !== undefined && values.device !== 'auto' && values.device !== 'cpu') {
     throw new PfgmError(
@@ -154,8 +171,10 @@ function parse(args: string[]): Parsed | undefined {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
   return {
     data: values.data,
+    objective,
+    refBatch: number('ref-batch', values['ref-batch'], true),
     out: values.out,
-    D: D as number,
+    D: objective === 'pfgm' ? 1 : (D as number),
     network: values.network,
     batch: number('batch', values.batch, true),
     microBatch: number('micro-batch', values['micro-batch'], true),
@@ -218,7 +237,11 @@ function progressLine(t: TickStats, totalKimg: number): string {
 async function writeSamples(net: Network, data: Dataset, file: string, seed: number): Promise<void> {
   const vector = data.info.kind === 'vector';
   const count = vector ? 1000 : 64;
-  const { x } = await sample(net, { count, steps: 18, seed, D: net.D, sigmaMax: vector ? 20 : 80 });
+  // PFGM's z-ODE starts from the reference's clipped prior (see pfgmSample's radiusClip).
+  const { x } =
+    net.objective === 'pfgm'
+      ? await pfgmSample(net, { count, seed, radiusClip: 'reference' })
+      : await sample(net, { count, steps: 18, seed, D: net.D, sigmaMax: vector ? 20 : 80 });
   let png: Uint8Array;
   if (vector && data.info.shape[0] === 2) {
     const ref = await data.read(Array.from({ length: Math.min(1000, data.info.count) }, (_, i) => i));
@@ -246,6 +269,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     resumeState = ckpt.extra?.trainer as TrainerState | undefined;
   } else {
     net = createNetwork(await networkFor(o.network, data), {
+      objective: o.objective,
       D: o.D,
       seed: o.seed,
       sigmaData: data.info.kind === 'vector' ? 1 : 0.5,
@@ -255,7 +279,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   const batch = o.batch ?? (vector ? 256 : 64);
   const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : 12.8);
   const statsFile = join(o.out, 'stats.jsonl');
-  const meta = { objective: o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
+  const meta = { objective: net.objective === 'pfgm' ? 'pfgm' : o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
   const trainer = new Trainer(net, data, {
     batch,
     microBatch: o.microBatch,
@@ -266,6 +290,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     seed: o.seed,
     xflip: o.xflip,
     stf: o.stf,
+    pfgm: o.refBatch === undefined ? undefined : { refBatch: o.refBatch },
     checkpointTicks: o.checkpointEvery,
     checkpoint: async (t) => {
       await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });

@@ -73,6 +73,7 @@ import {
   createNetwork,
   type Network,
   type ParameterInfo,
+  type PfgmSettings,
   type TrainCounters,
   type WeightSet,
 } from '../models/network.js';
@@ -110,6 +111,8 @@ export interface ModelMeta {
   dAwareCIn?: boolean;
   /** The data the model was trained on. */
   dataset?: DatasetInfo;
+  /** PFGM's hyperparameters; saving writes the network's {@link Network.pfgm}, loading returns them. */
+  pfgm?: PfgmSettings;
   /**
    * Anything else (run name, kimg, hyperparameters, ...). The keys `format`, `version`, `config`,
    * `precond`, `counters`, `json_keys` and `written_by` are written by {@link saveModel} from the
@@ -519,7 +522,7 @@ function resampleFilters(c: NetworkConfig): Map<string, { shape: number[]; data:
 // --- model files -------------------------------------------------------------------------------
 
 const RESERVED_KEYS = new Set(['format', 'version', 'config', 'precond', 'counters', 'json_keys', 'written_by']);
-const META_KEYS = new Set(['objective', 'D', 'dAwareCIn', 'dataset']);
+const META_KEYS = new Set(['objective', 'D', 'dAwareCIn', 'dataset', 'pfgm']);
 
 function datasetRecord(d: DatasetInfo): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -548,6 +551,12 @@ function modelMetadata(net: Network, meta: ModelMeta): Record<string, string> {
       `saveModel: meta.D = ${D} but the network was created for D = ${net.D}; leave meta.D out or create the network with { D: ${D} }`,
     );
   }
+  if ((meta.objective === 'pfgm') !== (net.objective === 'pfgm')) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `saveModel: meta.objective is '${meta.objective}' but the network serves '${net.objective}'; leave them consistent`,
+    );
+  }
   const md: Record<string, string> = {
     format: MODEL_FORMAT,
     version: String(FILE_VERSION),
@@ -555,10 +564,12 @@ function modelMetadata(net: Network, meta: ModelMeta): Record<string, string> {
     precond: JSON.stringify({
       sigma_data: net.sigmaData,
       D: Number.isFinite(D) ? D : 'inf',
-      d_aware_c_in: meta.dAwareCIn ?? false,
+      d_aware_c_in: meta.dAwareCIn ?? net.dAwareCIn,
+      adaptive_scale: net.adaptiveScale,
     }),
     objective: meta.objective,
   };
+  if (net.pfgm !== undefined) md.pfgm = JSON.stringify(net.pfgm);
   if (meta.dataset !== undefined) md.dataset = toJson('meta.dataset', datasetRecord(meta.dataset));
   md.counters = JSON.stringify(net.counters());
   md.written_by = `pfgm ${VERSION}`;
@@ -623,6 +634,7 @@ interface Precond {
   sigmaData?: number;
   D?: number;
   dAwareCIn?: boolean;
+  adaptiveScale?: boolean;
 }
 
 function precondFromMetadata(path: string, text: string): Precond {
@@ -645,7 +657,31 @@ function precondFromMetadata(path: string, text: string): Precond {
       fail(`'${path}': precond.d_aware_c_in must be true or false, got ${JSON.stringify(v.d_aware_c_in)}`);
     out.dAwareCIn = v.d_aware_c_in;
   }
+  if (v.adaptive_scale !== undefined) {
+    if (typeof v.adaptive_scale !== 'boolean')
+      fail(`'${path}': precond.adaptive_scale must be true or false, got ${JSON.stringify(v.adaptive_scale)}`);
+    out.adaptiveScale = v.adaptive_scale;
+  }
   return out;
+}
+
+function pfgmFromMetadata(path: string, text: string | undefined): PfgmSettings | undefined {
+  if (text === undefined) return undefined;
+  const v = fromJson(path, 'pfgm', text);
+  const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  if (
+    !isRecord(v) ||
+    !num(v.M) ||
+    !num(v.tau) ||
+    !num(v.s) ||
+    !num(v.zMax) ||
+    !num(v.upperNorm) ||
+    !num(v.gamma) ||
+    typeof v.restrictM !== 'boolean'
+  ) {
+    fail(`'${path}': metadata 'pfgm' is not {M, tau, s, zMax, upperNorm, gamma, restrictM}; ${AGAIN}`);
+  }
+  return { M: v.M, tau: v.tau, s: v.s, zMax: v.zMax, upperNorm: v.upperNorm, gamma: v.gamma, restrictM: v.restrictM };
 }
 
 function agree<T>(path: string, name: string, fromFile: T | undefined, fromOptions: T | undefined, dflt: T): T {
@@ -667,6 +703,8 @@ function countersFrom(path: string, key: string, value: unknown): TrainCounters 
 
 function metaFromMetadata(path: string, md: Record<string, string>, precond: Required<Precond>): ModelMeta {
   const meta: ModelMeta = { objective: md.objective ?? 'pfgmpp', D: precond.D, dAwareCIn: precond.dAwareCIn };
+  const pfgm = pfgmFromMetadata(path, md.pfgm);
+  if (pfgm !== undefined) meta.pfgm = pfgm;
   if (md.dataset !== undefined) {
     const d = fromJson(path, 'dataset', md.dataset);
     if (!isRecord(d) || typeof d.name !== 'string' || !Array.isArray(d.shape))
@@ -793,10 +831,14 @@ function prepareModel(path: string, bytes: Uint8Array, options: LoadModelOptions
     );
   }
   const pre = md.precond === undefined ? {} : precondFromMetadata(path, md.precond);
+  const objective = md.objective === 'pfgm' ? 'pfgm' : 'pfgmpp';
+  const D = agree(path, 'D', pre.D, options.D, objective === 'pfgm' ? 1 : Number.POSITIVE_INFINITY);
   const precond: Required<Precond> = {
     sigmaData: agree(path, 'sigmaData', pre.sigmaData ?? fromFile?.sigmaData, options.sigmaData, 0.5),
-    D: agree(path, 'D', pre.D, options.D, Number.POSITIVE_INFINITY),
+    D,
     dAwareCIn: agree(path, 'dAwareCIn', pre.dAwareCIn, options.dAwareCIn, false),
+    // Files written before adaptive_scale existed used EDM's coefficients.
+    adaptiveScale: pre.adaptiveScale ?? false,
   };
   const meta = metaFromMetadata(path, md, precond);
   const counters =
@@ -809,6 +851,11 @@ function prepareModel(path: string, bytes: Uint8Array, options: LoadModelOptions
         `'${path}' holds a different network than the one to load into (${configDiff(config, into.config)}; file vs network): create the network with the file's config, or load without 'into'`,
       );
     }
+    if (into.objective !== objective || into.adaptiveScale !== precond.adaptiveScale) {
+      fail(
+        `'${path}' holds a '${objective}' model${precond.adaptiveScale ? ' with adaptive scaling' : ''}, the network to load into differs: create it with the file's objective and adaptiveScale, or load without 'into'`,
+      );
+    }
     if (into.sigmaData !== precond.sigmaData || into.D !== precond.D) {
       fail(
         `'${path}' was saved with sigma_data ${precond.sigmaData} and D ${precond.D}, the network to load into has ${into.sigmaData} and ${into.D}: create it with the file's values, or load without 'into'`,
@@ -816,7 +863,16 @@ function prepareModel(path: string, bytes: Uint8Array, options: LoadModelOptions
     }
   }
   const net =
-    into ?? createNetwork(config, { sigmaData: precond.sigmaData, D: precond.D, dAwareCIn: precond.dAwareCIn });
+    into ??
+    createNetwork(config, {
+      sigmaData: precond.sigmaData,
+      D: precond.D,
+      dAwareCIn: precond.dAwareCIn,
+      adaptiveScale: precond.adaptiveScale,
+      objective,
+      pfgm: meta.pfgm as PfgmSettings | undefined,
+    });
+  if (into !== undefined && into.pfgm === undefined && meta.pfgm !== undefined) into.pfgm = meta.pfgm as PfgmSettings;
   try {
     const w = weightsFromFile(path, file, net);
     const raw = w.raw ?? w.ema;

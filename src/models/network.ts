@@ -8,17 +8,48 @@
 import { native } from '../addon/load.js';
 import type { NativeBufferName, NativeNetwork, NativeNetworkInfo, NativeOptim } from '../addon/native.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
-import { checkD } from '../validate.js';
+import type { PfgmHyperparameters } from '../physics/pfgm.js';
+import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
+
+/**
+ * The objectives of the PFGM family: `pfgmpp` (METHOD §2.2; any D > 0 and Infinity = EDM; the
+ * network is a denoiser) and `pfgm` (METHOD §3; D = 1; the network predicts the normalised field
+ * in N + 1 dimensions and is sampled with the z-ODE).
+ */
+export type Objective = 'pfgmpp' | 'pfgm';
+
+/** PFGM's hyperparameters (METHOD §3) as a `pfgm` model records them. */
+export interface PfgmSettings extends PfgmHyperparameters {
+  /** gamma of the field normalisation (3.1) (default 5). */
+  gamma: number;
+  /** The paper's restrict_M (default true). */
+  restrictM: boolean;
+}
 
 /** Options of {@link createNetwork}. */
 export interface CreateNetworkOptions {
+  /**
+   * The objective the network serves (default `pfgmpp`). `pfgm` adds one output channel (one
+   * output for vectors), the z component of the field, and implies D = 1.
+   */
+  objective?: Objective;
+  /** PFGM's hyperparameters, when already known (a `pfgm` Trainer computes them from the data). */
+  pfgm?: PfgmSettings;
   /** EDM's sigma_data (default 0.5, images in [-1, 1]). */
   sigmaData?: number;
   /** Augmented dimensions D used by training (default Infinity); also feeds `dAwareCIn`. */
   D?: number;
   /** Use METHOD §2.2's D-aware c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2) (D > 2). */
   dAwareCIn?: boolean;
+  /**
+   * Estimate each sample's noise scale from its own norm, `s^2 = max(sigma^2, ||x||^2 / N -
+   * sigmaData^2)`, and use it in place of sigma in c_skip, c_out, c_in and the loss weight. For
+   * heavy-tailed kernels (small D, METHOD §2.1), whose noise has no finite variance; the
+   * minimiser of the loss is still E[y | x, sigma] (docs/physics.md). Default: on for D <= 2
+   * (noise of infinite variance) and for the `pfgm` objective, off otherwise (EDM's coefficients).
+   */
+  adaptiveScale?: boolean;
   /** Seed of the parameter initialisation (default 0). */
   seed?: number;
 }
@@ -90,6 +121,39 @@ export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
   sigma?: Float32Array;
 }
 
+/** Options of {@link Network.pfgmStep}: PFGM's hyperparameters (METHOD §3) and the optimizer's. */
+export interface PfgmStepOptions extends BatchLabels, OptimizerOptions {
+  /** Largest exponent of (1 + tau). */
+  M: number;
+  /** Growth rate. */
+  tau: number;
+  /** Smallest perturbation scale. */
+  s: number;
+  /** gamma of the normalisation (3.1). */
+  gamma: number;
+  /** The paper's restrict_M (default true). */
+  restrictM?: boolean;
+  /** Seed of the perturbation and dropout streams (default 0). */
+  seed?: number;
+  /** Accumulate gradients over chunks of this many samples. */
+  microBatch?: number;
+}
+
+function optimOf(options: OptimizerOptions): NativeOptim {
+  const optim: NativeOptim = {
+    lr: options.lr,
+    beta1: options.beta1,
+    beta2: options.beta2,
+    eps: options.eps,
+    lrRampupKimg: options.lrRampupKimg,
+    gradClip: options.gradClip,
+    emaHalflifeKimg: options.emaHalflifeKimg,
+    emaRampupRatio: options.emaRampupRatio,
+  };
+  for (const [k, v] of Object.entries(optim)) if (v === undefined) delete optim[k as keyof NativeOptim];
+  return optim;
+}
+
 /** What one training step reports. */
 export interface TrainStepResult {
   /** Mean weighted loss of the batch (METHOD §2.2), before the update. */
@@ -148,13 +212,34 @@ export class Network {
   readonly D: number;
   /** Number of class labels it is conditioned on (0: unconditional). */
   readonly labelDim: number;
+  /** The objective it serves: a denoiser (`pfgmpp`) or PFGM's field (`pfgm`). */
+  readonly objective: Objective;
+  /** Whether it uses METHOD §2.2's D-aware c_in. */
+  readonly dAwareCIn: boolean;
+  /** Whether it scales each sample by its own norm (see {@link CreateNetworkOptions.adaptiveScale}). */
+  readonly adaptiveScale: boolean;
+  /**
+   * PFGM's hyperparameters (only for the `pfgm` objective): set by the Trainer from the data on
+   * its first run and saved with the model; the z-ODE sampler needs `zMax`.
+   */
+  pfgm: PfgmSettings | undefined;
   #native: NativeNetwork | undefined;
   readonly #info: NativeNetworkInfo;
 
   /** @internal */
-  constructor(config: NetworkConfig, handle: NativeNetwork, sigmaData: number, D = Number.POSITIVE_INFINITY) {
+  constructor(
+    config: NetworkConfig,
+    handle: NativeNetwork,
+    sigmaData: number,
+    D = Number.POSITIVE_INFINITY,
+    precond: { objective?: Objective; dAwareCIn?: boolean; adaptiveScale?: boolean; pfgm?: PfgmSettings } = {},
+  ) {
     this.config = config;
     this.D = D;
+    this.objective = precond.objective ?? 'pfgmpp';
+    this.dAwareCIn = precond.dAwareCIn ?? false;
+    this.adaptiveScale = precond.adaptiveScale ?? false;
+    this.pfgm = precond.pfgm;
     this.sigmaData = sigmaData;
     this.#native = handle;
     this.#info = callNative(() => handle.paramInfo());
@@ -265,6 +350,7 @@ export class Network {
     options: BatchLabels & { weights?: WeightSet } = {},
   ): Promise<Float32Array> {
     const h = this.#handle('denoise');
+    this.#needObjective('denoise', 'pfgmpp');
     const batch = Math.floor(x.length / this.sampleSize);
     this.#checkBatch('denoise', x, batch, options);
     const s = typeof sigma === 'number' ? new Float32Array(batch).fill(sigma) : sigma;
@@ -279,6 +365,95 @@ export class Network {
       }),
     );
     return r.out;
+  }
+
+  #needObjective(what: string, objective: Objective): void {
+    if (this.objective === objective) return;
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      objective === 'pfgmpp'
+        ? `${what}: this network predicts PFGM's field (objective 'pfgm'); use field()/pfgmStep(), and sample it with pfgmSample()`
+        : `${what}: this network is a denoiser (objective 'pfgmpp'); create it with { objective: 'pfgm' } for PFGM's field`,
+    );
+  }
+
+  /**
+   * PFGM's predicted field (METHOD §3) at augmented points (x, z): `[n, N + 1]`, the N data
+   * components then the z component, for a network created with `{ objective: 'pfgm' }`.
+   *
+   * @param x - The data part of the points, a whole batch (PyTorch layout).
+   * @param z - The augmented coordinate, one per sample (> 0) or one for all.
+   */
+  async field(
+    x: Float32Array,
+    z: Float32Array | number,
+    options: BatchLabels & { weights?: WeightSet } = {},
+  ): Promise<Float32Array> {
+    const h = this.#handle('field');
+    this.#needObjective('field', 'pfgm');
+    const batch = Math.floor(x.length / this.sampleSize);
+    this.#checkBatch('field', x, batch, options);
+    const zs = typeof z === 'number' ? new Float32Array(batch).fill(z) : z;
+    return awaitNative(() =>
+      h.field({ batch, x, z: zs, labels: options.labels, augment: options.augment, ema: options.weights === 'ema' }),
+    );
+  }
+
+  /**
+   * PFGM's loss (METHOD §3: the squared error against the field `target` [n, N + 1], summed over
+   * the N + 1 components and averaged over the batch) and the gradients of every parameter (read
+   * them with `stateDict('grads')`); nothing is updated.
+   */
+  async fieldLossAndGrad(
+    x: Float32Array,
+    z: Float32Array,
+    target: Float32Array,
+    labels: BatchLabels = {},
+  ): Promise<number> {
+    const h = this.#handle('fieldLossAndGrad');
+    this.#needObjective('fieldLossAndGrad', 'pfgm');
+    const batch = Math.floor(x.length / this.sampleSize);
+    this.#checkBatch('fieldLossAndGrad', x, batch, labels);
+    return awaitNative(() => h.field({ batch, x, z, target, labels: labels.labels, augment: labels.augment }));
+  }
+
+  /**
+   * One native PFGM training step (METHOD §3): perturbs the small batch `y` to augmented points,
+   * computes the normalised field target (3.1) over the large batch `refs` (which should contain
+   * `y`), then forward, loss, backward, Adam and EMA as {@link Network.trainStep}.
+   */
+  async pfgmStep(y: Float32Array, refs: Float32Array, options: PfgmStepOptions): Promise<TrainStepResult> {
+    const h = this.#handle('pfgmStep');
+    this.#needObjective('pfgmStep', 'pfgm');
+    const batch = Math.floor(y.length / this.sampleSize);
+    this.#checkBatch('pfgmStep', y, batch, options);
+    const refsCount = Math.floor(refs.length / this.sampleSize);
+    this.#checkBatch('pfgmStep (refs)', refs, refsCount, {});
+    checkNonNegative('M', options.M);
+    checkPositive('tau', options.tau);
+    checkPositive('s', options.s);
+    checkNonNegative('gamma', options.gamma);
+    return awaitNative(() =>
+      h.trainStep({
+        batch,
+        y,
+        D: 1,
+        seed: options.seed ?? 0,
+        labels: options.labels,
+        augment: options.augment,
+        microBatch: options.microBatch,
+        optim: optimOf(options),
+        pfgm: {
+          refs,
+          refsCount,
+          M: options.M,
+          tau: options.tau,
+          s: options.s,
+          gamma: options.gamma,
+          restrictM: options.restrictM ?? true,
+        },
+      }),
+    );
   }
 
   /**
@@ -303,20 +478,11 @@ export class Network {
    */
   async trainStep(y: Float32Array, options: TrainStepOptions): Promise<TrainStepResult> {
     const h = this.#handle('trainStep');
+    this.#needObjective('trainStep', 'pfgmpp');
     checkD(options.D);
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('trainStep', y, batch, options);
-    const optim: NativeOptim = {
-      lr: options.lr,
-      beta1: options.beta1,
-      beta2: options.beta2,
-      eps: options.eps,
-      lrRampupKimg: options.lrRampupKimg,
-      gradClip: options.gradClip,
-      emaHalflifeKimg: options.emaHalflifeKimg,
-      emaRampupRatio: options.emaRampupRatio,
-    };
-    for (const [k, v] of Object.entries(optim)) if (v === undefined) delete optim[k as keyof NativeOptim];
+    const optim = optimOf(options);
     return awaitNative(() =>
       h.trainStep({
         batch,
@@ -406,16 +572,30 @@ export class Network {
 export function createNetwork(network: PresetName | NetworkConfig, options: CreateNetworkOptions = {}): Network {
   const config = typeof network === 'string' ? preset(network) : validateNetworkConfig(network);
   const sigmaData = options.sigmaData ?? 0.5;
-  const D = options.D === undefined ? Number.POSITIVE_INFINITY : checkD(options.D);
+  const objective = options.objective ?? 'pfgmpp';
+  if (objective !== 'pfgmpp' && objective !== 'pfgm') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `objective must be 'pfgmpp' or 'pfgm', got '${String(objective)}'`);
+  }
+  if (objective === 'pfgm' && options.D !== undefined && options.D !== 1) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `the pfgm objective is PFGM's D = 1; got D = ${options.D} (leave D out, or use objective 'pfgmpp' for other D)`,
+    );
+  }
+  const D = objective === 'pfgm' ? 1 : options.D === undefined ? Number.POSITIVE_INFINITY : checkD(options.D);
+  const dAwareCIn = options.dAwareCIn ?? false;
+  const adaptiveScale = options.adaptiveScale ?? (objective === 'pfgm' || D <= 2);
   const handle = callNative(
     () =>
       new (native().Network)({
         ...toNativeConfig(config),
         sigma_data: sigmaData,
         D,
-        d_aware_c_in: options.dAwareCIn ?? false,
+        d_aware_c_in: dAwareCIn,
+        adaptive_scale: adaptiveScale,
+        objective,
         init_seed: options.seed ?? 0,
       }),
   );
-  return new Network(config, handle, sigmaData, D);
+  return new Network(config, handle, sigmaData, D, { objective, dAwareCIn, adaptiveScale, pfgm: options.pfgm });
 }

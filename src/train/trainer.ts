@@ -8,12 +8,31 @@
  */
 import type { Batch, Dataset } from '../data/dataset.js';
 import { PfgmError } from '../errors.js';
-import type { Network } from '../models/network.js';
-import { checkD } from '../validate.js';
+import type { Network, Objective, PfgmSettings } from '../models/network.js';
+import { pfgmHyperparameters } from '../physics/pfgm.js';
+import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { epochOrder, flipFlag } from './order.js';
 
-/** The objectives of the PFGM family (METHOD §2.2, §3). */
-export type Objective = 'pfgmpp';
+export type { Objective } from '../models/network.js';
+
+/** Options of the `pfgm` objective (METHOD §3); M, z_max and upper_norm come from the data. */
+export interface PfgmTrainOptions {
+  /**
+   * The large batch over which the field target (3.1) is computed, containing the small batch
+   * (default 4096, the paper's CIFAR-10 value, or the whole dataset when smaller).
+   */
+  refBatch?: number;
+  /** Growth rate tau (default 0.03). */
+  tau?: number;
+  /** Smallest perturbation scale s (default 0.01). */
+  s?: number;
+  /** gamma of the normalisation (default 5). */
+  gamma?: number;
+  /** The paper's restrict_M (default true). */
+  restrictM?: boolean;
+  /** Override M (default: METHOD §3's rule of thumb from the data's mean norm). */
+  M?: number;
+}
 
 /** Hyperparameters of a {@link Trainer}; EDM's defaults where it has them. */
 export interface TrainerOptions {
@@ -23,8 +42,13 @@ export interface TrainerOptions {
   microBatch?: number;
   /** Augmented dimensions D (default: the network's {@link Network.D}). */
   D?: number;
-  /** Objective (default `pfgmpp`: METHOD §2.2, any D > 0 and Infinity). */
+  /**
+   * Objective (default: the network's, {@link Network.objective}): `pfgmpp` (METHOD §2.2, any
+   * D > 0 and Infinity) or `pfgm` (METHOD §3, for a network created with `{ objective: 'pfgm' }`).
+   */
   objective?: Objective;
+  /** Options of the `pfgm` objective. */
+  pfgm?: PfgmTrainOptions;
   /** Stable target field: the batch posterior mean as the target (METHOD §2.4; default false). */
   stf?: boolean;
   /** Adam learning rate after ramp-up (default 1e-3, EDM's). */
@@ -115,8 +139,13 @@ export class Trainer {
   /** The data. */
   readonly data: Dataset;
   /** The resolved options. */
-  readonly options: Readonly<Required<Omit<TrainerOptions, 'onProgress' | 'checkpoint' | 'microBatch' | 'tickKimg'>>> &
-    Pick<TrainerOptions, 'onProgress' | 'checkpoint' | 'microBatch' | 'tickKimg'>;
+  readonly options: Readonly<
+    Required<Omit<TrainerOptions, 'onProgress' | 'checkpoint' | 'microBatch' | 'tickKimg' | 'pfgm'>>
+  > &
+    Pick<TrainerOptions, 'onProgress' | 'checkpoint' | 'microBatch' | 'tickKimg'> & {
+      /** The resolved options of the `pfgm` objective. */
+      readonly pfgm: Readonly<Required<Omit<PfgmTrainOptions, 'M'>>> & Pick<PfgmTrainOptions, 'M'>;
+    };
   #epoch = 0;
   #position = 0;
   #order: Uint32Array | undefined;
@@ -136,13 +165,28 @@ export class Trainer {
       );
     }
     if (data.info.count < 1) throw new PfgmError('ERR_PFGM_ARGUMENT', `dataset ${data.info.name} is empty`);
-    const objective = options.objective ?? 'pfgmpp';
-    if (objective !== 'pfgmpp') {
+    const objective = options.objective ?? net.objective;
+    if (objective !== 'pfgmpp' && objective !== 'pfgm') {
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `objective must be 'pfgmpp' or 'pfgm', got '${String(objective)}'`);
+    }
+    if (objective !== net.objective) {
       throw new PfgmError(
         'ERR_PFGM_ARGUMENT',
-        `objective '${String(objective)}' is not available; use 'pfgmpp' (any D, including Infinity)`,
+        objective === 'pfgm'
+          ? `the pfgm objective needs a network with PFGM's extra z output: createNetwork(config, { objective: 'pfgm' })`
+          : `this network predicts PFGM's field; train it with objective 'pfgm', or create a denoiser for 'pfgmpp'`,
       );
     }
+    if (objective === 'pfgm' && options.stf) {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        'stf is an option of the pfgmpp objective; PFGM has its own large-batch target',
+      );
+    }
+    if (objective === 'pfgm' && options.D !== undefined && options.D !== 1) {
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `the pfgm objective is D = 1, got D = ${options.D}`);
+    }
+    const p = options.pfgm ?? {};
     this.options = {
       batch: positiveInt('batch', options.batch ?? 64),
       microBatch: options.microBatch,
@@ -160,7 +204,44 @@ export class Trainer {
       onProgress: options.onProgress,
       checkpoint: options.checkpoint,
       checkpointTicks: options.checkpointTicks ?? 0,
+      pfgm: {
+        refBatch: Math.min(positiveInt('pfgm.refBatch', p.refBatch ?? 4096), data.info.count),
+        tau: checkPositive('pfgm.tau', p.tau ?? 0.03),
+        s: checkPositive('pfgm.s', p.s ?? 0.01),
+        gamma: checkNonNegative('pfgm.gamma', p.gamma ?? 5),
+        restrictM: p.restrictM ?? true,
+        M: p.M === undefined ? undefined : checkNonNegative('pfgm.M', p.M),
+      },
     };
+  }
+
+  /**
+   * PFGM's hyperparameters (METHOD §3) from the data: the mean L2 norm of up to 4096 samples in a
+   * seeded order gives M, z_max and upper_norm. Stored on the network ({@link Network.pfgm}) so
+   * they are saved with it; a network that already has them (a resumed run) keeps them.
+   */
+  async pfgmSettings(): Promise<PfgmSettings> {
+    if (this.net.pfgm !== undefined) return this.net.pfgm;
+    const o = this.options.pfgm;
+    const count = Math.min(4096, this.data.info.count);
+    const order = epochOrder(this.data.info.count, this.options.seed ^ 0x5f3759df, 0).subarray(0, count);
+    const { data } = await this.data.read(order);
+    const N = this.net.sampleSize;
+    let sum = 0;
+    for (let i = 0; i < count; i++) {
+      let q = 0;
+      for (let k = i * N; k < (i + 1) * N; k++) q += (data[k] as number) ** 2;
+      sum += Math.sqrt(q);
+    }
+    const hp = pfgmHyperparameters({ dataNorm: sum / count, N, tau: o.tau, s: o.s });
+    if (o.M !== undefined) {
+      const growth = (1 + o.tau) ** o.M;
+      hp.M = o.M;
+      hp.zMax = Math.sqrt(2 / Math.PI) * o.s * growth;
+      hp.upperNorm = Math.sqrt(N) * o.s * growth;
+    }
+    this.net.pfgm = { ...hp, gamma: o.gamma, restrictM: o.restrictM };
+    return this.net.pfgm;
   }
 
   /** Where the run stands in its data (for checkpoints). */
@@ -215,6 +296,30 @@ export class Trainer {
     return batch;
   }
 
+  #pfgmStep(batch: Batch, pfgm: PfgmSettings) {
+    const o = this.options;
+    const per = this.net.sampleSize;
+    const labels =
+      this.net.labelDim > 0 && this.data.info.labelDim > 0 && batch.labels !== undefined
+        ? batch.labels.subarray(0, o.batch * this.data.info.labelDim)
+        : undefined;
+    return this.net.pfgmStep(batch.data.subarray(0, o.batch * per), batch.data, {
+      M: pfgm.M,
+      tau: pfgm.tau,
+      s: pfgm.s,
+      gamma: pfgm.gamma,
+      restrictM: pfgm.restrictM,
+      seed: o.seed,
+      labels,
+      microBatch: o.microBatch,
+      lr: o.lr,
+      lrRampupKimg: o.lrRampupKimg,
+      emaHalflifeKimg: o.emaHalflifeKimg,
+      emaRampupRatio: o.emaRampupRatio,
+      gradClip: o.gradClip,
+    });
+  }
+
   /**
    * Runs until `kimg` thousand images or `steps` steps in total, yielding a {@link TickStats} at
    * every tick and at the end.
@@ -230,6 +335,9 @@ export class Trainer {
     const remainingImages = Math.min(targetImages - start.images, (targetSteps - start.steps) * o.batch);
     const tickImages = (o.tickKimg ?? Math.max(o.batch, remainingImages / 50) / 1000) * 1000;
     const useLabels = this.net.labelDim > 0 && this.data.info.labelDim > 0;
+    const pfgm = o.objective === 'pfgm' ? await this.pfgmSettings() : undefined;
+    // PFGM reads the large reference batch each step; its first `batch` samples are trained on.
+    const readCount = pfgm !== undefined ? Math.max(o.batch, o.pfgm.refBatch) : o.batch;
     const t0 = performance.now();
     let tickStart = t0;
     let tickImagesSeen = 0;
@@ -238,7 +346,7 @@ export class Trainer {
     let tickSteps = 0;
     let ticks = 0;
     let last = { lr: 0 };
-    let pending = this.#readAhead(o.batch);
+    let pending = this.#readAhead(readCount);
     for (;;) {
       const counters = this.net.counters();
       if (counters.images >= targetImages || counters.steps >= targetSteps) break;
@@ -251,19 +359,22 @@ export class Trainer {
       }
       const batch = this.#prepare(await pending, counters.steps);
       // Read the next batch while this step runs natively.
-      pending = this.#readAhead(o.batch);
-      const r = await this.net.trainStep(batch.data, {
-        D: o.D,
-        seed: o.seed,
-        labels: useLabels ? batch.labels : undefined,
-        microBatch: o.microBatch,
-        stf: o.stf,
-        lr: o.lr,
-        lrRampupKimg: o.lrRampupKimg,
-        emaHalflifeKimg: o.emaHalflifeKimg,
-        emaRampupRatio: o.emaRampupRatio,
-        gradClip: o.gradClip,
-      });
+      pending = this.#readAhead(readCount);
+      const r =
+        pfgm !== undefined
+          ? await this.#pfgmStep(batch, pfgm)
+          : await this.net.trainStep(batch.data, {
+              D: o.D,
+              seed: o.seed,
+              labels: useLabels ? batch.labels : undefined,
+              microBatch: o.microBatch,
+              stf: o.stf,
+              lr: o.lr,
+              lrRampupKimg: o.lrRampupKimg,
+              emaHalflifeKimg: o.emaHalflifeKimg,
+              emaRampupRatio: o.emaRampupRatio,
+              gradClip: o.gradClip,
+            });
       last = r;
       if (!r.skipped) {
         tickLoss += r.loss;

@@ -69,6 +69,32 @@ describe('pfgm train', () => {
     expect(all.at(-1)).toMatchObject({ step: 40 });
   }, 120_000);
 
+  it('trains the original PFGM objective (--objective pfgm) and records it in the model', async () => {
+    const out = join(work, 'pfgm');
+    const r = pfgm([
+      'train',
+      '--data',
+      'toy:gaussians',
+      '--objective',
+      'pfgm',
+      '--ref-batch',
+      '512',
+      '--out',
+      out,
+      '--steps',
+      '20',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { loadModel } = await import('../../src/io/checkpoint.js');
+    const { net, meta } = await loadModel(join(out, 'model.safetensors'));
+    expect(meta.objective).toBe('pfgm');
+    expect(net.objective).toBe('pfgm');
+    expect(net.pfgm?.zMax).toBeGreaterThan(0);
+    net.dispose();
+    expect(readdirSync(out).some((f) => f.endsWith('.png'))).toBe(true);
+  }, 120_000);
+
   it('explains bad data and bad options', () => {
     const empty = join(work, 'empty');
     rmSync(empty, { recursive: true, force: true });
@@ -85,6 +111,8 @@ describe('pfgm train', () => {
       ],
       [['train', '--data', 'toy:nope', '--out', join(work, 'x')], /nope/],
       [['train', '--data', 'toy:moons'], /needs --out DIR/],
+      [['train', '--data', 'toy:moons', '--out', join(work, 'x'), '--objective', 'pfgm', '--D', '64'], /D = 1/],
+      [['train', '--data', 'toy:moons', '--out', join(work, 'x'), '--objective', 'nope'], /pfgmpp.*pfgm/],
     ];
     for (const [args, message] of cases) {
       const r = pfgm(args);

@@ -214,7 +214,12 @@ describe('model files', () => {
     const metadata = header.__metadata__ as Record<string, unknown>;
     for (const v of Object.values(metadata)) expect(typeof v).toBe('string');
     expect(metadata).toMatchObject({ format: 'pfgm-model', version: '1', objective: 'pfgmpp' });
-    expect(JSON.parse(metadata.precond as string)).toEqual({ sigma_data: 0.5, D: 128, d_aware_c_in: false });
+    expect(JSON.parse(metadata.precond as string)).toEqual({
+      sigma_data: 0.5,
+      D: 128,
+      d_aware_c_in: false,
+      adaptive_scale: false,
+    });
     expect(JSON.parse(metadata.config as string)).toMatchObject({ kind: 'songunet', encoder_type: 'residual' });
     expect(JSON.parse(metadata.dataset as string)).toEqual(DATASET);
     const tensors = Object.entries(header)
@@ -251,7 +256,7 @@ describe('model files', () => {
     await rejects(saveModel(path, net, { objective: 'pfgmpp', big: { n: 1n } }), 'ERR_PFGM_ARGUMENT', /meta\.big/);
     await rejects(saveModel(path, net, { objective: 'pfgmpp', D: 128 }), 'ERR_PFGM_ARGUMENT', /D = 64/);
     expect(existsSync(path)).toBe(false);
-    await saveModel(path, net, { objective: 'pfgm' });
+    await saveModel(path, net, { objective: 'pfgmpp+stf' });
     const { net: m, meta } = await loadModel(path);
     expect(meta.D).toBe(64);
     expect(m.D).toBe(64);

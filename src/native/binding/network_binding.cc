@@ -41,13 +41,14 @@ std::vector<T> list_field(const Napi::Object& o, const char* key, std::vector<T>
   return out;
 }
 
-std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c) {
+// extra_out: output channels (features) beyond the input's; 1 for PFGM's z component.
+std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra_out) {
   const std::string kind = string_field(c, "kind");
   if (kind == "songunet") {
     nn::SongUNetConfig s;
     s.img_resolution = int_field(c, "img_resolution", s.img_resolution);
     s.in_channels = int_field(c, "in_channels", s.in_channels);
-    s.out_channels = int_field(c, "out_channels", s.out_channels);
+    s.out_channels = int_field(c, "out_channels", s.out_channels) + extra_out;
     s.label_dim = int_field(c, "label_dim", 0);
     s.augment_dim = int_field(c, "augment_dim", 0);
     s.model_channels = int_field(c, "model_channels", s.model_channels);
@@ -67,6 +68,7 @@ std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c) {
   if (kind == "mlp") {
     nn::MlpConfig m;
     m.features = int_field(c, "in_features", m.features);
+    m.out_features = m.features + extra_out;
     m.hidden = int_field(c, "hidden", m.hidden);
     m.num_blocks = int_field(c, "num_blocks", m.num_blocks);
     m.emb_channels = int_field(c, "emb_channels", m.emb_channels);
@@ -122,8 +124,8 @@ struct BatchInputs {
 };
 
 // Which of sigma and noise a call takes: denoise needs sigma, lossAndGrad both, and trainStep
-// either both (an explicit perturbation) or neither (the native draws).
-enum class Perturbation { kSigma, kRequired, kOptional };
+// either both (an explicit perturbation) or neither (the native draws); PFGM's calls neither.
+enum class Perturbation { kSigma, kRequired, kOptional, kNone };
 
 BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* data_key,
                        Perturbation perturbation) {
@@ -133,8 +135,14 @@ BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* dat
   const int64_t cnt = b.batch * s.net().sample_numel();
   b.data = floats(o, data_key, cnt, false);
   const bool optional = perturbation == Perturbation::kOptional;
-  b.sigma = floats(o, "sigma", b.batch, optional);
-  if (perturbation != Perturbation::kSigma) b.noise = floats(o, "noise", cnt, optional);
+  if (perturbation == Perturbation::kNone) {
+    if (has_field(o, "sigma") || has_field(o, "noise"))
+      fail(code::kArgument, "a PFGM step draws its own perturbation: leave 'noise' and 'sigma' out");
+  } else {
+    b.sigma = floats(o, "sigma", b.batch, optional);
+  }
+  if (perturbation == Perturbation::kRequired || perturbation == Perturbation::kOptional)
+    b.noise = floats(o, "noise", cnt, optional);
   if (optional && b.noise.empty() != b.sigma.empty())
     fail(code::kArgument, "give both 'noise' and 'sigma' (an explicit perturbation) or neither");
   nn::Backbone& net = s.net().net();
@@ -159,6 +167,7 @@ void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod("getBuffer", &NetworkHandle::GetBuffer),
        InstanceMethod("setBuffer", &NetworkHandle::SetBuffer),
        InstanceMethod("denoise", &NetworkHandle::Denoise),
+       InstanceMethod("field", &NetworkHandle::Field),
        InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
        InstanceMethod("trainStep", &NetworkHandle::TrainStep),
        InstanceMethod("counters", &NetworkHandle::Counters),
@@ -174,9 +183,14 @@ NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     nn::PrecondConfig pc;
     pc.sigma_data = num_field(c, "sigma_data", 0.5);
     pc.d_aware_c_in = has_field(c, "d_aware_c_in") && c.Get("d_aware_c_in").ToBoolean().Value();
+    pc.adaptive_scale = has_field(c, "adaptive_scale") && c.Get("adaptive_scale").ToBoolean().Value();
     pc.D = num_field(c, "D", INFINITY);
+    const std::string objective = has_field(c, "objective") ? string_field(c, "objective") : "pfgmpp";
+    if (objective != "pfgmpp" && objective != "pfgm")
+      fail(code::kArgument, "unknown objective '" + objective + "' (use 'pfgmpp' or 'pfgm')");
+    pc.pfgm_field = objective == "pfgm";
     const double seed = num_field(c, "init_seed", 0);
-    auto net = std::make_unique<nn::Denoiser>(make_backbone(c), pc);
+    auto net = std::make_unique<nn::Denoiser>(make_backbone(c, pc.pfgm_field ? 1 : 0), pc);
     session_ = std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed));
     return env.Undefined();
   });
@@ -280,6 +294,40 @@ Napi::Value NetworkHandle::Denoise(const Napi::CallbackInfo& info) {
   });
 }
 
+// field({batch, x, z, labels?, augment?, ema?}) -> Promise<Float32Array [batch, N + 1]> (PFGM);
+// with a `target` [batch, N + 1] instead: Promise<loss>, gradients in the grads buffer.
+Napi::Value NetworkHandle::Field(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("field");
+    Napi::Object o = object_arg(info, 0);
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o, "x", Perturbation::kNone));
+    auto z = std::make_shared<std::vector<float>>(floats(o, "z", b->batch, false));
+    const bool ema = has_field(o, "ema") && o.Get("ema").ToBoolean().Value();
+    const int64_t per = s->net().sample_numel();
+    if (has_field(o, "target")) {
+      // With a target: the loss and every gradient (read them with getBuffer('grads')).
+      auto target = std::make_shared<std::vector<float>>(floats(o, "target", b->batch * (per + 1), false));
+      auto loss = std::make_shared<double>(0);
+      return PromiseWorker::start(
+          env,
+          [=]() {
+            std::lock_guard<std::mutex> lock(s->mutex());
+            *loss = s->field_loss_and_grad(b->batch, b->data.data(), z->data(), b->view(), target->data());
+          },
+          [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *loss); });
+    }
+    auto out = std::make_shared<std::vector<float>>(static_cast<size_t>(b->batch * (per + 1)));
+    return PromiseWorker::start(
+        env,
+        [=]() {
+          std::lock_guard<std::mutex> lock(s->mutex());
+          s->field(b->batch, b->data.data(), z->data(), b->view(), ema, out->data());
+        },
+        [=](Napi::Env e) -> Napi::Value { return to_js(e, *out); });
+  });
+}
+
 Napi::Value NetworkHandle::LossAndGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -308,10 +356,28 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto s = live("trainStep");
     Napi::Object o = object_arg(info, 0);
-    auto b = std::make_shared<BatchInputs>(read_batch(*s, o, "y", Perturbation::kOptional));
-    const double D = number_field(o, "D");
+    const bool pfgm = has_field(o, "pfgm");
+    auto b = std::make_shared<BatchInputs>(
+        read_batch(*s, o, "y", pfgm ? Perturbation::kNone : Perturbation::kOptional));
+    const double D = pfgm ? 1.0 : number_field(o, "D");
     if (!(D > 0)) fail(code::kArgument, "D must be positive or Infinity, got " + std::to_string(D));
     const double seed = num_field(o, "seed", 0);
+    auto pin = std::make_shared<train::PfgmStepInput>();
+    auto refs = std::make_shared<std::vector<float>>();
+    if (pfgm) {
+      Napi::Object p = o.Get("pfgm").As<Napi::Object>();
+      const int64_t per = s->net().sample_numel();
+      pin->refs_count = int_field(p, "refsCount", 0);
+      if (pin->refs_count < 1) fail(code::kArgument, "pfgm.refsCount must be a positive integer");
+      *refs = floats(p, "refs", pin->refs_count * per, false);
+      pin->M = number_field(p, "M");
+      pin->tau = number_field(p, "tau");
+      pin->s = number_field(p, "s");
+      pin->gamma = number_field(p, "gamma");
+      pin->restrict_m = !has_field(p, "restrictM") || p.Get("restrictM").ToBoolean().Value();
+      if (!(pin->M >= 0) || !(pin->tau > 0) || !(pin->s > 0) || !(pin->gamma >= 0))
+        fail(code::kArgument, "pfgm needs M >= 0, tau > 0, s > 0 and gamma >= 0");
+    }
     train::OptimConfig opt;
     if (has_field(o, "optim")) {
       Napi::Object p = o.Get("optim").As<Napi::Object>();
@@ -332,6 +398,17 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
         env,
         [=]() {
           std::lock_guard<std::mutex> lock(s->mutex());
+          if (pfgm) {
+            train::PfgmStepInput in = *pin;
+            in.batch = b->batch;
+            in.y = b->data.data();
+            in.refs = refs->data();
+            in.labels = b->view();
+            in.seed = static_cast<uint64_t>(seed);
+            in.micro_batch = micro_batch;
+            *result = s->step_pfgm(in, opt);
+            return;
+          }
           train::StepInput in{};
           in.batch = b->batch;
           in.y = b->data.data();

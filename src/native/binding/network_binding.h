@@ -21,6 +21,7 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   Napi::Value GetBuffer(const Napi::CallbackInfo& info);
   Napi::Value SetBuffer(const Napi::CallbackInfo& info);
   Napi::Value Denoise(const Napi::CallbackInfo& info);
+  Napi::Value Field(const Napi::CallbackInfo& info);
   Napi::Value LossAndGrad(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);

@@ -1,5 +1,6 @@
 #include "denoiser.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "../errors.h"
@@ -12,24 +13,47 @@ namespace pfgm::nn {
 Denoiser::Denoiser(std::unique_ptr<Backbone> net, PrecondConfig precond)
     : net_(std::move(net)), pc_(precond) {
   if (!(pc_.sigma_data > 0)) fail(code::kArgument, "sigma_data must be positive");
+  const cpu::Nhwc in = net_->input_shape(1), os = net_->output_shape(1);
+  const bool field_shape = os.c == in.c + 1 && os.h == in.h && os.w == in.w;
+  if (pc_.pfgm_field && !field_shape)
+    fail(code::kArgument, "a PFGM model needs one more output channel than input channels");
+  if (!pc_.pfgm_field && os.numel() != in.numel())
+    fail(code::kArgument, "a denoiser needs as many outputs as inputs (out_channels = in_channels)");
+}
+
+void Denoiser::check_mode(bool field) const {
+  if (field && !pc_.pfgm_field)
+    fail(code::kArgument, "this model denoises (objective pfgmpp): it has no PFGM field output");
+  if (!field && pc_.pfgm_field)
+    fail(code::kArgument, "this model predicts PFGM's field (objective pfgm): sample it with the "
+                          "z-ODE (pfgmSample), not with a denoiser");
 }
 
 int64_t Denoiser::sample_numel() const { return net_->input_shape(1).numel(); }
 
-Denoiser::Coefs Denoiser::coefs(double sigma) const {
+Denoiser::Coefs Denoiser::coefs(double sigma, const float* x) const {
   if (!(sigma > 0) || !std::isfinite(sigma)) {
     fail(code::kArgument, "sigma must be positive and finite, got " + std::to_string(sigma));
   }
-  const double sd = pc_.sigma_data, s2 = sigma * sigma, sd2 = sd * sd;
+  const double sd = pc_.sigma_data, sd2 = sd * sd;
+  double s2 = sigma * sigma;
+  if (pc_.adaptive_scale) {
+    const int64_t per = sample_numel();
+    double q = 0;
+    for (int64_t k = 0; k < per; ++k) q += static_cast<double>(x[k]) * x[k];
+    s2 = std::max(s2, q / static_cast<double>(per) - sd2);
+  }
+  const double scale = std::sqrt(s2);
   double var_in = s2 + sd2;
   if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2) var_in = s2 * pc_.D / (pc_.D - 2) + sd2;
-  return Coefs{static_cast<float>(sd2 / (s2 + sd2)), static_cast<float>(sigma * sd / std::sqrt(s2 + sd2)),
+  return Coefs{static_cast<float>(sd2 / (s2 + sd2)), static_cast<float>(scale * sd / std::sqrt(s2 + sd2)),
                static_cast<float>(1.0 / std::sqrt(var_in)), static_cast<float>(std::log(sigma) / 4),
                static_cast<float>((s2 + sd2) / (s2 * sd2))};
 }
 
 void Denoiser::run_forward(const Context& ctx, const float* x, const float* sigma,
                            const Labels& labels, float* out, float* raw) {
+  check_mode(false);
   const int64_t n = ctx.batch;
   const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per_in = in.numel() / n, per_out = os.numel() / n;
@@ -39,7 +63,7 @@ void Denoiser::run_forward(const Context& ctx, const float* x, const float* sigm
   float* cn = ensure(c_noise_, n);
   std::vector<Coefs> k(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    k[i] = coefs(sigma[i]);
+    k[i] = coefs(sigma[i], x + i * per_in);
     cn[i] = k[i].c_noise;
     cpu::scale(per_in, k[i].c_in, xin + i * per_in, xin + i * per_in);
   }
@@ -72,7 +96,7 @@ double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* 
   std::vector<Coefs> k(static_cast<size_t>(n));
   std::vector<float> weight(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    k[i] = coefs(sigma[i]);
+    k[i] = coefs(sigma[i], x + i * per);
     weight[i] = k[i].weight;
   }
   const double loss = cpu::weighted_mse_forward(n, per, d, t, weight.data(), nullptr);

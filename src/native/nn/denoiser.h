@@ -18,6 +18,19 @@ struct PrecondConfig {
   // D > 2; off by default (EDM's c_in) for parity with the reference.
   bool d_aware_c_in = false;
   double D = INFINITY;
+  // Heavy-tailed kernels (small D; METHOD §2.1) have no finite noise variance, so EDM's
+  // coefficients, which assume ||x - y||^2 ~ N sigma^2, leave far samples with huge inputs and
+  // targets. With this option each sample's noise scale is estimated from its own norm,
+  // s^2 = max(sigma^2, ||x||^2 / N - sigma_data^2), and s replaces sigma in c_skip, c_out, c_in and
+  // the loss weight (c_noise keeps sigma). Coefficients that depend on (x, sigma) only leave the
+  // minimiser E[y | x, sigma] unchanged (docs/physics.md).
+  bool adaptive_scale = false;
+  // PFGM (METHOD §3): the model predicts the normalised field in N + 1 dimensions instead of
+  // denoising. The backbone has one more output channel than input channels; that channel,
+  // average-pooled over the image, is the z component. Inputs are scaled with z in the role of
+  // sigma (the D = 1 alignment r = z) and c_noise = ln(z) / 4. denoise() and loss_and_grad()
+  // refuse such a model; field() and field_loss_and_grad() serve it (denoiser_field.cc).
+  bool pfgm_field = false;
 };
 
 struct Labels {
@@ -45,17 +58,25 @@ class Denoiser {
                        const Labels& labels, float* denoised = nullptr,
                        const float* target = nullptr);
 
+  // PFGM: out [n, N + 1] = the predicted field at the augmented points (x [n, ...], z [n]).
+  void field(const Context& ctx, const float* x, const float* z, const Labels& labels, float* out);
+  // Mean over the batch of ||field(x, z) - target||^2 (target [n, N + 1], METHOD (3.1)), summed
+  // over the N + 1 components; writes every gradient into ctx.grads.
+  double field_loss_and_grad(const Context& ctx, const float* x, const float* z,
+                             const Labels& labels, const float* target);
+
  private:
   struct Coefs {
     float c_skip, c_out, c_in, c_noise, weight;
   };
-  Coefs coefs(double sigma) const;
+  Coefs coefs(double sigma, const float* x) const;
   void run_forward(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
                    float* out, float* raw);
+  void check_mode(bool field) const;
 
   std::unique_ptr<Backbone> net_;
   PrecondConfig pc_;
-  std::vector<float> x_, x_in_, c_noise_, f_, d_, dd_, df_;
+  std::vector<float> x_, x_in_, c_noise_, f_, d_, dd_, df_, ones_;
 };
 
 }  // namespace pfgm::nn

@@ -10,7 +10,8 @@
 namespace pfgm::nn {
 
 Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
-  if (c.features < 1 || c.hidden < 1 || c.num_blocks < 0 || c.noise_channels < 2 ||
+  if (cfg_.out_features == 0) cfg_.out_features = c.features;
+  if (c.features < 1 || cfg_.out_features < 1 || c.hidden < 1 || c.num_blocks < 0 || c.noise_channels < 2 ||
       c.noise_channels % 2 != 0 || c.emb_channels < 1) {
     fail(code::kArgument, "mlp: features, hidden and emb_channels must be positive and "
                           "noise_channels an even number >= 2");
@@ -27,7 +28,7 @@ Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
     blocks_[i].affine = Linear(ps_, b.sub("affine"), c.emb_channels, c.hidden, true, init);
     blocks_[i].fc1 = Linear(ps_, b.sub("fc1"), c.hidden, c.hidden, true, init_zero);
   }
-  out_proj_ = Linear(ps_, root.sub("out_proj"), c.hidden, c.features, true, init_zero);
+  out_proj_ = Linear(ps_, root.sub("out_proj"), c.hidden, cfg_.out_features, true, init_zero);
 }
 
 void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,

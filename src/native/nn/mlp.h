@@ -16,6 +16,7 @@ namespace pfgm::nn {
 
 struct MlpConfig {
   int64_t features = 2;  // N
+  int64_t out_features = 0;  // 0: N (a denoiser); N + 1 for PFGM's field (METHOD §3)
   int64_t hidden = 256;
   int64_t num_blocks = 4;
   int64_t emb_channels = 256;
@@ -30,7 +31,7 @@ class Mlp : public Backbone {
   explicit Mlp(const MlpConfig& config);
   const ParamSet& params() const override { return ps_; }
   cpu::Nhwc input_shape(int64_t n) const override { return {n, 1, 1, cfg_.features}; }
-  cpu::Nhwc output_shape(int64_t n) const override { return {n, 1, 1, cfg_.features}; }
+  cpu::Nhwc output_shape(int64_t n) const override { return {n, 1, 1, cfg_.out_features}; }
   int64_t label_dim() const override { return cfg_.label_dim; }
   int64_t augment_dim() const override { return 0; }
   void forward(const Context& ctx, const float* x, const float* noise_labels,

@@ -115,33 +115,46 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
-    const int64_t micro = in.micro_batch > 0 && in.micro_batch < n ? in.micro_batch : n;
-    if (micro == n) {
-      r.loss = net_->loss_and_grad(context(n, true, false, in.seed, step_index), in.y, noise, sigma,
-                                   in.labels, nullptr, target);
-    } else {
-      // Gradient accumulation: the batch's draws are made once above, then each chunk's mean loss
-      // and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
-      // loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
-      const int64_t np = static_cast<int64_t>(params_.size());
-      accum_.assign(static_cast<size_t>(np), 0.0f);
-      r.loss = 0;
-      const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
-      for (int64_t start = 0; start < n; start += micro) {
-        const int64_t len = std::min(micro, n - start);
-        nn::Context ctx = context(len, true, false, in.seed, step_index);
-        ctx.sample_offset = static_cast<uint64_t>(start);
-        nn::Labels labels{in.labels.class_labels ? in.labels.class_labels + start * ld : nullptr,
-                          in.labels.augment_labels ? in.labels.augment_labels + start * ad : nullptr};
-        const double share = static_cast<double>(len) / static_cast<double>(n);
-        r.loss += share * net_->loss_and_grad(ctx, in.y + start * per, noise + start * per,
-                                              sigma + start, labels, nullptr,
-                                              target != nullptr ? target + start * per : nullptr);
-        optim::axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
-      }
-      grads_.swap(accum_);
-    }
+    const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
+    r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
+                        [&](const nn::Context& ctx, int64_t start, int64_t) {
+                          nn::Labels labels{
+                              in.labels.class_labels ? in.labels.class_labels + start * ld : nullptr,
+                              in.labels.augment_labels ? in.labels.augment_labels + start * ad
+                                                       : nullptr};
+                          return net_->loss_and_grad(
+                              ctx, in.y + start * per, noise + start * per, sigma + start, labels,
+                              nullptr, target != nullptr ? target + start * per : nullptr);
+                        });
   }
+  apply_update(r, n, opt);
+  return r;
+}
+
+template <class LossFn>
+double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step,
+                           LossFn loss) {
+  const int64_t micro = micro_batch > 0 && micro_batch < n ? micro_batch : n;
+  if (micro == n) return loss(context(n, true, false, seed, step), 0, n);
+  // Gradient accumulation: the batch's draws are made once by the caller, then each chunk's mean
+  // loss and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
+  // loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
+  const int64_t np = static_cast<int64_t>(params_.size());
+  accum_.assign(static_cast<size_t>(np), 0.0f);
+  double total = 0;
+  for (int64_t start = 0; start < n; start += micro) {
+    const int64_t len = std::min(micro, n - start);
+    nn::Context ctx = context(len, true, false, seed, step);
+    ctx.sample_offset = static_cast<uint64_t>(start);
+    const double share = static_cast<double>(len) / static_cast<double>(n);
+    total += share * loss(ctx, start, len);
+    optim::axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
+  }
+  grads_.swap(accum_);
+  return total;
+}
+
+void Session::apply_update(StepResult& r, int64_t n, const OptimConfig& opt) {
   PFGM_PROFILE("step.optimizer");
   const int64_t np = static_cast<int64_t>(params_.size());
   const optim::GradStats gs = optim::grad_stats(np, grads_.data());
@@ -156,7 +169,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
     // Never apply a non-finite update: count it and leave weights, moments and EMA untouched.
     r.skipped = true;
     ++skipped_;
-    return r;
+    return;
   }
   float scale = 1.0f;
   if (opt.grad_clip > 0 && gs.norm > opt.grad_clip) scale = static_cast<float>(opt.grad_clip / gs.norm);
@@ -165,6 +178,50 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
                    opt.beta2, opt.eps, adam_t_, scale, ema_.data(),
                    optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
                                    static_cast<double>(n)));
+}
+
+StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
+  const int64_t n = in.batch, per = net_->sample_numel();
+  if (n < 1 || in.refs_count < 1) fail(code::kArgument, "PFGM needs a non-empty batch and reference batch");
+  const uint32_t step_index = static_cast<uint32_t>(steps_);
+  {
+    PFGM_PROFILE("step.perturb");
+    // METHOD §3: x = y + R u, z = z0 (1 + tau)^m, streams keyed by (seed, sample, step).
+    PfgmSpec spec{};
+    spec.count = n;
+    spec.n = per;
+    spec.M = in.M;
+    spec.tau = in.tau;
+    spec.s = in.s;
+    spec.restrict_M = in.restrict_m;
+    spec.streams = SampleStreams{nullptr, in.seed, 0, step_index};
+    x_.resize(static_cast<size_t>(n * per));
+    z_.resize(static_cast<size_t>(n));
+    cpu::pfgm_perturb_f32(in.y, x_.data(), z_.data(), spec);
+  }
+  {
+    PFGM_PROFILE("step.field_target");
+    // METHOD (3.1) over the large batch, in log space.
+    target_.resize(static_cast<size_t>(n * (per + 1)));
+    cpu::pfgm_field_target(n, in.refs_count, per, x_.data(), z_.data(), in.refs, in.gamma,
+                           target_.data());
+  }
+  StepResult r{};
+  {
+    PFGM_PROFILE("step.forward_backward");
+    const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
+    r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
+                        [&](const nn::Context& ctx, int64_t start, int64_t) {
+                          nn::Labels labels{
+                              in.labels.class_labels ? in.labels.class_labels + start * ld : nullptr,
+                              in.labels.augment_labels ? in.labels.augment_labels + start * ad
+                                                       : nullptr};
+                          return net_->field_loss_and_grad(ctx, x_.data() + start * per,
+                                                           z_.data() + start, labels,
+                                                           target_.data() + start * (per + 1));
+                        });
+  }
+  apply_update(r, n, opt);
   return r;
 }
 
@@ -172,6 +229,19 @@ void Session::denoise(int64_t batch, const float* x, const float* sigma, const n
                       bool ema, float* out, float* raw) {
   const nn::Context ctx = context(batch, false, ema, 0, 0);
   net_->denoise(ctx, x, sigma, labels, out, raw);
+}
+
+double Session::field_loss_and_grad(int64_t batch, const float* x, const float* z,
+                                    const nn::Labels& labels, const float* target) {
+  ensure_training_state();
+  const nn::Context ctx = context(batch, false, false, 0, 0);
+  return net_->field_loss_and_grad(ctx, x, z, labels, target);
+}
+
+void Session::field(int64_t batch, const float* x, const float* z, const nn::Labels& labels,
+                    bool ema, float* out) {
+  const nn::Context ctx = context(batch, false, ema, 0, 0);
+  net_->field(ctx, x, z, labels, out);
 }
 
 void Session::set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped) {

@@ -35,6 +35,21 @@ struct StepInput {
   bool stf = false;                // stable target field: train on the batch posterior mean
 };
 
+// PFGM's objective (METHOD §3): the small batch y is perturbed to augmented points (x, z) and
+// trained towards the normalised empirical field (3.1) of the large reference batch refs, which
+// contains y.
+struct PfgmStepInput {
+  int64_t batch;                   // small batch
+  const float* y;                  // [batch, N]
+  int64_t refs_count;              // large batch
+  const float* refs;               // [refs_count, N]
+  nn::Labels labels;
+  double M, tau, s, gamma;
+  bool restrict_m = true;
+  uint64_t seed;
+  int64_t micro_batch = 0;
+};
+
 struct StepResult {
   double loss;
   double grad_norm;
@@ -49,10 +64,17 @@ class Session {
   std::mutex& mutex() { return mu_; }
 
   StepResult step(const StepInput& in, const OptimConfig& opt);
+  StepResult step_pfgm(const PfgmStepInput& in, const OptimConfig& opt);
   // Loss and gradients for an explicit perturbation, without updating anything.
   double loss_and_grad(const StepInput& in);
   void denoise(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
                bool ema, float* out, float* raw = nullptr);
+
+  // PFGM's loss and gradients at explicit points and targets, without updating anything.
+  double field_loss_and_grad(int64_t batch, const float* x, const float* z, const nn::Labels& labels,
+                             const float* target);
+  void field(int64_t batch, const float* x, const float* z, const nn::Labels& labels, bool ema,
+             float* out);
 
   std::vector<float>& params() { return params_; }
   std::vector<float>& buffers() { return buffers_; }
@@ -68,11 +90,17 @@ class Session {
 
  private:
   void ensure_training_state();
+  // Runs loss(ctx, start, len) over the batch in chunks of micro_batch, accumulating each chunk's
+  // gradient weighted by its share, so the result is the whole batch's mean loss and gradient.
+  template <class LossFn>
+  double accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step, LossFn loss);
+  // Non-finite check, clipping, Adam and EMA after the gradients of a batch of n are in grads_.
+  void apply_update(StepResult& r, int64_t n, const OptimConfig& opt);
   nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
 
   std::unique_ptr<nn::Denoiser> net_;
   std::vector<float> params_, buffers_, grads_, ema_, m_, v_;
-  std::vector<float> noise_, sigma_f_, accum_, x_, target_;
+  std::vector<float> noise_, sigma_f_, accum_, x_, target_, z_;
   std::vector<double> sigma_d_;
   int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
   double nimg_ = 0;
