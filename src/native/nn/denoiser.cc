@@ -59,6 +59,29 @@ void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
   run_forward(ctx, x, sigma, labels, out, raw);
 }
 
+void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
+                         const Labels& labels, const float* v, float* vjp, float* denoised) {
+  const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
+  float* d = ensure(d_, cnt);
+  run_forward(ctx, x, sigma, labels, d, nullptr);
+  if (denoised != nullptr) std::copy(d, d + cnt, denoised);
+  std::vector<Coefs> k(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) k[i] = coefs(sigma[i]);
+  // dF = c_out v, in the backbone's channels-last layout.
+  float* dd = ensure(dd_, cnt);
+  for (int64_t i = 0; i < n; ++i) cpu::scale(per, k[i].c_out, v + i * per, dd + i * per);
+  const cpu::Nhwc os = net_->output_shape(n), in = net_->input_shape(n);
+  float* df = ensure(vjp_out_, cnt);
+  cpu::nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
+  float* dxin = ensure(vjp_in_, cnt);
+  net_->backward(ctx, df, dxin);
+  // Back to PyTorch's layout, then the chain rule through x -> c_in x and the skip path.
+  cpu::nhwc_to_nchw(n, in.c, in.h, in.w, dxin, dd);
+  for (int64_t i = 0; i < n; ++i) {
+    cpu::axpby(per, k[i].c_skip, v + i * per, k[i].c_in, dd + i * per, vjp + i * per);
+  }
+}
+
 double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* noise,
                                const float* sigma, const Labels& labels, float* denoised,
                                const float* target) {

@@ -174,6 +174,15 @@ void Session::denoise(int64_t batch, const float* x, const float* sigma, const n
   net_->denoise(ctx, x, sigma, labels, out, raw);
 }
 
+void Session::input_vjp(int64_t batch, const float* x, const float* sigma,
+                        const nn::Labels& labels, bool ema, const float* v, float* vjp,
+                        float* denoised) {
+  nn::Context ctx = context(batch, false, ema, 0, 0);
+  if (vjp_grads_.size() != params_.size()) vjp_grads_.assign(params_.size(), 0.0f);
+  ctx.grads = vjp_grads_.data();
+  net_->input_vjp(ctx, x, sigma, labels, v, vjp, denoised);
+}
+
 void Session::set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped) {
   steps_ = steps;
   adam_t_ = adam_steps;
