@@ -149,7 +149,10 @@ export async function dopri(
       const last = dir * (t + h - stop) >= 0;
       const step = last ? stop - t : h;
       if (Math.abs(step) <= 1e-14 * Math.max(Math.abs(t), 1)) {
-        throw new PfgmError('ERR_PFGM_ARGUMENT', `RK45 step size underflow at sigma = ${t}: the ODE is not resolvable at rtol ${rtol}, atol ${atol}`);
+        throw new PfgmError(
+          'ERR_PFGM_ARGUMENT',
+          `RK45 step size underflow at sigma = ${t}: the ODE is not resolvable at rtol ${rtol}, atol ${atol}`,
+        );
       }
       const ks: DopriEval[] = [at];
       let xNew = x;

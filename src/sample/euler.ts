@@ -4,9 +4,8 @@
  *
  * @module
  */
-import type { SampleResult, SolverOptions } from './types.js';
+import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
 import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
-import type { DenoiseFn } from './types.js';
 
 /**
  * Euler's method: `x_{i+1} = x_i + (s_{i+1} - s_i) (x_i - D(x_i, s_i)) / s_i`, which is

@@ -7,9 +7,9 @@
  *
  * @module
  */
-import { PfgmError } from '../errors.js';
+
 import { native } from '../addon/load.js';
-import { awaitNative } from '../errors.js';
+import { awaitNative, PfgmError } from '../errors.js';
 import { nativeStreams, type Seed } from '../physics/streams.js';
 import { checkInteger, checkNonNegative } from '../validate.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';

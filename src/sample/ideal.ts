@@ -170,7 +170,10 @@ async function readAll(data: Dataset): Promise<{ y: Float32Array; classes?: Int3
     y.set(batch.data, start * per);
     if (classes !== undefined) {
       if (batch.classes === undefined) {
-        throw new PfgmError('ERR_PFGM_ARGUMENT', `dataset '${data.info.name}' has labelDim ${labelDim} but gave no classes`);
+        throw new PfgmError(
+          'ERR_PFGM_ARGUMENT',
+          `dataset '${data.info.name}' has labelDim ${labelDim} but gave no classes`,
+        );
       }
       classes.set(batch.classes, start);
     }
@@ -211,7 +214,10 @@ export async function idealDenoiser(
   } else if (reference !== null && typeof reference === 'object' && 'info' in reference) {
     shape = [...reference.info.shape];
     if (options.shape !== undefined && options.shape.join() !== shape.join()) {
-      throw new PfgmError('ERR_PFGM_SHAPE', `idealDenoiser: the dataset's samples have shape [${shape}], not [${options.shape}]`);
+      throw new PfgmError(
+        'ERR_PFGM_SHAPE',
+        `idealDenoiser: the dataset's samples have shape [${shape}], not [${options.shape}]`,
+      );
     }
     const all = await readAll(reference);
     y = all.y;

@@ -37,6 +37,8 @@ const GAUSS_W = [5 / 18, 8 / 18, 5 / 18];
 /**
  * Adams-Bashforth weights for the step from `nodes[0]` to `target` over slopes known at `nodes`
  * (newest first): `b_j = (1/h) integral L_j`, L_j the Lagrange basis on the nodes.
+ *
+ * @internal
  */
 export function adamsBashforthWeights(nodes: readonly number[], target: number): number[] {
   const t0 = nodes[0] as number;

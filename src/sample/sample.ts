@@ -108,7 +108,10 @@ function denoiserOf(model: Sampleable, options: SampleOptions): DenoiseFn {
 function checkLabels(model: Sampleable, options: SampleOptions, count: number): void {
   if (options.labels !== undefined) {
     if (model.labelDim === 0) {
-      throw new PfgmError('ERR_PFGM_ARGUMENT', 'sample: this model is unconditional (labelDim 0) but labels were given');
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        'sample: this model is unconditional (labelDim 0) but labels were given',
+      );
     }
     if (!(options.labels instanceof Float32Array) || options.labels.length !== count * model.labelDim) {
       throw new PfgmError(

@@ -45,7 +45,10 @@ export async function combine(terms: readonly Term[], out?: Float32Array): Promi
  */
 export function checkSigmas(sigmas: readonly number[]): void {
   const bad = (why: string) =>
-    new PfgmError('ERR_PFGM_ARGUMENT', `sigmas ${why}: give descending noise levels ending in 0, e.g. karras({ steps: 18 })`);
+    new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `sigmas ${why}: give descending noise levels ending in 0, e.g. karras({ steps: 18 })`,
+    );
   if (!Array.isArray(sigmas) || sigmas.length < 2) throw bad('must hold at least two values (one step)');
   if (sigmas[sigmas.length - 1] !== 0) throw bad(`must end in 0, got ${sigmas[sigmas.length - 1]}`);
   for (let i = 0; i + 1 < sigmas.length; i++) {
