@@ -102,7 +102,7 @@ describe.each([Number.POSITIVE_INFINITY, 128])('D = %s, ten points in 2-D', (D) 
     // slope 1.12 (1.11), flips 11.7% -> 1.4%.
     ['heun', heun, 2],
     ['euler', euler, 1],
-  ] as const)('%s: the error against RK45 falls at order %i in the step count', async (name, run, order) => {
+  ] as const)('%s: the error against RK45 falls at order %i in the step count', async (_name, run, order) => {
     const steps = [16, 32, 64, 128];
     const medians: number[] = [];
     const flips: number[] = [];
