@@ -185,7 +185,7 @@ describe('D = Infinity is EDM', () => {
   ] as const)(
     '%s: Heun with the D = Infinity ideal denoiser follows the float64 EDM path',
     async (_name, refs, shape) => {
-      const n = shape.reduce((a, b) => a * b, 1);
+      const n = (shape as readonly number[]).reduce((a, b) => a * b, 1);
       using ideal = await idealDenoiser(refs, { D: Number.POSITIVE_INFINITY, shape });
       const sigmas = karras({ steps: 18 }); // EDM's CIFAR-10 schedule, sigma_max = 80
       const prior = await samplePrior({
