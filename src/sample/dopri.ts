@@ -56,9 +56,9 @@ export interface DopriResult {
   aux: Float64Array;
   /** The evaluation there (free: the method's last stage is the next step's first). */
   at: DopriEval;
-  /** Accepted and rejected steps. */
-  accepted: number;
-  /** Rejected steps. */
+  /** Steps taken, accepted and rejected. */
+  steps: number;
+  /** How many of them were rejected. */
   rejected: number;
 }
 
@@ -134,10 +134,12 @@ export async function dopri(
   let accepted = 0;
   let rejected = 0;
   let h = Number.NaN;
+  let justRejected = false;
   for (const stop of stops) {
     const dir = Math.sign(stop - t);
     if (dir === 0) continue;
     if (Number.isNaN(h)) h = dir * (await startStep(evaluate, x, aux, t, at, dir, Math.abs(stop - t), rtol, atol));
+    h = dir * Math.abs(h);
     while (dir * (stop - t) > 0) {
       if (accepted + rejected >= maxSteps) {
         throw new PfgmError(
@@ -170,8 +172,11 @@ export async function dopri(
       );
       const errAux = auxCombine(new Float64Array(aux.length), step, E, ks);
       const err = Math.max(scaledNorm(errX, x, xNew, rtol, atol), scaledNorm(errAux, aux, auxNew, rtol, atol));
-      // Step control: h * 0.9 err^(-1/5), within [0.2, 10] (no growth right after a rejection).
-      const factor = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** -0.2));
+      // Step control: h * 0.9 err^(-1/5), within [0.2, 10], and no growth on the step that
+      // follows a rejection (Hairer's safeguard against oscillating step sizes).
+      let factor = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** -0.2));
+      if (justRejected) factor = Math.min(1, factor);
+      justRejected = err > 1;
       if (err <= 1) {
         options.onStep?.({ i: accepted, t, x, at });
         accepted++;
@@ -187,7 +192,7 @@ export async function dopri(
       }
     }
   }
-  return { x, aux, at, accepted: accepted + rejected, rejected };
+  return { x, aux, at, steps: accepted + rejected, rejected };
 }
 
 /**

@@ -71,6 +71,6 @@ export async function rk45(
     onStep: (s) => ev.step({ i: s.i, sigma: s.t, x: s.x, denoised: s.at.denoised }),
   });
   // The last step, from sigma_min to 0, is the denoised batch there.
-  ev.step({ i: r.accepted - r.rejected, sigma: sigmas[sigmas.length - 2] as number, x: r.x, denoised: r.at.denoised });
+  ev.step({ i: r.steps - r.rejected, sigma: sigmas[sigmas.length - 2] as number, x: r.x, denoised: r.at.denoised });
   return { x: r.at.denoised, nfe: ev.nfe };
 }

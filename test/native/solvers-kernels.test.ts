@@ -207,3 +207,67 @@ describe('checks before the native side', () => {
     await expect(combine([])).rejects.toBeInstanceOf(PfgmError);
   });
 });
+
+describe('garbage', () => {
+  it('the sampler entry points survive garbage when called directly', async () => {
+    const addon = native() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const f = new Float32Array(4);
+    const junk: unknown[][] = [
+      [],
+      [null],
+      [42],
+      [{}],
+      [f, {}, []],
+      [f, Float64Array.of(1), [null]],
+      [{ x: f, out: f, count: 1.5, scale: 1, seeds: new BigUint64Array(1) }],
+      [{ out: f, count: 2, seeds: [1, 2] }],
+      [{ out: f, count: 2, seeds: new BigUint64Array(3) }],
+      [{ out: f, count: 1, seeds: new BigUint64Array(1), step: -1 }],
+    ];
+    for (const name of ['linearCombination', 'linearCombinationAsync', 'churnNoise', 'rademacher']) {
+      for (const args of junk) {
+        let threw: unknown;
+        try {
+          const result = (addon[name] as (...a: unknown[]) => unknown)(...args);
+          if (result instanceof Promise) await result;
+        } catch (error) {
+          threw = error;
+        }
+        expect(String((threw as { code?: string } | undefined)?.code), `${name}(${String(args)})`).toMatch(
+          /^ERR_PFGM_/,
+        );
+      }
+    }
+    const Ideal = native().IdealDenoiser as unknown as new (a: unknown) => unknown;
+    for (const args of [
+      undefined,
+      {},
+      { y: f, n: 3, D: 1 },
+      { y: f, n: 2, D: -1 },
+      { y: f, n: 2, D: 1, classes: [0, 1] },
+    ]) {
+      expect(() => new Ideal(args), JSON.stringify(args)).toThrow(
+        expect.objectContaining({ code: expect.stringMatching(/^ERR_PFGM_/) }),
+      );
+    }
+    const ideal = new (native().IdealDenoiser)({ y: f, n: 2, D: 1 });
+    for (const args of [
+      {},
+      { x: f },
+      { x: f, sigma: new Float64Array(1) },
+      { x: f, sigma: Float64Array.of(1, -1) },
+      { x: f, sigma: Float64Array.of(1, 1), classes: Int32Array.of(0, 0) },
+    ]) {
+      let threw: unknown;
+      try {
+        await ideal.denoise(args as never);
+      } catch (error) {
+        threw = error;
+      }
+      expect(String((threw as { code?: string } | undefined)?.code), JSON.stringify(Object.keys(args))).toMatch(
+        /^ERR_PFGM_/,
+      );
+    }
+    ideal.dispose();
+  });
+});
