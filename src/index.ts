@@ -8,6 +8,7 @@ export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDevic
 export * from './data/index.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
+export { type NllOptions, type NllResult, nll } from './eval/nll.js';
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_MARKER,
@@ -68,17 +69,28 @@ export {
   type TrainCounters,
   type TrainStepOptions,
   type TrainStepResult,
+  type VjpResult,
   type WeightSet,
 } from './models/network.js';
 export * from './physics/index.js';
-export {
-  type DenoiseFn,
-  type HeunOptions,
-  heun,
-  type SampleOptions,
-  type SampleResult,
-  sample,
-} from './sample/heun.js';
+export { dpmSolver2M } from './sample/dpmSolver2M.js';
+export { dpmSolver3M } from './sample/dpmSolver3M.js';
+export { euler } from './sample/euler.js';
+export { type ChurnOptions, type HeunOptions, heun } from './sample/heun.js';
+export { IdealDenoiser, type IdealDenoiserOptions, idealDenoiser } from './sample/ideal.js';
+export { type IpndmOptions, ipndm } from './sample/ipndm.js';
+export { type Rk45Options, rk45 } from './sample/rk45.js';
+export { type SampleOptions, sample } from './sample/sample.js';
+export { type SolverName, solverNames, solverNfe, solvers } from './sample/solvers.js';
+export type {
+  DenoiseFn,
+  DenoiseOptions,
+  Sampleable,
+  SampleResult,
+  Solver,
+  SolverOptions,
+  StepInfo,
+} from './sample/types.js';
 export {
   type DormandPrinceOptions,
   dormandPrince,

@@ -154,6 +154,35 @@ export interface NativeNetwork {
   ): Promise<NativeStepResult>;
   counters(): NativeCounters;
   setCounters(c: NativeCounters): void;
+  inputVjp(
+    args: NativeBatch & { x: Float32Array; sigma: Float32Array; v: Float32Array; ema?: boolean },
+  ): Promise<NativeVjp>;
+}
+
+/** A denoised batch and the input VJP v^T dD/dx (src/native/binding/sampler_binding.cc). */
+export interface NativeVjp {
+  denoised: Float32Array;
+  vjp: Float32Array;
+}
+
+/** The arguments of one ideal-denoiser call: x [queries, n], sigma [queries]. */
+export interface NativeIdealCall {
+  x: Float32Array;
+  sigma: Float64Array;
+  classes?: Int32Array;
+}
+
+/** The ideal denoiser of METHOD §2.4 over a fixed reference set (sampler_binding.cc). */
+export interface NativeIdealDenoiser {
+  dispose(): void;
+  info(): { count: number; n: number; D: number; labelDim: number };
+  denoise(args: NativeIdealCall): Promise<Float32Array>;
+  inputVjp(args: NativeIdealCall & { v: Float32Array }): Promise<NativeVjp>;
+}
+
+/** Arguments of the per-sample draws of the sampler (churn noise, Rademacher probes). */
+export interface NativeSamplerDraw extends NativeStreams {
+  count: number;
 }
 
 export interface NativeAddon {
@@ -180,4 +209,15 @@ export interface NativeAddon {
     inputs: Record<string, NativeHostTensor>,
   ): Promise<Record<string, NativeHostTensor>>;
   opCases(): string[];
+  linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): void;
+  linearCombinationAsync(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): Promise<void>;
+  churnNoise(args: NativeSamplerDraw & { x: Float32Array; out: Float32Array; scale: number }): Promise<void>;
+  rademacher(args: NativeSamplerDraw & { out: Float32Array }): void;
+  IdealDenoiser: new (args: {
+    y: Float32Array;
+    n: number;
+    D: number;
+    classes?: Int32Array;
+    labelDim?: number;
+  }) => NativeIdealDenoiser;
 }

@@ -77,6 +77,14 @@ export interface BatchLabels {
   augment?: Float32Array;
 }
 
+/** D(x, sigma) together with an input vector-Jacobian product (see {@link Network.inputVjp}). */
+export interface VjpResult {
+  /** The denoised batch D(x, sigma). */
+  denoised: Float32Array;
+  /** v^T dD(x, sigma)/dx per sample, shaped like x. */
+  vjp: Float32Array;
+}
+
 /** Hyperparameters of the optimizer step (EDM's defaults where it has them). */
 export interface OptimizerOptions {
   /** Adam learning rate after ramp-up (default 2e-4). */
@@ -452,6 +460,43 @@ export class Network {
           gamma: options.gamma,
           restrictM: options.restrictM ?? true,
         },
+      }),
+    );
+  }
+
+  /**
+   * The input vector-Jacobian product `v^T dD(x, sigma)/dx` of each sample, with D(x, sigma) itself
+   * (one forward and one backward pass). With EDM's preconditioning `D = c_skip x + c_out F(c_in x)`
+   * this is `c_skip v + c_in [backward of F at c_out v]`. The likelihood ({@link nll}) uses it for
+   * the Hutchinson trace of the probability-flow ODE. Training gradients and optimizer state are
+   * left untouched.
+   *
+   * @param x - The noisy batch (PyTorch layout).
+   * @param sigma - One sigma per sample (> 0), or one for all.
+   * @param v - The cotangent, shaped like x.
+   */
+  async inputVjp(
+    x: Float32Array,
+    sigma: Float32Array | number,
+    v: Float32Array,
+    options: BatchLabels & { weights?: WeightSet } = {},
+  ): Promise<VjpResult> {
+    const h = this.#handle('inputVjp');
+    const batch = Math.floor(x.length / this.sampleSize);
+    this.#checkBatch('inputVjp', x, batch, options);
+    if (!(v instanceof Float32Array) || v.length !== x.length) {
+      throw new PfgmError('ERR_PFGM_SHAPE', `inputVjp: v must be a Float32Array of the length of x (${x.length})`);
+    }
+    const s = typeof sigma === 'number' ? new Float32Array(batch).fill(sigma) : sigma;
+    return awaitNative(() =>
+      h.inputVjp({
+        batch,
+        x,
+        sigma: s,
+        v,
+        labels: options.labels,
+        augment: options.augment,
+        ema: options.weights === 'ema',
       }),
     );
   }

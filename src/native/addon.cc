@@ -9,6 +9,7 @@
 #include "binding/network_binding.h"
 #include "binding/op_binding.h"
 #include "binding/physics_binding.h"
+#include "binding/sampler_binding.h"
 #include "binding/tensor_handle.h"
 #include "device.h"
 
@@ -80,6 +81,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runOp", Napi::Function::New(env, RunOp));
   exports.Set("opCases", Napi::Function::New(env, OpCases));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  InitSampler(env, exports);
   return exports;
 }
 

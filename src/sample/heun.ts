@@ -1,41 +1,112 @@
 /**
- * EDM's deterministic Heun sampler (METHOD §2.3) over an explicit `sigmas` array ending in 0 and
- * the `sample(network, ...)` convenience that draws the prior of the network's D. Because the
- * ODE in sigma is EDM's for every D, only the prior depends on D.
+ * EDM's Heun sampler (METHOD §2.3, Karras et al. 2022, Algorithm 1 and, with churn, Algorithm 2).
+ * Because the ODE in sigma is EDM's for every D, only the prior depends on D.
+ *
+ * This module also keeps the names it has always exported ({@link sample}, {@link SampleOptions},
+ * {@link SampleResult}, {@link DenoiseFn}), which now live in `sample.ts` and `types.ts`.
  *
  * @module
  */
-import { PfgmError } from '../errors.js';
-import type { BatchLabels, Network, WeightSet } from '../models/network.js';
-import { samplePrior } from '../physics/prior.js';
-import { karras } from '../physics/schedule.js';
-import { checkD } from '../validate.js';
 
-/** A denoiser D(x, sigma) for a batch at one noise level. */
-export type DenoiseFn = (x: Float32Array, sigma: number) => Promise<Float32Array>;
+import { native } from '../addon/load.js';
+import { awaitNative, PfgmError } from '../errors.js';
+import { nativeStreams, type Seed } from '../physics/streams.js';
+import { checkInteger, checkNonNegative } from '../validate.js';
+import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
+import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
 
-/** A finished sampling run. */
-export interface SampleResult {
-  /** The samples, [count, ...sample shape] row-major. */
-  x: Float32Array;
-  /** Number of denoiser evaluations (Heun: 2 n - 1 for n steps). */
-  nfe: number;
+export { type SampleOptions, sample } from './sample.js';
+export type { DenoiseFn, SampleResult } from './types.js';
+
+/**
+ * EDM's stochastic churn (Algorithm 2): before step i, raise the noise level from `s_i` to
+ * `s_hat = s_i (1 + gamma)` by adding Gaussian noise of standard deviation
+ * `sNoise sqrt(s_hat^2 - s_i^2)`, with `gamma = min(sChurn / n, sqrt(2) - 1)` for
+ * `sTmin <= s_i <= sTmax` and 0 elsewhere.
+ *
+ * Exact only for D = Infinity (METHOD §2.3): for finite D the perturbation kernel is a Student-t,
+ * and a Student-t plus a Gaussian is not the Student-t of the higher noise level, so churn with a
+ * finite-D model adds a (small) bias.
+ */
+export interface ChurnOptions {
+  /** EDM's S_churn, total churn over the run (>= 0; 0 turns churn off). */
+  sChurn: number;
+  /** Lowest sigma that gets churn (default 0). */
+  sTmin?: number;
+  /** Highest sigma that gets churn (default Infinity). */
+  sTmax?: number;
+  /** EDM's S_noise, the noise inflation (default 1). */
+  sNoise?: number;
+  /**
+   * Seed of the churn noise (default 0): one seed (sample i reads stream `sampleOffset + i`) or one
+   * per sample, so each sample's noise does not depend on its batch. Step i of the solver reads
+   * step i of the stream.
+   */
+  seed?: Seed;
+  /** First stream index when `seed` is one number (default 0). */
+  sampleOffset?: number;
+  /** How many samples `x` holds (default: the length of `seed` when it is an array, else 1). */
+  count?: number;
 }
 
 /** Options of {@link heun}. */
-export interface HeunOptions {
-  /** Called after every step with the step index, its sigma, the new x and the denoised x. */
-  callback?: (step: { i: number; sigma: number; x: Float32Array; denoised: Float32Array }) => void;
-  /** Stops between steps. */
-  signal?: AbortSignal;
+export interface HeunOptions extends SolverOptions {
+  /** EDM's stochastic churn; off when absent. Exact only for D = Infinity. */
+  churn?: ChurnOptions;
+}
+
+/** Churn settings checked once. */
+interface Churn {
+  sChurn: number;
+  sTmin: number;
+  sTmax: number;
+  sNoise: number;
+  count: number;
+  seed: Seed;
+  sampleOffset: number;
+}
+
+function checkChurn(c: ChurnOptions, length: number): Churn {
+  const seed = c.seed ?? 0;
+  const count = c.count ?? (Array.isArray(seed) ? seed.length : 1);
+  checkInteger('churn.count', count, 1);
+  if (length % count !== 0) {
+    throw new PfgmError('ERR_PFGM_SHAPE', `churn.count = ${count} does not divide the ${length} values of x`);
+  }
+  const sTmin = checkNonNegative('churn.sTmin', c.sTmin ?? 0);
+  const sTmax = c.sTmax ?? Number.POSITIVE_INFINITY;
+  if (typeof sTmax !== 'number' || Number.isNaN(sTmax) || sTmax < sTmin) {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `churn.sTmax must be a number >= sTmin (${sTmin}), got ${sTmax}`);
+  }
+  return {
+    sChurn: checkNonNegative('churn.sChurn', c.sChurn),
+    sTmin,
+    sTmax,
+    sNoise: checkNonNegative('churn.sNoise', c.sNoise ?? 1),
+    count,
+    seed,
+    sampleOffset: c.sampleOffset ?? 0,
+  };
 }
 
 /**
- * EDM's Heun solver: an Euler step `x + (s_{i+1} - s_i) d`, `d = (x - D(x, s_i)) / s_i`, then the
- * trapezoidal correction except on the last step to sigma = 0.
+ * EDM's Heun solver: an Euler step from `s_i` to `s_{i+1}` with the slope `d = (x - D(x, s_i)) / s_i`,
+ * then the trapezoidal correction with the slope at the Euler point, except on the last step to
+ * sigma = 0. NFE = 2n - 1 for n = sigmas.length - 1 steps (CIFAR-10: `karras({ steps: 18 })`,
+ * NFE 35); second order.
  *
- * @param x - The starting point at `sigmas[0]` (not modified).
+ * With `churn`, each step first moves to `s_hat >= s_i` by adding noise (see {@link ChurnOptions};
+ * exact only for D = Infinity) and the callback reports `s_hat` and the noisier x.
+ *
+ * @param denoise - D(x, sigma).
+ * @param x - The start at `sigmas[0]` (not modified).
  * @param sigmas - Descending noise levels ending in 0, e.g. `karras({ steps: 18 })`.
+ *
+ * @example
+ * ```ts
+ * const { x, nfe } = await heun((x, s) => net.denoise(x, s, { weights: 'ema' }), x0, karras({ steps: 18 }));
+ * // nfe === 35
+ * ```
  */
 export async function heun(
   denoise: DenoiseFn,
@@ -43,79 +114,57 @@ export async function heun(
   sigmas: readonly number[],
   options: HeunOptions = {},
 ): Promise<SampleResult> {
-  if (sigmas.length < 2 || sigmas[sigmas.length - 1] !== 0) {
-    throw new PfgmError(
-      'ERR_PFGM_ARGUMENT',
-      'sigmas must hold at least one step and end in 0 (e.g. karras({ steps: 18 }))',
-    );
-  }
-  let cur = x.slice();
-  let nfe = 0;
-  for (let i = 0; i + 1 < sigmas.length; i++) {
-    options.signal?.throwIfAborted();
+  checkStart(x);
+  checkSigmas(sigmas);
+  const churn = options.churn === undefined ? undefined : checkChurn(options.churn, x.length);
+  const ev = new Evaluator(denoise, options);
+  const n = sigmas.length - 1;
+  let cur = x;
+  for (let i = 0; i < n; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await denoise(cur, s);
-    nfe++;
-    const d = new Float32Array(cur.length);
-    const out = new Float32Array(cur.length);
-    for (let k = 0; k < cur.length; k++) {
-      d[k] = ((cur[k] as number) - (den[k] as number)) / s;
-      out[k] = (cur[k] as number) + (next - s) * (d[k] as number);
+    // EDM Algorithm 2, lines 4-6: gamma, s_hat and the added noise.
+    const gamma =
+      churn !== undefined && churn.sChurn > 0 && s >= churn.sTmin && s <= churn.sTmax
+        ? Math.min(churn.sChurn / n, Math.SQRT2 - 1)
+        : 0;
+    const sHat = s * (1 + gamma);
+    let xHat = cur;
+    if (gamma > 0 && churn !== undefined) {
+      ev.checkAbort();
+      xHat = new Float32Array(cur.length);
+      const args = {
+        x: cur,
+        out: xHat,
+        count: churn.count,
+        scale: churn.sNoise * Math.sqrt(sHat * sHat - s * s),
+        ...nativeStreams({ seed: churn.seed, sampleOffset: churn.sampleOffset, step: i }, churn.count),
+      };
+      await awaitNative(() => native().churnNoise(args));
     }
-    if (next !== 0) {
-      const den2 = await denoise(out, next);
-      nfe++;
-      for (let k = 0; k < cur.length; k++) {
-        const d2 = ((out[k] as number) - (den2[k] as number)) / next;
-        out[k] = (cur[k] as number) + (next - s) * 0.5 * ((d[k] as number) + d2);
-      }
+    const den = await ev.denoise(xHat, sHat);
+    ev.step({ i, sigma: sHat, x: xHat, denoised: den });
+    // Euler: x + (next - s_hat) d = (next / s_hat) x + (1 - next / s_hat) D.
+    const ratio = next / sHat;
+    const euler = await combine([
+      [ratio, xHat],
+      [1 - ratio, den],
+    ]);
+    if (next === 0) {
+      cur = euler;
+      continue;
     }
-    cur = out;
-    options.callback?.({ i, sigma: next, x: cur, denoised: den });
+    // Trapezoid: x + h/2 (d + d'), d = (x - D) / s_hat, d' = (x_e - D(x_e, next)) / next.
+    const den2 = await ev.denoise(euler, next);
+    const h = next - sHat;
+    const a = h / (2 * sHat);
+    const b = h / (2 * next);
+    cur = await combine([
+      [1 + a, xHat],
+      [-a, den],
+      [b, euler],
+      [-b, den2],
+    ]);
   }
-  return { x: cur, nfe };
-}
-
-/** Options of {@link sample}. */
-export interface SampleOptions extends BatchLabels {
-  /** How many samples. */
-  count: number;
-  /** Heun steps n (default 18: NFE 35). */
-  steps?: number;
-  /** Seed of the prior draw (default 0); sample i uses stream i. */
-  seed?: number;
-  /** D of the prior (default: the network's, {@link Network.D}). */
-  D?: number;
-  /** Largest sigma, used by both the prior and the schedule (default 80). */
-  sigmaMax?: number;
-  /** Smallest non-zero sigma (default 0.002). */
-  sigmaMin?: number;
-  /** Schedule exponent (default 7). */
-  rho?: number;
-  /** Weights to sample with (default `ema`). */
-  weights?: WeightSet;
-  /** Stops between steps. */
-  signal?: AbortSignal;
-}
-
-/**
- * Samples a network with EDM's Heun sampler from the prior of its D (METHOD §2.3).
- *
- * @example
- * ```ts
- * const { x, nfe } = await sample(net, { count: 16, steps: 18, D: 128, seed: 0 });
- * ```
- */
-export async function sample(net: Network, options: SampleOptions): Promise<SampleResult> {
-  const D = checkD(options.D ?? net.D);
-  const sigmaMax = options.sigmaMax ?? 80;
-  const shape = net.sampleShape[1] === 1 && net.sampleShape[2] === 1 ? [net.sampleShape[0]] : [...net.sampleShape];
-  const prior = await samplePrior({ shape, count: options.count, D, sigmaMax, seed: options.seed ?? 0, device: 'cpu' });
-  const x0 = (await prior.data()) as Float32Array;
-  prior.dispose();
-  const sigmas = karras({ steps: options.steps ?? 18, sigmaMax, sigmaMin: options.sigmaMin, rho: options.rho });
-  const denoise: DenoiseFn = (x, sigma) =>
-    net.denoise(x, sigma, { labels: options.labels, augment: options.augment, weights: options.weights ?? 'ema' });
-  return heun(denoise, x0, sigmas, { signal: options.signal });
+  return { x: cur, nfe: ev.nfe };
 }

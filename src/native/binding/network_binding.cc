@@ -169,6 +169,7 @@ void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod("denoise", &NetworkHandle::Denoise),
        InstanceMethod("field", &NetworkHandle::Field),
        InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
+       InstanceMethod("inputVjp", &NetworkHandle::InputVjp),
        InstanceMethod("trainStep", &NetworkHandle::TrainStep),
        InstanceMethod("counters", &NetworkHandle::Counters),
        InstanceMethod("setCounters", &NetworkHandle::SetCounters),
@@ -348,6 +349,35 @@ Napi::Value NetworkHandle::LossAndGrad(const Napi::CallbackInfo& info) {
           *loss = s->loss_and_grad(in);
         },
         [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *loss); });
+  });
+}
+
+// inputVjp({ batch, x, sigma, v, labels?, augment?, ema? }) -> Promise<{ denoised, vjp }>:
+// v^T dD(x, sigma)/dx for the likelihood's trace estimate (nn::Denoiser::input_vjp).
+Napi::Value NetworkHandle::InputVjp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("inputVjp");
+    Napi::Object o = object_arg(info, 0);
+    auto b = std::make_shared<BatchInputs>(read_batch(*s, o, "x", Perturbation::kSigma));
+    const int64_t cnt = b->batch * s->net().sample_numel();
+    auto v = std::make_shared<std::vector<float>>(floats(o, "v", cnt, false));
+    const bool ema = has_field(o, "ema") && o.Get("ema").ToBoolean().Value();
+    auto out = std::make_shared<std::vector<float>>(static_cast<size_t>(cnt));
+    auto vjp = std::make_shared<std::vector<float>>(static_cast<size_t>(cnt));
+    return PromiseWorker::start(
+        env,
+        [=]() {
+          std::lock_guard<std::mutex> lock(s->mutex());
+          s->input_vjp(b->batch, b->data.data(), b->sigma.data(), b->view(), ema, v->data(),
+                       vjp->data(), out->data());
+        },
+        [=](Napi::Env e) -> Napi::Value {
+          Napi::Object r = Napi::Object::New(e);
+          r.Set("denoised", to_js(e, *out));
+          r.Set("vjp", to_js(e, *vjp));
+          return r;
+        });
   });
 }
 

@@ -23,6 +23,7 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   Napi::Value Denoise(const Napi::CallbackInfo& info);
   Napi::Value Field(const Napi::CallbackInfo& info);
   Napi::Value LossAndGrad(const Napi::CallbackInfo& info);
+  Napi::Value InputVjp(const Napi::CallbackInfo& info);
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value SetCounters(const Napi::CallbackInfo& info);

@@ -83,6 +83,55 @@ void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
   run_forward(ctx, x, sigma, labels, out, raw);
 }
 
+void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
+                         const Labels& labels, const float* v, float* vjp, float* denoised) {
+  const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
+  float* d = ensure(d_, cnt);
+  // F itself is needed only when the coefficients depend on x (adaptive_scale).
+  float* raw = pc_.adaptive_scale ? ensure(f_raw_, cnt) : nullptr;
+  run_forward(ctx, x, sigma, labels, d, raw);
+  if (denoised != nullptr) std::copy(d, d + cnt, denoised);
+  std::vector<Coefs> k(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) k[i] = coefs(sigma[i], x + i * per);
+  // dF = c_out v, in the backbone's channels-last layout.
+  float* dd = ensure(dd_, cnt);
+  for (int64_t i = 0; i < n; ++i) cpu::scale(per, k[i].c_out, v + i * per, dd + i * per);
+  const cpu::Nhwc os = net_->output_shape(n), in = net_->input_shape(n);
+  float* df = ensure(vjp_out_, cnt);
+  cpu::nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
+  float* dxin = ensure(vjp_in_, cnt);
+  net_->backward(ctx, df, dxin);
+  // Back to PyTorch's layout, then the chain rule through x -> c_in x and the skip path.
+  cpu::nhwc_to_nchw(n, in.c, in.h, in.w, dxin, dd);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * per;
+    const float* vi = v + i * per;
+    const float* gi = dd + i * per;  // g = J_F^T (c_out v), in F's input space
+    float* out = vjp + i * per;
+    cpu::axpby(per, k[i].c_skip, vi, k[i].c_in, gi, out);
+    if (!pc_.adaptive_scale) continue;
+    // With adaptive_scale the coefficients depend on x through u = s^2 = ||x||^2 / N - sd^2
+    // (where that exceeds sigma^2): add (du/dx) [c_skip'(u) v.x + c_out'(u) v.F + c_in'(u) g.x].
+    const double sd2 = pc_.sigma_data * pc_.sigma_data, s2 = sigma[i] * static_cast<double>(sigma[i]);
+    double q = 0, vx = 0, vf = 0, gx = 0;
+    const float* fi = raw + i * per;
+    for (int64_t j = 0; j < per; ++j) {
+      q += static_cast<double>(xi[j]) * xi[j];
+      vx += static_cast<double>(vi[j]) * xi[j];
+      vf += static_cast<double>(vi[j]) * fi[j];
+      gx += static_cast<double>(gi[j]) * xi[j];
+    }
+    const double u = q / static_cast<double>(per) - sd2;
+    if (!(u > s2)) continue;  // sigma's branch of the max: no dependence on x
+    const double a = u + sd2, sd = pc_.sigma_data;
+    const double dcs = -sd2 / (a * a);
+    const double dco = sd * sd2 / (2 * a * a * std::sqrt(u / a));
+    const double dci = -0.5 / (a * std::sqrt(a));
+    const double scale = 2.0 / static_cast<double>(per) * (dcs * vx + dco * vf + dci * gx);
+    for (int64_t j = 0; j < per; ++j) out[j] += static_cast<float>(scale * xi[j]);
+  }
+}
+
 double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* noise,
                                const float* sigma, const Labels& labels, float* denoised,
                                const float* target) {

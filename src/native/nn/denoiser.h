@@ -51,6 +51,14 @@ class Denoiser {
   void denoise(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
                float* out, float* raw = nullptr);
 
+  // The input vector-Jacobian product for the likelihood's trace estimate (src/eval/nll.ts):
+  // vjp = v^T dD(x, sigma)/dx per sample. With D = c_skip x + c_out F(c_in x):
+  //   v^T dD/dx = c_skip v + c_in * [backbone backward of c_out v].
+  // The backbone's backward also writes parameter gradients into ctx.grads, which must point at a
+  // scratch buffer of the parameter count. denoised (nullable) receives D(x, sigma).
+  void input_vjp(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
+                 const float* v, float* vjp, float* denoised = nullptr);
+
   // x = y + noise; returns the mean weighted loss against `target` (null: y itself; STF passes
   // the reference-batch posterior mean, METHOD §2.4) and writes every gradient into ctx.grads.
   // denoised (nullable) receives D(x).
@@ -76,7 +84,7 @@ class Denoiser {
 
   std::unique_ptr<Backbone> net_;
   PrecondConfig pc_;
-  std::vector<float> x_, x_in_, c_noise_, f_, d_, dd_, df_, ones_;
+  std::vector<float> x_, x_in_, c_noise_, f_, d_, dd_, df_, ones_, vjp_out_, vjp_in_, f_raw_;
 };
 
 }  // namespace pfgm::nn

@@ -35,6 +35,8 @@ enum Purpose : uint32_t {
   kPurposeDropout = 9,       // dropout masks (ops/activation.h)
   kPurposeLabelDropout = 10, // class-label dropout for classifier-free guidance
   kPurposeInit = 11,         // parameter initialisation
+  kPurposeChurn = 12,        // EDM's stochastic churn noise of the Heun sampler (sample/)
+  kPurposeHutchinson = 13,   // Rademacher probes of the likelihood's trace estimate (sample/)
 };
 
 struct Philox4 {

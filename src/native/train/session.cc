@@ -244,6 +244,15 @@ void Session::field(int64_t batch, const float* x, const float* z, const nn::Lab
   net_->field(ctx, x, z, labels, out);
 }
 
+void Session::input_vjp(int64_t batch, const float* x, const float* sigma,
+                        const nn::Labels& labels, bool ema, const float* v, float* vjp,
+                        float* denoised) {
+  nn::Context ctx = context(batch, false, ema, 0, 0);
+  if (vjp_grads_.size() != params_.size()) vjp_grads_.assign(params_.size(), 0.0f);
+  ctx.grads = vjp_grads_.data();
+  net_->input_vjp(ctx, x, sigma, labels, v, vjp, denoised);
+}
+
 void Session::set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped) {
   steps_ = steps;
   adam_t_ = adam_steps;

@@ -76,6 +76,11 @@ class Session {
   void field(int64_t batch, const float* x, const float* z, const nn::Labels& labels, bool ema,
              float* out);
 
+  // v^T dD(x, sigma)/dx for the likelihood (nn::Denoiser::input_vjp). Parameter gradients go to a
+  // scratch buffer of its own, so a training run's gradients and Adam state are left untouched.
+  void input_vjp(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
+                 bool ema, const float* v, float* vjp, float* denoised);
+
   std::vector<float>& params() { return params_; }
   std::vector<float>& buffers() { return buffers_; }
   std::vector<float>& grads();
@@ -100,7 +105,7 @@ class Session {
 
   std::unique_ptr<nn::Denoiser> net_;
   std::vector<float> params_, buffers_, grads_, ema_, m_, v_;
-  std::vector<float> noise_, sigma_f_, accum_, x_, target_, z_;
+  std::vector<float> noise_, sigma_f_, accum_, x_, target_, z_, vjp_grads_;
   std::vector<double> sigma_d_;
   int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
   double nimg_ = 0;

@@ -1,0 +1,66 @@
+// CPU reference of the sampler kernels (sampler.h): memory-bound loops split into fixed chunks
+// (ops/parallel.h), so results never depend on the thread count.
+#include "../ops/parallel.h"
+#include "sampler.h"
+#include "sampler_math.h"
+
+namespace pfgm::cpu {
+namespace {
+
+// The hot loop, specialised for the common small term counts so the compiler unrolls the inner
+// sum and vectorises over k; built for AVX2 and baseline x86-64 (PFGM_VECTOR_CLONES).
+template <int Terms>
+PFGM_VECTOR_CLONES void combine_fixed(int64_t begin, int64_t end, const double* coefs,
+                                      const float* const* in, float* out) {
+  const float* a[Terms];
+  double c[Terms];
+  for (int t = 0; t < Terms; ++t) {
+    a[t] = in[t];
+    c[t] = coefs[t];
+  }
+  for (int64_t k = begin; k < end; ++k) {
+    double acc = 0.0;
+    for (int t = 0; t < Terms; ++t) acc += c[t] * static_cast<double>(a[t][k]);
+    out[k] = static_cast<float>(acc);
+  }
+}
+
+void combine_range(int64_t begin, int64_t end, int terms, const double* coefs,
+                   const float* const* in, float* out) {
+  switch (terms) {
+    case 1: return combine_fixed<1>(begin, end, coefs, in, out);
+    case 2: return combine_fixed<2>(begin, end, coefs, in, out);
+    case 3: return combine_fixed<3>(begin, end, coefs, in, out);
+    case 4: return combine_fixed<4>(begin, end, coefs, in, out);
+    case 5: return combine_fixed<5>(begin, end, coefs, in, out);
+    default:
+      for (int64_t k = begin; k < end; ++k) out[k] = combine_element(k, terms, coefs, in);
+  }
+}
+
+}  // namespace
+
+void linear_combination_f32(int64_t n, int terms, const double* coefs,
+                            const float* const* inputs, float* out) {
+  parallel_ranges(n, [&](int64_t begin, int64_t end) {
+    combine_range(begin, end, terms, coefs, inputs, out);
+  });
+}
+
+void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
+                     const SampleStreams& streams) {
+  const int64_t blocks = (n + 3) / 4;
+  parallel_ranges(count * blocks, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) churn_block(x, out, n, t / blocks, t % blocks, scale, streams);
+  });
+}
+
+void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& streams) {
+  parallel_ranges(count * n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      out[t] = stream_sign(streams, t / n, t % n, kPurposeHutchinson);
+    }
+  });
+}
+
+}  // namespace pfgm::cpu

@@ -1,0 +1,47 @@
+// Per-element math of the sampler kernels, shared by the CPU loops (sampler_cpu.cc) and, with the
+// same signatures, a CUDA twin: every function here is PFGM_HD and touches one element, so a CUDA
+// kernel is one thread per element calling it (DESIGN "One op, two backends").
+#pragma once
+
+#include <cstdint>
+
+#include "../physics/noise.h"
+#include "../rng/philox.h"
+
+namespace pfgm {
+
+// The most arrays one fused update combines: RK45's stage 7 reads x and six slopes, iPNDM x and
+// four slopes, the Heun correction x, two states and two denoised batches.
+inline constexpr int kMaxCombineTerms = 16;
+
+// out[k] = sum_t coefs[t] * in[t][k], accumulated in double and rounded once: the coefficients
+// of a solver step (e.g. 1 + h / sigma next to -h / sigma) can be large and of opposite sign,
+// and one rounding keeps the update as exact as the fp32 inputs allow.
+PFGM_HD float combine_element(int64_t k, int terms, const double* coefs, const float* const* in) {
+  double acc = 0.0;
+  for (int t = 0; t < terms; ++t) acc += coefs[t] * static_cast<double>(in[t][k]);
+  return static_cast<float>(acc);
+}
+
+// EDM's churn for elements [4b, 4b + 4) of sample i (one Philox block gives four normals):
+// out = x + scale * eps with eps from the kPurposeChurn stream at streams.step.
+PFGM_HD void churn_block(const float* x, float* out, int64_t n, int64_t i, int64_t b, double scale,
+                         const SampleStreams& streams) {
+  double g[4];
+  normals4(streams.key(i, kPurposeChurn), static_cast<uint32_t>(b), g);
+  const int64_t lanes = n - 4 * b < 4 ? n - 4 * b : 4;
+  const int64_t base = i * n + 4 * b;
+  for (int64_t l = 0; l < lanes; ++l) {
+    out[base + l] = static_cast<float>(static_cast<double>(x[base + l]) + scale * g[l]);
+  }
+}
+
+// Element j of sample i's Rademacher stream (+1 or -1 with probability 1/2 each): bit j % 32 of
+// word (j / 32) % 4 of block j / 128, so one Philox block serves 128 elements.
+PFGM_HD float stream_sign(const SampleStreams& streams, int64_t i, int64_t j, uint32_t purpose) {
+  const Philox4 r = draw_block(streams.key(i, purpose), static_cast<uint32_t>(j / 128));
+  const uint32_t word = r.v[(j / 32) % 4];
+  return ((word >> (j % 32)) & 1u) != 0u ? 1.0f : -1.0f;
+}
+
+}  // namespace pfgm

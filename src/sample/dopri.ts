@@ -1,0 +1,232 @@
+/**
+ * Adaptive Dormand-Prince 5(4) (Dormand & Prince 1980; step control as in Hairer, Norsett & Wanner,
+ * "Solving ODEs I", II.4) over a Float32Array state plus an optional Float64Array of auxiliary
+ * values (the likelihood's log-density change). Used by {@link rk45} and by {@link nll}.
+ *
+ * Every stage of the state is one fused native combination (update.ts); the auxiliary values are
+ * few (one per sample) and stay in JS doubles.
+ *
+ * @internal
+ * @module
+ */
+import { PfgmError } from '../errors.js';
+import { combine, type Term } from './update.js';
+
+/** The right-hand side at (x, t): the slope of x, the slope of the auxiliary values, and D(x, t). */
+export interface DopriEval {
+  /** dx/dt. */
+  k: Float32Array;
+  /** d aux/dt (empty when there are no auxiliary values). */
+  kAux: Float64Array;
+  /** The denoised batch behind the slope, for callbacks and the final step. */
+  denoised: Float32Array;
+}
+
+/** What one accepted step reports. */
+export interface DopriStep {
+  /** Accepted steps before this one. */
+  i: number;
+  /** Where the step starts. */
+  t: number;
+  /** The state there. */
+  x: Float32Array;
+  /** The evaluation there. */
+  at: DopriEval;
+}
+
+/** Options of {@link dopri}. */
+export interface DopriOptions {
+  /** Relative tolerance (> 0). */
+  rtol: number;
+  /** Absolute tolerance (> 0). */
+  atol: number;
+  /** Give up after this many steps, accepted or rejected (default 100000). */
+  maxSteps?: number;
+  /** Called once per accepted step, with the state it starts from. */
+  onStep?: (step: DopriStep) => void;
+  /** Checked before each evaluation. */
+  signal?: AbortSignal;
+}
+
+/** The end of an integration. */
+export interface DopriResult {
+  /** The state at the last stop. */
+  x: Float32Array;
+  /** The auxiliary values there. */
+  aux: Float64Array;
+  /** The evaluation there (free: the method's last stage is the next step's first). */
+  at: DopriEval;
+  /** Steps taken, accepted and rejected. */
+  steps: number;
+  /** How many of them were rejected. */
+  rejected: number;
+}
+
+// Dormand-Prince 5(4): nodes c, stage matrix a, the fifth-order weights (= row 7 of a, so the last
+// stage is the next step's first: FSAL) and e = fifth-order minus fourth-order weights.
+const C = [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1];
+const A: readonly (readonly number[])[] = [
+  [],
+  [1 / 5],
+  [3 / 40, 9 / 40],
+  [44 / 45, -56 / 15, 32 / 9],
+  [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+  [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+  [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+];
+const E = [71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40];
+
+/** sqrt(mean((e / (atol + rtol max(|a|, |b|)))^2)): Hairer's scaled error norm. */
+function scaledNorm(e: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rtol: number, atol: number) {
+  let acc = 0;
+  for (let k = 0; k < e.length; k++) {
+    const sc = atol + rtol * Math.max(Math.abs(a[k] as number), Math.abs(b[k] as number));
+    const r = (e[k] as number) / sc;
+    acc += r * r;
+  }
+  return e.length === 0 ? 0 : Math.sqrt(acc / e.length);
+}
+
+function auxCombine(aux: Float64Array, h: number, weights: readonly number[], ks: readonly DopriEval[]): Float64Array {
+  const out = Float64Array.from(aux);
+  for (let j = 0; j < weights.length; j++) {
+    const w = h * (weights[j] as number);
+    if (w === 0) continue;
+    const kj = (ks[j] as DopriEval).kAux;
+    for (let m = 0; m < out.length; m++) out[m] = (out[m] as number) + w * (kj[m] as number);
+  }
+  return out;
+}
+
+/** `x + h sum_j w_j k_j` through the native combination (zero weights skipped). */
+function stateCombine(x: Float32Array, h: number, weights: readonly number[], ks: readonly DopriEval[]) {
+  const terms: Term[] = [[1, x]];
+  weights.forEach((w, j) => {
+    if (w !== 0) terms.push([h * w, (ks[j] as DopriEval).k]);
+  });
+  return combine(terms);
+}
+
+/**
+ * Integrates from `t0` through each of `stops` in order (the step is clipped to land exactly on
+ * each), adapting the step to `rtol`/`atol` on the state and the auxiliary values (the larger of
+ * their two scaled RMS errors must stay below 1). The first step size follows Hairer's starting
+ * rule, which costs one evaluation.
+ */
+export async function dopri(
+  f: (x: Float32Array, aux: Float64Array, t: number) => Promise<DopriEval>,
+  x0: Float32Array,
+  aux0: Float64Array,
+  t0: number,
+  stops: readonly number[],
+  options: DopriOptions,
+): Promise<DopriResult> {
+  const { rtol, atol } = options;
+  const maxSteps = options.maxSteps ?? 100_000;
+  const evaluate = (x: Float32Array, aux: Float64Array, t: number) => {
+    options.signal?.throwIfAborted();
+    return f(x, aux, t);
+  };
+  let x = x0;
+  let aux = aux0;
+  let t = t0;
+  let at = await evaluate(x, aux, t);
+  let accepted = 0;
+  let rejected = 0;
+  let h = Number.NaN;
+  let justRejected = false;
+  for (const stop of stops) {
+    const dir = Math.sign(stop - t);
+    if (dir === 0) continue;
+    if (Number.isNaN(h)) h = dir * (await startStep(evaluate, x, aux, t, at, dir, Math.abs(stop - t), rtol, atol));
+    h = dir * Math.abs(h);
+    while (dir * (stop - t) > 0) {
+      if (accepted + rejected >= maxSteps) {
+        throw new PfgmError(
+          'ERR_PFGM_ARGUMENT',
+          `RK45 took ${maxSteps} steps without reaching sigma = ${stop} (now at ${t}): loosen rtol/atol or check the denoiser`,
+        );
+      }
+      // Land exactly on the stop; the next step starts from the proposal, not the clipped size.
+      const last = dir * (t + h - stop) >= 0;
+      const step = last ? stop - t : h;
+      if (Math.abs(step) <= 1e-14 * Math.max(Math.abs(t), 1)) {
+        throw new PfgmError(
+          'ERR_PFGM_ARGUMENT',
+          `RK45 step size underflow at sigma = ${t}: the ODE is not resolvable at rtol ${rtol}, atol ${atol}`,
+        );
+      }
+      const ks: DopriEval[] = [at];
+      let xNew = x;
+      let auxNew = aux;
+      for (let s = 1; s < 7; s++) {
+        const row = A[s] as readonly number[];
+        // Stage 7's input is the fifth-order solution itself (FSAL).
+        xNew = await stateCombine(x, step, row, ks);
+        auxNew = auxCombine(aux, step, row, ks);
+        ks.push(await evaluate(xNew, auxNew, t + (C[s] as number) * step));
+      }
+      const errX = await combine(
+        E.flatMap((w, j) => (w === 0 ? [] : [[step * w, (ks[j] as DopriEval).k] as Term])),
+        undefined,
+      );
+      const errAux = auxCombine(new Float64Array(aux.length), step, E, ks);
+      const err = Math.max(scaledNorm(errX, x, xNew, rtol, atol), scaledNorm(errAux, aux, auxNew, rtol, atol));
+      // Step control: h * 0.9 err^(-1/5), within [0.2, 10], and no growth on the step that
+      // follows a rejection (Hairer's safeguard against oscillating step sizes).
+      let factor = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** -0.2));
+      if (justRejected) factor = Math.min(1, factor);
+      justRejected = err > 1;
+      if (err <= 1) {
+        options.onStep?.({ i: accepted, t, x, at });
+        accepted++;
+        x = xNew;
+        aux = auxNew;
+        t = last ? stop : t + step;
+        at = ks[6] as DopriEval;
+        // A step clipped to land on a stop says little about the natural size: keep the proposal.
+        if (!last) h = step * factor;
+      } else {
+        rejected++;
+        h = step * Math.min(1, factor);
+      }
+    }
+  }
+  return { x, aux, at, steps: accepted + rejected, rejected };
+}
+
+/**
+ * Hairer's starting step (Solving ODEs I, II.4, "automatic step size control"): a first guess
+ * from the sizes of x and its slope, refined by one trial Euler step (one extra evaluation).
+ * Returns a magnitude; `dir` is the direction of integration.
+ */
+async function startStep(
+  evaluate: (x: Float32Array, aux: Float64Array, t: number) => Promise<DopriEval>,
+  x: Float32Array,
+  aux: Float64Array,
+  t: number,
+  at: DopriEval,
+  dir: number,
+  span: number,
+  rtol: number,
+  atol: number,
+): Promise<number> {
+  const norm = (v: ArrayLike<number>, ref: ArrayLike<number>) => scaledNorm(v, ref, ref, rtol, atol);
+  const d0 = Math.max(norm(x, x), norm(aux, aux));
+  const d1 = Math.max(norm(at.k, x), norm(at.kAux, aux));
+  const h0 = Math.min(span, d0 < 1e-5 || d1 < 1e-5 ? 1e-6 * span : (0.01 * d0) / d1);
+  const x1 = await combine([
+    [1, x],
+    [dir * h0, at.k],
+  ]);
+  const aux1 = auxCombine(aux, dir * h0, [1], [at]);
+  const at1 = await evaluate(x1, aux1, t + dir * h0);
+  const dk = await combine([
+    [1, at1.k],
+    [-1, at.k],
+  ]);
+  const dkAux = at1.kAux.map((v, m) => v - (at.kAux[m] as number));
+  const d2 = Math.max(norm(dk, x), norm(dkAux, aux)) / h0;
+  const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
+  return Math.min(100 * h0, h1, span);
+}

@@ -1,0 +1,212 @@
+/**
+ * `sample(model, ...)`: draws the prior of the model's D (METHOD §2.3), builds EDM's schedule unless
+ * `sigmas` is given, and runs a solver, with class labels and classifier-free guidance for
+ * conditional models.
+ *
+ * @module
+ */
+import { PfgmError } from '../errors.js';
+import type { BatchLabels, WeightSet } from '../models/network.js';
+import { samplePrior } from '../physics/prior.js';
+import { karras } from '../physics/schedule.js';
+import type { Seed } from '../physics/streams.js';
+import { checkD, checkFinite, checkInteger, checkOneOf, checkPositive } from '../validate.js';
+import { dpmSolver2M } from './dpmSolver2M.js';
+import { dpmSolver3M } from './dpmSolver3M.js';
+import { euler } from './euler.js';
+import { type ChurnOptions, heun } from './heun.js';
+import { ipndm } from './ipndm.js';
+import { rk45 } from './rk45.js';
+import { type SolverName, solverNames } from './solvers.js';
+import type { DenoiseFn, DenoiseOptions, Sampleable, SampleResult, StepInfo } from './types.js';
+import { checkSigmas, combine } from './update.js';
+
+/** Options of {@link sample}. */
+export interface SampleOptions extends BatchLabels {
+  /** How many samples. */
+  count: number;
+  /** The solver (default `heun`). */
+  solver?: SolverName;
+  /**
+   * Steps n of EDM's schedule `karras({ steps: n })` (default 18: Heun's NFE 35). RK45 without
+   * `steps` or `sigmas` integrates from sigmaMax to sigmaMin choosing every step itself.
+   */
+  steps?: number;
+  /** An explicit schedule, descending and ending in 0 (then `steps`, `sigmaMin`, `rho` are unused). */
+  sigmas?: readonly number[];
+  /**
+   * Seed of the prior draw and the churn noise (default 0): one number (sample i reads stream
+   * `sampleOffset + i`) or one per sample (EDM's `--seeds`: the same images in any batch).
+   */
+  seed?: Seed;
+  /** First stream index when `seed` is one number (default 0). */
+  sampleOffset?: number;
+  /** D of the prior (default: the model's). */
+  D?: number;
+  /**
+   * Largest sigma, used by both the prior and the schedule (default 80, or `sigmas[0]`); the prior
+   * and the schedule always start at the same sigma.
+   */
+  sigmaMax?: number;
+  /** Smallest non-zero sigma of the schedule (default 0.002). */
+  sigmaMin?: number;
+  /** Schedule exponent (default 7). */
+  rho?: number;
+  /**
+   * Classifier-free guidance weight w for a conditional model: `D_u + w (D_c - D_u)`, with D_c the
+   * denoiser given `labels` and D_u given zero labels (EDM's networks learn the unconditional model
+   * from label dropout, which zeroes the labels). w = 1 is plain conditional sampling; needs
+   * `labels`.
+   */
+  guidance?: number;
+  /** Weights to sample with (default `ema`; ignored by an ideal denoiser). */
+  weights?: WeightSet;
+  /** EDM's stochastic churn for `heun` (exact only for D = Infinity); its seed is `seed`. */
+  churn?: Omit<ChurnOptions, 'seed' | 'sampleOffset' | 'count'>;
+  /** RK45's relative tolerance (default 1e-4). */
+  rtol?: number;
+  /** RK45's absolute tolerance (default 1e-4). */
+  atol?: number;
+  /** Called once per solver step. */
+  callback?: (step: StepInfo) => void;
+  /** Stops the run between denoiser evaluations. */
+  signal?: AbortSignal;
+}
+
+/** Concatenates two arrays. */
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The denoiser the solver calls: the model with its labels, or with classifier-free guidance
+ * both halves in one batch (one network pass per evaluation) combined by the native update.
+ */
+function denoiserOf(model: Sampleable, options: SampleOptions): DenoiseFn {
+  const base: DenoiseOptions = { labels: options.labels, augment: options.augment, weights: options.weights ?? 'ema' };
+  const w = options.guidance;
+  if (w === undefined) return (x, sigma) => model.denoise(x, sigma, base);
+  const labels = options.labels as Float32Array;
+  const both: DenoiseOptions = {
+    labels: concat(labels, new Float32Array(labels.length)),
+    augment: options.augment === undefined ? undefined : concat(options.augment, options.augment),
+    weights: base.weights,
+  };
+  return async (x, sigma) => {
+    const out = await model.denoise(concat(x, x), sigma, both);
+    const half = x.length;
+    return combine([
+      [w, out.subarray(0, half)],
+      [1 - w, out.subarray(half)],
+    ]);
+  };
+}
+
+function checkLabels(model: Sampleable, options: SampleOptions, count: number): void {
+  if (options.labels !== undefined) {
+    if (model.labelDim === 0) {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        'sample: this model is unconditional (labelDim 0) but labels were given',
+      );
+    }
+    if (!(options.labels instanceof Float32Array) || options.labels.length !== count * model.labelDim) {
+      throw new PfgmError(
+        'ERR_PFGM_SHAPE',
+        `sample: labels must be a Float32Array [count, labelDim] = [${count}, ${model.labelDim}] (one-hot rows)`,
+      );
+    }
+  }
+  if (options.guidance !== undefined) {
+    checkFinite('guidance', options.guidance);
+    if (model.labelDim === 0) {
+      throw new PfgmError('ERR_PFGM_ARGUMENT', 'sample: guidance needs a class-conditional model (labelDim > 0)');
+    }
+    if (options.labels === undefined) {
+      throw new PfgmError('ERR_PFGM_ARGUMENT', 'sample: guidance needs labels (the classes to guide toward)');
+    }
+  }
+}
+
+/** The schedule of a run: `sigmas` as given, or `karras()` from the options. */
+function scheduleOf(options: SampleOptions, solver: SolverName): number[] {
+  if (options.sigmas !== undefined) {
+    checkSigmas(options.sigmas);
+    const first = options.sigmas[0] as number;
+    if (options.sigmaMax !== undefined && options.sigmaMax !== first) {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        `sample: sigmaMax (${options.sigmaMax}) differs from sigmas[0] (${first}); the prior and the schedule must start at the same sigma`,
+      );
+    }
+    return [...options.sigmas];
+  }
+  const sigmaMax = checkPositive('sigmaMax', options.sigmaMax ?? 80);
+  const steps = options.steps ?? (solver === 'rk45' ? 2 : 18);
+  return karras({ steps, sigmaMax, sigmaMin: options.sigmaMin, rho: options.rho });
+}
+
+/**
+ * Samples a model (a {@link Network} or an {@link IdealDenoiser}): draws `count` points from the
+ * prior of its D at `sigmaMax` (METHOD §2.3; per-sample seeds give the same sample in any batch),
+ * then integrates the probability-flow ODE down to 0 with the chosen solver over
+ * `karras({ steps, sigmaMax, sigmaMin, rho })` or the given `sigmas`.
+ *
+ * @example
+ * ```ts
+ * const { x, nfe } = await sample(net, { count: 16, steps: 18, seed: 0 });            // Heun, NFE 35
+ * const fast = await sample(net, { count: 16, solver: 'dpm2m', steps: 10, seed: 0 }); // NFE 10
+ * const cond = await sample(classNet, { count: 10, labels: oneHot, guidance: 2, seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] });
+ * ```
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` for an unknown solver, options that do not fit it, labels
+ *   for an unconditional model or guidance without labels; `ERR_PFGM_SHAPE` for mis-sized labels.
+ */
+export async function sample(model: Sampleable, options: SampleOptions): Promise<SampleResult> {
+  const count = checkInteger('count', options.count, 1);
+  const solver = checkOneOf('solver', options.solver ?? 'heun', solverNames);
+  if (options.churn !== undefined && solver !== 'heun') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: churn is an option of the heun solver, not ${solver}`);
+  }
+  if ((options.rtol !== undefined || options.atol !== undefined) && solver !== 'rk45') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: rtol/atol are options of the rk45 solver, not ${solver}`);
+  }
+  checkLabels(model, options, count);
+  const D = checkD(options.D ?? model.D);
+  const sigmas = scheduleOf(options, solver);
+  const seed = options.seed ?? 0;
+  const prior = await samplePrior({
+    shape: [...model.sampleShape],
+    count,
+    D,
+    sigmaMax: sigmas[0] as number,
+    seed,
+    sampleOffset: options.sampleOffset,
+    device: 'cpu',
+  });
+  const x0 = (await prior.data()) as Float32Array;
+  prior.dispose();
+  const denoise = denoiserOf(model, options);
+  const common = { callback: options.callback, signal: options.signal };
+  switch (solver) {
+    case 'euler':
+      return euler(denoise, x0, sigmas, common);
+    case 'heun': {
+      const churn =
+        options.churn === undefined
+          ? undefined
+          : { ...options.churn, seed, sampleOffset: options.sampleOffset ?? 0, count };
+      return heun(denoise, x0, sigmas, { ...common, churn });
+    }
+    case 'dpm2m':
+      return dpmSolver2M(denoise, x0, sigmas, common);
+    case 'dpm3m':
+      return dpmSolver3M(denoise, x0, sigmas, common);
+    case 'ipndm':
+      return ipndm(denoise, x0, sigmas, common);
+    case 'rk45':
+      return rk45(denoise, x0, sigmas, { ...common, rtol: options.rtol, atol: options.atol });
+  }
+}
