@@ -38,15 +38,23 @@ function mixtureLogDensity(x: ArrayLike<number>, refs: ArrayLike<number>, n: num
 }
 
 describe('Network.inputVjp', () => {
-  it.each(['mlp-tiny', 'ncsnpp-tiny'])('%s: v^T dD/dx matches central differences of D', async (name) => {
+  it.each([
+    ['mlp-tiny', false],
+    ['ncsnpp-tiny', false],
+    ['mlp-tiny', true],
+    ['ncsnpp-tiny', true],
+  ])('%s (adaptiveScale %s): v^T dD/dx matches central differences of D', async (name, adaptiveScale) => {
     const fx = loadFixture(`networks/${name}.safetensors`);
-    using net = createNetwork(fromNativeConfig(JSON.parse(fx.file.metadata.config ?? '{}')));
+    using net = createNetwork(fromNativeConfig(JSON.parse(fx.file.metadata.config ?? '{}')), { adaptiveScale });
     const weights = new Map<string, Float32Array>();
     for (const [k, t] of fx.file.tensors) if (k.startsWith('param/')) weights.set(k.slice(6), t.data as Float32Array);
     net.loadStateDict(weights, 'both');
     const size = net.sampleSize;
     const batch = 2;
-    const x = filled([batch * size], 1, -1.5, 1.5).data;
+    // Far samples (||x||^2 / N well above sigma^2 + sigma_data^2) put the adaptive scaling's
+    // x-dependent branch to the test.
+    const spread = adaptiveScale ? 4 : 1.5;
+    const x = filled([batch * size], 1, -spread, spread).data;
     const v = filled([batch * size], 2).data;
     const sigma = Float32Array.of(0.4, 2.5);
     const { denoised, vjp } = await net.inputVjp(x, sigma, v);
