@@ -79,6 +79,7 @@ export { euler } from './sample/euler.js';
 export { type ChurnOptions, type HeunOptions, heun } from './sample/heun.js';
 export { IdealDenoiser, type IdealDenoiserOptions, idealDenoiser } from './sample/ideal.js';
 export { type IpndmOptions, ipndm } from './sample/ipndm.js';
+export { type PfgmSampleOptions, type PfgmSampleResult, pfgmSample, zDrift } from './sample/pfgmOde.js';
 export { type Rk45Options, rk45 } from './sample/rk45.js';
 export { type SampleOptions, sample } from './sample/sample.js';
 export { type SolverName, solverNames, solverNfe, solvers } from './sample/solvers.js';
@@ -91,13 +92,6 @@ export type {
   SolverOptions,
   StepInfo,
 } from './sample/types.js';
-export {
-  type DormandPrinceOptions,
-  dormandPrince,
-  type OdeFn,
-  type OdeResult,
-} from './sample/ode.js';
-export { type PfgmSampleOptions, type PfgmSampleResult, pfgmSample, zDrift } from './sample/pfgmOde.js';
 export {
   type DeviceOption,
   type DType,

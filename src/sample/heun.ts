@@ -49,10 +49,28 @@ export interface ChurnOptions {
   count?: number;
 }
 
+/**
+ * Noise injected at every step, `x <- x + alpha sigma_i eps` with `eps ~ N(0, I)` before step i
+ * (PFGM++ Sec. 6, METHOD §4(a)): a perturbation of the sampler to measure robustness, not a way
+ * to sample better.
+ */
+export interface NoiseInjectionOptions {
+  /** The strength alpha (>= 0; the paper uses 0.1 and 0.2). */
+  alpha: number;
+  /** Seed of the noise (default 0): one seed or one per sample, as for churn. */
+  seed?: Seed;
+  /** First stream index when `seed` is one number (default 0). */
+  sampleOffset?: number;
+  /** How many samples `x` holds (default: the length of `seed` when it is an array, else 1). */
+  count?: number;
+}
+
 /** Options of {@link heun}. */
 export interface HeunOptions extends SolverOptions {
   /** EDM's stochastic churn; off when absent. Exact only for D = Infinity. */
   churn?: ChurnOptions;
+  /** Noise injected at every step (robustness experiments); off when absent. */
+  noiseInjection?: NoiseInjectionOptions;
 }
 
 /** Churn settings checked once. */
@@ -117,6 +135,13 @@ export async function heun(
   checkStart(x);
   checkSigmas(sigmas);
   const churn = options.churn === undefined ? undefined : checkChurn(options.churn, x.length);
+  const inject =
+    options.noiseInjection === undefined
+      ? undefined
+      : {
+          alpha: checkNonNegative('noiseInjection.alpha', options.noiseInjection.alpha),
+          ...checkChurn({ sChurn: 0, ...options.noiseInjection }, x.length),
+        };
   const ev = new Evaluator(denoise, options);
   const n = sigmas.length - 1;
   let cur = x;
@@ -129,6 +154,19 @@ export async function heun(
         ? Math.min(churn.sChurn / n, Math.SQRT2 - 1)
         : 0;
     const sHat = s * (1 + gamma);
+    if (inject !== undefined && inject.alpha > 0) {
+      ev.checkAbort();
+      const injected = new Float32Array(cur.length);
+      const args = {
+        x: cur,
+        out: injected,
+        count: inject.count,
+        scale: inject.alpha * s,
+        ...nativeStreams({ seed: inject.seed, sampleOffset: inject.sampleOffset, step: i }, inject.count),
+      };
+      await awaitNative(() => native().churnNoise(args));
+      cur = injected;
+    }
     let xHat = cur;
     if (gamma > 0 && churn !== undefined) {
       ev.checkAbort();

@@ -12,7 +12,7 @@ import type { RadiusClip } from '../physics/perturb.js';
 import { samplePfgmPrior } from '../physics/pfgm.js';
 import type { Seed } from '../physics/streams.js';
 import { checkInteger, checkPositive } from '../validate.js';
-import { dormandPrince } from './ode.js';
+import { dopri } from './dopri.js';
 
 /** Options of {@link pfgmSample}. */
 export interface PfgmSampleOptions extends BatchLabels {
@@ -120,7 +120,8 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
         'ERR_PFGM_ARGUMENT',
         "radiusClip 'reference' needs the network's pfgm hyperparameters (upperNorm)",
       );
-    radiusClip = { min: 1, max: net.pfgm.upperNorm };
+    // The reference's [1, upper_norm], kept valid for data whose upper_norm is below 1.
+    radiusClip = { min: Math.min(1, net.pfgm.upperNorm), max: net.pfgm.upperNorm };
   } else radiusClip = options.radiusClip;
   const prior = await samplePfgmPrior({ shape, count, zMax, seed: options.seed ?? 0, device: 'cpu', radiusClip });
   const x0 = (await prior.data()) as Float32Array;
@@ -136,14 +137,24 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
   const t0 = Math.log(zMax);
   const t1 = Math.log(zMin);
   if (solver === 'rk45') {
-    let i = 0;
-    const r = await dormandPrince(drift, t0, t1, x0, {
-      rtol: options.rtol,
-      atol: options.atol,
-      signal: options.signal,
-      onStep: (t, x) => options.callback?.({ i: i++, z: Math.exp(t), x }),
-    });
-    return { x: r.y, nfe: r.nfe };
+    const none = new Float64Array(0);
+    const r = await dopri(
+      async (x, _aux, t) => {
+        const k = await drift(t, x);
+        return { k, kAux: none, denoised: x };
+      },
+      x0,
+      none,
+      t0,
+      [t1],
+      {
+        rtol: checkPositive('rtol', options.rtol ?? 1e-4),
+        atol: checkPositive('atol', options.atol ?? 1e-4),
+        signal: options.signal,
+        onStep: (step) => options.callback?.({ i: step.i, z: Math.exp(step.t), x: step.x }),
+      },
+    );
+    return { x: r.x, nfe };
   }
   const steps = checkInteger('steps', options.steps ?? 100, 1);
   let x = x0;

@@ -6,7 +6,7 @@
  * @module
  */
 import { PfgmError } from '../errors.js';
-import type { BatchLabels, WeightSet } from '../models/network.js';
+import { type BatchLabels, Network, type WeightSet } from '../models/network.js';
 import { samplePrior } from '../physics/prior.js';
 import { karras } from '../physics/schedule.js';
 import type { Seed } from '../physics/streams.js';
@@ -16,6 +16,7 @@ import { dpmSolver3M } from './dpmSolver3M.js';
 import { euler } from './euler.js';
 import { type ChurnOptions, heun } from './heun.js';
 import { ipndm } from './ipndm.js';
+import { pfgmSample } from './pfgmOde.js';
 import { rk45 } from './rk45.js';
 import { type SolverName, solverNames } from './solvers.js';
 import type { DenoiseFn, DenoiseOptions, Sampleable, SampleResult, StepInfo } from './types.js';
@@ -63,6 +64,11 @@ export interface SampleOptions extends BatchLabels {
   weights?: WeightSet;
   /** EDM's stochastic churn for `heun` (exact only for D = Infinity); its seed is `seed`. */
   churn?: Omit<ChurnOptions, 'seed' | 'sampleOffset' | 'count'>;
+  /**
+   * Noise injected at every step of `heun`, `x <- x + alpha sigma_i eps` (the PFGM++ robustness
+   * experiment, METHOD §4(a)); its seed is a stream of its own.
+   */
+  noiseInjection?: { alpha: number; seed?: number };
   /** RK45's relative tolerance (default 1e-4). */
   rtol?: number;
   /** RK45's absolute tolerance (default 1e-4). */
@@ -170,6 +176,10 @@ export async function sample(model: Sampleable, options: SampleOptions): Promise
   if (options.churn !== undefined && solver !== 'heun') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: churn is an option of the heun solver, not ${solver}`);
   }
+  if (options.noiseInjection !== undefined && solver !== 'heun') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: noiseInjection is an option of the heun solver, not ${solver}`);
+  }
+  if (model instanceof Network && model.objective === 'pfgm') return samplePfgmModel(model, options, solver, count);
   if ((options.rtol !== undefined || options.atol !== undefined) && solver !== 'rk45') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: rtol/atol are options of the rk45 solver, not ${solver}`);
   }
@@ -198,7 +208,11 @@ export async function sample(model: Sampleable, options: SampleOptions): Promise
         options.churn === undefined
           ? undefined
           : { ...options.churn, seed, sampleOffset: options.sampleOffset ?? 0, count };
-      return heun(denoise, x0, sigmas, { ...common, churn });
+      const noiseInjection =
+        options.noiseInjection === undefined
+          ? undefined
+          : { alpha: options.noiseInjection.alpha, seed: options.noiseInjection.seed ?? 1, count };
+      return heun(denoise, x0, sigmas, { ...common, churn, noiseInjection });
     }
     case 'dpm2m':
       return dpmSolver2M(denoise, x0, sigmas, common);
@@ -209,4 +223,33 @@ export async function sample(model: Sampleable, options: SampleOptions): Promise
     case 'rk45':
       return rk45(denoise, x0, sigmas, { ...common, rtol: options.rtol, atol: options.atol });
   }
+}
+
+/**
+ * A network trained with the `pfgm` objective has no denoiser: it is sampled with the z-ODE
+ * (METHOD §3) by {@link pfgmSample}, with `solver` rk45, euler or heun and the reference's clipped
+ * prior. Its callback reports z as `sigma` and the state as both `x` and `denoised`.
+ */
+async function samplePfgmModel(net: Network, options: SampleOptions, solver: SolverName, count: number) {
+  if (solver !== 'rk45' && solver !== 'euler' && solver !== 'heun') {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `a PFGM model (objective 'pfgm') is sampled with the z-ODE: solver rk45, euler or heun, not ${solver}`,
+    );
+  }
+  const callback = options.callback;
+  return pfgmSample(net, {
+    count,
+    seed: options.seed,
+    solver,
+    steps: options.steps,
+    rtol: options.rtol,
+    atol: options.atol,
+    labels: options.labels,
+    augment: options.augment,
+    weights: options.weights,
+    radiusClip: 'reference',
+    signal: options.signal,
+    callback: callback === undefined ? undefined : ({ i, z, x }) => callback({ i, sigma: z, x, denoised: x }),
+  });
 }
