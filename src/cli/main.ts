@@ -8,6 +8,7 @@ import { getDeviceInfo } from '../addon/load.js';
 import { PfgmError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { formatDeviceInfo } from './info.js';
+import { SAMPLE_HELP, sampleCommand } from './sample.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 
 const HELP = `pfgm ${VERSION} — Poisson Flow generative models (PFGM, PFGM++, EDM) for Node.js
@@ -17,6 +18,7 @@ Usage: pfgm <command> [options]
 Commands:
   info [--json]     which backend is in use (CUDA or CPU) and why; CPU threads, oneDNN, GPU
   train             train a model on images or vectors (pfgm train --help)
+  sample            draw samples from a trained model (pfgm sample --help)
 
 Options:
   -h, --help        show this help (also: pfgm <command> --help)
@@ -31,6 +33,7 @@ Docs: README.md and docs/ in the package.
 
 const COMMAND_HELP: Record<string, string> = {
   train: TRAIN_HELP,
+  sample: SAMPLE_HELP,
   info: `Usage: pfgm info [--json]
 
 Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
@@ -70,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'train':
         return await trainCommand(rest);
+      case 'sample':
+        return await sampleCommand(rest);
       default:
         process.stderr.write(`pfgm: unknown command '${command}'. Run 'pfgm --help' for the list.\n`);
         return 2;

@@ -1,0 +1,93 @@
+// `pfgm sample` as a user runs it on a saved model: CSV, NPY and PNG outputs, per-seed
+// independence of the batch (--seeds 3-5 equals rows 3-5 of --seeds 0-9 up to round-off), and
+// clear errors.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { npy } from '../../src/data/npy.js';
+import { saveModel } from '../../src/io/checkpoint.js';
+import { decodePng } from '../../src/io/png.js';
+import { preset } from '../../src/models/config.js';
+import { createNetwork } from '../../src/models/network.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'pfgm-sample-e2e-'));
+const model = join(work, 'model.safetensors');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+beforeAll(async () => {
+  using net = createNetwork(preset('mlp', { features: 2, hidden: 32, numBlocks: 1 }), { D: 64, sigmaData: 1, seed: 3 });
+  // Weights of a useful scale, so the samples depend on the network.
+  const w = net.stateDict('raw');
+  for (const t of w.values()) for (let i = 0; i < t.length; i++) t[i] = Math.sin(i * 12.9898 + t.length) * 0.3;
+  net.loadStateDict(w, 'both');
+  await saveModel(model, net, { objective: 'pfgmpp' });
+});
+
+function pfgm(args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'pfgm.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function rows(file: string): number[][] {
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(',').map(Number));
+}
+
+describe('pfgm sample', () => {
+  it('writes CSV, NPY and a scatter PNG; a sample depends only on its seed', async () => {
+    const all = join(work, 'all.csv');
+    const r = pfgm(['sample', '--ckpt', model, '--seeds', '0-9', '--steps', '6', '--out', all, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ count: 10, solver: 'heun', nfe: 11 });
+    const some = join(work, 'some.csv');
+    expect(pfgm(['sample', '--ckpt', model, '--seeds', '3-5', '--steps', '6', '--out', some]).code).toBe(0);
+    // Equal up to the network's float round-off, which depends on the batch's GEMM blocking.
+    const expected = rows(all).slice(3, 6);
+    rows(some).forEach((row, i) => {
+      row.forEach((v, k) => expect(Math.abs(v - (expected[i]?.[k] as number))).toBeLessThan(1e-4));
+    });
+    const arr = join(work, 'x.npy');
+    const n = pfgm([
+      'sample',
+      '--ckpt',
+      model,
+      '--count',
+      '7',
+      '--solver',
+      'dpm2m',
+      '--steps',
+      '5',
+      '--out',
+      arr,
+      '--json',
+    ]);
+    expect(n.code, n.stderr).toBe(0);
+    expect(JSON.parse(n.stdout)).toMatchObject({ nfe: 5 });
+    expect((await npy(arr)).info).toMatchObject({ count: 7, shape: [2] });
+    const png = join(work, 'x.png');
+    expect(pfgm(['sample', '--ckpt', model, '--count', '50', '--steps', '4', '--out', png]).code).toBe(0);
+    expect(decodePng(readFileSync(png)).width).toBeGreaterThan(100);
+  }, 60_000);
+
+  it('explains bad options', () => {
+    const cases: [string[], RegExp][] = [
+      [['sample', '--out', join(work, 'a.csv')], /--ckpt/],
+      [['sample', '--ckpt', model], /--out/],
+      [['sample', '--ckpt', model, '--out', join(work, 'a.csv'), '--solver', 'nope'], /one of/],
+      [['sample', '--ckpt', model, '--out', join(work, 'a.csv'), '--seeds', '5-2'], /ends before/],
+      [['sample', '--ckpt', join(work, 'missing.safetensors'), '--out', join(work, 'a.csv')], /missing\.safetensors/],
+      [['sample', '--ckpt', model, '--out', join(work, 'a.txt'), '--count', '2', '--steps', '2'], /FILE\.csv/],
+      [['sample', '--ckpt', model, '--out', join(work, 'a.csv'), '--class', '1'], /unconditional/],
+    ];
+    for (const [args, message] of cases) {
+      const r = pfgm(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+  }, 60_000);
+});
