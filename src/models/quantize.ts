@@ -32,6 +32,12 @@ export interface TensorQuantization {
   maxError: number;
 }
 
+/** A quantized tensor and what quantizing did (see {@link quantizeTensorWithStats}). */
+export interface QuantizedTensor extends TensorQuantization {
+  /** The quantized values (a new array). */
+  values: Float32Array;
+}
+
 /**
  * Quantizes a tensor and reports what it did: each value v becomes
  * `min + round((v - min) / step) * step` (computed in float64, stored as float32) with
@@ -45,10 +51,7 @@ export interface TensorQuantization {
  * @throws PfgmError `ERR_PFGM_ARGUMENT` for bits outside 1..16 or a value that is NaN or
  *   infinite; `ERR_PFGM_DTYPE` when data is not a Float32Array
  */
-export function quantizeTensorWithStats(
-  data: Float32Array,
-  bits: number,
-): { values: Float32Array } & TensorQuantization {
+export function quantizeTensorWithStats(data: Float32Array, bits: number): QuantizedTensor {
   checkBits('quantizeTensor', bits);
   if (!(data instanceof Float32Array)) {
     throw new PfgmError('ERR_PFGM_DTYPE', `quantizeTensor: data must be a Float32Array, got ${typeof data}`);
@@ -164,7 +167,7 @@ export function quantizeWeights(
     const tensors = net.stateDict(set);
     for (const p of net.parameters()) {
       const original = tensors.get(p.name) as Float32Array;
-      let q: ReturnType<typeof quantizeTensorWithStats>;
+      let q: QuantizedTensor;
       try {
         q = quantizeTensorWithStats(original, bits);
       } catch (error) {

@@ -201,7 +201,9 @@ describe('quantizeWeights', () => {
           net.loadStateDict(variant, 'both');
           quantizeWeights(net, bits, { weights: 'raw' });
           const out = await net.denoise(x, sigma);
-          for (let i = 0; i < out.length; i++) squared[j] += ((out[i] as number) - (reference[i] as number)) ** 2;
+          let sum = 0;
+          for (let i = 0; i < out.length; i++) sum += ((out[i] as number) - (reference[i] as number)) ** 2;
+          squared[j] = (squared[j] as number) + sum;
         }
       }
       const errors = squared.map((e) => Math.sqrt(e / scale));

@@ -9,15 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { PfgmError } from '../../src/errors.js';
 import { decodePng, type PngImage } from '../../src/io/png.js';
 import { drawText, textHeight, textWidth } from '../../src/viz/font.js';
-import {
-  formatTicks,
-  type LineSeries,
-  lineImage,
-  linePlot,
-  niceTicks,
-  PLOT_COLORS,
-  type PlotFrame,
-} from '../../src/viz/lines.js';
+import { formatTicks, type LineSeries, lineImage, linePlot, niceTicks, PLOT_COLORS } from '../../src/viz/lines.js';
 import type { Rgb } from '../../src/viz/scatter.js';
 
 function pixel(img: PngImage, x: number, y: number): [number, number, number] {
@@ -54,7 +46,7 @@ function findFrame(img: PngImage): { left: number; top: number; width: number; h
 /** Where (x, y) should land, by the documented mapping, given the detected plot area and ranges. */
 function expectedPixel(
   area: { left: number; top: number; width: number; height: number },
-  frame: Pick<PlotFrame, 'xRange' | 'yRange' | 'logX' | 'logY'>,
+  frame: { xRange: readonly [number, number]; yRange: readonly [number, number]; logX: boolean; logY: boolean },
   x: number,
   y: number,
 ): [number, number] {
