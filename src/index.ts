@@ -72,6 +72,15 @@ export {
   type VjpResult,
   type WeightSet,
 } from './models/network.js';
+export {
+  type QuantizedTensor,
+  type QuantizedTensorReport,
+  type QuantizeWeightsOptions,
+  quantizeTensor,
+  quantizeTensorWithStats,
+  quantizeWeights,
+  type TensorQuantization,
+} from './models/quantize.js';
 export * from './physics/index.js';
 export { dpmSolver2M } from './sample/dpmSolver2M.js';
 export { dpmSolver3M } from './sample/dpmSolver3M.js';
@@ -111,5 +120,29 @@ export {
   type TrainerState,
 } from './train/trainer.js';
 export { VERSION } from './version.js';
+export {
+  type DrawTextOptions,
+  drawText,
+  GLYPH_ADVANCE,
+  GLYPH_HEIGHT,
+  GLYPH_WIDTH,
+  glyphRows,
+  hasGlyph,
+  LINE_HEIGHT,
+  textHeight,
+  textWidth,
+} from './viz/font.js';
 export { gridImage, type ImageGridOptions, imageGrid, toByte } from './viz/grid.js';
+export {
+  formatTicks,
+  type LinePlotImage,
+  type LinePlotOptions,
+  type LineSeries,
+  lineImage,
+  linePlot,
+  type NiceTicksOptions,
+  niceTicks,
+  PLOT_COLORS,
+  type PlotFrame,
+} from './viz/lines.js';
 export { type Rgb, type ScatterPlotOptions, scatterImage, scatterPlot } from './viz/scatter.js';
