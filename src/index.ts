@@ -9,6 +9,18 @@ export * from './data/index.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
 export {
+  createInception,
+  INCEPTION_FEATURES,
+  INCEPTION_RESOLUTION,
+  type InceptionFeaturesOptions,
+  type InceptionImageShape,
+  InceptionNetwork,
+  type InceptionTensorInfo,
+  inceptionFeatures,
+  inceptionTensors,
+  loadInception,
+} from './eval/inception.js';
+export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_MARKER,
   type CheckpointFileEntry,

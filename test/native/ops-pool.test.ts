@@ -4,7 +4,6 @@
 // (bilinear reproduces affine ramps, max pooling propagates NaN), thread independence and
 // malformed inputs reported as coded errors.
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 import { loadFixture, runGoldenCase } from '../helpers/golden.js';
 import { filled, out, run } from '../helpers/ops.js';
