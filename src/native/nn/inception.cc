@@ -13,6 +13,7 @@
 #include "../ops/parallel.h"
 #include "../ops/pool.h"
 #include "../ops/resize.h"
+#include "profile.h"
 
 namespace pfgm::nn {
 namespace {
@@ -187,6 +188,7 @@ class InceptionV3Fid::Forward {
     const ConvGeometry& g = layer.geometry();
     const Nhwc out{x.shape.n, g.oh(x.shape.h), g.ow(x.shape.w), g.cout};
     float* y = slot(out_slot, out.numel());
+    PFGM_PROFILE("inception.conv");
     layer.forward(x.shape.n, x.shape.h, x.shape.w, x.data, y);
     return {y, out};
   }
@@ -195,6 +197,7 @@ class InceptionV3Fid::Forward {
     const cpu::Pool2dShape s{x.shape, 3, 3, stride, stride, pad, pad};
     const Nhwc out{x.shape.n, s.oh(), s.ow(), x.shape.c};
     float* y = slot(out_slot, out.numel());
+    PFGM_PROFILE("inception.max_pool");
     cpu::max_pool2d_forward(s, x.data, y);
     return {y, out};
   }
@@ -203,6 +206,7 @@ class InceptionV3Fid::Forward {
   Act avg_pool_same(const Act& x, size_t out_slot) {
     const cpu::Pool2dShape s{x.shape, 3, 3, 1, 1, 1, 1};
     float* y = slot(out_slot, x.shape.numel());
+    PFGM_PROFILE("inception.avg_pool");
     cpu::avg_pool2d_forward(s, /*count_include_pad=*/false, x.data, y);
     return {y, x.shape};
   }
@@ -213,6 +217,7 @@ class InceptionV3Fid::Forward {
     out.c = 0;
     for (const Act& p : parts) out.c += p.shape.c;
     float* y = slot(out_slot, out.numel());
+    PFGM_PROFILE("inception.concat");
     const int64_t pixels = out.pixels();
     // Whole pixels per parallel chunk, about kParallelGrain floats each.
     const int64_t per = std::max<int64_t>(1, cpu::kParallelGrain / out.c);
@@ -301,6 +306,23 @@ class InceptionV3Fid::Forward {
     return concat({b1, b3a, b3b, bda, bdb, bp}, out_slot);
   }
 
+  // images [b, c, h, w] NCHW -> [b, 299, 299, 3] NHWC: a grayscale channel repeated three times
+  // (pytorch-fid expects RGB), then the bilinear resize unless the images are 299x299 already.
+  Act input(int64_t b, int64_t c, int64_t h, int64_t w, const float* src) {
+    PFGM_PROFILE("inception.input");
+    float* rgb = slot(2, b * h * w * 3);
+    if (c == 3) {
+      cpu::nchw_to_nhwc(b, 3, h, w, src, rgb);
+    } else {
+      for (int64_t p = 0; p < b * h * w; ++p) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = src[p];
+    }
+    if (h == kResolution && w == kResolution) return {rgb, {b, h, w, 3}};
+    // Slot 3 is free until the first block; the stem reads the resized input from it.
+    float* resized = slot(3, b * kResolution * kResolution * 3);
+    cpu::resize_bilinear_forward({b, h, w, 3}, kResolution, kResolution, rgb, resized);
+    return {resized, {b, kResolution, kResolution, 3}};
+  }
+
   // x: [n, 299, 299, 3] NHWC in [-1, 1]; out: [n, 2048].
   void run(const Act& x, float* out) {
     tap("input", x);
@@ -325,6 +347,7 @@ class InceptionV3Fid::Forward {
     stage("Mixed_7a", block_d("Mixed_7a", a, next));
     stage("Mixed_7b", block_e("Mixed_7b", a, /*max_pooled=*/false, next));
     stage("Mixed_7c", block_e("Mixed_7c", a, /*max_pooled=*/true, next));
+    PFGM_PROFILE("inception.global_pool");
     cpu::adaptive_avg_pool2d_forward(a.shape, 1, 1, a.data, out);  // [n, 1, 1, 2048] is [n, 2048]
   }
 
@@ -352,22 +375,7 @@ void InceptionV3Fid::features(int64_t n, int64_t c, int64_t h, int64_t w, const 
   Forward f(*this, taps);
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t b = std::min(batch, n - start);
-    const float* src = images + start * c * h * w;
-    // NCHW -> NHWC, a grayscale channel repeated three times (pytorch-fid expects RGB).
-    float* rgb = f.slot(2, b * h * w * 3);
-    if (c == 3) {
-      cpu::nchw_to_nhwc(b, 3, h, w, src, rgb);
-    } else {
-      for (int64_t p = 0; p < b * h * w; ++p) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = src[p];
-    }
-    Forward::Act x{rgb, {b, h, w, 3}};
-    if (h != kResolution || w != kResolution) {
-      // Slot 3 is free until the first block; the stem reads the resized input from it.
-      float* resized = f.slot(3, b * kResolution * kResolution * 3);
-      cpu::resize_bilinear_forward(x.shape, kResolution, kResolution, rgb, resized);
-      x = {resized, {b, kResolution, kResolution, 3}};
-    }
-    f.run(x, out + start * kFeatures);
+    f.run(f.input(b, c, h, w, images + start * c * h * w), out + start * kFeatures);
   }
 }
 

@@ -4,6 +4,7 @@
 // batch after batch touches its weights only as the convolution reads them.
 #include "conv_inference.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <mutex>
@@ -31,7 +32,7 @@ std::string describe(const ConvGeometry& g) {
 
 struct InferenceConv2d::Impl {
   ConvGeometry g;
-  std::vector<float> weight, bias;  // OIHW as given; bias zeros when the layer has none
+  std::vector<float> bias;  // zeros when the layer has none
   bool relu = false;
 
   // The primitive for one input size, with the weights in the layout it reads.
@@ -42,7 +43,11 @@ struct InferenceConv2d::Impl {
   };
   std::mutex mu;
   std::map<std::array<int64_t, 3>, std::unique_ptr<Kernel>> kernels;  // by (n, h, w); never erased
-  std::vector<memory> layouts;  // the reordered weights, one copy per distinct layout
+  // The weights, one copy per layout a kernel reads. Until a kernel reads it, front() is the
+  // OIHW copy made at construction; it is dropped once a kernel wants another layout, so a layer
+  // usually holds its weights once.
+  std::vector<memory> layouts;
+  bool plain_in_use = false;
 
   const Kernel& kernel_for(int64_t n, int64_t h, int64_t w) {
     std::lock_guard<std::mutex> lock(mu);
@@ -66,16 +71,21 @@ struct InferenceConv2d::Impl {
     return *slot;
   }
 
-  // The weights in layout `wanted`: reordered the first time that layout is asked for.
+  // The weights in layout `wanted`: reordered (from any copy: oneDNN reorders between any two
+  // layouts) the first time that layout is asked for.
   memory weights_in(const memory::desc& wanted) {
-    for (const memory& m : layouts) {
-      if (m.get_desc() == wanted) return m;
+    for (size_t i = 0; i < layouts.size(); ++i) {
+      if (layouts[i].get_desc() != wanted) continue;
+      if (i == 0) plain_in_use = true;
+      return layouts[i];
     }
     memory converted(wanted, engine());
-    const memory::desc user = f32_desc({g.cout, g.cin, g.kh, g.kw}, Tag::oihw);
-    dnnl::reorder::primitive_desc rpd(engine(), user, engine(), wanted, onednn::user_scratchpad());
-    onednn::execute(dnnl::reorder(rpd), rpd, {{DNNL_ARG_FROM, wrap(user, weight.data())}, {DNNL_ARG_TO, converted}});
+    const memory& from = layouts.front();
+    dnnl::reorder::primitive_desc rpd(engine(), from.get_desc(), engine(), wanted, onednn::user_scratchpad());
+    onednn::execute(dnnl::reorder(rpd), rpd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, converted}});
     onednn::stream().wait();
+    if (!plain_in_use) layouts.erase(layouts.begin());
+    plain_in_use = true;  // the front copy is now one a kernel reads
     layouts.push_back(converted);
     return converted;
   }
@@ -98,7 +108,11 @@ InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weigh
   }
   impl_ = std::make_shared<Impl>();
   impl_->g = g;
-  impl_->weight = std::move(weight);
+  onednn::guarded("conv2d_inference", [&] {
+    memory plain(f32_desc({g.cout, g.cin, g.kh, g.kw}, Tag::oihw), onednn::engine());
+    std::copy(weight.begin(), weight.end(), static_cast<float*>(plain.get_data_handle()));
+    impl_->layouts.push_back(plain);
+  });
   impl_->bias = bias.empty() ? std::vector<float>(static_cast<size_t>(g.cout), 0.0f) : std::move(bias);
   impl_->relu = relu;
 }

@@ -5,7 +5,6 @@
 #include "pool.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <string>
 
@@ -40,6 +39,37 @@ Span window(int64_t o, int64_t stride, int64_t pad, int64_t kernel, int64_t size
   return {std::max<int64_t>(start, 0), std::min(start + kernel, size)};
 }
 
+// out[ch] = max of plane[iy, ix, ch] over the window (`width` pixels per row of the plane). Written
+// as a select, not a conditional store, so that it vectorizes; PyTorch's NaN rule: a NaN wins and
+// then stays (NaN > anything is false, and v != v only for NaN).
+PFGM_VECTOR_CLONES
+void max_window(const float* plane, int64_t width, Span ys, Span xs, int64_t c, float* __restrict out) {
+  std::fill_n(out, c, -std::numeric_limits<float>::infinity());
+  for (int64_t iy = ys.begin; iy < ys.end; ++iy) {
+    for (int64_t ix = xs.begin; ix < xs.end; ++ix) {
+      const float* in = plane + (iy * width + ix) * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float v = in[ch], m = out[ch];
+        out[ch] = (v > m || v != v) ? v : m;
+      }
+    }
+  }
+}
+
+// out[ch] = (sum of plane[iy, ix, ch] over the window) / divisor, summed in window order.
+PFGM_VECTOR_CLONES
+void mean_window(const float* plane, int64_t width, Span ys, Span xs, int64_t c, float divisor,
+                 float* __restrict out) {
+  std::fill_n(out, c, 0.0f);
+  for (int64_t iy = ys.begin; iy < ys.end; ++iy) {
+    for (int64_t ix = xs.begin; ix < xs.end; ++ix) {
+      const float* in = plane + (iy * width + ix) * c;
+      for (int64_t ch = 0; ch < c; ++ch) out[ch] += in[ch];
+    }
+  }
+  for (int64_t ch = 0; ch < c; ++ch) out[ch] /= divisor;
+}
+
 }  // namespace
 
 void check_pool_shape(const Pool2dShape& s) {
@@ -61,20 +91,10 @@ void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y) {
   for_rows(s.in.n * oh, s.in.n * oh * ow * c * s.kh * s.kw, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
     const Span ys = window(oy, s.stride_h, s.pad_h, s.kh, s.in.h);
+    const float* plane = x + n * s.in.h * s.in.w * c;
     for (int64_t ox = 0; ox < ow; ++ox) {
       const Span xs = window(ox, s.stride_w, s.pad_w, s.kw, s.in.w);
-      float* out = y + (row * ow + ox) * c;
-      std::fill_n(out, c, -std::numeric_limits<float>::infinity());
-      for (int64_t iy = ys.begin; iy < ys.end; ++iy) {
-        for (int64_t ix = xs.begin; ix < xs.end; ++ix) {
-          const float* in = x + ((n * s.in.h + iy) * s.in.w + ix) * c;
-          for (int64_t ch = 0; ch < c; ++ch) {
-            const float v = in[ch];
-            // PyTorch's rule: a NaN wins and then stays (NaN > anything is false).
-            if (v > out[ch] || std::isnan(v)) out[ch] = v;
-          }
-        }
-      }
+      max_window(plane, s.in.w, ys, xs, c, y + (row * ow + ox) * c);
     }
   });
 }
@@ -85,23 +105,13 @@ void avg_pool2d_forward(const Pool2dShape& s, bool count_include_pad, const floa
   for_rows(s.in.n * oh, s.in.n * oh * ow * c * s.kh * s.kw, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
     const Span ys = window(oy, s.stride_h, s.pad_h, s.kh, s.in.h);
+    const float* plane = x + n * s.in.h * s.in.w * c;
     for (int64_t ox = 0; ox < ow; ++ox) {
       const Span xs = window(ox, s.stride_w, s.pad_w, s.kw, s.in.w);
-      float* out = y + (row * ow + ox) * c;
-      std::fill_n(out, c, 0.0f);
-      for (int64_t iy = ys.begin; iy < ys.end; ++iy) {
-        for (int64_t ix = xs.begin; ix < xs.end; ++ix) {
-          const float* in = x + ((n * s.in.h + iy) * s.in.w + ix) * c;
-#pragma GCC ivdep
-          for (int64_t ch = 0; ch < c; ++ch) out[ch] += in[ch];
-        }
-      }
       // With floor-mode output sizes a window never reaches past the padding, so "including the
       // padding" divides by the whole kernel; otherwise by the pixels inside the input.
-      const float divisor = count_include_pad ? static_cast<float>(s.kh * s.kw)
-                                              : static_cast<float>((ys.end - ys.begin) * (xs.end - xs.begin));
-#pragma GCC ivdep
-      for (int64_t ch = 0; ch < c; ++ch) out[ch] /= divisor;
+      const int64_t divisor = count_include_pad ? s.kh * s.kw : (ys.end - ys.begin) * (xs.end - xs.begin);
+      mean_window(plane, s.in.w, ys, xs, c, static_cast<float>(divisor), y + (row * ow + ox) * c);
     }
   });
 }
@@ -116,21 +126,12 @@ void adaptive_avg_pool2d_forward(const Nhwc& in, int64_t oh, int64_t ow, const f
   for_rows(in.n * oh, in.n * in.h * in.w * c, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
     // PyTorch's adaptive windows: start = floor(o * in / out), end = ceil((o + 1) * in / out).
-    const int64_t y0 = oy * in.h / oh, y1 = ((oy + 1) * in.h + oh - 1) / oh;
+    const Span ys{oy * in.h / oh, ((oy + 1) * in.h + oh - 1) / oh};
+    const float* plane = x + n * in.h * in.w * c;
     for (int64_t ox = 0; ox < ow; ++ox) {
-      const int64_t x0 = ox * in.w / ow, x1 = ((ox + 1) * in.w + ow - 1) / ow;
-      float* out = y + (row * ow + ox) * c;
-      std::fill_n(out, c, 0.0f);
-      for (int64_t iy = y0; iy < y1; ++iy) {
-        for (int64_t ix = x0; ix < x1; ++ix) {
-          const float* src = x + ((n * in.h + iy) * in.w + ix) * c;
-#pragma GCC ivdep
-          for (int64_t ch = 0; ch < c; ++ch) out[ch] += src[ch];
-        }
-      }
-      const float divisor = static_cast<float>((y1 - y0) * (x1 - x0));
-#pragma GCC ivdep
-      for (int64_t ch = 0; ch < c; ++ch) out[ch] /= divisor;
+      const Span xs{ox * in.w / ow, ((ox + 1) * in.w + ow - 1) / ow};
+      const float divisor = static_cast<float>((ys.end - ys.begin) * (xs.end - xs.begin));
+      mean_window(plane, in.w, ys, xs, c, divisor, y + (row * ow + ox) * c);
     }
   });
 }
