@@ -145,6 +145,17 @@ describe('properties of the features', () => {
     expect(sameBits(again.features, r.features)).toBe(true);
   });
 
+  it('dispose() during a call lets the call finish with the right features', async () => {
+    const net = await createInception(weights);
+    const shape = { count: 1, channels: C, height: H, width: W };
+    const pending = net.features(images.subarray(0, C * H * W), shape);
+    net.dispose();
+    const got = await pending;
+    const c = compare(got, fx.tensor('features').data.subarray(0, INCEPTION_FEATURES), TOL);
+    expect(c.ok, `max |diff| ${c.maxAbs} at scale ${c.scale}`).toBe(true);
+    await expect(net.features(images.subarray(0, C * H * W), shape)).rejects.toMatchObject({ code: 'ERR_PFGM_DISPOSED' });
+  });
+
   it('an aborted signal stops before the next batch', async () => {
     const net = await network();
     const controller = new AbortController();
