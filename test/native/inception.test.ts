@@ -153,7 +153,9 @@ describe('properties of the features', () => {
     const got = await pending;
     const c = compare(got, fx.tensor('features').data.subarray(0, INCEPTION_FEATURES), TOL);
     expect(c.ok, `max |diff| ${c.maxAbs} at scale ${c.scale}`).toBe(true);
-    await expect(net.features(images.subarray(0, C * H * W), shape)).rejects.toMatchObject({ code: 'ERR_PFGM_DISPOSED' });
+    await expect(net.features(images.subarray(0, C * H * W), shape)).rejects.toMatchObject({
+      code: 'ERR_PFGM_DISPOSED',
+    });
   });
 
   it('an aborted signal stops before the next batch', async () => {
@@ -221,6 +223,50 @@ describe('bad input gives clear errors', () => {
       code: 'ERR_PFGM_ARGUMENT',
       message: expect.stringMatching(/Conv2d_1a_3x3\.bn\.weight.*expected \[32\]/),
     });
+  });
+
+  it('the native handle survives garbage with coded errors', async () => {
+    const handle = new (native().Inception)() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    await (handle.load as (w: unknown) => Promise<void>)(Object.fromEntries(weights));
+    const good = { images: new Float32Array(3 * 8 * 8), count: 1, channels: 3, height: 8, width: 8, batch: 1 };
+    const junk: unknown[][] = [
+      [],
+      [null],
+      [42],
+      [{}],
+      [{ ...good, images: [1, 2, 3] }],
+      [{ ...good, count: -1 }],
+      [{ ...good, count: 1.5 }],
+      [{ ...good, channels: 2 }],
+      [{ ...good, height: 0 }],
+      [{ ...good, batch: 0 }],
+      [{ ...good, count: 2 }],
+      [{ ...good, taps: 'input' }],
+      [{ ...good, taps: [1] }],
+    ];
+    for (const method of ['load', 'features']) {
+      for (const args of junk) {
+        if (
+          method === 'load' &&
+          args.length > 0 &&
+          typeof args[0] === 'object' &&
+          args[0] !== null &&
+          'images' in args[0]
+        )
+          continue;
+        let threw: unknown;
+        try {
+          const result = (handle[method] as (...a: unknown[]) => unknown)(...args);
+          if (result instanceof Promise) await result;
+        } catch (error) {
+          threw = error;
+        }
+        const what = `${method}(${JSON.stringify(args)})`;
+        expect(threw, what).toBeInstanceOf(Error);
+        expect(String((threw as { code?: string }).code), what).toMatch(/^ERR_PFGM_/);
+      }
+    }
+    (handle.dispose as () => void)();
   });
 
   it('the native handle refuses work before load, after dispose, and bad taps', async () => {
