@@ -4,7 +4,8 @@
 // same thread count, the two alternating `--rounds` times so that a busy machine slows both alike.
 // Weights are arbitrary (speed does not depend on them), or a converted file with --weights.
 // Prints one JSON object.
-//   npm run bench:inception [-- --batch 8 --size 32 --channels 3 --iters 3 --rounds 2 --no-torch]
+//   npm run bench:inception [-- --batch 8 --size 32 --channels 3 --iters 3 --rounds 2 --no-torch --channels-last]
+// (--channels-last also times PyTorch with channels_last tensors, which pytorch-fid does not use.)
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     weights: { type: 'string' },
     'no-torch': { type: 'boolean', default: false },
+    'channels-last': { type: 'boolean', default: false },
     python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
   },
 });
@@ -77,6 +79,7 @@ for (let r = 0; r < rounds; r++) {
   try {
     const args = [script, '--batch', String(batch), '--threads', String(threads), '--size', String(size)];
     args.push('--channels', String(channels), '--iters', String(iters), '--warmup', '1');
+    if (values['channels-last']) args.push('--channels-last');
     const out = execFileSync(values.python, args, {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,6 +105,9 @@ const result = {
   pfgm_ms_per_image_all: pfgmMs.map(round),
   torch_ms_per_image: torchMs.length ? round(median(torchMs)) : null,
   torch_ms_per_image_best: torchMs.length ? round(Math.min(...torchMs)) : null,
+  torch_channels_last_ms_per_image: round(
+    median(torchRuns.map((t) => t.torch_channels_last_ms_per_image ?? null).filter((v) => v !== null)),
+  ),
   ratio: torchMs.length ? Math.round((median(pfgmMs) / median(torchMs)) * 1000) / 1000 : null,
   pfgm_peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
   torch_peak_rss_mb: round(torchRuns[0]?.torch_peak_rss_mb),
