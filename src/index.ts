@@ -10,6 +10,18 @@ export { PfgmError, type PfgmErrorCode } from './errors.js';
 export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
 export { type NllOptions, type NllResult, nll } from './eval/nll.js';
 export {
+  createInception,
+  INCEPTION_FEATURES,
+  INCEPTION_RESOLUTION,
+  type InceptionFeaturesOptions,
+  type InceptionImageShape,
+  InceptionNetwork,
+  type InceptionTensorInfo,
+  inceptionFeatures,
+  inceptionTensors,
+  loadInception,
+} from './eval/inception.js';
+export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_MARKER,
   type CheckpointFileEntry,

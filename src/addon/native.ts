@@ -185,7 +185,35 @@ export interface NativeSamplerDraw extends NativeStreams {
   count: number;
 }
 
+/** One tensor the FID Inception reads (src/native/nn/inception.h). */
+export interface NativeInceptionTensor {
+  name: string;
+  shape: number[];
+}
+
+/** The FID Inception-v3 (src/native/binding/inception_binding.cc). */
+export interface NativeInception {
+  load(weights: Record<string, Float32Array>): Promise<void>;
+  features(args: {
+    images: Float32Array;
+    count: number;
+    channels: number;
+    height: number;
+    width: number;
+    batch: number;
+    taps?: string[];
+  }): Promise<{ features: Float32Array; taps?: Record<string, Float32Array> }>;
+  isLoaded(): boolean;
+  dispose(): void;
+}
+
 export interface NativeAddon {
+  Inception: (new () => NativeInception) & {
+    /** Every tensor load() needs, in pytorch-fid's state-dict order. */
+    tensors(): NativeInceptionTensor[];
+    /** The stage names features() can tap. */
+    stages(): string[];
+  };
   Network: (new (
     config: Record<string, unknown>,
   ) => NativeNetwork) & {

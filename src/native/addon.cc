@@ -5,6 +5,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "binding/inception_binding.h"
 #include "binding/napi_util.h"
 #include "binding/network_binding.h"
 #include "binding/op_binding.h"
@@ -73,6 +74,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TensorHandle::Init(env, exports);
   NetworkHandle::Init(env, exports);
+  InceptionHandle::Init(env, exports);
   exports.Set("createTensor", Napi::Function::New(env, CreateTensor));
   exports.Set("studentTNoise", Napi::Function::New(env, StudentTNoise));
   exports.Set("pfgmPerturb", Napi::Function::New(env, PfgmPerturb));
