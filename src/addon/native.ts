@@ -145,6 +145,28 @@ export interface NativeNetwork {
   setCounters(c: NativeCounters): void;
 }
 
+/** The Fréchet distance's terms as the engine reports them (src/native/linalg/frechet.h). */
+export interface NativeFrechet {
+  distance: number;
+  meanTerm: number;
+  trace1: number;
+  trace2: number;
+  traceSqrt: number;
+  clamped1: number;
+  clamped2: number;
+  mostNegative1: number;
+  mostNegative2: number;
+  rank1: number;
+}
+
+/** k-NN manifold coverage (src/native/linalg/knn.h). */
+export interface NativeCoverage {
+  precisionHits: number;
+  recallHits: number;
+  fakeInReal: Uint8Array;
+  realInFake: Uint8Array;
+}
+
 export interface NativeAddon {
   Network: (new (
     config: Record<string, unknown>,
@@ -169,4 +191,25 @@ export interface NativeAddon {
     inputs: Record<string, NativeHostTensor>,
   ): Promise<Record<string, NativeHostTensor>>;
   opCases(): string[];
+  // Metrics (src/native/binding/linalg_binding.cc).
+  symmetricEigen(a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors?: Float64Array }>;
+  featureStats(x: Float32Array | Float64Array, rows: number, dim: number): Promise<{ mean: Float64Array; cov: Float64Array }>;
+  frechetDistance(
+    mean1: Float64Array,
+    cov1: Float64Array,
+    mean2: Float64Array,
+    cov2: Float64Array,
+    n: number,
+    tolerance: number,
+  ): Promise<NativeFrechet>;
+  knnRadii(x: Float32Array | Float64Array, rows: number, dim: number, k: number): Promise<Float64Array>;
+  manifoldCoverage(
+    real: Float32Array | Float64Array,
+    nReal: number,
+    fake: Float32Array | Float64Array,
+    nFake: number,
+    dim: number,
+    realRadius: Float64Array,
+    fakeRadius: Float64Array,
+  ): Promise<NativeCoverage>;
 }
