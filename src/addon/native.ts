@@ -167,6 +167,30 @@ export interface NativeCoverage {
   realInFake: Uint8Array;
 }
 
+/** The feature classifier and its Adam state (src/native/binding/classifier_binding.cc). */
+export interface NativeClassifier {
+  dispose(): void;
+  paramInfo(): { params: NativeParamInfo[]; paramCount: number };
+  getBuffer(name: 'params' | 'grads' | 'adam_m' | 'adam_v'): Float32Array;
+  setBuffer(name: 'params' | 'grads' | 'adam_m' | 'adam_v', data: Float32Array): void;
+  adamSteps(): number;
+  setAdamSteps(count: number): void;
+  forward(args: { batch: number; x: Float32Array; features?: boolean }): Promise<{
+    logits: Float32Array;
+    features?: Float32Array;
+  }>;
+  lossAndGrad(args: { batch: number; x: Float32Array; labels: Int32Array }): Promise<{ loss: number; correct: number }>;
+  trainStep(args: {
+    batch: number;
+    x: Float32Array;
+    labels: Int32Array;
+    lr: number;
+    beta1?: number;
+    beta2?: number;
+    eps?: number;
+  }): Promise<{ loss: number; correct: number }>;
+}
+
 export interface NativeAddon {
   Network: (new (
     config: Record<string, unknown>,
@@ -191,7 +215,8 @@ export interface NativeAddon {
     inputs: Record<string, NativeHostTensor>,
   ): Promise<Record<string, NativeHostTensor>>;
   opCases(): string[];
-  // Metrics (src/native/binding/linalg_binding.cc).
+  // Metrics (src/native/binding/linalg_binding.cc, classifier_binding.cc).
+  Classifier: new (config: Record<string, unknown>) => NativeClassifier;
   symmetricEigen(a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors?: Float64Array }>;
   featureStats(x: Float32Array | Float64Array, rows: number, dim: number): Promise<{ mean: Float64Array; cov: Float64Array }>;
   frechetDistance(

@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "binding/napi_util.h"
+#include "binding/classifier_binding.h"
 #include "binding/linalg_binding.h"
 #include "binding/network_binding.h"
 #include "binding/op_binding.h"
@@ -82,6 +83,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("opCases", Napi::Function::New(env, OpCases));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitLinalg(env, exports);  // metrics: eigensolver, feature statistics, Fréchet, k-NN
+  ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
   return exports;
 }
 
