@@ -12,20 +12,20 @@ import { parseArgs } from 'node:util';
 import { evaluateClassifier, fashionMnist, mnist, trainClassifier, VERSION } from '../dist/index.js';
 
 const USAGE = `usage: node scripts/train-classifier.mjs --data <fashion-mnist | mnist:DIR | DIR> --out FILE
-  [--epochs 8] [--batch 128] [--lr 0.002] [--seed 0] [--flip]
-  [--channels 32,64,128] [--blocks 0] [--feature-dim 128]`;
+  [--epochs 6] [--batch 128] [--lr 0.002] [--seed 0] [--flip]
+  [--channels 24,48,96] [--blocks 1] [--feature-dim 128]`;
 
 const { values } = parseArgs({
   options: {
     data: { type: 'string' },
     out: { type: 'string' },
-    epochs: { type: 'string', default: '8' },
+    epochs: { type: 'string', default: '6' },
     batch: { type: 'string', default: '128' },
     lr: { type: 'string', default: '0.002' },
     seed: { type: 'string', default: '0' },
     flip: { type: 'boolean', default: false },
-    channels: { type: 'string', default: '32,64,128' },
-    blocks: { type: 'string', default: '0' },
+    channels: { type: 'string', default: '24,48,96' },
+    blocks: { type: 'string', default: '1' },
     'feature-dim': { type: 'string', default: '128' },
     help: { type: 'boolean', default: false },
   },

@@ -16,7 +16,7 @@ export interface ClassifierConfig {
   inChannels: number;
   /** Image height and width (square images; halved once per level after the first). */
   resolution: number;
-  /** Channels of each level, e.g. [32, 64, 128]; multiples of 4. */
+  /** Channels of each level, e.g. [24, 48, 96]; multiples of 4. */
   channels: number[];
   /** Extra 3x3 convolutions per level (0 or more). */
   blocks: number;
@@ -30,8 +30,8 @@ export interface ClassifierConfig {
 export const DEFAULT_CLASSIFIER_CONFIG: Readonly<ClassifierConfig> = Object.freeze({
   inChannels: 1,
   resolution: 28,
-  channels: [32, 64, 128],
-  blocks: 0,
+  channels: [24, 48, 96],
+  blocks: 1,
   featureDim: 128,
   classes: 10,
 });

@@ -28,7 +28,7 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
  * Where a shipped classifier's weights are (`assets/classifiers/<name>.safetensors` in the
  * package). The Fashion-MNIST classifier was trained by `scripts/train-classifier.mjs` on the 60k
  * training images with the project's own engine; its measured test accuracy is in the file's
- * metadata and in docs/metrics.md (92.6% on the 10k test images).
+ * metadata and in docs/metrics.md (91.95% on the 10k test images).
  */
 export function shippedClassifierPath(name: ShippedClassifier): string {
   if (name !== 'fashion-mnist') {

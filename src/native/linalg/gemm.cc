@@ -115,13 +115,15 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
           int64_t ldc) {
   if (m <= 0 || n <= 0) return;
+  if (beta != 1.0) {
 #pragma omp parallel for schedule(static) if (m * n > 65536)
-  for (int64_t i = 0; i < m; ++i) {
-    double* row = c + i * ldc;
-    if (beta == 0.0) {
-      std::fill(row, row + n, 0.0);
-    } else if (beta != 1.0) {
-      for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+    for (int64_t i = 0; i < m; ++i) {
+      double* row = c + i * ldc;
+      if (beta == 0.0) {
+        std::fill(row, row + n, 0.0);
+      } else {
+        for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+      }
     }
   }
   if (k <= 0 || alpha == 0.0) return;

@@ -1,8 +1,8 @@
-// Householder tridiagonalisation (GVL §8.3.1) in the fused form: the rank-2 update of step k and
-// the symmetric matrix-vector product of step k + 1 share one pass over the trailing matrix, so
-// each step reads and writes the (upper) triangle once. At n = 2048 that triangle is 16 MB and
-// mostly stays in the last-level cache; the product is split into fixed row chunks with their own
-// partial sums, added in chunk order, so results do not depend on the thread count.
+// Householder tridiagonalisation (GVL §8.3.1), blocked as LAPACK's dsytrd: half of the work is
+// matrix products (gemm.h), the other half one symmetric matrix-vector product per column, which
+// reads the upper triangle once (16 MB at n = 2048, mostly served by the last-level cache). That
+// product is split into fixed row chunks with their own partial sums, added in chunk order, so
+// results do not depend on the thread count.
 #include "tridiagonal.h"
 
 #include <algorithm>
@@ -34,21 +34,16 @@ double householder(int64_t len, double* x, double* tau) {
   return beta;
 }
 
-// One row of the fused pass: row[j] -= u_i w_j + w_i u_j for j >= i (the rank-2 update of the
-// previous step), then the row's share of y = A v (upper storage: row i holds A[i][j], j >= i,
-// which also stands for A[j][i]).
+// One row's share of y = A v for a symmetric A in upper storage (row i holds A[i][j], j >= i,
+// which also stands for A[j][i]): y[i] += A[i, i:] . v[i:], y[j] += A[i][j] v[i] for j > i.
 PFGM_VECTOR_CLONES
-void update_row(int64_t i, int64_t n, double* row, const double* u, const double* w,
-                const double* v, double* y) {
-  const double ui = u[i], wi = w[i], vi = v[i];
-  row[i] -= 2 * ui * wi;
+void symv_row(int64_t i, int64_t n, const double* row, const double* v, double* y) {
+  const double vi = v[i];
   double acc = row[i] * vi;
 #pragma omp simd reduction(+ : acc)
   for (int64_t j = i + 1; j < n; ++j) {
-    const double x = row[j] - ui * w[j] - wi * u[j];
-    row[j] = x;
-    acc += x * v[j];
-    y[j] += x * vi;
+    acc += row[j] * v[j];
+    y[j] += row[j] * vi;
   }
   y[i] += acc;
 }
@@ -74,16 +69,17 @@ std::vector<int64_t> row_chunks(int64_t s, int64_t n) {
   return bounds;
 }
 
-// Rows [s, n): applies the rank-2 update (u, w) and returns y = A[s:, s:] v in y[s ..].
-void fused_pass(int64_t n, int64_t s, double* a, const double* u, const double* w, const double* v,
-                double* y, std::vector<double>& partial) {
+// y[s ..] = A[s:, s:] v, reading the upper triangle once. Per-chunk partial sums are added in
+// chunk order.
+void symv_upper(int64_t n, int64_t s, const double* a, const double* v, double* y,
+                std::vector<double>& partial) {
   const std::vector<int64_t> bounds = row_chunks(s, n);
   const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
   partial.assign(static_cast<size_t>(chunks * n), 0.0);
 #pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
   for (int64_t c = 0; c < chunks; ++c) {
     double* yc = partial.data() + c * n;
-    for (int64_t i = bounds[c]; i < bounds[c + 1]; ++i) update_row(i, n, a + i * n, u, w, v, yc);
+    for (int64_t i = bounds[c]; i < bounds[c + 1]; ++i) symv_row(i, n, a + i * n, v, yc);
   }
   for (int64_t j = s; j < n; ++j) {
     double sum = 0;
@@ -92,51 +88,93 @@ void fused_pass(int64_t n, int64_t s, double* a, const double* u, const double* 
   }
 }
 
-// u (absolute indices): zero before `start`, 1 at `start`, the stored reflector after it.
-void load_reflector(int64_t n, int64_t start, const double* row, double* u) {
-  std::fill(u, u + start, 0.0);
-  u[start] = 1.0;
-  for (int64_t j = start + 1; j < n; ++j) u[j] = row[j];
-}
-
 }  // namespace
 
+// The blocked reduction of LAPACK's dsytrd / dlatrd (Dongarra, Sorensen & Hammarling 1989): a panel
+// of kPanel reflectors is built with the trailing matrix left as it was, each new column first
+// receiving the panel's pending updates, and each product A v corrected by them:
+//   A v - V (W^T v) - W (V^T v);
+// then the trailing matrix takes the whole panel at once, A -= V W^T + W V^T, as two gemm calls.
+// Per reflector the trailing triangle is only read (by the product); it is written once per panel.
 void tridiagonalize(int64_t n, double* a, double* d, double* e, double* tau) {
   std::fill(tau, tau + n, 0.0);
-  d[0] = a[0];
-  if (n == 1) return;
-  if (n == 2) {
-    e[0] = a[1];
-    d[1] = a[3];
+  if (n == 1) {
+    d[0] = a[0];
     return;
   }
-  std::vector<double> u(n), w(n, 0.0), next(n), y(n), zero(n, 0.0), partial;
-  e[0] = householder(n - 1, a + 1, &tau[0]);
-  load_reflector(n, 1, a, u.data());
-  fused_pass(n, 1, a, zero.data(), zero.data(), u.data(), y.data(), partial);
-  for (int64_t k = 0;; ++k) {
-    // Step k: p = tau A22 u, w = p - (tau / 2)(p . u) u, and A22 -= u w^T + w u^T (GVL (8.3.2)).
-    const double t = tau[k];
-    double pu = 0;
-    for (int64_t j = k + 1; j < n; ++j) pu += t * y[j] * u[j];
-    const double alpha = -0.5 * t * pu;
-    for (int64_t j = k + 1; j < n; ++j) w[j] = t * y[j] + alpha * u[j];
-    // Row k + 1 is updated first: the next reflector is built from it.
-    double* row = a + (k + 1) * n;
-    for (int64_t j = k + 1; j < n; ++j) row[j] -= u[k + 1] * w[j] + w[k + 1] * u[j];
-    d[k + 1] = row[k + 1];
-    if (k + 1 == n - 2) {
-      e[n - 2] = row[n - 1];
-      double& last = a[(n - 1) * n + n - 1];
-      last -= 2 * u[n - 1] * w[n - 1];
-      d[n - 1] = last;
-      return;
+  constexpr int64_t kPanel = 32;
+  std::vector<double> V(static_cast<size_t>(n * kPanel)), W(static_cast<size_t>(n * kPanel));
+  std::vector<double> v(static_cast<size_t>(n)), y(static_cast<size_t>(n)), partial;
+  std::vector<double> sw(kPanel), sv(kPanel);
+  for (int64_t k0 = 0; k0 < n - 1; k0 += kPanel) {
+    const int64_t k1 = std::min(k0 + kPanel, n - 1), jb = k1 - k0;
+    std::fill(V.begin(), V.end(), 0.0);
+    std::fill(W.begin(), W.end(), 0.0);
+    for (int64_t j = 0; j < jb; ++j) {
+      const int64_t k = k0 + j;
+      double* row = a + k * n;
+      // Row k (which stands for column k) receives the pending updates of columns k0 .. k - 1.
+      // (Loops run over c outside and p inside: V and W rows are contiguous in p.)
+      if (j > 0) {
+        const double* vk = V.data() + k * kPanel;
+        const double* wk = W.data() + k * kPanel;
+        for (int64_t c = k; c < n; ++c) {
+          const double* vc = V.data() + c * kPanel;
+          const double* wc = W.data() + c * kPanel;
+          double u = 0;
+          for (int64_t p = 0; p < j; ++p) u += vk[p] * wc[p] + wk[p] * vc[p];
+          row[c] -= u;
+        }
+      }
+      d[k] = row[k];
+      const int64_t len = n - k - 1;
+      if (len == 1) {  // the last column: nothing below the subdiagonal to annihilate
+        e[k] = row[k + 1];
+        continue;
+      }
+      e[k] = householder(len, row + k + 1, &tau[k]);
+      const double t = tau[k];
+      std::fill(v.begin(), v.end(), 0.0);
+      v[k + 1] = 1.0;
+      for (int64_t c = k + 2; c < n; ++c) v[c] = row[c];
+      // y = A22 v with A22 as it was before the panel, then the panel's corrections.
+      symv_upper(n, k + 1, a, v.data(), y.data(), partial);
+      std::fill(sw.begin(), sw.end(), 0.0);
+      std::fill(sv.begin(), sv.end(), 0.0);
+      for (int64_t c = k + 1; c < n && j > 0; ++c) {
+        const double* vc = V.data() + c * kPanel;
+        const double* wc = W.data() + c * kPanel;
+        for (int64_t p = 0; p < j; ++p) {
+          sw[p] += wc[p] * v[c];
+          sv[p] += vc[p] * v[c];
+        }
+      }
+      for (int64_t c = k + 1; c < n && j > 0; ++c) {
+        const double* vc = V.data() + c * kPanel;
+        const double* wc = W.data() + c * kPanel;
+        double corr = 0;
+        for (int64_t p = 0; p < j; ++p) corr += vc[p] * sw[p] + wc[p] * sv[p];
+        y[c] -= corr;
+      }
+      // w = tau y - (tau^2 / 2)(y . v) v  (GVL (8.3.2)), stored with v for the update.
+      double yv = 0;
+      for (int64_t c = k + 1; c < n; ++c) yv += y[c] * v[c];
+      const double alpha = -0.5 * t * t * yv;
+      for (int64_t c = k + 1; c < n; ++c) {
+        V[c * kPanel + j] = v[c];
+        W[c * kPanel + j] = t * y[c] + alpha * v[c];
+      }
     }
-    e[k + 1] = householder(n - k - 2, row + k + 2, &tau[k + 1]);
-    load_reflector(n, k + 2, row, next.data());
-    fused_pass(n, k + 2, a, u.data(), w.data(), next.data(), y.data(), partial);
-    std::swap(u, next);
+    // The trailing matrix (rows and columns >= k1) takes the panel: A -= V W^T + W V^T. Both
+    // triangles are written; only the upper one is ever read.
+    const int64_t m = n - k1;
+    double* trail = a + k1 * n + k1;
+    gemm(false, true, m, m, jb, -1.0, V.data() + k1 * kPanel, kPanel, W.data() + k1 * kPanel, kPanel, 1.0,
+         trail, n);
+    gemm(false, true, m, m, jb, -1.0, W.data() + k1 * kPanel, kPanel, V.data() + k1 * kPanel, kPanel, 1.0,
+         trail, n);
   }
+  d[n - 1] = a[(n - 1) * n + n - 1];
 }
 
 void form_qt(int64_t n, const double* a, const double* tau, double* qt) {

