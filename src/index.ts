@@ -46,9 +46,9 @@ export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/di
 export {
   type FeatureSet,
   type FeatureStats,
-  featureStats,
   type FrechetOptions,
   type FrechetTerms,
+  featureStats,
   frechetDistance,
   frechetTerms,
   type StatsLike,
@@ -56,7 +56,12 @@ export {
   type SymmetricEigenOptions,
   symmetricEigen,
 } from './eval/frechet.js';
-export { knnRadii, type PrecisionRecall, type PrecisionRecallOptions, precisionRecall } from './eval/precisionRecall.js';
+export {
+  knnRadii,
+  type PrecisionRecall,
+  type PrecisionRecallOptions,
+  precisionRecall,
+} from './eval/precisionRecall.js';
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_MARKER,

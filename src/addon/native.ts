@@ -216,9 +216,19 @@ export interface NativeAddon {
   ): Promise<Record<string, NativeHostTensor>>;
   opCases(): string[];
   // Metrics (src/native/binding/linalg_binding.cc, classifier_binding.cc).
-  Classifier: new (config: Record<string, unknown>) => NativeClassifier;
-  symmetricEigen(a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors?: Float64Array }>;
-  featureStats(x: Float32Array | Float64Array, rows: number, dim: number): Promise<{ mean: Float64Array; cov: Float64Array }>;
+  Classifier: new (
+    config: Record<string, unknown>,
+  ) => NativeClassifier;
+  symmetricEigen(
+    a: Float64Array,
+    n: number,
+    vectors: boolean,
+  ): Promise<{ values: Float64Array; vectors?: Float64Array }>;
+  featureStats(
+    x: Float32Array | Float64Array,
+    rows: number,
+    dim: number,
+  ): Promise<{ mean: Float64Array; cov: Float64Array }>;
   frechetDistance(
     mean1: Float64Array,
     cov1: Float64Array,

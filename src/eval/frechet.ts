@@ -129,7 +129,8 @@ function toStats(fn: string, name: string, s: StatsLike): { mean: Float64Array; 
   const cov = Float64Array.from(s.cov);
   let scale = 0;
   for (const v of cov) {
-    if (!Number.isFinite(v)) throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: ${name}.cov holds a NaN or infinite value`);
+    if (!Number.isFinite(v))
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: ${name}.cov holds a NaN or infinite value`);
     scale = Math.max(scale, Math.abs(v));
   }
   for (const v of mean) {
@@ -157,7 +158,9 @@ async function resolve(
   a: FeatureSet | StatsLike,
   b: FeatureSet | StatsLike,
   dim: number | undefined,
-): Promise<[{ mean: Float64Array; cov: Float64Array; dim: number }, { mean: Float64Array; cov: Float64Array; dim: number }]> {
+): Promise<
+  [{ mean: Float64Array; cov: Float64Array; dim: number }, { mean: Float64Array; cov: Float64Array; dim: number }]
+> {
   const one = async (name: string, x: FeatureSet | StatsLike) => {
     if (x instanceof Float32Array || x instanceof Float64Array) {
       if (dim === undefined) {

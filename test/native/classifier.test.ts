@@ -10,8 +10,8 @@ import { fashionMnist } from '../../src/data/idx.js';
 import type { ClassifierConfig } from '../../src/eval/classifier/config.js';
 import { type Classifier, createClassifier, loadClassifier } from '../../src/eval/classifier/model.js';
 import { evaluateClassifier, trainClassifier } from '../../src/eval/classifier/train.js';
-import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { writeFileAtomic } from '../../src/io/checkpoint.js';
+import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { compare, loadFixture, runGoldenCase } from '../helpers/golden.js';
 
 const ops = loadFixture('metrics/classifier-ops.safetensors');
@@ -23,7 +23,8 @@ const labels = tiny.file.tensors.get('input/labels')?.data as Int32Array;
 function buildTiny(): Classifier {
   const c = createClassifier(config);
   const weights = new Map<string, Float32Array>();
-  for (const [name, t] of tiny.file.tensors) if (name.startsWith('param/')) weights.set(name.slice(6), t.data as Float32Array);
+  for (const [name, t] of tiny.file.tensors)
+    if (name.startsWith('param/')) weights.set(name.slice(6), t.data as Float32Array);
   c.loadStateDict(weights);
   return c;
 }
@@ -58,7 +59,10 @@ describe('the classifier matches its PyTorch twin', () => {
     const out = await c.forward(x, { features: true });
     const logits = compare(out.logits, tiny.tensor('output/logits').data, { rtol: 2e-5, atol: 1e-6 });
     expect(logits.ok, `logits: max |diff| ${logits.maxAbs} at scale ${logits.scale}`).toBe(true);
-    const features = compare(out.features as Float32Array, tiny.tensor('output/features').data, { rtol: 2e-5, atol: 1e-6 });
+    const features = compare(out.features as Float32Array, tiny.tensor('output/features').data, {
+      rtol: 2e-5,
+      atol: 1e-6,
+    });
     expect(features.ok, `features: max |diff| ${features.maxAbs} at scale ${features.scale}`).toBe(true);
     // Chunking the batch changes only oneDNN's blocking (and so the last bits).
     const chunked = await c.forward(x, { features: true, batch: 3 });
@@ -73,7 +77,8 @@ describe('the classifier matches its PyTorch twin', () => {
     const failures: string[] = [];
     for (const [name, g] of c.stateDict('grads')) {
       const cmp = compare(g, tiny.tensor(`grad/${name}`).data, { rtol: 1e-4, atol: 1e-7 });
-      if (!cmp.ok) failures.push(`${name}: max |diff| ${cmp.maxAbs.toExponential(2)} vs scale ${cmp.scale.toExponential(2)}`);
+      if (!cmp.ok)
+        failures.push(`${name}: max |diff| ${cmp.maxAbs.toExponential(2)} vs scale ${cmp.scale.toExponential(2)}`);
     }
     expect(failures).toEqual([]);
   });
@@ -136,7 +141,10 @@ describe('classifier files', () => {
         config: JSON.stringify(config),
       }),
     );
-    await expect(loadClassifier(wrong)).rejects.toMatchObject({ code: 'ERR_PFGM_ARGUMENT', message: expect.stringContaining('missing') });
+    await expect(loadClassifier(wrong)).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+      message: expect.stringContaining('missing'),
+    });
   });
 });
 

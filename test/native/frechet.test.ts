@@ -8,13 +8,7 @@
 // - commuting covariances S1 = Q diag(a) Q^T, S2 = Q diag(b) Q^T: tr sqrt(S1 S2) = sum sqrt(a_i b_i);
 // - S2 = c^2 S1: d^2 = |m1 - m2|^2 + (1 - c)^2 tr S1.
 import { describe, expect, it } from 'vitest';
-import {
-  featureStats,
-  frechetDistance,
-  frechetTerms,
-  type StatsLike,
-  symmetricEigen,
-} from '../../src/eval/frechet.js';
+import { featureStats, frechetDistance, frechetTerms, type StatsLike, symmetricEigen } from '../../src/eval/frechet.js';
 import { loadFixture } from '../helpers/golden.js';
 import { gaussianSamples, matmul, normals, randomOrthogonal, trace, withSpectrum } from '../helpers/linalg.js';
 
@@ -130,7 +124,8 @@ describe('Fréchet distance: statistics path against closed forms', () => {
     const m1 = normals(1, n, 4);
     const m2 = normals(1, n, 5);
     let want = 0;
-    for (let i = 0; i < n; i++) want += (at(m1, i) - at(m2, i)) ** 2 + at(a, i) + at(b, i) - 2 * Math.sqrt(at(a, i) * at(b, i));
+    for (let i = 0; i < n; i++)
+      want += (at(m1, i) - at(m2, i)) ** 2 + at(a, i) + at(b, i) - 2 * Math.sqrt(at(a, i) * at(b, i));
     const fd = await frechetDistance({ mean: m1, cov: withSpectrum(q, a) }, { mean: m2, cov: withSpectrum(q, b) });
     expect(relErr(fd, want)).toBeLessThan(1e-12);
   });
@@ -196,7 +191,9 @@ describe('Fréchet distance: feature-set path', () => {
     const ca = f64('features/cov_a');
     for (let i = 0; i < ca.length; i++) expect(Math.abs(at(sa.cov, i) - at(ca, i))).toBeLessThan(1e-13);
     const t = await frechetTerms(fa, fb, 64);
-    console.log(`rank-deficient reference: relative error ${relErr(t.distance, at(f64('features/distance'), 0)).toExponential(2)}`);
+    console.log(
+      `rank-deficient reference: relative error ${relErr(t.distance, at(f64('features/distance'), 0)).toExponential(2)}`,
+    );
     expect(relErr(t.distance, at(f64('features/distance'), 0))).toBeLessThan(1e-10);
     // 40 samples span 39 dimensions: the other 25 eigenvalues of S1 are round-off around 0.
     expect(t.clampedA).toBeGreaterThan(0);

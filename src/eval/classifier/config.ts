@@ -38,7 +38,10 @@ export const DEFAULT_CLASSIFIER_CONFIG: Readonly<ClassifierConfig> = Object.free
 
 function int(name: string, v: unknown, lo: number, hi: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `classifier config: ${name} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `classifier config: ${name} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }

@@ -54,7 +54,10 @@ async function resolveClassifier(source: ClassifierSource | undefined): Promise<
   if (source !== undefined && typeof source === 'object') return [source, 'custom'];
   const key = source ?? 'fashion-mnist';
   if (typeof key !== 'string' || key.length === 0) {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', "classifier must be 'fashion-mnist', a classifier file's path or a Classifier");
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      "classifier must be 'fashion-mnist', a classifier file's path or a Classifier",
+    );
   }
   let pending = cache.get(key);
   if (pending === undefined) {

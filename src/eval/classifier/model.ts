@@ -32,7 +32,10 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
  */
 export function shippedClassifierPath(name: ShippedClassifier): string {
   if (name !== 'fashion-mnist') {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `no shipped classifier '${String(name)}': the package ships 'fashion-mnist'`);
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `no shipped classifier '${String(name)}': the package ships 'fashion-mnist'`,
+    );
   }
   return join(packageRoot, 'assets', 'classifiers', `${name}.safetensors`);
 }
@@ -136,7 +139,8 @@ export class Classifier {
     const h = this.#handle('loadStateDict');
     const known = new Set(this.#params.map((p) => p.name));
     for (const name of tensors.keys()) {
-      if (!known.has(name)) throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: this classifier has no tensor '${name}'`);
+      if (!known.has(name))
+        throw new PfgmError('ERR_PFGM_ARGUMENT', `loadStateDict: this classifier has no tensor '${name}'`);
     }
     const flat = new Float32Array(this.paramCount);
     for (const p of this.#params) {
@@ -200,7 +204,10 @@ export class Classifier {
   }
 
   /** The feature vectors ([count, featureDim]) of a batch of images. */
-  async features(images: Float32Array, options: Omit<ClassifierForwardOptions, 'features'> = {}): Promise<Float32Array> {
+  async features(
+    images: Float32Array,
+    options: Omit<ClassifierForwardOptions, 'features'> = {},
+  ): Promise<Float32Array> {
     const r = await this.forward(images, { ...options, features: true });
     return r.features as Float32Array;
   }
@@ -232,7 +239,15 @@ export class Classifier {
     const batch = this.#count('trainStep', images);
     this.#labels('trainStep', labels, batch);
     return awaitNative(() =>
-      h.trainStep({ batch, x: images, labels, lr: options.lr, beta1: options.beta1, beta2: options.beta2, eps: options.eps }),
+      h.trainStep({
+        batch,
+        x: images,
+        labels,
+        lr: options.lr,
+        beta1: options.beta1,
+        beta2: options.beta2,
+        eps: options.eps,
+      }),
     );
   }
 
@@ -275,14 +290,20 @@ export interface CreateClassifierOptions {
  * @param options - see {@link CreateClassifierOptions}.
  * @throws {@link PfgmError} `ERR_PFGM_ARGUMENT` for an invalid configuration.
  */
-export function createClassifier(config: Partial<ClassifierConfig> = {}, options: CreateClassifierOptions = {}): Classifier {
+export function createClassifier(
+  config: Partial<ClassifierConfig> = {},
+  options: CreateClassifierOptions = {},
+): Classifier {
   return build(config, options.seed ?? 0, { metadata: {} });
 }
 
 function build(config: Partial<ClassifierConfig>, seed: number, info: ClassifierInfo): Classifier {
   const c = classifierConfig(config);
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `createClassifier: seed must be a non-negative integer, got ${String(seed)}`);
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `createClassifier: seed must be a non-negative integer, got ${String(seed)}`,
+    );
   }
   const Ctor = native().Classifier;
   const handle = callNative(() => new Ctor(toNativeClassifierConfig(c, seed)));

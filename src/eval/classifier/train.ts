@@ -97,7 +97,8 @@ function checkImages(fn: string, data: Dataset, c: ClassifierConfig | undefined)
 }
 
 function positiveInt(fn: string, name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isSafeInteger(v) || v < 1)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: ${name} must be a positive integer, got ${v}`);
   return v;
 }
 
@@ -137,11 +138,13 @@ export async function trainClassifier(data: Dataset, options: TrainClassifierOpt
     const batch = positiveInt(fn, 'batch', options.batch ?? 128);
     const logEvery = positiveInt(fn, 'logEvery', options.logEvery ?? 100);
     const peak = options.lr ?? 2e-3;
-    if (!(peak > 0 && Number.isFinite(peak))) throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: lr must be > 0, got ${peak}`);
+    if (!(peak > 0 && Number.isFinite(peak)))
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: lr must be > 0, got ${peak}`);
     const warmup = options.warmupSteps ?? 200;
     const seed = options.seed ?? 0;
     const perEpoch = Math.floor(data.info.count / batch);
-    if (perEpoch < 1) throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: the dataset has fewer images than one batch (${batch})`);
+    if (perEpoch < 1)
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: the dataset has fewer images than one batch (${batch})`);
     const steps = perEpoch * epochs;
     let step = 0;
     let lossSum = 0;
@@ -171,7 +174,8 @@ export async function trainClassifier(data: Dataset, options: TrainClassifierOpt
       for (let b = 0; b < perEpoch; b++) {
         if (options.signal?.aborted) return classifier;
         const read = await data.read(order.subarray(b * batch, (b + 1) * batch));
-        if (read.classes === undefined) throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: the dataset returned no labels`);
+        if (read.classes === undefined)
+          throw new PfgmError('ERR_PFGM_ARGUMENT', `${fn}: the dataset returned no labels`);
         if (options.flip) flipImages(read.data, batch, channels, side, seed, step);
         // Linear warm-up to the peak, then cosine decay to 0 at the last step.
         const progress = Math.max(0, step - warmup) / Math.max(1, steps - warmup);

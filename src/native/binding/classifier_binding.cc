@@ -40,7 +40,8 @@ struct ClassifierSession {
     prob.resize(logits.size());
     dlogits.resize(logits.size());
     net->forward(ctx, x, logits.data(), nullptr);
-    const cpu::CrossEntropyResult r = cpu::cross_entropy_forward(batch, k, logits.data(), labels, prob.data());
+    const cpu::CrossEntropyResult r =
+        cpu::cross_entropy_forward(batch, k, logits.data(), labels, prob.data());
     cpu::cross_entropy_backward(batch, k, prob.data(), labels, dlogits.data());
     net->backward(ctx, dlogits.data());
     return r;
@@ -49,12 +50,13 @@ struct ClassifierSession {
 
 namespace {
 
-int64_t int_field(const Napi::Object& o, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+int64_t int_field(const Napi::Object& o, const char* key, int64_t fallback, int64_t lo,
+                  int64_t hi) {
   if (!has_field(o, key)) return fallback;
   const double v = number_field(o, key);
   if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) || v != std::floor(v)) {
-    fail(code::kArgument, std::string("'") + key + "' must be an integer in [" + std::to_string(lo) + ", " +
-                              std::to_string(hi) + "]");
+    fail(code::kArgument, std::string("'") + key + "' must be an integer in [" +
+                              std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   return static_cast<int64_t>(v);
 }
@@ -117,8 +119,8 @@ Batch read_batch(ClassifierSession& s, const Napi::Object& o, bool want_labels) 
   const int64_t k = s.net->config().classes;
   for (size_t i = 0; i < l.ElementLength(); ++i) {
     if (l[i] < 0 || l[i] >= k)
-      fail(code::kArgument, "label " + std::to_string(l[i]) + " at " + std::to_string(i) + " is not in [0, " +
-                                std::to_string(k) + ")");
+      fail(code::kArgument, "label " + std::to_string(l[i]) + " at " + std::to_string(i) +
+                                " is not in [0, " + std::to_string(k) + ")");
   }
   b.labels.assign(l.Data(), l.Data() + l.ElementLength());
   return b;
@@ -134,20 +136,22 @@ Napi::Object loss_result(Napi::Env env, const cpu::CrossEntropyResult& r) {
 }  // namespace
 
 void ClassifierHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "Classifier",
-                                    {InstanceMethod("dispose", &ClassifierHandle::Dispose),
-                                     InstanceMethod("paramInfo", &ClassifierHandle::ParamInfo),
-                                     InstanceMethod("getBuffer", &ClassifierHandle::GetBuffer),
-                                     InstanceMethod("setBuffer", &ClassifierHandle::SetBuffer),
-                                     InstanceMethod("adamSteps", &ClassifierHandle::AdamSteps),
-                                     InstanceMethod("setAdamSteps", &ClassifierHandle::SetAdamSteps),
-                                     InstanceMethod("forward", &ClassifierHandle::Forward),
-                                     InstanceMethod("lossAndGrad", &ClassifierHandle::LossAndGrad),
-                                     InstanceMethod("trainStep", &ClassifierHandle::TrainStep)});
+  Napi::Function ctor = DefineClass(
+      env, "Classifier",
+      {InstanceMethod("dispose", &ClassifierHandle::Dispose),
+       InstanceMethod("paramInfo", &ClassifierHandle::ParamInfo),
+       InstanceMethod("getBuffer", &ClassifierHandle::GetBuffer),
+       InstanceMethod("setBuffer", &ClassifierHandle::SetBuffer),
+       InstanceMethod("adamSteps", &ClassifierHandle::AdamSteps),
+       InstanceMethod("setAdamSteps", &ClassifierHandle::SetAdamSteps),
+       InstanceMethod("forward", &ClassifierHandle::Forward),
+       InstanceMethod("lossAndGrad", &ClassifierHandle::LossAndGrad),
+       InstanceMethod("trainStep", &ClassifierHandle::TrainStep)});
   exports.Set("Classifier", ctor);
 }
 
-ClassifierHandle::ClassifierHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ClassifierHandle>(info) {
+ClassifierHandle::ClassifierHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<ClassifierHandle>(info) {
   Napi::Env env = info.Env();
   guarded(env, [&]() -> Napi::Value {
     Napi::Object c = object_arg(info, 0);
@@ -171,7 +175,8 @@ ClassifierHandle::ClassifierHandle(const Napi::CallbackInfo& info) : Napi::Objec
       }
     }
     const double seed = num_field(c, "init_seed", 0);
-    if (!(seed >= 0) || seed != std::floor(seed)) fail(code::kArgument, "'init_seed' must be a non-negative integer");
+    if (!(seed >= 0) || seed != std::floor(seed))
+      fail(code::kArgument, "'init_seed' must be a non-negative integer");
     auto s = std::make_shared<ClassifierSession>();
     s->net = std::make_unique<nn::Classifier>(cfg);
     s->params.assign(static_cast<size_t>(s->net->params().param_count()), 0.0f);
@@ -231,14 +236,15 @@ Napi::Value ClassifierHandle::SetBuffer(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     auto s = live("setBuffer");
     if (info.Length() < 2 || !info[0].IsString()) fail(code::kArgument, "setBuffer(name, data)");
-    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    if (!info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       fail(code::kDtype, "setBuffer: data must be a Float32Array");
     std::lock_guard<std::mutex> lock(s->mu);
     std::vector<float>& dst = buffer_named(*s, info[0].As<Napi::String>().Utf8Value());
     Napi::Float32Array a = info[1].As<Napi::Float32Array>();
     if (a.ElementLength() != dst.size()) {
-      fail(code::kShape, "setBuffer: got " + std::to_string(a.ElementLength()) + " values, expected " +
-                             std::to_string(dst.size()));
+      fail(code::kShape, "setBuffer: got " + std::to_string(a.ElementLength()) +
+                             " values, expected " + std::to_string(dst.size()));
     }
     std::copy(a.Data(), a.Data() + a.ElementLength(), dst.begin());
     return env.Undefined();
@@ -278,7 +284,8 @@ Napi::Value ClassifierHandle::Forward(const Napi::CallbackInfo& info) {
     const bool want = has_field(o, "features") && o.Get("features").ToBoolean().Value();
     const auto& cfg = s->net->config();
     auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(b->batch * cfg.classes));
-    auto feats = std::make_shared<std::vector<float>>(want ? static_cast<size_t>(b->batch * cfg.feature_dim) : 0);
+    const size_t feat_count = want ? static_cast<size_t>(b->batch * cfg.feature_dim) : 0;
+    auto feats = std::make_shared<std::vector<float>>(feat_count);
     return PromiseWorker::start(
         env,
         [=]() {
@@ -338,10 +345,13 @@ Napi::Value ClassifierHandle::TrainStep(const Napi::CallbackInfo& info) {
           }
           const int64_t count = static_cast<int64_t>(s->params.size());
           const optim::GradStats g = optim::grad_stats(count, s->grads.data());
-          if (!g.finite) fail(code::kArgument, "the classifier's gradient is not finite (diverged?): lower the learning rate");
+          if (!g.finite) {
+            fail(code::kArgument,
+                 "the classifier's gradient is not finite (diverged?): lower the learning rate");
+          }
           ++s->adam_t;
-          optim::adam_step(count, s->params.data(), s->grads.data(), s->m.data(), s->v.data(), lr, beta1,
-                           beta2, eps, s->adam_t, 1.0f);
+          optim::adam_step(count, s->params.data(), s->grads.data(), s->m.data(), s->v.data(), lr,
+                           beta1, beta2, eps, s->adam_t, 1.0f);
         },
         [=](Napi::Env e) -> Napi::Value { return loss_result(e, *out); });
   });

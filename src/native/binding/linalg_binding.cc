@@ -20,25 +20,31 @@ namespace {
 // Dimensions up to 2^15: a 32768 x 32768 double matrix is already 8 GB.
 constexpr double kMaxDim = 32768;
 
-int64_t count_arg(const Napi::CallbackInfo& info, size_t i, const char* what, double lo, double hi) {
-  if (info.Length() <= i || !info[i].IsNumber()) fail(code::kArgument, std::string(what) + " must be a number");
+int64_t count_arg(const Napi::CallbackInfo& info, size_t i, const char* what, double lo,
+                  double hi) {
+  if (info.Length() <= i || !info[i].IsNumber())
+    fail(code::kArgument, std::string(what) + " must be a number");
   const double v = info[i].As<Napi::Number>().DoubleValue();
   if (!(v >= lo && v <= hi) || std::floor(v) != v) {
-    fail(code::kArgument, std::string(what) + " must be an integer in [" + std::to_string(static_cast<int64_t>(lo)) +
-                              ", " + std::to_string(static_cast<int64_t>(hi)) + "], got " + std::to_string(v));
+    fail(code::kArgument, std::string(what) + " must be an integer in [" +
+                              std::to_string(static_cast<int64_t>(lo)) + ", " +
+                              std::to_string(static_cast<int64_t>(hi)) + "], got " +
+                              std::to_string(v));
   }
   return static_cast<int64_t>(v);
 }
 
 // A Float64Array (or, where `allow_float` says so, a Float32Array) argument of exactly `count`
 // values, copied to double.
-std::vector<double> doubles_arg(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t count,
-                                bool allow_float = false) {
-  if (info.Length() <= i || !info[i].IsTypedArray()) fail(code::kDtype, std::string(what) + " must be a Float64Array");
+std::vector<double> doubles_arg(const Napi::CallbackInfo& info, size_t i, const char* what,
+                                int64_t count, bool allow_float = false) {
+  const char* types =
+      allow_float ? " must be a Float32Array or Float64Array" : " must be a Float64Array";
+  if (info.Length() <= i || !info[i].IsTypedArray()) fail(code::kDtype, std::string(what) + types);
   Napi::TypedArray t = info[i].As<Napi::TypedArray>();
   if (static_cast<int64_t>(t.ElementLength()) != count) {
-    fail(code::kShape, std::string(what) + " has " + std::to_string(t.ElementLength()) + " values, expected " +
-                           std::to_string(count));
+    fail(code::kShape, std::string(what) + " has " + std::to_string(t.ElementLength()) +
+                           " values, expected " + std::to_string(count));
   }
   if (t.TypedArrayType() == napi_float64_array) {
     const double* p = t.As<Napi::Float64Array>().Data();
@@ -48,12 +54,13 @@ std::vector<double> doubles_arg(const Napi::CallbackInfo& info, size_t i, const 
     const float* p = t.As<Napi::Float32Array>().Data();
     return std::vector<double>(p, p + count);
   }
-  fail(code::kDtype, std::string(what) + (allow_float ? " must be a Float32Array or Float64Array" : " must be a Float64Array"));
+  fail(code::kDtype, std::string(what) + types);
 }
 
 void require_finite(const std::vector<double>& v, const char* what) {
   for (double x : v)
-    if (!std::isfinite(x)) fail(code::kArgument, std::string(what) + " holds a NaN or infinite value");
+    if (!std::isfinite(x))
+      fail(code::kArgument, std::string(what) + " holds a NaN or infinite value");
 }
 
 Napi::Float64Array to_js(Napi::Env env, const std::vector<double>& v) {
@@ -98,15 +105,17 @@ Napi::Value FeatureStats(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const int64_t rows = count_arg(info, 1, "rows", 2, 1e9);
     const int64_t dim = count_arg(info, 2, "dim", 1, kMaxDim);
-    if (static_cast<double>(rows) * static_cast<double>(dim) > 4e9) fail(code::kMemory, "featureStats: too many features");
+    if (static_cast<double>(rows) * static_cast<double>(dim) > 4e9)
+      fail(code::kMemory, "featureStats: too many features");
     auto xf = std::make_shared<std::vector<float>>();
     auto xd = std::make_shared<std::vector<double>>();
-    const bool is_float = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+    const bool is_float = info[0].IsTypedArray() &&
+                          info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
     if (is_float) {
       Napi::Float32Array a = info[0].As<Napi::Float32Array>();
       if (static_cast<int64_t>(a.ElementLength()) != rows * dim)
-        fail(code::kShape, "the features have " + std::to_string(a.ElementLength()) + " values, expected " +
-                               std::to_string(rows * dim));
+        fail(code::kShape, "the features have " + std::to_string(a.ElementLength()) +
+                               " values, expected " + std::to_string(rows * dim));
       xf->assign(a.Data(), a.Data() + rows * dim);
       for (float v : *xf)
         if (!std::isfinite(v)) fail(code::kArgument, "the features hold a NaN or infinite value");
@@ -139,7 +148,8 @@ Napi::Value FrechetDistance(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const int64_t n = count_arg(info, 4, "n", 1, kMaxDim);
-    if (info.Length() <= 5 || !info[5].IsNumber()) fail(code::kArgument, "tolerance must be a number");
+    if (info.Length() <= 5 || !info[5].IsNumber())
+      fail(code::kArgument, "tolerance must be a number");
     const double tol = info[5].As<Napi::Number>().DoubleValue();
     if (!(tol >= 0 && tol < 1)) fail(code::kArgument, "tolerance must be in [0, 1)");
     auto m1 = std::make_shared<std::vector<double>>(doubles_arg(info, 0, "mean1", n));
@@ -152,7 +162,10 @@ Napi::Value FrechetDistance(const Napi::CallbackInfo& info) {
     require_finite(*c2, "cov2");
     auto out = std::make_shared<linalg::FrechetResult>();
     return PromiseWorker::start(
-        env, [=]() { *out = linalg::frechet_distance(n, m1->data(), c1->data(), m2->data(), c2->data(), tol); },
+        env,
+        [=]() {
+          *out = linalg::frechet_distance(n, m1->data(), c1->data(), m2->data(), c2->data(), tol);
+        },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object r = Napi::Object::New(e);
           r.Set("distance", out->distance);
@@ -177,8 +190,10 @@ Napi::Value KnnRadii(const Napi::CallbackInfo& info) {
     const int64_t rows = count_arg(info, 1, "rows", 2, 1e8);
     const int64_t dim = count_arg(info, 2, "dim", 1, 1e6);
     const int64_t k = count_arg(info, 3, "k", 1, static_cast<double>(rows - 1));
-    if (static_cast<double>(rows) * static_cast<double>(dim) > 4e9) fail(code::kMemory, "knnRadii: too many values");
-    auto x = std::make_shared<std::vector<double>>(doubles_arg(info, 0, "the points", rows * dim, true));
+    if (static_cast<double>(rows) * static_cast<double>(dim) > 4e9)
+      fail(code::kMemory, "knnRadii: too many values");
+    auto x = std::make_shared<std::vector<double>>(
+        doubles_arg(info, 0, "the points", rows * dim, true));
     require_finite(*x, "the points");
     auto radius = std::make_shared<std::vector<double>>(static_cast<size_t>(rows));
     return PromiseWorker::start(
@@ -195,9 +210,12 @@ Napi::Value ManifoldCoverage(const Napi::CallbackInfo& info) {
     const int64_t nr = count_arg(info, 1, "nReal", 1, 1e8);
     const int64_t nf = count_arg(info, 3, "nFake", 1, 1e8);
     const int64_t dim = count_arg(info, 4, "dim", 1, 1e6);
-    if (static_cast<double>(nr + nf) * static_cast<double>(dim) > 4e9) fail(code::kMemory, "manifoldCoverage: too many values");
-    auto real = std::make_shared<std::vector<double>>(doubles_arg(info, 0, "the real points", nr * dim, true));
-    auto fake = std::make_shared<std::vector<double>>(doubles_arg(info, 2, "the fake points", nf * dim, true));
+    if (static_cast<double>(nr + nf) * static_cast<double>(dim) > 4e9)
+      fail(code::kMemory, "manifoldCoverage: too many values");
+    auto real = std::make_shared<std::vector<double>>(
+        doubles_arg(info, 0, "the real points", nr * dim, true));
+    auto fake = std::make_shared<std::vector<double>>(
+        doubles_arg(info, 2, "the fake points", nf * dim, true));
     auto rr = std::make_shared<std::vector<double>>(doubles_arg(info, 5, "realRadius", nr));
     auto fr = std::make_shared<std::vector<double>>(doubles_arg(info, 6, "fakeRadius", nf));
     require_finite(*real, "the real points");
@@ -210,8 +228,8 @@ Napi::Value ManifoldCoverage(const Napi::CallbackInfo& info) {
     return PromiseWorker::start(
         env,
         [=]() {
-          *cov = linalg::manifold_coverage(nr, nf, dim, real->data(), fake->data(), rr->data(), fr->data(),
-                                           fake_in->data(), real_in->data());
+          *cov = linalg::manifold_coverage(nr, nf, dim, real->data(), fake->data(), rr->data(),
+                                           fr->data(), fake_in->data(), real_in->data());
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object r = Napi::Object::New(e);

@@ -78,8 +78,8 @@ void pack_b_sliver(const Operand& b, int64_t j0, int64_t nc, int64_t p0, int64_t
   }
 }
 
-// C[rows, cols] += alpha * (packed A block [mc x kc]) (packed B columns [kc x nt]), register tile by
-// register tile. `c` points at the tile's first element.
+// C[rows, cols] += alpha * (packed A block [mc x kc]) (packed B columns [kc x nt]), one register
+// tile at a time. `c` points at the tile's first element.
 PFGM_VECTOR_CLONES
 void macro_kernel(int64_t mc, int64_t nt, int64_t kc, double alpha, const double* ap,
                   const double* bp, double* c, int64_t ldc) {
@@ -141,7 +141,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
       // Tiles of kMc rows x kNt columns; each packs its own rows of A (cheap next to the product).
       const int64_t row_tiles = (m + kMc - 1) / kMc, col_tiles = (nc + kNt - 1) / kNt;
       const int64_t tiles = row_tiles * col_tiles;
-      const double work = static_cast<double>(m) * static_cast<double>(nc) * static_cast<double>(kc);
+      const double work =
+          static_cast<double>(m) * static_cast<double>(nc) * static_cast<double>(kc);
 #pragma omp parallel for schedule(dynamic, 1) if (tiles > 1 && work > 1e6)
       for (int64_t t = 0; t < tiles; ++t) {
         thread_local std::vector<double> apack;

@@ -169,10 +169,10 @@ void tridiagonalize(int64_t n, double* a, double* d, double* e, double* tau) {
     // triangles are written; only the upper one is ever read.
     const int64_t m = n - k1;
     double* trail = a + k1 * n + k1;
-    gemm(false, true, m, m, jb, -1.0, V.data() + k1 * kPanel, kPanel, W.data() + k1 * kPanel, kPanel, 1.0,
-         trail, n);
-    gemm(false, true, m, m, jb, -1.0, W.data() + k1 * kPanel, kPanel, V.data() + k1 * kPanel, kPanel, 1.0,
-         trail, n);
+    const double* vp = V.data() + k1 * kPanel;
+    const double* wp = W.data() + k1 * kPanel;
+    gemm(false, true, m, m, jb, -1.0, vp, kPanel, wp, kPanel, 1.0, trail, n);
+    gemm(false, true, m, m, jb, -1.0, wp, kPanel, vp, kPanel, 1.0, trail, n);
   }
   d[n - 1] = a[(n - 1) * n + n - 1];
 }
@@ -182,7 +182,8 @@ void form_qt(int64_t n, const double* a, const double* tau, double* qt) {
   for (int64_t i = 0; i < n; ++i) qt[i * n + i] = 1.0;
   // Q^T = H_{n-3} ... H_0 = I H_{n-3} ... H_0: blocks of reflectors from the last one down, each
   // applied from the right as W <- W P with P = H_{k1-1} ... H_{k0}. P^T = H_{k0} ... H_{k1-1} =
-  // I - Y T Y^T (compact WY, T upper triangular; Schreiber & Van Loan 1989), so W <- W - (W Y) T^T Y^T.
+  // I - Y T Y^T (compact WY, T upper triangular; Schreiber & Van Loan 1989), so
+  // W <- W - (W Y) T^T Y^T.
   // Before a block, W is the identity outside rows and columns >= k0 + 1.
   constexpr int64_t kBlock = 32;
   std::vector<double> Y, T, X, X2, z;

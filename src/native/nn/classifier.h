@@ -5,7 +5,8 @@
 //     conv3x3 -> GroupNorm + SiLU, then `blocks` x (conv3x3 -> GroupNorm + SiLU)
 //   global average pool -> feature = SiLU(Linear) [n, feature_dim] -> head = Linear [n, classes]
 // Parameter names: layers.{i}.conv.{weight,bias}, layers.{i}.norm.{weight,bias},
-// feature.{weight,bias}, head.{weight,bias}; the PyTorch twin is in test/fixtures/gen/classifier.py.
+// feature.{weight,bias}, head.{weight,bias}; the PyTorch twin is in
+// test/fixtures/gen/classifier.py.
 #pragma once
 
 #include <vector>

@@ -25,7 +25,8 @@ PFGM_OP_CASE("global_avg_pool", [](const Attrs&, const Tensors& in, Tensors& out
   const HostTensor& x = input(in, "x");
   const HostTensor& dy = input(in, "dy");
   if (x.shape.size() != 4 || x.shape[0] < 1 || x.shape[1] < 1 || x.shape[2] < 1 || x.shape[3] < 1)
-    pfgm::fail(kShape, "global_avg_pool: 'x' must be NHWC [n, h, w, c], got " + shape_text(x.shape));
+    pfgm::fail(kShape,
+               "global_avg_pool: 'x' must be NHWC [n, h, w, c], got " + shape_text(x.shape));
   const pfgm::cpu::Nhwc s{x.shape[0], x.shape[1], x.shape[2], x.shape[3]};
   if (dy.shape != std::vector<int64_t>{s.n, s.c})
     pfgm::fail(kShape, "global_avg_pool: 'dy' must be [n, c], got " + shape_text(dy.shape));
@@ -37,7 +38,8 @@ PFGM_OP_CASE("cross_entropy", [](const Attrs&, const Tensors& in, Tensors& out) 
   const HostTensor& logits = input(in, "logits");
   const HostTensor& labels = input(in, "labels");
   if (logits.shape.size() != 2 || logits.shape[0] < 1 || logits.shape[1] < 2)
-    pfgm::fail(kShape, "cross_entropy: 'logits' must be [n, classes >= 2], got " + shape_text(logits.shape));
+    pfgm::fail(kShape, "cross_entropy: 'logits' must be [n, classes >= 2], got " +
+                           shape_text(logits.shape));
   const int64_t n = logits.shape[0], k = logits.shape[1];
   if (labels.shape != std::vector<int64_t>{n})
     pfgm::fail(kShape, "cross_entropy: 'labels' must be [n], got " + shape_text(labels.shape));

@@ -22,9 +22,12 @@ CrossEntropyResult cross_entropy_forward(int64_t n, int64_t classes, const float
     const double log_sum = std::log(sum);
     losses[i] = log_sum - (static_cast<double>(z[labels[i]]) - top);
     hit[i] = best == labels[i] ? 1 : 0;
-    if (prob != nullptr)
-      for (int64_t c = 0; c < classes; ++c)
-        prob[i * classes + c] = static_cast<float>(std::exp(static_cast<double>(z[c]) - top - log_sum));
+    if (prob != nullptr) {
+      for (int64_t c = 0; c < classes; ++c) {
+        const double logit = z[c];
+        prob[i * classes + c] = static_cast<float>(std::exp(logit - top - log_sum));
+      }
+    }
   }
   CrossEntropyResult r{0, 0};
   for (int64_t i = 0; i < n; ++i) {
