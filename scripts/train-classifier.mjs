@@ -13,7 +13,8 @@ import { evaluateClassifier, fashionMnist, mnist, trainClassifier, VERSION } fro
 
 const USAGE = `usage: node scripts/train-classifier.mjs --data <fashion-mnist | mnist:DIR | DIR> --out FILE
   [--epochs 6] [--batch 128] [--lr 0.002] [--seed 0] [--flip]
-  [--channels 24,48,96] [--blocks 1] [--feature-dim 128]`;
+  [--channels 24,48,96] [--blocks 1] [--feature-dim 128]
+  [--train-images N] [--test-images N]   (the first N images only: quick trials)`;
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +28,8 @@ const { values } = parseArgs({
     channels: { type: 'string', default: '24,48,96' },
     blocks: { type: 'string', default: '1' },
     'feature-dim': { type: 'string', default: '128' },
+    'train-images': { type: 'string' },
+    'test-images': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -44,16 +47,30 @@ function number(name) {
   return v;
 }
 
-// --data fashion-mnist (Debian's files), or an MNIST folder as mnist:DIR or plain DIR.
-async function open(split) {
-  if (values.data === 'fashion-mnist') return fashionMnist({ split });
-  const dir = values.data.startsWith('mnist:') ? values.data.slice(6) : values.data;
-  return mnist(dir, { split });
+// --data fashion-mnist (Debian's files), or an MNIST folder as mnist:DIR or plain DIR; --train-images
+// and --test-images keep the first N images of a split.
+async function open(split, limit) {
+  let data;
+  if (values.data === 'fashion-mnist') {
+    data = await fashionMnist({ split });
+  } else {
+    data = await mnist(values.data.startsWith('mnist:') ? values.data.slice(6) : values.data, { split });
+  }
+  if (limit === undefined) return data;
+  const count = Math.min(data.info.count, number(`${split}-images`));
+  return { info: { ...data.info, count }, read: (indices) => data.read(indices), close: () => data.close() };
 }
 const name = values.data === 'fashion-mnist' ? 'fashion-mnist' : 'mnist';
 
-const train = await open('train');
-const test = await open('test');
+let train;
+let test;
+try {
+  train = await open('train', values['train-images']);
+  test = await open('test', values['test-images']);
+} catch (error) {
+  console.error(`error: ${error.message}`);
+  process.exit(1);
+}
 const options = {
   epochs: number('epochs'),
   batch: number('batch'),
@@ -66,33 +83,38 @@ const options = {
     featureDim: number('feature-dim'),
   },
 };
-console.log(`training on ${train.info.count} ${name} images: ${JSON.stringify(options)}`);
-const t0 = performance.now();
-const classifier = await trainClassifier(train, {
-  ...options,
-  onProgress: (p) => {
-    const tag = p.endOfEpoch ? `epoch ${p.epoch + 1} done` : `epoch ${p.epoch + 1}`;
-    console.log(
-      `${tag}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} train acc ${(100 * p.accuracy).toFixed(2)}% ` +
-        `lr ${p.lr.toExponential(2)} ${p.imagesPerSecond.toFixed(0)} img/s`,
-    );
-  },
-});
-const seconds = (performance.now() - t0) / 1000;
-const evaluation = await evaluateClassifier(classifier, test);
-console.log(
-  `test accuracy ${(100 * evaluation.accuracy).toFixed(2)}% (${evaluation.correct}/${evaluation.count}), ` +
-    `test loss ${evaluation.loss.toFixed(4)}, ${classifier.paramCount} parameters, trained in ${seconds.toFixed(0)} s`,
-);
-await classifier.save(values.out, {
-  dataset: name,
-  test_accuracy: String(evaluation.accuracy),
-  test_loss: String(evaluation.loss),
-  test_images: String(evaluation.count),
-  train_images: String(train.info.count),
-  training: JSON.stringify(options),
-  train_seconds: seconds.toFixed(0),
-  trained_with: `pfgm ${VERSION}, scripts/train-classifier.mjs`,
-});
-console.log(`wrote ${values.out}`);
-classifier.dispose();
+try {
+  console.log(`training on ${train.info.count} ${name} images: ${JSON.stringify(options)}`);
+  const t0 = performance.now();
+  const classifier = await trainClassifier(train, {
+    ...options,
+    onProgress: (p) => {
+      const tag = p.endOfEpoch ? `epoch ${p.epoch + 1} done` : `epoch ${p.epoch + 1}`;
+      console.log(
+        `${tag}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} train acc ${(100 * p.accuracy).toFixed(2)}% ` +
+          `lr ${p.lr.toExponential(2)} ${p.imagesPerSecond.toFixed(0)} img/s`,
+      );
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const evaluation = await evaluateClassifier(classifier, test);
+  console.log(
+    `test accuracy ${(100 * evaluation.accuracy).toFixed(2)}% (${evaluation.correct}/${evaluation.count}), ` +
+      `test loss ${evaluation.loss.toFixed(4)}, ${classifier.paramCount} parameters, trained in ${seconds.toFixed(0)} s`,
+  );
+  await classifier.save(values.out, {
+    dataset: name,
+    test_accuracy: String(evaluation.accuracy),
+    test_loss: String(evaluation.loss),
+    test_images: String(evaluation.count),
+    train_images: String(train.info.count),
+    training: JSON.stringify(options),
+    train_seconds: seconds.toFixed(0),
+    trained_with: `pfgm ${VERSION}, scripts/train-classifier.mjs`,
+  });
+  console.log(`wrote ${values.out}`);
+  classifier.dispose();
+} catch (error) {
+  console.error(`error: ${error.message}`);
+  process.exit(1);
+}
