@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { native } from '../../src/addon/load.js';
 import { fashionMnist } from '../../src/data/idx.js';
 import type { ClassifierConfig } from '../../src/eval/classifier/config.js';
 import { type Classifier, createClassifier, loadClassifier } from '../../src/eval/classifier/model.js';
@@ -194,5 +195,48 @@ describe('classifier: bad input', () => {
     const d = buildTiny();
     d.dispose();
     await expect(d.forward(x)).rejects.toMatchObject({ code: 'ERR_PFGM_DISPOSED' });
+  });
+
+  it('the native classifier called directly with garbage answers coded errors', async () => {
+    const Ctor = native().Classifier as unknown as new (c: unknown) => Record<string, (...a: unknown[]) => unknown>;
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'no error';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    expect(code(() => new Ctor(undefined))).toBe('ERR_PFGM_ARGUMENT');
+    expect(code(() => new Ctor({ channels: 'wide' }))).toBe('ERR_PFGM_ARGUMENT');
+    expect(code(() => new Ctor({ channels: [8, 8], resolution: 7 }))).toBe('ERR_PFGM_ARGUMENT');
+    expect(code(() => new Ctor({ classes: 1e12 }))).toBe('ERR_PFGM_ARGUMENT');
+    const h = new Ctor({ in_channels: 1, resolution: 4, channels: [4], feature_dim: 3, classes: 2 });
+    const rejects = async (p: () => unknown) => {
+      try {
+        await p();
+        return 'no error';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    expect(await rejects(() => (h.forward as (a: unknown) => unknown)({ batch: -1, x: new Float32Array(16) }))).toBe(
+      'ERR_PFGM_ARGUMENT',
+    );
+    expect(await rejects(() => (h.forward as (a: unknown) => unknown)({ batch: 1, x: new Float64Array(16) }))).toBe(
+      'ERR_PFGM_DTYPE',
+    );
+    expect(
+      await rejects(() =>
+        (h.trainStep as (a: unknown) => unknown)({ batch: 1, x: new Float32Array(16), labels: new Int32Array([0]) }),
+      ),
+    ).toBe('ERR_PFGM_ARGUMENT'); // no lr
+    expect(code(() => (h.getBuffer as (n: unknown) => unknown)('ema'))).toBe('ERR_PFGM_ARGUMENT');
+    expect(code(() => (h.setBuffer as (n: unknown, d: unknown) => unknown)('params', new Float32Array(2)))).toBe(
+      'ERR_PFGM_SHAPE',
+    );
+    expect(code(() => (h.setAdamSteps as (n: unknown) => unknown)(-3))).toBe('ERR_PFGM_ARGUMENT');
+    (h.dispose as () => void)();
+    expect(code(() => (h.paramInfo as () => unknown)())).toBe('ERR_PFGM_DISPOSED');
   });
 });

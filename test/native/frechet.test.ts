@@ -8,6 +8,7 @@
 // - commuting covariances S1 = Q diag(a) Q^T, S2 = Q diag(b) Q^T: tr sqrt(S1 S2) = sum sqrt(a_i b_i);
 // - S2 = c^2 S1: d^2 = |m1 - m2|^2 + (1 - c)^2 tr S1.
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon/load.js';
 import { featureStats, frechetDistance, frechetTerms, type StatsLike, symmetricEigen } from '../../src/eval/frechet.js';
 import { loadFixture } from '../helpers/golden.js';
 import { gaussianSamples, matmul, normals, randomOrthogonal, trace, withSpectrum } from '../helpers/linalg.js';
@@ -280,5 +281,50 @@ describe('Fréchet distance: bad input', () => {
       code: 'ERR_PFGM_ARGUMENT',
     });
     await expect(featureStats(new Float32Array(3), 3)).rejects.toMatchObject({ code: 'ERR_PFGM_SHAPE' });
+  });
+});
+
+describe('the linear-algebra binding called directly with garbage', () => {
+  // The TypeScript layer validates first; the native side must still answer with coded errors.
+  const addon = native() as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const call = async (name: string, ...args: unknown[]) => {
+    try {
+      await (addon[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+      return 'no error';
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  };
+  it('answers coded errors, never crashes', async () => {
+    expect(await call('symmetricEigen', new Float64Array(3), 2, true)).toBe('ERR_PFGM_SHAPE');
+    expect(await call('symmetricEigen', [1, 2, 3, 4], 2)).toBe('ERR_PFGM_DTYPE');
+    expect(await call('symmetricEigen', new Float64Array(4), -2)).toBe('ERR_PFGM_ARGUMENT');
+    expect(await call('symmetricEigen', new Float64Array(4), 'two')).toBe('ERR_PFGM_ARGUMENT');
+    expect(await call('featureStats', new Float32Array(6), 1, 6)).toBe('ERR_PFGM_ARGUMENT');
+    expect(await call('featureStats', new Int32Array(6), 3, 2)).toBe('ERR_PFGM_DTYPE');
+    expect(await call('featureStats', new Float32Array(6), 1e9, 32768)).toBe('ERR_PFGM_OUT_OF_MEMORY');
+    const m = new Float64Array(2);
+    const c = new Float64Array([1, 0, 0, 1]);
+    expect(await call('frechetDistance', m, c, m, c, 2, -1)).toBe('ERR_PFGM_ARGUMENT');
+    expect(await call('frechetDistance', m, c, m, new Float64Array(3), 2, 1e-6)).toBe('ERR_PFGM_SHAPE');
+    expect(await call('frechetDistance', m, c, m, c)).toBe('ERR_PFGM_ARGUMENT');
+    expect(await call('frechetDistance', m, new Float64Array([1, Number.NaN, 0, 1]), m, c, 2, 1e-6)).toBe(
+      'ERR_PFGM_ARGUMENT',
+    );
+    expect(await call('knnRadii', new Float64Array(6), 3, 2, 3)).toBe('ERR_PFGM_ARGUMENT');
+    expect(await call('knnRadii', new Float64Array(6), 3, 2, 0)).toBe('ERR_PFGM_ARGUMENT');
+    expect(
+      await call(
+        'manifoldCoverage',
+        new Float64Array(4),
+        2,
+        new Float64Array(4),
+        2,
+        2,
+        new Float64Array(1),
+        new Float64Array(2),
+      ),
+    ).toBe('ERR_PFGM_SHAPE');
+    expect(await call('manifoldCoverage', {}, 2, new Float64Array(4), 2, 2)).toBe('ERR_PFGM_DTYPE');
   });
 });
