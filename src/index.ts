@@ -7,6 +7,41 @@
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
 export * from './data/index.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
+export {
+  type ClassifierConfig,
+  classifierConfig,
+  DEFAULT_CLASSIFIER_CONFIG,
+} from './eval/classifier/config.js';
+export {
+  type ClassifierFeaturesOptions,
+  type ClassifierSource,
+  classifierFeatures,
+  type ImageMetrics,
+  type ImageMetricsOptions,
+  imageMetrics,
+} from './eval/classifier/metrics.js';
+export {
+  CLASSIFIER_FORMAT,
+  Classifier,
+  type ClassifierForwardOptions,
+  type ClassifierInfo,
+  type ClassifierLoss,
+  type ClassifierOutput,
+  type ClassifierStepOptions,
+  type CreateClassifierOptions,
+  createClassifier,
+  loadClassifier,
+  type ShippedClassifier,
+  shippedClassifierPath,
+} from './eval/classifier/model.js';
+export {
+  type ClassifierEvaluation,
+  type ClassifierProgress,
+  type EvaluateClassifierOptions,
+  evaluateClassifier,
+  type TrainClassifierOptions,
+  trainClassifier,
+} from './eval/classifier/train.js';
 export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
 export { type NllOptions, type NllResult, nll } from './eval/nll.js';
 export {
@@ -21,6 +56,25 @@ export {
   inceptionTensors,
   loadInception,
 } from './eval/inception.js';
+export {
+  type FeatureSet,
+  type FeatureStats,
+  type FrechetOptions,
+  type FrechetTerms,
+  featureStats,
+  frechetDistance,
+  frechetTerms,
+  type StatsLike,
+  type SymmetricEigen,
+  type SymmetricEigenOptions,
+  symmetricEigen,
+} from './eval/frechet.js';
+export {
+  knnRadii,
+  type PrecisionRecall,
+  type PrecisionRecallOptions,
+  precisionRecall,
+} from './eval/precisionRecall.js';
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_MARKER,

@@ -207,6 +207,52 @@ export interface NativeInception {
   dispose(): void;
 }
 
+/** The Fréchet distance's terms as the engine reports them (src/native/linalg/frechet.h). */
+export interface NativeFrechet {
+  distance: number;
+  meanTerm: number;
+  trace1: number;
+  trace2: number;
+  traceSqrt: number;
+  clamped1: number;
+  clamped2: number;
+  mostNegative1: number;
+  mostNegative2: number;
+  rank1: number;
+}
+
+/** k-NN manifold coverage (src/native/linalg/knn.h). */
+export interface NativeCoverage {
+  precisionHits: number;
+  recallHits: number;
+  fakeInReal: Uint8Array;
+  realInFake: Uint8Array;
+}
+
+/** The feature classifier and its Adam state (src/native/binding/classifier_binding.cc). */
+export interface NativeClassifier {
+  dispose(): void;
+  paramInfo(): { params: NativeParamInfo[]; paramCount: number };
+  getBuffer(name: 'params' | 'grads' | 'adam_m' | 'adam_v'): Float32Array;
+  setBuffer(name: 'params' | 'grads' | 'adam_m' | 'adam_v', data: Float32Array): void;
+  adamSteps(): number;
+  setAdamSteps(count: number): void;
+  forward(args: { batch: number; x: Float32Array; features?: boolean }): Promise<{
+    logits: Float32Array;
+    features?: Float32Array;
+  }>;
+  lossAndGrad(args: { batch: number; x: Float32Array; labels: Int32Array }): Promise<{ loss: number; correct: number }>;
+  trainStep(args: {
+    batch: number;
+    x: Float32Array;
+    labels: Int32Array;
+    lr: number;
+    beta1?: number;
+    beta2?: number;
+    eps?: number;
+  }): Promise<{ loss: number; correct: number }>;
+}
+
 export interface NativeAddon {
   Inception: (new () => NativeInception) & {
     /** Every tensor load() needs, in pytorch-fid's state-dict order. */
@@ -248,4 +294,36 @@ export interface NativeAddon {
     classes?: Int32Array;
     labelDim?: number;
   }) => NativeIdealDenoiser;
+  // Metrics (src/native/binding/linalg_binding.cc, classifier_binding.cc).
+  Classifier: new (
+    config: Record<string, unknown>,
+  ) => NativeClassifier;
+  symmetricEigen(
+    a: Float64Array,
+    n: number,
+    vectors: boolean,
+  ): Promise<{ values: Float64Array; vectors?: Float64Array }>;
+  featureStats(
+    x: Float32Array | Float64Array,
+    rows: number,
+    dim: number,
+  ): Promise<{ mean: Float64Array; cov: Float64Array }>;
+  frechetDistance(
+    mean1: Float64Array,
+    cov1: Float64Array,
+    mean2: Float64Array,
+    cov2: Float64Array,
+    n: number,
+    tolerance: number,
+  ): Promise<NativeFrechet>;
+  knnRadii(x: Float32Array | Float64Array, rows: number, dim: number, k: number): Promise<Float64Array>;
+  manifoldCoverage(
+    real: Float32Array | Float64Array,
+    nReal: number,
+    fake: Float32Array | Float64Array,
+    nFake: number,
+    dim: number,
+    realRadius: Float64Array,
+    fakeRadius: Float64Array,
+  ): Promise<NativeCoverage>;
 }

@@ -7,6 +7,8 @@
 
 #include "binding/inception_binding.h"
 #include "binding/napi_util.h"
+#include "binding/classifier_binding.h"
+#include "binding/linalg_binding.h"
 #include "binding/network_binding.h"
 #include "binding/op_binding.h"
 #include "binding/physics_binding.h"
@@ -84,6 +86,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("opCases", Napi::Function::New(env, OpCases));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitSampler(env, exports);
+  InitLinalg(env, exports);  // metrics: eigensolver, feature statistics, Fréchet, k-NN
+  ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
   return exports;
 }
 
