@@ -43,19 +43,7 @@ export {
   trainClassifier,
 } from './eval/classifier/train.js';
 export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
-export { type NllOptions, type NllResult, nll } from './eval/nll.js';
-export {
-  createInception,
-  INCEPTION_FEATURES,
-  INCEPTION_RESOLUTION,
-  type InceptionFeaturesOptions,
-  type InceptionImageShape,
-  InceptionNetwork,
-  type InceptionTensorInfo,
-  inceptionFeatures,
-  inceptionTensors,
-  loadInception,
-} from './eval/inception.js';
+export { type FidImages, fid } from './eval/fid.js';
 export {
   type FeatureSet,
   type FeatureStats,
@@ -69,6 +57,19 @@ export {
   type SymmetricEigenOptions,
   symmetricEigen,
 } from './eval/frechet.js';
+export {
+  createInception,
+  INCEPTION_FEATURES,
+  INCEPTION_RESOLUTION,
+  type InceptionFeaturesOptions,
+  type InceptionImageShape,
+  InceptionNetwork,
+  type InceptionTensorInfo,
+  inceptionFeatures,
+  inceptionTensors,
+  loadInception,
+} from './eval/inception.js';
+export { type NllOptions, type NllResult, nll } from './eval/nll.js';
 export {
   knnRadii,
   type PrecisionRecall,

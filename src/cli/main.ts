@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import { getDeviceInfo } from '../addon/load.js';
 import { PfgmError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { EVAL_HELP, evalCommand } from './eval.js';
+import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
 import { formatDeviceInfo } from './info.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
@@ -19,6 +21,8 @@ Commands:
   info [--json]     which backend is in use (CUDA or CPU) and why; CPU threads, oneDNN, GPU
   train             train a model on images or vectors (pfgm train --help)
   sample            draw samples from a trained model (pfgm sample --help)
+  eval              measure a model's samples against real data (pfgm eval --help)
+  experiment        the PFGM++ robustness experiments (pfgm experiment robustness --help)
 
 Options:
   -h, --help        show this help (also: pfgm <command> --help)
@@ -34,6 +38,8 @@ Docs: README.md and docs/ in the package.
 const COMMAND_HELP: Record<string, string> = {
   train: TRAIN_HELP,
   sample: SAMPLE_HELP,
+  eval: EVAL_HELP,
+  experiment: EXPERIMENT_HELP,
   info: `Usage: pfgm info [--json]
 
 Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
@@ -75,6 +81,10 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(rest);
       case 'sample':
         return await sampleCommand(rest);
+      case 'eval':
+        return await evalCommand(rest);
+      case 'experiment':
+        return await experimentCommand(rest);
       default:
         process.stderr.write(`pfgm: unknown command '${command}'. Run 'pfgm --help' for the list.\n`);
         return 2;
