@@ -17,9 +17,9 @@ import {
   preset,
   sample,
   slicedWasserstein,
+  Trainer,
   toy,
   toySampler,
-  Trainer,
 } from '../dist/index.js';
 
 const { values } = parseArgs({
@@ -88,7 +88,8 @@ if (values.docs !== undefined) {
   const solvers = [...new Set(rows.map((r) => r.solver))];
   const lines = [`Model: ${label}; ${count} samples per run; ${metricName} (lower is better).`, ''];
   lines.push('| solver | NFE | metric |', '|---|---|---|');
-  for (const r of rows) lines.push(`| ${r.solver}${r.rtol ? ` (rtol ${r.rtol})` : ''} | ${r.nfe} | ${r.metric.toPrecision(4)} |`);
+  for (const r of rows)
+    lines.push(`| ${r.solver}${r.rtol ? ` (rtol ${r.rtol})` : ''} | ${r.nfe} | ${r.metric.toPrecision(4)} |`);
   const stem = image ? 'quality-vs-nfe-images' : 'quality-vs-nfe-vectors';
   await writeFile(join(values.docs, `${stem}.md`), `${lines.join('\n')}\n`);
   const series = solvers.map((s) => {

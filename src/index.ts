@@ -152,7 +152,7 @@ export * from './physics/index.js';
 export { dpmSolver2M } from './sample/dpmSolver2M.js';
 export { dpmSolver3M } from './sample/dpmSolver3M.js';
 export { euler } from './sample/euler.js';
-export { type ChurnOptions, type HeunOptions, heun } from './sample/heun.js';
+export { type ChurnOptions, type HeunOptions, heun, type NoiseInjectionOptions } from './sample/heun.js';
 export { IdealDenoiser, type IdealDenoiserOptions, idealDenoiser } from './sample/ideal.js';
 export { type IpndmOptions, ipndm } from './sample/ipndm.js';
 export { type PfgmSampleOptions, type PfgmSampleResult, pfgmSample, zDrift } from './sample/pfgmOde.js';

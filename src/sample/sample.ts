@@ -14,7 +14,7 @@ import { checkD, checkFinite, checkInteger, checkOneOf, checkPositive } from '..
 import { dpmSolver2M } from './dpmSolver2M.js';
 import { dpmSolver3M } from './dpmSolver3M.js';
 import { euler } from './euler.js';
-import { type ChurnOptions, heun } from './heun.js';
+import { type ChurnOptions, heun, type NoiseInjectionOptions } from './heun.js';
 import { ipndm } from './ipndm.js';
 import { pfgmSample } from './pfgmOde.js';
 import { rk45 } from './rk45.js';
@@ -68,7 +68,10 @@ export interface SampleOptions extends BatchLabels {
    * Noise injected at every step of `heun`, `x <- x + alpha sigma_i eps` (the PFGM++ robustness
    * experiment, METHOD §4(a)); its seed is a stream of its own.
    */
-  noiseInjection?: { alpha: number; seed?: number };
+  noiseInjection?: Pick<NoiseInjectionOptions, 'alpha'> & {
+    /** Seed of the injected noise (default 1), one number; sample i reads its stream i. */
+    seed?: number;
+  };
   /** RK45's relative tolerance (default 1e-4). */
   rtol?: number;
   /** RK45's absolute tolerance (default 1e-4). */
