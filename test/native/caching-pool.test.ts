@@ -31,7 +31,21 @@ async function replay(capacity: number, script: number[][]) {
 
 describe('caching pool policy (fake device)', () => {
   it('rounds requests to the stated size classes, wasting at most 12.5% above 1 MiB', async () => {
-    const sizes = [0, 1, 511, 512, 513, 4096, 2 ** 20 - 1, 2 ** 20, 2 ** 20 + 1, 1572865, 3 * 2 ** 20, 7777777, 2 ** 27 + 5];
+    const sizes = [
+      0,
+      1,
+      511,
+      512,
+      513,
+      4096,
+      2 ** 20 - 1,
+      2 ** 20,
+      2 ** 20 + 1,
+      1572865,
+      3 * 2 ** 20,
+      7777777,
+      2 ** 27 + 5,
+    ];
     const script = sizes.flatMap((b, i) => [
       [ALLOC, b, 0],
       [FREE, i, 0],
@@ -68,7 +82,13 @@ describe('caching pool policy (fake device)', () => {
       deviceUsed: 1024 + 1024 + 1536,
       syncs: 0,
     });
-    const after = await replay(2 ** 20, [[ALLOC, 1000, 0], [ALLOC, 900, 1], [FREE, 0, 0], [FREE, 1, 0], [RELEASE, 0, 0]]);
+    const after = await replay(2 ** 20, [
+      [ALLOC, 1000, 0],
+      [ALLOC, 900, 1],
+      [FREE, 0, 0],
+      [FREE, 1, 0],
+      [RELEASE, 0, 0],
+    ]);
     expect(after.stats).toMatchObject({ cached: 0, deviceFrees: 2, deviceUsed: 0, syncs: 1 });
   });
 
@@ -78,11 +98,24 @@ describe('caching pool policy (fake device)', () => {
       [FREE, 0, 0], // 2048 cached
       [ALLOC, 3000, 0], // class 3072: 2048 + 3072 > 4096, so the cache is freed and the retry fits
     ]);
-    expect(stats).toEqual({ inUse: 3072, cached: 0, deviceAllocs: 2, deviceFrees: 1, hits: 0, deviceUsed: 3072, syncs: 1 });
+    expect(stats).toEqual({
+      inUse: 3072,
+      cached: 0,
+      deviceAllocs: 2,
+      deviceFrees: 1,
+      hits: 0,
+      deviceUsed: 3072,
+      syncs: 1,
+    });
   });
 
   it('reports out of memory with the sizes, as ERR_PFGM_OUT_OF_MEMORY', async () => {
-    await expect(replay(4096, [[ALLOC, 1024, 0], [ALLOC, 5000, 0]])).rejects.toMatchObject({
+    await expect(
+      replay(4096, [
+        [ALLOC, 1024, 0],
+        [ALLOC, 5000, 0],
+      ]),
+    ).rejects.toMatchObject({
       code: 'ERR_PFGM_OUT_OF_MEMORY',
       message: expect.stringMatching(
         /could not allocate 4\.88 KiB \(5000 bytes\) \(size class 5\.00 KiB \(5120 bytes\)\).*1\.00 KiB \(1024 bytes\) in use.*3\.00 KiB \(3072 bytes\) free of 4\.00 KiB \(4096 bytes\)/,

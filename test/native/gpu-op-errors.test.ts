@@ -31,7 +31,9 @@ describe('runOp on device cuda without a usable GPU', () => {
     // the CPU path is untouched, and a device that is not one is an argument error
     const y = await cpu.runOp('axpby', { alpha: 1, beta: 2 }, inputs, 'cpu');
     expect(y.y?.data[0]).toBe(Math.fround((inputs.a.data[0] as number) + 2 * (inputs.b.data[0] as number)));
-    await expect(attempt(() => cpu.runOp('axpby', { alpha: 1, beta: 2 }, inputs, 'gpu' as 'cuda'))).rejects.toMatchObject({
+    await expect(
+      attempt(() => cpu.runOp('axpby', { alpha: 1, beta: 2 }, inputs, 'gpu' as 'cuda')),
+    ).rejects.toMatchObject({
       code: 'ERR_PFGM_ARGUMENT',
     });
   });

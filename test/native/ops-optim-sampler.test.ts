@@ -5,7 +5,7 @@
 // sum rounded once, and the churn and Rademacher draws against the sampler's own bindings.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
-import { filled, out, run } from '../helpers/ops.js';
+import { type Attrs, filled, out, run } from '../helpers/ops.js';
 
 const f = Math.fround;
 
@@ -18,7 +18,14 @@ function adamReference(
 ) {
   const bc1 = 1 - o.beta1 ** o.t;
   const bc2 = 1 - o.beta2 ** o.t;
-  const [b1, b2, e, step, sbc2, gs] = [f(o.beta1), f(o.beta2), f(o.eps), f(o.lr / bc1), f(Math.sqrt(bc2)), f(o.gradScale)];
+  const [b1, b2, e, step, sbc2, gs] = [
+    f(o.beta1),
+    f(o.beta2),
+    f(o.eps),
+    f(o.lr / bc1),
+    f(Math.sqrt(bc2)),
+    f(o.gradScale),
+  ];
   const P = new Float32Array(p);
   const M = new Float32Array(m);
   const V = new Float32Array(v);
@@ -104,16 +111,18 @@ describe('sampler op cases', () => {
   it('churn_noise and rademacher draw what the sampler bindings draw', async () => {
     const x = filled([6, 333], 20);
     const seeds = [5, 9, 1 << 30, 77, 2 ** 40, 3];
-    for (const streams of [{ seed: 42, sample_offset: 3, step: 4 }, { seeds, step: 2 }]) {
+    const streamSets: { attrs: Attrs; seeds: BigUint64Array; offset: number; step: number }[] = [
+      { attrs: { seed: 42, sample_offset: 3, step: 4 }, seeds: new BigUint64Array([42n]), offset: 3, step: 4 },
+      { attrs: { seeds, step: 2 }, seeds: new BigUint64Array(seeds.map(BigInt)), offset: 0, step: 2 },
+    ];
+    for (const { attrs: streams, seeds: s, offset, step } of streamSets) {
       const viaCase = out(await run('churn_noise', { ...streams, scale: 0.37 }, { x }), 'out');
       const viaBinding = new Float32Array(x.data.length);
-      const s = 'seeds' in streams ? new BigUint64Array(seeds.map(BigInt)) : new BigUint64Array([42n]);
-      const offset = 'sample_offset' in streams ? streams.sample_offset : 0;
-      await native().churnNoise({ x: x.data, out: viaBinding, count: 6, scale: 0.37, seeds: s, offset, step: streams.step });
+      await native().churnNoise({ x: x.data, out: viaBinding, count: 6, scale: 0.37, seeds: s, offset, step });
       expect(viaCase).toEqual(viaBinding);
       const signs = out(await run('rademacher', { ...streams, count: 6, n: 333 }, {}), 'out');
       const ref = new Float32Array(6 * 333);
-      native().rademacher({ out: ref, count: 6, seeds: s, offset, step: streams.step });
+      native().rademacher({ out: ref, count: 6, seeds: s, offset, step });
       expect(signs).toEqual(ref);
       expect(new Set(signs)).toEqual(new Set([-1, 1]));
     }
