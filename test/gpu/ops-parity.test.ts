@@ -15,8 +15,9 @@
 //   necessarily the same steps (expected: 2-3 ulp); the derivative's 1 + x (1 - s) cancels near
 //   x = -1.28, hence the absolute bound.
 // - group norm: fp32 partial sums on the GPU against double sums on the CPU (cuda/group_norm.cu):
-//   mean within 2e-5 of the group's standard deviation, rstd within 2e-5 relative, y within 2e-5
-//   and the gradients within 5e-5 of their largest magnitude.
+//   mean within 2e-5 of the group's standard deviation (+ 1 ulp of the mean, which both round to
+//   float), rstd within 2e-5 relative, y within 2e-5 and the gradients within 5e-5 of their
+//   largest magnitude.
 // - loss value and per-sample losses: 1e-5 relative (fp32 tree per sample vs a double sum).
 // - gradient norm: 1e-12 relative (both square and sum in double, in different orders).
 import { describe, expect, it } from 'vitest';
@@ -149,7 +150,9 @@ describe.skipIf(!hasCuda)('CUDA ops parity with the CPU engine', () => {
     const [gm, cm] = [out(r.gpu, 'mean'), out(r.cpu, 'mean')];
     const [gr, cr] = [out(r.gpu, 'rstd'), out(r.cpu, 'rstd')];
     for (let i = 0; i < cm.length; i++) {
-      expect(Math.abs((gm[i] as number) - (cm[i] as number)) * (cr[i] as number)).toBeLessThan(2e-5);
+      // 2e-5 of the group's std, plus the float rounding of a large mean (1 ulp = 7.6e-6 at 100)
+      const ulp = 2 ** (Math.floor(Math.log2(Math.abs(cm[i] as number) || 1)) - 23);
+      expect(Math.abs((gm[i] as number) - (cm[i] as number))).toBeLessThanOrEqual(2e-5 / (cr[i] as number) + ulp);
       expect(Math.abs((gr[i] as number) / (cr[i] as number) - 1)).toBeLessThan(2e-5);
     }
     expect(scaledErr(out(r.gpu, 'y'), out(r.cpu, 'y'))).toBeLessThan(2e-5);
