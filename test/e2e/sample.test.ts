@@ -49,7 +49,7 @@ describe('pfgm sample', () => {
     // Equal up to the network's float round-off, which depends on the batch's GEMM blocking.
     const expected = rows(all).slice(3, 6);
     rows(some).forEach((row, i) => {
-      row.forEach((v, k) => expect(Math.abs(v - (expected[i]?.[k] as number))).toBeLessThan(1e-4));
+      for (const [k, v] of row.entries()) expect(Math.abs(v - (expected[i]?.[k] as number))).toBeLessThan(1e-4);
     });
     const arr = join(work, 'x.npy');
     const n = pfgm([
