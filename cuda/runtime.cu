@@ -1,5 +1,7 @@
 // The CUDA build's GPU runtime: device discovery, memory and copies (device.h).
+#include "allocator.cuh"
 #include "check.cuh"
+#include "launch.cuh"
 #include "device.h"
 
 namespace pfgm::gpu {
@@ -43,14 +45,12 @@ Info query() {
   return info;
 }
 
-void* allocate(size_t bytes) {
-  void* ptr = nullptr;
-  check(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes), "cudaMalloc");
-  return ptr;
-}
+// Through the caching allocator (allocator.cu), ordered on the engine stream.
+void* allocate(size_t bytes) { return pool_allocate(bytes, engine_stream()); }
 
 void release(void* ptr) {
-  if (ptr != nullptr) cudaFree(ptr);
+  if (ptr == nullptr || pool_release(ptr)) return;
+  if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();  // not the pool's: free it directly
 }
 
 void copy_to_device(void* dst, const void* src, size_t bytes) {

@@ -281,8 +281,9 @@ export interface NativeAddon {
     name: string,
     attrs: Record<string, number | boolean | number[]>,
     inputs: Record<string, NativeHostTensor>,
+    device?: 'cpu' | 'cuda',
   ): Promise<Record<string, NativeHostTensor>>;
-  opCases(): string[];
+  opCases(device?: 'cpu' | 'cuda'): string[];
   linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): void;
   linearCombinationAsync(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): Promise<void>;
   churnNoise(args: NativeSamplerDraw & { x: Float32Array; out: Float32Array; scale: number }): Promise<void>;

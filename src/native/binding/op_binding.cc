@@ -3,7 +3,9 @@
 #include "op_binding.h"
 
 #include <memory>
+#include <mutex>
 
+#include "../device.h"
 #include "../ops/op_cases.h"
 #include "napi_util.h"
 
@@ -38,15 +40,45 @@ opcases::HostTensor read_host_tensor(const std::string& name, const Napi::Value&
   return t;
 }
 
+// The optional device argument of runOp / opCases: 'cpu' (default) or 'cuda'.
+bool wants_cuda(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return false;
+  const std::string d = info[index].IsString() ? info[index].As<Napi::String>().Utf8Value() : "";
+  if (d == "cpu") return false;
+  if (d == "cuda") return true;
+  fail(code::kArgument, "device must be 'cpu' or 'cuda'");
+}
+
+// Refuses CUDA cases where no GPU can run them, with the reason (queried once: it is fixed for
+// the process).
+void require_gpu() {
+  static std::once_flag once;
+  static gpu::Info info;
+  std::call_once(once, [] { info = gpu::query(); });
+  if (!info.compiled) {
+    fail(code::kDevice,
+         "no CUDA in this build: this is the CPU-only addon (pfgm_cpu.node), so ops cannot run on "
+         "device 'cuda'; use device 'cpu', or load the CUDA build (PFGM_DEVICE=cuda)");
+  }
+  if (!info.available) {
+    fail(code::kDevice, "the CUDA build is loaded but cannot run ops on device 'cuda': " +
+                            info.reason);
+  }
+}
+
 }  // namespace
 
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[0].IsString()) fail(code::kArgument, "runOp(name, attrs, inputs)");
+    if (info.Length() < 3 || !info[0].IsString()) fail(code::kArgument, "runOp(name, attrs, inputs, device?)");
     const std::string name = info[0].As<Napi::String>().Utf8Value();
-    const opcases::CaseFn* fn = opcases::find_case(name);
-    if (fn == nullptr) fail(code::kArgument, "no op case named '" + name + "'");
+    const bool on_gpu = wants_cuda(info, 3);
+    if (on_gpu) require_gpu();
+    const opcases::CaseFn* fn = on_gpu ? opcases::find_gpu_case(name) : opcases::find_case(name);
+    if (fn == nullptr) {
+      fail(code::kArgument, "no " + std::string(on_gpu ? "CUDA " : "") + "op case named '" + name + "'");
+    }
     auto attrs = std::make_shared<opcases::Attrs>();
     Napi::Object a = object_arg(info, 1);
     Napi::Array keys = a.GetPropertyNames();
@@ -101,7 +133,9 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
 Napi::Value OpCases(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const std::vector<std::string> names = opcases::case_names();
+    // opCases('cuda') lists the CUDA twins this build has (none in the CPU build).
+    const std::vector<std::string> names =
+        wants_cuda(info, 0) ? opcases::gpu_case_names() : opcases::case_names();
     Napi::Array arr = Napi::Array::New(env, names.size());
     for (size_t i = 0; i < names.size(); ++i) arr.Set(static_cast<uint32_t>(i), names[i]);
     return arr;

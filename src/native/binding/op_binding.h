@@ -3,8 +3,9 @@
 #include <napi.h>
 
 namespace pfgm::binding {
-// runOp(name, attrs, inputs) -> Promise<outputs>: runs one registered op case (ops/op_cases.h).
+// runOp(name, attrs, inputs, device = 'cpu') -> Promise<outputs>: runs one registered op case
+// (ops/op_cases.h), or with 'cuda' its CUDA twin (ERR_PFGM_DEVICE where no GPU can run it).
 Napi::Value RunOp(const Napi::CallbackInfo& info);
-// opCases() -> the names of the registered op cases.
+// opCases(device = 'cpu') -> the names of the registered op cases (or of their CUDA twins).
 Napi::Value OpCases(const Napi::CallbackInfo& info);
 }  // namespace pfgm::binding

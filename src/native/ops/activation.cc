@@ -12,37 +12,16 @@
 
 #include "../errors.h"
 #include "../rng/philox.h"
+#include "activation_math.h"
 #include "parallel.h"
 
 
 namespace pfgm::cpu {
 namespace {
 
-// Below this many elements an OpenMP team costs more than it saves.
-
-// exp(x) to ~2 ulp (Cephes expf coefficients) in branch-free form: libm's expf is a call the
-// compiler cannot vectorize, and it dominates SiLU. x must lie in [-87.3, 88.3], where 2^k
-// stays a normal float; see clamp_exp_arg.
-inline float exp_in_range(float x) {
-  // Round x / ln 2 to nearest with the 1.5 * 2^23 trick: vectorizes without SSE4.1 round.
-  const float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  // ln 2 split so that kf * hi is exact.
-  const float r = (x - kf * 0.693359375f) + kf * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(kf) + 127) << 23;
-  float two_k;
-  std::memcpy(&two_k, &bits, sizeof two_k);
-  return p * two_k;
-}
-
-// Clamping changes only results that round to 0 or saturate in the sigmoid anyway.
-inline float clamp_exp_arg(float x) { return std::min(std::max(x, -87.3f), 88.3f); }
+// exp_in_range and clamp_exp_arg are shared with the CUDA kernels (activation_math.h).
+using act::clamp_exp_arg;
+using act::exp_in_range;
 
 // The clamp runs in a loop of its own over a small stack block: GCC (under the default
 // -ftrapping-math) will not if-convert a float clamp followed by arithmetic in one loop body, and
@@ -150,9 +129,9 @@ void dropout_apply(const DropoutSpec& s, const float* in, float* out) {
     if (in != out) std::memcpy(out, in, static_cast<size_t>(total) * sizeof(float));
     return;
   }
-  // Kept when bits >= p 2^32; bits are integers, so compare against the ceiling.
-  const uint32_t threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(s.p) * 4294967296.0));
-  const float scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(s.p)));
+  // Kept when bits >= p 2^32 (activation_math.h, shared with the CUDA kernel).
+  const uint32_t threshold = act::dropout_threshold(s.p);
+  const float scale = act::dropout_scale(s.p);
   // A task is a run of batches within one sample; batches start at multiples of 32 elements,
   // so every block index is (site << 24) | j / 4 however the work is split.
   constexpr int64_t kTaskElements = 64 * kElementsPerBatch;
@@ -168,7 +147,7 @@ void dropout_apply(const DropoutSpec& s, const float* in, float* out) {
     float* y = out + i * s.per_sample;
     uint32_t bits[kElementsPerBatch];
     for (int64_t j = begin; j < end; j += kElementsPerBatch) {
-      philox_batch(key, (s.site << 24) | static_cast<uint32_t>(j / 4), bits);
+      philox_batch(key, act::dropout_block(s.site, j / 4), bits);
       const int64_t n = std::min(kElementsPerBatch, end - j);
       masked_scale(n, bits, threshold, scale, x + j, y + j);
     }

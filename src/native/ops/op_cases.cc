@@ -11,6 +11,11 @@ std::map<std::string, CaseFn>& registry() {
   return cases;
 }
 
+std::map<std::string, CaseFn>& gpu_registry() {
+  static std::map<std::string, CaseFn> cases;
+  return cases;
+}
+
 }  // namespace
 
 void register_case(const std::string& name, CaseFn fn) { registry()[name] = std::move(fn); }
@@ -69,6 +74,46 @@ float* output(Tensors& out, const std::string& name, std::vector<int64_t> shape)
   t.shape = std::move(shape);
   t.data.assign(static_cast<size_t>(count), 0.0f);
   return t.data.data();
+}
+
+void register_gpu_case(const std::string& name, CaseFn fn) { gpu_registry()[name] = std::move(fn); }
+
+const CaseFn* find_gpu_case(const std::string& name) {
+  auto it = gpu_registry().find(name);
+  return it == gpu_registry().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> gpu_case_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : gpu_registry()) names.push_back(name);
+  return names;
+}
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+void require_shape(const std::string& op, const std::string& name, const HostTensor& t,
+                  const std::vector<int64_t>& want) {
+  if (t.shape != want) {
+    fail(code::kShape, op + ": '" + name + "' must have shape " + shape_text(want) + ", got " +
+                           shape_text(t.shape));
+  }
+}
+
+void require_batch(const std::string& op, const std::string& name, const HostTensor& t) {
+  if (t.shape.empty() || numel(t.shape) <= 0) {
+    fail(code::kShape, op + ": '" + name + "' must be a non-empty batch [n, ...], got " +
+                           shape_text(t.shape));
+  }
+}
+
+void write_double(Tensors& out, const std::string& name, double v) {
+  float* o = output(out, name, {2});
+  o[0] = static_cast<float>(v);
+  o[1] = static_cast<float>(v - static_cast<double>(o[0]));
 }
 
 }  // namespace pfgm::opcases

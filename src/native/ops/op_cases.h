@@ -39,6 +39,27 @@ struct Registrar {
   Registrar(const char* name, CaseFn fn) { register_case(name, std::move(fn)); }
 };
 
+// Product of a shape's dimensions.
+int64_t numel(const std::vector<int64_t>& shape);
+// ERR_PFGM_SHAPE naming op and input unless t has shape `want`.
+void require_shape(const std::string& op, const std::string& name, const HostTensor& t,
+                  const std::vector<int64_t>& want);
+// ERR_PFGM_SHAPE unless t is a non-empty batch [n, ...].
+void require_batch(const std::string& op, const std::string& name, const HostTensor& t);
+// A double as output `name` of shape [2]: float hi and the float of the remainder (lo), so a
+// test reads hi + lo to double precision.
+void write_double(Tensors& out, const std::string& name, double v);
+
+// CUDA twins of the cases: same names, inputs and outputs, run on the GPU (cuda/op_cases.cu
+// registers them; the CPU build has none). runOp(name, attrs, inputs, 'cuda') finds them here.
+void register_gpu_case(const std::string& name, CaseFn fn);
+const CaseFn* find_gpu_case(const std::string& name);
+std::vector<std::string> gpu_case_names();
+
+struct GpuRegistrar {
+  GpuRegistrar(const char* name, CaseFn fn) { register_gpu_case(name, std::move(fn)); }
+};
+
 }  // namespace pfgm::opcases
 
 #define PFGM_OP_CASE_CAT2(a, b) a##b
@@ -46,4 +67,9 @@ struct Registrar {
 // PFGM_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
 #define PFGM_OP_CASE(name, ...)                                                    \
   static const ::pfgm::opcases::Registrar PFGM_OP_CASE_CAT(pfgm_op_case_, __LINE__)( \
+      name, __VA_ARGS__)
+
+// PFGM_GPU_OP_CASE("axpby", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
+#define PFGM_GPU_OP_CASE(name, ...)                                                        \
+  static const ::pfgm::opcases::GpuRegistrar PFGM_OP_CASE_CAT(pfgm_gpu_op_case_, __LINE__)( \
       name, __VA_ARGS__)

@@ -1,5 +1,7 @@
 #include "optim.h"
 
+#include "adam_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -38,18 +40,9 @@ GradStats grad_stats(int64_t count, const float* g) {
 
 namespace {
 
-// One Adam update of element i (torch's single-tensor arithmetic); returns the new weight.
-struct AdamCoefs {
-  float b1, b2, e, step, sqrt_bc2, grad_scale;
-};
-
+// One Adam update of element i; the arithmetic is adam_math.h's, shared with the CUDA kernel.
 inline float adam_one(const AdamCoefs& c, float* p, const float* g, float* m, float* v, int64_t i) {
-  const float gi = g[i] * c.grad_scale;
-  const float mi = m[i] + (1.0f - c.b1) * (gi - m[i]);  // torch: exp_avg.lerp_(grad, 1 - b1)
-  const float vi = c.b2 * v[i] + (1.0f - c.b2) * gi * gi;
-  m[i] = mi;
-  v[i] = vi;
-  const float pi = p[i] - c.step * mi / (std::sqrt(vi) / c.sqrt_bc2 + c.e);
+  const float pi = adam_element(c, p[i], g[i], &m[i], &v[i]);
   p[i] = pi;
   return pi;
 }
@@ -59,10 +52,7 @@ inline float adam_one(const AdamCoefs& c, float* p, const float* g, float* m, fl
 void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
                double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
                double ema_beta) {
-  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
-  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
-  const AdamCoefs c{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
-                    static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), grad_scale};
+  const AdamCoefs c = adam_coefs(lr, beta1, beta2, eps, t, grad_scale);
   if (ema == nullptr) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < count; ++i) adam_one(c, p, g, m, v, i);
@@ -73,19 +63,19 @@ void adam_step(int64_t count, float* p, const float* g, float* m, float* v, doub
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     const float pi = adam_one(c, p, g, m, v, i);
-    ema[i] = pi + b * (ema[i] - pi);
+    ema[i] = ema_element(ema[i], pi, b);
   }
 }
 
 void axpy(int64_t count, float alpha, const float* x, float* y) {
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < count; ++i) y[i] += alpha * x[i];
+  for (int64_t i = 0; i < count; ++i) y[i] = axpy_element(alpha, x[i], y[i]);
 }
 
 void ema_update(int64_t count, float* ema, const float* p, double beta) {
   const float b = static_cast<float>(beta);
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < count; ++i) ema[i] = p[i] + b * (ema[i] - p[i]);
+  for (int64_t i = 0; i < count; ++i) ema[i] = ema_element(ema[i], p[i], b);
 }
 
 double ramped_lr(double lr, double rampup_kimg, double images_before) {

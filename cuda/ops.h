@@ -1,0 +1,66 @@
+// The CUDA twins of the CPU engine's ops, declared with the CPU references' signatures
+// (src/native/ops/*.h, optim/optim.h, sample/sampler.h); every pointer is device memory. Kernels
+// are queued on gpu::engine_stream(); functions that return a host value (the loss, the gradient
+// statistics) synchronize, the others do not.
+//
+// Only CUDA sources include this header for now. When engine code compiled into both addons calls
+// these, add refusing stubs to src/native/gpu_absent.cc as for the physics kernels.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/activation.h"
+#include "ops/group_norm.h"
+#include "optim/optim.h"
+#include "physics/noise.h"
+
+namespace pfgm::cuda {
+
+// elementwise.cu (ops/elementwise.h): bit-identical to the CPU.
+void axpby(int64_t count, float alpha, const float* a, float beta, const float* b, float* y);
+void scale(int64_t count, float alpha, const float* a, float* y);
+void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, const float* b,
+                     float* y);
+void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db, const float* dy);
+void add_channel_bias(int64_t n, int64_t hw, int64_t c, const float* x, const float* bias,
+                      float* y);
+void nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y);
+void nhwc_to_nchw(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y);
+
+// activation.cu (ops/activation.h): SiLU within a few ulp, dropout bit-identical.
+void silu_forward(int64_t count, const float* x, float* y);
+void silu_backward(int64_t count, const float* x, const float* dy, float* dx);
+void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y);
+void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx);
+
+// group_norm.cu (ops/group_norm.h): fp32 reductions, see docs/cuda.md for the tolerance.
+void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+                        const float* gamma, const float* beta, float* y, float* mean, float* rstd);
+void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+                         const float* gamma, const float* beta, const float* mean,
+                         const float* rstd, const float* dy, float* dx, float* dgamma,
+                         float* dbeta, float* dshift);
+
+// loss.cu (ops/loss.h). Forward synchronizes (it returns the mean); backward is bit-identical.
+double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
+                            const float* target, const float* weight, float* per_sample_loss);
+void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
+                           const float* target, const float* weight, float* dpred);
+
+// optim.cu (optim/optim.h): Adam, EMA and axpy bit-identical; grad_stats in a fixed order.
+optim::GradStats grad_stats(int64_t count, const float* g);
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
+               double beta1, double beta2, double eps, int64_t t, float grad_scale,
+               float* ema = nullptr, double ema_beta = 0);
+void axpy(int64_t count, float alpha, const float* x, float* y);
+void ema_update(int64_t count, float* ema, const float* p, double beta);
+
+// sampler.cu (sample/sampler.h). `coefs` and the `inputs` array live on the host, the arrays
+// they point to on the device; streams.seeds, when set, on the device.
+void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
+                            float* out);
+void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
+                     const SampleStreams& streams);
+void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& streams);
+
+}  // namespace pfgm::cuda

@@ -1,0 +1,49 @@
+// Per-element arithmetic of Adam, the EMA and gradient accumulation, shared by the CPU loops
+// (optim.cc) and the CUDA kernels (cuda/optim.cu). Every operation rounds on its own (fp::, see
+// ops/rounding.h), so the GPU reproduces the CPU's weights, moments and EMA bit for bit: a resumed
+// or moved run continues the same trajectory.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "../ops/rounding.h"
+
+namespace pfgm::optim {
+
+// Step constants of one Adam update, rounded to float once on the host.
+struct AdamCoefs {
+  float b1, b2, e, step, sqrt_bc2, grad_scale;
+};
+
+// The constants of step t (from 1), computed in double and rounded once, on the host.
+inline AdamCoefs adam_coefs(double lr, double beta1, double beta2, double eps, int64_t t,
+                            float grad_scale) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  return AdamCoefs{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
+                   static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), grad_scale};
+}
+
+// torch.optim.Adam's single-tensor arithmetic for one element; updates m and v, returns the new
+// weight:
+//   g' = g * grad_scale;  m = m + (1 - b1) (g' - m)   (torch: exp_avg.lerp_(grad, 1 - b1))
+//   v = b2 v + (1 - b2) g' g';  p = p - step m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+PFGM_HD float adam_element(const AdamCoefs& c, float p, float g, float* m, float* v) {
+  const float gi = fp::mul(g, c.grad_scale);
+  const float mi = fp::add(*m, fp::mul(fp::sub(1.0f, c.b1), fp::sub(gi, *m)));
+  const float vi = fp::add(fp::mul(c.b2, *v), fp::mul(fp::mul(fp::sub(1.0f, c.b2), gi), gi));
+  *m = mi;
+  *v = vi;
+  return fp::sub(p, fp::div(fp::mul(c.step, mi), fp::add(fp::div(fp::sqrt(vi), c.sqrt_bc2), c.e)));
+}
+
+// EDM's EMA: lerp(p, ema, beta) = p + beta (ema - p).
+PFGM_HD float ema_element(float ema, float p, float beta) {
+  return fp::add(p, fp::mul(beta, fp::sub(ema, p)));
+}
+
+// y + alpha x (gradient accumulation).
+PFGM_HD float axpy_element(float alpha, float x, float y) { return fp::add(y, fp::mul(alpha, x)); }
+
+}  // namespace pfgm::optim
