@@ -115,13 +115,9 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
-    const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
     r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
                         [&](const nn::Context& ctx, int64_t start, int64_t) {
-                          nn::Labels labels{
-                              in.labels.class_labels ? in.labels.class_labels + start * ld : nullptr,
-                              in.labels.augment_labels ? in.labels.augment_labels + start * ad
-                                                       : nullptr};
+                          const nn::Labels labels = labels_from(in.labels, start);
                           return net_->loss_and_grad(
                               ctx, in.y + start * per, noise + start * per, sigma + start, labels,
                               nullptr, target != nullptr ? target + start * per : nullptr);
@@ -129,6 +125,12 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   }
   apply_update(r, n, opt);
   return r;
+}
+
+nn::Labels Session::labels_from(const nn::Labels& labels, int64_t start) {
+  const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
+  return nn::Labels{labels.class_labels ? labels.class_labels + start * ld : nullptr,
+                    labels.augment_labels ? labels.augment_labels + start * ad : nullptr};
 }
 
 template <class LossFn>
@@ -209,13 +211,9 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
-    const int64_t ld = net_->net().label_dim(), ad = net_->net().augment_dim();
     r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
                         [&](const nn::Context& ctx, int64_t start, int64_t) {
-                          nn::Labels labels{
-                              in.labels.class_labels ? in.labels.class_labels + start * ld : nullptr,
-                              in.labels.augment_labels ? in.labels.augment_labels + start * ad
-                                                       : nullptr};
+                          const nn::Labels labels = labels_from(in.labels, start);
                           return net_->field_loss_and_grad(ctx, x_.data() + start * per,
                                                            z_.data() + start, labels,
                                                            target_.data() + start * (per + 1));

@@ -95,6 +95,8 @@ class Session {
 
  private:
   void ensure_training_state();
+  // The labels of the samples from `start` on (a micro-batch's view of the batch's labels).
+  nn::Labels labels_from(const nn::Labels& labels, int64_t start);
   // Runs loss(ctx, start, len) over the batch in chunks of micro_batch, accumulating each chunk's
   // gradient weighted by its share, so the result is the whole batch's mean loss and gradient.
   template <class LossFn>
