@@ -77,7 +77,10 @@ for (const solver of ['euler', 'heun', 'dpm2m', 'dpm3m', 'ipndm']) {
   }
 }
 // --rtols '' skips RK45 (its 80-120 NFE are costly on images).
-const rtols = (values.rtols ?? '1e-2,1e-3,1e-4').split(',').filter((t) => t !== '').map(Number);
+const rtols = (values.rtols ?? '1e-2,1e-3,1e-4')
+  .split(',')
+  .filter((t) => t !== '')
+  .map(Number);
 for (const rtol of rtols) {
   // Two sigmas (sigmaMax, sigmaMin) then 0: RK45 picks its own steps in between.
   const r = await sample(net, { count, solver: 'rk45', rtol, atol: rtol, seed, sigmaMax, steps: 2 });
