@@ -36,6 +36,8 @@ export interface PfgmHyperparameterOptions {
   tau?: number;
   /** Smallest perturbation scale (default 0.01). */
   s?: number;
+  /** Use this M instead of the rule of thumb (z_max and upper_norm then follow from it). */
+  M?: number;
 }
 
 /**
@@ -50,7 +52,10 @@ export function pfgmHyperparameters(options: PfgmHyperparameterOptions): PfgmHyp
   const s = checkPositive('s', options.s ?? 0.01);
   const ratio = (dataNorm * dataNorm) / (2 * Math.sqrt(N) * s * s);
   // Data smaller than the smallest perturbation need no growth at all: M = 0 then.
-  const M = Math.max(0, Math.floor((0.75 * Math.log(ratio)) / Math.log1p(tau)) + 1);
+  const M =
+    options.M === undefined
+      ? Math.max(0, Math.floor((0.75 * Math.log(ratio)) / Math.log1p(tau)) + 1)
+      : checkNonNegative('M', options.M);
   const growth = (1 + tau) ** M;
   return { M, tau, s, zMax: Math.sqrt(2 / Math.PI) * s * growth, upperNorm: Math.sqrt(N) * s * growth };
 }

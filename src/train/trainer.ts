@@ -233,13 +233,7 @@ export class Trainer {
       for (let k = i * N; k < (i + 1) * N; k++) q += (data[k] as number) ** 2;
       sum += Math.sqrt(q);
     }
-    const hp = pfgmHyperparameters({ dataNorm: sum / count, N, tau: o.tau, s: o.s });
-    if (o.M !== undefined) {
-      const growth = (1 + o.tau) ** o.M;
-      hp.M = o.M;
-      hp.zMax = Math.sqrt(2 / Math.PI) * o.s * growth;
-      hp.upperNorm = Math.sqrt(N) * o.s * growth;
-    }
+    const hp = pfgmHyperparameters({ dataNorm: sum / count, N, tau: o.tau, s: o.s, M: o.M });
     this.net.pfgm = { ...hp, gamma: o.gamma, restrictM: o.restrictM };
     return this.net.pfgm;
   }

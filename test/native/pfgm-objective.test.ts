@@ -134,6 +134,11 @@ describe('PFGM objective in the Trainer', () => {
     expect(hp.zMax).toBeCloseTo(expected.zMax, 9);
     expect(hp.upperNorm).toBeCloseTo(expected.upperNorm, 9);
     expect(hp.gamma).toBe(5);
+    // An explicit M fixes z_max and upper_norm by the same formulas.
+    const fixed = pfgmHyperparameters({ dataNorm: 1, N: 2, M: 100 });
+    expect(fixed.M).toBe(100);
+    expect(fixed.zMax).toBeCloseTo(Math.sqrt(2 / Math.PI) * 0.01 * 1.03 ** 100, 12);
+    expect(fixed.upperNorm).toBeCloseTo(Math.sqrt(2) * 0.01 * 1.03 ** 100, 12);
     expect(net.pfgm).toEqual(hp);
     let last = Number.NaN;
     for await (const t of trainer.run({ steps: 20 })) last = t.loss;

@@ -205,10 +205,7 @@ Napi::Value ClassifierHandle::ParamInfo(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < list.size(); ++i) {
       Napi::Object e = Napi::Object::New(env);
       e.Set("name", list[i].name);
-      Napi::Array shape = Napi::Array::New(env, list[i].shape.size());
-      for (size_t d = 0; d < list[i].shape.size(); ++d)
-        shape.Set(static_cast<uint32_t>(d), static_cast<double>(list[i].shape[d]));
-      e.Set("shape", shape);
+      e.Set("shape", shape_array(env, list[i].shape));
       e.Set("offset", static_cast<double>(list[i].offset));
       e.Set("numel", static_cast<double>(list[i].numel));
       a.Set(static_cast<uint32_t>(i), e);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../errors.h"
 
@@ -102,6 +103,13 @@ inline double number_field(const Napi::Object& o, const char* key) {
 inline bool has_field(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   return !v.IsUndefined() && !v.IsNull();
+}
+
+// A shape as a JS array of numbers (parameter, tensor and op-output shapes).
+inline Napi::Array shape_array(Napi::Env env, const std::vector<int64_t>& shape) {
+  Napi::Array a = Napi::Array::New(env, shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) a.Set(static_cast<uint32_t>(d), static_cast<double>(shape[d]));
+  return a;
 }
 
 inline std::string string_field(const Napi::Object& o, const char* key) {

@@ -217,10 +217,7 @@ Napi::Value NetworkHandle::ParamInfo(const Napi::CallbackInfo& info) {
       for (size_t i = 0; i < v.size(); ++i) {
         Napi::Object e = Napi::Object::New(env);
         e.Set("name", v[i].name);
-        Napi::Array shape = Napi::Array::New(env, v[i].shape.size());
-        for (size_t d = 0; d < v[i].shape.size(); ++d)
-          shape.Set(static_cast<uint32_t>(d), static_cast<double>(v[i].shape[d]));
-        e.Set("shape", shape);
+        e.Set("shape", shape_array(env, v[i].shape));
         e.Set("offset", static_cast<double>(v[i].offset));
         e.Set("numel", static_cast<double>(v[i].numel));
         a.Set(static_cast<uint32_t>(i), e);
@@ -233,11 +230,7 @@ Napi::Value NetworkHandle::ParamInfo(const Napi::CallbackInfo& info) {
     o.Set("paramCount", static_cast<double>(ps.param_count()));
     o.Set("bufferCount", static_cast<double>(ps.buffer_count()));
     const cpu::Nhwc in = s->net().net().input_shape(1);
-    Napi::Array shape = Napi::Array::New(env, 3);
-    shape.Set(0u, static_cast<double>(in.c));
-    shape.Set(1u, static_cast<double>(in.h));
-    shape.Set(2u, static_cast<double>(in.w));
-    o.Set("sampleShape", shape);
+    o.Set("sampleShape", shape_array(env, {in.c, in.h, in.w}));
     o.Set("labelDim", static_cast<double>(s->net().net().label_dim()));
     o.Set("augmentDim", static_cast<double>(s->net().net().augment_dim()));
     return o;

@@ -116,12 +116,9 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
           Napi::Object o = Napi::Object::New(e);
           for (const auto& [key, t] : *outputs) {
             Napi::Object entry = Napi::Object::New(e);
-            Napi::Array shape = Napi::Array::New(e, t.shape.size());
-            for (size_t d = 0; d < t.shape.size(); ++d)
-              shape.Set(static_cast<uint32_t>(d), static_cast<double>(t.shape[d]));
             Napi::Float32Array data = Napi::Float32Array::New(e, t.data.size());
             std::copy(t.data.begin(), t.data.end(), data.Data());
-            entry.Set("shape", shape);
+            entry.Set("shape", shape_array(e, t.shape));
             entry.Set("data", data);
             o.Set(key, entry);
           }

@@ -31,18 +31,21 @@ void Denoiser::check_mode(bool field) const {
 
 int64_t Denoiser::sample_numel() const { return net_->input_shape(1).numel(); }
 
+double Denoiser::scale2(double sigma, const float* x) const {
+  const double s2 = sigma * sigma;
+  if (!pc_.adaptive_scale) return s2;
+  const int64_t per = sample_numel();
+  double q = 0;
+  for (int64_t k = 0; k < per; ++k) q += static_cast<double>(x[k]) * x[k];
+  return std::max(s2, q / static_cast<double>(per) - pc_.sigma_data * pc_.sigma_data);
+}
+
 Denoiser::Coefs Denoiser::coefs(double sigma, const float* x) const {
   if (!(sigma > 0) || !std::isfinite(sigma)) {
     fail(code::kArgument, "sigma must be positive and finite, got " + std::to_string(sigma));
   }
   const double sd = pc_.sigma_data, sd2 = sd * sd;
-  double s2 = sigma * sigma;
-  if (pc_.adaptive_scale) {
-    const int64_t per = sample_numel();
-    double q = 0;
-    for (int64_t k = 0; k < per; ++k) q += static_cast<double>(x[k]) * x[k];
-    s2 = std::max(s2, q / static_cast<double>(per) - sd2);
-  }
+  const double s2 = scale2(sigma, x);
   const double scale = std::sqrt(s2);
   double var_in = s2 + sd2;
   if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2) var_in = s2 * pc_.D / (pc_.D - 2) + sd2;

@@ -78,6 +78,9 @@ class Denoiser {
     float c_skip, c_out, c_in, c_noise, weight;
   };
   Coefs coefs(double sigma, const float* x) const;
+  // The squared noise scale the coefficients use: sigma^2, or with adaptive_scale
+  // max(sigma^2, ||x||^2 / N - sigma_data^2) for the sample x.
+  double scale2(double sigma, const float* x) const;
   void run_forward(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
                    float* out, float* raw);
   void check_mode(bool field) const;

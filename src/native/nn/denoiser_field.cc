@@ -13,24 +13,6 @@
 
 namespace pfgm::nn {
 
-namespace {
-
-// The input scale of the denoiser at sigma = z (D = 1 alignment, r = z): the perturbation's
-// per-coordinate scale grows like z, so c_in keeps the backbone's inputs near unit scale; with
-// adaptive_scale the sample's own norm bounds it as for the denoiser.
-float field_c_in(double z, const float* x, int64_t per, const PrecondConfig& pc) {
-  const double sd2 = pc.sigma_data * pc.sigma_data;
-  double s2 = z * z;
-  if (pc.adaptive_scale) {
-    double q = 0;
-    for (int64_t k = 0; k < per; ++k) q += static_cast<double>(x[k]) * x[k];
-    s2 = std::max(s2, q / static_cast<double>(per) - sd2);
-  }
-  return static_cast<float>(1.0 / std::sqrt(s2 + sd2));
-}
-
-}  // namespace
-
 void Denoiser::field(const Context& ctx, const float* x, const float* z, const Labels& labels,
                      float* out) {
   check_mode(true);
@@ -44,7 +26,10 @@ void Denoiser::field(const Context& ctx, const float* x, const float* z, const L
     if (!(z[i] > 0) || !std::isfinite(z[i]))
       fail(code::kArgument, "z must be positive and finite, got " + std::to_string(z[i]));
     cn[i] = static_cast<float>(std::log(static_cast<double>(z[i])) / 4);
-    cpu::scale(per, field_c_in(z[i], x + i * per, per, pc_), xin + i * per, xin + i * per);
+    // c_in of the denoiser at sigma = z (the D = 1 alignment r = z): the perturbation's
+    // per-coordinate scale grows like z, so this keeps the backbone's inputs near unit scale.
+    const double c_in = 1.0 / std::sqrt(scale2(z[i], x + i * per) + pc_.sigma_data * pc_.sigma_data);
+    cpu::scale(per, static_cast<float>(c_in), xin + i * per, xin + i * per);
   }
   float* f = ensure(f_, os.numel());
   net_->forward(ctx, xin, cn, labels.class_labels, labels.augment_labels, f);
