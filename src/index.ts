@@ -133,6 +133,7 @@ export {
   type ParameterInfo,
   type PfgmSettings,
   type PfgmStepOptions,
+  type Precision,
   type TrainCounters,
   type TrainStepOptions,
   type TrainStepResult,

@@ -14,9 +14,10 @@ import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { fromNativeConfig, type NetworkConfig, type PresetName, preset, presetNames } from '../models/config.js';
-import { createNetwork, type Network, type Objective } from '../models/network.js';
+import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
 import { sample } from '../sample/heun.js';
 import { pfgmSample } from '../sample/pfgmOde.js';
+import type { DeviceOption } from '../tensor.js';
 import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { imageGrid } from '../viz/grid.js';
 import { scatterPlot } from '../viz/scatter.js';
@@ -57,7 +58,9 @@ Options:
   --xflip              mirror images at random (EDM's --xflip)
   --sample-every n     write samples every n ticks (default 10; 0 = only at the end)
   --checkpoint-every n save the checkpoint every n ticks (default 10; always at the end and on Ctrl-C)
-  --device auto|cpu|cuda  where to train (default auto)
+  --device auto|cpu|cuda  where to train (default auto: the GPU when the CUDA build finds one)
+  --precision fp32|tf32|bf16  arithmetic of convolutions and matrix products on CUDA (default
+                       fp32; bf16 = autocast with fp32 master weights)
   --resume DIR         continue the run saved in DIR (same data and seed)
   --json               print one JSON object per tick on stdout instead of the progress bar
   -h, --help           this help
@@ -83,6 +86,8 @@ interface Parsed {
   sampleEvery: number;
   checkpointEvery: number;
   resume?: string;
+  device?: DeviceOption;
+  precision?: Precision;
   json: boolean;
 }
 
@@ -121,6 +126,7 @@ function parse(args: string[]): Parsed | undefined {
       'sample-every': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       device: { type: 'string' },
+      precision: { type: 'string' },
       resume: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -145,11 +151,11 @@ function parse(args: string[]): Parsed | undefined {
       '--stf is an option of --objective pfgmpp; pfgm has its own large-batch target',
     );
   }
-  if (values.device !== undefined && values.device !== 'auto' && values.device !== 'cpu') {
-    throw new PfgmError(
-      'ERR_PFGM_DEVICE',
-      `--device ${values.device}: training runs on the CPU engine for now; use --device cpu or auto`,
-    );
+  if (values.device !== undefined && !['auto', 'cpu', 'cuda'].includes(values.device)) {
+    throw new PfgmError('ERR_PFGM_DEVICE', `--device ${values.device}: use auto, cpu or cuda`);
+  }
+  if (values.precision !== undefined && !['fp32', 'tf32', 'bf16'].includes(values.precision)) {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--precision ${values.precision}: use fp32, tf32 or bf16`);
   }
   if (values.kimg !== undefined && values.steps !== undefined)
     throw new PfgmError('ERR_PFGM_ARGUMENT', 'give --kimg or --steps, not both');
@@ -189,6 +195,8 @@ function parse(args: string[]): Parsed | undefined {
     sampleEvery,
     checkpointEvery,
     resume: values.resume,
+    device: values.device as DeviceOption | undefined,
+    precision: values.precision as Precision | undefined,
     json: values.json ?? false,
   };
 }
@@ -264,7 +272,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   let net: Network;
   let resumeState: TrainerState | undefined;
   if (o.resume !== undefined) {
-    const ckpt = await loadCheckpoint(o.resume);
+    const ckpt = await loadCheckpoint(o.resume, { device: o.device, precision: o.precision });
     net = ckpt.net;
     resumeState = ckpt.extra?.trainer as TrainerState | undefined;
   } else {
@@ -273,6 +281,8 @@ export async function trainCommand(args: string[]): Promise<number> {
       D: o.D,
       seed: o.seed,
       sigmaData: data.info.kind === 'vector' ? 1 : 0.5,
+      device: o.device,
+      precision: o.precision,
     });
   }
   const vector = data.info.kind === 'vector';

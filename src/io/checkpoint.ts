@@ -70,13 +70,16 @@ import {
   validateNetworkConfig,
 } from '../models/config.js';
 import {
+  type CreateNetworkOptions,
   createNetwork,
   type Network,
   type ParameterInfo,
   type PfgmSettings,
+  type Precision,
   type TrainCounters,
   type WeightSet,
 } from '../models/network.js';
+import type { DeviceOption } from '../tensor.js';
 import { checkD } from '../validate.js';
 import { VERSION } from '../version.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry, type SafetensorsFile } from './safetensors.js';
@@ -147,6 +150,10 @@ export interface LoadModelOptions {
   D?: number;
   /** D-aware c_in for a file without `precond` metadata (default false). */
   dAwareCIn?: boolean;
+  /** Where the created network lives (default `auto`; see {@link CreateNetworkOptions.device | createNetwork}). */
+  device?: DeviceOption;
+  /** Arithmetic of the created network on CUDA (default `fp32`; see {@link CreateNetworkOptions.precision | createNetwork}). */
+  precision?: Precision;
   /**
    * Load into this existing network instead of creating one; its configuration and sigma_data
    * must match the file's. Nothing is changed in it unless the whole file checks out.
@@ -229,6 +236,10 @@ export interface LoadCheckpointOptions {
    * is changed only when both files check out.
    */
   into?: Network;
+  /** Where the created network lives (default `auto`); ignored with `into`. */
+  device?: DeviceOption;
+  /** Arithmetic of the created network on CUDA (default `fp32`); ignored with `into`. */
+  precision?: Precision;
 }
 
 /** What {@link loadCheckpoint} returns. */
@@ -871,6 +882,8 @@ function prepareModel(path: string, bytes: Uint8Array, options: LoadModelOptions
       adaptiveScale: precond.adaptiveScale,
       objective,
       pfgm: meta.pfgm as PfgmSettings | undefined,
+      device: options.device,
+      precision: options.precision,
     });
   if (into !== undefined && into.pfgm === undefined && meta.pfgm !== undefined) into.pfgm = meta.pfgm as PfgmSettings;
   try {
@@ -1342,7 +1355,7 @@ export async function loadCheckpoint<T extends object = Record<string, unknown>>
   const model = prepareModel(
     paths.model,
     bytes.model as Uint8Array,
-    options.into === undefined ? {} : { into: options.into },
+    options.into === undefined ? { device: options.device, precision: options.precision } : { into: options.into },
   );
   try {
     const state = prepareState(paths.state, bytes.state as Uint8Array, model.net);

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { native } from '../addon/load.js';
+import { type DeviceName, getDeviceInfo, native } from '../addon/load.js';
 import type { NativeBufferName, NativeNetwork, NativeNetworkInfo, NativeOptim } from '../addon/native.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
 import type { PfgmHyperparameters } from '../physics/pfgm.js';
+import type { DeviceOption } from '../tensor.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
 
@@ -52,6 +53,50 @@ export interface CreateNetworkOptions {
   adaptiveScale?: boolean;
   /** Seed of the parameter initialisation (default 0). */
   seed?: number;
+  /**
+   * Where the network's weights, activations and training state live (default `auto`: the GPU
+   * when the CUDA build is loaded, finds a usable GPU and was built with cuDNN and cuBLAS; else
+   * the CPU). Inputs and outputs stay `Float32Array`s on the host either way.
+   */
+  device?: DeviceOption;
+  /**
+   * Arithmetic of the convolutions and matrix products on CUDA (default `fp32`): `tf32` uses
+   * TF32 tensor cores; `bf16` is autocast, bf16 operands with fp32 accumulation, fp32 master
+   * weights, gradients, optimizer state and reductions. The CPU engine computes in fp32 only.
+   */
+  precision?: Precision;
+}
+
+/** Arithmetic of a CUDA network's convolutions and matrix products (see {@link CreateNetworkOptions.precision}). */
+export type Precision = 'fp32' | 'tf32' | 'bf16';
+
+/**
+ * The device `auto` (or a named device) means for a network: CUDA needs the CUDA build, a usable
+ * GPU, and cuDNN and cuBLAS linked in. @internal
+ */
+export function resolveNetworkDevice(device: DeviceOption | undefined): DeviceName {
+  const info = getDeviceInfo();
+  const gpuReady = info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
+  if (device === undefined || device === 'auto') return gpuReady ? 'cuda' : 'cpu';
+  if (device === 'cpu') return 'cpu';
+  if (device !== 'cuda') {
+    throw new PfgmError('ERR_PFGM_DEVICE', `unknown device '${String(device)}': use cpu, cuda or auto`);
+  }
+  if (info.backend !== 'cuda' || !info.cuda.available) {
+    throw new PfgmError(
+      'ERR_PFGM_DEVICE',
+      `device 'cuda' is not available (${info.cuda.reason}); use device 'cpu' or 'auto'`,
+    );
+  }
+  const missing = [info.cuda.cudnn ? '' : 'cuDNN', info.cuda.cublas ? '' : 'cuBLAS'].filter(Boolean);
+  if (missing.length > 0) {
+    throw new PfgmError(
+      'ERR_PFGM_DEVICE',
+      `device 'cuda': this CUDA build was made without ${missing.join(' and ')}, which networks need; ` +
+        'install them (pip install nvidia-cudnn-cu13 nvidia-cublas, or set CUDNN_ROOT / CUBLAS_ROOT) and rebuild (npm rebuild pfgm), or use device cpu',
+    );
+  }
+  return 'cuda';
 }
 
 /** One named tensor of the network (EDM's state-dict name and shape). */
@@ -231,6 +276,10 @@ export class Network {
    * its first run and saved with the model; the z-ODE sampler needs `zMax`.
    */
   pfgm: PfgmSettings | undefined;
+  /** Where its weights and training state live. */
+  readonly device: DeviceName;
+  /** Arithmetic of its convolutions and matrix products (`fp32` on the CPU). */
+  readonly precision: Precision;
   #native: NativeNetwork | undefined;
   readonly #info: NativeNetworkInfo;
 
@@ -240,7 +289,14 @@ export class Network {
     handle: NativeNetwork,
     sigmaData: number,
     D = Number.POSITIVE_INFINITY,
-    precond: { objective?: Objective; dAwareCIn?: boolean; adaptiveScale?: boolean; pfgm?: PfgmSettings } = {},
+    precond: {
+      objective?: Objective;
+      dAwareCIn?: boolean;
+      adaptiveScale?: boolean;
+      pfgm?: PfgmSettings;
+      device?: DeviceName;
+      precision?: Precision;
+    } = {},
   ) {
     this.config = config;
     this.D = D;
@@ -248,6 +304,8 @@ export class Network {
     this.dAwareCIn = precond.dAwareCIn ?? false;
     this.adaptiveScale = precond.adaptiveScale ?? false;
     this.pfgm = precond.pfgm;
+    this.device = precond.device ?? 'cpu';
+    this.precision = precond.precision ?? 'fp32';
     this.sigmaData = sigmaData;
     this.#native = handle;
     this.#info = callNative(() => handle.paramInfo());
@@ -630,6 +688,19 @@ export function createNetwork(network: PresetName | NetworkConfig, options: Crea
   const D = objective === 'pfgm' ? 1 : options.D === undefined ? Number.POSITIVE_INFINITY : checkD(options.D);
   const dAwareCIn = options.dAwareCIn ?? false;
   const adaptiveScale = options.adaptiveScale ?? (objective === 'pfgm' || D <= 2);
+  const device = resolveNetworkDevice(options.device);
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'tf32' && precision !== 'bf16') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `precision must be 'fp32', 'tf32' or 'bf16', got '${String(precision)}'`);
+  }
+  if (device === 'cpu' && precision !== 'fp32' && options.device === 'cpu') {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `precision '${precision}' needs device 'cuda': the CPU engine computes in fp32`,
+    );
+  }
+  // With device 'auto' on a machine without a usable GPU, a GPU precision falls back to fp32.
+  const nativePrecision = device === 'cpu' ? 'fp32' : precision;
   const handle = callNative(
     () =>
       new (native().Network)({
@@ -640,7 +711,16 @@ export function createNetwork(network: PresetName | NetworkConfig, options: Crea
         adaptive_scale: adaptiveScale,
         objective,
         init_seed: options.seed ?? 0,
+        device,
+        precision: nativePrecision,
       }),
   );
-  return new Network(config, handle, sigmaData, D, { objective, dAwareCIn, adaptiveScale, pfgm: options.pfgm });
+  return new Network(config, handle, sigmaData, D, {
+    objective,
+    dAwareCIn,
+    adaptiveScale,
+    pfgm: options.pfgm,
+    device,
+    precision: nativePrecision,
+  });
 }

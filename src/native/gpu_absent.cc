@@ -1,6 +1,7 @@
 // The CPU-only build's GPU runtime: reports why there is no GPU and refuses device memory.
 #include "device.h"
 #include "errors.h"
+#include "nn/backend.h"
 #include "physics/physics.h"
 
 namespace pfgm::gpu {
@@ -38,3 +39,12 @@ void training_sigma_f64(double*, int64_t, double, double, const SampleStreams&) 
   gpu::allocate(0);
 }
 }  // namespace pfgm::cuda
+
+namespace pfgm::nn {
+Backend& cuda_backend(Precision) {
+  fail(code::kDevice,
+       "device 'cuda' needs the CUDA build of the addon, and this is the CPU-only build: use "
+       "device 'cpu', or rebuild with a CUDA toolkit (and cuDNN, cuBLAS) installed and load it "
+       "with PFGM_DEVICE=cuda");
+}
+}  // namespace pfgm::nn

@@ -81,16 +81,6 @@ std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra
   fail(code::kArgument, "unknown network kind '" + kind + "' (use 'songunet' or 'mlp')");
 }
 
-std::vector<float>& buffer_named(train::Session& s, const std::string& which) {
-  if (which == "params") return s.params();
-  if (which == "ema") return s.ema();
-  if (which == "grads") return s.grads();
-  if (which == "buffers") return s.buffers();
-  if (which == "adam_m") return s.adam_m();
-  if (which == "adam_v") return s.adam_v();
-  fail(code::kArgument, "unknown buffer '" + which + "' (params, ema, grads, buffers, adam_m, adam_v)");
-}
-
 // Copies a Float32Array field of exactly `count` values (or returns empty when optional+absent).
 std::vector<float> floats(const Napi::Object& o, const char* key, int64_t count, bool optional) {
   if (!has_field(o, key)) {
@@ -191,8 +181,23 @@ NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
       fail(code::kArgument, "unknown objective '" + objective + "' (use 'pfgmpp' or 'pfgm')");
     pc.pfgm_field = objective == "pfgm";
     const double seed = num_field(c, "init_seed", 0);
+    // device 'cpu' (default) or 'cuda'; precision (CUDA only) 'fp32' (default), 'tf32', 'bf16'.
+    const std::string device = has_field(c, "device") ? string_field(c, "device") : "cpu";
+    const nn::Precision precision =
+        nn::parse_precision(has_field(c, "precision") ? string_field(c, "precision") : "fp32");
+    nn::Backend* backend = nullptr;
+    if (device == "cpu") {
+      if (precision != nn::Precision::kFp32)
+        fail(code::kArgument, "precision '" + std::string(nn::precision_name(precision)) +
+                                  "' needs device 'cuda': the CPU engine computes in fp32");
+      backend = &nn::cpu_backend();
+    } else if (device == "cuda") {
+      backend = &nn::cuda_backend(precision);
+    } else {
+      fail(code::kArgument, "unknown device '" + device + "' (use 'cpu' or 'cuda')");
+    }
     auto net = std::make_unique<nn::Denoiser>(make_backbone(c, pc.pfgm_field ? 1 : 0), pc);
-    session_ = std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed));
+    session_ = std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed), *backend);
     return env.Undefined();
   });
 }
@@ -243,7 +248,7 @@ Napi::Value NetworkHandle::GetBuffer(const Napi::CallbackInfo& info) {
     auto s = live("getBuffer");
     if (info.Length() < 1 || !info[0].IsString()) fail(code::kArgument, "getBuffer(name)");
     std::lock_guard<std::mutex> lock(s->mutex());
-    return to_js(env, buffer_named(*s, info[0].As<Napi::String>().Utf8Value()));
+    return to_js(env, s->read(info[0].As<Napi::String>().Utf8Value()));
   });
 }
 
@@ -253,10 +258,10 @@ Napi::Value NetworkHandle::SetBuffer(const Napi::CallbackInfo& info) {
     auto s = live("setBuffer");
     if (info.Length() < 2 || !info[0].IsString()) fail(code::kArgument, "setBuffer(name, data)");
     std::lock_guard<std::mutex> lock(s->mutex());
-    std::vector<float>& dst = buffer_named(*s, info[0].As<Napi::String>().Utf8Value());
+    const std::string which = info[0].As<Napi::String>().Utf8Value();
     Napi::Object holder = Napi::Object::New(env);
     holder.Set("data", info[1]);
-    dst = floats(holder, "data", static_cast<int64_t>(dst.size()), false);
+    s->write(which, floats(holder, "data", s->size(which), false));
     return env.Undefined();
   });
 }

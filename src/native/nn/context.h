@@ -1,12 +1,17 @@
 // What a forward or backward pass needs besides activations: where the weights live (the raw or
-// the EMA copy), where gradients go, and the random streams of dropout.
+// the EMA copy), where gradients go, the random streams of dropout, and the backend whose memory
+// all of these live in and whose ops the modules call.
 #pragma once
 
 #include <cstdint>
 
+#include "backend.h"
+#include "buffer.h"
+
 namespace pfgm::nn {
 
 struct Context {
+  Backend* backend = &cpu_backend();
   const float* params = nullptr;   // the flat parameter buffer (raw or EMA weights)
   const float* buffers = nullptr;  // non-trainable tensors (Fourier frequencies)
   float* grads = nullptr;          // the flat gradient buffer, written by backward
@@ -18,6 +23,9 @@ struct Context {
 
   const float* p(int64_t offset) const { return params + offset; }
   float* g(int64_t offset) const { return grads + offset; }
+  Backend& be() const { return *backend; }
+  // `buf` holding n floats in this context's backend (see Buffer::ensure).
+  float* ensure(Buffer& buf, int64_t n) const { return buf.ensure(*backend, n); }
 };
 
 }  // namespace pfgm::nn

@@ -4,8 +4,6 @@
 #include <cmath>
 
 #include "../errors.h"
-#include "../ops/elementwise.h"
-#include "../ops/loss.h"
 #include "layers.h"
 
 namespace pfgm::nn {
@@ -31,21 +29,25 @@ void Denoiser::check_mode(bool field) const {
 
 int64_t Denoiser::sample_numel() const { return net_->input_shape(1).numel(); }
 
-double Denoiser::scale2(double sigma, const float* x) const {
+double Denoiser::scale2(double sigma, double sumsq) const {
   const double s2 = sigma * sigma;
   if (!pc_.adaptive_scale) return s2;
-  const int64_t per = sample_numel();
-  double q = 0;
-  for (int64_t k = 0; k < per; ++k) q += static_cast<double>(x[k]) * x[k];
-  return std::max(s2, q / static_cast<double>(per) - pc_.sigma_data * pc_.sigma_data);
+  const double per = static_cast<double>(sample_numel());
+  return std::max(s2, sumsq / per - pc_.sigma_data * pc_.sigma_data);
 }
 
-Denoiser::Coefs Denoiser::coefs(double sigma, const float* x) const {
+std::vector<double> Denoiser::sample_sumsq(const Context& ctx, const float* x) const {
+  std::vector<double> q(static_cast<size_t>(ctx.batch), 0.0);
+  if (pc_.adaptive_scale) ctx.be().sumsq_rows(ctx.batch, sample_numel(), x, q.data());
+  return q;
+}
+
+Denoiser::Coefs Denoiser::coefs(double sigma, double sumsq) const {
   if (!(sigma > 0) || !std::isfinite(sigma)) {
     fail(code::kArgument, "sigma must be positive and finite, got " + std::to_string(sigma));
   }
   const double sd = pc_.sigma_data, sd2 = sd * sd;
-  const double s2 = scale2(sigma, x);
+  const double s2 = scale2(sigma, sumsq);
   const double scale = std::sqrt(s2);
   double var_in = s2 + sd2;
   if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2) var_in = s2 * pc_.D / (pc_.D - 2) + sd2;
@@ -54,31 +56,43 @@ Denoiser::Coefs Denoiser::coefs(double sigma, const float* x) const {
                static_cast<float>((s2 + sd2) / (s2 * sd2))};
 }
 
-void Denoiser::run_forward(const Context& ctx, const float* x, const float* sigma,
-                           const Labels& labels, float* out, float* raw) {
+namespace {
+
+// One coefficient of every sample, as the per-row ops take them.
+template <class Member>
+std::vector<float> column(const std::vector<Member>& k, float Member::*field) {
+  std::vector<float> out(k.size());
+  for (size_t i = 0; i < k.size(); ++i) out[i] = k[i].*field;
+  return out;
+}
+
+}  // namespace
+
+std::vector<Denoiser::Coefs> Denoiser::run_forward(const Context& ctx, const float* x,
+                                                   const float* sigma, const Labels& labels,
+                                                   float* out, float* raw) {
   check_mode(false);
+  Backend& be = ctx.be();
   const int64_t n = ctx.batch;
   const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per_in = in.numel() / n, per_out = os.numel() / n;
   if (per_in != per_out) fail(code::kInternal, "denoiser needs matching input/output sizes");
-  float* xin = ensure(x_in_, in.numel());
-  cpu::nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
-  float* cn = ensure(c_noise_, n);
+  const std::vector<double> q = sample_sumsq(ctx, x);
   std::vector<Coefs> k(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    k[i] = coefs(sigma[i], x + i * per_in);
-    cn[i] = k[i].c_noise;
-    cpu::scale(per_in, k[i].c_in, xin + i * per_in, xin + i * per_in);
-  }
-  float* f = ensure(f_, os.numel());
+  for (int64_t i = 0; i < n; ++i) k[i] = coefs(sigma[i], q[i]);
+  float* xin = ctx.ensure(x_in_, in.numel());
+  be.nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
+  be.scale_rows(n, per_in, column(k, &Coefs::c_in).data(), xin, xin);
+  float* cn = ctx.ensure(c_noise_, n);
+  be.upload(n, column(k, &Coefs::c_noise).data(), cn);
+  float* f = ctx.ensure(f_, os.numel());
   net_->forward(ctx, xin, cn, labels.class_labels, labels.augment_labels, f);
-  float* fn = ensure(df_, os.numel());
-  cpu::nhwc_to_nchw(n, os.c, os.h, os.w, f, fn);
-  if (raw != nullptr) std::copy(fn, fn + os.numel(), raw);
-  for (int64_t i = 0; i < n; ++i) {
-    cpu::axpby(per_out, k[i].c_skip, x + i * per_out, k[i].c_out, fn + i * per_out,
-               out + i * per_out);
-  }
+  float* fn = ctx.ensure(df_, os.numel());
+  be.nhwc_to_nchw(n, os.c, os.h, os.w, f, fn);
+  if (raw != nullptr) be.copy(os.numel(), fn, raw);
+  be.axpby_rows(n, per_out, column(k, &Coefs::c_skip).data(), x, column(k, &Coefs::c_out).data(),
+                fn, out);
+  return k;
 }
 
 void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
@@ -88,36 +102,43 @@ void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
 
 void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
                          const Labels& labels, const float* v, float* vjp, float* denoised) {
+  Backend& be = ctx.be();
   const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
-  float* d = ensure(d_, cnt);
+  float* d = ctx.ensure(d_, cnt);
   // F itself is needed only when the coefficients depend on x (adaptive_scale).
-  float* raw = pc_.adaptive_scale ? ensure(f_raw_, cnt) : nullptr;
-  run_forward(ctx, x, sigma, labels, d, raw);
-  if (denoised != nullptr) std::copy(d, d + cnt, denoised);
-  std::vector<Coefs> k(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) k[i] = coefs(sigma[i], x + i * per);
+  float* raw = pc_.adaptive_scale ? ctx.ensure(f_raw_, cnt) : nullptr;
+  const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, raw);
+  if (denoised != nullptr) be.copy(cnt, d, denoised);
   // dF = c_out v, in the backbone's channels-last layout.
-  float* dd = ensure(dd_, cnt);
-  for (int64_t i = 0; i < n; ++i) cpu::scale(per, k[i].c_out, v + i * per, dd + i * per);
+  float* dd = ctx.ensure(dd_, cnt);
+  be.scale_rows(n, per, column(k, &Coefs::c_out).data(), v, dd);
   const cpu::Nhwc os = net_->output_shape(n), in = net_->input_shape(n);
-  float* df = ensure(vjp_out_, cnt);
-  cpu::nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
-  float* dxin = ensure(vjp_in_, cnt);
+  float* df = ctx.ensure(vjp_out_, cnt);
+  be.nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
+  float* dxin = ctx.ensure(vjp_in_, cnt);
   net_->backward(ctx, df, dxin);
   // Back to PyTorch's layout, then the chain rule through x -> c_in x and the skip path.
-  cpu::nhwc_to_nchw(n, in.c, in.h, in.w, dxin, dd);
+  be.nhwc_to_nchw(n, in.c, in.h, in.w, dxin, dd);
+  be.axpby_rows(n, per, column(k, &Coefs::c_skip).data(), v, column(k, &Coefs::c_in).data(), dd,
+                vjp);
+  if (!pc_.adaptive_scale) return;
+  // With adaptive_scale the coefficients depend on x through u = s^2 = ||x||^2 / N - sd^2
+  // (where that exceeds sigma^2): add (du/dx) [c_skip'(u) v.x + c_out'(u) v.F + c_in'(u) g.x].
+  // A per-sample host loop (the likelihood's path only): host views cost nothing on the CPU.
+  std::vector<float> hx, hv, hf, hg, hout;
+  const float* xs = host_view(be, x, cnt, hx);
+  const float* vs = host_view(be, v, cnt, hv);
+  const float* fs = host_view(be, raw, cnt, hf);
+  const float* gs = host_view(be, dd, cnt, hg);
+  float* outs = host_edit(be, vjp, cnt, hout);
   for (int64_t i = 0; i < n; ++i) {
-    const float* xi = x + i * per;
-    const float* vi = v + i * per;
-    const float* gi = dd + i * per;  // g = J_F^T (c_out v), in F's input space
-    float* out = vjp + i * per;
-    cpu::axpby(per, k[i].c_skip, vi, k[i].c_in, gi, out);
-    if (!pc_.adaptive_scale) continue;
-    // With adaptive_scale the coefficients depend on x through u = s^2 = ||x||^2 / N - sd^2
-    // (where that exceeds sigma^2): add (du/dx) [c_skip'(u) v.x + c_out'(u) v.F + c_in'(u) g.x].
+    const float* xi = xs + i * per;
+    const float* vi = vs + i * per;
+    const float* gi = gs + i * per;  // g = J_F^T (c_out v), in F's input space
+    const float* fi = fs + i * per;
+    float* out = outs + i * per;
     const double sd2 = pc_.sigma_data * pc_.sigma_data, s2 = sigma[i] * static_cast<double>(sigma[i]);
     double q = 0, vx = 0, vf = 0, gx = 0;
-    const float* fi = raw + i * per;
     for (int64_t j = 0; j < per; ++j) {
       q += static_cast<double>(xi[j]) * xi[j];
       vx += static_cast<double>(vi[j]) * xi[j];
@@ -133,32 +154,29 @@ void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
     const double scale = 2.0 / static_cast<double>(per) * (dcs * vx + dco * vf + dci * gx);
     for (int64_t j = 0; j < per; ++j) out[j] += static_cast<float>(scale * xi[j]);
   }
+  commit_host(be, vjp, cnt, hout);
 }
 
 double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* noise,
                                const float* sigma, const Labels& labels, float* denoised,
                                const float* target) {
+  Backend& be = ctx.be();
   const float* t = target != nullptr ? target : y;
   const int64_t n = ctx.batch, per = sample_numel(), cnt = n * per;
-  float* x = ensure(x_, cnt);
-  cpu::axpby(cnt, 1.0f, y, 1.0f, noise, x);
-  float* d = ensure(d_, cnt);
-  run_forward(ctx, x, sigma, labels, d, nullptr);
-  if (denoised != nullptr) std::copy(d, d + cnt, denoised);
-  std::vector<Coefs> k(static_cast<size_t>(n));
-  std::vector<float> weight(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    k[i] = coefs(sigma[i], x + i * per);
-    weight[i] = k[i].weight;
-  }
-  const double loss = cpu::weighted_mse_forward(n, per, d, t, weight.data(), nullptr);
-  float* dd = ensure(dd_, cnt);
-  cpu::weighted_mse_backward(n, per, d, t, weight.data(), dd);
+  float* x = ctx.ensure(x_, cnt);
+  be.axpby(cnt, 1.0f, y, 1.0f, noise, x);
+  float* d = ctx.ensure(d_, cnt);
+  const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, nullptr);
+  if (denoised != nullptr) be.copy(cnt, d, denoised);
+  const std::vector<float> weight = column(k, &Coefs::weight);
+  const double loss = be.weighted_mse_forward(n, per, d, t, weight.data());
+  float* dd = ctx.ensure(dd_, cnt);
+  be.weighted_mse_backward(n, per, d, t, weight.data(), dd);
   // D = c_skip x + c_out F: dF = c_out dD (x is data, not a parameter).
-  for (int64_t i = 0; i < n; ++i) cpu::scale(per, k[i].c_out, dd + i * per, dd + i * per);
+  be.scale_rows(n, per, column(k, &Coefs::c_out).data(), dd, dd);
   const cpu::Nhwc os = net_->output_shape(n);
-  float* df = ensure(df_, cnt);
-  cpu::nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
+  float* df = ctx.ensure(df_, cnt);
+  be.nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
   net_->backward(ctx, df, nullptr);
   return loss;
 }

@@ -2,6 +2,8 @@
 //   D(x, sigma) = c_skip x + c_out F(c_in x, ln(sigma) / 4)
 //   loss = mean_i lambda(sigma_i) ||D(x_i, sigma_i) - y_i||^2,  lambda = (s^2 + sd^2) / (s sd)^2
 // The denoiser speaks PyTorch's layout (NCHW images, [n, N] vectors); the backbone is NHWC.
+// Arrays are in the context's backend memory, except the per-sample sigma and z, which are on
+// the host: the coefficients are computed there, a few numbers per sample.
 #pragma once
 
 #include <cmath>
@@ -77,17 +79,21 @@ class Denoiser {
   struct Coefs {
     float c_skip, c_out, c_in, c_noise, weight;
   };
-  Coefs coefs(double sigma, const float* x) const;
+  // sumsq = ||x||^2 of the sample (used only with adaptive_scale).
+  Coefs coefs(double sigma, double sumsq) const;
   // The squared noise scale the coefficients use: sigma^2, or with adaptive_scale
-  // max(sigma^2, ||x||^2 / N - sigma_data^2) for the sample x.
-  double scale2(double sigma, const float* x) const;
-  void run_forward(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
-                   float* out, float* raw);
+  // max(sigma^2, ||x||^2 / N - sigma_data^2) for a sample of squared norm sumsq.
+  double scale2(double sigma, double sumsq) const;
+  // ||x_i||^2 per sample of x [n, ...] when adaptive_scale needs it, else zeros.
+  std::vector<double> sample_sumsq(const Context& ctx, const float* x) const;
+  // Runs D on x and returns the per-sample coefficients it used.
+  std::vector<Coefs> run_forward(const Context& ctx, const float* x, const float* sigma,
+                                 const Labels& labels, float* out, float* raw);
   void check_mode(bool field) const;
 
   std::unique_ptr<Backbone> net_;
   PrecondConfig pc_;
-  std::vector<float> x_, x_in_, c_noise_, f_, d_, dd_, df_, ones_, vjp_out_, vjp_in_, f_raw_;
+  Buffer x_, x_in_, c_noise_, f_, d_, dd_, df_, vjp_out_, vjp_in_, f_raw_;
 };
 
 }  // namespace pfgm::nn

@@ -4,10 +4,9 @@
 // 1x1 images, so their last output is z directly.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "../errors.h"
-#include "../ops/elementwise.h"
-#include "../ops/loss.h"
 #include "denoiser.h"
 #include "layers.h"
 
@@ -16,26 +15,34 @@ namespace pfgm::nn {
 void Denoiser::field(const Context& ctx, const float* x, const float* z, const Labels& labels,
                      float* out) {
   check_mode(true);
+  Backend& be = ctx.be();
   const int64_t n = ctx.batch;
   const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per = in.numel() / n, hw = in.h * in.w, c = in.c, co = os.c;
-  float* xin = ensure(x_in_, in.numel());
-  cpu::nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
-  float* cn = ensure(c_noise_, n);
+  const std::vector<double> q = sample_sumsq(ctx, x);
+  std::vector<float> cn_host(static_cast<size_t>(n)), c_in(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     if (!(z[i] > 0) || !std::isfinite(z[i]))
       fail(code::kArgument, "z must be positive and finite, got " + std::to_string(z[i]));
-    cn[i] = static_cast<float>(std::log(static_cast<double>(z[i])) / 4);
+    cn_host[i] = static_cast<float>(std::log(static_cast<double>(z[i])) / 4);
     // c_in of the denoiser at sigma = z (the D = 1 alignment r = z): the perturbation's
     // per-coordinate scale grows like z, so this keeps the backbone's inputs near unit scale.
-    const double c_in = 1.0 / std::sqrt(scale2(z[i], x + i * per) + pc_.sigma_data * pc_.sigma_data);
-    cpu::scale(per, static_cast<float>(c_in), xin + i * per, xin + i * per);
+    c_in[i] = static_cast<float>(1.0 / std::sqrt(scale2(z[i], q[i]) + pc_.sigma_data * pc_.sigma_data));
   }
-  float* f = ensure(f_, os.numel());
+  float* xin = ctx.ensure(x_in_, in.numel());
+  be.nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
+  be.scale_rows(n, per, c_in.data(), xin, xin);
+  float* cn = ctx.ensure(c_noise_, n);
+  be.upload(n, cn_host.data(), cn);
+  float* f = ctx.ensure(f_, os.numel());
   net_->forward(ctx, xin, cn, labels.class_labels, labels.augment_labels, f);
+  // Packing [n, hw, co] into [n, N + 1] is a host loop (free on the CPU; PFGM's path only).
+  std::vector<float> hf, hout;
+  const float* fs = host_view(be, f, os.numel(), hf);
+  float* outs = host_target(be, out, n * (per + 1), hout);
   for (int64_t i = 0; i < n; ++i) {
-    float* o = out + i * (per + 1);
-    const float* fi = f + i * hw * co;
+    float* o = outs + i * (per + 1);
+    const float* fi = fs + i * hw * co;
     double zsum = 0;
     for (int64_t p = 0; p < hw; ++p) {
       for (int64_t ch = 0; ch < c; ++ch) o[ch * hw + p] = fi[p * co + ch];
@@ -43,30 +50,35 @@ void Denoiser::field(const Context& ctx, const float* x, const float* z, const L
     }
     o[per] = static_cast<float>(zsum / static_cast<double>(hw));
   }
+  commit_host(be, out, n * (per + 1), hout);
 }
 
 double Denoiser::field_loss_and_grad(const Context& ctx, const float* x, const float* z,
                                      const Labels& labels, const float* target) {
+  Backend& be = ctx.be();
   const int64_t n = ctx.batch;
   const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per = in.numel() / n, hw = in.h * in.w, c = in.c, co = os.c;
-  float* pred = ensure(d_, n * (per + 1));
+  float* pred = ctx.ensure(d_, n * (per + 1));
   field(ctx, x, z, labels, pred);
-  float* w = ensure(ones_, n);
-  std::fill(w, w + n, 1.0f);
-  const double loss = cpu::weighted_mse_forward(n, per + 1, pred, target, w, nullptr);
-  float* dd = ensure(dd_, n * (per + 1));
-  cpu::weighted_mse_backward(n, per + 1, pred, target, w, dd);
-  float* df = ensure(df_, os.numel());
+  const std::vector<float> w(static_cast<size_t>(n), 1.0f);
+  const double loss = be.weighted_mse_forward(n, per + 1, pred, target, w.data());
+  float* dd = ctx.ensure(dd_, n * (per + 1));
+  be.weighted_mse_backward(n, per + 1, pred, target, w.data(), dd);
+  float* df = ctx.ensure(df_, os.numel());
+  std::vector<float> hdd, hdf;
+  const float* dds = host_view(be, dd, n * (per + 1), hdd);
+  float* dfs = host_target(be, df, os.numel(), hdf);
   for (int64_t i = 0; i < n; ++i) {
-    const float* g = dd + i * (per + 1);
-    float* gi = df + i * hw * co;
+    const float* g = dds + i * (per + 1);
+    float* gi = dfs + i * hw * co;
     const float gz = g[per] / static_cast<float>(hw);  // the z output is a mean over pixels
     for (int64_t p = 0; p < hw; ++p) {
       for (int64_t ch = 0; ch < c; ++ch) gi[p * co + ch] = g[ch * hw + p];
       gi[p * co + c] = gz;
     }
   }
+  commit_host(be, df, os.numel(), hdf);
   net_->backward(ctx, df, nullptr);
   return loss;
 }

@@ -42,18 +42,18 @@ void Linear::forward(const Context& ctx, int64_t rows, const float* x, float* y)
   PFGM_PROFILE("linear.forward");
   rows_ = rows;
   x_ = x;
-  cpu::linear_forward({rows, in_, out_}, x, ctx.p(w_), b_ >= 0 ? ctx.p(b_) : nullptr, y);
+  ctx.be().linear_forward({rows, in_, out_}, x, ctx.p(w_), b_ >= 0 ? ctx.p(b_) : nullptr, y);
 }
 
 void Linear::backward(const Context& ctx, const float* dy, float* dx) {
   PFGM_PROFILE("linear.backward");
-  cpu::linear_backward({rows_, in_, out_}, x_, ctx.p(w_), dy, dx, ctx.g(w_),
+  ctx.be().linear_backward({rows_, in_, out_}, x_, ctx.p(w_), dy, dx, ctx.g(w_),
                        b_ >= 0 ? ctx.g(b_) : nullptr);
 }
 
 void Linear::zero_grads(const Context& ctx) {
-  std::fill(ctx.g(w_), ctx.g(w_) + in_ * out_, 0.0f);
-  if (b_ >= 0) std::fill(ctx.g(b_), ctx.g(b_) + out_, 0.0f);
+  ctx.be().fill(in_ * out_, 0.0f, ctx.g(w_));
+  if (b_ >= 0) ctx.be().fill(out_, 0.0f, ctx.g(b_));
 }
 
 // --- Conv2d ----------------------------------------------------------------------------------
@@ -138,34 +138,29 @@ void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* 
   const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
   const float* b = b_ >= 0 ? ctx.p(b_) : nullptr;
   switch (path_) {
-    case Path::kConvOnly: cpu::conv2d_forward(conv_shape(in, cout_, k_, conv_pad_), x, w, b, y); break;
+    case Path::kConvOnly: ctx.be().conv2d_forward(conv_shape(in, cout_, k_, conv_pad_), x, w, b, y); break;
     case Path::kResampleOnly: {
       const auto r = fir(in, rs_.filter, fir_pad_);
-      rs_.up ? cpu::fir_up_forward(r, x, y) : cpu::fir_down_forward(r, x, y);
+      rs_.up ? ctx.be().fir_up_forward(r, x, y) : ctx.be().fir_down_forward(r, x, y);
       break;
     }
     case Path::kResampleThenConv: {
       const auto r = fir(in, rs_.filter, fir_pad_);
       const Nhwc mid = fir_out(r, rs_.up);
-      float* m = ensure(mid_, mid.numel());
-      rs_.up ? cpu::fir_up_forward(r, x, m) : cpu::fir_down_forward(r, x, m);
-      cpu::conv2d_forward(conv_shape(mid, cout_, k_, conv_pad_), m, w, b, y);
+      float* m = ctx.ensure(mid_, mid.numel());
+      rs_.up ? ctx.be().fir_up_forward(r, x, m) : ctx.be().fir_down_forward(r, x, m);
+      ctx.be().conv2d_forward(conv_shape(mid, cout_, k_, conv_pad_), m, w, b, y);
       break;
     }
     case Path::kConvThenResample: {
       const auto s = conv_shape(in, cout_, k_, conv_pad_);
       const Nhwc mid{in.n, s.oh(), s.ow(), cout_};
-      float* m = ensure(mid_, mid.numel());
-      cpu::conv2d_forward(s, x, w, nullptr, m);
+      float* m = ctx.ensure(mid_, mid.numel());
+      ctx.be().conv2d_forward(s, x, w, nullptr, m);
       const auto r = fir(mid, rs_.filter, fir_pad_);
-      cpu::fir_down_forward(r, m, y);
-      if (b != nullptr) {
-        const Nhwc out = fir_out(r, false);
-        const int64_t pixels = out.pixels();
-#pragma omp parallel for
-        for (int64_t p = 0; p < pixels; ++p)
-          for (int64_t c = 0; c < cout_; ++c) y[p * cout_ + c] += b[c];
-      }
+      ctx.be().fir_down_forward(r, m, y);
+      // The bias after the resampling, as EDM adds it: one [cout] row over every pixel.
+      if (b != nullptr) ctx.be().add_channel_bias(1, fir_out(r, false).pixels(), cout_, y, b, y);
       break;
     }
   }
@@ -178,36 +173,30 @@ void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
   float* db = b_ >= 0 ? ctx.g(b_) : nullptr;
   switch (path_) {
     case Path::kConvOnly:
-      cpu::conv2d_backward(conv_shape(in_, cout_, k_, conv_pad_), x_, w, dy, dx, dw, db);
+      ctx.be().conv2d_backward(conv_shape(in_, cout_, k_, conv_pad_), x_, w, dy, dx, dw, db);
       break;
     case Path::kResampleOnly: {
       if (dx == nullptr) break;
       const auto r = fir(in_, rs_.filter, fir_pad_);
-      rs_.up ? cpu::fir_up_backward(r, dy, dx) : cpu::fir_down_backward(r, dy, dx);
+      rs_.up ? ctx.be().fir_up_backward(r, dy, dx) : ctx.be().fir_down_backward(r, dy, dx);
       break;
     }
     case Path::kResampleThenConv: {
       const auto r = fir(in_, rs_.filter, fir_pad_);
       const Nhwc mid = fir_out(r, rs_.up);
-      float* dm = dx != nullptr ? ensure(dmid_, mid.numel()) : nullptr;
-      cpu::conv2d_backward(conv_shape(mid, cout_, k_, conv_pad_), mid_.data(), w, dy, dm, dw, db);
-      if (dx != nullptr) rs_.up ? cpu::fir_up_backward(r, dm, dx) : cpu::fir_down_backward(r, dm, dx);
+      float* dm = dx != nullptr ? ctx.ensure(dmid_, mid.numel()) : nullptr;
+      ctx.be().conv2d_backward(conv_shape(mid, cout_, k_, conv_pad_), mid_.data(), w, dy, dm, dw, db);
+      if (dx != nullptr) rs_.up ? ctx.be().fir_up_backward(r, dm, dx) : ctx.be().fir_down_backward(r, dm, dx);
       break;
     }
     case Path::kConvThenResample: {
       const auto s = conv_shape(in_, cout_, k_, conv_pad_);
       const Nhwc mid{in_.n, s.oh(), s.ow(), cout_};
       const auto r = fir(mid, rs_.filter, fir_pad_);
-      if (db != nullptr) {
-        const int64_t pixels = fir_out(r, false).pixels();
-        std::vector<double> acc(static_cast<size_t>(cout_), 0.0);
-        for (int64_t p = 0; p < pixels; ++p)
-          for (int64_t c = 0; c < cout_; ++c) acc[c] += dy[p * cout_ + c];
-        for (int64_t c = 0; c < cout_; ++c) db[c] = static_cast<float>(acc[c]);
-      }
-      float* dm = ensure(dmid_, mid.numel());
-      cpu::fir_down_backward(r, dy, dm);
-      cpu::conv2d_backward(s, x_, w, dm, dx, dw, nullptr);
+      if (db != nullptr) ctx.be().sum_columns(fir_out(r, false).pixels(), cout_, dy, db);
+      float* dm = ctx.ensure(dmid_, mid.numel());
+      ctx.be().fir_down_backward(r, dy, dm);
+      ctx.be().conv2d_backward(s, x_, w, dm, dx, dw, nullptr);
       break;
     }
   }
@@ -235,14 +224,14 @@ void GroupNorm::forward(const Context& ctx, const Nhwc& in, const float* x, cons
   shift_ = shift;
   silu_ = silu;
   const cpu::GroupNormShape s{in.n, in.h * in.w, c_, groups_, eps_, silu};
-  cpu::group_norm_forward(s, x, shift, ctx.p(w_), ctx.p(b_), y, ensure(mean_, in.n * groups_),
-                          ensure(rstd_, in.n * groups_));
+  ctx.be().group_norm_forward(s, x, shift, ctx.p(w_), ctx.p(b_), y, ctx.ensure(mean_, in.n * groups_),
+                          ctx.ensure(rstd_, in.n * groups_));
 }
 
 void GroupNorm::backward(const Context& ctx, const float* dy, float* dx, float* dshift) {
   PFGM_PROFILE("group_norm.backward");
   const cpu::GroupNormShape s{in_.n, in_.h * in_.w, c_, groups_, eps_, silu_};
-  cpu::group_norm_backward(s, x_, shift_, ctx.p(w_), ctx.p(b_), mean_.data(), rstd_.data(), dy,
+  ctx.be().group_norm_backward(s, x_, shift_, ctx.p(w_), ctx.p(b_), mean_.data(), rstd_.data(), dy,
                            dx, ctx.g(w_), ctx.g(b_), shift_ != nullptr ? dshift : nullptr);
 }
 

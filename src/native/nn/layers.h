@@ -1,4 +1,4 @@
-// EDM's leaf modules over the CPU ops: Linear, Conv2d (with its optional FIR up/down sampling,
+// EDM's leaf modules over the backend's ops: Linear, Conv2d (with its optional FIR up/down sampling,
 // fused or not) and GroupNorm (fused with the SiLU and the embedding shift that follow or precede
 // it in the U-Net). Each keeps what its backward needs; the caller owns inputs and outputs.
 #pragma once
@@ -59,7 +59,7 @@ class Conv2d {
   Path path_ = Path::kConvOnly;
   Nhwc in_{};
   const float* x_ = nullptr;
-  std::vector<float> mid_, dmid_;  // the activation between the resampling and the convolution
+  Buffer mid_, dmid_;  // the activation between the resampling and the convolution
 };
 
 class GroupNorm {
@@ -79,7 +79,7 @@ class GroupNorm {
   const float* x_ = nullptr;
   const float* shift_ = nullptr;
   bool silu_ = false;
-  std::vector<float> mean_, rstd_;
+  Buffer mean_, rstd_;
 };
 
 // EDM's init dicts: xavier_uniform with a gain (init = 1, init_zero = 1e-5, init_attn = sqrt(0.2)).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "../ops/activation.h"
 #include "../ops/elementwise.h"
@@ -10,15 +11,6 @@
 
 namespace pfgm::nn {
 namespace {
-
-// EDM swaps the [cos | sin] halves of the noise embedding to [sin | cos].
-void swap_halves(int64_t n, int64_t channels, const float* in, float* out) {
-  const int64_t half = channels / 2;
-  for (int64_t i = 0; i < n; ++i) {
-    std::copy(in + i * channels + half, in + (i + 1) * channels, out + i * channels);
-    std::copy(in + i * channels, in + i * channels + half, out + i * channels + half);
-  }
-}
 
 // map_label's input: labels * sqrt(label_dim), zeroed per sample with probability `dropout` while
 // training (torch.rand >= p keeps; one uniform per sample from its own Philox stream).
@@ -59,43 +51,50 @@ const float* Mapping::forward(const Context& ctx, int64_t n, const float* noise_
                               const float* class_labels, const float* augment_labels) {
   n_ = n;
   const int64_t nc = spec_.noise_channels, ec = spec_.emb_channels;
-  float* e0 = ensure(raw_, n * nc);
+  float* e0 = ctx.ensure(raw_, n * nc);
   if (freqs_ >= 0) {
-    cpu::fourier_embedding(n, nc, ctx.buffers + freqs_, noise_labels, e0);
+    ctx.be().fourier_embedding(n, nc, ctx.buffers + freqs_, noise_labels, e0);
   } else {
-    cpu::positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
+    ctx.be().positional_embedding(n, nc, 10000.0, true, noise_labels, e0);
   }
-  float* e = ensure(emb0_, n * nc);
-  swap_halves(n, nc, e0, e);
+  float* e = ctx.ensure(emb0_, n * nc);
+  ctx.be().swap_halves(n, nc, e0, e);  // EDM: [cos | sin] -> [sin | cos]
   if (spec_.label_dim > 0) {
-    float* lab = ensure(label_in_, n * spec_.label_dim);
-    label_input(ctx, n, spec_.label_dim, spec_.label_dropout, class_labels, lab);
-    float* t = ensure(tmp_, n * nc);
+    float* lab = ctx.ensure(label_in_, n * spec_.label_dim);
+    // A few floats per sample, drawn on the host from the same Philox streams on every backend.
+    std::vector<float> labels_host, lab_host;
+    const float* labels = class_labels != nullptr
+                              ? host_view(ctx.be(), class_labels, n * spec_.label_dim, labels_host)
+                              : nullptr;
+    float* lab_out = host_target(ctx.be(), lab, n * spec_.label_dim, lab_host);
+    label_input(ctx, n, spec_.label_dim, spec_.label_dropout, labels, lab_out);
+    commit_host(ctx.be(), lab, n * spec_.label_dim, lab_host);
+    float* t = ctx.ensure(tmp_, n * nc);
     map_label_.forward(ctx, n, lab, t);
-    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+    ctx.be().axpby(n * nc, 1.0f, e, 1.0f, t, e);
   }
   used_augment_ = spec_.augment_dim > 0 && augment_labels != nullptr;
   if (used_augment_) {
-    float* t = ensure(tmp_, n * nc);
+    float* t = ctx.ensure(tmp_, n * nc);
     map_augment_.forward(ctx, n, augment_labels, t);
-    cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
+    ctx.be().axpby(n * nc, 1.0f, e, 1.0f, t, e);
   }
-  map_layer0_.forward(ctx, n, e, ensure(pre0_, n * ec));
-  cpu::silu_forward(n * ec, pre0_.data(), ensure(emb1_, n * ec));
-  map_layer1_.forward(ctx, n, emb1_.data(), ensure(pre1_, n * ec));
-  cpu::silu_forward(n * ec, pre1_.data(), ensure(emb_, n * ec));
+  map_layer0_.forward(ctx, n, e, ctx.ensure(pre0_, n * ec));
+  ctx.be().silu_forward(n * ec, pre0_.data(), ctx.ensure(emb1_, n * ec));
+  map_layer1_.forward(ctx, n, emb1_.data(), ctx.ensure(pre1_, n * ec));
+  ctx.be().silu_forward(n * ec, pre1_.data(), ctx.ensure(emb_, n * ec));
   return emb_.data();
 }
 
 void Mapping::backward(const Context& ctx, const float* demb) {
   const int64_t n = n_, ec = spec_.emb_channels, nc = spec_.noise_channels;
-  float* g1 = ensure(g_a_, n * ec);
-  cpu::silu_backward(n * ec, pre1_.data(), demb, g1);
-  float* g0 = ensure(g_b_, n * ec);
+  float* g1 = ctx.ensure(g_a_, n * ec);
+  ctx.be().silu_backward(n * ec, pre1_.data(), demb, g1);
+  float* g0 = ctx.ensure(g_b_, n * ec);
   map_layer1_.backward(ctx, g1, g0);
-  cpu::silu_backward(n * ec, pre0_.data(), g0, g1);
+  ctx.be().silu_backward(n * ec, pre0_.data(), g0, g1);
   const bool need_input_grad = spec_.label_dim > 0 || spec_.augment_dim > 0;
-  float* ge = need_input_grad ? ensure(g_in_, n * nc) : nullptr;
+  float* ge = need_input_grad ? ctx.ensure(g_in_, n * nc) : nullptr;
   map_layer0_.backward(ctx, g1, ge);
   if (spec_.label_dim > 0) map_label_.backward(ctx, ge, nullptr);
   if (spec_.augment_dim > 0) {

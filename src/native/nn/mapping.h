@@ -38,7 +38,7 @@ class Mapping {
   Linear map_label_, map_augment_, map_layer0_, map_layer1_;
   int64_t n_ = 0;
   bool used_augment_ = false;
-  std::vector<float> raw_, emb0_, label_in_, tmp_, pre0_, emb1_, pre1_, emb_, g_a_, g_b_, g_in_;
+  Buffer raw_, emb0_, label_in_, tmp_, pre0_, emb1_, pre1_, emb_, g_a_, g_b_, g_in_;
 };
 
 }  // namespace pfgm::nn

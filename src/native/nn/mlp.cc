@@ -37,64 +37,64 @@ void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
   const float* emb = mapping_.forward(ctx, n, noise_labels, class_labels, nullptr);
 
   const int64_t cnt = n * hd;
-  in_proj_.forward(ctx, n, x, ensure(h0_, cnt));
+  in_proj_.forward(ctx, n, x, ctx.ensure(h0_, cnt));
   const float* h = h0_.data();
   for (size_t i = 0; i < blocks_.size(); ++i) {
     Block& b = blocks_[i];
     // h_in is this block's input, kept because the residual output overwrites the next one.
-    std::copy(h, h + cnt, ensure(b.h_in, cnt));
-    cpu::silu_forward(cnt, b.h_in.data(), ensure(b.act_h, cnt));
-    float* pre = ensure(b.pre, cnt);
+    ctx.be().copy(cnt, h, ctx.ensure(b.h_in, cnt));
+    ctx.be().silu_forward(cnt, b.h_in.data(), ctx.ensure(b.act_h, cnt));
+    float* pre = ctx.ensure(b.pre, cnt);
     b.fc0.forward(ctx, n, b.act_h.data(), pre);
-    float* a = ensure(tmp_, cnt);
+    float* a = ctx.ensure(tmp_, cnt);
     b.affine.forward(ctx, n, emb, a);
-    cpu::axpby(cnt, 1.0f, pre, 1.0f, a, pre);
-    cpu::silu_forward(cnt, pre, ensure(b.t, cnt));
+    ctx.be().axpby(cnt, 1.0f, pre, 1.0f, a, pre);
+    ctx.be().silu_forward(cnt, pre, ctx.ensure(b.t, cnt));
     const float* t = b.t.data();
     if (ctx.training && cfg_.dropout > 0) {
-      cpu::dropout_forward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+      ctx.be().dropout_forward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                             static_cast<uint32_t>(i)},
-                           t, ensure(b.t_drop, cnt));
+                           t, ctx.ensure(b.t_drop, cnt));
       t = b.t_drop.data();
     }
-    float* hn = ensure(h_out_, cnt);
+    float* hn = ctx.ensure(h_out_, cnt);
     b.fc1.forward(ctx, n, t, hn);
-    cpu::axpby(cnt, 1.0f, hn, 1.0f, b.h_in.data(), hn);
+    ctx.be().axpby(cnt, 1.0f, hn, 1.0f, b.h_in.data(), hn);
     h = hn;
   }
   // The last residual sum is out_proj's pre-activation; keep it for silu's backward.
-  std::copy(h, h + cnt, ensure(act_out_, cnt));
-  float* act = ensure(tmp_, cnt);
-  cpu::silu_forward(cnt, act_out_.data(), act);
-  std::copy(act, act + cnt, ensure(h0_, cnt));  // out_proj reads (and keeps a pointer to) h0_
+  ctx.be().copy(cnt, h, ctx.ensure(act_out_, cnt));
+  float* act = ctx.ensure(tmp_, cnt);
+  ctx.be().silu_forward(cnt, act_out_.data(), act);
+  ctx.be().copy(cnt, act, ctx.ensure(h0_, cnt));  // out_proj reads (and keeps a pointer to) h0_
   out_proj_.forward(ctx, n, h0_.data(), out);
 }
 
 void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
   const int64_t n = n_, hd = cfg_.hidden, cnt = n * hd, ec = cfg_.emb_channels;
-  float* gh = ensure(gh_, cnt);
-  float* ga = ensure(ga_, cnt);
+  float* gh = ctx.ensure(gh_, cnt);
+  float* ga = ctx.ensure(ga_, cnt);
   out_proj_.backward(ctx, dout, ga);
-  cpu::silu_backward(cnt, act_out_.data(), ga, gh);  // gh: gradient at the residual stream
-  float* demb = ensure(demb_, n * ec);
-  std::fill(demb, demb + n * ec, 0.0f);
-  float* ge = ensure(ge_, n * ec);
+  ctx.be().silu_backward(cnt, act_out_.data(), ga, gh);  // gh: gradient at the residual stream
+  float* demb = ctx.ensure(demb_, n * ec);
+  ctx.be().fill(n * ec, 0.0f, demb);
+  float* ge = ctx.ensure(ge_, n * ec);
   for (size_t k = blocks_.size(); k-- > 0;) {
     Block& b = blocks_[k];
-    float* gt = ensure(gb_, cnt);
+    float* gt = ctx.ensure(gb_, cnt);
     b.fc1.backward(ctx, gh, gt);
     if (ctx.training && cfg_.dropout > 0) {
-      cpu::dropout_backward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+      ctx.be().dropout_backward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                              static_cast<uint32_t>(k)},
                             gt, gt);
     }
-    float* gpre = ensure(gc_, cnt);
-    cpu::silu_backward(cnt, b.pre.data(), gt, gpre);
+    float* gpre = ctx.ensure(gc_, cnt);
+    ctx.be().silu_backward(cnt, b.pre.data(), gt, gpre);
     b.affine.backward(ctx, gpre, ge);
-    cpu::axpby(n * ec, 1.0f, demb, 1.0f, ge, demb);
+    ctx.be().axpby(n * ec, 1.0f, demb, 1.0f, ge, demb);
     b.fc0.backward(ctx, gpre, ga);
-    cpu::silu_backward(cnt, b.h_in.data(), ga, gt);
-    cpu::axpby(cnt, 1.0f, gh, 1.0f, gt, gh);  // residual: h_in feeds both fc0's branch and h_out
+    ctx.be().silu_backward(cnt, b.h_in.data(), ga, gt);
+    ctx.be().axpby(cnt, 1.0f, gh, 1.0f, gt, gh);  // residual: h_in feeds both fc0's branch and h_out
   }
   in_proj_.backward(ctx, gh, dx);
   mapping_.backward(ctx, demb);

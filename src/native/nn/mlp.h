@@ -41,7 +41,7 @@ class Mlp : public Backbone {
  private:
   struct Block {
     Linear fc0, affine, fc1;
-    std::vector<float> h_in, act_h, pre, t, t_drop;
+    Buffer h_in, act_h, pre, t, t_drop;
   };
   MlpConfig cfg_;
   ParamSet ps_;
@@ -49,8 +49,8 @@ class Mlp : public Backbone {
   Linear in_proj_, out_proj_;
   std::vector<Block> blocks_;
   int64_t n_ = 0;
-  std::vector<float> tmp_, h0_, h_out_, act_out_;
-  std::vector<float> gh_, ga_, gb_, gc_, demb_, ge_;
+  Buffer tmp_, h0_, h_out_, act_out_;
+  Buffer gh_, ga_, gb_, gc_, demb_, ge_;
 };
 
 }  // namespace pfgm::nn

@@ -146,12 +146,12 @@ Nhwc SongUNet::output_shape(int64_t n) const {
   return Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.out_channels};
 }
 
-int SongUNet::new_node(const Nhwc& shape) {
+int SongUNet::new_node(const Context& ctx, const Nhwc& shape) {
   const size_t id = tape_nodes_used_++;
   if (id == nodes_.size()) nodes_.emplace_back();
   Node& node = nodes_[id];
   node.shape = shape;
-  ensure(node.value, shape.numel());
+  ctx.ensure(node.value, shape.numel());
   node.has_grad = false;
   return static_cast<int>(id);
 }
@@ -163,26 +163,26 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
   tape_nodes_used_ = 0;
   const float* emb = mapping_.forward(ctx, n_, noise_labels, class_labels, augment_labels);
 
-  const int input = new_node(input_shape(n_));
-  std::copy(x, x + nodes_[input].shape.numel(), nodes_[input].value.data());
+  const int input = new_node(ctx, input_shape(n_));
+  ctx.be().copy(nodes_[input].shape.numel(), x, nodes_[input].value.data());
 
   auto run_conv = [&](int module, int in) {
     Conv2d& m = *convs_[module];
-    const int o = new_node(m.out_shape(nodes_[in].shape));
+    const int o = new_node(ctx, m.out_shape(nodes_[in].shape));
     m.forward(ctx, nodes_[in].shape, nodes_[in].value.data(), nodes_[o].value.data());
     tape_.push_back(Step{StepKind::kConv, module, in, -1, o, 0, 0});
     return o;
   };
   auto run_block = [&](int module, int in) {
     UNetBlock& m = *blocks_[module];
-    const int o = new_node(m.out_shape(nodes_[in].shape));
+    const int o = new_node(ctx, m.out_shape(nodes_[in].shape));
     m.forward(ctx, nodes_[in].shape, nodes_[in].value.data(), emb, nodes_[o].value.data());
     tape_.push_back(Step{StepKind::kBlock, module, in, -1, o, 0, 0});
     return o;
   };
   auto run_add = [&](int a, int b, float sa, float sb) {
-    const int o = new_node(nodes_[a].shape);
-    cpu::axpby(nodes_[a].shape.numel(), sa, nodes_[a].value.data(), sb, nodes_[b].value.data(),
+    const int o = new_node(ctx, nodes_[a].shape);
+    ctx.be().axpby(nodes_[a].shape.numel(), sa, nodes_[a].value.data(), sb, nodes_[b].value.data(),
                nodes_[o].value.data());
     tape_.push_back(Step{StepKind::kAdd, -1, a, b, o, sa, sb});
     return o;
@@ -220,7 +220,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
       case Kind::kAuxNorm: {
         // aux_norm's output is only ever used through silu(): fuse the SiLU into the norm.
         GroupNorm& m = *norms_[it.index];
-        tmp = new_node(nodes_[cur].shape);
+        tmp = new_node(ctx, nodes_[cur].shape);
         m.forward(ctx, nodes_[cur].shape, nodes_[cur].value.data(), nullptr, true,
                   nodes_[tmp].value.data());
         tape_.push_back(Step{StepKind::kNorm, it.index, cur, -1, tmp, 0, 0});
@@ -237,8 +237,8 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
           const int s = skips.back();
           skips.pop_back();
           const Nhwc a = nodes_[cur].shape, b = nodes_[s].shape;
-          const int o = new_node(Nhwc{a.n, a.h, a.w, a.c + b.c});
-          cpu::concat_channels(a.pixels(), a.c, nodes_[cur].value.data(), b.c,
+          const int o = new_node(ctx, Nhwc{a.n, a.h, a.w, a.c + b.c});
+          ctx.be().concat_channels(a.pixels(), a.c, nodes_[cur].value.data(), b.c,
                                nodes_[s].value.data(), nodes_[o].value.data());
           tape_.push_back(Step{StepKind::kConcat, -1, cur, s, o, 0, 0});
           cur = o;
@@ -250,35 +250,35 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
     }
   }
   out_node_ = aux;
-  std::copy(nodes_[aux].value.begin(), nodes_[aux].value.end(), out);
+  ctx.be().copy(nodes_[aux].value.size(), nodes_[aux].value.data(), out);
 }
 
-float* SongUNet::grad_for_write(int node, bool* fresh) {
+float* SongUNet::grad_for_write(const Context& ctx, int node, bool* fresh) {
   Node& nd = nodes_[node];
   *fresh = !nd.has_grad;
   if (*fresh) {
     nd.has_grad = true;
-    return ensure(nd.grad, nd.shape.numel());
+    return ctx.ensure(nd.grad, nd.shape.numel());
   }
-  return ensure(scratch_, nd.shape.numel());
+  return ctx.ensure(scratch_, nd.shape.numel());
 }
 
-void SongUNet::accumulate(int node, const float* g, bool fresh, float scale) {
+void SongUNet::accumulate(const Context& ctx, int node, const float* g, bool fresh, float scale) {
   Node& nd = nodes_[node];
   const int64_t cnt = nd.shape.numel();
   if (fresh) {
-    if (scale != 1.0f) cpu::scale(cnt, scale, nd.grad.data(), nd.grad.data());
+    if (scale != 1.0f) ctx.be().scale(cnt, scale, nd.grad.data(), nd.grad.data());
     return;
   }
-  cpu::axpby(cnt, 1.0f, nd.grad.data(), scale, g, nd.grad.data());
+  ctx.be().axpby(cnt, 1.0f, nd.grad.data(), scale, g, nd.grad.data());
 }
 
 void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
   Node& o = nodes_[out_node_];
   o.has_grad = true;
-  std::copy(dout, dout + o.shape.numel(), ensure(o.grad, o.shape.numel()));
-  float* demb = ensure(demb_, n_ * emb_channels_);
-  std::fill(demb, demb + n_ * emb_channels_, 0.0f);
+  ctx.be().copy(o.shape.numel(), dout, ctx.ensure(o.grad, o.shape.numel()));
+  float* demb = ctx.ensure(demb_, n_ * emb_channels_);
+  ctx.be().fill(n_ * emb_channels_, 0.0f, demb);
   const int input = 0;
   for (auto it = tape_.rbegin(); it != tape_.rend(); ++it) {
     const Step& s = *it;
@@ -290,21 +290,21 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
       case StepKind::kConv: {
         // The first convolution's input is the network input: skip dx unless asked for.
         const bool want = s.a != input || dx != nullptr;
-        float* d = want ? grad_for_write(s.a, &fresh) : nullptr;
+        float* d = want ? grad_for_write(ctx, s.a, &fresh) : nullptr;
         convs_[s.module]->backward(ctx, g, d);
-        if (want) accumulate(s.a, d, fresh);
+        if (want) accumulate(ctx, s.a, d, fresh);
         break;
       }
       case StepKind::kBlock: {
-        float* d = grad_for_write(s.a, &fresh);
+        float* d = grad_for_write(ctx, s.a, &fresh);
         blocks_[s.module]->backward(ctx, g, d, demb_.data());
-        accumulate(s.a, d, fresh);
+        accumulate(ctx, s.a, d, fresh);
         break;
       }
       case StepKind::kNorm: {
-        float* d = grad_for_write(s.a, &fresh);
+        float* d = grad_for_write(ctx, s.a, &fresh);
         norms_[s.module]->backward(ctx, g, d, nullptr);
-        accumulate(s.a, d, fresh);
+        accumulate(ctx, s.a, d, fresh);
         break;
       }
       case StepKind::kAdd: {
@@ -316,9 +316,9 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
           Node& nd = nodes_[in];
           if (!nd.has_grad) {
             nd.has_grad = true;
-            cpu::scale(cnt, sc, g, ensure(nd.grad, cnt));
+            ctx.be().scale(cnt, sc, g, ctx.ensure(nd.grad, cnt));
           } else {
-            cpu::axpby(cnt, 1.0f, nd.grad.data(), sc, g, nd.grad.data());
+            ctx.be().axpby(cnt, 1.0f, nd.grad.data(), sc, g, nd.grad.data());
           }
         }
         break;
@@ -326,19 +326,19 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
       case StepKind::kConcat: {
         const Nhwc a = nodes_[s.a].shape, b = nodes_[s.b].shape;
         bool fa = false, fb = false;
-        float* da = grad_for_write(s.a, &fa);
+        float* da = grad_for_write(ctx, s.a, &fa);
         // Both inputs may need scratch: the second has its own, as the first may hold scratch_.
         float* db = nullptr;
         if (!nodes_[s.b].has_grad) {
           fb = true;
           nodes_[s.b].has_grad = true;
-          db = ensure(nodes_[s.b].grad, b.numel());
+          db = ctx.ensure(nodes_[s.b].grad, b.numel());
         } else {
-          db = ensure(concat_scratch_, b.numel());
+          db = ctx.ensure(concat_scratch_, b.numel());
         }
-        cpu::split_channels(a.pixels(), a.c, da, b.c, db, g);
-        accumulate(s.a, da, fa);
-        accumulate(s.b, db, fb);
+        ctx.be().split_channels(a.pixels(), a.c, da, b.c, db, g);
+        accumulate(ctx, s.a, da, fa);
+        accumulate(ctx, s.b, db, fb);
         break;
       }
     }
@@ -347,9 +347,9 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
   if (dx != nullptr) {
     Node& in = nodes_[input];
     if (in.has_grad) {
-      std::copy(in.grad.begin(), in.grad.end(), dx);
+      ctx.be().copy(in.grad.size(), in.grad.data(), dx);
     } else {
-      std::fill(dx, dx + in.shape.numel(), 0.0f);
+      ctx.be().fill(in.shape.numel(), 0.0f, dx);
     }
   }
 }

@@ -50,7 +50,7 @@ class SongUNet : public Backbone {
   };
   struct Node {
     cpu::Nhwc shape{};
-    std::vector<float> value, grad;
+    Buffer value, grad;
     bool has_grad = false;
   };
   enum class StepKind { kConv, kBlock, kNorm, kAdd, kConcat };
@@ -61,9 +61,9 @@ class SongUNet : public Backbone {
     float sa, sb;    // kAdd: out = sa * a + sb * b
   };
 
-  int new_node(const cpu::Nhwc& shape);
-  float* grad_for_write(int node, bool* fresh);
-  void accumulate(int node, const float* g, bool fresh, float scale = 1.0f);
+  int new_node(const Context& ctx, const cpu::Nhwc& shape);
+  float* grad_for_write(const Context& ctx, int node, bool* fresh);
+  void accumulate(const Context& ctx, int node, const float* g, bool fresh, float scale = 1.0f);
   void embed(const Context& ctx, const float* noise_labels, const float* class_labels,
              const float* augment_labels);
   void embed_backward(const Context& ctx);
@@ -83,7 +83,7 @@ class SongUNet : public Backbone {
   std::vector<Step> tape_;
   int out_node_ = -1;
   size_t tape_nodes_used_ = 0;
-  std::vector<float> demb_, scratch_, concat_scratch_;
+  Buffer demb_, scratch_, concat_scratch_;
 };
 
 }  // namespace pfgm::nn

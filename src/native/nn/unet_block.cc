@@ -41,38 +41,38 @@ void UNetBlock::forward(const Context& ctx, const Nhwc& in, const float* x, cons
   const int64_t cnt = mid.numel();
   const float ss = spec_.skip_scale;
 
-  norm0_.forward(ctx, in, x, nullptr, true, ensure(a0_, in.numel()));
-  conv0_.forward(ctx, in, a0_.data(), ensure(a1_, cnt));
-  affine_.forward(ctx, n, emb, ensure(shift_, n * mid.c));
-  norm1_.forward(ctx, mid, a1_.data(), shift_.data(), true, ensure(a2_, cnt));
+  norm0_.forward(ctx, in, x, nullptr, true, ctx.ensure(a0_, in.numel()));
+  conv0_.forward(ctx, in, a0_.data(), ctx.ensure(a1_, cnt));
+  affine_.forward(ctx, n, emb, ctx.ensure(shift_, n * mid.c));
+  norm1_.forward(ctx, mid, a1_.data(), shift_.data(), true, ctx.ensure(a2_, cnt));
   const float* c1_in = a2_.data();
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.forward");
-    cpu::dropout_forward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+    ctx.be().dropout_forward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                           spec_.dropout_site},
-                         a2_.data(), ensure(a3_, cnt));
+                         a2_.data(), ctx.ensure(a3_, cnt));
     c1_in = a3_.data();
   }
-  float* x1 = spec_.attention ? ensure(x1_, cnt) : y;
+  float* x1 = spec_.attention ? ctx.ensure(x1_, cnt) : y;
   conv1_.forward(ctx, mid, c1_in, x1);
   if (has_skip_) {
-    skip_.forward(ctx, in, x, ensure(sk_, cnt));
-    cpu::axpby(cnt, ss, x1, ss, sk_.data(), x1);
+    skip_.forward(ctx, in, x, ctx.ensure(sk_, cnt));
+    ctx.be().axpby(cnt, ss, x1, ss, sk_.data(), x1);
   } else {
-    cpu::axpby(cnt, ss, x1, ss, x, x1);
+    ctx.be().axpby(cnt, ss, x1, ss, x, x1);
   }
   if (!spec_.attention) return;
 
   const int64_t hw = mid.h * mid.w;
-  norm2_.forward(ctx, mid, x1, nullptr, false, ensure(n2_, cnt));
-  qkv_.forward(ctx, mid, n2_.data(), ensure(qkv_buf_, cnt * 3));
+  norm2_.forward(ctx, mid, x1, nullptr, false, ctx.ensure(n2_, cnt));
+  qkv_.forward(ctx, mid, n2_.data(), ctx.ensure(qkv_buf_, cnt * 3));
   {
     PFGM_PROFILE("attention.forward");
-    cpu::attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), ensure(att_, cnt),
-                           ensure(attw_, n * spec_.num_heads * hw * hw));
+    ctx.be().attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), ctx.ensure(att_, cnt),
+                           ctx.ensure(attw_, n * spec_.num_heads * hw * hw));
   }
   proj_.forward(ctx, mid, att_.data(), y);
-  cpu::axpby(cnt, ss, y, ss, x1, y);
+  ctx.be().axpby(cnt, ss, y, ss, x1, y);
 }
 
 void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* demb) {
@@ -84,51 +84,51 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
   const float* gx1 = dy;
   if (spec_.attention) {
     const int64_t hw = mid.h * mid.w;
-    float* gres = ensure(g_res_, cnt);
-    cpu::scale(cnt, ss, dy, gres);  // y = ss * (proj(...) + x1): both terms get ss * dy
-    float* gatt = ensure(g_att_, cnt);
+    float* gres = ctx.ensure(g_res_, cnt);
+    ctx.be().scale(cnt, ss, dy, gres);  // y = ss * (proj(...) + x1): both terms get ss * dy
+    float* gatt = ctx.ensure(g_att_, cnt);
     proj_.backward(ctx, gres, gatt);
-    float* gqkv = ensure(g_qkv_, cnt * 3);
+    float* gqkv = ctx.ensure(g_qkv_, cnt * 3);
     {
       PFGM_PROFILE("attention.backward");
-      cpu::attention_backward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), attw_.data(),
+      ctx.be().attention_backward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), attw_.data(),
                               gatt, gqkv);
     }
-    float* gn2 = ensure(g_n2_, cnt);
+    float* gn2 = ctx.ensure(g_n2_, cnt);
     qkv_.backward(ctx, gqkv, gn2);
-    float* g = ensure(g_x1_, cnt);
+    float* g = ctx.ensure(g_x1_, cnt);
     norm2_.backward(ctx, gn2, g, nullptr);
-    cpu::axpby(cnt, 1.0f, g, 1.0f, gres, g);
+    ctx.be().axpby(cnt, 1.0f, g, 1.0f, gres, g);
     gx1 = g;
   }
   // x1 = ss * (conv1(...) + skip(x)): both branches receive ss * gx1.
-  float* gsum = ensure(g_sum_, cnt);
-  cpu::scale(cnt, ss, gx1, gsum);
-  float* g3 = ensure(g_a3_, cnt);
+  float* gsum = ctx.ensure(g_sum_, cnt);
+  ctx.be().scale(cnt, ss, gx1, gsum);
+  float* g3 = ctx.ensure(g_a3_, cnt);
   conv1_.backward(ctx, gsum, g3);
   const float* g2 = g3;
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.backward");
-    cpu::dropout_backward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+    ctx.be().dropout_backward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
                            spec_.dropout_site},
-                          g3, ensure(g_a2_, cnt));
+                          g3, ctx.ensure(g_a2_, cnt));
     g2 = g_a2_.data();
   }
-  float* g1 = ensure(g_a1_, cnt);
-  float* gshift = ensure(g_shift_, n * mid.c);
+  float* g1 = ctx.ensure(g_a1_, cnt);
+  float* gshift = ctx.ensure(g_shift_, n * mid.c);
   norm1_.backward(ctx, g2, g1, gshift);
-  float* ge = ensure(g_emb_, n * spec_.emb_channels);
+  float* ge = ctx.ensure(g_emb_, n * spec_.emb_channels);
   affine_.backward(ctx, gshift, ge);
-  cpu::axpby(n * spec_.emb_channels, 1.0f, demb, 1.0f, ge, demb);
-  float* g0 = ensure(g_a0_, in_cnt);
+  ctx.be().axpby(n * spec_.emb_channels, 1.0f, demb, 1.0f, ge, demb);
+  float* g0 = ctx.ensure(g_a0_, in_cnt);
   conv0_.backward(ctx, g1, g0);
   norm0_.backward(ctx, g0, dx, nullptr);
   if (has_skip_) {
-    float* gsk = ensure(g_skip_, in_cnt);
+    float* gsk = ctx.ensure(g_skip_, in_cnt);
     skip_.backward(ctx, gsum, gsk);
-    cpu::axpby(in_cnt, 1.0f, dx, 1.0f, gsk, dx);
+    ctx.be().axpby(in_cnt, 1.0f, dx, 1.0f, gsk, dx);
   } else {
-    cpu::axpby(in_cnt, 1.0f, dx, 1.0f, gsum, dx);
+    ctx.be().axpby(in_cnt, 1.0f, dx, 1.0f, gsum, dx);
   }
 }
 

@@ -43,8 +43,8 @@ class UNetBlock {
   Nhwc in_{}, out_{};
   const float* x_ = nullptr;
   // Saved activations (forward) and their gradients (backward), reused across steps.
-  std::vector<float> a0_, a1_, shift_, a2_, a3_, a4_, sk_, x1_, n2_, qkv_buf_, att_, attw_;
-  std::vector<float> g_res_, g_att_, g_qkv_, g_n2_, g_x1_, g_sum_, g_a3_, g_a2_, g_a1_, g_shift_,
+  Buffer a0_, a1_, shift_, a2_, a3_, a4_, sk_, x1_, n2_, qkv_buf_, att_, attw_;
+  Buffer g_res_, g_att_, g_qkv_, g_n2_, g_x1_, g_sum_, g_a3_, g_a2_, g_a1_, g_shift_,
       g_emb_, g_a0_, g_skip_;
 };
 

@@ -4,52 +4,96 @@
 #include <cmath>
 
 #include "../errors.h"
-#include "../optim/optim.h"
 #include "../nn/profile.h"
 #include "../objectives/field_targets.h"
 #include "../physics/physics.h"
 
 namespace pfgm::train {
 
-Session::Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed) : net_(std::move(net)) {
+Session::Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed, nn::Backend& backend)
+    : net_(std::move(net)), be_(backend) {
   const nn::ParamSet& ps = net_->params();
-  const size_t np = static_cast<size_t>(ps.param_count());
-  params_.assign(np, 0.0f);
-  buffers_.assign(static_cast<size_t>(ps.buffer_count()), 0.0f);
-  ps.initialize(init_seed, params_.data(), buffers_.data());
+  const int64_t np = ps.param_count(), nb = ps.buffer_count();
+  // Initialised on the host from the Philox streams, so every backend starts from the same
+  // weights, then placed in the backend's memory.
+  std::vector<float> p(static_cast<size_t>(np)), b(static_cast<size_t>(nb));
+  ps.initialize(init_seed, p.data(), b.data());
+  be_.upload(np, p.data(), params_.ensure(be_, np));
+  be_.upload(nb, b.data(), buffers_.ensure(be_, nb));
 }
 
 // Gradients, Adam's moments and the EMA copy cost 4x the weights: a network that only samples
 // never allocates them. The EMA starts as a copy of the weights, as EDM's deepcopy(net).
 void Session::ensure_training_state() {
-  const size_t np = params_.size();
-  if (grads_.size() != np) grads_.assign(np, 0.0f);
-  if (m_.size() != np) m_.assign(np, 0.0f);
-  if (v_.size() != np) v_.assign(np, 0.0f);
-  if (ema_.size() != np) ema_ = params_;
+  const int64_t np = params_.size();
+  if (grads_.size() != np) grads_.ensure(be_, np);
+  if (m_.size() != np) m_.ensure(be_, np);
+  if (v_.size() != np) v_.ensure(be_, np);
+  ensure_ema();
 }
 
-std::vector<float>& Session::ema() {
-  if (ema_.size() != params_.size()) ema_ = params_;
-  return ema_;
+void Session::ensure_ema() {
+  const int64_t np = params_.size();
+  if (ema_.size() != np) be_.copy(np, params_.data(), ema_.ensure(be_, np));
 }
-std::vector<float>& Session::grads() {
-  ensure_training_state();
-  return grads_;
+
+nn::Buffer& Session::named(const std::string& which) {
+  if (which == "params") return params_;
+  if (which == "buffers") return buffers_;
+  if (which == "ema") {
+    ensure_ema();
+    return ema_;
+  }
+  if (which == "grads" || which == "adam_m" || which == "adam_v") {
+    ensure_training_state();
+    return which == "grads" ? grads_ : which == "adam_m" ? m_ : v_;
+  }
+  fail(code::kArgument, "unknown buffer '" + which + "' (params, ema, grads, buffers, adam_m, adam_v)");
 }
-std::vector<float>& Session::adam_m() {
-  ensure_training_state();
-  return m_;
+
+std::vector<float> Session::read(const std::string& which) {
+  nn::Buffer& b = named(which);
+  std::vector<float> out(static_cast<size_t>(b.size()));
+  be_.download(b.size(), b.data(), out.data());
+  return out;
 }
-std::vector<float>& Session::adam_v() {
-  ensure_training_state();
-  return v_;
+
+void Session::write(const std::string& which, const std::vector<float>& values) {
+  nn::Buffer& b = named(which);
+  if (static_cast<int64_t>(values.size()) != b.size()) {
+    fail(code::kShape, "'" + which + "' has " + std::to_string(b.size()) + " values, got " +
+                           std::to_string(values.size()));
+  }
+  be_.upload(b.size(), values.data(), b.data());
+}
+
+const float* Session::stage(const float* host, int64_t count, nn::Buffer& staging) {
+  if (host == nullptr || be_.device() == Device::cpu) return host;
+  float* d = staging.ensure(be_, count);
+  be_.upload(count, host, d);
+  return d;
+}
+
+nn::Labels Session::stage(const nn::Labels& labels, int64_t batch) {
+  const nn::Backbone& net = net_->net();
+  return nn::Labels{stage(labels.class_labels, batch * net.label_dim(), labels_in_),
+                    stage(labels.augment_labels, batch * net.augment_dim(), augment_in_)};
+}
+
+float* Session::output(float* host, int64_t count, nn::Buffer& staging) {
+  if (host == nullptr || be_.device() == Device::cpu) return host;
+  return staging.ensure(be_, count);
+}
+
+void Session::deliver(float* host, const float* out, int64_t count) {
+  if (host != nullptr && out != host) be_.download(count, out, host);
 }
 
 nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t seed,
                              uint32_t step) {
   nn::Context ctx;
   if (training) ensure_training_state();
+  ctx.backend = &be_;
   ctx.params = ema && ema_.size() == params_.size() ? ema_.data() : params_.data();
   ctx.buffers = buffers_.data();
   ctx.grads = grads_.data();
@@ -64,26 +108,31 @@ double Session::loss_and_grad(const StepInput& in) {
   if (in.noise == nullptr || in.sigma == nullptr)
     fail(code::kArgument, "loss_and_grad needs an explicit noise and sigma");
   ensure_training_state();
+  const int64_t cnt = in.batch * net_->sample_numel();
   const nn::Context ctx = context(in.batch, false, false, in.seed, 0);
-  return net_->loss_and_grad(ctx, in.y, in.noise, in.sigma, in.labels);
+  return net_->loss_and_grad(ctx, stage(in.y, cnt, y_in_), stage(in.noise, cnt, noise_in_),
+                             in.sigma, stage(in.labels, in.batch));
 }
 
 StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   const int64_t n = in.batch, per = net_->sample_numel();
   if (!(in.D > 0)) fail(code::kArgument, "D must be positive or Infinity");
   const uint32_t step_index = static_cast<uint32_t>(steps_);
-  const float* noise = in.noise;
+  const float* y = stage(in.y, n * per, y_in_);
+  const nn::Labels batch_labels = stage(in.labels, n);
+  const float* noise = stage(in.noise, n * per, noise_in_);
   const float* sigma = in.sigma;
   if (noise == nullptr) {
     PFGM_PROFILE("step.perturb");
     // METHOD §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that sigma.
     // Streams are keyed by (seed, sample index in batch, step), so a step's draws never repeat.
+    // The n sigmas are drawn on the host (the coefficients need them there), the noise on the
+    // backend, from the same streams on every backend.
     const SampleStreams streams{nullptr, in.seed, 0, step_index};
     sigma_d_.resize(static_cast<size_t>(n));
     cpu::training_sigma_f64(sigma_d_.data(), n, in.p_mean, in.p_std, streams);
     sigma_f_.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) sigma_f_[i] = static_cast<float>(sigma_d_[i]);
-    noise_.resize(static_cast<size_t>(n * per));
     NoiseSpec spec{};
     spec.count = n;
     spec.n = per;
@@ -94,32 +143,37 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
     spec.purpose_chi2 = kPurposeNoiseChi2;
     spec.clip_min = 0;
     spec.clip_max = INFINITY;
-    cpu::student_t_noise_f32(nullptr, noise_.data(), spec);
-    noise = noise_.data();
+    float* drawn = noise_.ensure(be_, n * per);
+    be_.student_t_noise_f32(drawn, spec);
+    noise = drawn;
     sigma = sigma_f_.data();
   }
   const float* target = nullptr;
   if (in.stf) {
     // METHOD §2.4 (STF): the target of sample i is the posterior mean of the clean batch given
     // x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
-    // (as the reference batch grows). The batch itself is the reference set.
+    // (as the reference batch grows). The batch itself is the reference set. A host computation
+    // (n^2 kernel evaluations of n values): free to reach on the CPU, two copies on a GPU.
     PFGM_PROFILE("step.stf");
-    x_.resize(static_cast<size_t>(n * per));
-    for (int64_t k = 0; k < n * per; ++k) x_[k] = in.y[k] + noise[k];
+    std::vector<float> hy, hn;
+    const float* ys = nn::host_view(be_, y, n * per, hy);
+    const float* ns = nn::host_view(be_, noise, n * per, hn);
+    x_host_.resize(static_cast<size_t>(n * per));
+    for (int64_t k = 0; k < n * per; ++k) x_host_[k] = ys[k] + ns[k];
     std::vector<double> sd(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) sd[i] = sigma[i];
-    target_.resize(static_cast<size_t>(n * per));
-    cpu::posterior_mean(n, n, per, in.D, x_.data(), in.y, sd.data(), target_.data());
-    target = target_.data();
+    target_host_.resize(static_cast<size_t>(n * per));
+    cpu::posterior_mean(n, n, per, in.D, x_host_.data(), ys, sd.data(), target_host_.data());
+    target = stage(target_host_.data(), n * per, target_in_);
   }
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
     r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
                         [&](const nn::Context& ctx, int64_t start, int64_t) {
-                          const nn::Labels labels = labels_from(in.labels, start);
+                          const nn::Labels labels = labels_from(batch_labels, start);
                           return net_->loss_and_grad(
-                              ctx, in.y + start * per, noise + start * per, sigma + start, labels,
+                              ctx, y + start * per, noise + start * per, sigma + start, labels,
                               nullptr, target != nullptr ? target + start * per : nullptr);
                         });
   }
@@ -141,8 +195,8 @@ double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32
   // Gradient accumulation: the batch's draws are made once by the caller, then each chunk's mean
   // loss and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
   // loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
-  const int64_t np = static_cast<int64_t>(params_.size());
-  accum_.assign(static_cast<size_t>(np), 0.0f);
+  const int64_t np = params_.size();
+  be_.fill(np, 0.0f, accum_.ensure(be_, np));
   double total = 0;
   for (int64_t start = 0; start < n; start += micro) {
     const int64_t len = std::min(micro, n - start);
@@ -150,7 +204,7 @@ double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32
     ctx.sample_offset = static_cast<uint64_t>(start);
     const double share = static_cast<double>(len) / static_cast<double>(n);
     total += share * loss(ctx, start, len);
-    optim::axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
+    be_.axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
   }
   grads_.swap(accum_);
   return total;
@@ -158,8 +212,8 @@ double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32
 
 void Session::apply_update(StepResult& r, int64_t n, const OptimConfig& opt) {
   PFGM_PROFILE("step.optimizer");
-  const int64_t np = static_cast<int64_t>(params_.size());
-  const optim::GradStats gs = optim::grad_stats(np, grads_.data());
+  const int64_t np = params_.size();
+  const optim::GradStats gs = be_.grad_stats(np, grads_.data());
   r.grad_norm = gs.norm;
   // EDM (training_loop.py) reads cur_nimg, the images seen *before* this step, for both the
   // learning-rate ramp and the EMA half-life, and adds the batch afterwards.
@@ -176,16 +230,18 @@ void Session::apply_update(StepResult& r, int64_t n, const OptimConfig& opt) {
   float scale = 1.0f;
   if (opt.grad_clip > 0 && gs.norm > opt.grad_clip) scale = static_cast<float>(opt.grad_clip / gs.norm);
   ++adam_t_;
-  optim::adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1,
-                   opt.beta2, opt.eps, adam_t_, scale, ema_.data(),
-                   optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
-                                   static_cast<double>(n)));
+  be_.adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1,
+                opt.beta2, opt.eps, adam_t_, scale, ema_.data(),
+                optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
+                                static_cast<double>(n)));
 }
 
 StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   const int64_t n = in.batch, per = net_->sample_numel();
   if (n < 1 || in.refs_count < 1) fail(code::kArgument, "PFGM needs a non-empty batch and reference batch");
   const uint32_t step_index = static_cast<uint32_t>(steps_);
+  // The perturbation and the field target over the large reference batch are host computations
+  // (the reference batch arrives from the host each step); the network runs on the backend.
   {
     PFGM_PROFILE("step.perturb");
     // METHOD §3: x = y + R u, z = z0 (1 + tau)^m, streams keyed by (seed, sample, step).
@@ -197,26 +253,29 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
     spec.s = in.s;
     spec.restrict_M = in.restrict_m;
     spec.streams = SampleStreams{nullptr, in.seed, 0, step_index};
-    x_.resize(static_cast<size_t>(n * per));
-    z_.resize(static_cast<size_t>(n));
-    cpu::pfgm_perturb_f32(in.y, x_.data(), z_.data(), spec);
+    x_host_.resize(static_cast<size_t>(n * per));
+    z_host_.resize(static_cast<size_t>(n));
+    cpu::pfgm_perturb_f32(in.y, x_host_.data(), z_host_.data(), spec);
   }
   {
     PFGM_PROFILE("step.field_target");
     // METHOD (3.1) over the large batch, in log space.
-    target_.resize(static_cast<size_t>(n * (per + 1)));
-    cpu::pfgm_field_target(n, in.refs_count, per, x_.data(), z_.data(), in.refs, in.gamma,
-                           target_.data());
+    target_host_.resize(static_cast<size_t>(n * (per + 1)));
+    cpu::pfgm_field_target(n, in.refs_count, per, x_host_.data(), z_host_.data(), in.refs,
+                           in.gamma, target_host_.data());
   }
+  const float* x = stage(x_host_.data(), n * per, x_in_);
+  const float* target = stage(target_host_.data(), n * (per + 1), target_in_);
+  const nn::Labels batch_labels = stage(in.labels, n);
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
     r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
                         [&](const nn::Context& ctx, int64_t start, int64_t) {
-                          const nn::Labels labels = labels_from(in.labels, start);
-                          return net_->field_loss_and_grad(ctx, x_.data() + start * per,
-                                                           z_.data() + start, labels,
-                                                           target_.data() + start * (per + 1));
+                          const nn::Labels labels = labels_from(batch_labels, start);
+                          return net_->field_loss_and_grad(ctx, x + start * per,
+                                                           z_host_.data() + start, labels,
+                                                           target + start * (per + 1));
                         });
   }
   apply_update(r, n, opt);
@@ -225,30 +284,46 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
 
 void Session::denoise(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
                       bool ema, float* out, float* raw) {
+  const int64_t cnt = batch * net_->sample_numel();
   const nn::Context ctx = context(batch, false, ema, 0, 0);
-  net_->denoise(ctx, x, sigma, labels, out, raw);
+  float* o = output(out, cnt, out_);
+  float* r = output(raw, cnt, out2_);
+  net_->denoise(ctx, stage(x, cnt, x_in_), sigma, stage(labels, batch), o, r);
+  deliver(out, o, cnt);
+  deliver(raw, r, cnt);
 }
 
 double Session::field_loss_and_grad(int64_t batch, const float* x, const float* z,
                                     const nn::Labels& labels, const float* target) {
   ensure_training_state();
+  const int64_t per = net_->sample_numel();
   const nn::Context ctx = context(batch, false, false, 0, 0);
-  return net_->field_loss_and_grad(ctx, x, z, labels, target);
+  return net_->field_loss_and_grad(ctx, stage(x, batch * per, x_in_), z, stage(labels, batch),
+                                   stage(target, batch * (per + 1), target_in_));
 }
 
 void Session::field(int64_t batch, const float* x, const float* z, const nn::Labels& labels,
                     bool ema, float* out) {
+  const int64_t per = net_->sample_numel();
   const nn::Context ctx = context(batch, false, ema, 0, 0);
-  net_->field(ctx, x, z, labels, out);
+  float* o = output(out, batch * (per + 1), out_);
+  net_->field(ctx, stage(x, batch * per, x_in_), z, stage(labels, batch), o);
+  deliver(out, o, batch * (per + 1));
 }
 
 void Session::input_vjp(int64_t batch, const float* x, const float* sigma,
                         const nn::Labels& labels, bool ema, const float* v, float* vjp,
                         float* denoised) {
+  const int64_t cnt = batch * net_->sample_numel();
   nn::Context ctx = context(batch, false, ema, 0, 0);
-  if (vjp_grads_.size() != params_.size()) vjp_grads_.assign(params_.size(), 0.0f);
+  const int64_t np = params_.size();
+  if (vjp_grads_.size() != np) vjp_grads_.ensure(be_, np);
   ctx.grads = vjp_grads_.data();
-  net_->input_vjp(ctx, x, sigma, labels, v, vjp, denoised);
+  float* o = output(vjp, cnt, out_);
+  float* d = output(denoised, cnt, out2_);
+  net_->input_vjp(ctx, stage(x, cnt, x_in_), sigma, stage(labels, batch), stage(v, cnt, v_in_), o, d);
+  deliver(vjp, o, cnt);
+  deliver(denoised, d, cnt);
 }
 
 void Session::set_counters(int64_t steps, int64_t adam_steps, double images, int64_t skipped) {

@@ -2,11 +2,14 @@
 // parameters, gradients, Adam's moments, the EMA copy and the counters. One call runs
 //   sigma draw -> Student-t perturbation (any D, and D = inf) -> forward -> loss -> backward ->
 //   non-finite check -> optional clipping -> Adam (EDM's ramp-up) -> EMA (EDM's half-life),
-// so nothing crosses into JS between the stages.
+// so nothing crosses into JS between the stages. The state lives in one backend's memory (the CPU
+// engine's or a GPU's); every array a caller passes in or out is on the host, and the session
+// stages it (a no-op on the CPU).
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "../nn/denoiser.h"
@@ -59,8 +62,10 @@ struct StepResult {
 
 class Session {
  public:
-  Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed);
+  Session(std::unique_ptr<nn::Denoiser> net, uint64_t init_seed,
+          nn::Backend& backend = nn::cpu_backend());
   nn::Denoiser& net() { return *net_; }
+  nn::Backend& backend() { return be_; }
   std::mutex& mutex() { return mu_; }
 
   StepResult step(const StepInput& in, const OptimConfig& opt);
@@ -81,12 +86,12 @@ class Session {
   void input_vjp(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
                  bool ema, const float* v, float* vjp, float* denoised);
 
-  std::vector<float>& params() { return params_; }
-  std::vector<float>& buffers() { return buffers_; }
-  std::vector<float>& grads();
-  std::vector<float>& ema();
-  std::vector<float>& adam_m();
-  std::vector<float>& adam_v();
+  // Host copies of the flat arrays by name: params, ema, grads, buffers, adam_m, adam_v (asking
+  // for the training state allocates it, as a first step would).
+  std::vector<float> read(const std::string& which);
+  // Replaces one of them; ERR_PFGM_SHAPE unless `values` has its size.
+  void write(const std::string& which, const std::vector<float>& values);
+  int64_t size(const std::string& which) { return named(which).size(); }
   int64_t adam_steps() const { return adam_t_; }
   double images_seen() const { return nimg_; }
   int64_t steps() const { return steps_; }
@@ -95,6 +100,15 @@ class Session {
 
  private:
   void ensure_training_state();
+  void ensure_ema();
+  nn::Buffer& named(const std::string& which);
+  // A host array as the backend sees it: the array itself on the CPU, a copy in `staging` on a
+  // GPU. Null stays null.
+  const float* stage(const float* host, int64_t count, nn::Buffer& staging);
+  nn::Labels stage(const nn::Labels& labels, int64_t batch);
+  // Where the backend writes an output bound for `host`, and its delivery there.
+  float* output(float* host, int64_t count, nn::Buffer& staging);
+  void deliver(float* host, const float* out, int64_t count);
   // The labels of the samples from `start` on (a micro-batch's view of the batch's labels).
   nn::Labels labels_from(const nn::Labels& labels, int64_t start);
   // Runs loss(ctx, start, len) over the batch in chunks of micro_batch, accumulating each chunk's
@@ -106,8 +120,12 @@ class Session {
   nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
 
   std::unique_ptr<nn::Denoiser> net_;
-  std::vector<float> params_, buffers_, grads_, ema_, m_, v_;
-  std::vector<float> noise_, sigma_f_, accum_, x_, target_, z_, vjp_grads_;
+  nn::Backend& be_;
+  nn::Buffer params_, buffers_, grads_, ema_, m_, v_, accum_, vjp_grads_;
+  // Staged inputs and outputs of one call.
+  nn::Buffer noise_, y_in_, noise_in_, x_in_, v_in_, target_in_, labels_in_, augment_in_, out_,
+      out2_;
+  std::vector<float> sigma_f_, x_host_, z_host_, target_host_;
   std::vector<double> sigma_d_;
   int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
   double nimg_ = 0;

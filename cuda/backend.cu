@@ -1,0 +1,250 @@
+// The CUDA backend of the network modules (nn/backend.h): each call forwards to the pfgm::cuda::
+// twin of the CPU op, queued on the engine stream. Host-side arguments of the interface (per-sample
+// coefficients, loss weights, sigma) are uploaded to pooled scratch first; results that return to
+// the host (the loss, gradient statistics, per-row norms) synchronize. Convolutions and matrix
+// products run in the backend's precision (fp32, TF32, or bf16 autocast with fp32 accumulation);
+// everything else, and every parameter, gradient and optimizer state, stays fp32.
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "allocator.cuh"
+#include "check.cuh"
+#include "device.h"
+#include "launch.cuh"
+#include "nn/backend.h"
+#include "ops.h"
+#include "physics/physics.h"
+
+namespace pfgm::nn {
+namespace {
+
+cuda::MathMode math_mode(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return cuda::MathMode::kFp32;
+    case Precision::kTf32: return cuda::MathMode::kTf32;
+    case Precision::kBf16: return cuda::MathMode::kBf16;
+  }
+  return cuda::MathMode::kFp32;
+}
+
+// A host array of T placed in pooled device memory for the duration of one call. The caching
+// pool orders reuse on the engine stream, so freeing it right after queuing the kernel is safe.
+template <typename T>
+gpu::DeviceArray<T> to_device(const T* host, int64_t count) {
+  gpu::DeviceArray<T> d(count, gpu::engine_stream());
+  if (count > 0) {
+    gpu::check(cudaMemcpyAsync(d.get(), host, static_cast<size_t>(count) * sizeof(T),
+                               cudaMemcpyHostToDevice, gpu::engine_stream()),
+               "cudaMemcpyAsync (coefficients to the GPU)");
+  }
+  return d;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(Precision p) : precision_(p), math_(math_mode(p)) {}
+  Device device() const override { return Device::cuda; }
+  Precision precision() const override { return precision_; }
+
+  float* allocate(int64_t count) override {
+    float* p = static_cast<float*>(gpu::allocate(static_cast<size_t>(count) * sizeof(float)));
+    gpu::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
+               "cudaMemsetAsync (a new activation)");
+    return p;
+  }
+  void release(float* p) override { gpu::release(p); }
+  void copy(int64_t count, const float* src, float* dst) override {
+    if (count <= 0 || src == dst) return;
+    gpu::check(cudaMemcpyAsync(dst, src, static_cast<size_t>(count) * sizeof(float),
+                               cudaMemcpyDeviceToDevice, gpu::engine_stream()),
+               "cudaMemcpyAsync (device to device)");
+  }
+  void fill(int64_t count, float value, float* y) override { cuda::fill(count, value, y); }
+  void upload(int64_t count, const float* host, float* dst) override {
+    if (count <= 0) return;
+    // From pageable memory: returns once the source has been staged, so `host` may go at once.
+    gpu::check(cudaMemcpyAsync(dst, host, static_cast<size_t>(count) * sizeof(float),
+                               cudaMemcpyHostToDevice, gpu::engine_stream()),
+               "cudaMemcpyAsync (host to GPU)");
+  }
+  void download(int64_t count, const float* src, float* host) override {
+    if (count <= 0) return;
+    gpu::check(cudaMemcpyAsync(host, src, static_cast<size_t>(count) * sizeof(float),
+                               cudaMemcpyDeviceToHost, gpu::engine_stream()),
+               "cudaMemcpyAsync (GPU to host)");
+    gpu::check(cudaStreamSynchronize(gpu::engine_stream()), "cudaStreamSynchronize (download)");
+  }
+
+  void linear_forward(const cpu::LinearShape& s, const float* x, const float* w, const float* b,
+                      float* y) override {
+    cuda::linear_forward(s, x, w, b, y, math_);
+  }
+  void linear_backward(const cpu::LinearShape& s, const float* x, const float* w, const float* dy,
+                       float* dx, float* dw, float* db) override {
+    cuda::linear_backward(s, x, w, dy, dx, dw, db, math_);
+  }
+  void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* b,
+                      float* y) override {
+    cuda::conv2d_forward(s, x, w, b, y, math_);
+  }
+  void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* dy,
+                       float* dx, float* dw, float* db) override {
+    cuda::conv2d_backward(s, x, w, dy, dx, dw, db, math_);
+  }
+  void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out,
+                         float* weights) override {
+    cuda::attention_forward(s, qkv, out, weights);
+  }
+  void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+                          const float* dout, float* dqkv) override {
+    cuda::attention_backward(s, qkv, weights, dout, dqkv);
+  }
+  void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+    cuda::fir_down_forward(s, x, y);
+  }
+  void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+    cuda::fir_down_backward(s, dy, dx);
+  }
+  void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+    cuda::fir_up_forward(s, x, y);
+  }
+  void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+    cuda::fir_up_backward(s, dy, dx);
+  }
+  void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+                          const float* gamma, const float* beta, float* y, float* mean,
+                          float* rstd) override {
+    cuda::group_norm_forward(s, x, shift, gamma, beta, y, mean, rstd);
+  }
+  void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+                           const float* gamma, const float* beta, const float* mean,
+                           const float* rstd, const float* dy, float* dx, float* dgamma,
+                           float* dbeta, float* dshift) override {
+    cuda::group_norm_backward(s, x, shift, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta, dshift);
+  }
+
+  void silu_forward(int64_t count, const float* x, float* y) override { cuda::silu_forward(count, x, y); }
+  void silu_backward(int64_t count, const float* x, const float* dy, float* dx) override {
+    cuda::silu_backward(count, x, dy, dx);
+  }
+  void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) override {
+    cuda::dropout_forward(s, x, y);
+  }
+  void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) override {
+    cuda::dropout_backward(s, dy, dx);
+  }
+  void axpby(int64_t count, float alpha, const float* a, float beta, const float* b,
+             float* y) override {
+    cuda::axpby(count, alpha, a, beta, b, y);
+  }
+  void scale(int64_t count, float alpha, const float* a, float* y) override {
+    cuda::scale(count, alpha, a, y);
+  }
+  void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, const float* b,
+                       float* y) override {
+    cuda::concat_channels(pixels, ca, a, cb, b, y);
+  }
+  void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db,
+                      const float* dy) override {
+    cuda::split_channels(pixels, ca, da, cb, db, dy);
+  }
+  void add_channel_bias(int64_t n, int64_t hw, int64_t c, const float* x, const float* bias,
+                        float* y) override {
+    cuda::add_channel_bias(n, hw, c, x, bias, y);
+  }
+  void nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y) override {
+    cuda::nchw_to_nhwc(n, c, h, w, x, y);
+  }
+  void nhwc_to_nchw(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y) override {
+    cuda::nhwc_to_nchw(n, c, h, w, x, y);
+  }
+  void positional_embedding(int64_t n, int64_t channels, double max_positions, bool endpoint,
+                            const float* x, float* y) override {
+    cuda::positional_embedding(n, channels, max_positions, endpoint, x, y);
+  }
+  void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x,
+                         float* y) override {
+    cuda::fourier_embedding(n, channels, freqs, x, y);
+  }
+  void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) override {
+    cuda::swap_halves(rows, cols, x, y);
+  }
+  void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) override {
+    cuda::sum_columns(rows, cols, x, out);
+  }
+  void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) override {
+    const auto da = to_device(a, rows);
+    cuda::scale_rows(rows, cols, da.get(), x, y);
+  }
+  void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
+                  const float* z, float* y) override {
+    const auto da = to_device(a, rows), db = to_device(b, rows);
+    cuda::axpby_rows(rows, cols, da.get(), x, db.get(), z, y);
+  }
+  void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) override {
+    gpu::DeviceArray<double> d(rows, gpu::engine_stream());
+    cuda::sumsq_rows(rows, cols, x, d.get());
+    if (rows > 0) {
+      gpu::check(cudaMemcpyAsync(out, d.get(), static_cast<size_t>(rows) * sizeof(double),
+                                 cudaMemcpyDeviceToHost, gpu::engine_stream()),
+                 "cudaMemcpyAsync (row norms to the host)");
+      gpu::check(cudaStreamSynchronize(gpu::engine_stream()), "cudaStreamSynchronize (row norms)");
+    }
+  }
+
+  double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
+                              const float* target, const float* weight) override {
+    const auto dw = to_device(weight, samples);
+    return cuda::weighted_mse_forward(samples, per_sample, pred, target, dw.get(), nullptr);
+  }
+  void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
+                             const float* target, const float* weight, float* dpred) override {
+    const auto dw = to_device(weight, samples);
+    cuda::weighted_mse_backward(samples, per_sample, pred, target, dw.get(), dpred);
+  }
+  optim::GradStats grad_stats(int64_t count, const float* g) override {
+    return cuda::grad_stats(count, g);
+  }
+  void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
+                 double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
+                 double ema_beta) override {
+    cuda::adam_step(count, p, g, m, v, lr, beta1, beta2, eps, t, grad_scale, ema, ema_beta);
+  }
+  void axpy(int64_t count, float alpha, const float* x, float* y) override {
+    cuda::axpy(count, alpha, x, y);
+  }
+  void student_t_noise_f32(float* out, const NoiseSpec& spec) override {
+    NoiseSpec d = spec;
+    gpu::DeviceArray<double> sigma;
+    if (spec.sigma != nullptr) {
+      sigma = to_device(spec.sigma, spec.count);
+      d.sigma = sigma.get();
+    }
+    cuda::student_t_noise_f32(nullptr, out, d);
+  }
+
+ private:
+  Precision precision_;
+  cuda::MathMode math_;
+};
+
+}  // namespace
+
+Backend& cuda_backend(Precision precision) {
+  const gpu::Info info = gpu::query();
+  if (!info.available) {
+    fail(code::kDevice, "device 'cuda' is not usable here: " + info.reason +
+                            " (use device 'cpu' or 'auto')");
+  }
+  static CudaBackend fp32(Precision::kFp32), tf32(Precision::kTf32), bf16(Precision::kBf16);
+  switch (precision) {
+    case Precision::kFp32: return fp32;
+    case Precision::kTf32: return tf32;
+    case Precision::kBf16: return bf16;
+  }
+  return fp32;
+}
+
+}  // namespace pfgm::nn

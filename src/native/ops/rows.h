@@ -1,0 +1,23 @@
+// Per-row helpers of the denoiser and the mapping network: a batch is `rows` samples of `cols`
+// values, and each sample gets its own coefficient (c_in, c_skip, c_out of METHOD §2.2) or its own
+// reduction (||x||^2 for the adaptive scale, a bias gradient over pixels). Each row is computed
+// exactly as the per-sample loop it replaces, so moving a loop here changes no result.
+#pragma once
+
+#include <cstdint>
+
+namespace pfgm::cpu {
+
+// y[i, :] = a[i] * x[i, :]   (y may alias x)
+void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y);
+// y[i, :] = a[i] * x[i, :] + b[i] * z[i, :]   (y may alias x or z)
+void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
+                const float* z, float* y);
+// out[i] = sum_j x[i, j]^2, accumulated in double in j order.
+void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out);
+// out[j] = sum_i x[i, j], accumulated in double in i order, rounded once.
+void sum_columns(int64_t rows, int64_t cols, const float* x, float* out);
+// y[i, :] = [x[i, cols/2:], x[i, :cols/2]]: EDM swaps the embedding's [cos | sin] to [sin | cos].
+void swap_halves(int64_t rows, int64_t cols, const float* x, float* y);
+
+}  // namespace pfgm::cpu
