@@ -20,25 +20,6 @@ void swap_halves(int64_t n, int64_t channels, const float* in, float* out) {
   }
 }
 
-// map_label's input: labels * sqrt(label_dim), zeroed per sample with probability `dropout` while
-// training (torch.rand >= p keeps; one uniform per sample from its own Philox stream).
-void label_input(const Context& ctx, int64_t n, int64_t label_dim, float dropout,
-                 const float* labels, float* out) {
-  const float gain = std::sqrt(static_cast<float>(label_dim));
-  for (int64_t i = 0; i < n; ++i) {
-    float keep = 1.0f;
-    if (ctx.training && dropout > 0) {
-      const Philox4 r = draw_block(StreamKey{ctx.seed, ctx.sample_offset + static_cast<uint64_t>(i),
-                                             ctx.step, kPurposeLabelDropout},
-                                   0);
-      keep = uniform_open(r.v[0]) >= dropout ? 1.0f : 0.0f;
-    }
-    for (int64_t j = 0; j < label_dim; ++j) {
-      out[i * label_dim + j] = labels != nullptr ? labels[i * label_dim + j] * gain * keep : 0.0f;
-    }
-  }
-}
-
 }  // namespace
 
 Mapping::Mapping(ParamSet& ps, const MappingSpec& spec) : spec_(spec) {
@@ -69,7 +50,16 @@ const float* Mapping::forward(const Context& ctx, int64_t n, const float* noise_
   swap_halves(n, nc, e0, e);
   if (spec_.label_dim > 0) {
     float* lab = ensure(label_in_, n * spec_.label_dim);
-    label_input(ctx, n, spec_.label_dim, spec_.label_dropout, class_labels, lab);
+    // map_label's input with EDM's label dropout (ops/embedding.h; one Philox draw per sample).
+    cpu::LabelInputSpec ls;
+    ls.n = n;
+    ls.label_dim = spec_.label_dim;
+    ls.p = spec_.label_dropout;
+    ls.training = ctx.training;
+    ls.seed = ctx.seed;
+    ls.sample_offset = ctx.sample_offset;
+    ls.step = ctx.step;
+    cpu::label_input(ls, class_labels, lab);
     float* t = ensure(tmp_, n * nc);
     map_label_.forward(ctx, n, lab, t);
     cpu::axpby(n * nc, 1.0f, e, 1.0f, t, e);
