@@ -61,11 +61,17 @@ __global__ void fir_gather_kernel(Geometry g, Axis axis, Taps taps, const float*
     const int64_t b = t / (g.c * g.out_w * g.out_h);
     const float* xb = x + b * g.in_h * g.in_w * g.c + ch;
     float acc = 0.0f;
-    for (int a = 0; a < taps.count; ++a) {
+    // Unrolled to kMaxTaps so taps.w is indexed by constants: a runtime index would copy the
+    // struct to local memory (ptxas reported a 40-byte stack frame before).
+#pragma unroll
+    for (int a = 0; a < kMaxTaps; ++a) {
+      if (a >= taps.count) break;
       const int64_t i = source(axis, p, a, g.pad, g.in_h);
       if (i < 0) continue;
       const float* row = xb + i * g.in_w * g.c;
-      for (int a2 = 0; a2 < taps.count; ++a2) {
+#pragma unroll
+      for (int a2 = 0; a2 < kMaxTaps; ++a2) {
+        if (a2 >= taps.count) break;
         const int64_t j = source(axis, q, a2, g.pad, g.in_w);
         if (j < 0) continue;
         acc = fp::add(acc, fp::mul(fp::mul(taps.w[a], taps.w[a2]), row[j * g.c]));
