@@ -193,12 +193,13 @@ function parity(dev: Device, full: boolean) {
 
   it('label input with label dropout is bit-identical', async () => {
     const labels = filled([1000, 10], 701, 0, 1);
-    for (const attrs of [
+    const specs: Attrs[] = [
       { p: 0.1, training: true, seed: 2 ** 40 + 7, sample_offset: 2 ** 32 - 500, step: 12 },
       { p: 0.5, training: true, seed: 3, sample_offset: 0, step: 0 },
       { p: 1, training: true, seed: 3 },
       { p: 0.5, training: false, seed: 3 },
-    ]) {
+    ];
+    for (const attrs of specs) {
       const { ref, got } = await both(dev, 'label_input', attrs, { labels });
       expect(bitDiffs(out(got, 'out'), out(ref, 'out'))).toBe(0);
     }
