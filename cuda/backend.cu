@@ -168,6 +168,9 @@ class CudaBackend final : public Backend {
                          float* y) override {
     cuda::fourier_embedding(n, channels, freqs, x, y);
   }
+  void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) override {
+    cuda::label_input(s, labels, out);
+  }
   void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) override {
     cuda::swap_halves(rows, cols, x, y);
   }

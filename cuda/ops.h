@@ -76,3 +76,32 @@ void sum_columns(int64_t rows, int64_t cols, const float* x, float* out);
 void swap_halves(int64_t rows, int64_t cols, const float* x, float* y);
 void fill(int64_t count, float value, float* y);
 }  // namespace pfgm::cuda
+
+// ---- attention, FIR resampling and the embeddings (cuda/attention.cu, resample.cu, embedding.cu)
+#include "ops/attention.h"
+#include "ops/embedding.h"
+#include "ops/resample.h"
+
+namespace pfgm::cuda {
+
+// attention.cu (ops/attention.h): own tiled kernels (no cuBLAS), fp32 accumulation, no atomics
+// (the same bits on every run). weights may be null for inference.
+void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out, float* weights);
+void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+                        const float* dout, float* dqkv);
+
+// resample.cu (ops/resample.h): gathers, no atomics. s.f points to HOST memory (<= 8 taps; more
+// is ERR_PFGM_ARGUMENT); x, y, dx, dy are device memory.
+void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y);
+void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx);
+void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y);
+void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx);
+
+// embedding.cu (ops/embedding.h): x, freqs, y, labels, out device memory. The embeddings round
+// like the CPU (double pow / cos / sin rounded once to float); label_input is bit-identical.
+void positional_embedding(int64_t n, int64_t channels, double max_positions, bool endpoint,
+                          const float* x, float* y);
+void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x, float* y);
+void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out);
+
+}  // namespace pfgm::cuda

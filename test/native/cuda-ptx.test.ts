@@ -55,6 +55,7 @@ describe.skipIf(!nvcc)('CUDA kernels that must match the CPU bit for bit', () =>
     ['activation', ['dropout_kernel']],
     ['loss', ['mse_backward_kernel']],
     ['optim', ['adam_kernel', 'axpy_kernel', 'ema_kernel']],
+    ['embedding', ['label_kernel', 'positional_kernel', 'fourier_kernel']],
   ] as const)('cuda/%s.cu: %s round every operation (no f32 FMA)', (file, names) => {
     const bodies = kernels(file);
     for (const name of names) {

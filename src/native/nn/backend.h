@@ -12,6 +12,7 @@
 
 #include "../ops/attention.h"
 #include "../ops/conv.h"
+#include "../ops/embedding.h"
 #include "../ops/group_norm.h"
 #include "../ops/linear.h"
 #include "../ops/resample.h"
@@ -90,6 +91,8 @@ class Backend {
                                     bool endpoint, const float* x, float* y) = 0;
   virtual void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x,
                                  float* y) = 0;
+  // map_label's input with EDM's label dropout; labels may be null (zeros).
+  virtual void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) = 0;
   // ops/rows.h: per-row coefficients (host) and per-row / per-column reductions.
   virtual void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) = 0;
   virtual void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) = 0;

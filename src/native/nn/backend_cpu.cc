@@ -126,6 +126,9 @@ class CpuBackend final : public Backend {
                          float* y) override {
     cpu::fourier_embedding(n, channels, freqs, x, y);
   }
+  void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) override {
+    cpu::label_input(s, labels, out);
+  }
   void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) override {
     cpu::swap_halves(rows, cols, x, y);
   }

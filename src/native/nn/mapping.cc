@@ -1,37 +1,10 @@
 #include "mapping.h"
 
-#include <algorithm>
 #include <cmath>
-#include <vector>
 
-#include "../ops/activation.h"
-#include "../ops/elementwise.h"
 #include "../ops/embedding.h"
-#include "../rng/philox.h"
 
 namespace pfgm::nn {
-namespace {
-
-// map_label's input: labels * sqrt(label_dim), zeroed per sample with probability `dropout` while
-// training (torch.rand >= p keeps; one uniform per sample from its own Philox stream).
-void label_input(const Context& ctx, int64_t n, int64_t label_dim, float dropout,
-                 const float* labels, float* out) {
-  const float gain = std::sqrt(static_cast<float>(label_dim));
-  for (int64_t i = 0; i < n; ++i) {
-    float keep = 1.0f;
-    if (ctx.training && dropout > 0) {
-      const Philox4 r = draw_block(StreamKey{ctx.seed, ctx.sample_offset + static_cast<uint64_t>(i),
-                                             ctx.step, kPurposeLabelDropout},
-                                   0);
-      keep = uniform_open(r.v[0]) >= dropout ? 1.0f : 0.0f;
-    }
-    for (int64_t j = 0; j < label_dim; ++j) {
-      out[i * label_dim + j] = labels != nullptr ? labels[i * label_dim + j] * gain * keep : 0.0f;
-    }
-  }
-}
-
-}  // namespace
 
 Mapping::Mapping(ParamSet& ps, const MappingSpec& spec) : spec_(spec) {
   const InitSpec init = xavier();
@@ -61,14 +34,16 @@ const float* Mapping::forward(const Context& ctx, int64_t n, const float* noise_
   ctx.be().swap_halves(n, nc, e0, e);  // EDM: [cos | sin] -> [sin | cos]
   if (spec_.label_dim > 0) {
     float* lab = ctx.ensure(label_in_, n * spec_.label_dim);
-    // A few floats per sample, drawn on the host from the same Philox streams on every backend.
-    std::vector<float> labels_host, lab_host;
-    const float* labels = class_labels != nullptr
-                              ? host_view(ctx.be(), class_labels, n * spec_.label_dim, labels_host)
-                              : nullptr;
-    float* lab_out = host_target(ctx.be(), lab, n * spec_.label_dim, lab_host);
-    label_input(ctx, n, spec_.label_dim, spec_.label_dropout, labels, lab_out);
-    commit_host(ctx.be(), lab, n * spec_.label_dim, lab_host);
+    // map_label's input with EDM's label dropout (ops/embedding.h; one Philox draw per sample).
+    cpu::LabelInputSpec ls;
+    ls.n = n;
+    ls.label_dim = spec_.label_dim;
+    ls.p = spec_.label_dropout;
+    ls.training = ctx.training;
+    ls.seed = ctx.seed;
+    ls.sample_offset = ctx.sample_offset;
+    ls.step = ctx.step;
+    ctx.be().label_input(ls, class_labels, lab);
     float* t = ctx.ensure(tmp_, n * nc);
     map_label_.forward(ctx, n, lab, t);
     ctx.be().axpby(n * nc, 1.0f, e, 1.0f, t, e);

@@ -4,7 +4,12 @@
 // double and round once.
 #include "embedding.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "../errors.h"
+#include "label_math.h"
 
 namespace pfgm::cpu {
 
@@ -36,6 +41,31 @@ void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const fl
       y[i * channels + j] = static_cast<float>(std::cos(arg));
       y[i * channels + half + j] = static_cast<float>(std::sin(arg));
     }
+  }
+}
+
+void check_label_input(const LabelInputSpec& s) {
+  if (s.n < 0 || s.label_dim < 1) {
+    fail(code::kShape, "label_input needs n >= 0 and label_dim >= 1 (got n=" + std::to_string(s.n) +
+                           ", label_dim=" + std::to_string(s.label_dim) + ")");
+  }
+  if (!(s.p >= 0.0f && s.p <= 1.0f)) {
+    fail(code::kArgument, "label dropout probability must be in [0, 1], got " + std::to_string(s.p));
+  }
+}
+
+void label_input(const LabelInputSpec& s, const float* labels, float* out) {
+  check_label_input(s);
+  const float g = lab::gain(s.label_dim);
+  for (int64_t i = 0; i < s.n; ++i) {
+    const float keep = lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
+    float* o = out + i * s.label_dim;
+    if (labels == nullptr) {
+      std::fill(o, o + s.label_dim, 0.0f);
+      continue;
+    }
+    const float* l = labels + i * s.label_dim;
+    for (int64_t j = 0; j < s.label_dim; ++j) o[j] = lab::element(l[j], g, keep);
   }
 }
 
