@@ -160,7 +160,8 @@ function runTorch(network) {
 async function timePfgm(network, precision) {
   // `device` and `precision` are the CUDA networks' options (issue 6); a network must say it is
   // on the device asked for, so that a build without them cannot pass CPU numbers off as GPU ones.
-  const net = createNetwork(network, { seed: 0, D, device, precision });
+  // precision only means something on CUDA, so the CPU smoke run does not pass it.
+  const net = createNetwork(network, { seed: 0, D, device, ...(device === 'cuda' ? { precision } : {}) });
   try {
     const onDevice = net.device ?? 'cpu';
     if (onDevice !== device) {

@@ -80,17 +80,15 @@ def build(cfg, device, seed):
     return net, params, ema, opt
 
 
-def autocast_for(precision, device):
-    if precision == "bf16":
-        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext
-
-
 def make_train_step(net, params, ema, opt, y, D, precision, device, compiled, compile_mode):
-    amp = autocast_for(precision, device)
-
-    def forward_loss(x, sigma):
-        with amp():
+    # Two plain functions rather than one with a context-manager variable: what torch.compile
+    # traces is then exactly the eager code of the mode.
+    if precision == "bf16":
+        def forward_loss(x, sigma):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                return edm_loss(net(x, sigma), y, sigma)
+    else:
+        def forward_loss(x, sigma):
             return edm_loss(net(x, sigma), y, sigma)
 
     loss_fn = torch.compile(forward_loss, mode=compile_mode) if compiled else forward_loss
@@ -102,17 +100,21 @@ def make_train_step(net, params, ema, opt, y, D, precision, device, compiled, co
         loss.backward()
         opt.step()
         edm_train.ema_update(ema, params)
-        return loss.detach()  # no .item(): the timer's synchronisation ends the step
+        # No .item(): the timer's synchronisation ends the step. The clone keeps the value when a
+        # CUDA-graph compile mode (reduce-overhead) reuses the output's memory on the next call.
+        return loss.detach().clone()
 
     return step
 
 
 def make_sampler(net, shape, D, precision, device, compiled, compile_mode, steps):
-    amp = autocast_for(precision, device)
-
-    def denoise(x, sigma):
-        with amp():
-            return net(x, sigma).float()
+    if precision == "bf16":
+        def denoise(x, sigma):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                return net(x, sigma).float()
+    else:
+        def denoise(x, sigma):
+            return net(x, sigma)
 
     den = torch.compile(denoise, mode=compile_mode) if compiled else denoise
     sigmas = edm_train.karras_sigmas(steps, device)
@@ -122,6 +124,13 @@ def make_sampler(net, shape, D, precision, device, compiled, compile_mode, steps
         return edm_train.heun(den, edm_train.prior(shape, D, device), sigmas)
 
     return run
+
+
+def compiled_graphs():
+    try:
+        return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    except Exception:  # noqa: BLE001 - a private counter: report nothing rather than fail
+        return None
 
 
 def timed(fn, device):
@@ -145,6 +154,7 @@ def run_mode(args, cfg, device, precision, compiled):
     step = make_train_step(net, params, ema, opt, y, args.D, precision, device, compiled, args.compile_mode)
 
     out = {"precision": precision, "compiled": compiled}
+    graphs_before = compiled_graphs()
     losses = []
     loss, first = timed(step, device)  # compiles here in a compiled mode
     losses.append(loss)
@@ -192,6 +202,9 @@ def run_mode(args, cfg, device, precision, compiled):
     out["sample_ms_per_nfe"] = round(s * 1000 / nfe, 3)
     if compiled:
         out["sample_compile_s"] = round(max(0.0, first - s), 3)
+        # Graphs dynamo made in this mode (training and sampling): more than a few means
+        # recompilation, which the warm-up must cover for the medians to be clean.
+        out["dynamo_graphs"] = None if graphs_before is None else compiled_graphs() - graphs_before
     if device.type == "cuda":
         out["sample_peak_mib"] = mib(torch.cuda.max_memory_allocated(device))
     return out
