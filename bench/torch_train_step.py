@@ -20,15 +20,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_ref"))
+import edm_train  # noqa: E402
 from edm_nets import PRESETS, Precond, SongUNet, count_params, edm_loss  # noqa: E402
-
-P_MEAN, P_STD = -1.2, 1.2  # EDM's log-normal noise-level distribution (METHOD 2.2)
-LR = 2e-4
-EMA_BETA = 0.999  # a fixed beta: the ramp only changes a scalar, not the work
-
-
-def parse_d(text):
-    return math.inf if text.lower() in ("inf", "infinity") else float(text)
+from edm_train import EMA_BETA, LR, parse_d  # noqa: E402
 
 
 def main():
@@ -57,15 +51,7 @@ def main():
     y = torch.rand(B, C, R, R) * 2 - 1  # fixed "data" in [-1, 1]
 
     def perturb():
-        sigma = (torch.randn(B) * P_STD + P_MEAN).exp()
-        g = torch.randn(B, C, R, R)
-        if math.isinf(D):
-            scale = sigma  # D = inf: c / D = 1, plain Gaussian
-        else:
-            # c ~ chi^2_D = 2 Gamma(D/2, 1), one per sample: n = sigma g / sqrt(c / D)
-            c = 2.0 * torch._standard_gamma(torch.full((B,), D / 2.0))
-            scale = sigma / torch.sqrt(c / D)
-        return y + scale.reshape(B, 1, 1, 1) * g, sigma
+        return edm_train.perturb(y, D)  # fresh sigma and Student-t noise (METHOD 2.2)
 
     def train_step():
         x, sigma = perturb()
