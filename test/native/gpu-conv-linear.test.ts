@@ -126,3 +126,101 @@ describe('bf16 rounding (ops/bf16_math.h, the CUDA autocast conversion)', () => 
     expect(y[7]).toBe(bf16Model(3.3895313892515355e38)); // 0x7f7f7fff rounds down to the largest bf16
   });
 });
+
+/**
+ * cuda/bias.cu's column_sums, loop for loop: blocks (tile, chunk) with grid-stride loops over
+ * gridX tiles and gridY chunks, threads (tx < 32, ty < 8), per-thread fp32 sums (Math.fround), the
+ * fixed tree over the 8 lanes, then the chunks in double. Also counts how often each element is
+ * read, to check the indexing covers every element exactly once.
+ */
+function columnSumsModel(dy: Float32Array, rows: number, cols: number, gridX: number, gridY: number) {
+  const chunkRows = 256;
+  const tiles = Math.ceil(cols / 32);
+  const chunks = Math.ceil(rows / chunkRows);
+  const partial = new Float32Array(chunks * cols);
+  const reads = new Uint8Array(rows * cols);
+  for (let bx = 0; bx < Math.min(gridX, tiles); bx++) {
+    for (let by = 0; by < Math.min(gridY, chunks); by++) {
+      for (let tile = bx; tile < tiles; tile += gridX) {
+        for (let chunk = by; chunk < chunks; chunk += gridY) {
+          const acc = Array.from({ length: 8 }, () => new Float32Array(32));
+          for (let ty = 0; ty < 8; ty++) {
+            for (let tx = 0; tx < 32; tx++) {
+              const c = tile * 32 + tx;
+              let sum = 0;
+              if (c < cols) {
+                const end = Math.min(rows, (chunk + 1) * chunkRows);
+                for (let r = chunk * chunkRows + ty; r < end; r += 8) {
+                  sum = Math.fround(sum + (dy[r * cols + c] as number));
+                  reads[r * cols + c] = (reads[r * cols + c] as number) + 1;
+                }
+              }
+              (acc[ty] as Float32Array)[tx] = sum;
+            }
+          }
+          for (let tx = 0; tx < 32; tx++) {
+            const c = tile * 32 + tx;
+            if (c >= cols) continue;
+            const a = (k: number) => (acc[k] as Float32Array)[tx] as number;
+            const f = Math.fround;
+            partial[chunk * cols + c] = f(f(f(a(0) + a(1)) + f(a(2) + a(3))) + f(f(a(4) + a(5)) + f(a(6) + a(7))));
+          }
+        }
+      }
+    }
+  }
+  const out = new Float32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    let s = 0;
+    for (let chunk = 0; chunk < chunks; chunk++) s += partial[chunk * cols + c] as number;
+    out[c] = s;
+  }
+  return { out, reads };
+}
+
+describe("the GPU bias gradient's summation order, modelled on the CPU", () => {
+  it('reads every element once for any grid, and stays within the parity test bound', async () => {
+    const cpu = load('pfgm_cpu.node');
+    // [rows, cols, dy range]: the parity test's 70_001 x 37 (mean 1, so no cancellation helps), a
+    // single partial chunk, one column, and 300 x 17 as in its linear shapes
+    const cases = [
+      [70_001, 37, -1, 3],
+      [100, 5, -1, 1],
+      [1000, 1, 0, 1],
+      [300, 17, -1, 1],
+    ] as const;
+    let worst = 0;
+    for (const [rows, cols, lo, hi] of cases) {
+      const dy = filled([rows, cols], rows + cols, lo, hi);
+      const ref = await cpu.runOp(
+        'linear',
+        {},
+        { x: filled([rows, 1], 1), weight: filled([cols, 1], 2), bias: filled([cols], 3), dy },
+        'cpu',
+      );
+      const want = ref.dbias?.data as Float32Array;
+      // the launch's grid, and small grids that make both grid-stride loops run
+      for (const [gx, gy] of [
+        [Math.ceil(cols / 32), Math.min(65535, Math.ceil(rows / 256))],
+        [1, 3],
+        [2, 1],
+      ] as const) {
+        const { out, reads } = columnSumsModel(dy.data, rows, cols, gx, gy);
+        expect(
+          reads.every((n) => n === 1),
+          `${rows}x${cols} grid ${gx}x${gy}`,
+        ).toBe(true);
+        const abs = new Float64Array(cols);
+        for (let i = 0; i < dy.data.length; i++)
+          abs[i % cols] = (abs[i % cols] as number) + Math.abs(dy.data[i] as number);
+        for (let c = 0; c < cols; c++) {
+          const bound = 40 * 2 ** -24 * (abs[c] as number) + Math.abs(want[c] as number) * 2 ** -24;
+          worst = Math.max(worst, Math.abs((out[c] as number) - (want[c] as number)) / bound);
+        }
+      }
+    }
+    // measured: 0.037 of the bound (the fp32 sums are short, <= 32 terms + a tree of 8; the
+    // double pass adds little), so the GPU test's bound of 1 leaves a wide margin for the device
+    expect(worst).toBeLessThan(0.1);
+  });
+});
