@@ -120,9 +120,17 @@ size_t workspace_cap() {
   return std::min<size_t>(size_t{1} << 30, free_bytes / 4);
 }
 
+// The math type the heuristics are asked with (the chosen algorithm then brings its own, except in
+// kFp32). CUDNN_DEFAULT_MATH permits TF32 for fp32 data on Ampere and later, so plain fp32 must ask
+// for FMA math, and TF32 is asked for with the default (as PyTorch does when TF32 is allowed);
+// bf16 data asks for tensor cores outright.
 cudnnMathType_t math_type(MathMode math) {
-  // CUDNN_DEFAULT_MATH permits TF32 on Ampere and later, so plain fp32 must ask for FMA math.
-  return math == MathMode::kFp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+  switch (math) {
+    case MathMode::kFp32: return CUDNN_FMA_MATH;
+    case MathMode::kTf32: return CUDNN_DEFAULT_MATH;
+    case MathMode::kBf16: break;
+  }
+  return CUDNN_TENSOR_OP_MATH;
 }
 
 cudnnDataType_t data_type(MathMode math) {

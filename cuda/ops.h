@@ -78,9 +78,10 @@ namespace pfgm::cuda {
 // signs; the worst case replaces sqrt(K) by K):
 //   kFp32  IEEE fp32 FMAs (cuDNN CUDNN_FMA_MATH with no FFT/Winograd algorithm, cuBLAS
 //          CUBLAS_COMPUTE_32F): ~ sqrt(K) 2^-24, the CPU engine's own order of error.
-//   kTf32  TF32 tensor cores (10 mantissa bits kept from each input, fp32 accumulation): each
-//          product off by <= 2^-10 relative (2^-11 when the inputs are rounded, not truncated),
-//          so ~ 2^-10 of the result's scale, ~1e-3.
+//   kTf32  TF32 tensor cores (cuDNN CUDNN_DEFAULT_MATH, which permits them on Ampere and later;
+//          cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32): 10 mantissa bits kept from each input, fp32
+//          accumulation; each product off by <= 2^-10 relative (2^-11 when the inputs are
+//          rounded, not truncated), so ~ 2^-10 of the result's scale, ~1e-3.
 //   kBf16  autocast: x, weights and dy rounded to bf16 (ops/bf16_math.h, nearest-even, 8
 //          significant bits, 2^-9 relative each) in pooled scratch, products accumulated in
 //          fp32, results returned in fp32: ~ 2 * 2^-9 of the result's scale (~4e-3) per output;
