@@ -103,5 +103,57 @@ void positional_embedding(int64_t n, int64_t channels, double max_positions, boo
                           const float* x, float* y);
 void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x, float* y);
 void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out);
+}  // namespace pfgm::cuda
+
+// ---- conv.cu / linear.cu (issue 6): cuDNN convolutions, cuBLAS linear layers, math modes -------
+#include "ops/conv.h"
+#include "ops/linear.h"
+
+namespace pfgm::cuda {
+
+// How the products of a convolution or linear layer are computed. Inputs, outputs, weights and
+// every gradient stay fp32 in memory in all three modes (fp32 master weights; bias add and bias
+// gradient are fp32 kernels with a fixed summation order in every mode). Expected error of one
+// K-term dot product against exact arithmetic, relative to sqrt(sum of squared products) (random
+// signs; the worst case replaces sqrt(K) by K):
+//   kFp32  IEEE fp32 FMAs (cuDNN CUDNN_FMA_MATH with no FFT/Winograd algorithm, cuBLAS
+//          CUBLAS_COMPUTE_32F): ~ sqrt(K) 2^-24, the CPU engine's own order of error.
+//   kTf32  TF32 tensor cores (cuDNN CUDNN_DEFAULT_MATH, which permits them on Ampere and later;
+//          cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32): 10 mantissa bits kept from each input, fp32
+//          accumulation; each product off by <= 2^-10 relative (2^-11 when the inputs are
+//          rounded, not truncated), so ~ 2^-10 of the result's scale, ~1e-3.
+//   kBf16  autocast: x, weights and dy rounded to bf16 (ops/bf16_math.h, nearest-even, 8
+//          significant bits, 2^-9 relative each) in pooled scratch, products accumulated in
+//          fp32, results returned in fp32: ~ 2 * 2^-9 of the result's scale (~4e-3) per output;
+//          cuDNN's bf16 convolutions also round their output to bf16 (another 2^-9) before it
+//          is widened, cuBLAS writes fp32 directly.
+enum class MathMode { kFp32 = 0, kTf32 = 1, kBf16 = 2 };
+
+// conv.cu (ops/conv.h): NHWC x [n, h, w, cin], PyTorch's weight [cout, cin, k, k], bias [cout]
+// (nullable), y [n, oh, ow, cout]. Backward writes any of dx, dweight, dbias (each nullable).
+// Without cuDNN in the build these refuse with ERR_PFGM_DEVICE.
+void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* bias,
+                    float* y, MathMode math = MathMode::kFp32);
+void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* dy,
+                     float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
+
+// The cached cuDNN plan of a (shape, math mode): descriptors and the forward, backward-data and
+// backward-filter algorithms, chosen once by cuDNN's heuristics. `created` says whether this
+// call made it (false: it was reused). Tests and diagnostics; the ops find plans themselves.
+struct ConvPlanInfo {
+  bool created = false;
+  int algo[3] = {0, 0, 0};                  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+  bool deterministic[3] = {false, false, false};
+  double workspace_bytes[3] = {0, 0, 0};
+  int64_t plans = 0;                        // plans in the cache after this call
+};
+ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math);
+
+// linear.cu (ops/linear.h): y [rows, out] = x [rows, in] weight[out, in]^T + bias. Without
+// cuBLAS in the build these refuse with ERR_PFGM_DEVICE.
+void linear_forward(const cpu::LinearShape& s, const float* x, const float* weight, const float* bias,
+                    float* y, MathMode math = MathMode::kFp32);
+void linear_backward(const cpu::LinearShape& s, const float* x, const float* weight, const float* dy,
+                     float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
 
 }  // namespace pfgm::cuda
