@@ -4,6 +4,7 @@
 // reductions accumulate in double in a fixed order, so they are deterministic and differ from the
 // CPU's sequential double sums by a few double ulps at most (invisible after the float rounding of
 // sum_columns; sumsq_rows only feeds the adaptive scale's max()).
+#include "allocator.cuh"
 #include "check.cuh"
 #include "launch.cuh"
 #include "ops.h"

@@ -68,7 +68,10 @@ function scaledError(a: Float32Array, b: Float32Array): number {
 
 function pair(config: NetworkConfig | 'ddpmpp-small', precision: 'fp32' | 'bf16' = 'fp32'): [Network, Network] {
   const opts = { seed: 5, D: 128 };
-  return [createNetwork(config, { ...opts, device: 'cpu' }), createNetwork(config, { ...opts, device: 'cuda', precision })];
+  return [
+    createNetwork(config, { ...opts, device: 'cpu' }),
+    createNetwork(config, { ...opts, device: 'cuda', precision }),
+  ];
 }
 
 describe.skipIf(!gpuReady)('a network on CUDA against the CPU engine', () => {

@@ -38,7 +38,10 @@ describe('createNetwork device and precision', () => {
       expect.objectContaining({ code: 'ERR_PFGM_DEVICE', message: expect.stringMatching(/use cpu, cuda or auto/) }),
     );
     expect(() => createNetwork('mlp', { precision: 'fp16' as Precision })).toThrow(
-      expect.objectContaining({ code: 'ERR_PFGM_ARGUMENT', message: expect.stringMatching(/'fp32', 'tf32' or 'bf16'/) }),
+      expect.objectContaining({
+        code: 'ERR_PFGM_ARGUMENT',
+        message: expect.stringMatching(/'fp32', 'tf32' or 'bf16'/),
+      }),
     );
   });
 
@@ -53,7 +56,10 @@ describe('the native Network constructor', () => {
   it('the CPU-only build refuses device cuda with ERR_PFGM_DEVICE', () => {
     const cpu = requireNative(join(dir, 'pfgm_cpu.node')) as NativeAddon;
     expect(() => new cpu.Network({ ...mlpConfig, device: 'cuda' })).toThrow(
-      expect.objectContaining({ code: 'ERR_PFGM_DEVICE', message: expect.stringMatching(/CPU-only build.*device 'cpu'/) }),
+      expect.objectContaining({
+        code: 'ERR_PFGM_DEVICE',
+        message: expect.stringMatching(/CPU-only build.*device 'cpu'/),
+      }),
     );
     expect(() => new cpu.Network({ ...mlpConfig, device: 'cpu', precision: 'bf16' })).toThrow(
       expect.objectContaining({ code: 'ERR_PFGM_ARGUMENT' }),
