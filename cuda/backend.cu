@@ -11,6 +11,7 @@
 
 #include "allocator.cuh"
 #include "check.cuh"
+#include "dense.cuh"
 #include "device.h"
 #include "launch.cuh"
 #include "nn/backend.h"
@@ -175,7 +176,7 @@ class CudaBackend final : public Backend {
     cuda::swap_halves(rows, cols, x, y);
   }
   void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) override {
-    cuda::sum_columns(rows, cols, x, out);
+    gpu::column_sums(rows, cols, x, out);
   }
   void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) override {
     const auto da = to_device(a, rows);

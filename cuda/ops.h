@@ -66,13 +66,13 @@ void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& s
 }  // namespace pfgm::cuda
 
 // rows.cu (ops/rows.h; coefficient arrays on the device): scale_rows / axpby_rows bit-identical,
-// the reductions in double in a fixed order. fill: y[0:count] = value.
+// sumsq_rows in double in a fixed order (sum_columns is dense.cuh's gpu::column_sums). fill:
+// y[0:count] = value.
 namespace pfgm::cuda {
 void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y);
 void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
                 const float* z, float* y);
 void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out);
-void sum_columns(int64_t rows, int64_t cols, const float* x, float* out);
 void swap_halves(int64_t rows, int64_t cols, const float* x, float* y);
 void fill(int64_t count, float value, float* y);
 }  // namespace pfgm::cuda

@@ -1,10 +1,9 @@
 // CUDA twins of ops/rows.cc, the per-sample helpers of the denoiser and the mapping network, plus
 // fill. The coefficient arrays are device memory here (the backend uploads the host's few floats).
-// scale_rows / axpby_rows round like the CPU (fp::), so they equal it bit for bit; the two
-// reductions accumulate in double in a fixed order, so they are deterministic and differ from the
-// CPU's sequential double sums by a few double ulps at most (invisible after the float rounding of
-// sum_columns; sumsq_rows only feeds the adaptive scale's max()).
-#include "allocator.cuh"
+// scale_rows / axpby_rows round like the CPU (fp::), so they equal it bit for bit; sumsq_rows
+// accumulates in double in a fixed order (deterministic, a few double ulps from the CPU's
+// sequential sum; it only feeds the adaptive scale's max()). Column sums are bias.cu's
+// gpu::column_sums, the bias gradient of the convolutions and linear layers.
 #include "check.cuh"
 #include "launch.cuh"
 #include "ops.h"
@@ -44,29 +43,6 @@ __global__ void sumsq_rows_kernel(int64_t cols, const float* x, double* out) {
   if (threadIdx.x == 0) out[blockIdx.x] = part[0];
 }
 
-// Column sums in two passes: chunk c of kRowsPerChunk rows writes partial[c, j] (one thread per
-// column, rows in order, so reads are coalesced across the warp), then one thread per column adds
-// the chunks in order and rounds once.
-constexpr int64_t kRowsPerChunk = 256;
-
-__global__ void column_partials_kernel(int64_t rows, int64_t cols, const float* x, double* partial) {
-  const int64_t chunk = blockIdx.y;
-  const int64_t r0 = chunk * kRowsPerChunk, r1 = min(rows, r0 + kRowsPerChunk);
-  for (int64_t j = first_index(); j < cols; j += grid_stride()) {
-    double acc = 0;
-    for (int64_t i = r0; i < r1; ++i) acc += x[i * cols + j];
-    partial[chunk * cols + j] = acc;
-  }
-}
-
-__global__ void column_finish_kernel(int64_t chunks, int64_t cols, const double* partial, float* out) {
-  for (int64_t j = first_index(); j < cols; j += grid_stride()) {
-    double acc = 0;
-    for (int64_t c = 0; c < chunks; ++c) acc += partial[c * cols + j];
-    out[j] = static_cast<float>(acc);
-  }
-}
-
 __global__ void swap_halves_kernel(int64_t rows, int64_t cols, const float* x, float* y) {
   const int64_t half = cols / 2;
   for (int64_t k = first_index(); k < rows * cols; k += grid_stride()) {
@@ -100,22 +76,6 @@ void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
   if (rows > 0x7fffffff) fail(code::kArgument, "sumsq_rows: too many rows for one launch");
   sumsq_rows_kernel<<<static_cast<unsigned>(rows), gpu::kThreads, 0, gpu::engine_stream()>>>(cols, x, out);
   gpu::check_launch("sumsq_rows");
-}
-
-void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) {
-  if (cols <= 0) return;
-  const int64_t chunks = rows > 0 ? (rows + kRowsPerChunk - 1) / kRowsPerChunk : 0;
-  if (chunks == 0) {
-    fill(cols, 0.0f, out);
-    return;
-  }
-  if (chunks > 65535) fail(code::kArgument, "sum_columns: more than 65535 * 256 rows");
-  gpu::DeviceArray<double> partial(chunks * cols, gpu::engine_stream());
-  const dim3 grid(gpu::grid_for(cols), static_cast<unsigned>(chunks));
-  column_partials_kernel<<<grid, gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, x, partial.get());
-  gpu::check_launch("sum_columns (partials)");
-  column_finish_kernel<<<gpu::grid_for(cols), gpu::kThreads, 0, gpu::engine_stream()>>>(chunks, cols, partial.get(), out);
-  gpu::check_launch("sum_columns");
 }
 
 void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) {

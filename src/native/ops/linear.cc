@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "onednn.h"
+#include "rows.h"
 
 namespace pfgm::cpu {
 namespace {
@@ -74,24 +75,6 @@ void run(const Matmul& m, const float* a, const float* b, const float* bias, flo
   onednn::execute(m.prim, m.pd, std::move(args));
 }
 
-// dbias[o] = sum over rows of dy[r, o]: columns split among threads, rows summed in double so the
-// result does not depend on the thread count and loses nothing over thousands of rows.
-void column_sums(const LinearShape& s, const float* dy, float* dbias) {
-  constexpr int64_t kBlock = 64;
-  const int64_t blocks = (s.out + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (s.rows * s.out > (1 << 16))
-  for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t begin = blk * kBlock;
-    const int64_t end = std::min(s.out, begin + kBlock);
-    double acc[kBlock] = {};
-    for (int64_t r = 0; r < s.rows; ++r) {
-      const float* row = dy + r * s.out;
-      for (int64_t o = begin; o < end; ++o) acc[o - begin] += row[o];
-    }
-    for (int64_t o = begin; o < end; ++o) dbias[o] = static_cast<float>(acc[o - begin]);
-  }
-}
-
 void check_shape(const LinearShape& s) {
   if (s.rows < 0 || s.in < 1 || s.out < 1) {
     fail(code::kShape, "linear rows=" + std::to_string(s.rows) + " in=" + std::to_string(s.in) +
@@ -118,7 +101,7 @@ void linear_backward(const LinearShape& s, const float* x, const float* weight, 
     if (dbias != nullptr) std::fill_n(dbias, s.out, 0.0f);
     return;
   }
-  if (dbias != nullptr) column_sums(s, dy, dbias);
+  if (dbias != nullptr) sum_columns(s.rows, s.out, dy, dbias);
   if (dx == nullptr && dweight == nullptr) return;
   onednn::guarded("linear_backward", [&] {
     const Linear& l = linear_for(s);
