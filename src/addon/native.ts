@@ -81,6 +81,8 @@ export interface NativeNetworkInfo {
   sampleShape: [number, number, number];
   labelDim: number;
   augmentDim: number;
+  /** The device it was created on: `cpu`, `cuda`, or the test device `cpu-guarded`. */
+  device: string;
 }
 
 export type NativeBufferName = 'params' | 'ema' | 'grads' | 'buffers' | 'adam_m' | 'adam_v';

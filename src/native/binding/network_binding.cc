@@ -193,9 +193,13 @@ NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
       backend = &nn::cpu_backend();
     } else if (device == "cuda") {
       backend = &nn::cuda_backend(precision);
+    } else if (device == "cpu-guarded") {  // tests only: see nn/backend_guarded.cc
+      if (precision != nn::Precision::kFp32) fail(code::kArgument, "device 'cpu-guarded' is fp32");
+      backend = &nn::guarded_backend();
     } else {
       fail(code::kArgument, "unknown device '" + device + "' (use 'cpu' or 'cuda')");
     }
+    device_ = device;
     auto net = std::make_unique<nn::Denoiser>(make_backbone(c, pc.pfgm_field ? 1 : 0), pc);
     session_ = std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed), *backend);
     return env.Undefined();
@@ -238,6 +242,7 @@ Napi::Value NetworkHandle::ParamInfo(const Napi::CallbackInfo& info) {
     o.Set("sampleShape", shape_array(env, {in.c, in.h, in.w}));
     o.Set("labelDim", static_cast<double>(s->net().net().label_dim()));
     o.Set("augmentDim", static_cast<double>(s->net().net().augment_dim()));
+    o.Set("device", device_);
     return o;
   });
 }

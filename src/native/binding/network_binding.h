@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "../train/session.h"
 
@@ -30,6 +31,7 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   static Napi::Value Profile(const Napi::CallbackInfo& info);
 
   std::shared_ptr<train::Session> session_;
+  std::string device_;  // as configured: 'cpu', 'cuda' or the test device 'cpu-guarded'
 };
 
 }  // namespace pfgm::binding

@@ -121,6 +121,10 @@ Backend& cpu_backend();
 // The CUDA backend for `precision` (cuda/backend.cu). ERR_PFGM_DEVICE, saying why, in the CPU-only
 // build or where no GPU is usable.
 Backend& cuda_backend(Precision precision);
+// A test device without a GPU (backend_guarded.cc): the CPU ops on memory the host cannot touch,
+// with every device and host pointer checked, so the staging that CUDA needs is exercised on any
+// machine. Reached only through the native Network config's device 'cpu-guarded'.
+Backend& guarded_backend();
 
 // Host access to backend memory for the few host-side loops (PFGM's field packing, the adaptive
 // scale's chain rule): on the CPU the pointer itself, elsewhere a copy in `tmp`.
