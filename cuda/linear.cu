@@ -80,11 +80,10 @@ void linear_backward(const cpu::LinearShape& s, const float*, const float*, cons
 namespace pfgm::cuda {
 namespace {
 
-void check_cublas(cublasStatus_t status, const char* what) {
+void check_cublas(cublasStatus_t status, const std::string& what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   fail(status == CUBLAS_STATUS_ALLOC_FAILED ? code::kMemory : code::kCuda,
-       std::string("cuBLAS ") + what + " failed: " + cublasGetStatusName(status) + " (" +
-           cublasGetStatusString(status) + ")");
+       "cuBLAS " + what + " failed: " + cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
 }
 
 std::mutex& handle_mutex() {
@@ -117,16 +116,21 @@ MathMode checked(MathMode math) {
 }
 
 // C[m, n] (column-major, ldc = m) = op(A) op(B), with beta = 0 (C is not read). `a` and `b` are
-// fp32, or bf16 bits when math is kBf16; C is always fp32.
-void gemm(MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const void* a,
-          int64_t lda, const void* b, int64_t ldb, float* c, const char* what) {
+// fp32, or bf16 bits when math is kBf16; C is always fp32. Host pointer mode (the handle's
+// default): alpha and beta are read from the host when the call is made.
+void gemm(const cpu::LinearShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+          int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float* c, const char* what) {
   const float one = 1.0f, zero = 0.0f;
   const cudaDataType_t in_type = math == MathMode::kBf16 ? CUDA_R_16BF : CUDA_R_32F;
   const cublasComputeType_t compute = math == MathMode::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  check_cublas(cublasGemmEx(handle(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a,
-                            in_type, static_cast<int>(lda), b, in_type, static_cast<int>(ldb), &zero, c, CUDA_R_32F,
-                            static_cast<int>(m), compute, CUBLAS_GEMM_DEFAULT),
-               what);
+  const cublasStatus_t status =
+      cublasGemmEx(handle(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a, in_type,
+                   static_cast<int>(lda), b, in_type, static_cast<int>(ldb), &zero, c, CUDA_R_32F, static_cast<int>(m),
+                   compute, CUBLAS_GEMM_DEFAULT);
+  if (status != CUBLAS_STATUS_SUCCESS) {  // the message only when needed: this runs per layer and step
+    check_cublas(status, std::string("cublasGemmEx (") + what + ", " + describe(s) + ", math mode " +
+                             std::to_string(static_cast<int>(math)) + ")");
+  }
 }
 
 // An fp32 operand as the mode wants it: the buffer itself, or a bf16 copy in `scratch`.
@@ -148,7 +152,7 @@ void linear_forward(const cpu::LinearShape& s, const float* x, const float* weig
   gpu::DeviceArray<uint16_t> xb, wb;
   const void* xa = operand(math, s.rows * s.in, x, xb);
   const void* wa = operand(math, s.out * s.in, weight, wb);
-  gemm(math, CUBLAS_OP_T, CUBLAS_OP_N, s.out, s.rows, s.in, wa, s.in, xa, s.in, y, "cublasGemmEx (linear forward)");
+  gemm(s, math, CUBLAS_OP_T, CUBLAS_OP_N, s.out, s.rows, s.in, wa, s.in, xa, s.in, y, "forward");
   gpu::add_bias_rows(s.rows, s.out, bias, y);
 }
 
@@ -172,13 +176,11 @@ void linear_backward(const cpu::LinearShape& s, const float* x, const float* wei
   const void* dya = operand(math, s.rows * s.out, dy, dyb);
   if (dx != nullptr) {
     const void* wa = operand(math, s.out * s.in, weight, wb);
-    gemm(math, CUBLAS_OP_N, CUBLAS_OP_N, s.in, s.rows, s.out, wa, s.in, dya, s.out, dx,
-         "cublasGemmEx (linear backward data)");
+    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_N, s.in, s.rows, s.out, wa, s.in, dya, s.out, dx, "backward data");
   }
   if (dweight != nullptr) {
     const void* xa = operand(math, s.rows * s.in, x, xb);
-    gemm(math, CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, s.rows, xa, s.in, dya, s.out, dweight,
-         "cublasGemmEx (linear backward weights)");
+    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, s.rows, xa, s.in, dya, s.out, dweight, "backward weights");
   }
 }
 
