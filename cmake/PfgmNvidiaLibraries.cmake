@@ -66,4 +66,20 @@ function(pfgm_find_nvidia_library name header library extra)
 endfunction()
 
 pfgm_find_nvidia_library(CUDNN cudnn.h cudnn "" cudnn)
+# cuda/conv.cu needs cuDNN 9 (its status codes, cudnnGetLastErrorString; the legacy convolution
+# API it uses may leave in a later major version): an older or newer cuDNN found in a toolkit is
+# left out with a message, rather than failing to compile or to load.
+if(PFGM_CUDNN_FOUND)
+  set(_pfgm_cudnn_major "")
+  if(EXISTS ${PFGM_CUDNN_INCLUDE_DIR}/cudnn_version.h)
+    file(STRINGS ${PFGM_CUDNN_INCLUDE_DIR}/cudnn_version.h _pfgm_cudnn_major
+      REGEX "^#define CUDNN_MAJOR +[0-9]+")
+    string(REGEX REPLACE "^#define CUDNN_MAJOR +([0-9]+).*" "\\1" _pfgm_cudnn_major "${_pfgm_cudnn_major}")
+  endif()
+  if(NOT _pfgm_cudnn_major STREQUAL "9")
+    message(STATUS "pfgm: the cuDNN in ${PFGM_CUDNN_INCLUDE_DIR} is not cuDNN 9 (CUDNN_MAJOR "
+      "'${_pfgm_cudnn_major}'): left out; set CUDNN_ROOT to a cuDNN 9 folder")
+    set(PFGM_CUDNN_FOUND FALSE)
+  endif()
+endif()
 pfgm_find_nvidia_library(CUBLAS cublas_v2.h cublas cublasLt cu13 cublas)

@@ -13,6 +13,11 @@ __global__ void f32_to_bf16_kernel(int64_t count, const float* __restrict__ x, u
   for (int64_t i = first_index(); i < count; i += grid_stride()) y[i] = bf16::from_float(x[i]);
 }
 
+// y = float(bf16(x)). Not __restrict__: it also runs in place (y == x).
+__global__ void round_bf16_kernel(int64_t count, const float* x, float* y) {
+  for (int64_t i = first_index(); i < count; i += grid_stride()) y[i] = bf16::to_float(bf16::from_float(x[i]));
+}
+
 __global__ void bf16_to_f32_bias_kernel(int64_t count, int64_t cols, const uint16_t* __restrict__ x,
                                         const float* __restrict__ bias, float* __restrict__ y) {
   for (int64_t i = first_index(); i < count; i += grid_stride()) {
@@ -63,6 +68,12 @@ void f32_to_bf16(int64_t count, const float* x, uint16_t* y) {
   if (count <= 0) return;
   f32_to_bf16_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(count, x, y);
   check_kernel("f32_to_bf16");
+}
+
+void round_bf16(int64_t count, const float* x, float* y) {
+  if (count <= 0) return;
+  round_bf16_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(count, x, y);
+  check_kernel("round_bf16");
 }
 
 void bf16_to_f32_bias(int64_t rows, int64_t cols, const uint16_t* x, const float* bias, float* y) {

@@ -2,26 +2,59 @@
 // backward data, backward filter, with the math modes of ops.h. Bias add and bias gradient are
 // our own kernels (bias.cu), so their summation order is fixed and documented.
 //
+// API. cuDNN's legacy convolution API (cudnnConvolutionForward, ...BackwardData, ...BackwardFilter
+// with cudnnGetConvolution*Algorithm_v7 heuristics). It is deprecated since cuDNN 9.0 ("use the
+// graph API instead", cudnn_cnn.h) but still shipped and documented (libcudnn_cnn.so.9); PyTorch
+// kept the same calls in aten/src/ATen/native/cudnn/Conv_v7.cpp. The graph API is the next step.
+//
 // Layouts. Activations are NHWC, as everywhere in the engine; PyTorch's weights are OIHW. cuDNN's
 // legacy API wants the filter in the data's format (NHWC data -> KRSC filter = OHWI): mixing an
 // NCHW filter with NHWC tensors leaves only a few non-tensor-core algorithms, or none. So the
 // weights are transposed into OHWI scratch on each call (a few MiB at most, one coalesced pass,
 // small next to the convolution, and it doubles as the bf16 conversion), and the filter gradient
 // is computed in OHWI and transposed back. For k = 1 OIHW and OHWI are the same array, so fp32
-// 1x1 convolutions use the caller's buffers directly.
+// 1x1 convolutions use the caller's buffers directly when they are 16-byte aligned. (They often
+// are not: parameters live at arbitrary float offsets in one flat buffer, nn/params.h. The legacy
+// API picks its kernels from the descriptors alone, before it sees a pointer, so every operand
+// cuDNN reads or writes is either 16-byte aligned or staged through pooled scratch, which is.)
 //
 // Plans. cuDNN's handle is made once, bound to gpu::engine_stream(). For each (shape, math mode)
-// a plan holds the tensor/filter/convolution descriptors and the three algorithms, chosen with
-// cuDNN's heuristics (cudnnGetConvolution*Algorithm_v7): the first candidate, in the heuristics'
-// order, that succeeded, is allowed in the math mode, reports a workspace that cuDNN confirms
-// (cudnnGet*WorkspaceSize) and that fits the cap, preferring deterministic algorithms (so
-// gradients repeat bit for bit, as the CPU's do) and falling back to any. Workspace comes from
-// the caching allocator on each call. Plans are never removed; one mutex serializes the plan
-// cache and every use of the handle (cuDNN handles are not safe to drive from two threads at
-// once; all work goes to one stream anyway, so the lock costs only host time).
+// a plan holds the tensor/filter descriptors and, per direction, an ordered list of candidates
+// (algorithm, math type, variant below) built from cuDNN's heuristics. The first call of each
+// direction runs the candidates in that order until one succeeds and keeps it: cuDNN's heuristics
+// can offer algorithms that then refuse to run (pytorch/pytorch#31336; engines compiled at run
+// time need NVRTC), so a refusal moves on to the next candidate, as PyTorch's AlgoIterator does;
+// every later call runs the kept one. Outputs are written with beta = 0, so a failed attempt
+// leaves nothing behind. Workspace comes from the caching allocator on each call, under a cap.
+// Plans are never removed; one mutex serializes the plan cache and every use of the handle
+// (cuDNN handles are not safe to drive from two threads at once; all work goes to one stream
+// anyway, so the lock costs only host time).
+//
+// Candidate order, per direction (the first that runs wins):
+//   1. deterministic algorithms (so gradients repeat bit for bit, as the CPU's do), then
+//      non-deterministic ones (documented atomics: backward-data ALGO_0, backward-filter ALGO_0
+//      and ALGO_3);
+//   2. within each, by variant: the mode's own (NHWC in the mode's data type), then, in kBf16,
+//      NHWC fp32 on bf16-rounded operands, then NCHW fp32 (x, dy and outputs transposed through
+//      scratch, the OIHW weights used as they are); within a variant, the heuristics' order;
+//   3. last, for the fp32-sum variants (kFp32, and kBf16's fp32 fallbacks), the FFT and Winograd
+//      algorithms left out of 1-2.
+// What each fallback changes numerically:
+//   - NHWC fp32 on bf16-rounded operands (kBf16 only; for shapes such as 3-channel inputs where
+//     cuDNN may offer no bf16 algorithm): the same rounded inputs, exact products, fp32 sums as
+//     the bf16 path, minus its final rounding of the output to bf16: within kBf16's bound.
+//   - NCHW fp32: the same arithmetic class (fp32 FMA sums, or TF32 in kTf32) in another order:
+//     within the mode's bound; costs the transposes.
+//   - FFT / Winograd in an fp32-sum variant: transform errors larger than sqrt(K) 2^-24 and
+//     shape-dependent (frameworks skip WINOGRAD_NONFUSED for this reason): they may exceed kFp32's
+//     bound, so they come only after everything else. conv2d_plan reports what was kept.
+// PFGM_CUDNN_FIRST_VARIANT=1 / 2 in the environment starts the ladder at that variant, so the
+// parity tests can run the fallbacks too.
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +97,13 @@ void check_shape(const cpu::Conv2dShape& s) {
   }
 }
 
+MathMode checked(MathMode math) {
+  if (math != MathMode::kFp32 && math != MathMode::kTf32 && math != MathMode::kBf16) {
+    fail(code::kArgument, "conv2d: math mode must be 0 (fp32), 1 (tf32) or 2 (bf16)");
+  }
+  return math;
+}
+
 }  // namespace
 }  // namespace pfgm::cuda
 
@@ -80,19 +120,22 @@ namespace {
 
 }  // namespace
 
-void conv2d_forward(const cpu::Conv2dShape& s, const float*, const float*, const float*, float*, MathMode) {
+void conv2d_forward(const cpu::Conv2dShape& s, const float*, const float*, const float*, float*, MathMode math) {
   check_shape(s);
+  checked(math);
   no_cudnn("conv2d_forward");
 }
 
 void conv2d_backward(const cpu::Conv2dShape& s, const float*, const float*, const float*, float*, float*, float*,
-                     MathMode) {
+                     MathMode math) {
   check_shape(s);
+  checked(math);
   no_cudnn("conv2d_backward");
 }
 
-ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode) {
+ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math) {
   check_shape(s);
+  checked(math);
   no_cudnn("conv2d_plan");
 }
 
@@ -103,13 +146,26 @@ ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode) {
 namespace pfgm::cuda {
 namespace {
 
-void check_cudnn(cudnnStatus_t status, const char* what) {
+// cuDNN 9 keeps a message about its most recent failure (cudnn_graph.h: cudnnGetLastErrorString,
+// thread-safe); it often names the offending attribute or engine, which the status alone does not.
+std::string status_text(cudnnStatus_t status) {
+  std::string text = std::string(cudnnGetErrorString(status)) + " (status " + std::to_string(static_cast<int>(status)) +
+                     ")";
+  char detail[512] = {0};
+  cudnnGetLastErrorString(detail, sizeof detail);
+  detail[sizeof detail - 1] = '\0';
+  if (detail[0] != '\0') text += ": " + std::string(detail);
+  return text;
+}
+
+bool is_memory(cudnnStatus_t status) {
+  return status == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED ||
+         status == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+}
+
+void check_cudnn(cudnnStatus_t status, const std::string& what) {
   if (status == CUDNN_STATUS_SUCCESS) return;
-  const bool memory = status == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED ||
-                      status == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
-  fail(memory ? code::kMemory : code::kCuda,
-       std::string("cuDNN ") + what + " failed: " + cudnnGetErrorString(status) + " (status " +
-           std::to_string(static_cast<int>(status)) + ")");
+  fail(is_memory(status) ? code::kMemory : code::kCuda, "cuDNN " + what + " failed: " + status_text(status));
 }
 
 // Workspace cap: a quarter of the device's free memory, at most 1 GiB (cuDNN's fastest algorithms
@@ -120,51 +176,12 @@ size_t workspace_cap() {
   return std::min<size_t>(size_t{1} << 30, free_bytes / 4);
 }
 
-// The math type the heuristics are asked with (the chosen algorithm then brings its own, except in
-// kFp32). CUDNN_DEFAULT_MATH permits TF32 for fp32 data on Ampere and later, so plain fp32 must ask
-// for FMA math, and TF32 is asked for with the default (as PyTorch does when TF32 is allowed);
-// bf16 data asks for tensor cores outright.
-cudnnMathType_t math_type(MathMode math) {
-  switch (math) {
-    case MathMode::kFp32: return CUDNN_FMA_MATH;
-    case MathMode::kTf32: return CUDNN_DEFAULT_MATH;
-    case MathMode::kBf16: break;
-  }
-  return CUDNN_TENSOR_OP_MATH;
-}
-
-cudnnDataType_t data_type(MathMode math) {
-  return math == MathMode::kBf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-}
-
-// kFp32 promises IEEE fp32 sums (ops.h): FFT and Winograd transforms have larger, shape-dependent
-// errors, so they are left to the other modes. A tensor-op math type, or ALLOW_CONVERSION (fp16
-// down-conversion, worse than TF32) in any mode, is refused.
-bool allowed(MathMode math, cudnnMathType_t type, bool transform_algo) {
-  if (type == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
-  if (math != MathMode::kFp32) return true;
-  return !transform_algo && type != CUDNN_TENSOR_OP_MATH;
-}
-
-bool is_transform(cudnnConvolutionFwdAlgo_t a) {
-  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
-         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
-}
-bool is_transform(cudnnConvolutionBwdDataAlgo_t a) {
-  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
-         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
-}
-bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
-  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
-         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
-}
-
 cudnnHandle_t handle() {
   static cudnnHandle_t h = [] {
     cudnnHandle_t made = nullptr;
     const cudnnStatus_t status = cudnnCreate(&made);
     if (status != CUDNN_STATUS_SUCCESS) {
-      fail(code::kDevice, std::string("cuDNN could not start (cudnnCreate: ") + cudnnGetErrorString(status) +
+      fail(code::kDevice, "cuDNN could not start (cudnnCreate: " + status_text(status) +
                               "); check that the cuDNN 9 libraries next to libcudnn.so.9 match it and the "
                               "driver is recent enough for CUDA 13");
     }
@@ -174,21 +191,134 @@ cudnnHandle_t handle() {
   return h;
 }
 
-// One direction's choice: algorithm, its workspace, its math type and a descriptor set to it.
-template <typename Algo>
-struct Choice {
-  Algo algo{};
-  size_t workspace = 0;
+// ---- variants and candidates -------------------------------------------------------------------
+
+// How one attempt lays out and types its operands (the header's "Candidate order").
+enum class Variant : int {
+  kNhwc = 0,         // NHWC in the mode's data type (fp32, or bf16 in kBf16); OHWI filter
+  kNhwcRounded = 1,  // kBf16 only: NHWC fp32 holding bf16-rounded x, w, dy; FMA math
+  kNchw = 2,         // NCHW fp32 (bf16-rounded operands in kBf16); OIHW filter; FMA or (kTf32) default
+};
+constexpr int kVariants = 3;
+
+const char* variant_name(Variant v, MathMode math) {
+  switch (v) {
+    case Variant::kNhwc: return math == MathMode::kBf16 ? "NHWC bf16" : "NHWC fp32";
+    case Variant::kNhwcRounded: return "NHWC fp32 on bf16-rounded operands";
+    case Variant::kNchw: break;
+  }
+  return math == MathMode::kBf16 ? "NCHW fp32 on bf16-rounded operands" : "NCHW fp32";
+}
+
+// PFGM_CUDNN_FIRST_VARIANT=1 or 2 leaves out the variants before it, so that a test run can check
+// the fallbacks against the CPU as it checks the first choice (docs/cuda.md); unset or 0: all.
+int first_variant() {
+  static const int first = [] {
+    const char* v = std::getenv("PFGM_CUDNN_FIRST_VARIANT");
+    if (v == nullptr || v[0] == '\0' || std::string(v) == "0") return 0;
+    if (std::string(v) == "1") return 1;
+    if (std::string(v) == "2") return 2;
+    fail(code::kArgument, std::string("PFGM_CUDNN_FIRST_VARIANT must be 0, 1 or 2, not '") + v + "'");
+  }();
+  return first;
+}
+
+// The variants a mode may use, in order of preference.
+std::vector<Variant> ladder(MathMode math) {
+  std::vector<Variant> all{Variant::kNhwc, Variant::kNchw};
+  if (math == MathMode::kBf16) all = {Variant::kNhwc, Variant::kNhwcRounded, Variant::kNchw};
+  std::vector<Variant> used;
+  for (const Variant v : all) {
+    if (static_cast<int>(v) >= first_variant()) used.push_back(v);
+  }
+  return used;
+}
+
+// Variants whose sums must be IEEE fp32 FMAs: no TF32 (CUDNN_DEFAULT_MATH permits TF32 for fp32 data
+// on Ampere and later, CUDNN_FMA_MATH does not), no down-conversion.
+bool fp32_sums(MathMode math, Variant v) {
+  return math == MathMode::kFp32 || (math == MathMode::kBf16 && v != Variant::kNhwc);
+}
+
+bool bf16_data(MathMode math, Variant v) { return math == MathMode::kBf16 && v == Variant::kNhwc; }
+
+// The math type the heuristics are asked with; a candidate then brings its own (perf.mathType),
+// except in the fp32-sum variants, which always run with FMA math. TF32 is asked for with the
+// default math type, as PyTorch does when TF32 is allowed; bf16 data asks for tensor cores.
+cudnnMathType_t ask_type(MathMode math, Variant v) {
+  if (fp32_sums(math, v)) return CUDNN_FMA_MATH;
+  return math == MathMode::kTf32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+enum Dir { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+const char* const kDirName[3] = {"forward", "backward-data", "backward-filter"};
+
+// FFT and Winograd (cudnn_cnn.h's algorithm enums).
+bool is_transform(Dir dir, int a) {
+  switch (dir) {
+    case kForward:
+      return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+             a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+    case kBackwardData:
+      return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+             a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+    case kBackwardFilter: break;
+  }
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+// cuDNN documents these as summing with atomic adds ("the results are non-deterministic"): never
+// counted as deterministic, whatever a perf struct says.
+bool uses_atomics(Dir dir, int a) {
+  if (dir == kBackwardData) return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+  if (dir == kBackwardFilter) return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+  return false;
+}
+
+struct Candidate {
+  Variant variant = Variant::kNhwc;
+  int algo = 0;  // the direction's cudnnConvolution*Algo_t
+  cudnnMathType_t type = CUDNN_DEFAULT_MATH;
   bool deterministic = false;
-  cudnnConvolutionDescriptor_t conv = nullptr;
+  int tier = 0;  // the header's order: 0 deterministic, 1 not, 2 / 3 fp32-sum transforms
+};
+
+const char* math_type_name(cudnnMathType_t t) {
+  switch (t) {
+    case CUDNN_DEFAULT_MATH: return "default math";
+    case CUDNN_TENSOR_OP_MATH: return "tensor-op math";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor-op math with conversion";
+    case CUDNN_FMA_MATH: break;
+  }
+  return "FMA math";
+}
+
+std::string label(const Candidate& c, MathMode math) {
+  return "algorithm " + std::to_string(c.algo) + " (" + variant_name(c.variant, math) + ", " +
+         math_type_name(c.type) + (c.deterministic ? "" : ", non-deterministic") + ")";
+}
+
+// One direction of a plan: its candidates in order, and the one kept after the first call.
+struct Direction {
+  std::vector<Candidate> candidates;
+  std::string heuristics_errors;  // heuristics queries that failed, for the error message
+  int chosen = -1;                // index into candidates, -1 until a call ran one
+  int rejected = 0;               // candidates that failed before the chosen one
+  size_t workspace = 0;
+  cudnnConvolutionDescriptor_t conv = nullptr;  // set to the chosen candidate's math type
+};
+
+// The descriptors of one variant.
+struct Layout {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
 };
 
 struct Plan {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
-  cudnnFilterDescriptor_t w = nullptr;
-  Choice<cudnnConvolutionFwdAlgo_t> fwd;
-  Choice<cudnnConvolutionBwdDataAlgo_t> data;
-  Choice<cudnnConvolutionBwdFilterAlgo_t> filter;
+  std::array<Layout, kVariants> layouts;
+  std::array<Direction, 3> dirs;
+  const Layout& layout(Variant v) const { return layouts[static_cast<int>(v)]; }
   // Plans live until the process ends (like the handle), so the descriptors are never destroyed.
 };
 
@@ -196,7 +326,9 @@ cudnnConvolutionDescriptor_t make_conv(const cpu::Conv2dShape& s, cudnnMathType_
   cudnnConvolutionDescriptor_t conv = nullptr;
   check_cudnn(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
   const int pad = static_cast<int>(s.pad), stride = static_cast<int>(s.stride);
-  // PyTorch's conv2d is a cross-correlation; accumulation in fp32 in every mode.
+  // PyTorch's conv2d is cuDNN's cross-correlation; symmetric zero padding, no dilation. The
+  // compute type is FLOAT for fp32 and bf16 data alike: cuDNN has no true-bf16 convolution, only
+  // PSEUDO_BFLOAT16_CONFIG (bf16 tensors, FLOAT convolution type).
   check_cudnn(cudnnSetConvolution2dDescriptor(conv, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                               CUDNN_DATA_FLOAT),
               "cudnnSetConvolution2dDescriptor");
@@ -204,110 +336,118 @@ cudnnConvolutionDescriptor_t make_conv(const cpu::Conv2dShape& s, cudnnMathType_
   return conv;
 }
 
-// Walks the heuristics' candidates twice (deterministic ones first, then any) and takes the first
-// that is allowed and fits. `workspace(algo, conv)` asks cuDNN for the exact size.
-template <typename Perf, typename Algo, typename Workspace>
-Choice<Algo> choose(const cpu::Conv2dShape& s, MathMode math, const Perf* perf, int count, size_t cap,
-                    const char* direction, Workspace workspace) {
-  for (const bool need_deterministic : {true, false}) {
-    for (int i = 0; i < count; ++i) {
-      const Perf& p = perf[i];
-      if (p.status != CUDNN_STATUS_SUCCESS) continue;
-      if (need_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
-      if (!allowed(math, p.mathType, is_transform(p.algo))) continue;
-      // fp32: FMA math whatever the heuristics said; otherwise the candidate's own math type.
-      const cudnnMathType_t type = math == MathMode::kFp32 ? CUDNN_FMA_MATH : p.mathType;
-      cudnnConvolutionDescriptor_t conv = make_conv(s, type);
-      size_t bytes = 0;
-      if (workspace(p.algo, conv, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= cap) {
-        return Choice<Algo>{p.algo, bytes, p.determinism == CUDNN_DETERMINISTIC, conv};
-      }
-      cudnnDestroyConvolutionDescriptor(conv);
-    }
+Layout make_layout(const cpu::Conv2dShape& s, MathMode math, Variant v) {
+  Layout l;
+  const cudnnDataType_t type = bf16_data(math, v) ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  const cudnnTensorFormat_t format = v == Variant::kNchw ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
+  check_cudnn(cudnnCreateTensorDescriptor(&l.x), "cudnnCreateTensorDescriptor");
+  check_cudnn(cudnnCreateTensorDescriptor(&l.y), "cudnnCreateTensorDescriptor");
+  check_cudnn(cudnnCreateFilterDescriptor(&l.w), "cudnnCreateFilterDescriptor");
+  // The dimensions are given as n, c, h, w in either format; the format sets fully packed strides.
+  check_cudnn(cudnnSetTensor4dDescriptor(l.x, format, type, static_cast<int>(s.n), static_cast<int>(s.cin),
+                                         static_cast<int>(s.h), static_cast<int>(s.w)),
+              "cudnnSetTensor4dDescriptor (x)");
+  check_cudnn(cudnnSetTensor4dDescriptor(l.y, format, type, static_cast<int>(s.n), static_cast<int>(s.cout),
+                                         static_cast<int>(s.oh()), static_cast<int>(s.ow())),
+              "cudnnSetTensor4dDescriptor (y)");
+  // k, c, h, w; NHWC makes it KRSC = OHWI, NCHW makes it KCRS = PyTorch's OIHW.
+  check_cudnn(cudnnSetFilter4dDescriptor(l.w, type, format, static_cast<int>(s.cout), static_cast<int>(s.cin),
+                                         static_cast<int>(s.k), static_cast<int>(s.k)),
+              "cudnnSetFilter4dDescriptor");
+  return l;
+}
+
+// Appends the heuristics' usable candidates of one direction and variant, in the heuristics' order.
+// `query(conv, count, &returned, perf)` calls the direction's cudnnGet*Algorithm_v7.
+template <typename Perf, typename Query>
+void collect(const cpu::Conv2dShape& s, MathMode math, Variant v, Dir dir, int max_count, Direction& d,
+             Query query) {
+  cudnnConvolutionDescriptor_t probe = make_conv(s, ask_type(math, v));
+  std::vector<Perf> perf(static_cast<size_t>(std::max(max_count, 1)));
+  int returned = 0;
+  const cudnnStatus_t status = query(probe, static_cast<int>(perf.size()), &returned, perf.data());
+  cudnnDestroyConvolutionDescriptor(probe);
+  if (status != CUDNN_STATUS_SUCCESS) {
+    d.heuristics_errors += std::string(d.heuristics_errors.empty() ? "" : "; ") + "heuristics for " +
+                           variant_name(v, math) + ": " + status_text(status);
+    return;
   }
-  fail(code::kCuda, describe(s) + ": cuDNN offers no " + direction + " algorithm for this shape in math mode " +
-                        std::to_string(static_cast<int>(math)) + " within a workspace of " +
-                        std::to_string(cap >> 20) + " MiB");
+  const bool fp32 = fp32_sums(math, v);
+  for (int i = 0; i < returned && i < static_cast<int>(perf.size()); ++i) {
+    const Perf& p = perf[static_cast<size_t>(i)];
+    // Get_v7 lists every algorithm, the unsupported ones with a failing status.
+    if (p.status != CUDNN_STATUS_SUCCESS) continue;
+    // ALLOW_CONVERSION may drop fp32 to fp16, worse than TF32: refused in every mode. An fp32-sum
+    // variant was asked with FMA math; a tensor-op candidate there would break its promise.
+    if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+    if (fp32 && p.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    Candidate c;
+    c.variant = v;
+    c.algo = static_cast<int>(p.algo);
+    c.type = fp32 ? CUDNN_FMA_MATH : p.mathType;
+    c.deterministic = p.determinism == CUDNN_DETERMINISTIC && !uses_atomics(dir, c.algo);
+    c.tier = (fp32 && is_transform(dir, c.algo) ? 2 : 0) + (c.deterministic ? 0 : 1);
+    d.candidates.push_back(c);
+  }
 }
 
 std::unique_ptr<Plan> make_plan(const cpu::Conv2dShape& s, MathMode math) {
   cudnnHandle_t h = handle();
   auto plan = std::make_unique<Plan>();
-  const cudnnDataType_t type = data_type(math);
-  check_cudnn(cudnnCreateTensorDescriptor(&plan->x), "cudnnCreateTensorDescriptor");
-  check_cudnn(cudnnCreateTensorDescriptor(&plan->y), "cudnnCreateTensorDescriptor");
-  check_cudnn(cudnnCreateFilterDescriptor(&plan->w), "cudnnCreateFilterDescriptor");
-  // NHWC: the dimensions are still given as n, c, h, w; the format sets the strides.
-  check_cudnn(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NHWC, type, static_cast<int>(s.n),
-                                         static_cast<int>(s.cin), static_cast<int>(s.h), static_cast<int>(s.w)),
-              "cudnnSetTensor4dDescriptor (x)");
-  check_cudnn(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NHWC, type, static_cast<int>(s.n),
-                                         static_cast<int>(s.cout), static_cast<int>(s.oh()),
-                                         static_cast<int>(s.ow())),
-              "cudnnSetTensor4dDescriptor (y)");
-  check_cudnn(cudnnSetFilter4dDescriptor(plan->w, type, CUDNN_TENSOR_NHWC, static_cast<int>(s.cout),
-                                         static_cast<int>(s.cin), static_cast<int>(s.k), static_cast<int>(s.k)),
-              "cudnnSetFilter4dDescriptor");
+  for (int v = 0; v < kVariants; ++v) plan->layouts[v] = make_layout(s, math, static_cast<Variant>(v));
 
   // cuDNN's output size must be ours (ops/conv.h), or every index below would be wrong.
-  cudnnConvolutionDescriptor_t probe = make_conv(s, math_type(math));
-  int dims[4] = {0, 0, 0, 0};
-  check_cudnn(cudnnGetConvolution2dForwardOutputDim(probe, plan->x, plan->w, &dims[0], &dims[1], &dims[2], &dims[3]),
-              "cudnnGetConvolution2dForwardOutputDim");
-  if (dims[0] != s.n || dims[1] != s.cout || dims[2] != s.oh() || dims[3] != s.ow()) {
-    fail(code::kCuda, describe(s) + ": cuDNN's output size [" + std::to_string(dims[0]) + ", " +
-                          std::to_string(dims[1]) + ", " + std::to_string(dims[2]) + ", " + std::to_string(dims[3]) +
-                          "] differs from the CPU's (a bug in pfgm: please report it)");
+  {
+    const Layout& l = plan->layout(Variant::kNhwc);
+    cudnnConvolutionDescriptor_t probe = make_conv(s, ask_type(math, Variant::kNhwc));
+    int dims[4] = {0, 0, 0, 0};
+    const cudnnStatus_t status =
+        cudnnGetConvolution2dForwardOutputDim(probe, l.x, l.w, &dims[0], &dims[1], &dims[2], &dims[3]);
+    cudnnDestroyConvolutionDescriptor(probe);
+    check_cudnn(status, "cudnnGetConvolution2dForwardOutputDim");
+    if (dims[0] != s.n || dims[1] != s.cout || dims[2] != s.oh() || dims[3] != s.ow()) {
+      fail(code::kCuda, describe(s) + ": cuDNN's output size [" + std::to_string(dims[0]) + ", " +
+                            std::to_string(dims[1]) + ", " + std::to_string(dims[2]) + ", " +
+                            std::to_string(dims[3]) + "] differs from the CPU's (a bug in pfgm: please report it)");
+    }
   }
 
-  const size_t cap = workspace_cap();
-  int max_count = 0, returned = 0;
-  {
-    check_cudnn(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_count), "cudnnGetConvolutionForwardAlgorithmMaxCount");
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-    check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(h, plan->x, plan->w, probe, plan->y, max_count, &returned,
-                                                       perf.data()),
-                "cudnnGetConvolutionForwardAlgorithm_v7");
-    plan->fwd = choose<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
-        s, math, perf.data(), returned, cap, "forward",
-        [&](cudnnConvolutionFwdAlgo_t a, cudnnConvolutionDescriptor_t c, size_t* bytes) {
-          return cudnnGetConvolutionForwardWorkspaceSize(h, plan->x, plan->w, c, plan->y, a, bytes);
+  int max_fwd = 0, max_data = 0, max_filter = 0;
+  check_cudnn(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_fwd), "cudnnGetConvolutionForwardAlgorithmMaxCount");
+  check_cudnn(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_data),
+              "cudnnGetConvolutionBackwardDataAlgorithmMaxCount");
+  check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max_filter),
+              "cudnnGetConvolutionBackwardFilterAlgorithmMaxCount");
+  for (const Variant v : ladder(math)) {
+    const Layout& l = plan->layout(v);
+    collect<cudnnConvolutionFwdAlgoPerf_t>(
+        s, math, v, kForward, max_fwd, plan->dirs[kForward],
+        [&](cudnnConvolutionDescriptor_t c, int count, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
+          return cudnnGetConvolutionForwardAlgorithm_v7(h, l.x, l.w, c, l.y, count, returned, perf);
+        });
+    collect<cudnnConvolutionBwdDataAlgoPerf_t>(
+        s, math, v, kBackwardData, max_data, plan->dirs[kBackwardData],
+        [&](cudnnConvolutionDescriptor_t c, int count, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+          return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l.w, l.y, c, l.x, count, returned, perf);
+        });
+    collect<cudnnConvolutionBwdFilterAlgoPerf_t>(
+        s, math, v, kBackwardFilter, max_filter, plan->dirs[kBackwardFilter],
+        [&](cudnnConvolutionDescriptor_t c, int count, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+          return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l.x, l.y, c, l.w, count, returned, perf);
         });
   }
-  {
-    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_count),
-                "cudnnGetConvolutionBackwardDataAlgorithmMaxCount");
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan->w, plan->y, probe, plan->x, max_count, &returned,
-                                                            perf.data()),
-                "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    plan->data = choose<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
-        s, math, perf.data(), returned, cap, "backward-data",
-        [&](cudnnConvolutionBwdDataAlgo_t a, cudnnConvolutionDescriptor_t c, size_t* bytes) {
-          return cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan->w, plan->y, c, plan->x, a, bytes);
-        });
+  // The header's order: by tier; the stable sort keeps variant order, then the heuristics' order.
+  for (Direction& d : plan->dirs) {
+    std::stable_sort(d.candidates.begin(), d.candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.tier < b.tier; });
   }
-  {
-    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max_count),
-                "cudnnGetConvolutionBackwardFilterAlgorithmMaxCount");
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, plan->x, plan->y, probe, plan->w, max_count,
-                                                              &returned, perf.data()),
-                "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    plan->filter = choose<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
-        s, math, perf.data(), returned, cap, "backward-filter",
-        [&](cudnnConvolutionBwdFilterAlgo_t a, cudnnConvolutionDescriptor_t c, size_t* bytes) {
-          return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan->x, plan->y, c, plan->w, a, bytes);
-        });
-  }
-  cudnnDestroyConvolutionDescriptor(probe);
   return plan;
 }
 
 using Key = std::array<int64_t, 9>;
 
 struct Cache {
-  std::mutex mu;  // guards the map and every use of the handle
+  std::mutex mu;  // guards the map, the plans and every use of the handle
   std::map<Key, std::unique_ptr<Plan>> plans;
 };
 
@@ -316,9 +456,13 @@ Cache& cache() {
   return *c;
 }
 
+Key key_of(const cpu::Conv2dShape& s, MathMode math) {
+  return Key{s.n, s.h, s.w, s.cin, s.cout, s.k, s.stride, s.pad, static_cast<int64_t>(math)};
+}
+
 // With the cache's lock held.
-const Plan& plan_for(Cache& c, const cpu::Conv2dShape& s, MathMode math, bool* created) {
-  const Key key{s.n, s.h, s.w, s.cin, s.cout, s.k, s.stride, s.pad, static_cast<int64_t>(math)};
+Plan& plan_for(Cache& c, const cpu::Conv2dShape& s, MathMode math, bool* created) {
+  const Key key = key_of(s, math);
   std::unique_ptr<Plan>& slot = c.plans[key];
   *created = !slot;
   if (!slot) {
@@ -332,14 +476,283 @@ const Plan& plan_for(Cache& c, const cpu::Conv2dShape& s, MathMode math, bool* c
   return *slot;
 }
 
-MathMode checked(MathMode math) {
-  if (math != MathMode::kFp32 && math != MathMode::kTf32 && math != MathMode::kBf16) {
-    fail(code::kArgument, "conv2d: math mode must be 0 (fp32), 1 (tf32) or 2 (bf16)");
-  }
-  return math;
+// ---- operands ----------------------------------------------------------------------------------
+
+bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+void copy(int64_t count, const float* from, float* to) {
+  if (count <= 0) return;
+  gpu::check(cudaMemcpyAsync(to, from, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToDevice,
+                             gpu::engine_stream()),
+             "cudaMemcpyAsync (conv2d operand staging)");
 }
 
-const float kOne = 1.0f, kZero = 0.0f;  // alpha, beta: fp32 for fp32 and bf16 data alike
+// The operands of one call as each variant reads them, staged on first use and kept until the
+// call returns (pooled scratch, 256-byte aligned; its reuse is stream-ordered after the cuDNN
+// calls that read it), and the scratch of the outputs.
+class Operands {
+ public:
+  Operands(const cpu::Conv2dShape& s, MathMode math, const float* x, const float* w, const float* dy)
+      : s_(s), math_(math), x_(x), w_(w), dy_(dy) {}
+
+  template <typename T>
+  T* scratch(int64_t count) {
+    keep_.emplace_back(count * static_cast<int64_t>(sizeof(T)), gpu::engine_stream());
+    return reinterpret_cast<T*>(keep_.back().get());
+  }
+
+  const void* x(Variant v) { return memo(0, v, [&] { return activation(v, s_.h, s_.w, s_.cin, x_); }); }
+  const void* dy(Variant v) { return memo(1, v, [&] { return activation(v, s_.oh(), s_.ow(), s_.cout, dy_); }); }
+  const void* w(Variant v) { return memo(2, v, [&] { return filter(v); }); }
+
+ private:
+  template <typename Make>
+  const void* memo(int which, Variant v, Make make) {
+    const void*& slot = staged_[static_cast<size_t>(which * kVariants + static_cast<int>(v))];
+    if (slot == nullptr) slot = make();
+    return slot;
+  }
+
+  // An NHWC fp32 activation [n, h, w, c] as variant v reads it.
+  const void* activation(Variant v, int64_t h, int64_t w, int64_t c, const float* p) {
+    const int64_t count = s_.n * h * w * c;
+    if (v == Variant::kNhwc && math_ == MathMode::kBf16) {
+      uint16_t* b = scratch<uint16_t>(count);
+      gpu::f32_to_bf16(count, p, b);
+      return b;
+    }
+    if (v == Variant::kNhwc) {
+      if (aligned(p)) return p;
+      float* f = scratch<float>(count);
+      copy(count, p, f);
+      return f;
+    }
+    float* f = scratch<float>(count);
+    if (v == Variant::kNchw) {
+      nhwc_to_nchw(s_.n, c, h, w, p, f);
+      if (math_ == MathMode::kBf16) gpu::round_bf16(count, f, f);
+    } else {
+      gpu::round_bf16(count, p, f);  // kNhwcRounded
+    }
+    return f;
+  }
+
+  // PyTorch's OIHW fp32 weights as variant v reads them: OHWI for the NHWC variants, OIHW for NCHW.
+  const void* filter(Variant v) {
+    const int64_t kk = s_.k * s_.k, count = s_.cout * s_.cin * kk;
+    if (v == Variant::kNhwc && math_ == MathMode::kBf16) {
+      uint16_t* b = scratch<uint16_t>(count);
+      gpu::oihw_to_ohwi_bf16(s_.cout, s_.cin, kk, w_, b);
+      return b;
+    }
+    const bool rounded = math_ == MathMode::kBf16;
+    if (!rounded && aligned(w_) && (v == Variant::kNchw || kk == 1)) return w_;  // already the layout
+    float* f = scratch<float>(count);
+    if (v == Variant::kNchw) {
+      copy(count, w_, f);
+    } else {
+      gpu::oihw_to_ohwi(s_.cout, s_.cin, kk, w_, f);  // for kk == 1 a copy
+    }
+    if (rounded) gpu::round_bf16(count, f, f);
+    return f;
+  }
+
+  cpu::Conv2dShape s_;
+  MathMode math_;
+  const float *x_, *w_, *dy_;
+  std::array<const void*, 3 * kVariants> staged_{};
+  std::vector<gpu::DeviceArray<unsigned char>> keep_;
+};
+
+// Where variant v writes an NHWC fp32 activation [n, h, w, c] whose home is `dst`.
+void* activation_out(Operands& ops, Variant v, MathMode math, int64_t count, float* dst) {
+  if (v == Variant::kNhwc && math == MathMode::kBf16) return ops.scratch<uint16_t>(count);
+  if (v != Variant::kNchw && aligned(dst)) return dst;
+  return ops.scratch<float>(count);
+}
+
+// ... and from there to `dst` (NHWC fp32), adding `bias` (nullable).
+void activation_finish(const cpu::Conv2dShape& s, Variant v, MathMode math, int64_t h, int64_t w, int64_t c,
+                       const void* out, const float* bias, float* dst) {
+  const int64_t rows = s.n * h * w;
+  if (v == Variant::kNhwc && math == MathMode::kBf16) {
+    gpu::bf16_to_f32_bias(rows, c, static_cast<const uint16_t*>(out), bias, dst);  // widen and add in one pass
+    return;
+  }
+  if (v == Variant::kNchw) {
+    nchw_to_nhwc(s.n, c, h, w, static_cast<const float*>(out), dst);
+  } else if (out != dst) {
+    copy(rows * c, static_cast<const float*>(out), dst);
+  }
+  gpu::add_bias_rows(rows, c, bias, dst);
+}
+
+// Where variant v writes the filter gradient whose home is `dst` (OIHW fp32) ...
+void* filter_out(Operands& ops, const cpu::Conv2dShape& s, Variant v, MathMode math, float* dst) {
+  const int64_t kk = s.k * s.k, count = s.cout * s.cin * kk;
+  if (v == Variant::kNhwc && math == MathMode::kBf16) return ops.scratch<uint16_t>(count);
+  if (aligned(dst) && (v == Variant::kNchw || kk == 1)) return dst;
+  return ops.scratch<float>(count);
+}
+
+// ... and from there to `dst`.
+void filter_finish(const cpu::Conv2dShape& s, Variant v, MathMode math, const void* out, float* dst) {
+  const int64_t kk = s.k * s.k, count = s.cout * s.cin * kk;
+  if (v == Variant::kNhwc && math == MathMode::kBf16) {
+    gpu::ohwi_bf16_to_oihw(s.cout, s.cin, kk, static_cast<const uint16_t*>(out), dst);
+  } else if (out == dst) {
+    return;
+  } else if (v == Variant::kNchw) {
+    copy(count, static_cast<const float*>(out), dst);
+  } else {
+    gpu::ohwi_to_oihw(s.cout, s.cin, kk, static_cast<const float*>(out), dst);
+  }
+}
+
+// ---- running a direction -----------------------------------------------------------------------
+
+const float kOne = 1.0f, kZero = 0.0f;  // alpha, beta: float for fp32 and bf16 data alike
+
+// Runs direction `dir` of plan `p` (with the cache's lock held): the kept candidate, or on the
+// plan's first use of the direction each candidate in order until one runs (then kept).
+// `size(c, conv, &bytes)` asks cuDNN for the candidate's workspace; `run(c, conv, ws, bytes)`
+// stages the operands for its variant, calls cuDNN and, on success, moves the outputs home.
+template <typename Size, typename Run>
+void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size size, Run run) {
+  Direction& d = p.dirs[dir];
+  const cudaStream_t stream = gpu::engine_stream();
+  if (d.chosen >= 0) {
+    const Candidate& c = d.candidates[static_cast<size_t>(d.chosen)];
+    gpu::DeviceArray<unsigned char> workspace(static_cast<int64_t>(d.workspace), stream);
+    const cudnnStatus_t status = run(c, d.conv, workspace.get(), d.workspace);
+    if (status != CUDNN_STATUS_SUCCESS) {
+      fail(is_memory(status) ? code::kMemory : code::kCuda,
+           describe(s) + ": cuDNN " + kDirName[dir] + " " + label(c, math) + ", which ran before, failed: " +
+               status_text(status));
+    }
+    return;
+  }
+  const size_t cap = workspace_cap();
+  std::vector<std::string> failures;
+  bool all_memory = !d.candidates.empty();
+  for (size_t i = 0; i < d.candidates.size(); ++i) {
+    const Candidate& c = d.candidates[i];
+    cudnnConvolutionDescriptor_t conv = make_conv(s, c.type);
+    size_t bytes = 0;
+    cudnnStatus_t status = size(c, conv, &bytes);
+    bool memory = is_memory(status);
+    std::string why;
+    if (status == CUDNN_STATUS_SUCCESS && bytes > cap) {
+      why = "workspace of " + std::to_string(bytes >> 20) + " MiB over the cap of " + std::to_string(cap >> 20) +
+            " MiB";
+      memory = true;
+    } else if (status == CUDNN_STATUS_SUCCESS) {
+      try {
+        gpu::DeviceArray<unsigned char> workspace(static_cast<int64_t>(bytes), stream);
+        status = run(c, conv, workspace.get(), bytes);
+      } catch (const Error& e) {
+        // Out of memory for this candidate's workspace or its variant's scratch: another may fit.
+        if (std::string(e.code()) != code::kMemory) {
+          cudnnDestroyConvolutionDescriptor(conv);
+          throw;
+        }
+        why = e.what();
+        memory = true;
+      }
+      if (why.empty() && status == CUDNN_STATUS_SUCCESS) {
+        d.chosen = static_cast<int>(i);
+        d.rejected = static_cast<int>(i);
+        d.conv = conv;
+        d.workspace = bytes;
+        return;
+      }
+      memory = memory || is_memory(status);
+    }
+    if (why.empty()) why = status_text(status);
+    // A refused launch may have left a (non-sticky) CUDA error behind: clear it, so the next
+    // kernel's check does not report it. A sticky error makes every later attempt fail as well.
+    cudaGetLastError();
+    cudnnDestroyConvolutionDescriptor(conv);
+    failures.push_back(label(c, math) + ": " + why);
+    all_memory = all_memory && memory;
+  }
+  std::string tried;
+  for (size_t i = 0; i < failures.size() && i < 12; ++i) tried += (i ? "; " : "") + failures[i];
+  if (failures.size() > 12) tried += "; and " + std::to_string(failures.size() - 12) + " more";
+  if (failures.empty()) tried = "cuDNN's heuristics offered none";
+  if (!d.heuristics_errors.empty()) tried += " (" + d.heuristics_errors + ")";
+  fail(all_memory ? code::kMemory : code::kCuda,
+       describe(s) + ": no cuDNN " + kDirName[dir] + " algorithm ran in math mode " +
+           std::to_string(static_cast<int>(math)) + ": " + tried);
+}
+
+void forward(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, const float* bias, float* y) {
+  cudnnHandle_t h = handle();
+  const int64_t count = s.n * s.oh() * s.ow() * s.cout;
+  execute(
+      s, math, p, kForward,
+      [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, size_t* bytes) {
+        const Layout& l = p.layout(c.variant);
+        return cudnnGetConvolutionForwardWorkspaceSize(h, l.x, l.w, conv, l.y,
+                                                       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), bytes);
+      },
+      [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, void* ws, size_t bytes) {
+        const Layout& l = p.layout(c.variant);
+        const void* x = ops.x(c.variant);
+        const void* w = ops.w(c.variant);
+        void* out = activation_out(ops, c.variant, math, count, y);
+        const cudnnStatus_t status =
+            cudnnConvolutionForward(h, &kOne, l.x, x, l.w, w, conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
+                                    ws, bytes, &kZero, l.y, out);
+        if (status == CUDNN_STATUS_SUCCESS) activation_finish(s, c.variant, math, s.oh(), s.ow(), s.cout, out, bias, y);
+        return status;
+      });
+}
+
+void backward_data(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dx) {
+  cudnnHandle_t h = handle();
+  const int64_t count = s.n * s.h * s.w * s.cin;
+  execute(
+      s, math, p, kBackwardData,
+      [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, size_t* bytes) {
+        const Layout& l = p.layout(c.variant);
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, l.w, l.y, conv, l.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), bytes);
+      },
+      [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, void* ws, size_t bytes) {
+        const Layout& l = p.layout(c.variant);
+        const void* w = ops.w(c.variant);
+        const void* dy = ops.dy(c.variant);
+        void* out = activation_out(ops, c.variant, math, count, dx);
+        const cudnnStatus_t status = cudnnConvolutionBackwardData(
+            h, &kOne, l.w, w, l.y, dy, conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws, bytes, &kZero,
+            l.x, out);
+        if (status == CUDNN_STATUS_SUCCESS) activation_finish(s, c.variant, math, s.h, s.w, s.cin, out, nullptr, dx);
+        return status;
+      });
+}
+
+void backward_filter(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dweight) {
+  cudnnHandle_t h = handle();
+  execute(
+      s, math, p, kBackwardFilter,
+      [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, size_t* bytes) {
+        const Layout& l = p.layout(c.variant);
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, l.x, l.y, conv, l.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), bytes);
+      },
+      [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, void* ws, size_t bytes) {
+        const Layout& l = p.layout(c.variant);
+        const void* x = ops.x(c.variant);
+        const void* dy = ops.dy(c.variant);
+        void* out = filter_out(ops, s, c.variant, math, dweight);
+        const cudnnStatus_t status = cudnnConvolutionBackwardFilter(
+            h, &kOne, l.x, x, l.y, dy, conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws, bytes, &kZero,
+            l.w, out);
+        if (status == CUDNN_STATUS_SUCCESS) filter_finish(s, c.variant, math, out, dweight);
+        return status;
+      });
+}
 
 }  // namespace
 
@@ -349,16 +762,20 @@ ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math) {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   ConvPlanInfo info;
-  const Plan& p = plan_for(c, s, math, &info.created);
-  info.algo[0] = static_cast<int>(p.fwd.algo);
-  info.algo[1] = static_cast<int>(p.data.algo);
-  info.algo[2] = static_cast<int>(p.filter.algo);
-  info.deterministic[0] = p.fwd.deterministic;
-  info.deterministic[1] = p.data.deterministic;
-  info.deterministic[2] = p.filter.deterministic;
-  info.workspace_bytes[0] = static_cast<double>(p.fwd.workspace);
-  info.workspace_bytes[1] = static_cast<double>(p.data.workspace);
-  info.workspace_bytes[2] = static_cast<double>(p.filter.workspace);
+  if (s.n > 0) {  // an empty batch never reaches cuDNN, so it has no plan
+    const Plan& p = plan_for(c, s, math, &info.created);
+    for (int d = 0; d < 3; ++d) {
+      const Direction& dir = p.dirs[d];
+      info.candidates[d] = static_cast<int>(dir.candidates.size());
+      if (dir.chosen < 0) continue;
+      const Candidate& chosen = dir.candidates[static_cast<size_t>(dir.chosen)];
+      info.algo[d] = chosen.algo;
+      info.variant[d] = static_cast<int>(chosen.variant);
+      info.deterministic[d] = chosen.deterministic;
+      info.rejected[d] = dir.rejected;
+      info.workspace_bytes[d] = static_cast<double>(dir.workspace);
+    }
+  }
   info.plans = static_cast<int64_t>(c.plans.size());
   return info;
 }
@@ -371,107 +788,34 @@ void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* weig
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   bool created = false;
-  const Plan& p = plan_for(c, s, math, &created);
-  const cudaStream_t stream = gpu::engine_stream();
-  const int64_t kk = s.k * s.k, rows = s.n * s.oh() * s.ow();
-  gpu::DeviceArray<unsigned char> workspace(static_cast<int64_t>(p.fwd.workspace), stream);
-  if (math == MathMode::kBf16) {
-    gpu::DeviceArray<uint16_t> xb(s.n * s.h * s.w * s.cin, stream), wb(s.cout * s.cin * kk, stream),
-        yb(rows * s.cout, stream);
-    gpu::f32_to_bf16(xb.size(), x, xb.get());
-    gpu::oihw_to_ohwi_bf16(s.cout, s.cin, kk, weight, wb.get());
-    check_cudnn(cudnnConvolutionForward(handle(), &kOne, p.x, xb.get(), p.w, wb.get(), p.fwd.conv, p.fwd.algo,
-                                        workspace.get(), p.fwd.workspace, &kZero, p.y, yb.get()),
-                "cudnnConvolutionForward (bf16)");
-    gpu::bf16_to_f32_bias(rows, s.cout, yb.get(), bias, y);  // widen and add the bias in one pass
-    return;
-  }
-  gpu::DeviceArray<float> w_ohwi;
-  const float* w = weight;  // k = 1: OIHW is OHWI
-  if (s.k > 1) {
-    w_ohwi = gpu::DeviceArray<float>(s.cout * s.cin * kk, stream);
-    gpu::oihw_to_ohwi(s.cout, s.cin, kk, weight, w_ohwi.get());
-    w = w_ohwi.get();
-  }
-  check_cudnn(cudnnConvolutionForward(handle(), &kOne, p.x, x, p.w, w, p.fwd.conv, p.fwd.algo, workspace.get(),
-                                      p.fwd.workspace, &kZero, p.y, y),
-              "cudnnConvolutionForward");
-  gpu::add_bias_rows(rows, s.cout, bias, y);
+  Plan& p = plan_for(c, s, math, &created);
+  Operands ops(s, math, x, weight, nullptr);
+  forward(s, math, p, ops, bias, y);
 }
 
 void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
                      float* dweight, float* dbias, MathMode math) {
   check_shape(s);
   checked(math);
-  const cudaStream_t stream = gpu::engine_stream();
-  const int64_t kk = s.k * s.k, wcount = s.cout * s.cin * kk;
-  const int64_t rows_in = s.n * s.h * s.w, rows_out = s.n * s.oh() * s.ow();
+  const int64_t wcount = s.cout * s.cin * s.k * s.k;
   if (s.n == 0) {  // an empty batch: the parameter gradients are sums over nothing
     if (dweight != nullptr) {
-      gpu::check(cudaMemsetAsync(dweight, 0, static_cast<size_t>(wcount) * sizeof(float), stream),
+      gpu::check(cudaMemsetAsync(dweight, 0, static_cast<size_t>(wcount) * sizeof(float), gpu::engine_stream()),
                  "cudaMemsetAsync (conv2d dweight of an empty batch)");
     }
     if (dbias != nullptr) gpu::column_sums(0, s.cout, dy, dbias);
     return;
   }
-  if (dbias != nullptr) gpu::column_sums(rows_out, s.cout, dy, dbias);  // from fp32 dy in every mode
+  if (dbias != nullptr) gpu::column_sums(s.n * s.oh() * s.ow(), s.cout, dy, dbias);  // from fp32 dy in every mode
   if (dx == nullptr && dweight == nullptr) return;
 
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   bool created = false;
-  const Plan& p = plan_for(c, s, math, &created);
-  cudnnHandle_t h = handle();
-  const size_t ws_bytes = std::max(dx != nullptr ? p.data.workspace : 0, dweight != nullptr ? p.filter.workspace : 0);
-  gpu::DeviceArray<unsigned char> workspace(static_cast<int64_t>(ws_bytes), stream);
-
-  if (math == MathMode::kBf16) {
-    gpu::DeviceArray<uint16_t> dyb(rows_out * s.cout, stream);
-    gpu::f32_to_bf16(dyb.size(), dy, dyb.get());
-    if (dx != nullptr) {
-      gpu::DeviceArray<uint16_t> wb(wcount, stream), dxb(rows_in * s.cin, stream);
-      gpu::oihw_to_ohwi_bf16(s.cout, s.cin, kk, weight, wb.get());
-      check_cudnn(cudnnConvolutionBackwardData(h, &kOne, p.w, wb.get(), p.y, dyb.get(), p.data.conv, p.data.algo,
-                                               workspace.get(), p.data.workspace, &kZero, p.x, dxb.get()),
-                  "cudnnConvolutionBackwardData (bf16)");
-      gpu::bf16_to_f32_bias(rows_in, s.cin, dxb.get(), nullptr, dx);
-    }
-    if (dweight != nullptr) {
-      gpu::DeviceArray<uint16_t> xb(rows_in * s.cin, stream), dwb(wcount, stream);
-      gpu::f32_to_bf16(xb.size(), x, xb.get());
-      check_cudnn(cudnnConvolutionBackwardFilter(h, &kOne, p.x, xb.get(), p.y, dyb.get(), p.filter.conv,
-                                                 p.filter.algo, workspace.get(), p.filter.workspace, &kZero, p.w,
-                                                 dwb.get()),
-                  "cudnnConvolutionBackwardFilter (bf16)");
-      gpu::ohwi_bf16_to_oihw(s.cout, s.cin, kk, dwb.get(), dweight);
-    }
-    return;
-  }
-
-  if (dx != nullptr) {
-    gpu::DeviceArray<float> w_ohwi;
-    const float* w = weight;
-    if (s.k > 1) {
-      w_ohwi = gpu::DeviceArray<float>(wcount, stream);
-      gpu::oihw_to_ohwi(s.cout, s.cin, kk, weight, w_ohwi.get());
-      w = w_ohwi.get();
-    }
-    check_cudnn(cudnnConvolutionBackwardData(h, &kOne, p.w, w, p.y, dy, p.data.conv, p.data.algo, workspace.get(),
-                                             p.data.workspace, &kZero, p.x, dx),
-                "cudnnConvolutionBackwardData");
-  }
-  if (dweight != nullptr) {
-    gpu::DeviceArray<float> dw_ohwi;
-    float* dw = dweight;
-    if (s.k > 1) {
-      dw_ohwi = gpu::DeviceArray<float>(wcount, stream);
-      dw = dw_ohwi.get();
-    }
-    check_cudnn(cudnnConvolutionBackwardFilter(h, &kOne, p.x, x, p.y, dy, p.filter.conv, p.filter.algo,
-                                               workspace.get(), p.filter.workspace, &kZero, p.w, dw),
-                "cudnnConvolutionBackwardFilter");
-    if (s.k > 1) gpu::ohwi_to_oihw(s.cout, s.cin, kk, dw, dweight);
-  }
+  Plan& p = plan_for(c, s, math, &created);
+  Operands ops(s, math, x, weight, dy);  // dy staged once per variant for both directions
+  if (dx != nullptr) backward_data(s, math, p, ops, dx);
+  if (dweight != nullptr) backward_filter(s, math, p, ops, dweight);
 }
 
 }  // namespace pfgm::cuda

@@ -24,6 +24,9 @@ void column_sums(int64_t rows, int64_t cols, const float* dy, float* out);
 // bf16 values are passed as their 16 bits (uint16_t), the layout cuDNN's and cuBLAS's bf16 types
 // have; rounding is ops/bf16_math.h's (to nearest, ties to even).
 void f32_to_bf16(int64_t count, const float* x, uint16_t* y);
+// y = float(bf16(x)) in fp32 storage (y may be x): the bf16 autocast's operands for cuDNN's fp32
+// fallbacks (conv.cu), the same values f32_to_bf16 gives.
+void round_bf16(int64_t count, const float* x, float* y);
 // y[r, c] = float(x[r, c]) + bias[c] (bias may be null): a bf16 result back to fp32.
 void bf16_to_f32_bias(int64_t rows, int64_t cols, const uint16_t* x, const float* bias, float* y);
 

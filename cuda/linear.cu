@@ -13,7 +13,13 @@
 // call and not by the handle's math mode (left at CUBLAS_DEFAULT_MATH, which never uses TF32 for
 // CUBLAS_COMPUTE_32F): fp32 = CUBLAS_COMPUTE_32F, tf32 = CUBLAS_COMPUTE_32F_FAST_TF32, bf16 = bf16
 // A and B (converted into pooled scratch) with CUBLAS_COMPUTE_32F and an fp32 C. The handle is
-// made once and bound to gpu::engine_stream(); a mutex serializes its use.
+// made once and bound to gpu::engine_stream(); a mutex serializes its use. Alignment needs no
+// care here: cuBLAS sees the pointers when it picks a kernel (parameters sit at any float offset
+// of the flat parameter buffer, nn/params.h).
+//
+// bf16 GEMMs need compute capability 8.0 (Ampere); on an older GPU the bf16 mode multiplies the
+// same bf16-rounded operands, kept in fp32, with CUBLAS_COMPUTE_32F: the products of bf16 values
+// are exact in fp32 and the sums fp32 either way, so the numerics are the same, only slower.
 #include <climits>
 #include <mutex>
 #include <string>
@@ -80,11 +86,10 @@ void linear_backward(const cpu::LinearShape& s, const float*, const float*, cons
 namespace pfgm::cuda {
 namespace {
 
-void check_cublas(cublasStatus_t status, const char* what) {
+void check_cublas(cublasStatus_t status, const std::string& what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   fail(status == CUBLAS_STATUS_ALLOC_FAILED ? code::kMemory : code::kCuda,
-       std::string("cuBLAS ") + what + " failed: " + cublasGetStatusName(status) + " (" +
-           cublasGetStatusString(status) + ")");
+       "cuBLAS " + what + " failed: " + cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
 }
 
 std::mutex& handle_mutex() {
@@ -116,24 +121,47 @@ MathMode checked(MathMode math) {
   return math;
 }
 
-// C[m, n] (column-major, ldc = m) = op(A) op(B), with beta = 0 (C is not read). `a` and `b` are
-// fp32, or bf16 bits when math is kBf16; C is always fp32.
-void gemm(MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const void* a,
-          int64_t lda, const void* b, int64_t ldb, float* c, const char* what) {
-  const float one = 1.0f, zero = 0.0f;
-  const cudaDataType_t in_type = math == MathMode::kBf16 ? CUDA_R_16BF : CUDA_R_32F;
-  const cublasComputeType_t compute = math == MathMode::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  check_cublas(cublasGemmEx(handle(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a,
-                            in_type, static_cast<int>(lda), b, in_type, static_cast<int>(ldb), &zero, c, CUDA_R_32F,
-                            static_cast<int>(m), compute, CUBLAS_GEMM_DEFAULT),
-               what);
+// Whether this GPU has bf16 GEMMs (the header). Asked once: the engine uses one device.
+bool bf16_gemm() {
+  static const bool yes = [] {
+    int device = 0, major = 0;
+    gpu::check(cudaGetDevice(&device), "cudaGetDevice");
+    gpu::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+               "cudaDeviceGetAttribute (compute capability)");
+    return major >= 8;
+  }();
+  return yes;
 }
 
-// An fp32 operand as the mode wants it: the buffer itself, or a bf16 copy in `scratch`.
-const void* operand(MathMode math, int64_t count, const float* p, gpu::DeviceArray<uint16_t>& scratch) {
+// C[m, n] (column-major, ldc = m) = op(A) op(B), with beta = 0 (C is not read). `a` and `b` are
+// fp32, or bf16 bits when math is kBf16 (and the GPU has bf16 GEMMs); C is always fp32. Host pointer mode (the handle's
+// default): alpha and beta are read from the host when the call is made.
+void gemm(const cpu::LinearShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+          int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float* c, const char* what) {
+  const float one = 1.0f, zero = 0.0f;
+  const cudaDataType_t in_type = math == MathMode::kBf16 && bf16_gemm() ? CUDA_R_16BF : CUDA_R_32F;
+  const cublasComputeType_t compute = math == MathMode::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasStatus_t status =
+      cublasGemmEx(handle(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a, in_type,
+                   static_cast<int>(lda), b, in_type, static_cast<int>(ldb), &zero, c, CUDA_R_32F, static_cast<int>(m),
+                   compute, CUBLAS_GEMM_DEFAULT);
+  if (status != CUBLAS_STATUS_SUCCESS) {  // the message only when needed: this runs per layer and step
+    check_cublas(status, std::string("cublasGemmEx (") + what + ", " + describe(s) + ", math mode " +
+                             std::to_string(static_cast<int>(math)) + ")");
+  }
+}
+
+// An fp32 operand as the mode wants it: the buffer itself, or its bf16 rounding in `scratch` (bf16
+// bits, or fp32 values without bf16 GEMMs).
+const void* operand(MathMode math, int64_t count, const float* p, gpu::DeviceArray<unsigned char>& scratch) {
   if (math != MathMode::kBf16) return p;
-  scratch = gpu::DeviceArray<uint16_t>(count, gpu::engine_stream());
-  gpu::f32_to_bf16(count, p, scratch.get());
+  if (bf16_gemm()) {
+    scratch = gpu::DeviceArray<unsigned char>(count * static_cast<int64_t>(sizeof(uint16_t)), gpu::engine_stream());
+    gpu::f32_to_bf16(count, p, reinterpret_cast<uint16_t*>(scratch.get()));
+  } else {
+    scratch = gpu::DeviceArray<unsigned char>(count * static_cast<int64_t>(sizeof(float)), gpu::engine_stream());
+    gpu::round_bf16(count, p, reinterpret_cast<float*>(scratch.get()));
+  }
   return scratch.get();
 }
 
@@ -145,10 +173,10 @@ void linear_forward(const cpu::LinearShape& s, const float* x, const float* weig
   checked(math);
   if (s.rows == 0) return;
   std::lock_guard<std::mutex> lock(handle_mutex());
-  gpu::DeviceArray<uint16_t> xb, wb;
+  gpu::DeviceArray<unsigned char> xb, wb;
   const void* xa = operand(math, s.rows * s.in, x, xb);
   const void* wa = operand(math, s.out * s.in, weight, wb);
-  gemm(math, CUBLAS_OP_T, CUBLAS_OP_N, s.out, s.rows, s.in, wa, s.in, xa, s.in, y, "cublasGemmEx (linear forward)");
+  gemm(s, math, CUBLAS_OP_T, CUBLAS_OP_N, s.out, s.rows, s.in, wa, s.in, xa, s.in, y, "forward");
   gpu::add_bias_rows(s.rows, s.out, bias, y);
 }
 
@@ -168,17 +196,15 @@ void linear_backward(const cpu::LinearShape& s, const float* x, const float* wei
   if (dbias != nullptr) gpu::column_sums(s.rows, s.out, dy, dbias);  // from fp32 dy in every mode
   if (dx == nullptr && dweight == nullptr) return;
   std::lock_guard<std::mutex> lock(handle_mutex());
-  gpu::DeviceArray<uint16_t> dyb, wb, xb;
+  gpu::DeviceArray<unsigned char> dyb, wb, xb;
   const void* dya = operand(math, s.rows * s.out, dy, dyb);
   if (dx != nullptr) {
     const void* wa = operand(math, s.out * s.in, weight, wb);
-    gemm(math, CUBLAS_OP_N, CUBLAS_OP_N, s.in, s.rows, s.out, wa, s.in, dya, s.out, dx,
-         "cublasGemmEx (linear backward data)");
+    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_N, s.in, s.rows, s.out, wa, s.in, dya, s.out, dx, "backward data");
   }
   if (dweight != nullptr) {
     const void* xa = operand(math, s.rows * s.in, x, xb);
-    gemm(math, CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, s.rows, xa, s.in, dya, s.out, dweight,
-         "cublasGemmEx (linear backward weights)");
+    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_T, s.in, s.out, s.rows, xa, s.in, dya, s.out, dweight, "backward weights");
   }
 }
 

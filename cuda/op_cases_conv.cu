@@ -4,8 +4,10 @@
 //   math        0 fp32 (default), 1 tf32, 2 bf16 (ops.h's MathMode)
 //   plan_stats  conv2d only: 1 adds output `plan` = [created (1 when this call made the cuDNN plan,
 //               0 when it reused the cached one), forward, backward-data and backward-filter
-//               algorithm ids, their three deterministic flags, plans cached] and `plan_workspace`
-//               = the three workspaces in bytes.
+//               algorithm ids kept after this call's runs (-1: not run), their three deterministic
+//               flags, plans cached], `plan_workspace` = the three workspaces in bytes, and per
+//               direction `plan_variant` (ConvPlanInfo::variant), `plan_rejected` (candidates that
+//               refused to run before the kept one) and `plan_candidates` (how many were offered).
 // Inputs are validated as on the CPU, so a bad shape is ERR_PFGM_SHAPE here too.
 #include <cmath>
 #include <cstdint>
@@ -66,18 +68,9 @@ PFGM_GPU_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const std::vector<int64_t> y_shape{s.n, s.oh(), s.ow(), s.cout};
   if (dy != nullptr) require_shape("conv2d", "dy", *dy, y_shape);
   const MathMode math = math_attr(a, "conv2d");
-  if (opcases::attr(a, "plan_stats", 0) != 0) {
-    const ConvPlanInfo info = conv2d_plan(s, math);
-    float* plan = opcases::output(out, "plan", {8});
-    plan[0] = info.created ? 1.0f : 0.0f;
-    for (int i = 0; i < 3; ++i) {
-      plan[1 + i] = static_cast<float>(info.algo[i]);
-      plan[4 + i] = info.deterministic[i] ? 1.0f : 0.0f;
-    }
-    plan[7] = static_cast<float>(info.plans);
-    float* ws = opcases::output(out, "plan_workspace", {3});
-    for (int i = 0; i < 3; ++i) ws[i] = static_cast<float>(info.workspace_bytes[i]);
-  }
+  const bool stats = opcases::attr(a, "plan_stats", 0) != 0;
+  // Whether this call makes the plan is known before it runs; what it keeps, only after.
+  const bool created = stats && conv2d_plan(s, math).created;
   Session d;
   const float* dx_in = d.in(x);
   const float* dw_in = d.in(weight);
@@ -89,6 +82,24 @@ PFGM_GPU_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) {
     float* dweight = d.out("dweight", weight.shape);
     float* dbias = bias != nullptr ? d.out("dbias", {s.cout}) : nullptr;
     conv2d_backward(s, dx_in, dw_in, ddy, dx, dweight, dbias, math);
+  }
+  if (stats) {
+    const ConvPlanInfo info = conv2d_plan(s, math);
+    float* plan = opcases::output(out, "plan", {8});
+    plan[0] = created ? 1.0f : 0.0f;
+    float* ws = opcases::output(out, "plan_workspace", {3});
+    float* variant = opcases::output(out, "plan_variant", {3});
+    float* rejected = opcases::output(out, "plan_rejected", {3});
+    float* offered = opcases::output(out, "plan_candidates", {3});
+    for (int i = 0; i < 3; ++i) {
+      plan[1 + i] = static_cast<float>(info.algo[i]);
+      plan[4 + i] = info.deterministic[i] ? 1.0f : 0.0f;
+      ws[i] = static_cast<float>(info.workspace_bytes[i]);
+      variant[i] = static_cast<float>(info.variant[i]);
+      rejected[i] = static_cast<float>(info.rejected[i]);
+      offered[i] = static_cast<float>(info.candidates[i]);
+    }
+    plan[7] = static_cast<float>(info.plans);
   }
   d.finish("conv2d", out);
 });

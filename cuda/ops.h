@@ -116,8 +116,9 @@ namespace pfgm::cuda {
 // gradient are fp32 kernels with a fixed summation order in every mode). Expected error of one
 // K-term dot product against exact arithmetic, relative to sqrt(sum of squared products) (random
 // signs; the worst case replaces sqrt(K) by K):
-//   kFp32  IEEE fp32 FMAs (cuDNN CUDNN_FMA_MATH with no FFT/Winograd algorithm, cuBLAS
-//          CUBLAS_COMPUTE_32F): ~ sqrt(K) 2^-24, the CPU engine's own order of error.
+//   kFp32  IEEE fp32 FMAs (cuDNN CUDNN_FMA_MATH, FFT/Winograd only when no other algorithm
+//          runs, which conv2d_plan shows; cuBLAS CUBLAS_COMPUTE_32F): ~ sqrt(K) 2^-24, the CPU
+//          engine's own order of error.
 //   kTf32  TF32 tensor cores (cuDNN CUDNN_DEFAULT_MATH, which permits them on Ampere and later;
 //          cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32): 10 mantissa bits kept from each input, fp32
 //          accumulation; each product off by <= 2^-10 relative (2^-11 when the inputs are
@@ -126,7 +127,8 @@ namespace pfgm::cuda {
 //          significant bits, 2^-9 relative each) in pooled scratch, products accumulated in
 //          fp32, results returned in fp32: ~ 2 * 2^-9 of the result's scale (~4e-3) per output;
 //          cuDNN's bf16 convolutions also round their output to bf16 (another 2^-9) before it
-//          is widened, cuBLAS writes fp32 directly.
+//          is widened, cuBLAS writes fp32 directly. Where cuDNN runs no bf16 algorithm for a
+//          shape, the same rounded operands go through an fp32 convolution (no output rounding).
 enum class MathMode { kFp32 = 0, kTf32 = 1, kBf16 = 2 };
 
 // conv.cu (ops/conv.h): NHWC x [n, h, w, cin], PyTorch's weight [cout, cin, k, k], bias [cout]
@@ -137,15 +139,22 @@ void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* weig
 void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* dy,
                      float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
 
-// The cached cuDNN plan of a (shape, math mode): descriptors and the forward, backward-data and
-// backward-filter algorithms, chosen once by cuDNN's heuristics. `created` says whether this
-// call made it (false: it was reused). Tests and diagnostics; the ops find plans themselves.
+// The cached cuDNN plan of a (shape, math mode): descriptors and, per direction (forward,
+// backward data, backward filter), the candidates from cuDNN's heuristics in the order they are
+// tried; the first call of a direction keeps the first candidate that runs (conv.cu's header).
+// conv2d_plan makes the plan when there is none (`created`) and reports what has been kept so
+// far: algo / variant -1 for a direction no call has run yet. An empty batch has no plan. Tests
+// and diagnostics; the ops find plans themselves.
 struct ConvPlanInfo {
   bool created = false;
-  int algo[3] = {0, 0, 0};                  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+  int algo[3] = {-1, -1, -1};      // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t kept
+  int variant[3] = {-1, -1, -1};   // 0 NHWC in the mode's type, 1 NHWC fp32 on bf16-rounded
+                                   // operands (bf16 only), 2 NCHW fp32 (conv.cu's header)
   bool deterministic[3] = {false, false, false};
+  int rejected[3] = {0, 0, 0};     // candidates that refused to run before the kept one
+  int candidates[3] = {0, 0, 0};   // candidates the heuristics offered
   double workspace_bytes[3] = {0, 0, 0};
-  int64_t plans = 0;                        // plans in the cache after this call
+  int64_t plans = 0;               // plans in the cache after this call
 };
 ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math);
 
