@@ -12,11 +12,13 @@
 //   pow / cos / sin differ (CUDA's are within 2 double ulp, glibc's within 1), which moves the
 //   float result only when the exact value lies within ~2^-51 of a float rounding boundary.
 // - FIR resampling: |gpu - cpu| <= 36 u max|input|, a hard bound, not a fit. Each output is a sum of
-//   T <= 16 products of positive weights summing to 1 (down: f f^T / (sum f)^2; up: the 4 f f^T /
-//   (sum f)^2 taps that land on one output parity also sum to 1) with the inputs. Each backend's
-//   result is within (T + 2) u sum |w x| <= 18 u max|input| of the exact sum (T roundings of the
-//   sum, one of the weight product, one of each product; the CPU's separable path has the same
-//   count), so the two differ by at most 36 u max|input| = 2.1e-6 max|input|.
+//   T products of positive weights w with the inputs. Each backend's result is within
+//   (T + 2) u sum |w x| of the exact sum (T roundings of the sum, one of the weight product, one of
+//   each product; the CPU's separable path has the same count). Down: T <= 16 and the weights
+//   f f^T / (sum f)^2 sum to 1, so 18 u max|input|. Up: the 4 f f^T / (sum f)^2 taps that land on
+//   one output parity sum to 1 for the even filters [1,1] and [1,3,3,1] (T <= 4: 6 u), and to at
+//   most 1.5^2 for [1,2,5] (2 (1 + 5) / 8 per axis, T <= 4: 13.5 u). So the two backends differ by
+//   at most 36 u max|input| = 2.1e-6 max|input|.
 // - attention forward: max |gpu - cpu| <= 2e-5 max |cpu| for out and the weights; backward: the
 //   same with 1e-4 for each of dq, dk, dv. oneDNN's blocked sgemm and the CUDA tiles add the same
 //   products in different orders: for these random inputs the difference grows like sqrt(K) u
