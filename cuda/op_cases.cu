@@ -365,9 +365,10 @@ PFGM_GPU_OP_CASE("caching_pool", [](const Attrs& a, const Tensors&, Tensors& out
 
 // attr kind: 1 = an invalid cudaMemcpy (ERR_PFGM_CUDA naming the call), 2 = a 64 TiB allocation
 // (ERR_PFGM_OUT_OF_MEMORY with the sizes). The device must stay usable afterwards, so the invalid
-// copy is one the runtime refuses on the host (direction 7, within the enum's range but not one of
-// its kinds: cudaErrorInvalidMemcpyDirection) between two valid blocks; a null device pointer could instead
-// reach the copy engine and fault, which is sticky and would end the context for the whole file.
+// copy is one the runtime refuses on the host: direction 7 (within the enum's range, not one of
+// its kinds: cudaErrorInvalidMemcpyDirection) between two valid blocks. A copy between null
+// device pointers might instead reach the copy engine and fault, which is sticky and would end
+// the CUDA context for the rest of the test file.
 PFGM_GPU_OP_CASE("cuda_fault", [](const Attrs& a, const Tensors&, Tensors&) {
   const int kind = static_cast<int>(attr(a, "kind"));
   if (kind == 1) {
