@@ -30,15 +30,26 @@ cuda::MathMode math_mode(Precision p) {
   return cuda::MathMode::kFp32;
 }
 
+// Host (pageable) memory to the device, done with `host` when this returns. The callers' host
+// arrays are temporaries (the per-sample coefficients are std::vectors that die with the call),
+// and for a pageable source CUDA documents only that cudaMemcpyAsync "might be synchronous"
+// (runtime API, "API synchronization behavior"); waiting for the stream makes it so. The cost is
+// small: pageable copies already wait for the stream in practice, and these run where the host
+// waits anyway (before a network call, or next to the loss's synchronizing read).
+void upload_pageable(void* dst, const void* host, size_t bytes, const char* what) {
+  if (bytes == 0) return;
+  gpu::check(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, gpu::engine_stream()), what);
+  gpu::check(cudaStreamSynchronize(gpu::engine_stream()), what);
+}
+
 // A host array of T placed in pooled device memory for the duration of one call. The caching
 // pool orders reuse on the engine stream, so freeing it right after queuing the kernel is safe.
 template <typename T>
 gpu::DeviceArray<T> to_device(const T* host, int64_t count) {
   gpu::DeviceArray<T> d(count, gpu::engine_stream());
   if (count > 0) {
-    gpu::check(cudaMemcpyAsync(d.get(), host, static_cast<size_t>(count) * sizeof(T),
-                               cudaMemcpyHostToDevice, gpu::engine_stream()),
-               "cudaMemcpyAsync (coefficients to the GPU)");
+    upload_pageable(d.get(), host, static_cast<size_t>(count) * sizeof(T),
+                    "cudaMemcpyAsync (coefficients to the GPU)");
   }
   return d;
 }
@@ -65,10 +76,9 @@ class CudaBackend final : public Backend {
   void fill(int64_t count, float value, float* y) override { cuda::fill(count, value, y); }
   void upload(int64_t count, const float* host, float* dst) override {
     if (count <= 0) return;
-    // From pageable memory: returns once the source has been staged, so `host` may go at once.
-    gpu::check(cudaMemcpyAsync(dst, host, static_cast<size_t>(count) * sizeof(float),
-                               cudaMemcpyHostToDevice, gpu::engine_stream()),
-               "cudaMemcpyAsync (host to GPU)");
+    // `host` may be freed as soon as this returns (see upload_pageable).
+    upload_pageable(dst, host, static_cast<size_t>(count) * sizeof(float),
+                    "cudaMemcpyAsync (host to GPU)");
   }
   void download(int64_t count, const float* src, float* host) override {
     if (count <= 0) return;
@@ -220,6 +230,9 @@ class CudaBackend final : public Backend {
     cuda::axpy(count, alpha, x, y);
   }
   void student_t_noise_f32(float* out, const NoiseSpec& spec) override {
+    // physics.cu launches one block per sample: an empty batch would be a grid of 0 blocks
+    // (cudaErrorInvalidConfiguration). The CPU op writes nothing then either.
+    if (spec.count <= 0 || spec.n <= 0) return;
     NoiseSpec d = spec;
     gpu::DeviceArray<double> sigma;
     if (spec.sigma != nullptr) {

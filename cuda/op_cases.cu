@@ -364,11 +364,16 @@ PFGM_GPU_OP_CASE("caching_pool", [](const Attrs& a, const Tensors&, Tensors& out
 });
 
 // attr kind: 1 = an invalid cudaMemcpy (ERR_PFGM_CUDA naming the call), 2 = a 64 TiB allocation
-// (ERR_PFGM_OUT_OF_MEMORY with the sizes). The device must stay usable afterwards.
+// (ERR_PFGM_OUT_OF_MEMORY with the sizes). The device must stay usable afterwards, so the invalid
+// copy is one the runtime refuses on the host: direction 7 (within the enum's range, not one of
+// its kinds: cudaErrorInvalidMemcpyDirection) between two valid blocks. A copy between null
+// device pointers might instead reach the copy engine and fault, which is sticky and would end
+// the CUDA context for the rest of the test file.
 PFGM_GPU_OP_CASE("cuda_fault", [](const Attrs& a, const Tensors&, Tensors&) {
   const int kind = static_cast<int>(attr(a, "kind"));
   if (kind == 1) {
-    gpu::check(cudaMemcpy(nullptr, nullptr, 16, cudaMemcpyDeviceToDevice),
+    gpu::DeviceArray<float> block(8, gpu::engine_stream());
+    gpu::check(cudaMemcpy(block.get(), block.get() + 4, 16, static_cast<cudaMemcpyKind>(7)),
                "cudaMemcpy (a deliberately invalid copy)");
   } else if (kind == 2) {
     gpu::DeviceArray<float> huge(int64_t{1} << 44, gpu::engine_stream());

@@ -4,6 +4,8 @@
 // accumulates in double in a fixed order (deterministic, a few double ulps from the CPU's
 // sequential sum; it only feeds the adaptive scale's max()). Column sums are bias.cu's
 // gpu::column_sums, the bias gradient of the convolutions and linear layers.
+// Like every other op they only queue work (gpu::check_kernel reports a bad launch): a
+// synchronize after each would stall the host at every per-sample coefficient of every call.
 #include "check.cuh"
 #include "launch.cuh"
 #include "ops.h"
@@ -61,33 +63,33 @@ __global__ void fill_kernel(int64_t count, float value, float* y) {
 void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) {
   if (rows * cols <= 0) return;
   scale_rows_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, a, x, y);
-  gpu::check_launch("scale_rows");
+  gpu::check_kernel("scale_rows");
 }
 
 void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
                 const float* z, float* y) {
   if (rows * cols <= 0) return;
   axpby_rows_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, a, x, b, z, y);
-  gpu::check_launch("axpby_rows");
+  gpu::check_kernel("axpby_rows");
 }
 
 void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
   if (rows <= 0) return;
   if (rows > 0x7fffffff) fail(code::kArgument, "sumsq_rows: too many rows for one launch");
   sumsq_rows_kernel<<<static_cast<unsigned>(rows), gpu::kThreads, 0, gpu::engine_stream()>>>(cols, x, out);
-  gpu::check_launch("sumsq_rows");
+  gpu::check_kernel("sumsq_rows");
 }
 
 void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) {
   if (rows * cols <= 0) return;
   swap_halves_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, x, y);
-  gpu::check_launch("swap_halves");
+  gpu::check_kernel("swap_halves");
 }
 
 void fill(int64_t count, float value, float* y) {
   if (count <= 0) return;
   fill_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, value, y);
-  gpu::check_launch("fill");
+  gpu::check_kernel("fill");
 }
 
 }  // namespace pfgm::cuda

@@ -4,9 +4,17 @@
 // gradients and a few training steps must agree within float tolerance:
 //
 // - fp32: each op's GPU result is within ~1e-5 relative of the CPU's (docs/cuda.md); through a
-//   SongUNet of ~20 layers the errors add up to ~1e-4 of the output's scale, and Adam's first
-//   steps move every weight by ~lr whatever the gradient's size, so weights after 3 steps agree to
-//   ~lr * 1e-2 where gradients agree to 1e-2 relative at worst (tiny gradients flip sign).
+//   SongUNet of ~20 layers the errors add up to ~1e-4 of the output's scale. Adam's first steps
+//   move a weight by ~lr * g / (|g| + eps) whatever the gradient's size, so a weight whose
+//   gradient is near zero (|g| below the rounding noise, above eps) can step the other way on the
+//   other device: a few weights differ by up to ~2 lr per step, the rest by far less. Measured on
+//   the CPU alone, with the data perturbed by 1e-7 / 1e-5 / 1e-4 relative (a stand-in for the
+//   GPU's rounding) and the same 3 steps of this test: max |dw| 1.3e-3 / 1.5e-3 / 1.7e-3, and
+//   15 / 73 / 1263 of the 1 216 105 weights differ by more than 1e-4. So the test bounds the
+//   fraction of weights off by more than 1e-4 (5e-4, i.e. ~600 weights) and the largest
+//   difference by Adam's own bound (step t moves a weight by <= 1, 1.0014, 1.0036 lr for t = 1, 2, 3
+//   by Cauchy-Schwarz over m / sqrt(v), so two runs differ by <= 6.01 lr);
+//   different draws (seed 10 against 9) move 943 029 of them apart by more than 1e-4.
 // - bf16 autocast: operands keep 8 bits, ~4e-3 relative per product; measured here against the
 //   fp32 GPU network, the output error must stay below 3e-2 of its scale, and the bf16 loss within
 //   2% of fp32's. The measured values are printed for docs/cuda.md.
@@ -135,16 +143,28 @@ describe.skipIf(!gpuReady)('a network on CUDA against the CPU engine', () => {
     }
     const wa = cpu.flatWeights();
     const wb = gpu.flatWeights();
-    let raw = 0;
-    let ema = 0;
-    for (let i = 0; i < wa.raw.length; i++) {
-      raw = Math.max(raw, Math.abs((wa.raw[i] as number) - (wb.raw[i] as number)));
-      ema = Math.max(ema, Math.abs((wa.ema[i] as number) - (wb.ema[i] as number)));
-    }
-    console.log(`after 3 steps: max |w_gpu - w_cpu| raw ${raw.toExponential(2)}, ema ${ema.toExponential(2)}`);
-    // Adam moves a weight by at most ~lr per step: 3 steps of 1e-3; a few percent of that.
-    expect(raw).toBeLessThan(1e-4);
-    expect(ema).toBeLessThan(1e-4);
+    // [largest |difference|, how many differ by more than 1e-4] (see the file's header)
+    const compare = (a: Float32Array, b: Float32Array): [number, number] => {
+      let worst = 0;
+      let off = 0;
+      for (let i = 0; i < a.length; i++) {
+        const d = Math.abs((a[i] as number) - (b[i] as number));
+        worst = Math.max(worst, d);
+        if (!(d <= 1e-4)) off++;
+      }
+      return [worst, off];
+    };
+    const [raw, rawOff] = compare(wb.raw, wa.raw);
+    const [ema, emaOff] = compare(wb.ema, wa.ema);
+    const count = wa.raw.length;
+    console.log(
+      `after 3 steps (${count} weights): max |w_gpu - w_cpu| raw ${raw.toExponential(2)} (${rawOff} > 1e-4), ` +
+        `ema ${ema.toExponential(2)} (${emaOff} > 1e-4)`,
+    );
+    expect(rawOff / count).toBeLessThan(5e-4);
+    expect(emaOff / count).toBeLessThan(5e-4);
+    expect(raw).toBeLessThan(6.1e-3);
+    expect(ema).toBeLessThan(6.1e-3);
     cpu.dispose();
     gpu.dispose();
   });
