@@ -18,6 +18,7 @@
 # failed or something is missing (the message says what), 2 a usage error.
 #
 # Environment: OUT; PFGM_JOBS (build jobs, default nproc); PFGM_CUDA_ARCH (default 90-real);
+# CUDA_HOME (where nvcc is when it is not on PATH, default /usr/local/cuda);
 # CUDNN_ROOT / CUBLAS_ROOT (passed on to CMake's search, cmake/PfgmNvidiaLibraries.cmake);
 # PFGM_CHECK_BUDGET_S (seconds this call may take before test / bench steps are cut, default 570:
 # the device stops a command at 600); PFGM_ALLOW_NO_GPU=1 (a machine without a GPU: warn instead
@@ -153,8 +154,8 @@ setup() {
   command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH ($PATH)"
   [ -f "$KIT/manifest.json" ] || die "no kit at $KIT: run 'node scripts/device-kit.mjs' on the development machine and carry .carry/kit (carry: [\".carry/kit\"])"
   KIT_SUM=$(sha256sum "$KIT/manifest.json" | cut -c1-64)
+  verify_kit
   if [ "$(cat "$SYS/.kit-sha256" 2>/dev/null)" != "$KIT_SUM" ]; then
-    verify_kit
     log "unpacking the kit into $SYS"
     rm -rf "$SYS" && mkdir -p "$SYS/node/bin" || die "cannot create $SYS"
     unxz_to "$KIT/node.xz" "$NODE" && chmod +x "$NODE" || die "could not unpack $KIT/node.xz"
@@ -197,8 +198,10 @@ setup() {
 
 # --- build --------------------------------------------------------------------------------------
 
+# The folders CMake searches for NVIDIA's wheels: nvidia.__path__ of the python3 on PATH (empty
+# when it cannot import nvidia).
 nvidia_paths() {
-  python3 -c 'import nvidia; print(" ".join(nvidia.__path__))' 2>&1
+  python3 -c 'import nvidia; print(" ".join(nvidia.__path__))' 2>/dev/null
 }
 
 build() {
@@ -207,10 +210,13 @@ build() {
   command -v g++ >/dev/null 2>&1 || die "g++ is not on PATH ($PATH)"
   local nvcc
   nvcc=$(command -v nvcc || true)
-  [ -z "$nvcc" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc=/usr/local/cuda/bin/nvcc
-  [ -n "$nvcc" ] || die "nvcc not found (not on PATH=$PATH, not at /usr/local/cuda/bin/nvcc): the CUDA addon cannot be built"
+  local cuda_home=${CUDA_HOME:-/usr/local/cuda}
+  [ -z "$nvcc" ] && [ -x "$cuda_home/bin/nvcc" ] && nvcc=$cuda_home/bin/nvcc
+  [ -n "$nvcc" ] || die "nvcc not found (not on PATH=$PATH, not at $cuda_home/bin/nvcc; set CUDA_HOME): the CUDA addon cannot be built"
   log "nvcc: $nvcc ($("$nvcc" --version | grep -o 'release [0-9.]*' | head -1)); CUDA arch $ARCH; $JOBS jobs"
-  log "python3: $(command -v python3); nvidia.__path__: $(nvidia_paths | tr '\n' ' ')"
+  local nv
+  nv=$(nvidia_paths)
+  log "python3: $(command -v python3); nvidia.__path__: ${nv:-(none: it cannot import nvidia)}"
   [ -n "${CUDNN_ROOT:-}${CUBLAS_ROOT:-}" ] && log "CUDNN_ROOT=${CUDNN_ROOT:-} CUBLAS_ROOT=${CUBLAS_ROOT:-}"
 
   local generator=()
@@ -236,16 +242,15 @@ for k, v in json.load(open(sys.argv[1]))["cmake"].items(): print(f"-D{k}={v}")' 
   grep -E -- '-- (pfgm:|Found OpenCL)' "$OUT/configure.log" | sed 's/^-- /  /' | tee -a "$SUMMARY"
   grep -q 'pfgm: CUDA backend ON' "$OUT/configure.log" ||
     die "CMake did not enable the CUDA backend (see $OUT/configure.log): nvcc $nvcc not usable?"
-  local lib
+  local lib var p
   for lib in CUDNN CUBLAS; do
     grep -q "pfgm: $lib found" "$OUT/configure.log" && continue
-    local paths
-    paths=$(nvidia_paths)
+    var=${lib}_ROOT
     {
-      echo "python3 ($(command -v python3)) reports nvidia.__path__ = $paths"
-      for p in $paths; do ls -d "$p"/cudnn/lib "$p"/cu13/lib "$p"/cublas/lib 2>&1; done
+      echo "python3 = $(command -v python3); its nvidia.__path__ = ${nv:-(none: it cannot import nvidia)}"
+      for p in $nv; do ls -d "$p"/cudnn/lib "$p"/cu13/lib "$p"/cublas/lib 2>&1; done
     } | tee -a "$SUMMARY"
-    die "$lib not found: the build looked in ${lib}_ROOT (${CUDNN_ROOT:-unset} / ${CUBLAS_ROOT:-unset}), the CUDA toolkit, and <nvidia.__path__>/{cudnn,cu13,cublas}/{include,lib} of that python3 (above). Install PyTorch's CUDA wheels for that python3, or set ${lib}_ROOT"
+    die "$lib not found: the build looked in $var (${!var:-unset}), the CUDA toolkit, and {cudnn,cu13,cublas}/{include,lib} under each nvidia.__path__ entry of that python3 (above). Install PyTorch's CUDA wheels for it (pip install torch), or set $var"
   done
 
   local t0=$SECONDS
@@ -262,7 +267,7 @@ for k, v in json.load(open(sys.argv[1]))["cmake"].items(): print(f"-D{k}={v}")' 
     missing=$(ldd "$BUILD/Release/$addon.node" 2>&1 | grep -i "not found")
     [ -z "$missing" ] || die "$addon.node cannot load its libraries: $missing"
   done
-  readelf -d "$BUILD/Release/pfgm_cuda.node" | grep -E 'NEEDED|RUNPATH' | sed 's/^ */  /' | tee -a "$SUMMARY"
+  readelf -d "$BUILD/Release/pfgm_cuda.node" | grep -E 'NEEDED.*(dnnl|cudnn|cublas)|RUNPATH' | sed 's/^ */  /' | tee -a "$SUMMARY"
   mkdir -p "$OUT/addon" && cp "$BUILD/Release/pfgm_cpu.node" "$BUILD/Release/pfgm_cuda.node" "$OUT/addon/"
   BUILT=1
 }

@@ -7,7 +7,8 @@
 //   node scripts/device-kit.mjs            write .carry/kit/ and print a JSON summary
 //   node scripts/device-kit.mjs --list     print what would go in (packages, files); write nothing
 //   options: --out DIR (default .carry/kit), --limit-mib N (default 60), --no-tsc (pack dist/ as
-//            it is instead of running tsc first)
+//            it is instead of running tsc first), --with PATH (repeatable: another ignored path
+//            that will be carried too, e.g. build-device/Release, counted in the total)
 //
 // Contents (all xz-compressed; the layout is the one device-check.sh expects):
 //   node.xz                this machine's node binary
@@ -210,12 +211,12 @@ function plan() {
   for (const pkg of Object.keys(DEBIAN_PACKAGES)) {
     const status = (() => {
       try {
-        return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: 'pipe' });
+        return execFileSync('dpkg', ['-s', pkg], { encoding: 'utf8', stdio: 'pipe' });
       } catch {
         return '';
       }
     })();
-    if (!status.includes('install ok installed')) {
+    if (!/^Status: install ok installed$/m.test(status)) {
       fail(`the Debian package ${pkg} is not installed here (${DEBIAN_PACKAGES[pkg]}): apt-get install ${pkg}`);
     }
     for (const p of debianFiles(pkg)) {
@@ -235,7 +236,8 @@ function plan() {
   libs.push(...fallback);
 
   const closure = dependencyClosure(join(root, 'node_modules'), ROOT_PACKAGES);
-  if (closure.missing.length > 0) fail(`required packages are not installed: ${closure.missing.join(', ')} (run npm ci)`);
+  if (closure.missing.length > 0)
+    fail(`required packages are not installed: ${closure.missing.join(', ')} (run npm ci)`);
   const modules = [];
   for (const pkg of closure.packages) {
     const nested = join(pkg.dir, 'node_modules');
@@ -306,8 +308,21 @@ function packTar(members, output) {
     writeFileSync(list, `${members.map(([n]) => n).join('\n')}\n`);
     const tar = `${output}.tar`;
     run('tar', [
-      '--create', '--file', tar, '--directory', stage, '--sort=name', '--format=gnu', '--owner=0', '--group=0',
-      '--numeric-owner', `--mtime=${FIXED_MTIME}`, '--mode=u+rw,go-w', '--no-recursion', '--files-from', list,
+      '--create',
+      '--file',
+      tar,
+      '--directory',
+      stage,
+      '--sort=name',
+      '--format=gnu',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      `--mtime=${FIXED_MTIME}`,
+      '--mode=u+rw,go-w',
+      '--no-recursion',
+      '--files-from',
+      list,
     ]);
     xz(tar, output);
     rmSync(tar);
@@ -335,11 +350,16 @@ function main() {
       out: { type: 'string' },
       'limit-mib': { type: 'string' },
       'no-tsc': { type: 'boolean' },
+      with: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+    // The usage is this file's header comment.
+    const header = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 12);
+    process.stdout.write(`${header.join('\n').replace(/^\/\/ ?/gm, '')}\n`);
     return;
   }
   const outDir = resolve(root, values.out ?? join('.carry', 'kit'));
@@ -354,7 +374,12 @@ function main() {
       fallbackLibraries: p.fallbackLibraries,
       needs: p.needs,
       cmake: p.cmake,
-      archives: Object.fromEntries(Object.entries(p.archives).map(([k, m]) => [k, k.startsWith('node_modules') ? { members: m.length } : m.map(([n]) => n)])),
+      archives: Object.fromEntries(
+        Object.entries(p.archives).map(([k, m]) => [
+          k,
+          k.startsWith('node_modules') ? { members: m.length } : m.map(([n]) => n),
+        ]),
+      ),
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return;
@@ -365,7 +390,8 @@ function main() {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     run(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root });
   }
-  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) fail('dist/ is not built: run npm run build:ts (or drop --no-tsc)');
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js')))
+    fail('dist/ is not built: run npm run build:ts (or drop --no-tsc)');
 
   const p = plan();
   mkdirSync(outDir, { recursive: true });
@@ -413,16 +439,25 @@ function main() {
 
   const kitBytes = Object.values(files).reduce((s, f) => s + f.bytes, 0) + statSync(oldManifestPath).size;
   const tree = treeBytes();
-  const total = kitBytes + tree;
+  const extra = (values.with ?? []).map((path) => {
+    const full = resolve(root, path);
+    if (!existsSync(full)) fail(`--with ${path}: no such file or folder`);
+    const st = statSync(full);
+    const bytes = st.isDirectory() ? walk(full).reduce((s, f) => s + lstatSync(f).size, 0) : st.size;
+    return { path: relative(root, full), bytes };
+  });
+  const extraBytes = extra.reduce((s, e) => s + e.bytes, 0);
+  const total = kitBytes + tree + extraBytes;
   const mib = (b) => Math.round((b / MiB) * 100) / 100;
   const summary = {
     kit: relative(root, outDir),
     files: Object.entries(files).map(([file, f]) => ({ file, bytes: f.bytes, mib: mib(f.bytes), members: f.members })),
     kitMiB: mib(kitBytes),
     treeMiB: mib(tree),
+    with: extra.map((e) => ({ path: e.path, mib: mib(e.bytes) })),
     totalMiB: mib(total),
     limitMiB,
-    carry: [relative(root, outDir)],
+    carry: [relative(root, outDir), ...extra.map((e) => e.path)],
     node: p.node.version,
     packages: p.closure.packages.length,
   };
@@ -430,9 +465,10 @@ function main() {
   if (total > limitMiB * MiB) {
     const biggest = summary.files.sort((a, b) => b.bytes - a.bytes).map((f) => `${f.file} ${f.mib} MiB`);
     fail(
-      `the working tree (${mib(tree)} MiB) plus the kit (${mib(kitBytes)} MiB) is ${mib(total)} MiB, over ` +
+      `the working tree (${mib(tree)} MiB) plus the kit (${mib(kitBytes)} MiB)` +
+        `${extra.map((e) => ` plus ${e.path} (${mib(e.bytes)} MiB)`).join('')} is ${mib(total)} MiB, over ` +
         `${limitMiB} MiB (the device carries at most 64 MiB in all). Largest kit files: ${biggest.join(', ')}. ` +
-        'Drop from the tree what need not travel (untracked files that git does not ignore: ' +
+        'Drop a --with path, or from the tree what need not travel (untracked files that git does not ignore: ' +
         '`git status --short`), or shrink the largest archive (e.g. node_modules: an unneeded root package).',
     );
   }
