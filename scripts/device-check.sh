@@ -135,9 +135,10 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
-# place NAME ARCHIVE: unpack node_modules/ or dist/ into the repository root, marked as the kit's.
+# place NAME ARCHIVE: unpack node_modules/ or dist/ into the repository root, marked as the kit's
+# (unpacked beside it first, so that a failed unpack leaves nothing half-made).
 place() {
-  local dir=$ROOT/$1 stamp=$ROOT/$1/.pfgm-kit
+  local dir=$ROOT/$1 stamp=$ROOT/$1/.pfgm-kit tmp=$BUILD/unpack-$1
   if [ -e "$dir" ] || [ -L "$dir" ]; then
     if [ -f "$stamp" ] && [ ! -L "$dir" ]; then
       [ "$(cat "$stamp")" = "$KIT_SUM" ] && return 0
@@ -146,8 +147,9 @@ place() {
       die "$1/ exists in $ROOT and is not the kit's (no $1/.pfgm-kit): move it away (the device needs the kit's copy; do not carry $1)"
     fi
   fi
-  untar "$KIT/$2" "$ROOT" || die "could not unpack $KIT/$2"
-  echo "$KIT_SUM" >"$stamp"
+  rm -rf "$tmp" && mkdir -p "$tmp" || die "cannot create $tmp"
+  untar "$KIT/$2" "$tmp" || die "could not unpack $KIT/$2"
+  echo "$KIT_SUM" >"$tmp/$1/.pfgm-kit" && mv "$tmp/$1" "$dir" && rmdir "$tmp" || die "could not move $1/ into place"
 }
 
 setup() {
@@ -388,8 +390,8 @@ setup
 case "$STAGE" in
   build) build ;;
   info) ensure_built && gpu_check ;;
-  test) ensure_built && gpu_check quiet && run_tests "$@" || die "some GPU test files failed (lines above; logs in $OUT)" ;;
+  test) ensure_built && gpu_check quiet && run_tests "$@" || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
   bench) ensure_built && gpu_check quiet && run_bench "$@" ;;
-  all) build && gpu_check && run_tests || die "some GPU test files failed (lines above; logs in $OUT)" ;;
+  all) build && gpu_check && run_tests || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
 esac
 log "stage $STAGE done"
