@@ -8,6 +8,8 @@
 #   bash scripts/device-check.sh info              pfgm info -> $OUT/info.json; needs the GPU, cuDNN, cuBLAS
 #   bash scripts/device-check.sh test [NAME...]    the GPU test files, in order (NAME: ops-parity, ...)
 #   bash scripts/device-check.sh bench MODE [-- ARGS]   bench/gpu.mjs --modes MODE (fp32|tf32|bf16)
+#   bash scripts/device-check.sh sanitize          compute-sanitizer memcheck + racecheck over
+#                                                  scripts/gpu-sanitize-ops.mjs (every kernel kind once)
 #   bash scripts/device-check.sh all               build, info, test
 #
 # Every stage starts from whatever is there: it unpacks the kit when it is new, builds when no
@@ -47,7 +49,7 @@ usage() {
 
 usage_error() {
   echo "device-check: $1" >&2
-  echo "usage: bash scripts/device-check.sh build | info | test [NAME...] | bench fp32|tf32|bf16 [-- ARGS] | all" >&2
+  echo "usage: bash scripts/device-check.sh build | info | test [NAME...] | bench fp32|tf32|bf16 [-- ARGS] | sanitize | all" >&2
   exit 2
 }
 
@@ -55,7 +57,7 @@ usage_error() {
 STAGE=${1:-}
 [ $# -gt 0 ] && shift
 case "$STAGE" in
-  build | info | all)
+  build | info | all | sanitize)
     [ $# -eq 0 ] || usage_error "'$STAGE' takes no arguments (got: $*)"
     ;;
   test)
@@ -383,6 +385,27 @@ run_bench() {
   log "benchmark written: $OUT/gpu-$MODE.json"
 }
 
+# --- sanitize -----------------------------------------------------------------------------------
+
+# Out-of-bounds accesses, misaligned or uninitialised reads (memcheck) and shared-memory races
+# (racecheck) in every kind of kernel: the first diagnosis after an illegal-address fault, and a
+# check that the parity tests (which compare values) cannot make.
+run_sanitize() {
+  local san=${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer tool left rc failed=0
+  command -v compute-sanitizer >/dev/null 2>&1 && san=$(command -v compute-sanitizer)
+  [ -x "$san" ] || die "compute-sanitizer not found (not on PATH, not at $san; set CUDA_HOME)"
+  for tool in memcheck racecheck; do
+    left=$((BUDGET - SECONDS - 10))
+    [ "$left" -gt 30 ] || { log "sanitize $tool: not run (no time left in this call)"; failed=1; continue; }
+    timeout -k 10 "$left" "$san" --tool "$tool" --error-exitcode 3 "$NODE" scripts/gpu-sanitize-ops.mjs \
+      >"$OUT/sanitize-$tool.log" 2>&1
+    rc=$?
+    echo "sanitize $tool: exit $rc$([ "$rc" = 0 ] && echo ' (clean)' || echo ' FAILED')" | tee -a "$SUMMARY"
+    [ "$rc" = 0 ] || { failed=1; tail -30 "$OUT/sanitize-$tool.log"; }
+  done
+  return $failed
+}
+
 # --- stages -------------------------------------------------------------------------------------
 
 log "stage $STAGE in $ROOT, results in $OUT"
@@ -392,6 +415,7 @@ case "$STAGE" in
   info) ensure_built && gpu_check ;;
   test) ensure_built && gpu_check quiet && run_tests "$@" || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
   bench) ensure_built && gpu_check quiet && run_bench "$@" ;;
+  sanitize) ensure_built && gpu_check quiet && run_sanitize || die "compute-sanitizer found errors (logs in $OUT)" ;;
   all) build && gpu_check && run_tests || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
 esac
 log "stage $STAGE done"

@@ -138,5 +138,29 @@ describe('device-check.sh', () => {
     const r = check(['help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('bash scripts/device-check.sh bench MODE');
+    expect(r.stdout).toContain('bash scripts/device-check.sh sanitize');
+    expect(check(['sanitize', 'extra']).status).toBe(2);
+  });
+
+  it("the sanitizer's script makes every call right (run here on the CPU)", () => {
+    const r = spawnSync(process.execPath, ['scripts/gpu-sanitize-ops.mjs', '--device', 'cpu'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    for (const op of [
+      'network',
+      'attention',
+      'group_norm',
+      'fir_up',
+      'fir_down',
+      'weighted_mse',
+      'grad_stats',
+      'conv2d',
+      'linear',
+    ]) {
+      expect(r.stdout).toContain(`${op}: ok`);
+    }
   });
 });
