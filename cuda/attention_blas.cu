@@ -31,9 +31,9 @@
 //   dQ = dS K   : dQ^T  [d, P] = K^T dS^T  gemm(N, N, m = d, n = P, k = P, A = K^T, B = dS^T)
 //   dK = dS^T Q : dK^T  [d, P] = Q^T dS    gemm(N, T, m = d, n = P, k = P, A = Q^T, B = dS^T)
 // (A and B name what is in memory as cuBLAS sees it; T transposes it.) Each product is one
-// cublasGemmStridedBatchedEx per head over the n samples (strides P c and heads P P): a single
-// batch over n heads would need one stride between consecutive (sample, head) blocks, and the head
-// offset h d inside a row of c channels breaks that. Keeping q, k, v and the gradients in the
+// cublasGemmStridedBatchedEx per head over the n samples (strides P c and heads P P): one batch
+// over all n heads (sample, head) pairs would need a single stride between consecutive blocks,
+// which the head offset h d inside a row of c channels does not give. Keeping q, k, v and the gradients in the
 // channel layout of out and dout is what lets out be written and dout be read in place (no
 // per-head copies); at EDM's 16x16 with 4 heads each call is still 128 products of 256x256x64.
 //
