@@ -17,7 +17,8 @@
 // The arithmetic is cpu_backend()'s, so a network here must compute bit for bit what it computes
 // on the CPU backend: test/native/network-guarded.test.ts checks that, which also shows that
 // every staging copy moves the right data. Not for users: reached only through the native
-// Network config's device 'cpu-guarded'.
+// Network config's device 'cpu-guarded'. The arena and its checks (guarded.h) also serve the
+// fake-CUDA test addon, which runs cuda/backend.cu itself on this memory (test/native/fakecuda/).
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -30,8 +31,9 @@
 
 #include "../errors.h"
 #include "backend.h"
+#include "guarded.h"
 
-namespace pfgm::nn {
+namespace pfgm::nn::guarded {
 namespace {
 
 constexpr size_t kReserve = size_t(64) << 30;  // address space only (MAP_NORESERVE)
@@ -60,9 +62,66 @@ void on_segv(int sig, siginfo_t* info, void* context) {
   }
 }
 
-class GuardedBackend final : public Backend {
+[[noreturn]] void die(const char* msg, size_t len, int status) {
+  (void)!write(2, msg, len);
+  _exit(status);  // called where no exception may leave (destructors, release paths)
+}
+
+// One reserved range, bump-allocated page by page (a page between arrays), never reused: a stale
+// pointer stays recognisably dead. Everything under one recursive mutex.
+class Arena {
  public:
-  GuardedBackend() {
+  static Arena& get() {
+    static Arena arena;
+    return arena;
+  }
+
+  void* allocate(size_t bytes) {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    const size_t span = ((bytes > 0 ? bytes : 1) + page_ - 1) / page_ * page_;
+    if (used_ + span + page_ > kReserve) {
+      fail(code::kMemory, "guarded device: its 64 GiB arena is used up (it never reuses addresses)");
+    }
+    char* p = base_ + used_;
+    used_ += span + page_;
+    if (depth > 0) protect(PROT_READ | PROT_WRITE);
+    blocks[reinterpret_cast<uintptr_t>(p)] = Block{bytes, span, true};
+    return p;  // fresh anonymous pages: zero-filled
+  }
+
+  void release(void* p) {
+    if (p == nullptr) return;
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto it = blocks.find(reinterpret_cast<uintptr_t>(p));
+    if (it == blocks.end() || !it->second.live) {
+      static const char msg[] = "pfgm guarded device: release() of memory it did not allocate\n";
+      die(msg, sizeof(msg) - 1, 87);
+    }
+    it->second.live = false;
+    madvise(p, it->second.span, MADV_DONTNEED);  // gives the pages back; reads as zeros
+  }
+
+  // The whole used span in one call (one mapping for the kernel, so this stays cheap however
+  // many arrays there are). Inside an access released arrays are readable too: the pointer
+  // checks, not the protection, catch an op handed released memory.
+  void protect(int prot) {
+    if (used_ > 0 && mprotect(base_, used_, prot) != 0) {
+      static const char msg[] = "pfgm guarded device: mprotect failed\n";
+      die(msg, sizeof(msg) - 1, 88);
+    }
+  }
+
+  struct Block {
+    size_t bytes;  // what was asked for
+    size_t span;   // page-rounded
+    bool live;
+  };
+  std::recursive_mutex mu;
+  int depth = 0;
+  std::map<uintptr_t, Block> blocks;
+
+ private:
+  Arena() {
     void* p = mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) fail(code::kMemory, "guarded device: could not reserve its address space");
     base_ = static_cast<char*>(p);
@@ -70,61 +129,112 @@ class GuardedBackend final : public Backend {
     g_arena_end = g_arena_begin + kReserve;
     struct sigaction sa {};
     sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &g_previous_segv);
     page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   }
 
+  char* base_ = nullptr;
+  size_t used_ = 0;
+  size_t page_ = 4096;
+};
+
+}  // namespace
+
+void* allocate(size_t bytes) { return Arena::get().allocate(bytes); }
+void release(void* p) { Arena::get().release(p); }
+bool in_arena(const void* p) {
+  Arena::get();
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return p != nullptr && a >= g_arena_begin && a < g_arena_end;
+}
+
+Access::Access(const char* op) : op_(op) { Arena::get().mu.lock(); }
+
+Access::~Access() {
+  Arena& arena = Arena::get();
+  if (open_ && --arena.depth == 0) arena.protect(PROT_NONE);
+  arena.mu.unlock();
+}
+
+void Access::host(const void* p, const char* what) {
+  if (in_arena(p)) {
+    fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what +
+                              " must be host memory, but points into the device's memory");
+  }
+  open();
+}
+
+void Access::device(const void* p, int64_t bytes, const char* what, bool nullable) {
+  if (bytes < 0) fail(code::kInternal, std::string("guarded device: ") + op_ + ": negative size");
+  if (p == nullptr) {
+    if (!nullable && bytes > 0) {
+      fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what + " is null");
+    }
+    open();
+    return;
+  }
+  Arena& arena = Arena::get();
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = arena.blocks.upper_bound(a);
+  const bool inside = it != arena.blocks.begin() &&
+                      (--it, a + static_cast<size_t>(bytes) <= it->first + it->second.bytes);
+  if (!inside) {
+    const std::string why = in_arena(p)
+                                ? "runs past the end of its device array"
+                                : "is not device memory (a host pointer where an upload is missing)";
+    fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what + " (" +
+                              std::to_string(bytes / 4) + " floats) " + why);
+  }
+  if (!it->second.live) {
+    fail(code::kInternal,
+         std::string("guarded device: ") + op_ + "'s " + what + " points into released memory");
+  }
+  open();
+}
+
+void Access::open() {
+  if (!open_) {
+    open_ = true;
+    Arena& arena = Arena::get();
+    if (arena.depth++ == 0) arena.protect(PROT_READ | PROT_WRITE);
+  }
+}
+
+}  // namespace pfgm::nn::guarded
+
+namespace pfgm::nn {
+namespace {
+
+class GuardedBackend final : public Backend {
+ public:
   Device device() const override { return Device::cuda; }  // "not the host": forces staging
 
-  // Bump allocation, page aligned with a page between arrays, never reused: a stale pointer stays
-  // recognisably dead.
   float* allocate(int64_t count) override {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    const size_t bytes = static_cast<size_t>(count > 0 ? count : 1) * sizeof(float);
-    const size_t span = (bytes + page_ - 1) / page_ * page_;
-    if (used_ + span + page_ > kReserve) {
-      fail(code::kMemory, "guarded device: its 64 GiB arena is used up (it never reuses addresses)");
-    }
-    char* p = base_ + used_;
-    used_ += span + page_;
-    if (depth_ > 0) protect(PROT_READ | PROT_WRITE);
-    live_[reinterpret_cast<uintptr_t>(p)] = Block{static_cast<size_t>(count) * sizeof(float), span, true};
-    return reinterpret_cast<float*>(p);  // fresh anonymous pages: zero-filled, as promised
+    return static_cast<float*>(guarded::allocate(static_cast<size_t>(count) * sizeof(float)));
   }
-  void release(float* p) override {
-    if (p == nullptr) return;
-    std::lock_guard<std::recursive_mutex> lock(mu_);
-    auto it = live_.find(reinterpret_cast<uintptr_t>(p));
-    if (it == live_.end() || !it->second.live) {
-      static const char msg[] = "pfgm guarded device: release() of memory it did not allocate\n";
-      (void)!write(2, msg, sizeof(msg) - 1);
-      _exit(87);  // called from destructors: no exception can leave
-    }
-    it->second.live = false;
-    madvise(p, it->second.span, MADV_DONTNEED);  // gives the pages back; reads as zeros
-  }
+  void release(float* p) override { guarded::release(p); }
 
   void copy(int64_t count, const float* src, float* dst) override {
-    Window w(*this, "copy");
+    Window w("copy");
     w.in(src, count, "src");
     w.out(dst, count, "dst");
     inner().copy(count, src, dst);
   }
   void fill(int64_t count, float value, float* y) override {
-    Window w(*this, "fill");
+    Window w("fill");
     w.out(y, count, "y");
     inner().fill(count, value, y);
   }
   void upload(int64_t count, const float* host, float* dst) override {
-    Window w(*this, "upload");
+    Window w("upload");
     w.host(host, "host");
     w.out(dst, count, "dst");
     if (count > 0) std::memcpy(dst, host, static_cast<size_t>(count) * sizeof(float));
   }
   void download(int64_t count, const float* src, float* host) override {
-    Window w(*this, "download");
+    Window w("download");
     w.in(src, count, "src");
     w.host(host, "host");
     if (count > 0) std::memcpy(host, src, static_cast<size_t>(count) * sizeof(float));
@@ -132,7 +242,7 @@ class GuardedBackend final : public Backend {
 
   void linear_forward(const cpu::LinearShape& s, const float* x, const float* wt, const float* b,
                       float* y) override {
-    Window w(*this, "linear_forward");
+    Window w("linear_forward");
     w.in(x, s.rows * s.in, "x");
     w.in(wt, s.out * s.in, "weight");
     w.opt(b, s.out, "bias");
@@ -141,7 +251,7 @@ class GuardedBackend final : public Backend {
   }
   void linear_backward(const cpu::LinearShape& s, const float* x, const float* wt, const float* dy,
                        float* dx, float* dw, float* db) override {
-    Window w(*this, "linear_backward");
+    Window w("linear_backward");
     w.in(x, s.rows * s.in, "x");
     w.in(wt, s.out * s.in, "weight");
     w.in(dy, s.rows * s.out, "dy");
@@ -152,7 +262,7 @@ class GuardedBackend final : public Backend {
   }
   void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* wt, const float* b,
                       float* y) override {
-    Window w(*this, "conv2d_forward");
+    Window w("conv2d_forward");
     w.in(x, s.n * s.h * s.w * s.cin, "x");
     w.in(wt, s.cout * s.cin * s.k * s.k, "weight");
     w.opt(b, s.cout, "bias");
@@ -161,7 +271,7 @@ class GuardedBackend final : public Backend {
   }
   void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* wt, const float* dy,
                        float* dx, float* dw, float* db) override {
-    Window w(*this, "conv2d_backward");
+    Window w("conv2d_backward");
     w.opt(x, s.n * s.h * s.w * s.cin, "x");  // needed only for dweight
     w.in(wt, s.cout * s.cin * s.k * s.k, "weight");
     w.in(dy, s.n * s.oh() * s.ow() * s.cout, "dy");
@@ -172,7 +282,7 @@ class GuardedBackend final : public Backend {
   }
   void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out,
                          float* weights) override {
-    Window w(*this, "attention_forward");
+    Window w("attention_forward");
     w.in(qkv, s.n * s.hw * 3 * s.c, "qkv");
     w.out(out, s.n * s.hw * s.c, "out");
     w.opt(weights, s.n * s.heads * s.hw * s.hw, "weights");
@@ -180,7 +290,7 @@ class GuardedBackend final : public Backend {
   }
   void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
                           const float* dout, float* dqkv) override {
-    Window w(*this, "attention_backward");
+    Window w("attention_backward");
     w.in(qkv, s.n * s.hw * 3 * s.c, "qkv");
     w.in(weights, s.n * s.heads * s.hw * s.hw, "weights");
     w.in(dout, s.n * s.hw * s.c, "dout");
@@ -188,28 +298,28 @@ class GuardedBackend final : public Backend {
     inner().attention_backward(s, qkv, weights, dout, dqkv);
   }
   void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
-    Window w(*this, "fir_down_forward");
+    Window w("fir_down_forward");
     w.host(s.f, "taps");
     w.in(x, in_size(s), "x");
     w.out(y, s.in.n * s.down_h() * s.down_w() * s.in.c, "y");
     inner().fir_down_forward(s, x, y);
   }
   void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
-    Window w(*this, "fir_down_backward");
+    Window w("fir_down_backward");
     w.host(s.f, "taps");
     w.in(dy, s.in.n * s.down_h() * s.down_w() * s.in.c, "dy");
     w.out(dx, in_size(s), "dx");
     inner().fir_down_backward(s, dy, dx);
   }
   void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
-    Window w(*this, "fir_up_forward");
+    Window w("fir_up_forward");
     w.host(s.f, "taps");
     w.in(x, in_size(s), "x");
     w.out(y, s.in.n * s.up_h() * s.up_w() * s.in.c, "y");
     inner().fir_up_forward(s, x, y);
   }
   void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
-    Window w(*this, "fir_up_backward");
+    Window w("fir_up_backward");
     w.host(s.f, "taps");
     w.in(dy, s.in.n * s.up_h() * s.up_w() * s.in.c, "dy");
     w.out(dx, in_size(s), "dx");
@@ -218,7 +328,7 @@ class GuardedBackend final : public Backend {
   void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
                           const float* gamma, const float* beta, float* y, float* mean,
                           float* rstd) override {
-    Window w(*this, "group_norm_forward");
+    Window w("group_norm_forward");
     const int64_t size = s.n * s.hw * s.c;
     w.in(x, size, "x");
     w.opt(shift, s.n * s.c, "shift");
@@ -233,7 +343,7 @@ class GuardedBackend final : public Backend {
                            const float* gamma, const float* beta, const float* mean,
                            const float* rstd, const float* dy, float* dx, float* dgamma,
                            float* dbeta, float* dshift) override {
-    Window w(*this, "group_norm_backward");
+    Window w("group_norm_backward");
     const int64_t size = s.n * s.hw * s.c;
     w.in(x, size, "x");
     w.opt(shift, s.n * s.c, "shift");
@@ -250,47 +360,47 @@ class GuardedBackend final : public Backend {
   }
 
   void silu_forward(int64_t count, const float* x, float* y) override {
-    Window w(*this, "silu_forward");
+    Window w("silu_forward");
     w.in(x, count, "x");
     w.out(y, count, "y");
     inner().silu_forward(count, x, y);
   }
   void silu_backward(int64_t count, const float* x, const float* dy, float* dx) override {
-    Window w(*this, "silu_backward");
+    Window w("silu_backward");
     w.in(x, count, "x");
     w.in(dy, count, "dy");
     w.out(dx, count, "dx");
     inner().silu_backward(count, x, dy, dx);
   }
   void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) override {
-    Window w(*this, "dropout_forward");
+    Window w("dropout_forward");
     w.in(x, s.samples * s.per_sample, "x");
     w.out(y, s.samples * s.per_sample, "y");
     inner().dropout_forward(s, x, y);
   }
   void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) override {
-    Window w(*this, "dropout_backward");
+    Window w("dropout_backward");
     w.in(dy, s.samples * s.per_sample, "dy");
     w.out(dx, s.samples * s.per_sample, "dx");
     inner().dropout_backward(s, dy, dx);
   }
   void axpby(int64_t count, float alpha, const float* a, float beta, const float* b,
              float* y) override {
-    Window w(*this, "axpby");
+    Window w("axpby");
     w.in(a, count, "a");
     w.in(b, count, "b");
     w.out(y, count, "y");
     inner().axpby(count, alpha, a, beta, b, y);
   }
   void scale(int64_t count, float alpha, const float* a, float* y) override {
-    Window w(*this, "scale");
+    Window w("scale");
     w.in(a, count, "a");
     w.out(y, count, "y");
     inner().scale(count, alpha, a, y);
   }
   void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, const float* b,
                        float* y) override {
-    Window w(*this, "concat_channels");
+    Window w("concat_channels");
     w.in(a, pixels * ca, "a");
     w.in(b, pixels * cb, "b");
     w.out(y, pixels * (ca + cb), "y");
@@ -298,7 +408,7 @@ class GuardedBackend final : public Backend {
   }
   void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db,
                       const float* dy) override {
-    Window w(*this, "split_channels");
+    Window w("split_channels");
     w.opt(da, pixels * ca, "da");
     w.opt(db, pixels * cb, "db");
     w.in(dy, pixels * (ca + cb), "dy");
@@ -306,59 +416,59 @@ class GuardedBackend final : public Backend {
   }
   void add_channel_bias(int64_t n, int64_t hw, int64_t c, const float* x, const float* bias,
                         float* y) override {
-    Window w(*this, "add_channel_bias");
+    Window w("add_channel_bias");
     w.in(x, n * hw * c, "x");
     w.in(bias, n * c, "bias");
     w.out(y, n * hw * c, "y");
     inner().add_channel_bias(n, hw, c, x, bias, y);
   }
   void nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t wd, const float* x, float* y) override {
-    Window w(*this, "nchw_to_nhwc");
+    Window w("nchw_to_nhwc");
     w.in(x, n * c * h * wd, "x");
     w.out(y, n * c * h * wd, "y");
     inner().nchw_to_nhwc(n, c, h, wd, x, y);
   }
   void nhwc_to_nchw(int64_t n, int64_t c, int64_t h, int64_t wd, const float* x, float* y) override {
-    Window w(*this, "nhwc_to_nchw");
+    Window w("nhwc_to_nchw");
     w.in(x, n * c * h * wd, "x");
     w.out(y, n * c * h * wd, "y");
     inner().nhwc_to_nchw(n, c, h, wd, x, y);
   }
   void positional_embedding(int64_t n, int64_t channels, double max_positions, bool endpoint,
                             const float* x, float* y) override {
-    Window w(*this, "positional_embedding");
+    Window w("positional_embedding");
     w.in(x, n, "x");
     w.out(y, n * channels, "y");
     inner().positional_embedding(n, channels, max_positions, endpoint, x, y);
   }
   void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x,
                          float* y) override {
-    Window w(*this, "fourier_embedding");
+    Window w("fourier_embedding");
     w.in(freqs, channels / 2, "freqs");
     w.in(x, n, "x");
     w.out(y, n * channels, "y");
     inner().fourier_embedding(n, channels, freqs, x, y);
   }
   void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) override {
-    Window w(*this, "label_input");
+    Window w("label_input");
     w.opt(labels, s.n * s.label_dim, "labels");
     w.out(out, s.n * s.label_dim, "out");
     inner().label_input(s, labels, out);
   }
   void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) override {
-    Window w(*this, "swap_halves");
+    Window w("swap_halves");
     w.in(x, rows * cols, "x");
     w.out(y, rows * cols, "y");
     inner().swap_halves(rows, cols, x, y);
   }
   void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) override {
-    Window w(*this, "sum_columns");
+    Window w("sum_columns");
     w.in(x, rows * cols, "x");
     w.out(out, cols, "out");
     inner().sum_columns(rows, cols, x, out);
   }
   void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) override {
-    Window w(*this, "scale_rows");
+    Window w("scale_rows");
     w.host(a, "a (per-row coefficients)");
     w.in(x, rows * cols, "x");
     w.out(y, rows * cols, "y");
@@ -366,7 +476,7 @@ class GuardedBackend final : public Backend {
   }
   void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
                   const float* z, float* y) override {
-    Window w(*this, "axpby_rows");
+    Window w("axpby_rows");
     w.host(a, "a (per-row coefficients)");
     w.host(b, "b (per-row coefficients)");
     w.in(x, rows * cols, "x");
@@ -375,7 +485,7 @@ class GuardedBackend final : public Backend {
     inner().axpby_rows(rows, cols, a, x, b, z, y);
   }
   void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) override {
-    Window w(*this, "sumsq_rows");
+    Window w("sumsq_rows");
     w.in(x, rows * cols, "x");
     w.host(out, "out (per-row sums)");
     inner().sumsq_rows(rows, cols, x, out);
@@ -383,7 +493,7 @@ class GuardedBackend final : public Backend {
 
   double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
                               const float* target, const float* weight) override {
-    Window w(*this, "weighted_mse_forward");
+    Window w("weighted_mse_forward");
     w.in(pred, samples * per_sample, "pred");
     w.in(target, samples * per_sample, "target");
     w.host(weight, "weight (per-sample loss weights)");
@@ -391,7 +501,7 @@ class GuardedBackend final : public Backend {
   }
   void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
                              const float* target, const float* weight, float* dpred) override {
-    Window w(*this, "weighted_mse_backward");
+    Window w("weighted_mse_backward");
     w.in(pred, samples * per_sample, "pred");
     w.in(target, samples * per_sample, "target");
     w.host(weight, "weight (per-sample loss weights)");
@@ -399,14 +509,14 @@ class GuardedBackend final : public Backend {
     inner().weighted_mse_backward(samples, per_sample, pred, target, weight, dpred);
   }
   optim::GradStats grad_stats(int64_t count, const float* g) override {
-    Window w(*this, "grad_stats");
+    Window w("grad_stats");
     w.in(g, count, "g");
     return inner().grad_stats(count, g);
   }
   void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
                  double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
                  double ema_beta) override {
-    Window w(*this, "adam_step");
+    Window w("adam_step");
     w.out(p, count, "param");
     w.in(g, count, "grad");
     w.out(m, count, "m");
@@ -415,106 +525,34 @@ class GuardedBackend final : public Backend {
     inner().adam_step(count, p, g, m, v, lr, beta1, beta2, eps, t, grad_scale, ema, ema_beta);
   }
   void axpy(int64_t count, float alpha, const float* x, float* y) override {
-    Window w(*this, "axpy");
+    Window w("axpy");
     w.in(x, count, "x");
     w.out(y, count, "y");
     inner().axpy(count, alpha, x, y);
   }
   void student_t_noise_f32(float* out, const NoiseSpec& spec) override {
-    Window w(*this, "student_t_noise_f32");
+    Window w("student_t_noise_f32");
     w.out(out, spec.count * spec.n, "out");
     w.host(spec.sigma, "spec.sigma");
     inner().student_t_noise_f32(out, spec);
   }
 
- private:
-  struct Block {
-    size_t bytes;  // what was asked for
-    size_t span;   // page-rounded
-    bool live;
-  };
-
-  // One method's stay in the arena: the arguments are checked first (without touching device
-  // memory), then the arena is readable and writable until the outermost method returns.
+  // Counts in floats over guarded::Access (bytes).
   class Window {
    public:
-    Window(GuardedBackend& be, const char* op) : be_(be), lock_(be.mu_), op_(op) {}
-    ~Window() {
-      if (open_ && --be_.depth_ == 0) be_.protect(PROT_NONE);
-    }
-    void in(const void* p, int64_t count, const char* what) { check(p, count, what, false); }
-    void out(const void* p, int64_t count, const char* what) { check(p, count, what, false); }
-    void opt(const void* p, int64_t count, const char* what) { check(p, count, what, true); }
-    void host(const void* p, const char* what) {
-      const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-      if (p != nullptr && a >= g_arena_begin && a < g_arena_end) {
-        fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what +
-                                  " must be host memory, but points into the device's memory");
-      }
-      open();
-    }
+    explicit Window(const char* op) : a_(op) {}
+    void in(const void* p, int64_t count, const char* what) { a_.device(p, count * 4, what); }
+    void out(const void* p, int64_t count, const char* what) { a_.device(p, count * 4, what); }
+    void opt(const void* p, int64_t count, const char* what) { a_.device(p, count * 4, what, true); }
+    void host(const void* p, const char* what) { a_.host(p, what); }
 
    private:
-    void check(const void* p, int64_t count, const char* what, bool nullable) {
-      if (count < 0) fail(code::kInternal, std::string("guarded device: ") + op_ + ": negative size");
-      if (p == nullptr) {
-        if (!nullable && count > 0) {
-          fail(code::kInternal,
-               std::string("guarded device: ") + op_ + "'s " + what + " is null");
-        }
-        open();
-        return;
-      }
-      const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-      const size_t bytes = static_cast<size_t>(count) * sizeof(float);
-      auto it = be_.live_.upper_bound(a);
-      const bool inside = it != be_.live_.begin() && (--it, a + bytes <= it->first + it->second.bytes);
-      if (!inside) {
-        std::string why = a >= g_arena_begin && a < g_arena_end
-                              ? "runs past the end of its device array"
-                              : "is not device memory (a host pointer where an upload is missing)";
-        fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what + " (" +
-                                  std::to_string(count) + " floats) " + why);
-      }
-      if (!it->second.live) {
-        fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what +
-                                  " points into released memory");
-      }
-      open();
-    }
-    void open() {
-      if (!open_) {
-        open_ = true;
-        if (be_.depth_++ == 0) be_.protect(PROT_READ | PROT_WRITE);
-      }
-    }
-
-    GuardedBackend& be_;
-    std::lock_guard<std::recursive_mutex> lock_;
-    const char* op_;
-    bool open_ = false;
+    guarded::Access a_;
   };
 
+ private:
   static int64_t in_size(const cpu::ResampleShape& s) { return s.in.n * s.in.h * s.in.w * s.in.c; }
   static Backend& inner() { return cpu_backend(); }
-
-  // The whole used span in one call (one mapping for the kernel, so this stays cheap however
-  // many arrays there are). Inside a window released arrays are readable too: the pointer checks,
-  // not the protection, catch an op handed released memory.
-  void protect(int prot) {
-    if (used_ > 0 && mprotect(base_, used_, prot) != 0) {
-      static const char msg[] = "pfgm guarded device: mprotect failed\n";
-      (void)!write(2, msg, sizeof(msg) - 1);
-      _exit(88);
-    }
-  }
-
-  std::recursive_mutex mu_;
-  char* base_ = nullptr;
-  size_t used_ = 0;
-  size_t page_ = 4096;
-  int depth_ = 0;
-  std::map<uintptr_t, Block> live_;
 };
 
 }  // namespace
