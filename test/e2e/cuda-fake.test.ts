@@ -91,4 +91,36 @@ describe.skipIf(!present)('the CLI on a (fake) CUDA device', () => {
     expect(cuda.losses).toEqual(cpu.losses);
     expect(cuda.samples.equals(cpu.samples)).toBe(true);
   }, 180_000);
+
+  it('bench:gpu measures a CUDA network (the PyTorch side left out)', () => {
+    const env = { ...process.env, PFGM_ADDON_DIR: addons, PFGM_DEVICE: 'auto' };
+    const out = join(work, 'gpu.json');
+    const args = ['--device', 'cuda', '--networks', 'ddpmpp-small', '--batch', '2', '--steps', '1', '--warmup', '1'];
+    const more = [
+      '--sample-batch',
+      '2',
+      '--sample-steps',
+      '2',
+      '--sample-repeats',
+      '1',
+      '--no-torch',
+      '--modes',
+      'fp32,bf16',
+    ];
+    const r = spawnSync(process.execPath, [join(root, 'bench', 'gpu.mjs'), ...args, ...more, '--out', out], {
+      encoding: 'utf8',
+      env,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    expect(json.device).toBe('cuda');
+    expect(json.gpu.pfgm).toMatch(/fake CUDA/);
+    for (const mode of ['fp32', 'bf16']) {
+      const p = json.networks['ddpmpp-small'].modes[mode].pfgm;
+      expect(p.precision).toBe(mode);
+      expect(p.train_images_per_s).toBeGreaterThan(0);
+      expect(Number.isFinite(p.loss_last)).toBe(true);
+      expect(p.sample_nfe).toBe(3);
+    }
+  }, 180_000);
 });
