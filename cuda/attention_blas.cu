@@ -38,8 +38,8 @@
 // per-head copies); at EDM's 16x16 with 4 heads each call is still 128 products of 256x256x64.
 //
 // ---- math modes ---------------------------------------------------------------------------------
-// The handle is this file's own (cuda/linear.cu's is private to it), made once, bound to the engine
-// stream and set to CUBLAS_DEFAULT_MATH, which nothing here changes. Each call passes its compute
+// The handle is the process's one (cublas_handle.cuh, shared with cuda/linear.cu), made once, bound
+// to the engine stream and set to CUBLAS_DEFAULT_MATH, which nothing changes. Each call passes its compute
 // type, which is what decides the arithmetic:
 //   kFp32  CUBLAS_COMPUTE_32F: with CUBLAS_DEFAULT_MATH cuBLAS uses neither TF32
 //          (that needs CUBLAS_TF32_TENSOR_OP_MATH or a _FAST_TF32 compute type) nor the BF16x9
@@ -76,9 +76,7 @@
 #include "check.cuh"
 #include "launch.cuh"
 
-#ifdef PFGM_HAVE_CUBLAS
-#include <cublas_v2.h>
-#endif
+#include "cublas_handle.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -325,36 +323,6 @@ using attention_blas_detail::split;
 
 // ---- cuBLAS -------------------------------------------------------------------------------------
 
-void check_cublas(cublasStatus_t status, const char* what) {
-  if (status == CUBLAS_STATUS_SUCCESS) return;
-  fail(status == CUBLAS_STATUS_ALLOC_FAILED ? code::kMemory : code::kCuda,
-       std::string("cuBLAS ") + what + " failed: " + cublasGetStatusName(status) + " (" +
-           cublasGetStatusString(status) + ")");
-}
-
-std::mutex& handle_mutex() {
-  static auto* mu = new std::mutex;
-  return *mu;
-}
-
-// With handle_mutex() held. Made on first use and kept for the process (as linear.cu's).
-cublasHandle_t handle() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t made = nullptr;
-    const cublasStatus_t status = cublasCreate(&made);
-    if (status != CUBLAS_STATUS_SUCCESS) {
-      fail(code::kDevice, std::string("cuBLAS could not start (cublasCreate: ") + cublasGetStatusString(status) +
-                              "); check that libcublasLt.so.13 sits next to libcublas.so.13 and the driver is "
-                              "recent enough for CUDA 13");
-    }
-    check_cublas(cublasSetStream(made, gpu::engine_stream()), "cublasSetStream");
-    // Never changed afterwards: CUBLAS_COMPUTE_32F then means IEEE fp32 (see the header).
-    check_cublas(cublasSetMathMode(made, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-    return made;
-  }();
-  return h;
-}
-
 cublasComputeType_t compute_type(MathMode math) {
   switch (math) {
     case MathMode::kTf32: return CUBLAS_COMPUTE_32F_FAST_TF32;
@@ -383,14 +351,14 @@ Mat square(const cpu::AttentionShape& s, const float* w) { return {w, s.hw, s.he
 OutMat square_out(const cpu::AttentionShape& s, float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
 
 // C = op(A) op(B) (column-major [m, nn], k deep) for every head and sample: one strided-batched
-// call per head, batched over the samples. With handle_mutex() held.
+// call per head, batched over the samples. With cublas_mutex() held.
 void gemm(const cpu::AttentionShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
           int64_t nn, int64_t k, const Mat& a, const Mat& b, const OutMat& c, const char* what) {
   const float one = 1.0f, zero = 0.0f;
   const cublasComputeType_t compute = compute_type(math);
   for (int64_t h = 0; h < s.heads; ++h) {
     check_cublas(cublasGemmStridedBatchedEx(
-                     handle(), ta, tb, static_cast<int>(m), static_cast<int>(nn), static_cast<int>(k), &one,
+                     cublas_handle(), ta, tb, static_cast<int>(m), static_cast<int>(nn), static_cast<int>(k), &one,
                      a.p + h * a.head, CUDA_R_32F, static_cast<int>(a.ld), a.sample, b.p + h * b.head, CUDA_R_32F,
                      static_cast<int>(b.ld), b.sample, &zero, c.p + h * c.head, CUDA_R_32F,
                      static_cast<int>(c.ld), c.sample, static_cast<int>(s.n), compute, CUBLAS_GEMM_DEFAULT),
@@ -416,13 +384,13 @@ void attention_forward_blas(const cpu::AttentionShape& s, const float* qkv, floa
   gpu::DeviceArray<float> q(count, stream), k(count, stream), v(count, stream);
   split(count, qkv, inv_sqrt_d, q.get(), k.get(), v.get());
   {
-    std::lock_guard<std::mutex> lock(handle_mutex());
+    std::lock_guard<std::mutex> lock(cublas_mutex());
     gemm(s, math, CUBLAS_OP_T, CUBLAS_OP_N, p, p, d, channels(s, k.get()), channels(s, q.get()),
          square_out(s, weights), "cublasGemmStridedBatchedEx (attention scores)");
   }
   softmax_rows(rows, p, weights);
   {
-    std::lock_guard<std::mutex> lock(handle_mutex());
+    std::lock_guard<std::mutex> lock(cublas_mutex());
     gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_N, d, p, p, channels(s, v.get()), square(s, weights),
          channels_out(s, out), "cublasGemmStridedBatchedEx (attention weighted sum)");
   }
@@ -443,14 +411,14 @@ void attention_backward_blas(const cpu::AttentionShape& s, const float* qkv, con
   split(count, qkv, 1.0f, q.get(), k.get(), v.get());
   const Mat w = square(s, weights), dov = channels(s, dout);
   {
-    std::lock_guard<std::mutex> lock(handle_mutex());
+    std::lock_guard<std::mutex> lock(cublas_mutex());
     gemm(s, math, CUBLAS_OP_T, CUBLAS_OP_N, p, p, d, channels(s, v.get()), dov, square_out(s, ds.get()),
          "cublasGemmStridedBatchedEx (attention dW)");
   }
   // dS over dW; the logits were (q / sqrt d) k^T, so dS carries the 1 / sqrt d for dq and dk.
   softmax_backward(rows, p, weights, ds.get(), inv_sqrt_d);
   {
-    std::lock_guard<std::mutex> lock(handle_mutex());
+    std::lock_guard<std::mutex> lock(cublas_mutex());
     const Mat dsm = square(s, ds.get());
     // v is spent once dW is known, k once dQ is: dV and dK take their places (stream order).
     gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_T, d, p, p, dov, w, channels_out(s, v.get()),

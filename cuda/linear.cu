@@ -30,9 +30,7 @@
 #include "launch.cuh"
 #include "ops.h"
 
-#ifdef PFGM_HAVE_CUBLAS
-#include <cublas_v2.h>
-#endif
+#include "cublas_handle.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -86,34 +84,6 @@ void linear_backward(const cpu::LinearShape& s, const float*, const float*, cons
 namespace pfgm::cuda {
 namespace {
 
-void check_cublas(cublasStatus_t status, const std::string& what) {
-  if (status == CUBLAS_STATUS_SUCCESS) return;
-  fail(status == CUBLAS_STATUS_ALLOC_FAILED ? code::kMemory : code::kCuda,
-       "cuBLAS " + what + " failed: " + cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
-}
-
-std::mutex& handle_mutex() {
-  static auto* mu = new std::mutex;
-  return *mu;
-}
-
-// With handle_mutex() held.
-cublasHandle_t handle() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t made = nullptr;
-    const cublasStatus_t status = cublasCreate(&made);
-    if (status != CUBLAS_STATUS_SUCCESS) {
-      fail(code::kDevice, std::string("cuBLAS could not start (cublasCreate: ") + cublasGetStatusString(status) +
-                              "); check that libcublasLt.so.13 sits next to libcublas.so.13 and the driver is "
-                              "recent enough for CUDA 13");
-    }
-    check_cublas(cublasSetStream(made, gpu::engine_stream()), "cublasSetStream");
-    check_cublas(cublasSetMathMode(made, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-    return made;
-  }();
-  return h;
-}
-
 MathMode checked(MathMode math) {
   if (math != MathMode::kFp32 && math != MathMode::kTf32 && math != MathMode::kBf16) {
     fail(code::kArgument, "linear: math mode must be 0 (fp32), 1 (tf32) or 2 (bf16)");
@@ -142,7 +112,7 @@ void gemm(const cpu::LinearShape& s, MathMode math, cublasOperation_t ta, cublas
   const cudaDataType_t in_type = math == MathMode::kBf16 && bf16_gemm() ? CUDA_R_16BF : CUDA_R_32F;
   const cublasComputeType_t compute = math == MathMode::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   const cublasStatus_t status =
-      cublasGemmEx(handle(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a, in_type,
+      cublasGemmEx(cublas_handle(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &one, a, in_type,
                    static_cast<int>(lda), b, in_type, static_cast<int>(ldb), &zero, c, CUDA_R_32F, static_cast<int>(m),
                    compute, CUBLAS_GEMM_DEFAULT);
   if (status != CUBLAS_STATUS_SUCCESS) {  // the message only when needed: this runs per layer and step
@@ -172,7 +142,7 @@ void linear_forward(const cpu::LinearShape& s, const float* x, const float* weig
   check_shape(s);
   checked(math);
   if (s.rows == 0) return;
-  std::lock_guard<std::mutex> lock(handle_mutex());
+  std::lock_guard<std::mutex> lock(cublas_mutex());
   gpu::DeviceArray<unsigned char> xb, wb;
   const void* xa = operand(math, s.rows * s.in, x, xb);
   const void* wa = operand(math, s.out * s.in, weight, wb);
@@ -195,7 +165,7 @@ void linear_backward(const cpu::LinearShape& s, const float* x, const float* wei
   }
   if (dbias != nullptr) gpu::column_sums(s.rows, s.out, dy, dbias);  // from fp32 dy in every mode
   if (dx == nullptr && dweight == nullptr) return;
-  std::lock_guard<std::mutex> lock(handle_mutex());
+  std::lock_guard<std::mutex> lock(cublas_mutex());
   gpu::DeviceArray<unsigned char> dyb, wb, xb;
   const void* dya = operand(math, s.rows * s.out, dy, dyb);
   if (dx != nullptr) {
