@@ -39,7 +39,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 import { getDeviceInfo } from '../../src/index.js';
-import { filled, type Inputs, out } from '../helpers/ops.js';
+import { filled, type Inputs, out, scaledError } from '../helpers/ops.js';
 
 const hasCuda = (() => {
   try {
@@ -103,19 +103,6 @@ function lane(x: Float32Array, which: number): Float32Array {
   return r;
 }
 
-/** max |a - ref| / max |ref| (0 when both are zero; a NaN counts as infinite). */
-function scaledErr(a: Float32Array, ref: Float32Array): number {
-  expect(a.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs((a[i] as number) - (ref[i] as number));
-    diff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(diff, d);
-    scale = Math.max(scale, Math.abs(ref[i] as number));
-  }
-  return diff === 0 ? 0 : diff / Math.max(scale, 1e-30);
-}
-
 /** The five outputs of a result by name: out, weights and the three lanes of dqkv. */
 function parts(r: Outputs): Record<Output, Float32Array> {
   const dqkv = out(r, 'dqkv');
@@ -133,7 +120,7 @@ function compare(got: Outputs, ref: Outputs, mode: Mode): Check[] {
   expect(Object.keys(ref).sort()).toEqual(['dqkv', 'out', 'weights']);
   for (const name of Object.keys(ref)) expect(got[name]?.shape, name).toEqual(ref[name]?.shape);
   const [g, r] = [parts(got), parts(ref)];
-  return OUTPUTS.map((name) => ({ name, err: scaledErr(g[name], r[name]), bound: bound(mode, name) }));
+  return OUTPUTS.map((name) => ({ name, err: scaledError(g[name], r[name]), bound: bound(mode, name) }));
 }
 
 /** The largest |row sum - 1| of the weights [n, heads, hw, hw]. */

@@ -25,7 +25,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 import { getDeviceInfo } from '../../src/index.js';
-import { type Attrs, filled, type Inputs, out } from '../helpers/ops.js';
+import { type Attrs, filled, type Inputs, out, scaledError } from '../helpers/ops.js';
 
 const hasCuda = (() => {
   try {
@@ -99,19 +99,6 @@ function linearInputs(c: LinearCase, i: number): Inputs {
   };
 }
 
-/** max |a - ref| / max |ref|. */
-function scaledErr(a: Float32Array, ref: Float32Array): number {
-  expect(a.length).toBe(ref.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs((a[i] as number) - (ref[i] as number));
-    diff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(diff, d);
-    scale = Math.max(scale, Math.abs(ref[i] as number));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
-
 function scaledBound(mode: Mode, k: number): number {
   if (mode === 1) return 3e-3;
   if (mode === 2) return 1.2e-2;
@@ -149,7 +136,7 @@ function compare(
   expect(Object.keys(gpu).sort()).toEqual(Object.keys(cpu).sort());
   const checks: Check[] = [];
   for (const name of ['y', 'dx', 'dweight'] as const) {
-    checks.push({ name, err: scaledErr(out(gpu, name), out(cpu, name)), bound: scaledBound(mode, dots[name]) });
+    checks.push({ name, err: scaledError(out(gpu, name), out(cpu, name)), bound: scaledBound(mode, dots[name]) });
   }
   if (cpu.dbias) {
     const cols = cpu.dbias.data.length;

@@ -22,6 +22,7 @@
 // Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
 import { createNetwork, getDeviceInfo, type Network, type NetworkConfig, preset } from '../../src/index.js';
+import { scaledError } from '../helpers/ops.js';
 
 const gpuReady = (() => {
   try {
@@ -60,18 +61,6 @@ function labels(batch: number, dim: number): Float32Array {
   const l = new Float32Array(batch * dim);
   for (let i = 0; i < batch; i++) l[i * dim + (i % dim)] = 1;
   return l;
-}
-
-// max |a - b| / max |b|: an error relative to the array's scale, not per element.
-function scaledError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return err / Math.max(scale, 1e-30);
 }
 
 function pair(config: NetworkConfig | 'ddpmpp-small', precision: 'fp32' | 'bf16' = 'fp32'): [Network, Network] {

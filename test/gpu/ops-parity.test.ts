@@ -26,7 +26,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 import { getDeviceInfo } from '../../src/index.js';
-import { type Attrs, filled, type Inputs, out } from '../helpers/ops.js';
+import { type Attrs, filled, type Inputs, out, scaledError } from '../helpers/ops.js';
 
 const hasCuda = (() => {
   try {
@@ -74,17 +74,6 @@ function maxUlp(a: Float32Array, b: Float32Array): number {
     worst = Math.max(worst, Math.abs(ord(u) - ord(v)));
   }
   return worst;
-}
-
-/** max |a - ref| / max |ref|. */
-function scaledErr(a: Float32Array, ref: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (ref[i] as number)));
-    scale = Math.max(scale, Math.abs(ref[i] as number));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 const attempt = (f: () => Promise<unknown>) => Promise.resolve().then(f);
@@ -157,9 +146,9 @@ describe.skipIf(!hasCuda)('CUDA ops parity with the CPU engine', () => {
       expect(Math.abs((gm[i] as number) - (cm[i] as number))).toBeLessThanOrEqual(2e-5 / (cr[i] as number) + ulp);
       expect(Math.abs((gr[i] as number) / (cr[i] as number) - 1)).toBeLessThan(2e-5);
     }
-    expect(scaledErr(out(r.gpu, 'y'), out(r.cpu, 'y'))).toBeLessThan(2e-5);
+    expect(scaledError(out(r.gpu, 'y'), out(r.cpu, 'y'))).toBeLessThan(2e-5);
     for (const name of ['dx', 'dgamma', 'dbeta', ...(withShift ? ['dshift'] : [])]) {
-      expect(scaledErr(out(r.gpu, name), out(r.cpu, name)), name).toBeLessThan(5e-5);
+      expect(scaledError(out(r.gpu, name), out(r.cpu, name)), name).toBeLessThan(5e-5);
     }
     // deterministic: a second run gives the same bits
     const again = await native().runOp('group_norm', { groups, silu, eps: 1e-5 }, inputs, 'cuda');

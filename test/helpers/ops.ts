@@ -1,4 +1,5 @@
 // Small helpers shared by the op tests: run an op case, pick an output, make a deterministic input.
+import { expect } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 
@@ -24,4 +25,20 @@ export function filled(shape: number[], seed: number, lo = -1, hi = 1): NativeHo
     data[i] = lo + (hi - lo) * (state / 2 ** 32);
   }
   return { shape, data };
+}
+
+/**
+ * max |a - ref| / max |ref|: an error relative to the array's scale, not per element (0 when both
+ * are zero; a NaN difference counts as infinite). The parity tests' measure of agreement.
+ */
+export function scaledError(a: Float32Array, ref: Float32Array): number {
+  expect(a.length).toBe(ref.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = Math.abs((a[i] as number) - (ref[i] as number));
+    diff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(diff, d);
+    scale = Math.max(scale, Math.abs(ref[i] as number));
+  }
+  return diff === 0 ? 0 : diff / Math.max(scale, 1e-30);
 }
