@@ -2,6 +2,9 @@
 #include "allocator.cuh"
 #include "check.cuh"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace pfgm::gpu {
 namespace {
 
@@ -32,10 +35,16 @@ struct CudaDevice {
 
 using Pool = memory::CachingPool<CudaDevice, cudaStream_t>;
 
+// PFGM_CUDA_NO_CACHING=1 turns the cache off (caching_pool.h says why one would).
+bool caching_on() {
+  const char* v = std::getenv("PFGM_CUDA_NO_CACHING");
+  return v == nullptr || *v == '\0' || std::strcmp(v, "0") == 0;
+}
+
 // Never destroyed: tensors released by finalizers at exit may outlive static destructors, and
 // the CUDA context is gone by then anyway.
 Pool& pool() {
-  static Pool* p = new Pool(CudaDevice{});
+  static Pool* p = new Pool(CudaDevice{}, caching_on());
   return *p;
 }
 

@@ -19,8 +19,8 @@ function expectedClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
-async function replay(capacity: number, script: number[][]) {
-  const r = await run('caching_pool', { capacity, script: script.flat() }, {});
+async function replay(capacity: number, script: number[][], caching = 1) {
+  const r = await run('caching_pool', { capacity, caching, script: script.flat() }, {});
   const [inUse, cached, deviceAllocs, deviceFrees, hits, deviceUsed, syncs] = Array.from(out(r, 'stats'));
   return {
     classes: Array.from(out(r, 'classes')),
@@ -124,6 +124,39 @@ describe('caching pool policy (fake device)', () => {
     await expect(replay(4096, [[ALLOC, 2 ** 50, 0]])).rejects.toMatchObject({
       code: 'ERR_PFGM_OUT_OF_MEMORY',
       message: expect.stringContaining('no device holds that much'),
+    });
+  });
+
+  it('without caching (PFGM_CUDA_NO_CACHING=1) allocates exact sizes and gives each block back at once', async () => {
+    const sizes = [0, 1, 1000, 3 * 2 ** 20 + 7];
+    const { classes, stats } = await replay(
+      2 ** 23,
+      [...sizes.map((b) => [ALLOC, b, 0]), [FREE, 0, 0], [FREE, 1, 0], [ALLOC, 1000, 0]],
+      0,
+    );
+    // `classes` reports the cached rule's class; the device saw the exact sizes.
+    expect(classes).toEqual([...sizes, 1000].map(expectedClass));
+    expect(stats).toEqual({
+      inUse: 1000 + 3 * 2 ** 20 + 7 + 1000,
+      cached: 0,
+      deviceAllocs: 5,
+      deviceFrees: 2,
+      hits: 0,
+      deviceUsed: 1000 + 3 * 2 ** 20 + 7 + 1000,
+      syncs: 0,
+    });
+    await expect(
+      replay(
+        4096,
+        [
+          [ALLOC, 1024, 0],
+          [ALLOC, 3073, 0],
+        ],
+        0,
+      ),
+    ).rejects.toMatchObject({
+      code: 'ERR_PFGM_OUT_OF_MEMORY',
+      message: expect.stringMatching(/could not allocate 3\.00 KiB \(3073 bytes\) \(PFGM_CUDA_NO_CACHING=1\)/),
     });
   });
 });

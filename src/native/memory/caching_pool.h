@@ -72,15 +72,22 @@ struct PoolStats {
 //   void synchronize()     wait for all queued work on every stream
 //   void mem_info(size_t* free, size_t* total)
 // Stream is an opaque handle compared by value (cudaStream_t in the CUDA build).
+//
+// With caching off (PFGM_CUDA_NO_CACHING=1, as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING) every
+// request is a device allocation of exactly its size, given back on release. Slower; it exists
+// for out-of-bounds checks, which see only a device allocation's extent (compute-sanitizer
+// memcheck, the CUDA emulator's guard pages in test/native/emucuda/): with the cache a size
+// rounds up to its class and a freed block is handed out again, so an overrun inside the class
+// or a read after free goes unseen.
 template <class Device, class Stream>
 class CachingPool {
  public:
-  explicit CachingPool(Device device) : device_(std::move(device)) {}
+  explicit CachingPool(Device device, bool caching = true) : device_(std::move(device)), caching_(caching) {}
   CachingPool(const CachingPool&) = delete;
   CachingPool& operator=(const CachingPool&) = delete;
 
   void* allocate(size_t bytes, Stream stream) {
-    const size_t cls = size_class(bytes);
+    const size_t cls = caching_ ? size_class(bytes) : exact_size(bytes);
     std::lock_guard<std::mutex> lock(mu_);
     if (cls == 0) oom(bytes, cls);
     auto it = free_.find(Key{cls, stream});
@@ -120,6 +127,11 @@ class CachingPool {
     const Live block = it->second;
     live_.erase(it);
     stats_.in_use_bytes -= block.size;
+    if (!caching_) {
+      device_.free(ptr);  // cudaFree waits for the kernels still queued on the block
+      stats_.device_frees += 1;
+      return true;
+    }
     stats_.cached_bytes += block.size;
     free_[Key{block.size, block.stream}].push_back(ptr);
     return true;
@@ -150,6 +162,12 @@ class CachingPool {
     Stream stream;
   };
 
+  // Without the cache: the request itself (at least 1 byte), or 0 past what any device holds.
+  static size_t exact_size(size_t bytes) {
+    if (bytes > size_class(size_t{1} << 48)) return 0;
+    return bytes == 0 ? 1 : bytes;
+  }
+
   void* hand_out(void* ptr, size_t cls, Stream stream) {
     live_[ptr] = Live{cls, stream};
     stats_.in_use_bytes += cls;
@@ -176,7 +194,8 @@ class CachingPool {
     device_.mem_info(&dev_free, &dev_total);
     fail(code::kMemory,
          "out of GPU memory: could not allocate " + bytes_text(bytes) +
-             (cls != 0 ? " (size class " + bytes_text(cls) + ")" : std::string(" (no device holds that much)")) +
+             (cls == 0 ? std::string(" (no device holds that much)")
+                       : caching_ ? " (size class " + bytes_text(cls) + ")" : std::string(" (PFGM_CUDA_NO_CACHING=1)")) +
              "; pfgm holds " + bytes_text(stats_.in_use_bytes) + " in use and " +
              bytes_text(stats_.cached_bytes) + " cached, the device reports " +
              bytes_text(dev_free) + " free of " + bytes_text(dev_total) +
@@ -184,6 +203,7 @@ class CachingPool {
   }
 
   Device device_;
+  bool caching_;
   std::mutex mu_;
   std::unordered_map<void*, Live> live_;
   std::map<Key, std::vector<void*>> free_;

@@ -56,7 +56,8 @@ struct FakeRef {
   void mem_info(size_t* f, size_t* t) { d->mem_info(f, t); }
 };
 
-// attrs: capacity (bytes); script = flat triples [op, a, b]:
+// attrs: capacity (bytes); caching (optional, default 1; 0 is PFGM_CUDA_NO_CACHING's exact
+// mode); script = flat triples [op, a, b]:
 //   [1, bytes, stream]  allocate -> the next handle (0, 1, 2, ...)
 //   [2, handle, 0]      release that handle
 //   [3, 0, 0]           release_cached
@@ -66,7 +67,7 @@ struct FakeRef {
 PFGM_OP_CASE("caching_pool", [](const Attrs& a, const Tensors&, Tensors& out) {
   FakeDevice dev;
   dev.capacity = static_cast<size_t>(pfgm::opcases::attr(a, "capacity"));
-  pfgm::memory::CachingPool<FakeRef, int64_t> pool(FakeRef{&dev});
+  pfgm::memory::CachingPool<FakeRef, int64_t> pool(FakeRef{&dev}, pfgm::opcases::attr(a, "caching", 1) != 0);
   const std::vector<double> script = pfgm::opcases::attr_list(a, "script");
   if (script.size() % 3 != 0) pfgm::fail(pfgm::code::kArgument, "caching_pool: script holds triples");
   std::vector<void*> handles;

@@ -1,0 +1,77 @@
+// The CUDA emulator's stand-ins for what cuDNN and cuBLAS compute (cuda/conv.cu, cuda/linear.cu):
+// the CPU engine's convolution and linear layer, on operands first rounded to the math mode's
+// precision (tf32: 10 mantissa bits; bf16: 7), as the tensor cores read them, with fp32 sums.
+// The bias add, the bias gradient and the bf16 rounding are the real kernels (bias.cu, bf16.cu).
+// Those libraries are not emulated (they are not ours, and not on CI machines): this file only
+// lets the emulated addon run whole networks through cuda/backend.cu and the real custom kernels.
+// Their own parity (test/gpu/conv-linear-parity.test.ts) needs a GPU.
+#include <cstdint>
+#include <cstring>
+
+#include "../../../cuda/allocator.cuh"
+#include "../../../cuda/dense.cuh"
+#include "../../../cuda/ops.h"
+#include "nn/backend.h"
+#include "../../../cuda/launch.cuh"
+
+namespace pfgm::cuda {
+namespace {
+
+float round_tf32(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf, NaN
+  u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;   // to nearest, ties to even
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// A copy of p[0, count) rounded for `math`, or p itself in fp32.
+const float* rounded(const float* p, int64_t count, MathMode math, gpu::DeviceArray<float>& keep) {
+  if (p == nullptr || math == MathMode::kFp32) return p;
+  keep = gpu::DeviceArray<float>(count, gpu::engine_stream());
+  if (math == MathMode::kBf16) {
+    gpu::round_bf16(count, p, keep.get());
+  } else {
+    for (int64_t i = 0; i < count; ++i) keep.get()[i] = round_tf32(p[i]);
+  }
+  return keep.get();
+}
+
+nn::Backend& cpu() { return nn::cpu_backend(); }
+
+}  // namespace
+
+void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
+                    MathMode math) {
+  gpu::DeviceArray<float> xr, wr;
+  cpu().conv2d_forward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
+                       rounded(w, s.cout * s.cin * s.k * s.k, math, wr), nullptr, y);
+  if (b != nullptr) gpu::add_bias_rows(s.n * s.oh() * s.ow(), s.cout, b, y);
+}
+
+void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
+                     float* dw, float* db, MathMode math) {
+  gpu::DeviceArray<float> xr, wr, dyr;
+  cpu().conv2d_backward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
+                        rounded(w, s.cout * s.cin * s.k * s.k, math, wr),
+                        rounded(dy, s.n * s.oh() * s.ow() * s.cout, math, dyr), dx, dw, nullptr);
+  if (db != nullptr) gpu::column_sums(s.n * s.oh() * s.ow(), s.cout, dy, db);
+}
+
+void linear_forward(const cpu::LinearShape& s, const float* x, const float* w, const float* b, float* y,
+                    MathMode math) {
+  gpu::DeviceArray<float> xr, wr;
+  cpu().linear_forward(s, rounded(x, s.rows * s.in, math, xr), rounded(w, s.out * s.in, math, wr), nullptr, y);
+  if (b != nullptr) gpu::add_bias_rows(s.rows, s.out, b, y);
+}
+
+void linear_backward(const cpu::LinearShape& s, const float* x, const float* w, const float* dy, float* dx,
+                     float* dw, float* db, MathMode math) {
+  gpu::DeviceArray<float> xr, wr, dyr;
+  cpu().linear_backward(s, rounded(x, s.rows * s.in, math, xr), rounded(w, s.out * s.in, math, wr),
+                        rounded(dy, s.rows * s.out, math, dyr), dx, dw, nullptr);
+  if (db != nullptr) gpu::column_sums(s.rows, s.out, dy, db);
+}
+
+}  // namespace pfgm::cuda
