@@ -2,9 +2,11 @@
 // (test/native/emucuda/: every custom kernel of cuda/*.cu compiled as C++ and run under CUDA's
 // execution model, with device memory between guard pages) is offered to the loader as the CUDA
 // build, and test/gpu's parity files run against it in a child vitest: the kernel files (ops,
-// physics, attention and resampling) and the network file (a SongUNet's denoise, loss and every
-// gradient, training steps with the native draws, one ddpmpp-small step, bf16 against fp32),
-// whose convolutions and linear layers run on the CPU in the emulator (emu_libraries.cc). They
+// physics, attention and resampling, the attention over cuBLAS, the linear layers), and the
+// network file (a SongUNet's denoise, loss and every gradient, training steps with the native
+// draws, one ddpmpp-small step, bf16 against fp32). cuBLAS is emulated from its definition
+// (emu_cublas.cc), so cuda/linear.cu and cuda/attention_blas.cu run as they are; cuDNN is not,
+// and the emulator's convolutions are the CPU engine's (emu_libraries.cc). They
 // run with PFGM_CUDA_NO_CACHING=1, so every device buffer has its exact extent and a read past it
 // faults, and once more with each block's threads in reverse order, so a kernel whose result
 // depends on the order of its threads between barriers (a race on a GPU) fails one of the runs.
@@ -69,7 +71,7 @@ interface VitestJson {
 }
 
 /** test/gpu files in a child vitest on the emulated device; returns its JSON report. */
-function gpuFiles(files: string[], extra: Record<string, string> = {}): VitestJson {
+function gpuFiles(files: string[], extra: Record<string, string> = {}, pattern?: string): VitestJson {
   const report = join(work, `report-${Date.now()}.json`);
   const r = spawnSync(
     process.execPath,
@@ -79,6 +81,7 @@ function gpuFiles(files: string[], extra: Record<string, string> = {}): VitestJs
       ...files.map((f) => join('test', 'gpu', f)),
       '--reporter=json',
       `--outputFile=${report}`,
+      ...(pattern ? ['--testNamePattern', pattern] : []),
     ],
     { cwd: root, encoding: 'utf8', env: emulatorEnv(extra), maxBuffer: 64 * 2 ** 20 },
   );
@@ -156,23 +159,43 @@ describe.skipIf(!present)('the CUDA emulator', () => {
 });
 
 describe.skipIf(!present)('test/gpu on the emulated device', () => {
-  const kernels = ['ops-parity.test.ts', 'physics-parity.test.ts', 'attention-resample-parity.test.ts'];
+  const kernels = [
+    'ops-parity.test.ts',
+    'physics-parity.test.ts',
+    'attention-resample-parity.test.ts',
+    'attention-blas-parity.test.ts',
+  ];
+  // What is skipped by design: the caching allocator's reuse (PFGM_CUDA_NO_CACHING=1 turns the
+  // cache off) and the refusal of a build without cuBLAS (this one has the emulated cuBLAS).
+  const skippedByDesign: Record<string, string[]> = {
+    'ops-parity.test.ts': ['the caching allocator reuses on the same stream only and returns memory on release'],
+    'attention-blas-parity.test.ts': ['refuses with ERR_PFGM_DEVICE naming CUBLAS_ROOT, after the shape checks'],
+  };
 
-  it('kernel and network parity pass with exact device allocations', { timeout: 600_000 }, () => {
-    const json = gpuFiles([...kernels, 'network-parity.test.ts']);
-    // Every test ran (none skipped for want of a device), except the caching allocator's, which
-    // PFGM_CUDA_NO_CACHING=1 turns off.
-    for (const file of [...kernels, 'network-parity.test.ts']) {
+  it('kernel, cuBLAS-attention and network parity pass with exact device allocations', { timeout: 600_000 }, () => {
+    const files = [...kernels, 'network-parity.test.ts'];
+    const json = gpuFiles(files);
+    // Every test ran (none skipped for want of a device) but those skipped by design.
+    for (const file of files) {
       const by = statuses(json, file);
       expect(by.passed?.length ?? 0, file).toBeGreaterThan(0);
       const skipped = [...(by.skipped ?? []), ...(by.pending ?? []), ...(by.todo ?? [])];
-      expect(skipped, file).toEqual(
-        file === 'ops-parity.test.ts'
-          ? ['the caching allocator reuses on the same stream only and returns memory on release']
-          : [],
-      );
+      expect(skipped, file).toEqual(skippedByDesign[file] ?? []);
     }
-    expect(json.numPassedTests).toBeGreaterThanOrEqual(80);
+    expect(json.numPassedTests).toBeGreaterThanOrEqual(130);
+  });
+
+  it('cuda/linear.cu passes its parity over the emulated cuBLAS, in fp32, tf32 and bf16', { timeout: 600_000 }, () => {
+    // The convolutions here are the CPU's (cuDNN is not emulated), so only the linear layers,
+    // the bias gradient and the bf16 rounding kernels of that file are meaningful on this device.
+    const json = gpuFiles(
+      ['conv-linear-parity.test.ts'],
+      {},
+      'linear (fp32|tf32|bf16):|linear inputs, outputs|bias gradient over many rows|bf16 rounding on the GPU',
+    );
+    const by = statuses(json, 'conv-linear-parity.test.ts');
+    expect(by.passed?.filter((t) => /^linear (fp32|tf32|bf16):/.test(t)).length).toBe(18);
+    expect(by.passed?.length).toBeGreaterThanOrEqual(26);
   });
 
   it('the kernels give the same results with the threads of each block in reverse order', { timeout: 600_000 }, () => {

@@ -1,10 +1,11 @@
-// The CUDA emulator's stand-ins for what cuDNN and cuBLAS compute (cuda/conv.cu, cuda/linear.cu):
-// the CPU engine's convolution and linear layer, on operands first rounded to the math mode's
-// precision (tf32: 10 mantissa bits; bf16: 7), as the tensor cores read them, with fp32 sums.
-// The bias add, the bias gradient and the bf16 rounding are the real kernels (bias.cu, bf16.cu).
-// Those libraries are not emulated (they are not ours, and not on CI machines): this file only
-// lets the emulated addon run whole networks through cuda/backend.cu and the real custom kernels.
-// Their own parity (test/gpu/conv-linear-parity.test.ts) needs a GPU.
+// The CUDA emulator's stand-in for what cuDNN computes (cuda/conv.cu): the CPU engine's
+// convolution, on operands first rounded to the math mode's precision (tf32: 10 mantissa bits;
+// bf16: 7), as the tensor cores read them, with fp32 sums. The bias add, the bias gradient and
+// the bf16 rounding are the real kernels (bias.cu, bf16.cu). cuDNN is not emulated (its
+// algorithm search is what conv.cu is about): this file only lets the emulated addon run whole
+// networks through cuda/backend.cu and the real custom kernels; conv.cu's own parity
+// (test/gpu/conv-linear-parity.test.ts) needs a GPU. cuBLAS is emulated (emu_cublas.cc), so
+// linear.cu and attention_blas.cu run as they are.
 #include <cstdint>
 #include <cstring>
 
@@ -13,6 +14,7 @@
 #include "../../../cuda/ops.h"
 #include "nn/backend.h"
 #include "../../../cuda/launch.cuh"
+#include "errors.h"
 
 namespace pfgm::cuda {
 namespace {
@@ -59,19 +61,9 @@ void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, 
   if (db != nullptr) gpu::column_sums(s.n * s.oh() * s.ow(), s.cout, dy, db);
 }
 
-void linear_forward(const cpu::LinearShape& s, const float* x, const float* w, const float* b, float* y,
-                    MathMode math) {
-  gpu::DeviceArray<float> xr, wr;
-  cpu().linear_forward(s, rounded(x, s.rows * s.in, math, xr), rounded(w, s.out * s.in, math, wr), nullptr, y);
-  if (b != nullptr) gpu::add_bias_rows(s.rows, s.out, b, y);
-}
-
-void linear_backward(const cpu::LinearShape& s, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db, MathMode math) {
-  gpu::DeviceArray<float> xr, wr, dyr;
-  cpu().linear_backward(s, rounded(x, s.rows * s.in, math, xr), rounded(w, s.out * s.in, math, wr),
-                        rounded(dy, s.rows * s.out, math, dyr), dx, dw, nullptr);
-  if (db != nullptr) gpu::column_sums(s.rows, s.out, dy, db);
+// cuDNN's algorithm plans do not exist here; conv-linear-parity's plan checks need a GPU.
+ConvPlanInfo conv2d_plan(const cpu::Conv2dShape&, MathMode) {
+  fail(code::kDevice, "conv2d_plan: cuDNN's plans are not emulated (the CUDA emulator's convolutions are the CPU's)");
 }
 
 }  // namespace pfgm::cuda

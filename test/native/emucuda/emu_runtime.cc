@@ -129,6 +129,12 @@ cudaError_t sticky_error() {
   return sticky;
 }
 
+bool is_device_range(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  uintptr_t s;
+  return find_live(p, bytes, &s) != nullptr;
+}
+
 std::string describe_address(const void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   std::lock_guard<std::mutex> lock(memory_mutex);

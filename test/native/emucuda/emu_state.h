@@ -15,6 +15,9 @@ void raise_error(cudaError_t code, const std::string& detail);
 // The sticky error, or cudaSuccess.
 cudaError_t sticky_error();
 
+// Whether [p, p + bytes) lies inside one live device allocation.
+bool is_device_range(const void* p, size_t bytes);
+
 // "12 bytes past the end of a 4096-byte device allocation at 0x...": where a faulting address
 // lies relative to the live and freed device allocations.
 std::string describe_address(const void* p);
