@@ -2,7 +2,7 @@
 // interleaving (ops/attention.h). Own kernels, no cuBLAS, so every CUDA build has it:
 //
 //   forward:  S = (q / sqrt d)^T k          tiled batched GEMM (one block per (sample, head,
-//             W = softmax_rows(S)             64-query tile, 64-key tile)), one warp per row
+//             W = softmax_rows(S)             64-query tile, 64-key tile)); softmax_rows.cu
 //             out = W v                        the same GEMM, written into out's channels
 //   backward: dW = dout v^T,  dS = W o (dW - rowsum(dW o W)) / sqrt d   (one warp per row)
 //             dv = W^T dout,  dq = dS k,  dk = dS^T q, each written into its lane of dqkv
@@ -25,6 +25,7 @@
 #include "launch.cuh"
 #include "ops.h"
 #include "ops/rounding.h"
+#include "softmax_rows.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -126,62 +127,6 @@ void gemm(int64_t m, int64_t n, int64_t k, int64_t samples, int64_t heads, const
   gpu::check_kernel(what);
 }
 
-// ---- row kernels: one warp per row of length len, a fixed reduction tree --------------------
-
-constexpr int kRowThreads = 256;
-constexpr int kRowsPerBlock = kRowThreads / 32;
-
-// Lane sums in index order, then a butterfly: every lane ends with the same bits (a + b == b + a),
-// and the order depends only on len, so each run gives the same result.
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-  for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-  return v;
-}
-
-// w = exp(s - max) / sum exp(s - max), in place. expf (not __expf): full single precision.
-__global__ void __launch_bounds__(kRowThreads) softmax_rows_kernel(int64_t rows, int64_t len, float* w) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
-  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32; r < rows; r += warps) {
-    float* row = w + r * len;
-    float mx = -INFINITY;
-    for (int64_t j = lane; j < len; j += 32) mx = fmaxf(mx, row[j]);
-    mx = warp_max(mx);
-    float sum = 0.0f;
-    for (int64_t j = lane; j < len; j += 32) {
-      const float e = expf(row[j] - mx);
-      row[j] = e;
-      sum += e;
-    }
-    sum = warp_sum(sum);
-    // Each lane rereads only the elements it wrote itself: no cross-lane hazard on row[].
-    for (int64_t j = lane; j < len; j += 32) row[j] = row[j] / sum;
-  }
-}
-
-// ds = scale * w * (dw - sum_j dw_j w_j), written over dw (the CPU's order of operations).
-__global__ void __launch_bounds__(kRowThreads)
-    softmax_backward_kernel(int64_t rows, int64_t len, const float* w, float* dw, float scale) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
-  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32; r < rows; r += warps) {
-    const float* wr = w + r * len;
-    float* g = dw + r * len;
-    float dot = 0.0f;
-    for (int64_t j = lane; j < len; j += 32) dot += g[j] * wr[j];
-    dot = warp_sum(dot);
-    for (int64_t j = lane; j < len; j += 32) g[j] = scale * wr[j] * (g[j] - dot);
-  }
-}
-
-unsigned row_grid(int64_t rows) {
-  return static_cast<unsigned>(std::clamp<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1, gpu::kMaxBlocks));
-}
-
 void check(const cpu::AttentionShape& s) {
   if (s.n < 1 || s.hw < 1 || s.c < 1 || s.heads < 1 || s.c % s.heads != 0) {
     fail(code::kShape, "attention needs n, hw, c, heads >= 1 with heads dividing c (got n=" +
@@ -229,8 +174,7 @@ void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* ou
   }
   gemm(s.hw, s.hw, d, s.n, s.heads, qkv_view(s, qkv, 0), inv_sqrt_d, qkv_view_t(s, qkv, 1),
        w_out(s, weights), "attention scores kernel");
-  softmax_rows_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, s.hw, weights);
-  gpu::check_kernel("attention softmax kernel");
+  softmax_rows(rows, s.hw, weights);
   gemm(s.hw, d, s.hw, s.n, s.heads, w_view(s, weights), 1.0f, qkv_view(s, qkv, 2),
        OutView{out, s.hw * s.c, d, s.c, 1}, "attention weighted sum kernel");
   // `own` goes back to the pool now; its stream-ordered reuse comes after these kernels.
@@ -249,9 +193,7 @@ void attention_backward(const cpu::AttentionShape& s, const float* qkv, const fl
   gemm(s.hw, s.hw, d, s.n, s.heads, dout_v, 1.0f, qkv_view_t(s, qkv, 2), w_out(s, dw.get()),
        "attention dW kernel");
   // dS over dW; the logits were (q / sqrt d)^T k, so dS carries the 1 / sqrt d for dq and dk.
-  softmax_backward_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, s.hw, weights,
-                                                                                    dw.get(), inv_sqrt_d);
-  gpu::check_kernel("attention softmax backward kernel");
+  softmax_rows_backward(rows, s.hw, weights, dw.get(), inv_sqrt_d);
   // dv = W^T dout, dq = dS k, dk = dS^T q: each lane of dqkv written once, by one thread.
   gemm(s.hw, d, s.hw, s.n, s.heads, w_view(s, weights, true), 1.0f, dout_v, dqkv_view(s, dqkv, 2),
        "attention dv kernel");

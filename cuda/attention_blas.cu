@@ -58,8 +58,7 @@
 // cuBLAS documents (Results reproducibility, cuBLAS guide §2.1.4) that its routines give the same
 // bits on every run on GPUs of the same architecture and SM count, as long as one stream is active
 // (or each stream has its own workspace). All of pfgm's work runs on one stream, so the GEMMs
-// repeat bit for bit; the row kernels below reduce in a fixed order (per-lane sums in index order,
-// then a xor butterfly that leaves every lane the same bits), with no atomics.
+// repeat bit for bit; the row kernels (softmax_rows.cu) reduce in a fixed order, with no atomics.
 //
 // ---- memory (pooled scratch, given back at return) ----------------------------------------------
 // forward: q, k, v: 3 n P c floats (plus the weights, n heads P P, when the caller passes none);
@@ -75,6 +74,7 @@
 #include "attention_blas.cuh"
 #include "check.cuh"
 #include "launch.cuh"
+#include "softmax_rows.cuh"
 
 #include "cublas_handle.cuh"
 
@@ -134,121 +134,6 @@ __global__ void merge_kernel(int64_t count, const float* __restrict__ dq, const 
   }
 }
 
-// ---- rows: one warp per row of length len, a fixed reduction order ------------------------------
-
-constexpr int kRowThreads = 256;
-constexpr int kRowsPerBlock = kRowThreads / 32;
-// Rows up to 32 kPerLane long are held in registers (one read, one write per element); the
-// networks' attention has 64 (8x8) or 256 (16x16) positions. Longer rows loop over memory.
-constexpr int kPerLane = 8;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-  for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-  return v;
-}
-
-__device__ __forceinline__ int64_t first_row() {
-  return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
-}
-__device__ __forceinline__ int64_t row_stride() { return static_cast<int64_t>(gridDim.x) * kRowsPerBlock; }
-
-// w = exp(s - max) / sum exp(s - max), in place; expf (not __expf): full single precision. The
-// row index is the same for the whole warp, so the shuffles always see 32 active lanes.
-__global__ void __launch_bounds__(kRowThreads) softmax_regs_kernel(int64_t rows, int len, float* __restrict__ w) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (int64_t r = first_row(); r < rows; r += row_stride()) {
-    float* row = w + r * len;
-    float x[kPerLane];
-    float mx = -INFINITY;
-#pragma unroll
-    for (int t = 0; t < kPerLane; ++t) {
-      const int j = lane + 32 * t;
-      x[t] = j < len ? row[j] : -INFINITY;
-      mx = fmaxf(mx, x[t]);
-    }
-    mx = warp_max(mx);
-    float sum = 0.0f;
-#pragma unroll
-    for (int t = 0; t < kPerLane; ++t) {
-      x[t] = lane + 32 * t < len ? expf(x[t] - mx) : 0.0f;
-      sum += x[t];
-    }
-    sum = warp_sum(sum);
-#pragma unroll
-    for (int t = 0; t < kPerLane; ++t) {
-      const int j = lane + 32 * t;
-      if (j < len) row[j] = x[t] / sum;
-    }
-  }
-}
-
-__global__ void __launch_bounds__(kRowThreads) softmax_loop_kernel(int64_t rows, int len, float* __restrict__ w) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (int64_t r = first_row(); r < rows; r += row_stride()) {
-    float* row = w + r * len;
-    float mx = -INFINITY;
-    for (int j = lane; j < len; j += 32) mx = fmaxf(mx, row[j]);
-    mx = warp_max(mx);
-    float sum = 0.0f;
-    for (int j = lane; j < len; j += 32) {
-      const float e = expf(row[j] - mx);
-      row[j] = e;
-      sum += e;
-    }
-    sum = warp_sum(sum);
-    // Each lane rereads only what it wrote itself: no cross-lane hazard.
-    for (int j = lane; j < len; j += 32) row[j] = row[j] / sum;
-  }
-}
-
-// ds = scale * w * (dw - sum_j dw_j w_j), over dw: the CPU's expression and order of operations.
-__global__ void __launch_bounds__(kRowThreads)
-    softmax_backward_regs_kernel(int64_t rows, int len, const float* __restrict__ w, float* __restrict__ g,
-                                 float scale) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (int64_t r = first_row(); r < rows; r += row_stride()) {
-    const float* wr = w + r * len;
-    float* gr = g + r * len;
-    float wv[kPerLane], gv[kPerLane];
-    float dot = 0.0f;
-#pragma unroll
-    for (int t = 0; t < kPerLane; ++t) {
-      const int j = lane + 32 * t;
-      wv[t] = j < len ? wr[j] : 0.0f;
-      gv[t] = j < len ? gr[j] : 0.0f;
-      dot += gv[t] * wv[t];
-    }
-    dot = warp_sum(dot);
-#pragma unroll
-    for (int t = 0; t < kPerLane; ++t) {
-      const int j = lane + 32 * t;
-      if (j < len) gr[j] = scale * wv[t] * (gv[t] - dot);
-    }
-  }
-}
-
-__global__ void __launch_bounds__(kRowThreads)
-    softmax_backward_loop_kernel(int64_t rows, int len, const float* __restrict__ w, float* __restrict__ g,
-                                 float scale) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (int64_t r = first_row(); r < rows; r += row_stride()) {
-    const float* wr = w + r * len;
-    float* gr = g + r * len;
-    float dot = 0.0f;
-    for (int j = lane; j < len; j += 32) dot += gr[j] * wr[j];
-    dot = warp_sum(dot);
-    for (int j = lane; j < len; j += 32) gr[j] = scale * wr[j] * (gr[j] - dot);
-  }
-}
-
-unsigned row_grid(int64_t rows) {
-  return static_cast<unsigned>(std::clamp<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1, gpu::kMaxBlocks));
-}
-
 void split(int64_t count, const float* qkv, float q_scale, float* q, float* k, float* v) {
   split_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, qkv, q_scale, q, k, v);
   gpu::check_kernel("attention split kernel");
@@ -259,42 +144,12 @@ void merge(int64_t count, const float* dq, const float* dk, const float* dv, flo
   gpu::check_kernel("attention merge kernel");
 }
 
-void softmax_rows(int64_t rows, int64_t len, float* w) {
-  const int n = static_cast<int>(len);
-  if (len <= 32 * kPerLane) {
-    softmax_regs_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, n, w);
-  } else {
-    softmax_loop_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, n, w);
-  }
-  gpu::check_kernel("attention softmax kernel");
-}
-
-void softmax_backward(int64_t rows, int64_t len, const float* w, float* g, float scale) {
-  const int n = static_cast<int>(len);
-  if (len <= 32 * kPerLane) {
-    softmax_backward_regs_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, n, w, g, scale);
-  } else {
-    softmax_backward_loop_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, n, w, g, scale);
-  }
-  gpu::check_kernel("attention softmax backward kernel");
-}
-
 }  // namespace attention_blas_detail
 }  // namespace pfgm::cuda
 
 #ifndef PFGM_HAVE_CUBLAS
 
 namespace pfgm::cuda {
-namespace {
-
-[[noreturn]] void no_cublas(const char* op) {
-  fail(code::kDevice, std::string(op) +
-                          ": this CUDA build has no cuBLAS: install nvidia-cublas (pip, CUDA 13: it unpacks into "
-                          "nvidia/cu13) or set CUBLAS_ROOT to a cuBLAS 13 folder (include/cublas_v2.h, "
-                          "lib/libcublas.so.13 and libcublasLt.so.13) and rebuild");
-}
-
-}  // namespace
 
 void attention_forward_blas(const cpu::AttentionShape& s, const float*, float*, float*, MathMode math) {
   check_shape(s);
@@ -317,8 +172,6 @@ namespace pfgm::cuda {
 namespace {
 
 using attention_blas_detail::merge;
-using attention_blas_detail::softmax_backward;
-using attention_blas_detail::softmax_rows;
 using attention_blas_detail::split;
 
 // ---- cuBLAS -------------------------------------------------------------------------------------
@@ -416,7 +269,7 @@ void attention_backward_blas(const cpu::AttentionShape& s, const float* qkv, con
          "cublasGemmStridedBatchedEx (attention dW)");
   }
   // dS over dW; the logits were (q / sqrt d) k^T, so dS carries the 1 / sqrt d for dq and dk.
-  softmax_backward(rows, p, weights, ds.get(), inv_sqrt_d);
+  softmax_rows_backward(rows, p, weights, ds.get(), inv_sqrt_d);
   {
     std::lock_guard<std::mutex> lock(cublas_mutex());
     const Mat dsm = square(s, ds.get());

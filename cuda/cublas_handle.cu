@@ -1,8 +1,22 @@
 // See cublas_handle.cuh.
 #include "cublas_handle.cuh"
 
-#ifdef PFGM_HAVE_CUBLAS
+#include <string>
+
 #include "errors.h"
+
+namespace pfgm::cuda {
+
+void no_cublas(const char* op) {
+  fail(code::kDevice, std::string(op) +
+                          ": this CUDA build has no cuBLAS: install nvidia-cublas (pip, CUDA 13: it unpacks into "
+                          "nvidia/cu13) or set CUBLAS_ROOT to a cuBLAS 13 folder (include/cublas_v2.h, "
+                          "lib/libcublas.so.13 and libcublasLt.so.13) and rebuild");
+}
+
+}  // namespace pfgm::cuda
+
+#ifdef PFGM_HAVE_CUBLAS
 #include "launch.cuh"
 
 namespace pfgm::cuda {

@@ -4,6 +4,13 @@
 // come only from the compute type a call asks for.
 #pragma once
 
+namespace pfgm::cuda {
+
+// In a build without cuBLAS: ERR_PFGM_DEVICE for `op`, saying how to get cuBLAS.
+[[noreturn]] void no_cublas(const char* op);
+
+}  // namespace pfgm::cuda
+
 #ifdef PFGM_HAVE_CUBLAS
 #include <cublas_v2.h>
 

@@ -55,16 +55,6 @@ void check_shape(const cpu::LinearShape& s) {
 #ifndef PFGM_HAVE_CUBLAS
 
 namespace pfgm::cuda {
-namespace {
-
-[[noreturn]] void no_cublas(const char* op) {
-  fail(code::kDevice, std::string(op) +
-                          ": this CUDA build has no cuBLAS: install nvidia-cublas (pip, CUDA 13: it unpacks into "
-                          "nvidia/cu13) or set CUBLAS_ROOT to a cuBLAS 13 folder (include/cublas_v2.h, "
-                          "lib/libcublas.so.13 and libcublasLt.so.13) and rebuild");
-}
-
-}  // namespace
 
 void linear_forward(const cpu::LinearShape& s, const float*, const float*, const float*, float*, MathMode) {
   check_shape(s);

@@ -6,25 +6,16 @@
 // the same runs with PFGM_DEVICE=cpu must give the same losses and the same samples bit for bit.
 // Skipped where the fake addon was not built (no CUDA toolkit).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { offeredAsCuda, repoRoot as root } from '../helpers/toolkit.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const built = process.env.PFGM_ADDON_DIR ?? join(root, 'build', 'Release');
-const present = existsSync(join(built, 'pfgm_fakecuda.node')) && existsSync(join(built, 'pfgm_cpu.node'));
 const work = mkdtempSync(join(tmpdir(), 'pfgm-fakecuda-e2e-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
 // A folder where the loader finds the fake addon under the CUDA build's name.
-const addons = join(work, 'addons');
-if (present) {
-  mkdirSync(addons);
-  symlinkSync(join(built, 'pfgm_fakecuda.node'), join(addons, 'pfgm_cuda.node'));
-  symlinkSync(join(built, 'pfgm_cpu.node'), join(addons, 'pfgm_cpu.node'));
-}
+const { present, addons } = offeredAsCuda('pfgm_fakecuda.node', work);
 
 function pfgm(args: string[], device: 'auto' | 'cpu') {
   const env = { ...process.env, PFGM_ADDON_DIR: addons, PFGM_DEVICE: device };

@@ -33,13 +33,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 import { getDeviceInfo } from '../../src/index.js';
 import { filled, type Inputs, out, scaledError } from '../helpers/ops.js';
+import { hasNvcc as nvcc, repoRoot as root } from '../helpers/toolkit.js';
 
 const hasCuda = (() => {
   try {
@@ -286,31 +286,21 @@ describe('attention_blas parity plumbing (both sides on the CPU)', () => {
 
 // ---- ptxas: the kernels spill nothing and have no atomics (determinism) ------------------------
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const nvcc = (() => {
-  try {
-    execFileSync('nvcc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 describe.skipIf(!nvcc)('the attention_blas kernels as ptxas compiles them (sm_90)', () => {
-  const kernels = [
-    'split_kernel',
-    'merge_kernel',
-    'softmax_regs_kernel',
-    'softmax_loop_kernel',
-    'softmax_backward_regs_kernel',
-    'softmax_backward_loop_kernel',
-  ];
+  // Source file -> its kernels. The row kernels are shared with the tiled attention.
+  const sources = {
+    'attention_blas.cu': ['split_kernel', 'merge_kernel'],
+    'softmax_rows.cu': [
+      'softmax_regs_kernel',
+      'softmax_loop_kernel',
+      'softmax_backward_regs_kernel',
+      'softmax_backward_loop_kernel',
+    ],
+  };
 
   it('every kernel: no stack, no spills, at most 64 registers, no atomic instruction', () => {
     const work = mkdtempSync(join(tmpdir(), 'pfgm-attn-blas-'));
     try {
-      // Without PFGM_HAVE_CUBLAS: the kernels are compiled in every CUDA build (attention_blas.cu).
-      const source = join(root, 'cuda', 'attention_blas.cu');
       const common = [
         '-std=c++17',
         '-O3',
@@ -319,28 +309,34 @@ describe.skipIf(!nvcc)('the attention_blas kernels as ptxas compiles them (sm_90
         '-I',
         join(root, 'src', 'native'),
       ];
-      const ptx = join(work, 'a.ptx');
-      execFileSync('nvcc', [...common, '-ptx', source, '-o', ptx]);
-      const bodies = readFileSync(ptx, 'utf8')
-        .split(/^\.(?:visible |weak )?\.?entry /m)
-        .slice(1);
-      const compiled = spawnSync('nvcc', [...common, '-cubin', '-Xptxas', '-v', source, '-o', join(work, 'a.cubin')], {
-        encoding: 'utf8',
-      });
-      expect(compiled.status, compiled.stderr).toBe(0);
-      // ptxas -v: "Compiling entry function '<mangled>' ...", then its stack / spill and register lines
-      const reports = `${compiled.stdout}${compiled.stderr}`.split(/Compiling entry function '/).slice(1);
-      for (const name of kernels) {
-        const mangled = `${name.length}${name}`;
-        const body = bodies.filter((b) => b.slice(0, b.indexOf('(')).includes(mangled)).join('');
-        expect(body, `${name} in the PTX`).not.toBe('');
-        expect(body, name).not.toMatch(/^\s*(?:@%p\d+\s+)?(?:atom|red)\./m);
-        const report = reports.find((r) => r.slice(0, r.indexOf("'")).includes(mangled));
-        expect(report, `${name} in the ptxas report`).toBeDefined();
-        const frame = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/.exec(report ?? '');
-        expect(frame?.slice(1).map(Number), name).toEqual([0, 0, 0]);
-        const registers = Number(/Used (\d+) registers/.exec(report ?? '')?.[1]);
-        expect(registers, name).toBeLessThanOrEqual(64);
+      // Without PFGM_HAVE_CUBLAS: the kernels are compiled in every CUDA build.
+      for (const [file, kernels] of Object.entries(sources)) {
+        const source = join(root, 'cuda', file);
+        const ptx = join(work, `${file}.ptx`);
+        execFileSync('nvcc', [...common, '-ptx', source, '-o', ptx]);
+        const bodies = readFileSync(ptx, 'utf8')
+          .split(/^\.(?:visible |weak )?\.?entry /m)
+          .slice(1);
+        const compiled = spawnSync(
+          'nvcc',
+          [...common, '-cubin', '-Xptxas', '-v', source, '-o', join(work, `${file}.cubin`)],
+          { encoding: 'utf8' },
+        );
+        expect(compiled.status, compiled.stderr).toBe(0);
+        // ptxas -v: "Compiling entry function '<mangled>' ...", then its stack / spill and register lines
+        const reports = `${compiled.stdout}${compiled.stderr}`.split(/Compiling entry function '/).slice(1);
+        for (const name of kernels) {
+          const mangled = `${name.length}${name}`;
+          const body = bodies.filter((b) => b.slice(0, b.indexOf('(')).includes(mangled)).join('');
+          expect(body, `${name} in the PTX`).not.toBe('');
+          expect(body, name).not.toMatch(/^\s*(?:@%p\d+\s+)?(?:atom|red)\./m);
+          const report = reports.find((r) => r.slice(0, r.indexOf("'")).includes(mangled));
+          expect(report, `${name} in the ptxas report`).toBeDefined();
+          const frame = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/.exec(report ?? '');
+          expect(frame?.slice(1).map(Number), name).toEqual([0, 0, 0]);
+          const registers = Number(/Used (\d+) registers/.exec(report ?? '')?.[1]);
+          expect(registers, name).toBeLessThanOrEqual(64);
+        }
       }
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -15,25 +15,16 @@
 // Built with the CUDA addon wherever the CUDA toolkit is found on x86-64 (CI has it); skipped
 // otherwise.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { offeredAsCuda, repoRoot as root } from '../helpers/toolkit.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const built = process.env.PFGM_ADDON_DIR ?? join(root, 'build', 'Release');
-const present = existsSync(join(built, 'pfgm_emucuda.node')) && existsSync(join(built, 'pfgm_cpu.node'));
 const work = mkdtempSync(join(tmpdir(), 'pfgm-emucuda-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
 // A folder where the loader finds the emulator under the CUDA build's name.
-const addons = join(work, 'addons');
-if (present) {
-  mkdirSync(addons);
-  symlinkSync(join(built, 'pfgm_emucuda.node'), join(addons, 'pfgm_cuda.node'));
-  symlinkSync(join(built, 'pfgm_cpu.node'), join(addons, 'pfgm_cpu.node'));
-}
+const { present, addons } = offeredAsCuda('pfgm_emucuda.node', work);
 
 function emulatorEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, PFGM_ADDON_DIR: addons, PFGM_DEVICE: 'cuda', PFGM_CUDA_NO_CACHING: '1', ...extra };

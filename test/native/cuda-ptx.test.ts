@@ -7,19 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hasNvcc as nvcc, repoRoot as root } from '../helpers/toolkit.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const nvcc = (() => {
-  try {
-    execFileSync('nvcc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const work = mkdtempSync(join(tmpdir(), 'pfgm-ptx-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

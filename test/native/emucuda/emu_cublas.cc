@@ -36,21 +36,12 @@ cublasStatus_t invalid(const std::string& detail) {
   return CUBLAS_STATUS_INVALID_VALUE;
 }
 
-float round_tf32(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u) return f;
-  u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 size_t element_bytes(cudaDataType t) { return t == CUDA_R_16BF ? 2 : 4; }
 
 float load(const void* base, int64_t i, cudaDataType t, cublasComputeType_t compute) {
   if (t == CUDA_R_16BF) return pfgm::bf16::to_float(static_cast<const uint16_t*>(base)[i]);
   const float v = static_cast<const float*>(base)[i];
-  if (compute == CUBLAS_COMPUTE_32F_FAST_TF32) return round_tf32(v);
+  if (compute == CUBLAS_COMPUTE_32F_FAST_TF32) return pfgm_emu::round_tf32(v);
   if (compute == CUBLAS_COMPUTE_32F_FAST_16BF) return pfgm::bf16::to_float(pfgm::bf16::from_float(v));
   return v;
 }

@@ -7,26 +7,17 @@
 // (test/gpu/conv-linear-parity.test.ts) needs a GPU. cuBLAS is emulated (emu_cublas.cc), so
 // linear.cu and attention_blas.cu run as they are.
 #include <cstdint>
-#include <cstring>
 
 #include "../../../cuda/allocator.cuh"
 #include "../../../cuda/dense.cuh"
-#include "../../../cuda/ops.h"
-#include "nn/backend.h"
 #include "../../../cuda/launch.cuh"
+#include "../../../cuda/ops.h"
+#include "emu_state.h"
 #include "errors.h"
+#include "nn/backend.h"
 
 namespace pfgm::cuda {
 namespace {
-
-float round_tf32(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u) return f;  // inf, NaN
-  u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;   // to nearest, ties to even
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 // A copy of p[0, count) rounded for `math`, or p itself in fp32.
 const float* rounded(const float* p, int64_t count, MathMode math, gpu::DeviceArray<float>& keep) {
@@ -35,7 +26,7 @@ const float* rounded(const float* p, int64_t count, MathMode math, gpu::DeviceAr
   if (math == MathMode::kBf16) {
     gpu::round_bf16(count, p, keep.get());
   } else {
-    for (int64_t i = 0; i < count; ++i) keep.get()[i] = round_tf32(p[i]);
+    for (int64_t i = 0; i < count; ++i) keep.get()[i] = pfgm_emu::round_tf32(p[i]);
   }
   return keep.get();
 }

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <string>
 
+#include "check.cuh"
 #include "emu_state.h"
 
 namespace pfgm_emu {
@@ -56,20 +57,6 @@ size_t total_bytes() {
     return mb != nullptr ? static_cast<size_t>(std::strtoull(mb, nullptr, 10)) << 20 : kDefaultTotal;
   }();
   return total;
-}
-
-bool is_sticky(cudaError_t e) {
-  switch (e) {
-    case cudaErrorIllegalAddress:
-    case cudaErrorLaunchFailure:
-    case cudaErrorAssert:
-    case cudaErrorHardwareStackError:
-    case cudaErrorIllegalInstruction:
-    case cudaErrorMisalignedAddress:
-      return true;
-    default:
-      return false;
-  }
 }
 
 std::string hex(const void* p) {
@@ -121,7 +108,7 @@ void raise_error(cudaError_t code, const std::string& detail) {
   std::lock_guard<std::mutex> lock(error_mutex);
   details[code] = "pfgm CUDA emulator: " + detail;
   last = code;
-  if (is_sticky(code) && sticky == cudaSuccess) sticky = code;
+  if (pfgm::gpu::is_sticky(code) && sticky == cudaSuccess) sticky = code;
 }
 
 cudaError_t sticky_error() {

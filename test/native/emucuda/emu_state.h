@@ -1,9 +1,11 @@
-// What the emulator's scheduler (emu_scheduler.cc) and runtime (emu_runtime.cc) share: CUDA's
-// error state and the map of device allocations.
+// What the emulator's files share: CUDA's error state and the map of device allocations (kept by
+// emu_runtime.cc, used by the scheduler and the emulated cuBLAS), and TF32 rounding.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace pfgm_emu {
@@ -21,5 +23,16 @@ bool is_device_range(const void* p, size_t bytes);
 // "12 bytes past the end of a 4096-byte device allocation at 0x...": where a faulting address
 // lies relative to the live and freed device allocations.
 std::string describe_address(const void* p);
+
+// f with its mantissa rounded to TF32's 10 bits (to nearest, ties to even), as the tensor cores
+// read fp32 operands; inf and NaN unchanged.
+inline float round_tf32(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return f;
+  u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 }  // namespace pfgm_emu
