@@ -299,6 +299,9 @@ def main():
         print(json.dumps({"bench": "torch-gpu", "error": f"no CUDA device visible to PyTorch {torch.__version__}"}))
         sys.exit(2)
     if device.type == "cuda":
+        # set_device wants an index; a bare "cuda" means the current device.
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
     if args.check:
