@@ -3,8 +3,10 @@
 //
 // Work layout. A group's channels sit a few floats apart in every pixel, so a block per group
 // would read memory with a stride of C. Instead a block takes one sample's chunk of kChunkPx
-// pixels across all channels: 32 threads along the channels (a warp reads 128 contiguous bytes of
-// one pixel) times 8 along the pixels. Each thread sums its channel over <= kPxPerThread pixels
+// pixels across one column of 32 channels: 32 threads along the channels (a warp reads 128
+// contiguous bytes of one pixel) times 8 along the pixels. The grid is (chunks, channel columns,
+// samples): with one block per (sample, chunk) looping over the columns, a 16x16 or 8x8 activation
+// at batch 128 gave one block per SM, and the passes ran at a fraction of the memory bandwidth. Each thread sums its channel over <= kPxPerThread pixels
 // in fp32, the 8 rows are added in a fixed order in shared memory, and the per-(sample, chunk,
 // channel) partial sums are combined per group in double by one thread per (sample, group), in
 // chunk order. No atomics, so results are deterministic.
@@ -40,6 +42,9 @@ Dims dims_of(const cpu::GroupNormShape& s) {
                            std::to_string(s.c) + " channels");
   }
   if (s.n > 65535) fail(code::kShape, "group_norm on CUDA: at most 65535 samples per call");
+  if (s.c > int64_t{65535} * kTx) {
+    fail(code::kShape, "group_norm on CUDA: at most " + std::to_string(int64_t{65535} * kTx) + " channels");
+  }
   return Dims{s.n, s.hw, s.c, s.groups, s.c / s.groups, (s.hw + kChunkPx - 1) / kChunkPx};
 }
 
@@ -51,31 +56,28 @@ template <class F>
 __global__ void channel_sums_kernel(Dims d, F f, float* part_a, float* part_b) {
   __shared__ float sa[kTy][kTx];
   __shared__ float sb[kTy][kTx];
-  const int64_t i = blockIdx.y, chunk = blockIdx.x;
+  const int64_t i = blockIdx.z, chunk = blockIdx.x;
   const int64_t p0 = chunk * kChunkPx;
   const int64_t p1 = p0 + kChunkPx < d.hw ? p0 + kChunkPx : d.hw;
   const int tx = threadIdx.x, ty = threadIdx.y;
-  for (int64_t base = 0; base < d.c; base += kTx) {  // uniform across the block: no divergent barrier
-    const int64_t ch = base + tx;
-    float a = 0.0f, b = 0.0f;
-    if (ch < d.c) {
-      const typename F::Channel cst = f.channel(i, ch);
-      for (int64_t p = p0 + ty; p < p1; p += kTy) f.element(cst, (i * d.hw + p) * d.c + ch, a, b);
+  const int64_t ch = int64_t{blockIdx.y} * kTx + tx;
+  float a = 0.0f, b = 0.0f;
+  if (ch < d.c) {
+    const typename F::Channel cst = f.channel(i, ch);
+    for (int64_t p = p0 + ty; p < p1; p += kTy) f.element(cst, (i * d.hw + p) * d.c + ch, a, b);
+  }
+  sa[ty][tx] = a;
+  sb[ty][tx] = b;
+  __syncthreads();
+  if (ty == 0 && ch < d.c) {
+    float ta = sa[0][tx], tb = sb[0][tx];
+    for (int r = 1; r < kTy; ++r) {
+      ta += sa[r][tx];
+      tb += sb[r][tx];
     }
-    sa[ty][tx] = a;
-    sb[ty][tx] = b;
-    __syncthreads();
-    if (ty == 0 && ch < d.c) {
-      float ta = sa[0][tx], tb = sb[0][tx];
-      for (int r = 1; r < kTy; ++r) {
-        ta += sa[r][tx];
-        tb += sb[r][tx];
-      }
-      const int64_t o = (i * d.chunks + chunk) * d.c + ch;
-      if (part_a != nullptr) part_a[o] = ta;
-      if (part_b != nullptr) part_b[o] = tb;
-    }
-    __syncthreads();  // before the next channel column reuses sa, sb
+    const int64_t o = (i * d.chunks + chunk) * d.c + ch;
+    if (part_a != nullptr) part_a[o] = ta;
+    if (part_b != nullptr) part_b[o] = tb;
   }
 }
 
@@ -138,11 +140,17 @@ __global__ void stats_kernel(Dims d, float eps, const float* x, const float* shi
   }
 }
 
-// y = act((x + off) * scale + beta), the CPU's affine order.
+// y = act((x + off) * scale + beta), the CPU's affine order. Index is uint32_t when every index
+// and the grid-stride sum fit (the usual case): a 64-bit division per element costs more than the
+// element's memory traffic.
+template <typename Index>
 __global__ void normalize_kernel(Dims d, bool silu, const float* x, const float* off,
                                  const float* scale, const float* beta, float* y) {
-  for (int64_t k = gpu::first_index(); k < d.n * d.hw * d.c; k += gpu::grid_stride()) {
-    const int64_t ch = k % d.c, ic = (k / (d.hw * d.c)) * d.c + ch;
+  const Index total = static_cast<Index>(d.n * d.hw * d.c), c = static_cast<Index>(d.c);
+  const Index hwc = static_cast<Index>(d.hw * d.c);
+  const Index stride = static_cast<Index>(gpu::grid_stride());
+  for (Index k = static_cast<Index>(gpu::first_index()); k < total; k += stride) {
+    const Index ch = k % c, ic = (k / hwc) * c + ch;
     const float z = (x[k] + off[ic]) * scale[ic] + beta[ch];
     y[k] = silu ? act::silu(z) : z;
   }
@@ -272,7 +280,8 @@ __global__ void param_grad_kernel(Dims d, const double* sum_a, const double* sum
 
 template <class F>
 void launch_channel_sums(const Dims& d, const F& f, float* part_a, float* part_b, const char* name) {
-  const dim3 grid(static_cast<unsigned>(d.chunks), static_cast<unsigned>(d.n));
+  const dim3 grid(static_cast<unsigned>(d.chunks), static_cast<unsigned>((d.c + kTx - 1) / kTx),
+                  static_cast<unsigned>(d.n));
   channel_sums_kernel<F><<<grid, dim3(kTx, kTy), 0, gpu::engine_stream()>>>(d, f, part_a, part_b);
   gpu::check_kernel(name);
 }
@@ -298,8 +307,14 @@ void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const floa
   stats_kernel<<<gpu::grid_for(d.n * d.groups), gpu::kThreads, 0, stream>>>(
       d, s.eps, x, shift, gamma, s1.get(), s2.get(), mean, rstd, off.get(), scale.get());
   gpu::check_kernel("group_norm stats_kernel");
-  normalize_kernel<<<gpu::grid_for(d.n * d.hw * d.c), gpu::kThreads, 0, stream>>>(
-      d, s.silu, x, off.get(), scale.get(), beta, y);
+  const int64_t total = d.n * d.hw * d.c;
+  if (total < (int64_t{1} << 31)) {  // k + stride < 2^32: no wrap in uint32_t
+    normalize_kernel<uint32_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(d, s.silu, x, off.get(),
+                                                                                   scale.get(), beta, y);
+  } else {
+    normalize_kernel<int64_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(d, s.silu, x, off.get(),
+                                                                                  scale.get(), beta, y);
+  }
   gpu::check_kernel("group_norm normalize_kernel");
 }
 
