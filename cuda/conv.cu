@@ -21,16 +21,18 @@
 // Plans. cuDNN's handle is made once, bound to gpu::engine_stream(). For each (shape, math mode)
 // a plan holds the tensor/filter descriptors and, per direction, an ordered list of candidates
 // (algorithm, math type, variant below) built from cuDNN's heuristics. The first call of each
-// direction runs the candidates in that order until one succeeds and keeps it: cuDNN's heuristics
-// can offer algorithms that then refuse to run (pytorch/pytorch#31336; engines compiled at run
-// time need NVRTC), so a refusal moves on to the next candidate, as PyTorch's AlgoIterator does;
-// every later call runs the kept one. Outputs are written with beta = 0, so a failed attempt
+// direction runs the candidates in that order until one succeeds: cuDNN's heuristics can offer
+// algorithms that then refuse to run (pytorch/pytorch#31336; engines compiled at run time need
+// NVRTC), so a refusal moves on to the next candidate, as PyTorch's AlgoIterator does. Then, by
+// default, the other candidates of the same tier (below) are run and timed too and the fastest is
+// kept, as torch.backends.cudnn.benchmark does (PFGM_CUDNN_BENCHMARK, see search()); every later
+// call runs the kept one. Outputs are written with beta = 0, so a failed attempt
 // leaves nothing behind. Workspace comes from the caching allocator on each call, under a cap.
 // Plans are never removed; one mutex serializes the plan cache and every use of the handle
 // (cuDNN handles are not safe to drive from two threads at once; all work goes to one stream
 // anyway, so the lock costs only host time).
 //
-// Candidate order, per direction (the first that runs wins):
+// Candidate order and tiers, per direction (the first that runs fixes the tier):
 //   1. deterministic algorithms (so gradients repeat bit for bit, as the CPU's do), then
 //      non-deterministic ones (documented atomics: backward-data ALGO_0, backward-filter ALGO_0
 //      and ALGO_3);
@@ -304,7 +306,8 @@ struct Direction {
   std::vector<Candidate> candidates;
   std::string heuristics_errors;  // heuristics queries that failed, for the error message
   int chosen = -1;                // index into candidates, -1 until a call ran one
-  int rejected = 0;               // candidates that failed before the chosen one
+  int rejected = 0;               // candidates that failed to run before the choice was made
+  float milliseconds = -1.0f;     // the kept one's time in the first call (search()), else -1
   size_t workspace = 0;
   cudnnConvolutionDescriptor_t conv = nullptr;  // set to the chosen candidate's math type
 };
@@ -613,15 +616,70 @@ void filter_finish(const cpu::Conv2dShape& s, Variant v, MathMode math, const vo
 
 const float kOne = 1.0f, kZero = 0.0f;  // alpha, beta: float for fp32 and bf16 data alike
 
+// How the first call of a direction chooses (PFGM_CUDNN_BENCHMARK, read once):
+//   0    the first candidate that runs, in the header's order (the same choice in every process);
+//   1    (default) the candidates of the first tier that runs are timed, the fastest kept
+//        (torch.backends.cudnn.benchmark with torch.backends.cudnn.deterministic): the tier's
+//        accuracy and determinism promises hold; variants compete, each timed with its output
+//        staging (its input staging, memoized per call, is left out: a transpose of an activation,
+//        a few percent of a 3x3 convolution);
+//   all  every candidate is timed, the non-deterministic and, in the fp32-sum variants, the FFT
+//        and Winograd algorithms too (PyTorch's cudnn.benchmark without `deterministic`, which is
+//        what its fp32 convolutions run): faster fp32, at the price of run-to-run differences in
+//        the last bits and transform errors beyond kFp32's sqrt(K) 2^-24.
+enum class Search { kFirst, kTier, kAll };
+
+Search search() {
+  static const Search mode = [] {
+    const char* v = std::getenv("PFGM_CUDNN_BENCHMARK");
+    if (v == nullptr || v[0] == '\0' || std::string(v) == "1") return Search::kTier;
+    if (std::string(v) == "0") return Search::kFirst;
+    if (std::string(v) == "all") return Search::kAll;
+    fail(code::kArgument, std::string("PFGM_CUDNN_BENCHMARK must be 0, 1 or all, not '") + v + "'");
+  }();
+  return mode;
+}
+
+// Candidates that the timing compares with the first one that ran.
+bool same_group(const Candidate& a, const Candidate& b) {
+  return search() == Search::kAll || a.tier == b.tier;
+}
+
+// Milliseconds of the fastest of `reps` runs of `once` on the engine stream (CUDA events).
+template <typename Once>
+float time_runs(int reps, Once once) {
+  static cudaEvent_t start = nullptr, stop = nullptr;  // under the cache's lock, like the handle
+  if (start == nullptr) {
+    gpu::check(cudaEventCreate(&start), "cudaEventCreate (cuDNN algorithm timing)");
+    gpu::check(cudaEventCreate(&stop), "cudaEventCreate (cuDNN algorithm timing)");
+  }
+  const cudaStream_t stream = gpu::engine_stream();
+  float best = -1.0f;
+  for (int r = 0; r < reps; ++r) {
+    gpu::check(cudaEventRecord(start, stream), "cudaEventRecord (cuDNN algorithm timing)");
+    if (!once()) return -1.0f;
+    gpu::check(cudaEventRecord(stop, stream), "cudaEventRecord (cuDNN algorithm timing)");
+    gpu::check(cudaEventSynchronize(stop), "cudaEventSynchronize (cuDNN algorithm timing)");
+    float ms = 0.0f;
+    gpu::check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime (cuDNN algorithm timing)");
+    if (best < 0.0f || ms < best) best = ms;
+  }
+  return best;
+}
+
 // Runs direction `dir` of plan `p` (with the cache's lock held): the kept candidate, or on the
-// plan's first use of the direction each candidate in order until one runs (then kept).
+// plan's first use of the direction, the candidates in order until one runs; unless search() is
+// kFirst, the rest of that one's group (same_group) is run and timed as well and the fastest kept,
+// which then computes this call's outputs too, so that the first call's results are those of every
+// later one.
 // `size(c, conv, &bytes)` asks cuDNN for the candidate's workspace; `run(c, conv, ws, bytes)`
-// stages the operands for its variant, calls cuDNN and, on success, moves the outputs home.
+// stages the operands for its variant, calls cuDNN and, on success, moves the outputs home (with
+// beta = 0 and a bias added after, so running it again gives the same outputs).
 template <typename Size, typename Run>
 void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size size, Run run) {
   Direction& d = p.dirs[dir];
   const cudaStream_t stream = gpu::engine_stream();
-  if (d.chosen >= 0) {
+  auto run_kept = [&] {
     const Candidate& c = d.candidates[static_cast<size_t>(d.chosen)];
     gpu::DeviceArray<unsigned char> workspace(static_cast<int64_t>(d.workspace), stream);
     const cudnnStatus_t status = run(c, d.conv, workspace.get(), d.workspace);
@@ -630,18 +688,26 @@ void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size si
            describe(s) + ": cuDNN " + kDirName[dir] + " " + label(c, math) + ", which ran before, failed: " +
                status_text(status));
     }
+  };
+  if (d.chosen >= 0) {
+    run_kept();
     return;
   }
   const size_t cap = workspace_cap();
+  const bool timing = search() != Search::kFirst;
   std::vector<std::string> failures;
   bool all_memory = !d.candidates.empty();
+  int best = -1, last_run = -1;
+  float best_ms = 0.0f;
   for (size_t i = 0; i < d.candidates.size(); ++i) {
     const Candidate& c = d.candidates[i];
+    if (best >= 0 && !same_group(c, d.candidates[static_cast<size_t>(best)])) continue;
     cudnnConvolutionDescriptor_t conv = make_conv(s, c.type);
     size_t bytes = 0;
     cudnnStatus_t status = size(c, conv, &bytes);
     bool memory = is_memory(status);
     std::string why;
+    float ms = -1.0f;
     if (status == CUDNN_STATUS_SUCCESS && bytes > cap) {
       why = "workspace of " + std::to_string(bytes >> 20) + " MiB over the cap of " + std::to_string(cap >> 20) +
             " MiB";
@@ -649,7 +715,16 @@ void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size si
     } else if (status == CUDNN_STATUS_SUCCESS) {
       try {
         gpu::DeviceArray<unsigned char> workspace(static_cast<int64_t>(bytes), stream);
-        status = run(c, conv, workspace.get(), bytes);
+        last_run = static_cast<int>(i);  // a failed attempt may have written part of the outputs
+        status = run(c, conv, workspace.get(), bytes);  // also the warm-up of the timing
+        if (status == CUDNN_STATUS_SUCCESS) {
+          if (timing) {
+            ms = time_runs(2, [&] {
+              status = run(c, conv, workspace.get(), bytes);
+              return status == CUDNN_STATUS_SUCCESS;
+            });
+          }
+        }
       } catch (const Error& e) {
         // Out of memory for this candidate's workspace or its variant's scratch: another may fit.
         if (std::string(e.code()) != code::kMemory) {
@@ -660,11 +735,17 @@ void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size si
         memory = true;
       }
       if (why.empty() && status == CUDNN_STATUS_SUCCESS) {
-        d.chosen = static_cast<int>(i);
-        d.rejected = static_cast<int>(i);
-        d.conv = conv;
-        d.workspace = bytes;
-        return;
+        if (best < 0 || ms < best_ms) {
+          if (best >= 0) cudnnDestroyConvolutionDescriptor(d.conv);
+          best = static_cast<int>(i);
+          best_ms = ms;
+          d.conv = conv;
+          d.workspace = bytes;
+        } else {
+          cudnnDestroyConvolutionDescriptor(conv);
+        }
+        if (!timing) break;
+        continue;
       }
       memory = memory || is_memory(status);
     }
@@ -675,6 +756,13 @@ void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size si
     cudnnDestroyConvolutionDescriptor(conv);
     failures.push_back(label(c, math) + ": " + why);
     all_memory = all_memory && memory;
+  }
+  if (best >= 0) {
+    d.chosen = best;
+    d.rejected = static_cast<int>(failures.size());
+    d.milliseconds = best_ms;
+    if (last_run != best) run_kept();  // this call's outputs from the kept algorithm
+    return;
   }
   std::string tried;
   for (size_t i = 0; i < failures.size() && i < 12; ++i) tried += (i ? "; " : "") + failures[i];
@@ -774,6 +862,7 @@ ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math) {
       info.deterministic[d] = chosen.deterministic;
       info.rejected[d] = dir.rejected;
       info.workspace_bytes[d] = static_cast<double>(dir.workspace);
+      info.milliseconds[d] = dir.milliseconds;
     }
   }
   info.plans = static_cast<int64_t>(c.plans.size());

@@ -7,7 +7,8 @@
 //               algorithm ids kept after this call's runs (-1: not run), their three deterministic
 //               flags, plans cached], `plan_workspace` = the three workspaces in bytes, and per
 //               direction `plan_variant` (ConvPlanInfo::variant), `plan_rejected` (candidates that
-//               refused to run before the kept one) and `plan_candidates` (how many were offered).
+//               refused to run in the choice), `plan_candidates` (how many were offered) and
+//               `plan_ms` (the kept algorithm's time when the choice was timed, else -1).
 // Inputs are validated as on the CPU, so a bad shape is ERR_PFGM_SHAPE here too.
 #include <cmath>
 #include <cstdint>
@@ -91,6 +92,7 @@ PFGM_GPU_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) {
     float* variant = opcases::output(out, "plan_variant", {3});
     float* rejected = opcases::output(out, "plan_rejected", {3});
     float* offered = opcases::output(out, "plan_candidates", {3});
+    float* ms = opcases::output(out, "plan_ms", {3});
     for (int i = 0; i < 3; ++i) {
       plan[1 + i] = static_cast<float>(info.algo[i]);
       plan[4 + i] = info.deterministic[i] ? 1.0f : 0.0f;
@@ -98,6 +100,7 @@ PFGM_GPU_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) {
       variant[i] = static_cast<float>(info.variant[i]);
       rejected[i] = static_cast<float>(info.rejected[i]);
       offered[i] = static_cast<float>(info.candidates[i]);
+      ms[i] = info.milliseconds[i];
     }
     plan[7] = static_cast<float>(info.plans);
   }
