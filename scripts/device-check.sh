@@ -8,6 +8,9 @@
 #   bash scripts/device-check.sh info              pfgm info -> $OUT/info.json; needs the GPU, cuDNN, cuBLAS
 #   bash scripts/device-check.sh test [NAME...]    the GPU test files, in order (NAME: ops-parity, ...)
 #   bash scripts/device-check.sh bench MODE [-- ARGS]   bench/gpu.mjs --modes MODE (fp32|tf32|bf16)
+#   bash scripts/device-check.sh profile [-- ARGS]  bench/gpu-profile.mjs ARGS (per-op GPU time of a
+#                                                  training step), then bench/torch_gpu_profile.py
+#                                                  ARGS for PyTorch's kernels of the same step
 #   bash scripts/device-check.sh sanitize          compute-sanitizer memcheck + racecheck over
 #                                                  scripts/gpu-sanitize-ops.mjs (every kernel kind once)
 #   bash scripts/device-check.sh all               build, info, test
@@ -49,7 +52,7 @@ usage() {
 
 usage_error() {
   echo "device-check: $1" >&2
-  echo "usage: bash scripts/device-check.sh build | info | test [NAME...] | bench fp32|tf32|bf16 [-- ARGS] | sanitize | all" >&2
+  echo "usage: bash scripts/device-check.sh build | info | test [NAME...] | bench fp32|tf32|bf16 [-- ARGS] | profile [-- ARGS] | sanitize | all" >&2
   exit 2
 }
 
@@ -57,6 +60,9 @@ usage_error() {
 STAGE=${1:-}
 [ $# -gt 0 ] && shift
 case "$STAGE" in
+  profile)
+    [ "${1:-}" = "--" ] && shift
+    ;;
   build | info | all | sanitize)
     [ $# -eq 0 ] || usage_error "'$STAGE' takes no arguments (got: $*)"
     ;;
@@ -385,6 +391,29 @@ run_bench() {
   log "benchmark written: $OUT/gpu-$MODE.json"
 }
 
+# --- profile ------------------------------------------------------------------------------------
+
+# Per-op GPU time of pfgm's step and PyTorch's kernels of the same step (same ARGS: --network,
+# --precision, --batch, --steps, --warmup, --D, --top), one JSON line each, appended to
+# $OUT/profile.jsonl. PFGM_PROFILE_TORCH=0 leaves PyTorch's side out.
+run_profile() {
+  local left=$((BUDGET - SECONDS - 10)) rc tag
+  [ "$left" -gt 30 ] || die "no time left in this call for the profile"
+  tag=$(echo "$*" | tr -c 'A-Za-z0-9.=-' '_')
+  log "profile $* (limit ${left} s; appended to $OUT/profile.jsonl)"
+  timeout -k 10 "$left" "$NODE" bench/gpu-profile.mjs "$@" >"$OUT/profile-pfgm-$tag.json" 2>"$OUT/profile-pfgm-$tag.err"
+  rc=$?
+  [ "$rc" = 0 ] || { cat "$OUT/profile-pfgm-$tag.err"; die "bench/gpu-profile.mjs stopped with exit $rc"; }
+  tail -1 "$OUT/profile-pfgm-$tag.json" | tee -a "$OUT/profile.jsonl"
+  [ "${PFGM_PROFILE_TORCH:-1}" = 0 ] && return 0  # PFGM_PROFILE_TORCH=0: pfgm's side only
+  left=$((BUDGET - SECONDS - 10))
+  [ "$left" -gt 30 ] || { log "torch profile: not run (no time left)"; return 0; }
+  timeout -k 10 "$left" python3 bench/torch_gpu_profile.py "$@" >"$OUT/profile-torch-$tag.json" 2>"$OUT/profile-torch-$tag.err"
+  rc=$?
+  [ "$rc" = 0 ] || { tail -20 "$OUT/profile-torch-$tag.err"; die "bench/torch_gpu_profile.py stopped with exit $rc"; }
+  tail -1 "$OUT/profile-torch-$tag.json" | tee -a "$OUT/profile.jsonl"
+}
+
 # --- sanitize -----------------------------------------------------------------------------------
 
 # Out-of-bounds accesses, misaligned or uninitialised reads (memcheck) and shared-memory races
@@ -416,6 +445,7 @@ case "$STAGE" in
   info) ensure_built && gpu_check ;;
   test) ensure_built && gpu_check quiet && run_tests "$@" || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
   bench) ensure_built && gpu_check quiet && run_bench "$@" ;;
+  profile) ensure_built && gpu_check quiet && run_profile "$@" ;;
   sanitize) ensure_built && gpu_check quiet && run_sanitize || die "compute-sanitizer found errors (logs in $OUT)" ;;
   all) build && gpu_check && run_tests || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
 esac

@@ -114,4 +114,29 @@ describe.skipIf(!present)('the CLI on a (fake) CUDA device', () => {
       expect(p.sample_nfe).toBe(3);
     }
   }, 180_000);
+
+  it('bench/gpu-profile.mjs reports the CUDA backend op timers (PFGM_PROFILE) of a step and an evaluation', () => {
+    const env = { ...process.env, PFGM_ADDON_DIR: addons, PFGM_DEVICE: 'auto' };
+    const args = ['--network', 'ddpmpp-small', '--batch', '2', '--steps', '1', '--warmup', '1', '--top', '4'];
+    const r = spawnSync(process.execPath, [join(root, 'bench', 'gpu-profile.mjs'), ...args], { encoding: 'utf8', env });
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    expect(json.unprofiled.train_ms).toBeGreaterThan(0);
+    const { train, evaluate } = json;
+    // Every op family a U-Net step runs, timed on the backend; only the forward ones when evaluating.
+    for (const op of ['conv.forward', 'conv.backward', 'group_norm.forward', 'group_norm.backward', 'adam_ema']) {
+      expect(train.families[op], op).toBeGreaterThan(0);
+    }
+    expect(evaluate.families['conv.forward']).toBeGreaterThan(0);
+    expect(evaluate.families['conv.backward']).toBeUndefined();
+    // The families add up to the ops' total, which the step's wall time bounds.
+    const sum = Object.values(train.families as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(Math.abs(sum - train.ops_ms)).toBeLessThan(0.01 * train.ops_ms + 0.01);
+    expect(train.ops_ms).toBeLessThanOrEqual(train.step_ms * 1.01);
+    // The top list holds --top entries, the costliest first; the engine's own stage scopes apart.
+    const top = Object.values(train.top as Record<string, number>);
+    expect(top.length).toBe(4);
+    expect([...top].sort((a, b) => b - a)).toEqual(top);
+    expect(train.stages['step.forward_backward']).toBeGreaterThan(0);
+  }, 180_000);
 });
