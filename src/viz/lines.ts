@@ -11,8 +11,8 @@
  * @module
  */
 
+import { encodePng, type PngImage } from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
-import { encodePng, type PngImage } from '../io/png.js';
 import { drawText, GLYPH_HEIGHT, textWidth } from './font.js';
 import type { Rgb } from './scatter.js';
 

@@ -6,8 +6,8 @@
 // against the font's own rendering); the legend shows every colour and name; non-finite points
 // break the line; bad input fails with clear errors.
 import { describe, expect, it } from 'vitest';
+import { decodePng, type PngImage } from '../../src/codecs/png.js';
 import { PfgmError } from '../../src/errors.js';
-import { decodePng, type PngImage } from '../../src/io/png.js';
 import { drawText, textHeight, textWidth } from '../../src/viz/font.js';
 import { formatTicks, type LineSeries, lineImage, linePlot, niceTicks, PLOT_COLORS } from '../../src/viz/lines.js';
 import type { Rgb } from '../../src/viz/scatter.js';
