@@ -203,15 +203,13 @@ export {
 } from './viz/font.js';
 export { gridImage, type ImageGridOptions, imageGrid, toByte } from './viz/grid.js';
 export {
-  formatTicks,
   type LinePlotImage,
   type LinePlotOptions,
   type LineSeries,
   lineImage,
   linePlot,
-  type NiceTicksOptions,
-  niceTicks,
   PLOT_COLORS,
   type PlotFrame,
 } from './viz/lines.js';
 export { type Rgb, type ScatterPlotOptions, scatterImage, scatterPlot } from './viz/scatter.js';
+export { formatTicks, type NiceTicksOptions, niceTicks } from './viz/ticks.js';
