@@ -66,7 +66,7 @@ function(pfgm_find_nvidia_library name header library extra)
 endfunction()
 
 pfgm_find_nvidia_library(CUDNN cudnn.h cudnn "" cudnn)
-# cuda/conv.cu needs cuDNN 9 (its status codes, cudnnGetLastErrorString; the legacy convolution
+# cuda/libs/conv.cu needs cuDNN 9 (its status codes, cudnnGetLastErrorString; the legacy convolution
 # API it uses may leave in a later major version): an older or newer cuDNN found in a toolkit is
 # left out with a message, rather than failing to compile or to load.
 if(PFGM_CUDNN_FOUND)

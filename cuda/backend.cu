@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "allocator.cuh"
-#include "attention_blas.cuh"
-#include "check.cuh"
-#include "dense.cuh"
+#include "runtime/allocator.cuh"
+#include "libs/attention_blas.cuh"
+#include "runtime/check.cuh"
+#include "kernels/dense.cuh"
 #include "device.h"
-#include "launch.cuh"
+#include "runtime/launch.cuh"
 #include "nn/backend.h"
 #include "nn/profile.h"
 #include "ops.h"

@@ -192,6 +192,8 @@ setup() {
     fi
   done
   export LD_LIBRARY_PATH=$path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # The shipped addons (info, bench); the tests and the sanitizer run take the test build in
+  # $BUILD/Release/testing (op cases, runOp), which the build stage makes beside them.
   export PFGM_ADDON_DIR=$BUILD/Release
   export NO_COLOR=1 FORCE_COLOR=0 PYTHONUNBUFFERED=1
 
@@ -272,7 +274,7 @@ for k, v in json.load(open(sys.argv[1]))["cmake"].items(): print(f"-D{k}={v}")' 
   tail -3 "$OUT/build.log"
   log "built in $((SECONDS - t0)) s"
   local addon
-  for addon in pfgm_cpu pfgm_cuda; do
+  for addon in pfgm_cpu pfgm_cuda testing/pfgm_cpu testing/pfgm_cuda; do
     [ -f "$BUILD/Release/$addon.node" ] || die "$BUILD/Release/$addon.node was not built"
     missing=$(ldd "$BUILD/Release/$addon.node" 2>&1 | grep -i "not found")
     [ -z "$missing" ] || die "$addon.node cannot load its libraries: $missing"
@@ -367,7 +369,7 @@ run_tests() {
       continue
     fi
     t0=$SECONDS
-    timeout -k 10 "$left" "$NODE" node_modules/vitest/vitest.mjs run "test/gpu/$name.test.ts" \
+    PFGM_ADDON_DIR=$BUILD/Release/testing timeout -k 10 "$left" "$NODE" node_modules/vitest/vitest.mjs run "test/gpu/$name.test.ts" \
       --reporter=verbose --reporter=json --outputFile.json="$OUT/test-$name.json" >"$OUT/test-$name.log" 2>&1
     rc=$?
     report_line "$name" "$rc" "$((SECONDS - t0))" | tee -a "$SUMMARY"
@@ -427,7 +429,7 @@ run_sanitize() {
     left=$((BUDGET - SECONDS - 10))
     [ "$left" -gt 30 ] || { log "sanitize $tool: not run (no time left in this call)"; failed=1; continue; }
     # Exact allocations: with the cache, an overrun inside a size class is not out of bounds.
-    PFGM_CUDA_NO_CACHING=1 timeout -k 10 "$left" "$san" --tool "$tool" --error-exitcode 3 "$NODE" scripts/gpu-sanitize-ops.mjs \
+    PFGM_ADDON_DIR=$BUILD/Release/testing PFGM_CUDA_NO_CACHING=1 timeout -k 10 "$left" "$san" --tool "$tool" --error-exitcode 3 "$NODE" scripts/gpu-sanitize-ops.mjs \
       >"$OUT/sanitize-$tool.log" 2>&1
     rc=$?
     echo "sanitize $tool: exit $rc$([ "$rc" = 0 ] && echo ' (clean)' || echo ' FAILED')" | tee -a "$SUMMARY"

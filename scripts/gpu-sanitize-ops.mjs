@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const device = process.argv.includes('--device') ? process.argv[process.argv.indexOf('--device') + 1] : 'cuda';
-const dir = process.env.PFGM_ADDON_DIR ?? join(root, 'build', 'Release');
+// The test build of the addon: the op cases (runOp) are not in the shipped one.
+const dir = process.env.PFGM_ADDON_DIR ?? join(root, 'build', 'Release', 'testing');
 const require = createRequire(import.meta.url);
 const addon = require(join(dir, device === 'cuda' ? 'pfgm_cuda.node' : 'pfgm_cpu.node'));
 const t = (shape) => ({

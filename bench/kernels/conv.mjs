@@ -5,12 +5,15 @@
 // copies are timed. Prints one JSON object with GFLOP/s per shape, from the median iteration and
 // from the best one (the best is what a machine shared with other work can be trusted for).
 //   node bench/kernels/conv.mjs [--n 64 --iters 10 --rounds 2 --python python3]
-// Needs the TypeScript build (dist/) and the addon; PFGM_ADDON_DIR picks another addon build.
+// Needs the TypeScript build (dist/) and the test build of the addon (op cases are not in the
+// shipped one): build/Release/testing by default; PFGM_ADDON_DIR picks another addon build.
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getDeviceInfo, native } from '../../dist/addon/load.js';
+
+process.env.PFGM_ADDON_DIR ??= join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'Release', 'testing');
 
 const { values } = parseArgs({
   options: {

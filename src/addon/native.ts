@@ -81,7 +81,7 @@ export interface NativeNetworkInfo {
   sampleShape: [number, number, number];
   labelDim: number;
   augmentDim: number;
-  /** The device it was created on: `cpu`, `cuda`, or the test device `cpu-guarded`. */
+  /** The device it was created on: `cpu`, `cuda`, or the test build's device `cpu-guarded`. */
   device: string;
 }
 
@@ -279,12 +279,14 @@ export interface NativeAddon {
   trainingSigma(args: NativeTrainingSigmaArgs): Promise<NativeTensor>;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
+  /** One op case on host tensors. Test build only (build/Release/testing): the shipped addons lack it. */
   runOp(
     name: string,
     attrs: Record<string, number | boolean | number[]>,
     inputs: Record<string, NativeHostTensor>,
     device?: 'cpu' | 'cuda',
   ): Promise<Record<string, NativeHostTensor>>;
+  /** The op cases' names. Test build only, like {@link NativeAddon.runOp}. */
   opCases(device?: 'cpu' | 'cuda'): string[];
   linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): void;
   linearCombinationAsync(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): Promise<void>;

@@ -10,7 +10,7 @@
 #include "binding/classifier_binding.h"
 #include "binding/linalg_binding.h"
 #include "binding/network_binding.h"
-#include "binding/op_binding.h"
+#include "binding/exports_hook.h"
 #include "binding/physics_binding.h"
 #include "binding/sampler_binding.h"
 #include "binding/tensor_handle.h"
@@ -82,12 +82,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pfgmPerturb", Napi::Function::New(env, PfgmPerturb));
   exports.Set("trainingSigma", Napi::Function::New(env, TrainingSigma));
   exports.Set("philox", Napi::Function::New(env, Philox));
-  exports.Set("runOp", Napi::Function::New(env, RunOp));
-  exports.Set("opCases", Napi::Function::New(env, OpCases));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitSampler(env, exports);
   InitLinalg(env, exports);  // metrics: eigensolver, feature statistics, Fréchet, k-NN
   ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
+  add_registered_exports(env, exports);  // whatever this build linked in beside the engine
   return exports;
 }
 

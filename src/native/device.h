@@ -1,5 +1,5 @@
-// The GPU runtime as the rest of the engine sees it. Implemented by cuda/runtime.cu in the CUDA
-// build and by gpu_absent.cc in the CPU build, so engine code never needs #ifdefs.
+// The GPU runtime as the rest of the engine sees it. Implemented by cuda/runtime/runtime.cu in the
+// CUDA build and by gpu_absent.cc in the CPU build, so engine code never needs #ifdefs.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// Attention through cuBLAS GEMMs (cuda/attention_blas.cu, op case `attention_blas`, math 0 fp32,
+// Attention through cuBLAS GEMMs (cuda/libs/attention_blas.cu, op case `attention_blas`, math 0 fp32,
 // 1 tf32, 2 bf16) against the CPU engine's attention (oneDNN, fp32) on the same inputs, forward and
 // backward: runOp('attention_blas', { heads, math }, inputs, 'cuda') against
 // runOp('attention', { heads }, inputs, 'cpu'). Skipped where no CUDA device is usable, and the
@@ -33,7 +33,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
@@ -289,8 +289,8 @@ describe('attention_blas parity plumbing (both sides on the CPU)', () => {
 describe.skipIf(!nvcc)('the attention_blas kernels as ptxas compiles them (sm_90)', () => {
   // Source file -> its kernels. The row kernels are shared with the tiled attention.
   const sources = {
-    'attention_blas.cu': ['split_kernel', 'merge_kernel'],
-    'softmax_rows.cu': [
+    'libs/attention_blas.cu': ['split_kernel', 'merge_kernel'],
+    'kernels/softmax_rows.cu': [
       'softmax_regs_kernel',
       'softmax_loop_kernel',
       'softmax_backward_regs_kernel',
@@ -308,18 +308,20 @@ describe.skipIf(!nvcc)('the attention_blas kernels as ptxas compiles them (sm_90
         '-arch=sm_90',
         '-I',
         join(root, 'src', 'native'),
+        '-I',
+        join(root, 'cuda'),
       ];
       // Without PFGM_HAVE_CUBLAS: the kernels are compiled in every CUDA build.
       for (const [file, kernels] of Object.entries(sources)) {
         const source = join(root, 'cuda', file);
-        const ptx = join(work, `${file}.ptx`);
+        const ptx = join(work, `${basename(file)}.ptx`);
         execFileSync('nvcc', [...common, '-ptx', source, '-o', ptx]);
         const bodies = readFileSync(ptx, 'utf8')
           .split(/^\.(?:visible |weak )?\.?entry /m)
           .slice(1);
         const compiled = spawnSync(
           'nvcc',
-          [...common, '-cubin', '-Xptxas', '-v', source, '-o', join(work, `${file}.cubin`)],
+          [...common, '-cubin', '-Xptxas', '-v', source, '-o', join(work, `${basename(file)}.cubin`)],
           { encoding: 'utf8' },
         );
         expect(compiled.status, compiled.stderr).toBe(0);

@@ -1,4 +1,4 @@
-# Simulates cuda/attention_blas.cu's math modes on the CPU, for the shapes and inputs of
+# Simulates cuda/libs/attention_blas.cu's math modes on the CPU, for the shapes and inputs of
 # test/gpu/attention-blas-parity.test.ts (the same fixed sequences as test/helpers/ops.ts's filled()),
 # and prints max |err| / max |ref| per output (out, weights, dq, dk, dv): the numbers the test's
 # tolerances are set from. A copy of test/gpu/math-modes-sim.py's approach (CPU PyTorch, inputs of
@@ -18,7 +18,7 @@
 #   mantissa bits; bf16: 7), by truncation (the worst case) and by round-to-nearest-even, the
 #   products summed exactly (float64: fp32 accumulation adds ~1e-6, nothing at this scale) and the
 #   softmax exact. cuBLAS documents neither rounding, so the test takes the larger of the two.
-# First, without a GPU, it checks the GEMM mapping of cuda/attention_blas.cu: the file's six
+# First, without a GPU, it checks the GEMM mapping of cuda/libs/attention_blas.cu: the file's six
 # cublasGemmStridedBatchedEx calls, parameter for parameter, run through that function's definition
 # (column-major, op(A) op(B), leading dimensions, strides) on flat row-major arrays, reproduce
 # attention in float64 (an assertion: it stops here if they do not).
@@ -162,7 +162,7 @@ def gemm_strided_batched(ta, tb, m, n, k, a, lda, stride_a, b, ldb, stride_b, c,
 
 
 def blas_mapping(qkv, dout, heads):
-    """cuda/attention_blas.cu's six calls, parameter for parameter (per head h: pointer + h * head,
+    """cuda/libs/attention_blas.cu's six calls, parameter for parameter (per head h: pointer + h * head,
     batch over the n samples), on flat row-major arrays; softmax and its backward exact."""
     n, h, w, c3 = qkv.shape
     c, p = c3 // 3, h * w
@@ -200,7 +200,7 @@ def blas_mapping(qkv, dout, heads):
             "dk": t(dk, (n, p, c)), "dv": t(dv, (n, p, c))}
 
 
-# The GEMM mapping of cuda/attention_blas.cu, checked without a GPU: its calls, run through the
+# The GEMM mapping of cuda/libs/attention_blas.cu, checked without a GPU: its calls, run through the
 # definition of cublasGemmStridedBatchedEx, reproduce attention (float64) on shapes with unequal
 # n, P, c, d and 1-3 heads.
 for shape, heads in [([2, 1, 5, 18], 3), ([3, 2, 3, 24], 2), ([2, 3, 3, 12], 1), ([1, 1, 1, 6], 2)]:

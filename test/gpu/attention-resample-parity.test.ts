@@ -1,4 +1,4 @@
-// CUDA attention, FIR resampling, the noise embeddings and label dropout (cuda/attention.cu,
+// CUDA attention, FIR resampling, the noise embeddings and label dropout (cuda/kernels/attention.cu,
 // resample.cu, embedding.cu) against the CPU engine through the twin op cases:
 // runOp(name, attrs, inputs, 'cpu' | 'cuda') with the same inputs. The CUDA checks are skipped
 // where no CUDA device is usable; the same checks run with both sides on the CPU in a describe
@@ -245,7 +245,7 @@ describe.skipIf(!hasCuda)('CUDA attention, resampling and embeddings against the
 // ---- the CUDA FIR gather's arithmetic, emulated exactly, against the CPU op ------------------
 
 /**
- * cuda/resample.cu's fir_gather_kernel in fp32 (Math.fround after every operation, as its fp::mul
+ * cuda/kernels/resample.cu's fir_gather_kernel in fp32 (Math.fround after every operation, as its fp::mul
  * and fp::add round; its PTX has no FMA): output (b, p, q, ch) sums w[a] w[a2] x over the taps whose
  * input index lies in the image, rows-major, in tap order. `strided`: input 2 o - pad + a;
  * otherwise the transposed correlation, input (o + pad - a) / 2 when that is a whole index.

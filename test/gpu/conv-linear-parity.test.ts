@@ -1,4 +1,4 @@
-// cuDNN convolutions and cuBLAS linear layers (cuda/conv.cu, cuda/linear.cu) against the CPU engine
+// cuDNN convolutions and cuBLAS linear layers (cuda/libs/conv.cu, cuda/libs/linear.cu) against the CPU engine
 // (oneDNN, fp32) through the twin op cases `conv2d` and `linear`, forward and all three gradients,
 // in each math mode (attribute `math`: 0 fp32, 1 tf32, 2 bf16; the CPU case ignores it). Skipped
 // where no CUDA device is usable; the comparison plumbing runs everywhere with both sides on the CPU
@@ -18,7 +18,7 @@
 // - bf16: 1.2e-2. Inputs, weights and dy rounded to bf16 (2^-9 relative each), fp32 sums, and
 //   cuDNN's bf16 output rounded once more: the same simulation measured at most 4.14e-3
 //   (convolutions) and 4.06e-3 (linear); the bound is three times that.
-// - bias gradient (fp32 kernels in every mode, cuda/bias.cu): per column, |gpu - cpu| <=
+// - bias gradient (fp32 kernels in every mode, cuda/kernels/bias.cu): per column, |gpu - cpu| <=
 //   40 * 2^-24 * sum_r |dy[r, c]| + 1 ulp: each GPU thread adds <= 32 values in fp32, a tree of 8
 //   adds 3 more roundings, the rest is double, and the CPU sums in double.
 import { describe, expect, it } from 'vitest';

@@ -14,7 +14,7 @@
 //   runs its AVX2 clone with FMA-contracted Horner steps and nvcc contracts too, but not
 //   necessarily the same steps (expected: 2-3 ulp); the derivative's 1 + x (1 - s) cancels near
 //   x = -1.28, hence the absolute bound.
-// - group norm: fp32 partial sums on the GPU against double sums on the CPU (cuda/group_norm.cu):
+// - group norm: fp32 partial sums on the GPU against double sums on the CPU (cuda/kernels/group_norm.cu):
 //   mean within 2e-5 of the group's standard deviation (+ 1 ulp of the mean, which both round to
 //   float), rstd within 2e-5 relative, y within 2e-5 and the gradients within 5e-5 of their
 //   largest magnitude. A JS model of the kernel's summation order (fp32 through Math.fround) on

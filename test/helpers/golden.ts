@@ -1,5 +1,5 @@
 // Golden-tensor checks against fixtures written by test/fixtures/gen/*.py (PyTorch).
-// A fixture file holds cases; each names a registered op case (src/native/ops/*_cases.cc), its
+// A fixture file holds cases; each names a registered op case (test/native/cases/*_cases.cc), its
 // attributes, its input tensors and the outputs PyTorch computed, stored as '<case>/<tensor>'.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -17,8 +17,8 @@ export const hasNvcc = (() => {
   }
 })();
 
-/** Where the built addons are: PFGM_ADDON_DIR, else build/Release. */
-export const builtAddons = process.env.PFGM_ADDON_DIR ?? join(repoRoot, 'build', 'Release');
+/** Where the built test addons are: PFGM_ADDON_DIR (vitest.config.ts), else build/Release/testing. */
+export const builtAddons = process.env.PFGM_ADDON_DIR ?? join(repoRoot, 'build', 'Release', 'testing');
 
 /**
  * A folder `work`/addons in which the loader (via PFGM_ADDON_DIR) finds the test addon `file` of the

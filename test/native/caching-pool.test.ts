@@ -3,7 +3,7 @@
 // stated in the header (computed independently below), same-stream reuse without a device call,
 // no reuse across streams, the free-everything-and-retry path on a miss that runs out of memory,
 // and a coded ERR_PFGM_OUT_OF_MEMORY naming the sizes. The same policy runs over cudaMalloc in
-// cuda/allocator.cu (test/gpu/ops-parity.test.ts checks it on a device).
+// cuda/runtime/allocator.cu (test/gpu/ops-parity.test.ts checks it on a device).
 import { describe, expect, it } from 'vitest';
 import { out, run } from '../helpers/ops.js';
 

@@ -5,7 +5,7 @@
 // physics, attention and resampling, the attention over cuBLAS, the linear layers), and the
 // network file (a SongUNet's denoise, loss and every gradient, training steps with the native
 // draws, one ddpmpp-small step, bf16 against fp32). cuBLAS is emulated from its definition
-// (emu_cublas.cc), so cuda/linear.cu and cuda/attention_blas.cu run as they are; cuDNN is not,
+// (emu_cublas.cc), so cuda/libs/linear.cu and cuda/libs/attention_blas.cu run as they are; cuDNN is not,
 // and the emulator's convolutions are the CPU engine's (emu_libraries.cc). They
 // run with PFGM_CUDA_NO_CACHING=1, so every device buffer has its exact extent and a read past it
 // faults, and once more with each block's threads in reverse order, so a kernel whose result
@@ -176,7 +176,7 @@ describe.skipIf(!present)('test/gpu on the emulated device', () => {
     expect(json.numPassedTests).toBeGreaterThanOrEqual(130);
   });
 
-  it('cuda/linear.cu passes its parity over the emulated cuBLAS, in fp32, tf32 and bf16', { timeout: 600_000 }, () => {
+  it('libs/linear.cu passes its parity over the emulated cuBLAS, in fp32, tf32 and bf16', { timeout: 600_000 }, () => {
     // The convolutions here are the CPU's (cuDNN is not emulated), so only the linear layers,
     // the bias gradient and the bf16 rounding kernels of that file are meaningful on this device.
     const json = gpuFiles(

@@ -1,4 +1,4 @@
-// PTX checks of the kernels beside the cuDNN / cuBLAS ops (cuda/bias.cu, cuda/bf16.cu) for what
+// PTX checks of the kernels beside the cuDNN / cuBLAS ops (cuda/kernels/bias.cu, cuda/kernels/bf16.cu) for what
 // docs/cuda.md claims about them, run wherever nvcc is on PATH (no GPU needed):
 // - the bias gradient is deterministic: no atomic instruction in its kernels, and the per-block
 //   sums are added in double;
@@ -29,6 +29,8 @@ function kernels(source: string, names: readonly string[]): Map<string, string> 
     out,
     '-I',
     join(root, 'src', 'native'),
+    '-I',
+    join(root, 'cuda'),
   ]);
   const result = new Map<string, string>();
   for (const part of readFileSync(out, 'utf8')
@@ -48,7 +50,7 @@ const atomic = /^\s*(?:@%p\d+\s+)?(?:atom|red)\./m;
 describe.skipIf(!nvcc)('PTX of the bias and bf16 kernels', () => {
   it('the bias gradient has no atomics and adds the block sums in double', () => {
     const names = ['column_partials_kernel', 'column_finish_kernel', 'add_bias_rows_kernel'];
-    const bodies = kernels(join(root, 'cuda', 'bias.cu'), names);
+    const bodies = kernels(join(root, 'cuda', 'kernels', 'bias.cu'), names);
     for (const name of names) {
       const body = bodies.get(name);
       expect(body, `${name} in the PTX`).toBeDefined();
@@ -60,7 +62,7 @@ describe.skipIf(!nvcc)('PTX of the bias and bf16 kernels', () => {
 
   it('the bf16 conversions use the shared integer rounding, no hardware bf16 cvt', () => {
     const names = ['f32_to_bf16_kernel', 'bf16_to_f32_bias_kernel', 'oihw_to_ohwi_kernel', 'ohwi_to_oihw_kernel'];
-    const bodies = kernels(join(root, 'cuda', 'bf16.cu'), names);
+    const bodies = kernels(join(root, 'cuda', 'kernels', 'bf16.cu'), names);
     for (const name of names) {
       expect(bodies.get(name), `${name} in the PTX`).toBeDefined();
       expect(bodies.get(name), name).not.toMatch(/cvt\.[a-z.]*bf16/);

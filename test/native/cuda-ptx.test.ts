@@ -14,7 +14,7 @@ import { hasNvcc as nvcc, repoRoot as root } from '../helpers/toolkit.js';
 const work = mkdtempSync(join(tmpdir(), 'pfgm-ptx-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Kernel name (as in the source) -> its PTX body, for every kernel of cuda/<file>.cu. */
+/** Kernel name (as in the source) -> its PTX body, for every kernel of cuda/kernels/<file>.cu. */
 function kernels(file: string): Map<string, string> {
   const out = join(work, `${file}.ptx`);
   execFileSync('nvcc', [
@@ -23,11 +23,13 @@ function kernels(file: string): Map<string, string> {
     '--expt-relaxed-constexpr',
     '-arch=sm_90',
     '-ptx',
-    join(root, 'cuda', `${file}.cu`),
+    join(root, 'cuda', 'kernels', `${file}.cu`),
     '-o',
     out,
     '-I',
     join(root, 'src', 'native'),
+    '-I',
+    join(root, 'cuda'),
   ]);
   const ptx = readFileSync(out, 'utf8');
   const result = new Map<string, string>();
@@ -47,7 +49,7 @@ describe.skipIf(!nvcc)('CUDA kernels that must match the CPU bit for bit', () =>
     ['loss', ['mse_backward_kernel']],
     ['optim', ['adam_kernel', 'axpy_kernel', 'ema_kernel']],
     ['embedding', ['label_kernel', 'positional_kernel', 'fourier_kernel']],
-  ] as const)('cuda/%s.cu: %s round every operation (no f32 FMA)', (file, names) => {
+  ] as const)('cuda/kernels/%s.cu: %s round every operation (no f32 FMA)', (file, names) => {
     const bodies = kernels(file);
     for (const name of names) {
       const body = bodies.get(name);

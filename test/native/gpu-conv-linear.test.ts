@@ -1,8 +1,8 @@
-// The CUDA backend's convolutions and linear layers where no GPU can run them (cuda/conv.cu,
-// cuda/linear.cu, docs/cuda.md), and the bf16 rounding their autocast uses, checked on the CPU:
+// The CUDA backend's convolutions and linear layers where no GPU can run them (cuda/libs/conv.cu,
+// cuda/libs/linear.cu, docs/cuda.md), and the bf16 rounding their autocast uses, checked on the CPU:
 // - the CPU-only addon and the CUDA addon without a device refuse runOp('conv2d' | 'linear', ...,
 //   'cuda') with ERR_PFGM_DEVICE, and the CUDA addon has the twins (with their CPU cases);
-// - ops/bf16_math.h (shared with cuda/bf16.cu) through the CPU case `bf16_round`, bit for bit
+// - ops/bf16_math.h (shared with cuda/kernels/bf16.cu) through the CPU case `bf16_round`, bit for bit
 //   against an independent model of IEEE round-to-nearest-even to 8 significant bits.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -128,7 +128,7 @@ describe('bf16 rounding (ops/bf16_math.h, the CUDA autocast conversion)', () => 
 });
 
 /**
- * cuda/bias.cu's column_sums, loop for loop: blocks (tile, chunk) with grid-stride loops over
+ * cuda/kernels/bias.cu's column_sums, loop for loop: blocks (tile, chunk) with grid-stride loops over
  * gridX tiles and gridY chunks, threads (tx < 32, ty < 8), per-thread fp32 sums (Math.fround), the
  * fixed tree over the 8 lanes, then the chunks in double. Also counts how often each element is
  * read, to check the indexing covers every element exactly once.

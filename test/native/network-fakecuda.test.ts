@@ -21,7 +21,7 @@ import type { CreateNetworkOptions, Network } from '../../src/models/network.js'
 import { type Case, denoisers, expectSameAsCpu, fields, redirectedNetwork } from '../helpers/network-scripts.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const file = join(process.env.PFGM_ADDON_DIR ?? join(root, 'build', 'Release'), 'pfgm_fakecuda.node');
+const file = join(process.env.PFGM_ADDON_DIR ?? join(root, 'build', 'Release', 'testing'), 'pfgm_fakecuda.node');
 const present = existsSync(file);
 const fake = present ? (createRequire(import.meta.url)(file) as NativeAddon) : undefined;
 

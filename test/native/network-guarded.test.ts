@@ -4,7 +4,7 @@
 // staging is a no-op, so the CPU tests cannot see a missing upload or a host loop reading device
 // memory; on a GPU such a bug is a crash or wrong numbers.
 //
-// The guarded device (src/native/nn/backend_guarded.cc, native device 'cpu-guarded') runs the CPU
+// The guarded device (test/native/guarded/backend_guarded.cc, native device 'cpu-guarded') runs the CPU
 // ops on memory the host cannot touch (PROT_NONE outside its own methods: a host access ends the
 // process with status 86) and checks every pointer an op receives (device arrays live and large
 // enough, host arrays outside the device). Its arithmetic is the CPU backend's, so every output

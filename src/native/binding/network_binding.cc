@@ -193,9 +193,8 @@ NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
       backend = &nn::cpu_backend();
     } else if (device == "cuda") {
       backend = &nn::cuda_backend(precision);
-    } else if (device == "cpu-guarded") {  // tests only: see nn/backend_guarded.cc
-      if (precision != nn::Precision::kFp32) fail(code::kArgument, "device 'cpu-guarded' is fp32");
-      backend = &nn::guarded_backend();
+    } else if (const nn::BackendFactory factory = nn::find_backend(device)) {
+      backend = &factory(precision);  // a device this build registered (nn::register_backend)
     } else {
       fail(code::kArgument, "unknown device '" + device + "' (use 'cpu' or 'cuda')");
     }

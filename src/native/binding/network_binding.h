@@ -31,7 +31,7 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   static Napi::Value Profile(const Napi::CallbackInfo& info);
 
   std::shared_ptr<train::Session> session_;
-  std::string device_;  // as configured: 'cpu', 'cuda' or the test device 'cpu-guarded'
+  std::string device_;  // as configured: 'cpu', 'cuda' or a registered device
 };
 
 }  // namespace pfgm::binding

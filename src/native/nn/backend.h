@@ -121,10 +121,13 @@ Backend& cpu_backend();
 // The CUDA backend for `precision` (cuda/backend.cu). ERR_PFGM_DEVICE, saying why, in the CPU-only
 // build or where no GPU is usable.
 Backend& cuda_backend(Precision precision);
-// A test device without a GPU (backend_guarded.cc): the CPU ops on memory the host cannot touch,
-// with every device and host pointer checked, so the staging that CUDA needs is exercised on any
-// machine. Reached only through the native Network config's device 'cpu-guarded'.
-Backend& guarded_backend();
+// Further devices that a build links in under names of their own (the test build adds one), so
+// the engine names none of them: the native Network config's device finds them by name.
+using BackendFactory = Backend& (*)(Precision precision);
+// Registers `factory` as device `name`; meant for static initialisers (any translation unit).
+void register_backend(const char* name, BackendFactory factory);
+// The factory registered as `name`, or nullptr.
+BackendFactory find_backend(const std::string& name);
 
 // Host access to backend memory for the few host-side loops (PFGM's field packing, the adaptive
 // scale's chain rule): on the CPU the pointer itself, elsewhere a copy in `tmp`.

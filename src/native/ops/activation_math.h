@@ -1,5 +1,5 @@
 // Per-element math of SiLU and counter-based dropout, shared by the CPU loops (activation.cc) and
-// the CUDA kernels (cuda/activation.cu), so both backends compute the same function.
+// the CUDA kernels (cuda/kernels/activation.cu), so both backends compute the same function.
 #pragma once
 
 #include <algorithm>

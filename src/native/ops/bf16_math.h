@@ -1,5 +1,5 @@
 // bfloat16 rounding shared by the CPU and CUDA (PFGM_HD): the CUDA backend's bf16 autocast
-// (cuda/bf16.cu) converts inputs and weights with these, and the CPU op case `bf16_round`
+// (cuda/kernels/bf16.cu) converts inputs and weights with these, and the CPU op case `bf16_round`
 // exposes the same code so a test can check it against an independent model of
 // round-to-nearest-even on any machine (test/native/bf16-round.test.ts).
 //

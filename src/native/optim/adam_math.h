@@ -1,7 +1,7 @@
 // Per-element arithmetic of Adam, the EMA and gradient accumulation, shared by the CPU loops
-// (optim.cc) and the CUDA kernels (cuda/optim.cu). Every operation rounds on its own (fp::, see
-// ops/rounding.h), so the GPU reproduces the CPU's weights, moments and EMA bit for bit: a resumed
-// or moved run continues the same trajectory.
+// (optim.cc) and the CUDA kernels (cuda/kernels/optim.cu). Every operation rounds on its own (fp::,
+// see ops/rounding.h), so the GPU reproduces the CPU's weights, moments and EMA bit for bit: a
+// resumed or moved run continues the same trajectory.
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,6 @@
 // Per-sample math of the PFGM++ and PFGM perturbations, shared by the CPU loops
-// (physics_cpu.cc) and the CUDA kernels (cuda/physics.cu) so both backends draw the same numbers.
+// (physics_cpu.cc) and the CUDA kernels (cuda/kernels/physics.cu) so both backends draw the same
+// numbers.
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // The physics kernels (METHOD §2.1-2.3, §3). Each has a CPU version (physics_cpu.cc) and a CUDA
-// version (cuda/physics.cu) with the same signature; pointers live in the backend's memory.
+// version (cuda/kernels/physics.cu) with the same signature; pointers live in the backend's memory.
 #pragma once
 
 #include <cstdint>

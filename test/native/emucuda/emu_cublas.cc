@@ -1,8 +1,8 @@
 // The CUDA emulator's cuBLAS (cublas/cublas_v2.h): cublasGemmEx and cublasGemmStridedBatchedEx
 // as the cuBLAS guide defines them, column-major C = alpha op(A) op(B) + beta C, so what
-// cuda/linear.cu and cuda/attention_blas.cu pass (the row-major mapping, transposes, leading
-// dimensions, strides and compute types) is checked against the definition, not against our own
-// reading of it.
+// cuda/libs/linear.cu and cuda/libs/attention_blas.cu pass (the row-major mapping, transposes,
+// leading dimensions, strides and compute types) is checked against the definition, not against our
+// own reading of it.
 //
 // Checked as cuBLAS does (CUBLAS_STATUS_INVALID_VALUE): m, n, k >= 0 and each leading dimension
 // at least its stored operand's row count. Checked beyond cuBLAS: every element a call reads or

@@ -1,4 +1,4 @@
-// The CUDA emulator's stand-in for what cuDNN computes (cuda/conv.cu): the CPU engine's
+// The CUDA emulator's stand-in for what cuDNN computes (cuda/libs/conv.cu): the CPU engine's
 // convolution, on operands first rounded to the math mode's precision (tf32: 10 mantissa bits;
 // bf16: 7), as the tensor cores read them, with fp32 sums. The bias add, the bias gradient and
 // the bf16 rounding are the real kernels (bias.cu, bf16.cu). cuDNN is not emulated (its
@@ -8,9 +8,9 @@
 // linear.cu and attention_blas.cu run as they are.
 #include <cstdint>
 
-#include "../../../cuda/allocator.cuh"
-#include "../../../cuda/dense.cuh"
-#include "../../../cuda/launch.cuh"
+#include "../../../cuda/runtime/allocator.cuh"
+#include "../../../cuda/kernels/dense.cuh"
+#include "../../../cuda/runtime/launch.cuh"
 #include "../../../cuda/ops.h"
 #include "emu_state.h"
 #include "errors.h"

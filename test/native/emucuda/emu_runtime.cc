@@ -5,8 +5,8 @@
 // reads what nobody wrote produces NaN instead of a plausible zero. Freed allocations are unmapped:
 // a read past the end, or after cudaFree, faults, and the scheduler reports the fault as a sticky
 // cudaErrorIllegalAddress naming the kernel and the allocation (emu_scheduler.cc). For those
-// reports to be precise, run with PFGM_CUDA_NO_CACHING=1 (cuda/allocator.cu), as one would under
-// compute-sanitizer: the caching allocator rounds sizes up and reuses blocks.
+// reports to be precise, run with PFGM_CUDA_NO_CACHING=1 (cuda/runtime/allocator.cu), as one would
+// under compute-sanitizer: the caching allocator rounds sizes up and reuses blocks.
 //
 // Copies and memsets check that every device range lies inside one live allocation and that host
 // pointers are not device memory; a violation is cudaErrorInvalidValue naming the call.
@@ -25,7 +25,7 @@
 #include <mutex>
 #include <string>
 
-#include "check.cuh"
+#include "runtime/check.cuh"
 #include "emu_state.h"
 
 namespace pfgm_emu {

@@ -1,5 +1,6 @@
 // Host stand-ins for CUDA's built-in index variables, so that headers with device helpers
-// (cuda/launch.cuh) compile as plain C++ in the fake-CUDA test addon. Never read: no kernel runs.
+// (cuda/runtime/launch.cuh) compile as plain C++ in the fake-CUDA test addon. Never read: no kernel
+// runs.
 #pragma once
 #include <vector_types.h>
 

@@ -1,6 +1,6 @@
 // The fake-CUDA test addon's device: what cuda/backend.cu calls (the CUDA runtime's copies,
 // memsets and synchronisation, the caching allocator, and every pfgm::cuda:: op) implemented on
-// the guarded device's memory (src/native/nn/guarded.h) with the CPU ops.
+// the guarded device's memory (test/native/guarded/guarded.h) with the CPU ops.
 //
 // It checks the one piece of GPU glue that the guarded backend cannot: cuda/backend.cu itself
 // (which op it forwards to, with which arguments; its uploads of per-sample coefficients, loss
@@ -16,14 +16,14 @@
 #include <cstring>
 #include <string>
 
-#include "../../../cuda/allocator.cuh"
-#include "../../../cuda/attention_blas.cuh"
-#include "../../../cuda/dense.cuh"
+#include "../../../cuda/runtime/allocator.cuh"
+#include "../../../cuda/libs/attention_blas.cuh"
+#include "../../../cuda/kernels/dense.cuh"
 #include "../../../cuda/ops.h"
 #include "device.h"
 #include "errors.h"
 #include "nn/backend.h"
-#include "nn/guarded.h"
+#include "guarded/guarded.h"
 #include "ops/loss.h"
 #include "ops/rows.h"
 #include "physics/physics.h"

@@ -1,6 +1,6 @@
-// The CUDA emulator's cuBLAS: the part of cublas_v2.h that cuda/linear.cu, cuda/attention_blas.cu
-// and cuda/cublas_handle.cu use, implemented on the CPU by emu_cublas.cc. Enumerator values are
-// cuBLAS 13's. What it checks and computes is said there.
+// The CUDA emulator's cuBLAS: the part of cublas_v2.h that cuda/libs/linear.cu,
+// cuda/libs/attention_blas.cu and cuda/libs/cublas_handle.cu use, implemented on the CPU by
+// emu_cublas.cc. Enumerator values are cuBLAS 13's. What it checks and computes is said there.
 #pragma once
 
 #include <cuda_runtime_api.h>

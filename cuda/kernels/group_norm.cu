@@ -1,0 +1,371 @@
+// CUDA twin of ops/group_norm.cc: group norm on NHWC fp32 activations, fused with the per-(n, c)
+// shift before it and the SiLU after it (EDM's UNetBlock), forward and backward.
+//
+// Work layout. A group's channels sit a few floats apart in every pixel, so a block per group
+// would read memory with a stride of C. Instead a block takes one sample's chunk of kChunkPx
+// pixels across one column of 32 channels: 32 threads along the channels (a warp reads 128
+// contiguous bytes of one pixel) times 8 along the pixels. The grid is (chunks, channel columns,
+// samples): with one block per (sample, chunk) looping over the columns, a 16x16 or 8x8 activation
+// at batch 128 gave one block per SM, and the passes ran at a fraction of the memory bandwidth. Each thread sums its channel over <= kPxPerThread pixels
+// in fp32, the 8 rows are added in a fixed order in shared memory, and the per-(sample, chunk,
+// channel) partial sums are combined per group in double by one thread per (sample, group), in
+// chunk order. No atomics, so results are deterministic.
+//
+// Precision against the CPU (which sums every channel in double): the moments are shifted by a
+// pivot (the group's first value) as on the CPU, so E[d^2] - E[d]^2 does not cancel; fp32 partial
+// sums of <= 32 terms plus an 8-term tree carry about 32 * 2^-24 = 2e-6 relative error in the
+// worst case (typically 10x less), so mean and rstd agree with the CPU's to about 1e-6 relative,
+// and y, dx to about 1e-5 of their scale (the tolerances test/gpu/ops-parity.test.ts states).
+// Per-element math (the affine map, SiLU and its derivative, the dx formula) is the CPU's.
+#include <string>
+
+#include "runtime/allocator.cuh"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
+#include "ops.h"
+#include "ops/activation_math.h"
+#include "ops/rounding.h"
+
+namespace pfgm::cuda {
+namespace {
+
+constexpr int kTx = 32, kTy = 8, kPxPerThread = 32;
+constexpr int64_t kChunkPx = int64_t{kTy} * kPxPerThread;
+
+struct Dims {
+  int64_t n, hw, c, groups, cg, chunks;
+};
+
+Dims dims_of(const op::GroupNormShape& s) {
+  if (s.groups <= 0 || s.c % s.groups != 0) {
+    fail(code::kShape, "group_norm: " + std::to_string(s.groups) + " groups do not divide " +
+                           std::to_string(s.c) + " channels");
+  }
+  if (s.n > 65535) fail(code::kShape, "group_norm on CUDA: at most 65535 samples per call");
+  if (s.c > int64_t{65535} * kTx) {
+    fail(code::kShape, "group_norm on CUDA: at most " + std::to_string(int64_t{65535} * kTx) + " channels");
+  }
+  return Dims{s.n, s.hw, s.c, s.groups, s.c / s.groups, (s.hw + kChunkPx - 1) / kChunkPx};
+}
+
+// Per-channel sums over one (sample, chunk) block, see the file comment. F provides
+//   Channel channel(i, ch)                      constants of channel ch of sample i
+//   void element(const Channel&, k, float& a, float& b)   adds element k's terms
+// and the sums go to part_a / part_b [n, chunks, c] (either may be null).
+template <class F>
+__global__ void channel_sums_kernel(Dims d, F f, float* part_a, float* part_b) {
+  __shared__ float sa[kTy][kTx];
+  __shared__ float sb[kTy][kTx];
+  const int64_t i = blockIdx.z, chunk = blockIdx.x;
+  const int64_t p0 = chunk * kChunkPx;
+  const int64_t p1 = p0 + kChunkPx < d.hw ? p0 + kChunkPx : d.hw;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t ch = int64_t{blockIdx.y} * kTx + tx;
+  float a = 0.0f, b = 0.0f;
+  if (ch < d.c) {
+    const typename F::Channel cst = f.channel(i, ch);
+    for (int64_t p = p0 + ty; p < p1; p += kTy) f.element(cst, (i * d.hw + p) * d.c + ch, a, b);
+  }
+  sa[ty][tx] = a;
+  sb[ty][tx] = b;
+  __syncthreads();
+  if (ty == 0 && ch < d.c) {
+    float ta = sa[0][tx], tb = sb[0][tx];
+    for (int r = 1; r < kTy; ++r) {
+      ta += sa[r][tx];
+      tb += sb[r][tx];
+    }
+    const int64_t o = (i * d.chunks + chunk) * d.c + ch;
+    if (part_a != nullptr) part_a[o] = ta;
+    if (part_b != nullptr) part_b[o] = tb;
+  }
+}
+
+// Sum over chunks of part [n, chunks, c] at (i, ch), in chunk order, in double.
+__device__ double chunk_sum(const Dims& d, const float* part, int64_t i, int64_t ch) {
+  double acc = 0.0;
+  for (int64_t k = 0; k < d.chunks; ++k) acc += static_cast<double>(part[(i * d.chunks + k) * d.c + ch]);
+  return acc;
+}
+
+__device__ float shift_at(const float* shift, int64_t c, int64_t i, int64_t ch) {
+  return shift != nullptr ? shift[i * c + ch] : 0.0f;
+}
+
+// ---- forward -------------------------------------------------------------------------------
+
+// d = (x + shift) - pivot and d^2, pivot = the group's first value of the sample (as the CPU).
+struct MomentsOp {
+  const float* x;
+  const float* shift;
+  int64_t hw, c, cg;
+  struct Channel {
+    float sh, pivot;
+  };
+  __device__ Channel channel(int64_t i, int64_t ch) const {
+    const int64_t first = ch - ch % cg;
+    return Channel{shift_at(shift, c, i, ch), x[i * hw * c + first] + shift_at(shift, c, i, first)};
+  }
+  __device__ void element(const Channel& k, int64_t idx, float& a, float& b) const {
+    const float d = (x[idx] + k.sh) - k.pivot;
+    a += d;
+    b += d * d;
+  }
+};
+
+// One thread per (sample, group): mean and rstd as the CPU rounds them, then the per-channel
+// constants of the normalizing pass from the rounded values (as the backward rebuilds them).
+__global__ void stats_kernel(Dims d, float eps, const float* x, const float* shift,
+                             const float* gamma, const float* s1, const float* s2, float* mean,
+                             float* rstd, float* off, float* scale) {
+  const int64_t t = gpu::first_index();
+  if (t >= d.n * d.groups) return;
+  const int64_t i = t / d.groups, g = t % d.groups;
+  double a = 0.0, b = 0.0;
+  for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
+    a += chunk_sum(d, s1, i, ch);
+    b += chunk_sum(d, s2, i, ch);
+  }
+  const double count = static_cast<double>(d.hw * d.cg);
+  const double m = a / count;
+  const double var = fmax(b / count - m * m, 0.0);
+  const double pivot = static_cast<double>(x[i * d.hw * d.c + g * d.cg] + shift_at(shift, d.c, i, g * d.cg));
+  const float mean_f = static_cast<float>(pivot + m);
+  const float rstd_f = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+  mean[t] = mean_f;
+  rstd[t] = rstd_f;
+  for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
+    off[i * d.c + ch] = static_cast<float>(static_cast<double>(shift_at(shift, d.c, i, ch)) - mean_f);
+    scale[i * d.c + ch] = fp::mul(gamma[ch], rstd_f);
+  }
+}
+
+// y = act((x + off) * scale + beta), the CPU's affine order. Index is uint32_t when every index
+// and the grid-stride sum fit (the usual case): a 64-bit division per element costs more than the
+// element's memory traffic.
+template <typename Index>
+__global__ void normalize_kernel(Dims d, bool silu, const float* x, const float* off,
+                                 const float* scale, const float* beta, float* y) {
+  const Index total = static_cast<Index>(d.n * d.hw * d.c), c = static_cast<Index>(d.c);
+  const Index hwc = static_cast<Index>(d.hw * d.c);
+  const Index stride = static_cast<Index>(gpu::grid_stride());
+  for (Index k = static_cast<Index>(gpu::first_index()); k < total; k += stride) {
+    const Index ch = k % c, ic = (k / hwc) * c + ch;
+    const float z = (x[k] + off[ic]) * scale[ic] + beta[ch];
+    y[k] = silu ? act::silu(z) : z;
+  }
+}
+
+// ---- backward ------------------------------------------------------------------------------
+
+// Per (sample, channel): off = shift - mean, scale = gamma rstd, rs = rstd (the CPU's rebuild).
+__global__ void backward_consts_kernel(Dims d, const float* shift, const float* gamma,
+                                       const float* mean, const float* rstd, float* off,
+                                       float* scale, float* rs) {
+  const int64_t t = gpu::first_index();
+  if (t >= d.n * d.c) return;
+  const int64_t i = t / d.c, ch = t % d.c, g = i * d.groups + ch / d.cg;
+  const double sh = shift != nullptr ? static_cast<double>(shift[t]) : 0.0;
+  off[t] = static_cast<float>(sh - static_cast<double>(mean[g]));
+  scale[t] = fp::mul(gamma[ch], rstd[g]);
+  rs[t] = rstd[g];
+}
+
+// What the backward passes need per (sample, channel).
+struct GradChannel {
+  float off, scale, rs, beta, pc, qc, rc;
+};
+
+// dz = dy * silu'(z) (or dy), recomputed from x in every pass instead of stored.
+struct GradBase {
+  const float* x;
+  const float* dy;
+  const float* off;
+  const float* scale;
+  const float* rs;
+  const float* beta;
+  int64_t c;
+  bool silu;
+  __device__ GradChannel base_channel(int64_t i, int64_t ch) const {
+    const int64_t ic = i * c + ch;
+    return GradChannel{off[ic], scale[ic], rs[ic], beta[ch], 0.0f, 0.0f, 0.0f};
+  }
+  __device__ float dz(const GradChannel& k, float xo, int64_t idx) const {
+    if (!silu) return dy[idx];
+    return act::silu_grad(xo * k.scale + k.beta, dy[idx]);
+  }
+};
+
+// Sums of dz and dz * xhat, xhat = (x + off) rs.
+struct GradSumsOp : GradBase {
+  using Channel = GradChannel;
+  __device__ Channel channel(int64_t i, int64_t ch) const { return base_channel(i, ch); }
+  __device__ void element(const Channel& k, int64_t idx, float& a, float& b) const {
+    const float xo = x[idx] + k.off;
+    const float g = dz(k, xo, idx);
+    a += g;
+    b += g * (xo * k.rs);
+  }
+};
+
+// dx = pc dz + qc (x + off) + rc, written when dx is given, summed for dshift.
+struct InputGradOp : GradBase {
+  using Channel = GradChannel;
+  const float* pc;
+  const float* qc;
+  const float* rc;
+  float* dx;
+  __device__ Channel channel(int64_t i, int64_t ch) const {
+    Channel k = base_channel(i, ch);
+    const int64_t ic = i * c + ch;
+    k.pc = pc[ic];
+    k.qc = qc[ic];
+    k.rc = rc[ic];
+    return k;
+  }
+  __device__ void element(const Channel& k, int64_t idx, float& a, float&) const {
+    const float xo = x[idx] + k.off;
+    const float g = k.pc * dz(k, xo, idx) + k.qc * xo + k.rc;
+    if (dx != nullptr) dx[idx] = g;
+    a += g;
+  }
+};
+
+// One thread per (sample, group): the channel sums, then the dx coefficients
+//   P = r gamma, Q = -r^2 mean(gamma dz xhat), R = -r mean(gamma dz)   (the CPU's formula).
+__global__ void coefficients_kernel(Dims d, const float* gamma, const float* rstd,
+                                    const float* pa, const float* pb, double* sum_a,
+                                    double* sum_b, float* pc, float* qc, float* rc) {
+  const int64_t t = gpu::first_index();
+  if (t >= d.n * d.groups) return;
+  const int64_t i = t / d.groups, g = t % d.groups;
+  double m1 = 0.0, m2 = 0.0;
+  for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
+    const double a = chunk_sum(d, pa, i, ch), b = chunk_sum(d, pb, i, ch);
+    sum_a[i * d.c + ch] = a;
+    sum_b[i * d.c + ch] = b;
+    m1 += static_cast<double>(gamma[ch]) * a;
+    m2 += static_cast<double>(gamma[ch]) * b;
+  }
+  const double count = static_cast<double>(d.hw * d.cg);
+  m1 /= count;
+  m2 /= count;
+  const double r = rstd[t];
+  for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
+    pc[i * d.c + ch] = static_cast<float>(r * gamma[ch]);
+    qc[i * d.c + ch] = static_cast<float>(-r * r * m2);
+    rc[i * d.c + ch] = static_cast<float>(-r * m1);
+  }
+}
+
+__global__ void shift_grad_kernel(Dims d, const float* pd, float* dshift) {
+  const int64_t t = gpu::first_index();
+  if (t >= d.n * d.c) return;
+  dshift[t] = static_cast<float>(chunk_sum(d, pd, t / d.c, t % d.c));
+}
+
+// dbeta = sum over samples of sum_a, dgamma of sum_b, in sample order.
+__global__ void param_grad_kernel(Dims d, const double* sum_a, const double* sum_b, float* dgamma,
+                                  float* dbeta) {
+  const int64_t ch = gpu::first_index();
+  if (ch >= d.c) return;
+  double a = 0.0, b = 0.0;
+  for (int64_t i = 0; i < d.n; ++i) {
+    a += sum_a[i * d.c + ch];
+    b += sum_b[i * d.c + ch];
+  }
+  if (dbeta != nullptr) dbeta[ch] = static_cast<float>(a);
+  if (dgamma != nullptr) dgamma[ch] = static_cast<float>(b);
+}
+
+template <class F>
+void launch_channel_sums(const Dims& d, const F& f, float* part_a, float* part_b, const char* name) {
+  const dim3 grid(static_cast<unsigned>(d.chunks), static_cast<unsigned>((d.c + kTx - 1) / kTx),
+                  static_cast<unsigned>(d.n));
+  channel_sums_kernel<F><<<grid, dim3(kTx, kTy), 0, gpu::engine_stream()>>>(d, f, part_a, part_b);
+  gpu::check_kernel(name);
+}
+
+void zero(float* p, int64_t count) {
+  if (p == nullptr || count <= 0) return;
+  gpu::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
+             "cudaMemsetAsync (group_norm)");
+}
+
+}  // namespace
+
+void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
+                        const float* gamma, const float* beta, float* y, float* mean,
+                        float* rstd) {
+  if (s.n <= 0 || s.hw <= 0 || s.c <= 0) return;
+  const Dims d = dims_of(s);
+  const cudaStream_t stream = gpu::engine_stream();
+  gpu::DeviceArray<float> s1(d.n * d.chunks * d.c, stream), s2(d.n * d.chunks * d.c, stream);
+  gpu::DeviceArray<float> off(d.n * d.c, stream), scale(d.n * d.c, stream);
+  launch_channel_sums(d, MomentsOp{x, shift, d.hw, d.c, d.cg}, s1.get(), s2.get(),
+                      "group_norm moments kernel");
+  stats_kernel<<<gpu::grid_for(d.n * d.groups), gpu::kThreads, 0, stream>>>(
+      d, s.eps, x, shift, gamma, s1.get(), s2.get(), mean, rstd, off.get(), scale.get());
+  gpu::check_kernel("group_norm stats_kernel");
+  const int64_t total = d.n * d.hw * d.c;
+  if (total < (int64_t{1} << 31)) {  // k + stride < 2^32: no wrap in uint32_t
+    normalize_kernel<uint32_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(d, s.silu, x, off.get(),
+                                                                                   scale.get(), beta, y);
+  } else {
+    normalize_kernel<int64_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(d, s.silu, x, off.get(),
+                                                                                  scale.get(), beta, y);
+  }
+  gpu::check_kernel("group_norm normalize_kernel");
+}
+
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
+                         const float* gamma, const float* beta, const float* mean,
+                         const float* rstd, const float* dy, float* dx, float* dgamma,
+                         float* dbeta, float* dshift) {
+  if (s.n <= 0 || s.hw <= 0 || s.c <= 0) {
+    zero(dgamma, s.c);
+    zero(dbeta, s.c);
+    if (s.n > 0) zero(dshift, s.n * s.c);
+    return;
+  }
+  const Dims d = dims_of(s);
+  const cudaStream_t stream = gpu::engine_stream();
+  const int64_t nc = d.n * d.c, parts = d.n * d.chunks * d.c;
+  gpu::DeviceArray<float> off(nc, stream), scale(nc, stream), rs(nc, stream);
+  gpu::DeviceArray<float> pc(nc, stream), qc(nc, stream), rc(nc, stream);
+  gpu::DeviceArray<float> pa(parts, stream), pb(parts, stream);
+  gpu::DeviceArray<double> sum_a(nc, stream), sum_b(nc, stream);
+
+  backward_consts_kernel<<<gpu::grid_for(nc), gpu::kThreads, 0, stream>>>(
+      d, shift, gamma, mean, rstd, off.get(), scale.get(), rs.get());
+  gpu::check_kernel("group_norm backward_consts_kernel");
+  GradSumsOp sums{};
+  static_cast<GradBase&>(sums) = GradBase{x, dy, off.get(), scale.get(), rs.get(), beta, d.c, s.silu};
+  launch_channel_sums(d, sums, pa.get(), pb.get(), "group_norm grad sums kernel");
+  coefficients_kernel<<<gpu::grid_for(d.n * d.groups), gpu::kThreads, 0, stream>>>(
+      d, gamma, rstd, pa.get(), pb.get(), sum_a.get(), sum_b.get(), pc.get(), qc.get(), rc.get());
+  gpu::check_kernel("group_norm coefficients_kernel");
+
+  if (dx != nullptr || dshift != nullptr) {
+    gpu::DeviceArray<float> pd(dshift != nullptr ? parts : 0, stream);
+    InputGradOp grad{};
+    static_cast<GradBase&>(grad) = static_cast<const GradBase&>(sums);
+    grad.pc = pc.get();
+    grad.qc = qc.get();
+    grad.rc = rc.get();
+    grad.dx = dx;
+    launch_channel_sums(d, grad, dshift != nullptr ? pd.get() : nullptr, nullptr,
+                        "group_norm input grad kernel");
+    if (dshift != nullptr) {
+      shift_grad_kernel<<<gpu::grid_for(nc), gpu::kThreads, 0, stream>>>(d, pd.get(), dshift);
+      gpu::check_kernel("group_norm shift_grad_kernel");
+    }
+  }
+  if (dgamma != nullptr || dbeta != nullptr) {
+    param_grad_kernel<<<gpu::grid_for(d.c), gpu::kThreads, 0, stream>>>(d, sum_a.get(), sum_b.get(),
+                                                                         dgamma, dbeta);
+    gpu::check_kernel("group_norm param_grad_kernel");
+  }
+}
+
+}  // namespace pfgm::cuda

@@ -1,0 +1,151 @@
+// CUDA versions of the physics kernels (src/native/physics/physics_cpu.cc is the reference).
+// The per-sample math is the shared noise.h, so both backends read the same Philox streams.
+#include <memory>
+
+#include "runtime/check.cuh"
+#include "device.h"
+#include "physics/physics.h"
+
+namespace pfgm::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Device scratch freed on every exit path.
+struct Scratch {
+  double* ptr;
+  explicit Scratch(int64_t count)
+      : ptr(static_cast<double*>(gpu::allocate(static_cast<size_t>(count) * sizeof(double)))) {}
+  ~Scratch() { gpu::release(ptr); }
+};
+
+// Block-wide sum of per-thread partial sums of g^2 over sample i's Gaussian stream.
+__device__ double block_gauss_norm2(const StreamKey& key, int64_t n) {
+  __shared__ double partial[kThreads];
+  double acc = 0.0;
+  const int64_t blocks = (n + 3) / 4;
+  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
+    double g[4];
+    normals4(key, static_cast<uint32_t>(b), g);
+    const int64_t lanes = n - 4 * b < 4 ? n - 4 * b : 4;
+    for (int64_t l = 0; l < lanes; ++l) acc += g[l] * g[l];
+  }
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();
+  }
+  return partial[0];
+}
+
+// One CUDA block per sample: the Student-t scale, and the radius clip when one is asked for.
+__global__ void student_t_factor_kernel(NoiseSpec s, double* factor) {
+  const int64_t i = blockIdx.x;
+  const double norm2 = s.clipped() ? block_gauss_norm2(s.streams.key(i, s.purpose_gauss), s.n) : 0.0;
+  if (threadIdx.x == 0) {
+    double f = student_t_scale(s, i);
+    if (s.clipped()) f *= clip_factor(f * sqrt(norm2), s.clip_min, s.clip_max);
+    factor[i] = f;
+  }
+}
+
+__global__ void pfgm_factor_kernel(PfgmSpec p, double* factor, void* z, bool f64) {
+  const int64_t i = blockIdx.x;
+  const double norm2 = block_gauss_norm2(p.streams.key(i, kPurposePfgmDirection), p.n);
+  if (threadIdx.x == 0) {
+    const PfgmSampleDraw d = pfgm_sample_draw(p, i);
+    factor[i] = d.radius / sqrt(norm2);
+    if (f64) static_cast<double*>(z)[i] = d.z;
+    else static_cast<float*>(z)[i] = static_cast<float>(d.z);
+  }
+}
+
+// out[i, :] = (y[i, :] or 0) + factor[i] g_i: one thread per Philox block of four elements.
+template <typename T>
+__global__ void add_scaled_gauss_kernel(const T* y, T* out, const double* factor, int64_t count,
+                                        int64_t n, SampleStreams streams, uint32_t purpose) {
+  const int64_t blocks = (n + 3) / 4;
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= count * blocks) return;
+  const int64_t i = t / blocks, b = t % blocks;
+  double g[4];
+  normals4(streams.key(i, purpose), static_cast<uint32_t>(b), g);
+  const int64_t lanes = n - 4 * b < 4 ? n - 4 * b : 4;
+  const int64_t base = i * n + 4 * b;
+  for (int64_t l = 0; l < lanes; ++l) {
+    const double y0 = y != nullptr ? static_cast<double>(y[base + l]) : 0.0;
+    out[base + l] = static_cast<T>(y0 + factor[i] * g[l]);
+  }
+}
+
+template <typename T>
+void add_scaled_gauss(const T* y, T* out, const double* factor, int64_t count, int64_t n,
+                      const SampleStreams& streams, uint32_t purpose) {
+  const int64_t threads = count * ((n + 3) / 4);
+  const int64_t grid = (threads + kThreads - 1) / kThreads;
+  add_scaled_gauss_kernel<T><<<static_cast<unsigned>(grid), kThreads>>>(y, out, factor, count, n,
+                                                                         streams, purpose);
+  gpu::check_launch("add_scaled_gauss_kernel");
+}
+
+template <typename T>
+void student_t_noise(const T* y, T* out, const NoiseSpec& s) {
+  Scratch factor(s.count);
+  student_t_factor_kernel<<<static_cast<unsigned>(s.count), kThreads>>>(s, factor.ptr);
+  gpu::check_launch("student_t_factor_kernel");
+  add_scaled_gauss(y, out, factor.ptr, s.count, s.n, s.streams, s.purpose_gauss);
+}
+
+template <typename T>
+void pfgm_perturb(const T* y, T* x, T* z, const PfgmSpec& p) {
+  Scratch factor(p.count);
+  pfgm_factor_kernel<<<static_cast<unsigned>(p.count), kThreads>>>(p, factor.ptr, z,
+                                                                   sizeof(T) == 8);
+  gpu::check_launch("pfgm_factor_kernel");
+  add_scaled_gauss(y, x, factor.ptr, p.count, p.n, p.streams, kPurposePfgmDirection);
+}
+
+template <typename T>
+__global__ void training_sigma_kernel(T* out, int64_t count, double p_mean, double p_std,
+                                      SampleStreams streams) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  double g[4];
+  normals4(streams.key(i, kPurposeTrainSigma), 0, g);
+  out[i] = static_cast<T>(exp(p_mean + p_std * g[0]));
+}
+
+template <typename T>
+void training_sigma(T* out, int64_t count, double p_mean, double p_std,
+                    const SampleStreams& streams) {
+  const int64_t grid = (count + kThreads - 1) / kThreads;
+  training_sigma_kernel<T><<<static_cast<unsigned>(grid), kThreads>>>(out, count, p_mean, p_std,
+                                                                      streams);
+  gpu::check_launch("training_sigma_kernel");
+}
+
+}  // namespace
+
+void student_t_noise_f32(const float* y, float* out, const NoiseSpec& s) {
+  student_t_noise(y, out, s);
+}
+void student_t_noise_f64(const double* y, double* out, const NoiseSpec& s) {
+  student_t_noise(y, out, s);
+}
+void pfgm_perturb_f32(const float* y, float* x, float* z, const PfgmSpec& p) {
+  pfgm_perturb(y, x, z, p);
+}
+void pfgm_perturb_f64(const double* y, double* x, double* z, const PfgmSpec& p) {
+  pfgm_perturb(y, x, z, p);
+}
+void training_sigma_f32(float* out, int64_t count, double p_mean, double p_std,
+                        const SampleStreams& streams) {
+  training_sigma(out, count, p_mean, p_std, streams);
+}
+void training_sigma_f64(double* out, int64_t count, double p_mean, double p_std,
+                        const SampleStreams& streams) {
+  training_sigma(out, count, p_mean, p_std, streams);
+}
+
+}  // namespace pfgm::cuda
