@@ -3,111 +3,30 @@
 // are queued on gpu::engine_stream(); functions that return a host value (the loss, the gradient
 // statistics) synchronize, the others do not.
 //
+// The twins of the backend's ops are declared from the list of ops (src/native/nn/backend_ops.h),
+// each with its CPU reference's signature (plus the math mode, for the MATH kind); only the twins
+// whose contract differs from the backend's (the list's CUDA_CUSTOM and CUSTOM kinds: coefficient
+// arrays on the device, not the host) and the ops no backend entry reaches are declared by hand.
+// What the twins promise against the CPU:
+//   elementwise.cu, rows.cu, loss.cu backward, optim.cu (Adam, EMA, axpy), activation.cu's
+//     dropout, embedding.cu's label_input: bit-identical.
+//   activation.cu's SiLU: within a few ulp. group_norm.cu: fp32 reductions (docs/cuda.md has the
+//     tolerance). loss.cu forward, optim.cu's grad_stats, rows.cu's sumsq_rows: fixed order.
+//   attention.cu: own tiled kernels (no cuBLAS), fp32 accumulation, no atomics (the same bits on
+//     every run); weights may be null for inference. attention_blas.cuh has the cuBLAS twins.
+//   resample.cu: gathers, no atomics. s.f points to HOST memory (<= 8 taps; more is
+//     ERR_PFGM_ARGUMENT).
+//   embedding.cu: the embeddings round like the CPU (double pow / cos / sin rounded once).
+//   conv.cu / linear.cu (the layouts of ops/conv.h, ops/linear.h): the math modes below; they
+//     refuse with ERR_PFGM_DEVICE without cuDNN / cuBLAS in the build.
+//
 // Only CUDA sources include this header for now. When engine code compiled into both addons calls
 // these, add refusing stubs to src/native/gpu_absent.cc as for the physics kernels.
 #pragma once
 
 #include <cstdint>
 
-#include "ops/activation.h"
-#include "ops/group_norm.h"
-#include "optim/optim.h"
-#include "physics/noise.h"
-
-namespace pfgm::cuda {
-
-// elementwise.cu (ops/elementwise.h): bit-identical to the CPU.
-void axpby(int64_t count, float alpha, const float* a, float beta, const float* b, float* y);
-void scale(int64_t count, float alpha, const float* a, float* y);
-void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, const float* b,
-                     float* y);
-void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db, const float* dy);
-void add_channel_bias(int64_t n, int64_t hw, int64_t c, const float* x, const float* bias,
-                      float* y);
-void nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y);
-void nhwc_to_nchw(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y);
-
-// activation.cu (ops/activation.h): SiLU within a few ulp, dropout bit-identical.
-void silu_forward(int64_t count, const float* x, float* y);
-void silu_backward(int64_t count, const float* x, const float* dy, float* dx);
-void dropout_forward(const op::DropoutSpec& s, const float* x, float* y);
-void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx);
-
-// group_norm.cu (ops/group_norm.h): fp32 reductions, see docs/cuda.md for the tolerance.
-void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
-                        const float* gamma, const float* beta, float* y, float* mean, float* rstd);
-void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
-                         const float* gamma, const float* beta, const float* mean,
-                         const float* rstd, const float* dy, float* dx, float* dgamma,
-                         float* dbeta, float* dshift);
-
-// loss.cu (ops/loss.h). Forward synchronizes (it returns the mean); backward is bit-identical.
-double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
-                            const float* target, const float* weight, float* per_sample_loss);
-void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
-                           const float* target, const float* weight, float* dpred);
-
-// optim.cu (optim/optim.h): Adam, EMA and axpy bit-identical; grad_stats in a fixed order.
-optim::GradStats grad_stats(int64_t count, const float* g);
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale,
-               float* ema = nullptr, double ema_beta = 0);
-void axpy(int64_t count, float alpha, const float* x, float* y);
-void ema_update(int64_t count, float* ema, const float* p, double beta);
-
-// sampler.cu (sample/sampler.h). `coefs` and the `inputs` array live on the host, the arrays
-// they point to on the device; streams.seeds, when set, on the device.
-void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
-                            float* out);
-void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
-                     const SampleStreams& streams);
-void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& streams);
-
-}  // namespace pfgm::cuda
-
-// rows.cu (ops/rows.h; coefficient arrays on the device): scale_rows / axpby_rows bit-identical,
-// sumsq_rows in double in a fixed order (sum_columns is dense.cuh's gpu::column_sums). fill:
-// y[0:count] = value.
-namespace pfgm::cuda {
-void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y);
-void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
-                const float* z, float* y);
-void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out);
-void swap_halves(int64_t rows, int64_t cols, const float* x, float* y);
-void fill(int64_t count, float value, float* y);
-}  // namespace pfgm::cuda
-
-// ---- attention, FIR resampling and the embeddings (cuda/attention.cu, resample.cu, embedding.cu)
-#include "ops/attention.h"
-#include "ops/embedding.h"
-#include "ops/resample.h"
-
-namespace pfgm::cuda {
-
-// attention.cu (ops/attention.h): own tiled kernels (no cuBLAS), fp32 accumulation, no atomics
-// (the same bits on every run). weights may be null for inference.
-void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* weights);
-void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
-                        const float* dout, float* dqkv);
-
-// resample.cu (ops/resample.h): gathers, no atomics. s.f points to HOST memory (<= 8 taps; more
-// is ERR_PFGM_ARGUMENT); x, y, dx, dy are device memory.
-void fir_down_forward(const op::ResampleShape& s, const float* x, float* y);
-void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx);
-void fir_up_forward(const op::ResampleShape& s, const float* x, float* y);
-void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx);
-
-// embedding.cu (ops/embedding.h): x, freqs, y, labels, out device memory. The embeddings round
-// like the CPU (double pow / cos / sin rounded once to float); label_input is bit-identical.
-void positional_embedding(int64_t n, int64_t channels, double max_positions, bool endpoint,
-                          const float* x, float* y);
-void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x, float* y);
-void label_input(const op::LabelInputSpec& s, const float* labels, float* out);
-}  // namespace pfgm::cuda
-
-// ---- conv.cu / linear.cu (issue 6): cuDNN convolutions, cuBLAS linear layers, math modes -------
-#include "ops/conv.h"
-#include "ops/linear.h"
+#include "nn/backend_ops.h"
 
 namespace pfgm::cuda {
 
@@ -131,13 +50,50 @@ namespace pfgm::cuda {
 //          shape, the same rounded operands go through an fp32 convolution (no output rounding).
 enum class MathMode { kFp32 = 0, kTf32 = 1, kBf16 = 2 };
 
-// conv.cu (ops/conv.h): NHWC x [n, h, w, cin], PyTorch's weight [cout, cin, k, k], bias [cout]
-// (nullable), y [n, oh, ow, cout]. Backward writes any of dx, dweight, dbias (each nullable).
-// Without cuDNN in the build these refuse with ERR_PFGM_DEVICE.
-void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias,
-                    float* y, MathMode math = MathMode::kFp32);
-void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy,
-                     float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
+// --- the twins of the backend's ops (PLAIN, MATH, ATTENTION in backend_ops.h) -----------------
+#define PFGM_CUDA_DECLARE_PLAIN(ret, name, params) ret name params;
+#define PFGM_CUDA_DECLARE_MATH(ret, name, params) \
+  ret name(PFGM_OP_UNPAREN params, MathMode math = MathMode::kFp32);
+#define PFGM_CUDA_DECLARE_ATTENTION PFGM_CUDA_DECLARE_PLAIN
+#define PFGM_CUDA_DECLARE_CUDA_CUSTOM(ret, name, params)
+#define PFGM_CUDA_DECLARE_CUSTOM(ret, name, params)
+#define PFGM_CUDA_DECLARE(kind, ret, name, label, params, args, checks) \
+  PFGM_CUDA_DECLARE_##kind(ret, name, params)
+PFGM_BACKEND_OPS(PFGM_CUDA_DECLARE)
+#undef PFGM_CUDA_DECLARE
+#undef PFGM_CUDA_DECLARE_CUSTOM
+#undef PFGM_CUDA_DECLARE_CUDA_CUSTOM
+#undef PFGM_CUDA_DECLARE_ATTENTION
+#undef PFGM_CUDA_DECLARE_MATH
+#undef PFGM_CUDA_DECLARE_PLAIN
+
+// --- the twins whose contract differs from the backend's (CUDA_CUSTOM, CUSTOM) -----------------
+// rows.cu (ops/rows.h), coefficient arrays and per-row sums on the device (sum_columns is
+// dense.cuh's gpu::column_sums).
+void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y);
+void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
+                const float* z, float* y);
+void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out);
+// loss.cu (ops/loss.h): weights on the device. Forward synchronizes (it returns the mean).
+double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
+                            const float* target, const float* weight, float* per_sample_loss);
+void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
+                           const float* target, const float* weight, float* dpred);
+// student_t_noise_f32 and the other physics twins: physics/physics.h.
+
+// --- ops that no backend entry reaches -----------------------------------------------------------
+// y[0:count] = value (the backends' fill).
+void fill(int64_t count, float value, float* y);
+// optim.cu (optim/optim.h): bit-identical.
+void ema_update(int64_t count, float* ema, const float* p, double beta);
+
+// sampler.cu (sample/sampler.h). `coefs` and the `inputs` array live on the host, the arrays
+// they point to on the device; streams.seeds, when set, on the device.
+void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
+                            float* out);
+void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
+                     const SampleStreams& streams);
+void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& streams);
 
 // The cached cuDNN plan of a (shape, math mode): descriptors and, per direction (forward,
 // backward data, backward filter), the candidates from cuDNN's heuristics in the order they are
@@ -158,12 +114,5 @@ struct ConvPlanInfo {
   int64_t plans = 0;               // plans in the cache after this call
 };
 ConvPlanInfo conv2d_plan(const op::Conv2dShape& s, MathMode math);
-
-// linear.cu (ops/linear.h): y [rows, out] = x [rows, in] weight[out, in]^T + bias. Without
-// cuBLAS in the build these refuse with ERR_PFGM_DEVICE.
-void linear_forward(const op::LinearShape& s, const float* x, const float* weight, const float* bias,
-                    float* y, MathMode math = MathMode::kFp32);
-void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy,
-                     float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
 
 }  // namespace pfgm::cuda

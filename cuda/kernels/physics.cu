@@ -1,10 +1,12 @@
 // CUDA versions of the physics kernels (src/native/physics/physics_cpu.cc is the reference).
-// The per-sample math is the shared noise.h, so both backends read the same Philox streams.
+// The per-sample and per-element steps are physics_math.h's, shared with the CPU loops, so both
+// backends read the same Philox streams and compute the same things with them.
 #include <memory>
 
 #include "runtime/check.cuh"
 #include "device.h"
 #include "physics/physics.h"
+#include "physics/physics_math.h"
 
 namespace pfgm::cuda {
 namespace {
@@ -22,15 +24,7 @@ struct Scratch {
 // Block-wide sum of per-thread partial sums of g^2 over sample i's Gaussian stream.
 __device__ double block_gauss_norm2(const StreamKey& key, int64_t n) {
   __shared__ double partial[kThreads];
-  double acc = 0.0;
-  const int64_t blocks = (n + 3) / 4;
-  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
-    double g[4];
-    normals4(key, static_cast<uint32_t>(b), g);
-    const int64_t lanes = n - 4 * b < 4 ? n - 4 * b : 4;
-    for (int64_t l = 0; l < lanes; ++l) acc += g[l] * g[l];
-  }
-  partial[threadIdx.x] = acc;
+  partial[threadIdx.x] = gauss_norm2_part(key, n, threadIdx.x, blockDim.x);
   __syncthreads();
   for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
     if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
@@ -43,11 +37,7 @@ __device__ double block_gauss_norm2(const StreamKey& key, int64_t n) {
 __global__ void student_t_factor_kernel(NoiseSpec s, double* factor) {
   const int64_t i = blockIdx.x;
   const double norm2 = s.clipped() ? block_gauss_norm2(s.streams.key(i, s.purpose_gauss), s.n) : 0.0;
-  if (threadIdx.x == 0) {
-    double f = student_t_scale(s, i);
-    if (s.clipped()) f *= clip_factor(f * sqrt(norm2), s.clip_min, s.clip_max);
-    factor[i] = f;
-  }
+  if (threadIdx.x == 0) factor[i] = student_t_factor(s, i, norm2);
 }
 
 __global__ void pfgm_factor_kernel(PfgmSpec p, double* factor, void* z, bool f64) {
@@ -55,7 +45,7 @@ __global__ void pfgm_factor_kernel(PfgmSpec p, double* factor, void* z, bool f64
   const double norm2 = block_gauss_norm2(p.streams.key(i, kPurposePfgmDirection), p.n);
   if (threadIdx.x == 0) {
     const PfgmSampleDraw d = pfgm_sample_draw(p, i);
-    factor[i] = d.radius / sqrt(norm2);
+    factor[i] = pfgm_factor(d, norm2);
     if (f64) static_cast<double*>(z)[i] = d.z;
     else static_cast<float*>(z)[i] = static_cast<float>(d.z);
   }
@@ -69,14 +59,7 @@ __global__ void add_scaled_gauss_kernel(const T* y, T* out, const double* factor
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= count * blocks) return;
   const int64_t i = t / blocks, b = t % blocks;
-  double g[4];
-  normals4(streams.key(i, purpose), static_cast<uint32_t>(b), g);
-  const int64_t lanes = n - 4 * b < 4 ? n - 4 * b : 4;
-  const int64_t base = i * n + 4 * b;
-  for (int64_t l = 0; l < lanes; ++l) {
-    const double y0 = y != nullptr ? static_cast<double>(y[base + l]) : 0.0;
-    out[base + l] = static_cast<T>(y0 + factor[i] * g[l]);
-  }
+  add_scaled_gauss_block(y, out, factor[i], i, b, n, streams.key(i, purpose));
 }
 
 template <typename T>
@@ -111,9 +94,7 @@ __global__ void training_sigma_kernel(T* out, int64_t count, double p_mean, doub
                                       SampleStreams streams) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= count) return;
-  double g[4];
-  normals4(streams.key(i, kPurposeTrainSigma), 0, g);
-  out[i] = static_cast<T>(exp(p_mean + p_std * g[0]));
+  out[i] = static_cast<T>(training_sigma_value(streams, i, p_mean, p_std));
 }
 
 template <typename T>

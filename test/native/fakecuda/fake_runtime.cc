@@ -107,113 +107,33 @@ namespace {
 nn::Backend& be() { return nn::guarded_backend(); }
 }  // namespace
 
-void axpby(int64_t n, float alpha, const float* a, float beta, const float* b, float* y) {
-  be().axpby(n, alpha, a, beta, b, y);
-}
-void scale(int64_t n, float alpha, const float* a, float* y) { be().scale(n, alpha, a, y); }
-void concat_channels(int64_t p, int64_t ca, const float* a, int64_t cb, const float* b, float* y) {
-  be().concat_channels(p, ca, a, cb, b, y);
-}
-void split_channels(int64_t p, int64_t ca, float* da, int64_t cb, float* db, const float* dy) {
-  be().split_channels(p, ca, da, cb, db, dy);
-}
-void add_channel_bias(int64_t n, int64_t hw, int64_t ch, const float* x, const float* bias,
-                      float* y) {
-  be().add_channel_bias(n, hw, ch, x, bias, y);
-}
-void nchw_to_nhwc(int64_t n, int64_t ch, int64_t h, int64_t w, const float* x, float* y) {
-  be().nchw_to_nhwc(n, ch, h, w, x, y);
-}
-void nhwc_to_nchw(int64_t n, int64_t ch, int64_t h, int64_t w, const float* x, float* y) {
-  be().nhwc_to_nchw(n, ch, h, w, x, y);
-}
-void silu_forward(int64_t n, const float* x, float* y) { be().silu_forward(n, x, y); }
-void silu_backward(int64_t n, const float* x, const float* dy, float* dx) {
-  be().silu_backward(n, x, dy, dx);
-}
-void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) {
-  be().dropout_forward(s, x, y);
-}
-void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) {
-  be().dropout_backward(s, dy, dx);
-}
-void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
-                        const float* gamma, const float* beta, float* y, float* mean, float* rstd) {
-  be().group_norm_forward(s, x, shift, gamma, beta, y, mean, rstd);
-}
-void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
-                         const float* gamma, const float* beta, const float* mean,
-                         const float* rstd, const float* dy, float* dx, float* dgamma,
-                         float* dbeta, float* dshift) {
-  be().group_norm_backward(s, x, shift, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta, dshift);
-}
-optim::GradStats grad_stats(int64_t n, const float* g) { return be().grad_stats(n, g); }
-void adam_step(int64_t n, float* p, const float* g, float* m, float* v, double lr, double beta1,
-               double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta) {
-  be().adam_step(n, p, g, m, v, lr, beta1, beta2, eps, t, grad_scale, ema, ema_beta);
-}
-void axpy(int64_t n, float alpha, const float* x, float* y) { be().axpy(n, alpha, x, y); }
-void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) {
-  be().swap_halves(rows, cols, x, y);
-}
-void fill(int64_t n, float value, float* y) { be().fill(n, value, y); }
-void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* w) {
-  be().attention_forward(s, qkv, out, w);
-}
-void attention_backward(const op::AttentionShape& s, const float* qkv, const float* w,
-                        const float* dout, float* dqkv) {
-  be().attention_backward(s, qkv, w, dout, dqkv);
-}
-void attention_forward_blas(const op::AttentionShape& s, const float* qkv, float* out, float* w,
-                            MathMode) {
-  be().attention_forward(s, qkv, out, w);
-}
-void attention_backward_blas(const op::AttentionShape& s, const float* qkv, const float* w,
-                             const float* dout, float* dqkv, MathMode) {
-  be().attention_backward(s, qkv, w, dout, dqkv);
-}
-void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) {
-  be().fir_down_forward(s, x, y);
-}
-void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
-  be().fir_down_backward(s, dy, dx);
-}
-void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) {
-  be().fir_up_forward(s, x, y);
-}
-void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {
-  be().fir_up_backward(s, dy, dx);
-}
-void positional_embedding(int64_t n, int64_t ch, double max_positions, bool endpoint,
-                          const float* x, float* y) {
-  be().positional_embedding(n, ch, max_positions, endpoint, x, y);
-}
-void fourier_embedding(int64_t n, int64_t ch, const float* freqs, const float* x, float* y) {
-  be().fourier_embedding(n, ch, freqs, x, y);
-}
-void label_input(const op::LabelInputSpec& s, const float* labels, float* out) {
-  be().label_input(s, labels, out);
-}
-// The math mode changes the GPU's rounding, not which values an op reads and writes.
-void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b,
-                    float* y, MathMode) {
-  be().conv2d_forward(s, x, w, b, y);
-}
-void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db, MathMode) {
-  be().conv2d_backward(s, x, w, dy, dx, dw, db);
-}
-void linear_forward(const op::LinearShape& s, const float* x, const float* w, const float* b,
-                    float* y, MathMode) {
-  be().linear_forward(s, x, w, b, y);
-}
-void linear_backward(const op::LinearShape& s, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db, MathMode) {
-  be().linear_backward(s, x, w, dy, dx, dw, db);
-}
+// Generated from the list of ops (nn/backend_ops.h), kinds PLAIN, MATH and ATTENTION. The math
+// mode changes the GPU's rounding, not which values an op reads and writes; the cuBLAS attention
+// reads and writes what the tiled one does.
+#define PFGM_FAKE_PLAIN(ret, name, params, args) \
+  ret name params { return be().name args; }
+#define PFGM_FAKE_MATH(ret, name, params, args) \
+  ret name(PFGM_OP_UNPAREN params, MathMode) { return be().name args; }
+#define PFGM_FAKE_ATTENTION(ret, name, params, args) \
+  PFGM_FAKE_PLAIN(ret, name, params, args)           \
+  ret name##_blas(PFGM_OP_UNPAREN params, MathMode) { return be().name args; }
+#define PFGM_FAKE_CUDA_CUSTOM(ret, name, params, args)
+#define PFGM_FAKE_CUSTOM(ret, name, params, args)
+#define PFGM_FAKE_OP(kind, ret, name, label, params, args, checks) \
+  PFGM_FAKE_##kind(ret, name, params, args)
+PFGM_BACKEND_OPS(PFGM_FAKE_OP)
+#undef PFGM_FAKE_OP
+#undef PFGM_FAKE_CUSTOM
+#undef PFGM_FAKE_CUDA_CUSTOM
+#undef PFGM_FAKE_ATTENTION
+#undef PFGM_FAKE_MATH
+#undef PFGM_FAKE_PLAIN
 
-// The ops that take on the device what the backend interface takes on the host (per-row
-// coefficients, loss weights, per-row sums, sigma): checked here against the CUDA contract.
+void fill(int64_t n, float value, float* y) { be().fill(n, value, y); }
+
+// By hand: the ops (CUDA_CUSTOM and CUSTOM in the list) that take on the device what the backend
+// interface takes on the host (per-row coefficients, loss weights, per-row sums, sigma): checked
+// here against the CUDA contract.
 void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) {
   Access c("cuda::scale_rows");
   c.device(a, rows * F, "a (per-row coefficients, uploaded)");
