@@ -180,6 +180,21 @@ export {
   tensor,
 } from './tensor.js';
 export {
+  type CliTrainDefaults,
+  type NetworkDefaults,
+  type PerDataKind,
+  type PfgmDefaults,
+  type ResolvedPfgmTrainOptions,
+  type ResolvedTrainOptions,
+  type ResolveTrainContext,
+  resolveTrainOptions,
+  type StepDefaults,
+  TRAIN_DEFAULTS,
+  type TrainDefaults,
+  type TrainerDefaults,
+  type TrainOptions,
+} from './train/options.js';
+export {
   type PfgmTrainOptions,
   type RunOptions,
   type TickStats,

@@ -18,6 +18,7 @@ import { createNetwork, type Network, type Objective, type Precision } from '../
 import { sample } from '../sample/heun.js';
 import { pfgmSample } from '../sample/pfgmOde.js';
 import type { DeviceOption } from '../tensor.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../train/options.js';
 import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { imageGrid } from '../viz/grid.js';
 import { scatterPlot } from '../viz/scatter.js';
@@ -103,6 +104,25 @@ function number(name: string, v: string | undefined, integer = false): number | 
   return x;
 }
 
+/** A number written as text, or undefined when the flag is absent; ranges are resolveTrainOptions'. */
+function numeric(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || Number.isNaN(x))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--${name} must be a number, got '${v}'`);
+  return x;
+}
+
+/** The flag that sets a training option, for resolveTrainOptions' messages. */
+function flag(option: string): string {
+  const flags: Record<string, string> = {
+    D: '--D',
+    'pfgm.refBatch': '--ref-batch',
+    checkpointTicks: '--checkpoint-every',
+  };
+  return flags[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 function parse(args: string[]): Parsed | undefined {
   const { values } = parseArgs({
     args,
@@ -161,7 +181,7 @@ function parse(args: string[]): Parsed | undefined {
     throw new PfgmError('ERR_PFGM_ARGUMENT', 'give --kimg or --steps, not both');
   const D =
     values.D === undefined
-      ? 128
+      ? TRAIN_DEFAULTS.cli.D
       : values.D === 'inf' || values.D === 'Infinity'
         ? Number.POSITIVE_INFINITY
         : number('D', values.D);
@@ -175,18 +195,29 @@ function parse(args: string[]): Parsed | undefined {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
-  return {
-    data: values.data,
-    objective,
-    refBatch: number('ref-batch', values['ref-batch'], true),
-    out: values.out,
+  const training = {
+    objective: objective as Objective,
     D: objective === 'pfgm' ? 1 : (D as number),
-    network: values.network,
+    refBatch: number('ref-batch', values['ref-batch'], true),
     batch: number('batch', values.batch, true),
     microBatch: number('micro-batch', values['micro-batch'], true),
     lr: number('lr', values.lr),
-    lrRampupKimg: values['lr-rampup-kimg'] === undefined ? undefined : Number(values['lr-rampup-kimg']),
+    lrRampupKimg: numeric('lr-rampup-kimg', values['lr-rampup-kimg']),
     emaHalflifeKimg: number('ema-halflife-kimg', values['ema-halflife-kimg']),
+  };
+  // Every training option is checked here, before any file is touched, by the Trainer's rules.
+  resolveTrainOptions(
+    {
+      ...trainOptions({ ...training, seed, xflip: values.xflip ?? false, stf: values.stf ?? false }),
+      checkpointTicks: checkpointEvery,
+    },
+    { label: flag },
+  );
+  return {
+    data: values.data,
+    ...training,
+    out: values.out,
+    network: values.network,
     kimg: number('kimg', values.kimg),
     steps: number('steps', values.steps, true),
     seed,
@@ -198,6 +229,38 @@ function parse(args: string[]): Parsed | undefined {
     device: values.device as DeviceOption | undefined,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
+  };
+}
+
+/** The Trainer options the flags set (undefined where `pfgm train` picks by data and run). */
+function trainOptions(
+  o: Pick<
+    Parsed,
+    | 'objective'
+    | 'D'
+    | 'refBatch'
+    | 'batch'
+    | 'microBatch'
+    | 'lr'
+    | 'lrRampupKimg'
+    | 'emaHalflifeKimg'
+    | 'seed'
+    | 'xflip'
+    | 'stf'
+  >,
+): TrainOptions {
+  return {
+    objective: o.objective,
+    D: o.D,
+    batch: o.batch,
+    microBatch: o.microBatch,
+    lr: o.lr,
+    lrRampupKimg: o.lrRampupKimg,
+    emaHalflifeKimg: o.emaHalflifeKimg,
+    seed: o.seed,
+    xflip: o.xflip,
+    stf: o.stf,
+    pfgm: o.refBatch === undefined ? undefined : { refBatch: o.refBatch },
   };
 }
 
@@ -280,27 +343,24 @@ export async function trainCommand(args: string[]): Promise<number> {
       objective: o.objective,
       D: o.D,
       seed: o.seed,
-      sigmaData: data.info.kind === 'vector' ? 1 : 0.5,
+      sigmaData: TRAIN_DEFAULTS.cli.sigmaData[data.info.kind],
       device: o.device,
       precision: o.precision,
     });
   }
-  const vector = data.info.kind === 'vector';
-  const batch = o.batch ?? (vector ? 256 : 64);
-  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : 12.8);
+  const cli = TRAIN_DEFAULTS.cli;
+  const kind = data.info.kind;
+  const batch = o.batch ?? cli.batch[kind];
+  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : cli.kimg);
   const statsFile = join(o.out, 'stats.jsonl');
   const meta = { objective: net.objective === 'pfgm' ? 'pfgm' : o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
   const trainer = new Trainer(net, data, {
+    ...trainOptions(o),
+    objective: undefined, // the network's (a resumed run's is the checkpoint's)
     batch,
-    microBatch: o.microBatch,
     D: net.D,
-    lr: o.lr ?? (vector ? 1e-3 : 2e-4),
-    lrRampupKimg: o.lrRampupKimg ?? Math.min(10000, totalKimg / 10),
-    emaHalflifeKimg: o.emaHalflifeKimg ?? 500,
-    seed: o.seed,
-    xflip: o.xflip,
-    stf: o.stf,
-    pfgm: o.refBatch === undefined ? undefined : { refBatch: o.refBatch },
+    lr: o.lr ?? cli.lr[kind],
+    lrRampupKimg: o.lrRampupKimg ?? Math.min(cli.lrRampupKimgMax, totalKimg / cli.lrRampupRunDivisor),
     checkpointTicks: o.checkpointEvery,
     checkpoint: async (t) => {
       await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });

@@ -6,10 +6,11 @@
  * @module
  */
 import { type DeviceName, getDeviceInfo, native } from '../addon/load.js';
-import type { NativeBufferName, NativeNetwork, NativeNetworkInfo, NativeOptim } from '../addon/native.js';
+import type { NativeBufferName, NativeNetwork, NativeNetworkInfo } from '../addon/native.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
 import type { PfgmHyperparameters } from '../physics/pfgm.js';
 import type { DeviceOption } from '../tensor.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, toNativeTrainOptions } from '../train/options.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
 
@@ -130,44 +131,22 @@ export interface VjpResult {
   vjp: Float32Array;
 }
 
-/** Hyperparameters of the optimizer step (EDM's defaults where it has them). */
-export interface OptimizerOptions {
-  /** Adam learning rate after ramp-up (default 2e-4). */
-  lr?: number;
-  /** Adam beta1 (default 0.9). */
-  beta1?: number;
-  /** Adam beta2 (default 0.999). */
-  beta2?: number;
-  /** Adam epsilon (default 1e-8). */
-  eps?: number;
-  /** Learning-rate ramp-up over this many thousand images (default 0: none; EDM uses 10000). */
-  lrRampupKimg?: number;
-  /** Clip the global gradient norm to this value (default 0: off). */
-  gradClip?: number;
-  /** EMA half-life in thousands of images (default 500, EDM's). */
-  emaHalflifeKimg?: number;
-  /** EMA ramp-up ratio (default 0.05, EDM's; 0 disables the ramp-up). */
-  emaRampupRatio?: number;
-}
+/**
+ * Hyperparameters of the optimizer step; checked and defaulted by {@link resolveTrainOptions}
+ * (defaults in {@link TRAIN_DEFAULTS}).
+ */
+export type OptimizerOptions = Pick<
+  TrainOptions,
+  'lr' | 'beta1' | 'beta2' | 'eps' | 'lrRampupKimg' | 'gradClip' | 'emaHalflifeKimg' | 'emaRampupRatio'
+>;
 
-/** Options of {@link Network.trainStep}. */
-export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
+/** Options of {@link Network.trainStep}; the defaults are `TRAIN_DEFAULTS.step`. */
+export interface TrainStepOptions
+  extends BatchLabels,
+    OptimizerOptions,
+    Pick<TrainOptions, 'seed' | 'pMean' | 'pStd' | 'microBatch' | 'stf'> {
   /** Augmented dimensions D (> 0, or Infinity for EDM). */
   D: number;
-  /** Seed of this run's perturbation and dropout streams (default 0). */
-  seed?: number;
-  /** EDM's P_mean of ln sigma (default -1.2). */
-  pMean?: number;
-  /** EDM's P_std of ln sigma (default 1.2). */
-  pStd?: number;
-  /** Accumulate gradients over chunks of this many samples (a batch that does not fit). */
-  microBatch?: number;
-  /**
-   * Stable target field (METHOD §2.4): train toward the posterior mean of the batch given each
-   * perturbed sample instead of its own clean sample; lower variance, same optimum as the batch
-   * grows.
-   */
-  stf?: boolean;
   /** An explicit perturbation (with `sigma`) instead of the native draws; for tests. */
   noise?: Float32Array;
   /** Per-sample sigma of the explicit perturbation. */
@@ -175,7 +154,7 @@ export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
 }
 
 /** Options of {@link Network.pfgmStep}: PFGM's hyperparameters (METHOD §3) and the optimizer's. */
-export interface PfgmStepOptions extends BatchLabels, OptimizerOptions {
+export interface PfgmStepOptions extends BatchLabels, OptimizerOptions, Pick<TrainOptions, 'seed' | 'microBatch'> {
   /** Largest exponent of (1 + tau). */
   M: number;
   /** Growth rate. */
@@ -186,25 +165,6 @@ export interface PfgmStepOptions extends BatchLabels, OptimizerOptions {
   gamma: number;
   /** The paper's restrict_M (default true). */
   restrictM?: boolean;
-  /** Seed of the perturbation and dropout streams (default 0). */
-  seed?: number;
-  /** Accumulate gradients over chunks of this many samples. */
-  microBatch?: number;
-}
-
-function optimOf(options: OptimizerOptions): NativeOptim {
-  const optim: NativeOptim = {
-    lr: options.lr,
-    beta1: options.beta1,
-    beta2: options.beta2,
-    eps: options.eps,
-    lrRampupKimg: options.lrRampupKimg,
-    gradClip: options.gradClip,
-    emaHalflifeKimg: options.emaHalflifeKimg,
-    emaRampupRatio: options.emaRampupRatio,
-  };
-  for (const [k, v] of Object.entries(optim)) if (v === undefined) delete optim[k as keyof NativeOptim];
-  return optim;
 }
 
 /** What one training step reports. */
@@ -495,6 +455,7 @@ export class Network {
     this.#checkBatch('pfgmStep', y, batch, options);
     const refsCount = Math.floor(refs.length / this.sampleSize);
     this.#checkBatch('pfgmStep (refs)', refs, refsCount, {});
+    const o = resolveTrainOptions({ ...options, objective: 'pfgm', D: 1, stf: false }, { defaults: 'step' });
     checkNonNegative('M', options.M);
     checkPositive('tau', options.tau);
     checkPositive('s', options.s);
@@ -503,12 +464,9 @@ export class Network {
       h.trainStep({
         batch,
         y,
-        D: 1,
-        seed: options.seed ?? 0,
         labels: options.labels,
         augment: options.augment,
-        microBatch: options.microBatch,
-        optim: optimOf(options),
+        options: toNativeTrainOptions(o),
         pfgm: {
           refs,
           refsCount,
@@ -516,7 +474,7 @@ export class Network {
           tau: options.tau,
           s: options.s,
           gamma: options.gamma,
-          restrictM: options.restrictM ?? true,
+          restrictM: options.restrictM ?? TRAIN_DEFAULTS.trainer.pfgm.restrictM,
         },
       }),
     );
@@ -583,24 +541,18 @@ export class Network {
     const h = this.#handle('trainStep');
     this.#needObjective('trainStep', 'pfgmpp');
     checkD(options.D);
+    const o = resolveTrainOptions({ ...options, objective: 'pfgmpp' }, { defaults: 'step' });
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('trainStep', y, batch, options);
-    const optim = optimOf(options);
     return awaitNative(() =>
       h.trainStep({
         batch,
         y,
-        D: options.D,
-        seed: options.seed ?? 0,
         labels: options.labels,
         augment: options.augment,
         noise: options.noise,
         sigma: options.sigma,
-        pMean: options.pMean,
-        pStd: options.pStd,
-        microBatch: options.microBatch,
-        stf: options.stf,
-        optim,
+        options: toNativeTrainOptions(o),
       }),
     );
   }
@@ -674,7 +626,7 @@ export class Network {
  */
 export function createNetwork(network: PresetName | NetworkConfig, options: CreateNetworkOptions = {}): Network {
   const config = typeof network === 'string' ? preset(network) : validateNetworkConfig(network);
-  const sigmaData = options.sigmaData ?? 0.5;
+  const sigmaData = options.sigmaData ?? TRAIN_DEFAULTS.network.sigmaData;
   const objective = options.objective ?? 'pfgmpp';
   if (objective !== 'pfgmpp' && objective !== 'pfgm') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `objective must be 'pfgmpp' or 'pfgm', got '${String(objective)}'`);
