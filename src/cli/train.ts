@@ -123,34 +123,62 @@ function flag(option: string): string {
   return flags[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+const OPTIONS = {
+  data: { type: 'string' },
+  out: { type: 'string' },
+  D: { type: 'string' },
+  objective: { type: 'string' },
+  'ref-batch': { type: 'string' },
+  stf: { type: 'boolean' },
+  network: { type: 'string' },
+  batch: { type: 'string' },
+  'micro-batch': { type: 'string' },
+  lr: { type: 'string' },
+  'lr-rampup-kimg': { type: 'string' },
+  'ema-halflife-kimg': { type: 'string' },
+  kimg: { type: 'string' },
+  steps: { type: 'string' },
+  seed: { type: 'string' },
+  xflip: { type: 'boolean' },
+  'sample-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  device: { type: 'string' },
+  precision: { type: 'string' },
+  resume: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--flag -1` as `--flag=-1` for the flags that take a value: parseArgs refuses a separate value
+ * that starts with a dash, so a negative number would end in a stack trace instead of the
+ * option's own one-line message.
+ */
+function joinNegativeValues(args: string[], takesValue: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const next = args[i + 1];
+    if (
+      a.startsWith('--') &&
+      !a.includes('=') &&
+      takesValue(a.slice(2)) &&
+      next !== undefined &&
+      /^-[\d.]/.test(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 function parse(args: string[]): Parsed | undefined {
   const { values } = parseArgs({
-    args,
-    options: {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      D: { type: 'string' },
-      objective: { type: 'string' },
-      'ref-batch': { type: 'string' },
-      stf: { type: 'boolean' },
-      network: { type: 'string' },
-      batch: { type: 'string' },
-      'micro-batch': { type: 'string' },
-      lr: { type: 'string' },
-      'lr-rampup-kimg': { type: 'string' },
-      'ema-halflife-kimg': { type: 'string' },
-      kimg: { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      xflip: { type: 'boolean' },
-      'sample-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      device: { type: 'string' },
-      precision: { type: 'string' },
-      resume: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    args: joinNegativeValues(args, (name) => OPTIONS[name as keyof typeof OPTIONS]?.type === 'string'),
+    options: OPTIONS,
   });
   if (values.help) {
     process.stdout.write(TRAIN_HELP);
