@@ -24,7 +24,7 @@ __global__ void silu_backward_kernel(int64_t count, const float* x, const float*
 
 // One thread per Philox block: elements [4b, 4b + 4) of sample i, lanes 0-3 of block
 // (site << 24) | b of the stream (seed, sample_offset + i, step, kPurposeDropout).
-__global__ void dropout_kernel(cpu::DropoutSpec s, uint32_t threshold, float scale,
+__global__ void dropout_kernel(op::DropoutSpec s, uint32_t threshold, float scale,
                                const float* in, float* out) {
   const int64_t blocks = (s.per_sample + 3) / 4;
   for (int64_t t = first_index(); t < s.samples * blocks; t += grid_stride()) {
@@ -40,7 +40,7 @@ __global__ void dropout_kernel(cpu::DropoutSpec s, uint32_t threshold, float sca
 }
 
 // Inverted dropout is linear with the same mask both ways: forward and backward are this.
-void dropout_apply(const cpu::DropoutSpec& s, const float* in, float* out) {
+void dropout_apply(const op::DropoutSpec& s, const float* in, float* out) {
   if (!(s.p >= 0.0f && s.p < 1.0f)) {
     fail(code::kArgument, "dropout p must be in [0, 1), got " + std::to_string(s.p));
   }
@@ -78,9 +78,9 @@ void silu_backward(int64_t count, const float* x, const float* dy, float* dx) {
   gpu::check_kernel("silu_backward_kernel");
 }
 
-void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }
+void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }
 
-void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) {
+void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) {
   dropout_apply(s, dy, dx);
 }
 

@@ -127,7 +127,7 @@ void gemm(int64_t m, int64_t n, int64_t k, int64_t samples, int64_t heads, const
   gpu::check_kernel(what);
 }
 
-void check(const cpu::AttentionShape& s) {
+void check(const op::AttentionShape& s) {
   if (s.n < 1 || s.hw < 1 || s.c < 1 || s.heads < 1 || s.c % s.heads != 0) {
     fail(code::kShape, "attention needs n, hw, c, heads >= 1 with heads dividing c (got n=" +
                            std::to_string(s.n) + ", hw=" + std::to_string(s.hw) + ", c=" +
@@ -137,32 +137,32 @@ void check(const cpu::AttentionShape& s) {
 
 // Views of q, k, v (component j = 0, 1, 2) of the interleaved qkv [n, hw, 3c] as [hw, d] matrices
 // (rows = positions, columns = head channels), and of x [n, hw, c] likewise.
-View qkv_view(const cpu::AttentionShape& s, const float* qkv, int j) {
+View qkv_view(const op::AttentionShape& s, const float* qkv, int j) {
   const int64_t d = s.c / s.heads;
   return View{qkv + j, s.hw * 3 * s.c, 3 * d, 3 * s.c, 3};
 }
 // The same, transposed: [d, hw].
-View qkv_view_t(const cpu::AttentionShape& s, const float* qkv, int j) {
+View qkv_view_t(const op::AttentionShape& s, const float* qkv, int j) {
   View v = qkv_view(s, qkv, j);
   std::swap(v.rs, v.cs);
   return v;
 }
-OutView dqkv_view(const cpu::AttentionShape& s, float* dqkv, int j) {
+OutView dqkv_view(const op::AttentionShape& s, float* dqkv, int j) {
   const int64_t d = s.c / s.heads;
   return OutView{dqkv + j, s.hw * 3 * s.c, 3 * d, 3 * s.c, 3};
 }
 // Weights-shaped [hw, hw] matrices of batch (b, h), contiguous per head; `t` transposes.
-View w_view(const cpu::AttentionShape& s, const float* w, bool t = false) {
+View w_view(const op::AttentionShape& s, const float* w, bool t = false) {
   const int64_t hw = s.hw;
   return t ? View{w, s.heads * hw * hw, hw * hw, 1, hw} : View{w, s.heads * hw * hw, hw * hw, hw, 1};
 }
-OutView w_out(const cpu::AttentionShape& s, float* w) {
+OutView w_out(const op::AttentionShape& s, float* w) {
   return OutView{w, s.heads * s.hw * s.hw, s.hw * s.hw, s.hw, 1};
 }
 
 }  // namespace
 
-void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out, float* weights) {
+void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* weights) {
   check(s);
   const int64_t d = s.c / s.heads, rows = s.n * s.heads * s.hw;
   // As the CPU: q is scaled by 1 / sqrt d (rounded to float) before the product.
@@ -180,7 +180,7 @@ void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* ou
   // `own` goes back to the pool now; its stream-ordered reuse comes after these kernels.
 }
 
-void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                         const float* dout, float* dqkv) {
   check(s);
   if (dqkv == nullptr) return;

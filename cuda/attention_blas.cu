@@ -81,13 +81,13 @@
 namespace pfgm::cuda {
 namespace {
 
-std::string describe(const cpu::AttentionShape& s) {
+std::string describe(const op::AttentionShape& s) {
   return "n=" + std::to_string(s.n) + ", hw=" + std::to_string(s.hw) + ", c=" + std::to_string(s.c) +
          ", heads=" + std::to_string(s.heads);
 }
 
 // The CPU's check (ops/attention.cc, same message), plus cuBLAS's int dimensions.
-void check_shape(const cpu::AttentionShape& s) {
+void check_shape(const op::AttentionShape& s) {
   if (s.n < 1 || s.hw < 1 || s.c < 1 || s.heads < 1 || s.c % s.heads != 0) {
     fail(code::kShape, "attention needs n, hw, c, heads >= 1 with heads dividing c (got " + describe(s) + ")");
   }
@@ -151,13 +151,13 @@ void merge(int64_t count, const float* dq, const float* dk, const float* dv, flo
 
 namespace pfgm::cuda {
 
-void attention_forward_blas(const cpu::AttentionShape& s, const float*, float*, float*, MathMode math) {
+void attention_forward_blas(const op::AttentionShape& s, const float*, float*, float*, MathMode math) {
   check_shape(s);
   check_math(math);
   no_cublas("attention_forward_blas");
 }
 
-void attention_backward_blas(const cpu::AttentionShape& s, const float*, const float*, const float*, float*,
+void attention_backward_blas(const op::AttentionShape& s, const float*, const float*, const float*, float*,
                              MathMode math) {
   check_shape(s);
   check_math(math);
@@ -197,15 +197,15 @@ struct OutMat {
 };
 
 // [n, P, c] arrays (q, k, v, their gradients, out, dout): [d, P] with ld c to cuBLAS.
-Mat channels(const cpu::AttentionShape& s, const float* x) { return {x, s.c, s.hw * s.c, s.c / s.heads}; }
-OutMat channels_out(const cpu::AttentionShape& s, float* x) { return {x, s.c, s.hw * s.c, s.c / s.heads}; }
+Mat channels(const op::AttentionShape& s, const float* x) { return {x, s.c, s.hw * s.c, s.c / s.heads}; }
+OutMat channels_out(const op::AttentionShape& s, float* x) { return {x, s.c, s.hw * s.c, s.c / s.heads}; }
 // [n, heads, P, P] arrays (S = W, dW = dS): [P, P] with ld P.
-Mat square(const cpu::AttentionShape& s, const float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
-OutMat square_out(const cpu::AttentionShape& s, float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
+Mat square(const op::AttentionShape& s, const float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
+OutMat square_out(const op::AttentionShape& s, float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
 
 // C = op(A) op(B) (column-major [m, nn], k deep) for every head and sample: one strided-batched
 // call per head, batched over the samples. With cublas_mutex() held.
-void gemm(const cpu::AttentionShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+void gemm(const op::AttentionShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
           int64_t nn, int64_t k, const Mat& a, const Mat& b, const OutMat& c, const char* what) {
   const float one = 1.0f, zero = 0.0f;
   const cublasComputeType_t compute = compute_type(math);
@@ -221,7 +221,7 @@ void gemm(const cpu::AttentionShape& s, MathMode math, cublasOperation_t ta, cub
 
 }  // namespace
 
-void attention_forward_blas(const cpu::AttentionShape& s, const float* qkv, float* out, float* weights,
+void attention_forward_blas(const op::AttentionShape& s, const float* qkv, float* out, float* weights,
                             MathMode math) {
   check_shape(s);
   check_math(math);
@@ -250,7 +250,7 @@ void attention_forward_blas(const cpu::AttentionShape& s, const float* qkv, floa
   // The scratch goes back to the pool now; its stream-ordered reuse comes after these kernels.
 }
 
-void attention_backward_blas(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+void attention_backward_blas(const op::AttentionShape& s, const float* qkv, const float* weights,
                              const float* dout, float* dqkv, MathMode math) {
   check_shape(s);
   check_math(math);

@@ -17,10 +17,10 @@
 
 namespace pfgm::cuda {
 
-void attention_forward_blas(const cpu::AttentionShape& s, const float* qkv, float* out, float* weights,
+void attention_forward_blas(const op::AttentionShape& s, const float* qkv, float* out, float* weights,
                             MathMode math = MathMode::kFp32);
 // Writes dqkv [n, hw, 3c] (nothing when it is null); `weights` must be the forward's.
-void attention_backward_blas(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+void attention_backward_blas(const op::AttentionShape& s, const float* qkv, const float* weights,
                              const float* dout, float* dqkv, MathMode math = MathMode::kFp32);
 
 }  // namespace pfgm::cuda

@@ -83,13 +83,13 @@ class OpTimer {
   explicit OpTimer(const char* op) {
     if (profile::enabled()) begin(op);
   }
-  OpTimer(const char* op, const cpu::Conv2dShape& s) {
+  OpTimer(const char* op, const op::Conv2dShape& s) {
     if (!profile::enabled()) return;
     begin(std::string(op) + " k" + std::to_string(s.k) + " s" + std::to_string(s.stride) + " " +
           std::to_string(s.cin) + "->" + std::to_string(s.cout) + " @" + std::to_string(s.h) + "x" +
           std::to_string(s.w));
   }
-  OpTimer(const char* op, const cpu::LinearShape& s) {
+  OpTimer(const char* op, const op::LinearShape& s) {
     if (!profile::enabled()) return;
     begin(std::string(op) + " " + std::to_string(s.in) + "->" + std::to_string(s.out) + " x" +
           std::to_string(s.rows));
@@ -149,27 +149,27 @@ class CudaBackend final : public Backend {
     gpu::check(cudaStreamSynchronize(gpu::engine_stream()), "cudaStreamSynchronize (download)");
   }
 
-  void linear_forward(const cpu::LinearShape& s, const float* x, const float* w, const float* b,
+  void linear_forward(const op::LinearShape& s, const float* x, const float* w, const float* b,
                       float* y) override {
     OpTimer timer("gpu:linear.forward", s);
     cuda::linear_forward(s, x, w, b, y, math_);
   }
-  void linear_backward(const cpu::LinearShape& s, const float* x, const float* w, const float* dy,
+  void linear_backward(const op::LinearShape& s, const float* x, const float* w, const float* dy,
                        float* dx, float* dw, float* db) override {
     OpTimer timer("gpu:linear.backward", s);
     cuda::linear_backward(s, x, w, dy, dx, dw, db, math_);
   }
-  void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* b,
+  void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b,
                       float* y) override {
     OpTimer timer("gpu:conv.forward", s);
     cuda::conv2d_forward(s, x, w, b, y, math_);
   }
-  void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* dy,
+  void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy,
                        float* dx, float* dw, float* db) override {
     OpTimer timer("gpu:conv.backward", s);
     cuda::conv2d_backward(s, x, w, dy, dx, dw, db, math_);
   }
-  void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out,
+  void attention_forward(const op::AttentionShape& s, const float* qkv, float* out,
                          float* weights) override {
     OpTimer timer("gpu:attention.forward");
     if (attention_through_cublas()) {
@@ -178,7 +178,7 @@ class CudaBackend final : public Backend {
       cuda::attention_forward(s, qkv, out, weights);
     }
   }
-  void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+  void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                           const float* dout, float* dqkv) override {
     OpTimer timer("gpu:attention.backward");
     if (attention_through_cublas()) {
@@ -187,29 +187,29 @@ class CudaBackend final : public Backend {
       cuda::attention_backward(s, qkv, weights, dout, dqkv);
     }
   }
-  void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+  void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) override {
     OpTimer timer("gpu:fir.down.forward");
     cuda::fir_down_forward(s, x, y);
   }
-  void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+  void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) override {
     OpTimer timer("gpu:fir.down.backward");
     cuda::fir_down_backward(s, dy, dx);
   }
-  void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+  void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) override {
     OpTimer timer("gpu:fir.up.forward");
     cuda::fir_up_forward(s, x, y);
   }
-  void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+  void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) override {
     OpTimer timer("gpu:fir.up.backward");
     cuda::fir_up_backward(s, dy, dx);
   }
-  void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                           const float* gamma, const float* beta, float* y, float* mean,
                           float* rstd) override {
     OpTimer timer("gpu:group_norm.forward");
     cuda::group_norm_forward(s, x, shift, gamma, beta, y, mean, rstd);
   }
-  void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                            const float* gamma, const float* beta, const float* mean,
                            const float* rstd, const float* dy, float* dx, float* dgamma,
                            float* dbeta, float* dshift) override {
@@ -225,11 +225,11 @@ class CudaBackend final : public Backend {
     OpTimer timer("gpu:silu.backward");
     cuda::silu_backward(count, x, dy, dx);
   }
-  void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) override {
+  void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) override {
     OpTimer timer("gpu:dropout.forward");
     cuda::dropout_forward(s, x, y);
   }
-  void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) override {
+  void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) override {
     OpTimer timer("gpu:dropout.backward");
     cuda::dropout_backward(s, dy, dx);
   }
@@ -271,7 +271,7 @@ class CudaBackend final : public Backend {
                          float* y) override {
     cuda::fourier_embedding(n, channels, freqs, x, y);
   }
-  void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) override {
+  void label_input(const op::LabelInputSpec& s, const float* labels, float* out) override {
     cuda::label_input(s, labels, out);
   }
   void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) override {

@@ -76,14 +76,14 @@
 namespace pfgm::cuda {
 namespace {
 
-std::string describe(const cpu::Conv2dShape& s) {
+std::string describe(const op::Conv2dShape& s) {
   return "conv2d n=" + std::to_string(s.n) + " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w) +
          " cin=" + std::to_string(s.cin) + " cout=" + std::to_string(s.cout) + " k=" + std::to_string(s.k) +
          " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad);
 }
 
 // The CPU's checks (ops/conv.cc), plus cuDNN's int dimensions: every tensor below 2^31 elements.
-void check_shape(const cpu::Conv2dShape& s) {
+void check_shape(const op::Conv2dShape& s) {
   const bool sizes_ok = s.n >= 0 && s.h >= 1 && s.w >= 1 && s.cin >= 1 && s.cout >= 1 && s.k >= 1 &&
                         s.stride >= 1 && s.pad >= 0;
   if (!sizes_ok || s.h + 2 * s.pad < s.k || s.w + 2 * s.pad < s.k) {
@@ -122,20 +122,20 @@ namespace {
 
 }  // namespace
 
-void conv2d_forward(const cpu::Conv2dShape& s, const float*, const float*, const float*, float*, MathMode math) {
+void conv2d_forward(const op::Conv2dShape& s, const float*, const float*, const float*, float*, MathMode math) {
   check_shape(s);
   checked(math);
   no_cudnn("conv2d_forward");
 }
 
-void conv2d_backward(const cpu::Conv2dShape& s, const float*, const float*, const float*, float*, float*, float*,
+void conv2d_backward(const op::Conv2dShape& s, const float*, const float*, const float*, float*, float*, float*,
                      MathMode math) {
   check_shape(s);
   checked(math);
   no_cudnn("conv2d_backward");
 }
 
-ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math) {
+ConvPlanInfo conv2d_plan(const op::Conv2dShape& s, MathMode math) {
   check_shape(s);
   checked(math);
   no_cudnn("conv2d_plan");
@@ -325,7 +325,7 @@ struct Plan {
   // Plans live until the process ends (like the handle), so the descriptors are never destroyed.
 };
 
-cudnnConvolutionDescriptor_t make_conv(const cpu::Conv2dShape& s, cudnnMathType_t type) {
+cudnnConvolutionDescriptor_t make_conv(const op::Conv2dShape& s, cudnnMathType_t type) {
   cudnnConvolutionDescriptor_t conv = nullptr;
   check_cudnn(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
   const int pad = static_cast<int>(s.pad), stride = static_cast<int>(s.stride);
@@ -339,7 +339,7 @@ cudnnConvolutionDescriptor_t make_conv(const cpu::Conv2dShape& s, cudnnMathType_
   return conv;
 }
 
-Layout make_layout(const cpu::Conv2dShape& s, MathMode math, Variant v) {
+Layout make_layout(const op::Conv2dShape& s, MathMode math, Variant v) {
   Layout l;
   const cudnnDataType_t type = bf16_data(math, v) ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
   const cudnnTensorFormat_t format = v == Variant::kNchw ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
@@ -363,7 +363,7 @@ Layout make_layout(const cpu::Conv2dShape& s, MathMode math, Variant v) {
 // Appends the heuristics' usable candidates of one direction and variant, in the heuristics' order.
 // `query(conv, count, &returned, perf)` calls the direction's cudnnGet*Algorithm_v7.
 template <typename Perf, typename Query>
-void collect(const cpu::Conv2dShape& s, MathMode math, Variant v, Dir dir, int max_count, Direction& d,
+void collect(const op::Conv2dShape& s, MathMode math, Variant v, Dir dir, int max_count, Direction& d,
              Query query) {
   cudnnConvolutionDescriptor_t probe = make_conv(s, ask_type(math, v));
   std::vector<Perf> perf(static_cast<size_t>(std::max(max_count, 1)));
@@ -394,7 +394,7 @@ void collect(const cpu::Conv2dShape& s, MathMode math, Variant v, Dir dir, int m
   }
 }
 
-std::unique_ptr<Plan> make_plan(const cpu::Conv2dShape& s, MathMode math) {
+std::unique_ptr<Plan> make_plan(const op::Conv2dShape& s, MathMode math) {
   cudnnHandle_t h = handle();
   auto plan = std::make_unique<Plan>();
   for (int v = 0; v < kVariants; ++v) plan->layouts[v] = make_layout(s, math, static_cast<Variant>(v));
@@ -459,12 +459,12 @@ Cache& cache() {
   return *c;
 }
 
-Key key_of(const cpu::Conv2dShape& s, MathMode math) {
+Key key_of(const op::Conv2dShape& s, MathMode math) {
   return Key{s.n, s.h, s.w, s.cin, s.cout, s.k, s.stride, s.pad, static_cast<int64_t>(math)};
 }
 
 // With the cache's lock held.
-Plan& plan_for(Cache& c, const cpu::Conv2dShape& s, MathMode math, bool* created) {
+Plan& plan_for(Cache& c, const op::Conv2dShape& s, MathMode math, bool* created) {
   const Key key = key_of(s, math);
   std::unique_ptr<Plan>& slot = c.plans[key];
   *created = !slot;
@@ -495,7 +495,7 @@ void copy(int64_t count, const float* from, float* to) {
 // calls that read it), and the scratch of the outputs.
 class Operands {
  public:
-  Operands(const cpu::Conv2dShape& s, MathMode math, const float* x, const float* w, const float* dy)
+  Operands(const op::Conv2dShape& s, MathMode math, const float* x, const float* w, const float* dy)
       : s_(s), math_(math), x_(x), w_(w), dy_(dy) {}
 
   template <typename T>
@@ -560,7 +560,7 @@ class Operands {
     return f;
   }
 
-  cpu::Conv2dShape s_;
+  op::Conv2dShape s_;
   MathMode math_;
   const float *x_, *w_, *dy_;
   std::array<const void*, 3 * kVariants> staged_{};
@@ -575,7 +575,7 @@ void* activation_out(Operands& ops, Variant v, MathMode math, int64_t count, flo
 }
 
 // ... and from there to `dst` (NHWC fp32), adding `bias` (nullable).
-void activation_finish(const cpu::Conv2dShape& s, Variant v, MathMode math, int64_t h, int64_t w, int64_t c,
+void activation_finish(const op::Conv2dShape& s, Variant v, MathMode math, int64_t h, int64_t w, int64_t c,
                        const void* out, const float* bias, float* dst) {
   const int64_t rows = s.n * h * w;
   if (v == Variant::kNhwc && math == MathMode::kBf16) {
@@ -591,7 +591,7 @@ void activation_finish(const cpu::Conv2dShape& s, Variant v, MathMode math, int6
 }
 
 // Where variant v writes the filter gradient whose home is `dst` (OIHW fp32) ...
-void* filter_out(Operands& ops, const cpu::Conv2dShape& s, Variant v, MathMode math, float* dst) {
+void* filter_out(Operands& ops, const op::Conv2dShape& s, Variant v, MathMode math, float* dst) {
   const int64_t kk = s.k * s.k, count = s.cout * s.cin * kk;
   if (v == Variant::kNhwc && math == MathMode::kBf16) return ops.scratch<uint16_t>(count);
   if (aligned(dst) && (v == Variant::kNchw || kk == 1)) return dst;
@@ -599,7 +599,7 @@ void* filter_out(Operands& ops, const cpu::Conv2dShape& s, Variant v, MathMode m
 }
 
 // ... and from there to `dst`.
-void filter_finish(const cpu::Conv2dShape& s, Variant v, MathMode math, const void* out, float* dst) {
+void filter_finish(const op::Conv2dShape& s, Variant v, MathMode math, const void* out, float* dst) {
   const int64_t kk = s.k * s.k, count = s.cout * s.cin * kk;
   if (v == Variant::kNhwc && math == MathMode::kBf16) {
     gpu::ohwi_bf16_to_oihw(s.cout, s.cin, kk, static_cast<const uint16_t*>(out), dst);
@@ -676,7 +676,7 @@ float time_runs(int reps, Once once) {
 // stages the operands for its variant, calls cuDNN and, on success, moves the outputs home (with
 // beta = 0 and a bias added after, so running it again gives the same outputs).
 template <typename Size, typename Run>
-void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size size, Run run) {
+void execute(const op::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size size, Run run) {
   Direction& d = p.dirs[dir];
   const cudaStream_t stream = gpu::engine_stream();
   auto run_kept = [&] {
@@ -774,7 +774,7 @@ void execute(const cpu::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size si
            std::to_string(static_cast<int>(math)) + ": " + tried);
 }
 
-void forward(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, const float* bias, float* y) {
+void forward(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, const float* bias, float* y) {
   cudnnHandle_t h = handle();
   const int64_t count = s.n * s.oh() * s.ow() * s.cout;
   execute(
@@ -797,7 +797,7 @@ void forward(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, c
       });
 }
 
-void backward_data(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dx) {
+void backward_data(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dx) {
   cudnnHandle_t h = handle();
   const int64_t count = s.n * s.h * s.w * s.cin;
   execute(
@@ -820,7 +820,7 @@ void backward_data(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& 
       });
 }
 
-void backward_filter(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dweight) {
+void backward_filter(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dweight) {
   cudnnHandle_t h = handle();
   execute(
       s, math, p, kBackwardFilter,
@@ -844,7 +844,7 @@ void backward_filter(const cpu::Conv2dShape& s, MathMode math, Plan& p, Operands
 
 }  // namespace
 
-ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math) {
+ConvPlanInfo conv2d_plan(const op::Conv2dShape& s, MathMode math) {
   check_shape(s);
   checked(math);
   Cache& c = cache();
@@ -869,7 +869,7 @@ ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math) {
   return info;
 }
 
-void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y,
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y,
                     MathMode math) {
   check_shape(s);
   checked(math);
@@ -882,7 +882,7 @@ void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* weig
   forward(s, math, p, ops, bias, y);
 }
 
-void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
                      float* dweight, float* dbias, MathMode math) {
   check_shape(s);
   checked(math);

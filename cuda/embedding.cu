@@ -49,7 +49,7 @@ __global__ void fourier_kernel(int64_t n, int64_t channels, float two_pi, const 
 
 // One thread per output element; each redraws its sample's keep decision (one Philox block, ten
 // rounds of integer math), which is cheaper than a second kernel and keeps the op one launch.
-__global__ void label_kernel(cpu::LabelInputSpec s, float gain, const float* labels, float* out) {
+__global__ void label_kernel(op::LabelInputSpec s, float gain, const float* labels, float* out) {
   for (int64_t t = first_index(); t < s.n * s.label_dim; t += grid_stride()) {
     if (labels == nullptr) {
       out[t] = 0.0f;
@@ -84,7 +84,7 @@ void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const fl
   gpu::check_kernel("fourier_embedding kernel");
 }
 
-void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) {
+void label_input(const op::LabelInputSpec& s, const float* labels, float* out) {
   cpu::check_label_input(s);
   if (s.n * s.label_dim == 0) return;
   label_kernel<<<gpu::grid_for(s.n * s.label_dim), gpu::kThreads, 0, gpu::engine_stream()>>>(

@@ -36,7 +36,7 @@ struct Dims {
   int64_t n, hw, c, groups, cg, chunks;
 };
 
-Dims dims_of(const cpu::GroupNormShape& s) {
+Dims dims_of(const op::GroupNormShape& s) {
   if (s.groups <= 0 || s.c % s.groups != 0) {
     fail(code::kShape, "group_norm: " + std::to_string(s.groups) + " groups do not divide " +
                            std::to_string(s.c) + " channels");
@@ -294,7 +294,7 @@ void zero(float* p, int64_t count) {
 
 }  // namespace
 
-void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                         const float* gamma, const float* beta, float* y, float* mean,
                         float* rstd) {
   if (s.n <= 0 || s.hw <= 0 || s.c <= 0) return;
@@ -318,7 +318,7 @@ void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const floa
   gpu::check_kernel("group_norm normalize_kernel");
 }
 
-void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
                          const float* rstd, const float* dy, float* dx, float* dgamma,
                          float* dbeta, float* dshift) {

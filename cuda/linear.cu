@@ -35,12 +35,12 @@
 namespace pfgm::cuda {
 namespace {
 
-std::string describe(const cpu::LinearShape& s) {
+std::string describe(const op::LinearShape& s) {
   return "linear rows=" + std::to_string(s.rows) + " in=" + std::to_string(s.in) + " out=" + std::to_string(s.out);
 }
 
 // The CPU's checks (ops/linear.cc), plus cuBLAS's int dimensions.
-void check_shape(const cpu::LinearShape& s) {
+void check_shape(const op::LinearShape& s) {
   if (s.rows < 0 || s.in < 1 || s.out < 1) {
     fail(code::kShape, describe(s) + ": in and out must be positive, rows >= 0");
   }
@@ -56,12 +56,12 @@ void check_shape(const cpu::LinearShape& s) {
 
 namespace pfgm::cuda {
 
-void linear_forward(const cpu::LinearShape& s, const float*, const float*, const float*, float*, MathMode) {
+void linear_forward(const op::LinearShape& s, const float*, const float*, const float*, float*, MathMode) {
   check_shape(s);
   no_cublas("linear_forward");
 }
 
-void linear_backward(const cpu::LinearShape& s, const float*, const float*, const float*, float*, float*, float*,
+void linear_backward(const op::LinearShape& s, const float*, const float*, const float*, float*, float*, float*,
                      MathMode) {
   check_shape(s);
   no_cublas("linear_backward");
@@ -96,7 +96,7 @@ bool bf16_gemm() {
 // C[m, n] (column-major, ldc = m) = op(A) op(B), with beta = 0 (C is not read). `a` and `b` are
 // fp32, or bf16 bits when math is kBf16 (and the GPU has bf16 GEMMs); C is always fp32. Host pointer mode (the handle's
 // default): alpha and beta are read from the host when the call is made.
-void gemm(const cpu::LinearShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+void gemm(const op::LinearShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
           int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, float* c, const char* what) {
   const float one = 1.0f, zero = 0.0f;
   const cudaDataType_t in_type = math == MathMode::kBf16 && bf16_gemm() ? CUDA_R_16BF : CUDA_R_32F;
@@ -127,7 +127,7 @@ const void* operand(MathMode math, int64_t count, const float* p, gpu::DeviceArr
 
 }  // namespace
 
-void linear_forward(const cpu::LinearShape& s, const float* x, const float* weight, const float* bias, float* y,
+void linear_forward(const op::LinearShape& s, const float* x, const float* weight, const float* bias, float* y,
                     MathMode math) {
   check_shape(s);
   checked(math);
@@ -140,7 +140,7 @@ void linear_forward(const cpu::LinearShape& s, const float* x, const float* weig
   gpu::add_bias_rows(s.rows, s.out, bias, y);
 }
 
-void linear_backward(const cpu::LinearShape& s, const float* x, const float* weight, const float* dy, float* dx,
+void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy, float* dx,
                      float* dweight, float* dbias, MathMode math) {
   check_shape(s);
   checked(math);

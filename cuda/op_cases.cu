@@ -116,7 +116,7 @@ PFGM_GPU_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) 
   opcases::require_batch(op, "x", x);
   const HostTensor* dy = optional_input(in, "dy");
   if (dy != nullptr) require_shape(op, "dy", *dy, x.shape);
-  cpu::DropoutSpec spec{};
+  op::DropoutSpec spec{};
   spec.samples = x.shape[0];
   spec.per_sample = numel(x.shape) / spec.samples;
   const double p = attr(a, "p");
@@ -143,7 +143,7 @@ PFGM_GPU_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& ou
                            opcases::shape_text(x.shape));
   }
   const int64_t n = x.shape[0], c = x.shape[3];
-  cpu::GroupNormShape gs{};
+  op::GroupNormShape gs{};
   gs.n = n;
   gs.hw = x.shape[1] * x.shape[2];
   gs.c = c;

@@ -42,7 +42,7 @@ PFGM_GPU_OP_CASE("attention_blas", [](const Attrs& attrs, const Tensors& in, Ten
     fail(code::kShape, op + ": qkv's channels " + std::to_string(c3) + " must be 3 c with the heads (" +
                            std::to_string(heads) + ") dividing c");
   }
-  const cpu::AttentionShape s{n, h * w, c3 / 3, heads};
+  const op::AttentionShape s{n, h * w, c3 / 3, heads};
   const HostTensor* dout = opcases::optional_input(in, "dout");
   if (dout != nullptr) opcases::require_shape(op, "dout", *dout, {n, h, w, s.c});
   if (inference && dout != nullptr) {

@@ -58,7 +58,7 @@ PFGM_GPU_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor* dy = optional_input(in, "dy");
   expect_rank("conv2d", "x", x, 4);
   expect_rank("conv2d", "weight", weight, 4);
-  const cpu::Conv2dShape s{x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0],
+  const op::Conv2dShape s{x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0],
                            whole_attr(a, "k", 1), whole_attr(a, "stride", 1), whole_attr(a, "pad", 0)};
   require_shape("conv2d", "weight", weight, {s.cout, s.cin, s.k, s.k});
   if (bias != nullptr) require_shape("conv2d", "bias", *bias, {s.cout});
@@ -114,7 +114,7 @@ PFGM_GPU_OP_CASE("linear", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor* dy = optional_input(in, "dy");
   expect_rank("linear", "x", x, 2);
   expect_rank("linear", "weight", weight, 2);
-  const cpu::LinearShape s{x.shape[0], x.shape[1], weight.shape[0]};
+  const op::LinearShape s{x.shape[0], x.shape[1], weight.shape[0]};
   require_shape("linear", "weight", weight, {s.out, s.in});
   if (bias != nullptr) require_shape("linear", "bias", *bias, {s.out});
   if (dy != nullptr) require_shape("linear", "dy", *dy, {s.rows, s.out});

@@ -26,7 +26,7 @@ using opcases::shape_text;
 using opcase::Session;
 using opcase::int_attr;
 
-cpu::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
+op::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
   if (t.shape.size() != 4) fail(code::kShape, op + ": " + name + " must be [n, h, w, c], got " + shape_text(t.shape));
   for (int64_t d : t.shape) {
     if (d < 1) fail(code::kShape, op + ": " + name + " has an empty dimension " + shape_text(t.shape));
@@ -40,13 +40,13 @@ cpu::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor&
 // [n, heads, hw, hw], and dqkv when dout is given.
 PFGM_GPU_OP_CASE("attention", [](const Attrs& attrs, const Tensors& in, Tensors& out) {
   const HostTensor& qkv = input(in, "qkv");
-  const cpu::Nhwc x = nhwc("attention", "qkv", qkv);
+  const op::Nhwc x = nhwc("attention", "qkv", qkv);
   const int64_t heads = int_attr(attrs, "attention", "heads", 1, 1, 1e9);
   if (x.c % 3 != 0 || (x.c / 3) % heads != 0) {
     fail(code::kShape, "attention: qkv's channels " + std::to_string(x.c) + " must be 3 c with the heads (" +
                            std::to_string(heads) + ") dividing c");
   }
-  const cpu::AttentionShape s{x.n, x.h * x.w, x.c / 3, heads};
+  const op::AttentionShape s{x.n, x.h * x.w, x.c / 3, heads};
   const HostTensor* dout = optional_input(in, "dout");
   if (dout != nullptr) require_shape("attention", "dout", *dout, {x.n, x.h, x.w, s.c});
   Session ss;
@@ -71,7 +71,7 @@ void fir_case(bool down, const Attrs& attrs, const Tensors& in, Tensors& out) {
   const double pad = attr(attrs, "pad", (static_cast<double>(f.size()) - 1) / 2);
   if (!(pad >= 0) || pad != std::floor(pad)) fail(code::kArgument, op + ": attribute 'pad' must be a non-negative integer");
   // f stays on the host: the ops copy the taps into a kernel argument.
-  const cpu::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()), static_cast<int64_t>(pad)};
+  const op::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()), static_cast<int64_t>(pad)};
   const int64_t oh = down ? s.down_h() : s.up_h(), ow = down ? s.down_w() : s.up_w();
   if (oh < 1 || ow < 1 || (down && (s.in.h + 2 * s.pad < s.taps || s.in.w + 2 * s.pad < s.taps))) {
     fail(code::kShape, op + ": x " + shape_text(x.shape) + " is too small for " + std::to_string(s.taps) +
@@ -126,7 +126,7 @@ PFGM_GPU_OP_CASE("fourier_embedding", [](const Attrs&, const Tensors& in, Tensor
 // Optional input labels [n, label_dim]; attrs as ops/label_case.h; output out [n, label_dim].
 PFGM_GPU_OP_CASE("label_input", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor* labels = optional_input(in, "labels");
-  const cpu::LabelInputSpec s = opcases::label_case_spec(a, labels);
+  const op::LabelInputSpec s = opcases::label_case_spec(a, labels);
   Session ss;
   cuda::label_input(s, ss.in_opt(labels), ss.out("out", {s.n, s.label_dim}));
   ss.finish("label_input", out);

@@ -30,13 +30,13 @@ void nhwc_to_nchw(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, fl
 // activation.cu (ops/activation.h): SiLU within a few ulp, dropout bit-identical.
 void silu_forward(int64_t count, const float* x, float* y);
 void silu_backward(int64_t count, const float* x, const float* dy, float* dx);
-void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y);
-void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx);
+void dropout_forward(const op::DropoutSpec& s, const float* x, float* y);
+void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx);
 
 // group_norm.cu (ops/group_norm.h): fp32 reductions, see docs/cuda.md for the tolerance.
-void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                         const float* gamma, const float* beta, float* y, float* mean, float* rstd);
-void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
                          const float* rstd, const float* dy, float* dx, float* dgamma,
                          float* dbeta, float* dshift);
@@ -86,23 +86,23 @@ namespace pfgm::cuda {
 
 // attention.cu (ops/attention.h): own tiled kernels (no cuBLAS), fp32 accumulation, no atomics
 // (the same bits on every run). weights may be null for inference.
-void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out, float* weights);
-void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* weights);
+void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                         const float* dout, float* dqkv);
 
 // resample.cu (ops/resample.h): gathers, no atomics. s.f points to HOST memory (<= 8 taps; more
 // is ERR_PFGM_ARGUMENT); x, y, dx, dy are device memory.
-void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y);
-void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx);
-void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y);
-void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx);
+void fir_down_forward(const op::ResampleShape& s, const float* x, float* y);
+void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx);
+void fir_up_forward(const op::ResampleShape& s, const float* x, float* y);
+void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx);
 
 // embedding.cu (ops/embedding.h): x, freqs, y, labels, out device memory. The embeddings round
 // like the CPU (double pow / cos / sin rounded once to float); label_input is bit-identical.
 void positional_embedding(int64_t n, int64_t channels, double max_positions, bool endpoint,
                           const float* x, float* y);
 void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x, float* y);
-void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out);
+void label_input(const op::LabelInputSpec& s, const float* labels, float* out);
 }  // namespace pfgm::cuda
 
 // ---- conv.cu / linear.cu (issue 6): cuDNN convolutions, cuBLAS linear layers, math modes -------
@@ -134,9 +134,9 @@ enum class MathMode { kFp32 = 0, kTf32 = 1, kBf16 = 2 };
 // conv.cu (ops/conv.h): NHWC x [n, h, w, cin], PyTorch's weight [cout, cin, k, k], bias [cout]
 // (nullable), y [n, oh, ow, cout]. Backward writes any of dx, dweight, dbias (each nullable).
 // Without cuDNN in the build these refuse with ERR_PFGM_DEVICE.
-void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* bias,
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y, MathMode math = MathMode::kFp32);
-void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* weight, const float* dy,
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy,
                      float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
 
 // The cached cuDNN plan of a (shape, math mode): descriptors and, per direction (forward,
@@ -157,13 +157,13 @@ struct ConvPlanInfo {
   double workspace_bytes[3] = {0, 0, 0};
   int64_t plans = 0;               // plans in the cache after this call
 };
-ConvPlanInfo conv2d_plan(const cpu::Conv2dShape& s, MathMode math);
+ConvPlanInfo conv2d_plan(const op::Conv2dShape& s, MathMode math);
 
 // linear.cu (ops/linear.h): y [rows, out] = x [rows, in] weight[out, in]^T + bias. Without
 // cuBLAS in the build these refuse with ERR_PFGM_DEVICE.
-void linear_forward(const cpu::LinearShape& s, const float* x, const float* weight, const float* bias,
+void linear_forward(const op::LinearShape& s, const float* x, const float* weight, const float* bias,
                     float* y, MathMode math = MathMode::kFp32);
-void linear_backward(const cpu::LinearShape& s, const float* x, const float* weight, const float* dy,
+void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy,
                      float* dx, float* dweight, float* dbias, MathMode math = MathMode::kFp32);
 
 }  // namespace pfgm::cuda

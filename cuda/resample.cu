@@ -82,8 +82,8 @@ __global__ void fir_gather_kernel(Geometry g, Axis axis, Taps taps, const float*
 }
 
 // The CPU's shape checks (ops/resample.cc), so a bad shape is the same ERR_PFGM_SHAPE here.
-void check(const cpu::ResampleShape& s, bool down, int64_t out_h, int64_t out_w, const char* op) {
-  const cpu::Nhwc& in = s.in;
+void check(const op::ResampleShape& s, bool down, int64_t out_h, int64_t out_w, const char* op) {
+  const op::Nhwc& in = s.in;
   const bool too_small = down && (in.h + 2 * s.pad < s.taps || in.w + 2 * s.pad < s.taps);
   if (in.n < 1 || in.h < 1 || in.w < 1 || in.c < 1 || s.taps < 1 || s.pad < 0 || s.f == nullptr ||
       too_small || out_h < 1 || out_w < 1) {
@@ -100,7 +100,7 @@ void check(const cpu::ResampleShape& s, bool down, int64_t out_h, int64_t out_w,
 }
 
 // gain * f[a] / sum f, summed and rounded on the host exactly as the CPU does (its inverse_sum).
-Taps host_taps(const cpu::ResampleShape& s, float gain_factor, const char* op) {
+Taps host_taps(const op::ResampleShape& s, float gain_factor, const char* op) {
   float sum = 0.0f;
   for (int64_t a = 0; a < s.taps; ++a) sum += s.f[a];
   if (sum == 0.0f) fail(code::kArgument, std::string(op) + ": resample filter taps sum to zero");
@@ -119,14 +119,14 @@ void launch(const Geometry& g, Axis axis, const Taps& taps, const float* x, floa
 
 }  // namespace
 
-void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) {
+void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) {
   const int64_t oh = s.down_h(), ow = s.down_w();
   check(s, true, oh, ow, "fir_down");
   const Taps t = host_taps(s, 1.0f, "fir_down");
   launch({s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, s.pad}, Axis::kStrided, t, x, y, "fir_down forward kernel");
 }
 
-void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) {
+void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   const int64_t oh = s.down_h(), ow = s.down_w();
   check(s, true, oh, ow, "fir_down");
   if (dx == nullptr) return;
@@ -136,14 +136,14 @@ void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) 
 }
 
 // Up multiplies the filter by 4 (a quarter of the stride-2 positions are nonzero): 2 per axis.
-void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) {
+void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) {
   const int64_t oh = s.up_h(), ow = s.up_w();
   check(s, false, oh, ow, "fir_up");
   const Taps t = host_taps(s, 2.0f, "fir_up");
   launch({s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, s.pad}, Axis::kTransposed, t, x, y, "fir_up forward kernel");
 }
 
-void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) {
+void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   const int64_t oh = s.up_h(), ow = s.up_w();
   check(s, false, oh, ow, "fir_up");
   if (dx == nullptr) return;

@@ -5,6 +5,14 @@
  * @packageDocumentation
  */
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
+export { decodePng, type EncodePngOptions, encodePng, type PngImage } from './codecs/png.js';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  type SafetensorsFile,
+} from './codecs/safetensors.js';
 export * from './data/index.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export {
@@ -76,40 +84,13 @@ export {
   type PrecisionRecallOptions,
   precisionRecall,
 } from './eval/precisionRecall.js';
+export { writeFileAtomic } from './io/atomic.js';
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_MARKER,
   type CheckpointFileEntry,
   type CheckpointMarker,
-  type CheckpointStage,
-  LATEST_MODEL,
-  type LoadCheckpointOptions,
-  type LoadedCheckpoint,
-  type LoadedModel,
-  type LoadModelOptions,
-  loadCheckpoint,
-  loadModel,
-  loadTrainingState,
-  MODEL_FORMAT,
-  type ModelMeta,
-  type SaveCheckpointOptions,
-  type SavedFile,
-  type SaveModelOptions,
-  saveCheckpoint,
-  saveModel,
-  saveTrainingState,
-  TRAINING_STATE_FORMAT,
-  verifyCheckpoint,
-  writeFileAtomic,
-} from './io/checkpoint.js';
-export { decodePng, type EncodePngOptions, encodePng, type PngImage } from './io/png.js';
-export {
-  decodeSafetensors,
-  encodeSafetensors,
-  type SafetensorsDtype,
-  type SafetensorsEntry,
-  type SafetensorsFile,
-} from './io/safetensors.js';
+} from './models/checkpointMarker.js';
 export {
   fromNativeConfig,
   type MlpConfig,
@@ -121,6 +102,14 @@ export {
   toNativeConfig,
   validateNetworkConfig,
 } from './models/config.js';
+export {
+  type LoadedModel,
+  type LoadModelOptions,
+  loadModel,
+  type ModelMeta,
+  type SaveModelOptions,
+  saveModel,
+} from './models/modelFile.js';
 export {
   type BatchLabels,
   type CreateNetworkOptions,
@@ -140,6 +129,7 @@ export {
   type VjpResult,
   type WeightSet,
 } from './models/network.js';
+export { MODEL_FORMAT, type SavedFile, TRAINING_STATE_FORMAT } from './models/pfgmFiles.js';
 export {
   type QuantizedTensor,
   type QuantizedTensorReport,
@@ -180,6 +170,16 @@ export {
   tensor,
 } from './tensor.js';
 export {
+  type CheckpointStage,
+  LATEST_MODEL,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  type SaveCheckpointOptions,
+  saveCheckpoint,
+  verifyCheckpoint,
+} from './train/checkpoint.js';
+export {
   type CliTrainDefaults,
   type NetworkDefaults,
   type PerDataKind,
@@ -202,6 +202,7 @@ export {
   type TrainerOptions,
   type TrainerState,
 } from './train/trainer.js';
+export { loadTrainingState, saveTrainingState } from './train/trainingState.js';
 export { VERSION } from './version.js';
 export {
   type DrawTextOptions,
@@ -217,15 +218,13 @@ export {
 } from './viz/font.js';
 export { gridImage, type ImageGridOptions, imageGrid, toByte } from './viz/grid.js';
 export {
-  formatTicks,
   type LinePlotImage,
   type LinePlotOptions,
   type LineSeries,
   lineImage,
   linePlot,
-  type NiceTicksOptions,
-  niceTicks,
   PLOT_COLORS,
   type PlotFrame,
 } from './viz/lines.js';
 export { type Rgb, type ScatterPlotOptions, scatterImage, scatterPlot } from './viz/scatter.js';
+export { formatTicks, type NiceTicksOptions, niceTicks } from './viz/ticks.js';

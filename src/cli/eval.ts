@@ -15,7 +15,7 @@ import { energyDistance, slicedWasserstein } from '../eval/distances.js';
 import { fid } from '../eval/fid.js';
 import { loadInception } from '../eval/inception.js';
 import { nll } from '../eval/nll.js';
-import { loadModel } from '../io/checkpoint.js';
+import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
 import { epochOrder } from '../train/order.js';

@@ -14,7 +14,7 @@ import { PfgmError } from '../errors.js';
 import { imageMetrics } from '../eval/classifier/metrics.js';
 import { slicedWasserstein } from '../eval/distances.js';
 import { type RobustnessRow, robustnessPlots, robustnessSweeps, robustnessTable } from '../experiments/robustness.js';
-import { loadModel } from '../io/checkpoint.js';
+import { loadModel } from '../models/modelFile.js';
 import { epochOrder } from '../train/order.js';
 import { trainCommand } from './train.js';
 

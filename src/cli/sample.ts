@@ -6,10 +6,10 @@
  */
 import { parseArgs } from 'node:util';
 import { PfgmError } from '../errors.js';
-import { loadModel } from '../io/checkpoint.js';
-import { writeSamples } from '../io/samples.js';
+import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
+import { writeSamples } from '../viz/samples.js';
 
 /** The help text of `pfgm sample`. */
 export const SAMPLE_HELP = `Usage: pfgm sample --ckpt FILE --out OUT [options]

@@ -12,8 +12,8 @@
 
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
+import { decodePng, type PngHeader, type PngImage, readPngHeader } from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
-import { decodePng, type PngHeader, type PngImage, readPngHeader } from '../io/png.js';
 import { checkInteger } from '../validate.js';
 import type { Batch, Dataset, DatasetInfo } from './dataset.js';
 

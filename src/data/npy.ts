@@ -6,10 +6,19 @@
  * @module
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import { endianness } from 'node:os';
-import { PfgmError, type PfgmErrorCode } from '../errors.js';
+import {
+  decodeNpyValues,
+  type NpyHeader,
+  npyError,
+  npyHeaderLength,
+  npyShapeText,
+  parseNpyHeader,
+} from '../codecs/npy.js';
+import { PfgmError } from '../errors.js';
 import { baseName, checkIndices, closedError, fileError, readWhole, withLabels } from './common.js';
 import type { Batch, Dataset, DatasetInfo } from './dataset.js';
+
+const MAX_RUN_BYTES = 8 << 20;
 
 /** Options of {@link npy}. */
 export interface NpyOptions {
@@ -33,175 +42,6 @@ export interface NpyOptions {
   range?: [number, number];
 }
 
-/** An element type of a .npy file that this reader accepts. */
-type NpyKind = 'f2' | 'f4' | 'f8' | 'i1' | 'i2' | 'i4' | 'i8' | 'u1' | 'u2' | 'u4' | 'u8' | 'b1';
-
-/** The parsed header of a .npy file. Internal. */
-interface NpyHeader {
-  /** Element type. */
-  dtype: NpyKind;
-  /** Bytes per element. */
-  itemSize: number;
-  /** Array shape. */
-  shape: number[];
-  /** Byte offset of the data. */
-  dataOffset: number;
-}
-
-const SUPPORTED = 'float16/32/64, int8/16/32/64, uint8/16/32/64 and bool';
-const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-const LITTLE_HOST = endianness() === 'LE';
-const MAX_RUN_BYTES = 8 << 20;
-
-function bad(path: string, problem: string, code: PfgmErrorCode = 'ERR_PFGM_ARGUMENT'): never {
-  throw new PfgmError(code, `npy file '${path}' ${problem}`);
-}
-
-/** The total header length (magic .. end of the dict) from the first 12 bytes. */
-function headerLength(path: string, first: Uint8Array): { length: number; version: number } {
-  if (first.length < 10 || MAGIC.some((b, i) => first[i] !== b)) {
-    bad(path, 'is not a NumPy .npy file (it does not start with \\x93NUMPY): write it with numpy.save');
-  }
-  const major = first[6] as number;
-  const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
-  if (major === 1) return { length: 10 + view.getUint16(8, true), version: 1 };
-  if (major === 2 || major === 3) {
-    if (first.length < 12) bad(path, 'is truncated inside its header');
-    return { length: 12 + view.getUint32(8, true), version: major };
-  }
-  return bad(path, `has format version ${major}.${first[7]}, which this reader does not know (it reads 1.0, 2.0, 3.0)`);
-}
-
-function parseDtype(path: string, descr: string): { dtype: NpyKind; itemSize: number } {
-  const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(descr);
-  if (m === null) {
-    if (/^[<>|=]?O/.test(descr)) {
-      bad(
-        path,
-        'holds Python objects (dtype object): save a numeric array instead, e.g. numpy.save(path, arr.astype(numpy.float32))',
-        'ERR_PFGM_DTYPE',
-      );
-    }
-    bad(path, `has dtype '${descr}', which is not supported: use ${SUPPORTED}`, 'ERR_PFGM_DTYPE');
-  }
-  const [, order, kind, sizeText] = m as unknown as [string, string, string, string];
-  const size = Number(sizeText);
-  if (kind === 'O') {
-    bad(
-      path,
-      'holds Python objects (dtype object): save a numeric array instead, e.g. numpy.save(path, arr.astype(numpy.float32))',
-      'ERR_PFGM_DTYPE',
-    );
-  }
-  const key = `${kind}${size}`;
-  const known: readonly string[] = ['f2', 'f4', 'f8', 'i1', 'i2', 'i4', 'i8', 'u1', 'u2', 'u4', 'u8', 'b1'];
-  if (!known.includes(key)) {
-    bad(path, `has dtype '${descr}', which is not supported: use ${SUPPORTED}`, 'ERR_PFGM_DTYPE');
-  }
-  if (order === '>' && size > 1) {
-    bad(
-      path,
-      `is big-endian (dtype '${descr}'): convert it with numpy.save(path, arr.astype('<${key}'))`,
-      'ERR_PFGM_DTYPE',
-    );
-  }
-  return { dtype: key as NpyKind, itemSize: size };
-}
-
-/** Parses the header dict; `bytes` holds at least `length` bytes of the file. */
-function parseHeader(path: string, bytes: Uint8Array, length: number, version: number): NpyHeader {
-  const start = version === 1 ? 10 : 12;
-  const raw = Buffer.from(bytes.buffer, bytes.byteOffset + start, length - start);
-  const text = raw.toString(version === 3 ? 'utf8' : 'latin1');
-  if (/['"]descr['"]\s*:\s*\[/.test(text)) {
-    bad(path, `holds a structured array (dtype with fields): save one plain numeric array per file`, 'ERR_PFGM_DTYPE');
-  }
-  const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(text)?.[1];
-  const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
-  const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    bad(path, `has a damaged header ${JSON.stringify(text.trim())}: write it again with numpy.save`);
-  }
-  if (fortran === 'True') {
-    bad(
-      path,
-      'is in Fortran (column-major) order: save a C-order copy with numpy.save(path, numpy.ascontiguousarray(arr))',
-    );
-  }
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim().replace(/L$/, ''))
-    .filter((s) => s.length > 0)
-    .map(Number);
-  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-    bad(path, `has a damaged shape (${shapeText}) in its header: write it again with numpy.save`);
-  }
-  return { ...parseDtype(path, descr), shape, dataOffset: length };
-}
-
-/** Converts `n` elements of `bytes` (little-endian, starting at byte 0) to numbers in `out`. */
-function decode(dtype: NpyKind, bytes: Uint8Array, n: number, out: Float32Array | Float64Array, at: number): void {
-  const buf = bytes.buffer;
-  const off = bytes.byteOffset;
-  if (dtype === 'u1' || dtype === 'b1') {
-    for (let i = 0; i < n; i++) out[at + i] = bytes[i] as number;
-    return;
-  }
-  if (dtype === 'i1') {
-    const a = new Int8Array(buf, off, n);
-    for (let i = 0; i < n; i++) out[at + i] = a[i] as number;
-    return;
-  }
-  if (LITTLE_HOST && dtype === 'f4' && off % 4 === 0) {
-    out.set(new Float32Array(buf, off, n), at);
-    return;
-  }
-  const v = new DataView(buf, off, bytes.byteLength);
-  switch (dtype) {
-    case 'f2':
-      for (let i = 0; i < n; i++) out[at + i] = half(v.getUint16(2 * i, true));
-      return;
-    case 'f4':
-      for (let i = 0; i < n; i++) out[at + i] = v.getFloat32(4 * i, true);
-      return;
-    case 'f8':
-      for (let i = 0; i < n; i++) out[at + i] = v.getFloat64(8 * i, true);
-      return;
-    case 'i2':
-      for (let i = 0; i < n; i++) out[at + i] = v.getInt16(2 * i, true);
-      return;
-    case 'u2':
-      for (let i = 0; i < n; i++) out[at + i] = v.getUint16(2 * i, true);
-      return;
-    case 'i4':
-      for (let i = 0; i < n; i++) out[at + i] = v.getInt32(4 * i, true);
-      return;
-    case 'u4':
-      for (let i = 0; i < n; i++) out[at + i] = v.getUint32(4 * i, true);
-      return;
-    case 'i8':
-      for (let i = 0; i < n; i++) out[at + i] = Number(v.getBigInt64(8 * i, true));
-      return;
-    case 'u8':
-      for (let i = 0; i < n; i++) out[at + i] = Number(v.getBigUint64(8 * i, true));
-      return;
-  }
-}
-
-/** IEEE 754 half to number. */
-function half(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-function shapeText(shape: number[]): string {
-  return `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
-}
-
 /** How one stored row becomes one sample. */
 interface Layout {
   info: DatasetInfo;
@@ -214,18 +54,18 @@ interface Layout {
 function planLayout(path: string, header: NpyHeader, options: NpyOptions): Layout {
   const { shape, dtype } = header;
   const dims = shape.length;
-  if (dims === 0) bad(path, 'holds a single scalar: save an array of shape (count, ...) with one row per sample');
+  if (dims === 0) npyError(path, 'holds a single scalar: save an array of shape (count, ...) with one row per sample');
   const count = shape[0] as number;
-  if (count === 0) bad(path, `holds no samples (shape ${shapeText(shape)})`);
+  if (count === 0) npyError(path, `holds no samples (shape ${npyShapeText(shape)})`);
   const rest = shape.slice(1);
   const rowElems = rest.reduce((a, b) => a * b, 1);
-  if (rowElems === 0) bad(path, `has empty samples (shape ${shapeText(shape)})`);
+  if (rowElems === 0) npyError(path, `has empty samples (shape ${npyShapeText(shape)})`);
   const kind = options.kind ?? (dims <= 2 ? 'vector' : undefined);
   const name = baseName(path);
   if (kind === undefined) {
-    bad(
+    npyError(
       path,
-      `is ${dims}-D (shape ${shapeText(shape)}): say what it holds, e.g. npy(path, { kind: 'image', layout: 'nchw' ` +
+      `is ${dims}-D (shape ${npyShapeText(shape)}): say what it holds, e.g. npy(path, { kind: 'image', layout: 'nchw' ` +
         `(or 'nhwc'), range: [0, 255] }) for images, or { kind: 'vector' } to flatten each sample`,
     );
   }
@@ -236,17 +76,17 @@ function planLayout(path: string, header: NpyHeader, options: NpyOptions): Layou
     return { info: { name, kind, shape: [rowElems], count, labelDim: 0 }, rowElems };
   }
   if (dims !== 3 && dims !== 4) {
-    bad(
+    npyError(
       path,
-      `has shape ${shapeText(shape)}, which is not an image array: images are [n, H, W] or [n, C, H, W] / [n, H, W, C]`,
+      `has shape ${npyShapeText(shape)}, which is not an image array: images are [n, H, W] or [n, C, H, W] / [n, H, W, C]`,
       'ERR_PFGM_SHAPE',
     );
   }
   let layout = options.layout;
   if (dims === 4 && layout === undefined) {
-    bad(
+    npyError(
       path,
-      `is 4-D (shape ${shapeText(shape)}): say the axis order with layout: 'nchw' ([n, C, H, W]) or 'nhwc' ([n, H, W, C])`,
+      `is 4-D (shape ${npyShapeText(shape)}): say the axis order with layout: 'nchw' ([n, C, H, W]) or 'nhwc' ([n, H, W, C])`,
     );
   }
   if (layout !== undefined && layout !== 'nchw' && layout !== 'nhwc') {
@@ -261,7 +101,7 @@ function planLayout(path: string, header: NpyHeader, options: NpyOptions): Layou
   else [H, W, C] = rest as [number, number, number];
   const range = options.range ?? (dtype === 'u1' ? [0, 255] : undefined);
   if (range === undefined) {
-    bad(
+    npyError(
       path,
       `holds images of dtype ${dtype}: say the range of its pixel values, e.g. range: [0, 1] or [-1, 1], ` +
         'which is mapped to [-1, 1]',
@@ -292,12 +132,15 @@ function planLayout(path: string, header: NpyHeader, options: NpyOptions): Layou
 /** Reads a whole labels .npy file into class indices. */
 async function readLabels(path: string, count: number, dataPath: string): Promise<Int32Array> {
   const bytes = await readWhole(path, 'npy labels file');
-  const { length, version } = headerLength(path, bytes);
-  if (bytes.length < length) bad(path, `is truncated inside its header (${bytes.length} bytes)`);
-  const header = parseHeader(path, bytes, length, version);
+  const { length, version } = npyHeaderLength(path, bytes);
+  if (bytes.length < length) npyError(path, `is truncated inside its header (${bytes.length} bytes)`);
+  const header = parseNpyHeader(path, bytes, length, version);
   const { shape } = header;
   if (!(shape.length === 1 || (shape.length === 2 && shape[1] === 1))) {
-    bad(path, `has shape ${shapeText(shape)}: labels must be one integer per sample, shape (count,) or (count, 1)`);
+    npyError(
+      path,
+      `has shape ${npyShapeText(shape)}: labels must be one integer per sample, shape (count,) or (count, 1)`,
+    );
   }
   const n = shape[0] as number;
   if (n !== count) {
@@ -308,15 +151,15 @@ async function readLabels(path: string, count: number, dataPath: string): Promis
   }
   const need = length + n * header.itemSize;
   if (bytes.length < need) {
-    bad(path, `is truncated: its header promises ${need} bytes but the file has ${bytes.length}`);
+    npyError(path, `is truncated: its header promises ${need} bytes but the file has ${bytes.length}`);
   }
   const values = new Float64Array(n);
-  decode(header.dtype, bytes.subarray(length, need).slice(), n, values, 0);
+  decodeNpyValues(header.dtype, bytes.subarray(length, need).slice(), n, values, 0);
   const classes = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = values[i] as number;
     if (!Number.isInteger(v) || v < 0 || v > 65535) {
-      bad(path, `has label ${v} at position ${i}: labels must be class indices 0, 1, 2, ... (at most 65535)`);
+      npyError(path, `has label ${v} at position ${i}: labels must be class indices 0, 1, 2, ... (at most 65535)`);
     }
     classes[i] = v;
   }
@@ -392,7 +235,7 @@ class NpyDataset implements Dataset {
       throw fileError(this.#path, 'npy file', error);
     }
     if (got < length) {
-      bad(this.#path, `ended early: it was truncated while open (rows ${first}..${last} could not be read)`);
+      npyError(this.#path, `ended early: it was truncated while open (rows ${first}..${last} could not be read)`);
     }
     const size = this.#layout.rowElems;
     const row = new Float32Array(size);
@@ -402,13 +245,13 @@ class NpyDataset implements Dataset {
       const at = p * size;
       const rowStart = (s - first) * rowBytes;
       if (image === undefined) {
-        decode(this.#header.dtype, bytes.subarray(rowStart, rowStart + rowBytes), size, data, at);
+        decodeNpyValues(this.#header.dtype, bytes.subarray(rowStart, rowStart + rowBytes), size, data, at);
         for (let i = 0; i < size; i++) {
           if (!Number.isFinite(data[at + i] as number)) this.#nonFinite(s, i, data[at + i] as number);
         }
         continue;
       }
-      decode(this.#header.dtype, bytes.subarray(rowStart, rowStart + rowBytes), size, row, 0);
+      decodeNpyValues(this.#header.dtype, bytes.subarray(rowStart, rowStart + rowBytes), size, row, 0);
       const { C, H, W, nhwc, lo, scale } = image;
       const HW = H * W;
       for (let c = 0; c < C; c++) {
@@ -423,7 +266,7 @@ class NpyDataset implements Dataset {
   }
 
   #nonFinite(sample: number, element: number, value: number): never {
-    return bad(
+    return npyError(
       this.#path,
       `has ${value} at sample ${sample}, element ${element}${value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY ? ' (or a value beyond the float32 range)' : ''}: ` +
         'training needs finite values; clean the data',
@@ -469,29 +312,29 @@ export async function npy(path: string, options: NpyOptions = {}): Promise<Datas
   }
   try {
     const st = await fh.stat();
-    if (st.isDirectory()) bad(path, 'is a folder, expected a .npy file');
+    if (st.isDirectory()) npyError(path, 'is a folder, expected a .npy file');
     const size = st.size;
-    if (size === 0) bad(path, 'is empty (0 bytes): write it with numpy.save');
+    if (size === 0) npyError(path, 'is empty (0 bytes): write it with numpy.save');
     const first = new Uint8Array(12);
     const { bytesRead } = await fh.read(first, 0, 12, 0);
-    const { length, version } = headerLength(path, first.subarray(0, bytesRead));
-    if (size < length) bad(path, `is truncated inside its header (${size} bytes, the header needs ${length})`);
+    const { length, version } = npyHeaderLength(path, first.subarray(0, bytesRead));
+    if (size < length) npyError(path, `is truncated inside its header (${size} bytes, the header needs ${length})`);
     const headBytes = new Uint8Array(length);
     await fh.read(headBytes, 0, length, 0);
-    const header = parseHeader(path, headBytes, length, version);
+    const header = parseNpyHeader(path, headBytes, length, version);
     const layout = planLayout(path, header, options);
     const expected = length + layout.info.count * layout.rowElems * header.itemSize;
     if (size < expected) {
-      bad(
+      npyError(
         path,
-        `is truncated: shape ${shapeText(header.shape)} of ${header.dtype} needs ${expected} bytes but the file ` +
+        `is truncated: shape ${npyShapeText(header.shape)} of ${header.dtype} needs ${expected} bytes but the file ` +
           `has ${size} (${expected - size} missing); copy or save it again`,
       );
     }
     if (size > expected) {
-      bad(
+      npyError(
         path,
-        `has ${size - expected} bytes after its array of shape ${shapeText(header.shape)} (${expected} bytes expected): ` +
+        `has ${size - expected} bytes after its array of shape ${npyShapeText(header.shape)} (${expected} bytes expected): ` +
           'save exactly one array per file with numpy.save',
       );
     }

@@ -9,8 +9,8 @@
  */
 
 import { basename } from 'node:path';
+import { openZip, type ZipEntry } from '../codecs/zip.js';
 import { PfgmError } from '../errors.js';
-import { openZip, type ZipEntry } from '../io/zip.js';
 import type { Dataset } from './dataset.js';
 import {
   checkImageOptions,

@@ -18,8 +18,8 @@
 import { readFile } from 'node:fs/promises';
 import { native } from '../addon/load.js';
 import type { NativeInception } from '../addon/native.js';
+import { decodeSafetensors, type SafetensorsFile } from '../codecs/safetensors.js';
 import { awaitNative, callNative, PfgmError, type PfgmErrorCode } from '../errors.js';
-import { decodeSafetensors, type SafetensorsFile } from '../io/safetensors.js';
 import { checkInteger } from '../validate.js';
 
 /** Features per image: the width of Inception-v3's final average pool ("pool3"). */

@@ -11,8 +11,8 @@
  * @module
  */
 
+import type { PngImage } from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
-import type { PngImage } from '../io/png.js';
 import type { Rgb } from './scatter.js';
 
 /** Width of a glyph in font pixels. */

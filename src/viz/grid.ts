@@ -5,8 +5,8 @@
  * @module
  */
 
+import { encodePng, type PngImage } from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
-import { encodePng, type PngImage } from '../io/png.js';
 
 /** Options of {@link imageGrid} and {@link gridImage}. */
 export interface ImageGridOptions {

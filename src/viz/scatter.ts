@@ -6,8 +6,8 @@
  * @module
  */
 
+import { encodePng, type PngImage } from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
-import { encodePng, type PngImage } from '../io/png.js';
 
 /** An RGB colour, 0..255 each. */
 export type Rgb = readonly [number, number, number];

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePng } from '../../src/codecs/png.js';
+import { encodeSafetensors, type SafetensorsEntry } from '../../src/codecs/safetensors.js';
 import { inceptionTensors } from '../../src/eval/inception.js';
-import { saveModel } from '../../src/io/checkpoint.js';
-import { decodePng } from '../../src/io/png.js';
-import { encodeSafetensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
 import { preset } from '../../src/models/config.js';
+import { saveModel } from '../../src/models/modelFile.js';
 import { createNetwork } from '../../src/models/network.js';
 import { inceptionTestWeights } from '../helpers/inception.js';
 

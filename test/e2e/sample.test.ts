@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePng } from '../../src/codecs/png.js';
 import { npy } from '../../src/data/npy.js';
-import { saveModel } from '../../src/io/checkpoint.js';
-import { decodePng } from '../../src/io/png.js';
 import { preset } from '../../src/models/config.js';
+import { saveModel } from '../../src/models/modelFile.js';
 import { createNetwork } from '../../src/models/network.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodePng } from '../../src/io/png.js';
+import { decodePng } from '../../src/codecs/png.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'pfgm-train-e2e-'));
@@ -86,7 +86,7 @@ describe('pfgm train', () => {
       '--json',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const { loadModel } = await import('../../src/io/checkpoint.js');
+    const { loadModel } = await import('../../src/models/modelFile.js');
     const { net, meta } = await loadModel(join(out, 'model.safetensors'));
     expect(meta.objective).toBe('pfgm');
     expect(net.objective).toBe('pfgm');

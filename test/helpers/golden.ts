@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
-import { decodeSafetensors, type SafetensorsFile } from '../../src/io/safetensors.js';
+import { decodeSafetensors, type SafetensorsFile } from '../../src/codecs/safetensors.js';
 
 export interface GoldenCase {
   name: string;

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
+import { encodeSafetensors } from '../../src/codecs/safetensors.js';
 import { fashionMnist } from '../../src/data/idx.js';
 import type { ClassifierConfig } from '../../src/eval/classifier/config.js';
 import { type Classifier, createClassifier, loadClassifier } from '../../src/eval/classifier/model.js';
 import { evaluateClassifier, trainClassifier } from '../../src/eval/classifier/train.js';
-import { writeFileAtomic } from '../../src/io/checkpoint.js';
-import { encodeSafetensors } from '../../src/io/safetensors.js';
+import { writeFileAtomic } from '../../src/io/atomic.js';
 import { compare, loadFixture, runGoldenCase } from '../helpers/golden.js';
 
 const ops = loadFixture('metrics/classifier-ops.safetensors');

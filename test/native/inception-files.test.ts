@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSafetensors, type SafetensorsEntry } from '../../src/codecs/safetensors.js';
 import { createInception, type InceptionNetwork, inceptionTensors, loadInception } from '../../src/eval/inception.js';
-import { encodeSafetensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
 import { inceptionTestWeights } from '../helpers/inception.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

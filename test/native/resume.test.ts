@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toy } from '../../src/data/toy.js';
-import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { preset } from '../../src/models/config.js';
 import { createNetwork, type Network } from '../../src/models/network.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { Trainer, type TrainerOptions, type TrainerState } from '../../src/train/trainer.js';
 
 const dirs: string[] = [];

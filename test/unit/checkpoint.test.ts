@@ -1,4 +1,5 @@
-// Model files, training states and crash-safe checkpoints (src/io/checkpoint.ts): bit-exact round
+// Model files, training states and crash-safe checkpoints (src/models/modelFile.ts,
+// src/train/trainingState.ts, src/train/checkpoint.ts): bit-exact round
 // trips, PyTorch-written golden files (test/fixtures/gen/checkpoint_golden.py), files we write read
 // by a strict Python reader into the PyTorch twin, clear errors for bad files, and crashes mid-save.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -6,25 +7,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../../src/codecs/safetensors.js';
 import type { DatasetInfo } from '../../src/data/dataset.js';
 import { PfgmError } from '../../src/errors.js';
-import {
-  CHECKPOINT_MARKER,
-  type CheckpointMarker,
-  LATEST_MODEL,
-  loadCheckpoint,
-  loadModel,
-  loadTrainingState,
-  type ModelMeta,
-  saveCheckpoint,
-  saveModel,
-  saveTrainingState,
-  verifyCheckpoint,
-  writeFileAtomic,
-} from '../../src/io/checkpoint.js';
-import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
+import { writeFileAtomic } from '../../src/io/atomic.js';
+import { CHECKPOINT_MARKER, type CheckpointMarker } from '../../src/models/checkpointMarker.js';
 import { fromNativeConfig, type NetworkConfig, preset } from '../../src/models/config.js';
+import { loadModel, type ModelMeta, saveModel } from '../../src/models/modelFile.js';
 import { createNetwork, type Network } from '../../src/models/network.js';
+import { LATEST_MODEL, loadCheckpoint, saveCheckpoint, verifyCheckpoint } from '../../src/train/checkpoint.js';
+import { loadTrainingState, saveTrainingState } from '../../src/train/trainingState.js';
 import { compare, fixturePath } from '../helpers/golden.js';
 
 const ROOT = fixturePath('../..');

@@ -4,8 +4,8 @@
 // pair is ((), [], b/d, p/q, ...); and drawText puts the glyph's pixels exactly where it is asked,
 // at every scale and in both directions, clipping at the edges.
 import { describe, expect, it } from 'vitest';
+import type { PngImage } from '../../src/codecs/png.js';
 import { PfgmError } from '../../src/errors.js';
-import type { PngImage } from '../../src/io/png.js';
 import {
   drawText,
   GLYPH_ADVANCE,

@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/codecs/crc32.js';
+import { decodePng, encodePng, type PngImage } from '../../src/codecs/png.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { imageFolder, pngToSample } from '../../src/data/imageFolder.js';
 import { zipDataset } from '../../src/data/zip.js';
 import { PfgmError } from '../../src/errors.js';
-import { crc32, decodePng, encodePng, type PngImage } from '../../src/io/png.js';
 import { gridImage, imageGrid, toByte } from '../../src/viz/grid.js';
 import { scatterImage, scatterPlot } from '../../src/viz/scatter.js';
 

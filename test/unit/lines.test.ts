@@ -6,11 +6,12 @@
 // against the font's own rendering); the legend shows every colour and name; non-finite points
 // break the line; bad input fails with clear errors.
 import { describe, expect, it } from 'vitest';
+import { decodePng, type PngImage } from '../../src/codecs/png.js';
 import { PfgmError } from '../../src/errors.js';
-import { decodePng, type PngImage } from '../../src/io/png.js';
 import { drawText, textHeight, textWidth } from '../../src/viz/font.js';
-import { formatTicks, type LineSeries, lineImage, linePlot, niceTicks, PLOT_COLORS } from '../../src/viz/lines.js';
+import { type LineSeries, lineImage, linePlot, PLOT_COLORS } from '../../src/viz/lines.js';
 import type { Rgb } from '../../src/viz/scatter.js';
+import { formatTicks, niceTicks } from '../../src/viz/ticks.js';
 
 function pixel(img: PngImage, x: number, y: number): [number, number, number] {
   const o = (y * img.width + x) * img.channels;

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/codecs/crc32.js';
+import { decodePng, encodePng, type PngImage, readPngHeader } from '../../src/codecs/png.js';
 import { PfgmError } from '../../src/errors.js';
-import { crc32, decodePng, encodePng, type PngImage, readPngHeader } from '../../src/io/png.js';
 
 const dir = fileURLToPath(new URL('../fixtures/png/', import.meta.url));
 const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Record<

@@ -4,11 +4,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeNpy } from '../../src/codecs/npy.js';
+import { decodePng } from '../../src/codecs/png.js';
 import { csv } from '../../src/data/csv.js';
 import { npy } from '../../src/data/npy.js';
-import { decodePng } from '../../src/io/png.js';
-import { encodeNpy, writeSamples } from '../../src/io/samples.js';
 import { toByte } from '../../src/viz/grid.js';
+import { writeSamples } from '../../src/viz/samples.js';
 
 const work = mkdtempSync(join(tmpdir(), 'pfgm-samples-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

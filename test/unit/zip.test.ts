@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/codecs/crc32.js';
+import { openZip } from '../../src/codecs/zip.js';
 import { PfgmError } from '../../src/errors.js';
-import { crc32 } from '../../src/io/png.js';
-import { openZip } from '../../src/io/zip.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/zip/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'pfgm-zip-'));

@@ -10,9 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../addon/load.js';
 import type { NativeClassifier, NativeParamInfo } from '../../addon/native.js';
+import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../../codecs/safetensors.js';
 import { awaitNative, callNative, PfgmError } from '../../errors.js';
-import { writeFileAtomic } from '../../io/checkpoint.js';
-import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../../io/safetensors.js';
+import { writeFileAtomic } from '../../io/atomic.js';
 import type { ParameterInfo } from '../../models/network.js';
 import { type ClassifierConfig, classifierConfig, toNativeClassifierConfig } from './config.js';
 

@@ -281,7 +281,7 @@ Napi::Value NetworkHandle::ParamInfo(const Napi::CallbackInfo& info) {
     o.Set("buffers", list(ps.buffers()));
     o.Set("paramCount", static_cast<double>(ps.param_count()));
     o.Set("bufferCount", static_cast<double>(ps.buffer_count()));
-    const cpu::Nhwc in = s->net().net().input_shape(1);
+    const op::Nhwc in = s->net().net().input_shape(1);
     o.Set("sampleShape", shape_array(env, {in.c, in.h, in.w}));
     o.Set("labelDim", static_cast<double>(s->net().net().label_dim()));
     o.Set("augmentDim", static_cast<double>(s->net().net().augment_dim()));

@@ -15,8 +15,8 @@ class Backbone {
  public:
   virtual ~Backbone() = default;
   virtual const ParamSet& params() const = 0;
-  virtual cpu::Nhwc input_shape(int64_t n) const = 0;
-  virtual cpu::Nhwc output_shape(int64_t n) const = 0;
+  virtual op::Nhwc input_shape(int64_t n) const = 0;
+  virtual op::Nhwc output_shape(int64_t n) const = 0;
   virtual int64_t label_dim() const = 0;
   virtual int64_t augment_dim() const = 0;
   // out = F(x, noise_labels, class_labels, augment_labels); labels may be null (then zeros).

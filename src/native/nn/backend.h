@@ -44,27 +44,27 @@ class Backend {
   virtual void download(int64_t count, const float* src, float* host) = 0;
 
   // --- the heavy ops ---------------------------------------------------------------------------
-  virtual void linear_forward(const cpu::LinearShape& s, const float* x, const float* w,
+  virtual void linear_forward(const op::LinearShape& s, const float* x, const float* w,
                               const float* b, float* y) = 0;
-  virtual void linear_backward(const cpu::LinearShape& s, const float* x, const float* w,
+  virtual void linear_backward(const op::LinearShape& s, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db) = 0;
-  virtual void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w,
+  virtual void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w,
                               const float* b, float* y) = 0;
-  virtual void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w,
+  virtual void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db) = 0;
-  virtual void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out,
+  virtual void attention_forward(const op::AttentionShape& s, const float* qkv, float* out,
                                  float* weights) = 0;
-  virtual void attention_backward(const cpu::AttentionShape& s, const float* qkv,
+  virtual void attention_backward(const op::AttentionShape& s, const float* qkv,
                                   const float* weights, const float* dout, float* dqkv) = 0;
   // FIR resampling; the shape's filter taps are on the host.
-  virtual void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) = 0;
-  virtual void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) = 0;
-  virtual void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) = 0;
-  virtual void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) = 0;
-  virtual void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  virtual void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) = 0;
+  virtual void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) = 0;
+  virtual void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) = 0;
+  virtual void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) = 0;
+  virtual void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                                   const float* gamma, const float* beta, float* y, float* mean,
                                   float* rstd) = 0;
-  virtual void group_norm_backward(const cpu::GroupNormShape& s, const float* x,
+  virtual void group_norm_backward(const op::GroupNormShape& s, const float* x,
                                    const float* shift, const float* gamma, const float* beta,
                                    const float* mean, const float* rstd, const float* dy,
                                    float* dx, float* dgamma, float* dbeta, float* dshift) = 0;
@@ -72,8 +72,8 @@ class Backend {
   // --- memory-bound ops --------------------------------------------------------------------------
   virtual void silu_forward(int64_t count, const float* x, float* y) = 0;
   virtual void silu_backward(int64_t count, const float* x, const float* dy, float* dx) = 0;
-  virtual void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) = 0;
-  virtual void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) = 0;
+  virtual void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) = 0;
+  virtual void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) = 0;
   virtual void axpby(int64_t count, float alpha, const float* a, float beta, const float* b,
                      float* y) = 0;
   virtual void scale(int64_t count, float alpha, const float* a, float* y) = 0;
@@ -92,7 +92,7 @@ class Backend {
   virtual void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const float* x,
                                  float* y) = 0;
   // map_label's input with EDM's label dropout; labels may be null (zeros).
-  virtual void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) = 0;
+  virtual void label_input(const op::LabelInputSpec& s, const float* labels, float* out) = 0;
   // ops/rows.h: per-row coefficients (host) and per-row / per-column reductions.
   virtual void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) = 0;
   virtual void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) = 0;

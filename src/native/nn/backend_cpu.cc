@@ -35,48 +35,48 @@ class CpuBackend final : public Backend {
   void upload(int64_t count, const float* host, float* dst) override { copy(count, host, dst); }
   void download(int64_t count, const float* src, float* host) override { copy(count, src, host); }
 
-  void linear_forward(const cpu::LinearShape& s, const float* x, const float* w, const float* b,
+  void linear_forward(const op::LinearShape& s, const float* x, const float* w, const float* b,
                       float* y) override {
     cpu::linear_forward(s, x, w, b, y);
   }
-  void linear_backward(const cpu::LinearShape& s, const float* x, const float* w, const float* dy,
+  void linear_backward(const op::LinearShape& s, const float* x, const float* w, const float* dy,
                        float* dx, float* dw, float* db) override {
     cpu::linear_backward(s, x, w, dy, dx, dw, db);
   }
-  void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* b,
+  void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b,
                       float* y) override {
     cpu::conv2d_forward(s, x, w, b, y);
   }
-  void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* dy,
+  void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy,
                        float* dx, float* dw, float* db) override {
     cpu::conv2d_backward(s, x, w, dy, dx, dw, db);
   }
-  void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out,
+  void attention_forward(const op::AttentionShape& s, const float* qkv, float* out,
                          float* weights) override {
     cpu::attention_forward(s, qkv, out, weights);
   }
-  void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+  void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                           const float* dout, float* dqkv) override {
     cpu::attention_backward(s, qkv, weights, dout, dqkv);
   }
-  void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+  void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) override {
     cpu::fir_down_forward(s, x, y);
   }
-  void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+  void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) override {
     cpu::fir_down_backward(s, dy, dx);
   }
-  void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+  void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) override {
     cpu::fir_up_forward(s, x, y);
   }
-  void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+  void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) override {
     cpu::fir_up_backward(s, dy, dx);
   }
-  void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                           const float* gamma, const float* beta, float* y, float* mean,
                           float* rstd) override {
     cpu::group_norm_forward(s, x, shift, gamma, beta, y, mean, rstd);
   }
-  void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                            const float* gamma, const float* beta, const float* mean,
                            const float* rstd, const float* dy, float* dx, float* dgamma,
                            float* dbeta, float* dshift) override {
@@ -87,10 +87,10 @@ class CpuBackend final : public Backend {
   void silu_backward(int64_t count, const float* x, const float* dy, float* dx) override {
     cpu::silu_backward(count, x, dy, dx);
   }
-  void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) override {
+  void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) override {
     cpu::dropout_forward(s, x, y);
   }
-  void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) override {
+  void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) override {
     cpu::dropout_backward(s, dy, dx);
   }
   void axpby(int64_t count, float alpha, const float* a, float beta, const float* b,
@@ -126,7 +126,7 @@ class CpuBackend final : public Backend {
                          float* y) override {
     cpu::fourier_embedding(n, channels, freqs, x, y);
   }
-  void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) override {
+  void label_input(const op::LabelInputSpec& s, const float* labels, float* out) override {
     cpu::label_input(s, labels, out);
   }
   void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) override {

@@ -240,7 +240,7 @@ class GuardedBackend final : public Backend {
     if (count > 0) std::memcpy(host, src, static_cast<size_t>(count) * sizeof(float));
   }
 
-  void linear_forward(const cpu::LinearShape& s, const float* x, const float* wt, const float* b,
+  void linear_forward(const op::LinearShape& s, const float* x, const float* wt, const float* b,
                       float* y) override {
     Window w("linear_forward");
     w.in(x, s.rows * s.in, "x");
@@ -249,7 +249,7 @@ class GuardedBackend final : public Backend {
     w.out(y, s.rows * s.out, "y");
     inner().linear_forward(s, x, wt, b, y);
   }
-  void linear_backward(const cpu::LinearShape& s, const float* x, const float* wt, const float* dy,
+  void linear_backward(const op::LinearShape& s, const float* x, const float* wt, const float* dy,
                        float* dx, float* dw, float* db) override {
     Window w("linear_backward");
     w.in(x, s.rows * s.in, "x");
@@ -260,7 +260,7 @@ class GuardedBackend final : public Backend {
     w.opt(db, s.out, "dbias");
     inner().linear_backward(s, x, wt, dy, dx, dw, db);
   }
-  void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* wt, const float* b,
+  void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* wt, const float* b,
                       float* y) override {
     Window w("conv2d_forward");
     w.in(x, s.n * s.h * s.w * s.cin, "x");
@@ -269,7 +269,7 @@ class GuardedBackend final : public Backend {
     w.out(y, s.n * s.oh() * s.ow() * s.cout, "y");
     inner().conv2d_forward(s, x, wt, b, y);
   }
-  void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* wt, const float* dy,
+  void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* wt, const float* dy,
                        float* dx, float* dw, float* db) override {
     Window w("conv2d_backward");
     w.opt(x, s.n * s.h * s.w * s.cin, "x");  // needed only for dweight
@@ -280,7 +280,7 @@ class GuardedBackend final : public Backend {
     w.opt(db, s.cout, "dbias");
     inner().conv2d_backward(s, x, wt, dy, dx, dw, db);
   }
-  void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out,
+  void attention_forward(const op::AttentionShape& s, const float* qkv, float* out,
                          float* weights) override {
     Window w("attention_forward");
     w.in(qkv, s.n * s.hw * 3 * s.c, "qkv");
@@ -288,7 +288,7 @@ class GuardedBackend final : public Backend {
     w.opt(weights, s.n * s.heads * s.hw * s.hw, "weights");
     inner().attention_forward(s, qkv, out, weights);
   }
-  void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* weights,
+  void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                           const float* dout, float* dqkv) override {
     Window w("attention_backward");
     w.in(qkv, s.n * s.hw * 3 * s.c, "qkv");
@@ -297,35 +297,35 @@ class GuardedBackend final : public Backend {
     w.out(dqkv, s.n * s.hw * 3 * s.c, "dqkv");
     inner().attention_backward(s, qkv, weights, dout, dqkv);
   }
-  void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+  void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) override {
     Window w("fir_down_forward");
     w.host(s.f, "taps");
     w.in(x, in_size(s), "x");
     w.out(y, s.in.n * s.down_h() * s.down_w() * s.in.c, "y");
     inner().fir_down_forward(s, x, y);
   }
-  void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+  void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) override {
     Window w("fir_down_backward");
     w.host(s.f, "taps");
     w.in(dy, s.in.n * s.down_h() * s.down_w() * s.in.c, "dy");
     w.out(dx, in_size(s), "dx");
     inner().fir_down_backward(s, dy, dx);
   }
-  void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) override {
+  void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) override {
     Window w("fir_up_forward");
     w.host(s.f, "taps");
     w.in(x, in_size(s), "x");
     w.out(y, s.in.n * s.up_h() * s.up_w() * s.in.c, "y");
     inner().fir_up_forward(s, x, y);
   }
-  void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) override {
+  void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) override {
     Window w("fir_up_backward");
     w.host(s.f, "taps");
     w.in(dy, s.in.n * s.up_h() * s.up_w() * s.in.c, "dy");
     w.out(dx, in_size(s), "dx");
     inner().fir_up_backward(s, dy, dx);
   }
-  void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                           const float* gamma, const float* beta, float* y, float* mean,
                           float* rstd) override {
     Window w("group_norm_forward");
@@ -339,7 +339,7 @@ class GuardedBackend final : public Backend {
     w.out(rstd, s.n * s.groups, "rstd");
     inner().group_norm_forward(s, x, shift, gamma, beta, y, mean, rstd);
   }
-  void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+  void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                            const float* gamma, const float* beta, const float* mean,
                            const float* rstd, const float* dy, float* dx, float* dgamma,
                            float* dbeta, float* dshift) override {
@@ -372,13 +372,13 @@ class GuardedBackend final : public Backend {
     w.out(dx, count, "dx");
     inner().silu_backward(count, x, dy, dx);
   }
-  void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) override {
+  void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) override {
     Window w("dropout_forward");
     w.in(x, s.samples * s.per_sample, "x");
     w.out(y, s.samples * s.per_sample, "y");
     inner().dropout_forward(s, x, y);
   }
-  void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) override {
+  void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) override {
     Window w("dropout_backward");
     w.in(dy, s.samples * s.per_sample, "dy");
     w.out(dx, s.samples * s.per_sample, "dx");
@@ -449,7 +449,7 @@ class GuardedBackend final : public Backend {
     w.out(y, n * channels, "y");
     inner().fourier_embedding(n, channels, freqs, x, y);
   }
-  void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) override {
+  void label_input(const op::LabelInputSpec& s, const float* labels, float* out) override {
     Window w("label_input");
     w.opt(labels, s.n * s.label_dim, "labels");
     w.out(out, s.n * s.label_dim, "out");
@@ -551,7 +551,7 @@ class GuardedBackend final : public Backend {
   };
 
  private:
-  static int64_t in_size(const cpu::ResampleShape& s) { return s.in.n * s.in.h * s.in.w * s.in.c; }
+  static int64_t in_size(const op::ResampleShape& s) { return s.in.n * s.in.h * s.in.w * s.in.c; }
   static Backend& inner() { return cpu_backend(); }
 };
 

@@ -61,7 +61,7 @@ void Classifier::forward(const Context& ctx, const float* x, float* logits, floa
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t p = 0; p < R * R; ++p) in[(i * R * R + p) * C + c] = x[(i * C + c) * R * R + p];
-  Nhwc shape{n, R, R, C};
+  op::Nhwc shape{n, R, R, C};
   const float* h = in;
   for (Layer& l : layers_) {
     l.in = shape;
@@ -89,7 +89,7 @@ void Classifier::backward(const Context& ctx, const float* dlogits) {
   head_.backward(ctx, dlogits, g_feat);
   float* g_pre = ensure(g_pre_, n * fd);
   cpu::silu_backward(n * fd, feat_pre_.data(), g_feat, g_pre);
-  const Nhwc last = layers_.back().out;
+  const op::Nhwc last = layers_.back().out;
   float* g_pooled = ensure(g_pooled_, n * last.c);
   feature_.backward(ctx, g_pre, g_pooled);
   float* g_act = ensure(g_act_, last.numel());

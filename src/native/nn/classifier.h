@@ -41,7 +41,7 @@ class Classifier {
   struct Layer {
     Conv2d conv;
     GroupNorm norm;
-    Nhwc in{}, out{};
+    op::Nhwc in{}, out{};
     std::vector<float> pre, act;  // conv output (the norm's input) and the block's output
   };
   ClassifierConfig cfg_;

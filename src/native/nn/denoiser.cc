@@ -11,7 +11,7 @@ namespace pfgm::nn {
 Denoiser::Denoiser(std::unique_ptr<Backbone> net, PrecondConfig precond)
     : net_(std::move(net)), pc_(precond) {
   if (!(pc_.sigma_data > 0)) fail(code::kArgument, "sigma_data must be positive");
-  const cpu::Nhwc in = net_->input_shape(1), os = net_->output_shape(1);
+  const op::Nhwc in = net_->input_shape(1), os = net_->output_shape(1);
   const bool field_shape = os.c == in.c + 1 && os.h == in.h && os.w == in.w;
   if (pc_.pfgm_field && !field_shape)
     fail(code::kArgument, "a PFGM model needs one more output channel than input channels");
@@ -74,7 +74,7 @@ std::vector<Denoiser::Coefs> Denoiser::run_forward(const Context& ctx, const flo
   check_mode(false);
   Backend& be = ctx.be();
   const int64_t n = ctx.batch;
-  const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
+  const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per_in = in.numel() / n, per_out = os.numel() / n;
   if (per_in != per_out) fail(code::kInternal, "denoiser needs matching input/output sizes");
   const std::vector<double> q = sample_sumsq(ctx, x);
@@ -112,7 +112,7 @@ void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
   // dF = c_out v, in the backbone's channels-last layout.
   float* dd = ctx.ensure(dd_, cnt);
   be.scale_rows(n, per, column(k, &Coefs::c_out).data(), v, dd);
-  const cpu::Nhwc os = net_->output_shape(n), in = net_->input_shape(n);
+  const op::Nhwc os = net_->output_shape(n), in = net_->input_shape(n);
   float* df = ctx.ensure(vjp_out_, cnt);
   be.nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
   float* dxin = ctx.ensure(vjp_in_, cnt);
@@ -174,7 +174,7 @@ double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* 
   be.weighted_mse_backward(n, per, d, t, weight.data(), dd);
   // D = c_skip x + c_out F: dF = c_out dD (x is data, not a parameter).
   be.scale_rows(n, per, column(k, &Coefs::c_out).data(), dd, dd);
-  const cpu::Nhwc os = net_->output_shape(n);
+  const op::Nhwc os = net_->output_shape(n);
   float* df = ctx.ensure(df_, cnt);
   be.nchw_to_nhwc(n, os.c, os.h, os.w, dd, df);
   net_->backward(ctx, df, nullptr);

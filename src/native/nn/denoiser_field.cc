@@ -17,7 +17,7 @@ void Denoiser::field(const Context& ctx, const float* x, const float* z, const L
   check_mode(true);
   Backend& be = ctx.be();
   const int64_t n = ctx.batch;
-  const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
+  const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per = in.numel() / n, hw = in.h * in.w, c = in.c, co = os.c;
   const std::vector<double> q = sample_sumsq(ctx, x);
   std::vector<float> cn_host(static_cast<size_t>(n)), c_in(static_cast<size_t>(n));
@@ -57,7 +57,7 @@ double Denoiser::field_loss_and_grad(const Context& ctx, const float* x, const f
                                      const Labels& labels, const float* target) {
   Backend& be = ctx.be();
   const int64_t n = ctx.batch;
-  const cpu::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
+  const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per = in.numel() / n, hw = in.h * in.w, c = in.c, co = os.c;
   float* pred = ctx.ensure(d_, n * (per + 1));
   field(ctx, x, z, labels, pred);

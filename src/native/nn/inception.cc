@@ -19,7 +19,7 @@ namespace pfgm::nn {
 namespace {
 
 using cpu::ConvGeometry;
-using cpu::Nhwc;
+using op::Nhwc;
 
 struct ConvSpec {
   std::string name;
@@ -169,7 +169,7 @@ class InceptionV3Fid::Forward {
  public:
   struct Act {
     float* data;
-    Nhwc shape;
+    op::Nhwc shape;
   };
 
   Forward(InceptionV3Fid& net, InceptionTaps* taps) : net_(net), taps_(taps) {}
@@ -186,7 +186,7 @@ class InceptionV3Fid::Forward {
   Act conv(const std::string& name, const Act& x, size_t out_slot) {
     const cpu::InferenceConv2d& layer = net_.layers_.at(name);
     const ConvGeometry& g = layer.geometry();
-    const Nhwc out{x.shape.n, g.oh(x.shape.h), g.ow(x.shape.w), g.cout};
+    const op::Nhwc out{x.shape.n, g.oh(x.shape.h), g.ow(x.shape.w), g.cout};
     float* y = slot(out_slot, out.numel());
     PFGM_PROFILE("inception.conv");
     layer.forward(x.shape.n, x.shape.h, x.shape.w, x.data, y);
@@ -195,7 +195,7 @@ class InceptionV3Fid::Forward {
 
   Act max_pool(const Act& x, int64_t stride, int64_t pad, size_t out_slot) {
     const cpu::Pool2dShape s{x.shape, 3, 3, stride, stride, pad, pad};
-    const Nhwc out{x.shape.n, s.oh(), s.ow(), x.shape.c};
+    const op::Nhwc out{x.shape.n, s.oh(), s.ow(), x.shape.c};
     float* y = slot(out_slot, out.numel());
     PFGM_PROFILE("inception.max_pool");
     cpu::max_pool2d_forward(s, x.data, y);
@@ -213,7 +213,7 @@ class InceptionV3Fid::Forward {
 
   // torch.cat(parts, dim=1) in NHWC: each part's channels go to their range of every pixel.
   Act concat(const std::vector<Act>& parts, size_t out_slot) {
-    Nhwc out = parts.front().shape;
+    op::Nhwc out = parts.front().shape;
     out.c = 0;
     for (const Act& p : parts) out.c += p.shape.c;
     float* y = slot(out_slot, out.numel());

@@ -93,41 +93,41 @@ Conv2d::Conv2d(ParamSet& ps, const Scope& scope, int64_t cin, int64_t cout, int6
 
 namespace {
 
-cpu::ResampleShape fir(const Nhwc& in, const std::vector<float>& f, int64_t pad) {
-  return cpu::ResampleShape{in, f.data(), static_cast<int64_t>(f.size()), pad};
+op::ResampleShape fir(const op::Nhwc& in, const std::vector<float>& f, int64_t pad) {
+  return op::ResampleShape{in, f.data(), static_cast<int64_t>(f.size()), pad};
 }
 
-Nhwc fir_out(const cpu::ResampleShape& r, bool up) {
-  return up ? Nhwc{r.in.n, r.up_h(), r.up_w(), r.in.c} : Nhwc{r.in.n, r.down_h(), r.down_w(), r.in.c};
+op::Nhwc fir_out(const op::ResampleShape& r, bool up) {
+  return up ? op::Nhwc{r.in.n, r.up_h(), r.up_w(), r.in.c} : op::Nhwc{r.in.n, r.down_h(), r.down_w(), r.in.c};
 }
 
-cpu::Conv2dShape conv_shape(const Nhwc& in, int64_t cout, int64_t k, int64_t pad) {
-  return cpu::Conv2dShape{in.n, in.h, in.w, in.c, cout, k, 1, pad};
+op::Conv2dShape conv_shape(const op::Nhwc& in, int64_t cout, int64_t k, int64_t pad) {
+  return op::Conv2dShape{in.n, in.h, in.w, in.c, cout, k, 1, pad};
 }
 
 }  // namespace
 
-Nhwc Conv2d::out_shape(const Nhwc& in) const {
+op::Nhwc Conv2d::out_shape(const op::Nhwc& in) const {
   switch (path_) {
     case Path::kConvOnly: {
       const auto s = conv_shape(in, cout_, k_, conv_pad_);
-      return Nhwc{in.n, s.oh(), s.ow(), cout_};
+      return op::Nhwc{in.n, s.oh(), s.ow(), cout_};
     }
     case Path::kResampleOnly: return fir_out(fir(in, rs_.filter, fir_pad_), rs_.up);
     case Path::kResampleThenConv: {
-      const Nhwc mid = fir_out(fir(in, rs_.filter, fir_pad_), rs_.up);
+      const op::Nhwc mid = fir_out(fir(in, rs_.filter, fir_pad_), rs_.up);
       const auto s = conv_shape(mid, cout_, k_, conv_pad_);
-      return Nhwc{in.n, s.oh(), s.ow(), cout_};
+      return op::Nhwc{in.n, s.oh(), s.ow(), cout_};
     }
     case Path::kConvThenResample: {
       const auto s = conv_shape(in, cout_, k_, conv_pad_);
-      return fir_out(fir(Nhwc{in.n, s.oh(), s.ow(), cout_}, rs_.filter, fir_pad_), false);
+      return fir_out(fir(op::Nhwc{in.n, s.oh(), s.ow(), cout_}, rs_.filter, fir_pad_), false);
     }
   }
   return in;
 }
 
-void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* y) {
+void Conv2d::forward(const Context& ctx, const op::Nhwc& in, const float* x, float* y) {
   if (in.c != cin_) {
     fail(code::kShape, "conv expects " + std::to_string(cin_) + " channels, got " +
                            std::to_string(in.c));
@@ -146,7 +146,7 @@ void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* 
     }
     case Path::kResampleThenConv: {
       const auto r = fir(in, rs_.filter, fir_pad_);
-      const Nhwc mid = fir_out(r, rs_.up);
+      const op::Nhwc mid = fir_out(r, rs_.up);
       float* m = ctx.ensure(mid_, mid.numel());
       rs_.up ? ctx.be().fir_up_forward(r, x, m) : ctx.be().fir_down_forward(r, x, m);
       ctx.be().conv2d_forward(conv_shape(mid, cout_, k_, conv_pad_), m, w, b, y);
@@ -154,7 +154,7 @@ void Conv2d::forward(const Context& ctx, const Nhwc& in, const float* x, float* 
     }
     case Path::kConvThenResample: {
       const auto s = conv_shape(in, cout_, k_, conv_pad_);
-      const Nhwc mid{in.n, s.oh(), s.ow(), cout_};
+      const op::Nhwc mid{in.n, s.oh(), s.ow(), cout_};
       float* m = ctx.ensure(mid_, mid.numel());
       ctx.be().conv2d_forward(s, x, w, nullptr, m);
       const auto r = fir(mid, rs_.filter, fir_pad_);
@@ -183,7 +183,7 @@ void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
     }
     case Path::kResampleThenConv: {
       const auto r = fir(in_, rs_.filter, fir_pad_);
-      const Nhwc mid = fir_out(r, rs_.up);
+      const op::Nhwc mid = fir_out(r, rs_.up);
       float* dm = dx != nullptr ? ctx.ensure(dmid_, mid.numel()) : nullptr;
       ctx.be().conv2d_backward(conv_shape(mid, cout_, k_, conv_pad_), mid_.data(), w, dy, dm, dw, db);
       if (dx != nullptr) rs_.up ? ctx.be().fir_up_backward(r, dm, dx) : ctx.be().fir_down_backward(r, dm, dx);
@@ -191,7 +191,7 @@ void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
     }
     case Path::kConvThenResample: {
       const auto s = conv_shape(in_, cout_, k_, conv_pad_);
-      const Nhwc mid{in_.n, s.oh(), s.ow(), cout_};
+      const op::Nhwc mid{in_.n, s.oh(), s.ow(), cout_};
       const auto r = fir(mid, rs_.filter, fir_pad_);
       if (db != nullptr) ctx.be().sum_columns(fir_out(r, false).pixels(), cout_, dy, db);
       float* dm = ctx.ensure(dmid_, mid.numel());
@@ -215,7 +215,7 @@ GroupNorm::GroupNorm(ParamSet& ps, const Scope& scope, int64_t channels, float e
   b_ = ps.add(scope.name("bias"), {channels}, InitSpec{InitMode::kConstant, 1, 1, 0.0});
 }
 
-void GroupNorm::forward(const Context& ctx, const Nhwc& in, const float* x, const float* shift,
+void GroupNorm::forward(const Context& ctx, const op::Nhwc& in, const float* x, const float* shift,
                         bool silu, float* y) {
   PFGM_PROFILE("group_norm.forward");
   if (in.c != c_) fail(code::kShape, "group norm channel mismatch");
@@ -223,14 +223,14 @@ void GroupNorm::forward(const Context& ctx, const Nhwc& in, const float* x, cons
   x_ = x;
   shift_ = shift;
   silu_ = silu;
-  const cpu::GroupNormShape s{in.n, in.h * in.w, c_, groups_, eps_, silu};
+  const op::GroupNormShape s{in.n, in.h * in.w, c_, groups_, eps_, silu};
   ctx.be().group_norm_forward(s, x, shift, ctx.p(w_), ctx.p(b_), y, ctx.ensure(mean_, in.n * groups_),
                           ctx.ensure(rstd_, in.n * groups_));
 }
 
 void GroupNorm::backward(const Context& ctx, const float* dy, float* dx, float* dshift) {
   PFGM_PROFILE("group_norm.backward");
-  const cpu::GroupNormShape s{in_.n, in_.h * in_.w, c_, groups_, eps_, silu_};
+  const op::GroupNormShape s{in_.n, in_.h * in_.w, c_, groups_, eps_, silu_};
   ctx.be().group_norm_backward(s, x_, shift_, ctx.p(w_), ctx.p(b_), mean_.data(), rstd_.data(), dy,
                            dx, ctx.g(w_), ctx.g(b_), shift_ != nullptr ? dshift : nullptr);
 }

@@ -12,7 +12,7 @@
 
 namespace pfgm::nn {
 
-using cpu::Nhwc;
+using op::Nhwc;
 
 class Linear {
  public:
@@ -46,8 +46,8 @@ class Conv2d {
          ResampleSpec resample, InitSpec init);
   int64_t cin() const { return cin_; }
   int64_t cout() const { return cout_; }
-  Nhwc out_shape(const Nhwc& in) const;
-  void forward(const Context& ctx, const Nhwc& in, const float* x, float* y);
+  op::Nhwc out_shape(const op::Nhwc& in) const;
+  void forward(const Context& ctx, const op::Nhwc& in, const float* x, float* y);
   // Writes dx (nullable) and the weight gradients. dy has out_shape(in).
   void backward(const Context& ctx, const float* dy, float* dx);
 
@@ -57,7 +57,7 @@ class Conv2d {
   ResampleSpec rs_;
   int64_t fir_pad_ = 0, conv_pad_ = 0;
   Path path_ = Path::kConvOnly;
-  Nhwc in_{};
+  op::Nhwc in_{};
   const float* x_ = nullptr;
   Buffer mid_, dmid_;  // the activation between the resampling and the convolution
 };
@@ -67,7 +67,7 @@ class GroupNorm {
   GroupNorm() = default;
   GroupNorm(ParamSet& ps, const Scope& scope, int64_t channels, float eps);
   // y = act(GN(x + shift) * gamma + beta); shift [n, c] nullable; act = SiLU when `silu`.
-  void forward(const Context& ctx, const Nhwc& in, const float* x, const float* shift, bool silu,
+  void forward(const Context& ctx, const op::Nhwc& in, const float* x, const float* shift, bool silu,
                float* y);
   // Writes dx and, when the forward had a shift, dshift [n, c].
   void backward(const Context& ctx, const float* dy, float* dx, float* dshift);
@@ -75,7 +75,7 @@ class GroupNorm {
  private:
   int64_t c_ = 0, groups_ = 0, w_ = -1, b_ = -1;
   float eps_ = 1e-5f;
-  Nhwc in_{};
+  op::Nhwc in_{};
   const float* x_ = nullptr;
   const float* shift_ = nullptr;
   bool silu_ = false;

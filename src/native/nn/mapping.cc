@@ -35,7 +35,7 @@ const float* Mapping::forward(const Context& ctx, int64_t n, const float* noise_
   if (spec_.label_dim > 0) {
     float* lab = ctx.ensure(label_in_, n * spec_.label_dim);
     // map_label's input with EDM's label dropout (ops/embedding.h; one Philox draw per sample).
-    cpu::LabelInputSpec ls;
+    op::LabelInputSpec ls;
     ls.n = n;
     ls.label_dim = spec_.label_dim;
     ls.p = spec_.label_dropout;

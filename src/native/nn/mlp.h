@@ -30,8 +30,8 @@ class Mlp : public Backbone {
  public:
   explicit Mlp(const MlpConfig& config);
   const ParamSet& params() const override { return ps_; }
-  cpu::Nhwc input_shape(int64_t n) const override { return {n, 1, 1, cfg_.features}; }
-  cpu::Nhwc output_shape(int64_t n) const override { return {n, 1, 1, cfg_.out_features}; }
+  op::Nhwc input_shape(int64_t n) const override { return {n, 1, 1, cfg_.features}; }
+  op::Nhwc output_shape(int64_t n) const override { return {n, 1, 1, cfg_.out_features}; }
   int64_t label_dim() const override { return cfg_.label_dim; }
   int64_t augment_dim() const override { return 0; }
   void forward(const Context& ctx, const float* x, const float* noise_labels,

@@ -10,7 +10,7 @@
 
 namespace pfgm::nn {
 
-using cpu::Nhwc;
+using op::Nhwc;
 
 namespace {
 
@@ -138,15 +138,15 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
   if (site >= 256) fail(code::kArgument, "too many U-Net blocks (dropout sites are 8 bits)");
 }
 
-Nhwc SongUNet::input_shape(int64_t n) const {
-  return Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.in_channels};
+op::Nhwc SongUNet::input_shape(int64_t n) const {
+  return op::Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.in_channels};
 }
 
-Nhwc SongUNet::output_shape(int64_t n) const {
-  return Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.out_channels};
+op::Nhwc SongUNet::output_shape(int64_t n) const {
+  return op::Nhwc{n, cfg_.img_resolution, cfg_.img_resolution, cfg_.out_channels};
 }
 
-int SongUNet::new_node(const Context& ctx, const Nhwc& shape) {
+int SongUNet::new_node(const Context& ctx, const op::Nhwc& shape) {
   const size_t id = tape_nodes_used_++;
   if (id == nodes_.size()) nodes_.emplace_back();
   Node& node = nodes_[id];
@@ -236,8 +236,8 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
         if (nodes_[cur].shape.c != m.in_channels()) {
           const int s = skips.back();
           skips.pop_back();
-          const Nhwc a = nodes_[cur].shape, b = nodes_[s].shape;
-          const int o = new_node(ctx, Nhwc{a.n, a.h, a.w, a.c + b.c});
+          const op::Nhwc a = nodes_[cur].shape, b = nodes_[s].shape;
+          const int o = new_node(ctx, op::Nhwc{a.n, a.h, a.w, a.c + b.c});
           ctx.be().concat_channels(a.pixels(), a.c, nodes_[cur].value.data(), b.c,
                                nodes_[s].value.data(), nodes_[o].value.data());
           tape_.push_back(Step{StepKind::kConcat, -1, cur, s, o, 0, 0});
@@ -324,7 +324,7 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
         break;
       }
       case StepKind::kConcat: {
-        const Nhwc a = nodes_[s.a].shape, b = nodes_[s.b].shape;
+        const op::Nhwc a = nodes_[s.a].shape, b = nodes_[s.b].shape;
         bool fa = false, fb = false;
         float* da = grad_for_write(ctx, s.a, &fa);
         // Both inputs may need scratch: the second has its own, as the first may hold scratch_.

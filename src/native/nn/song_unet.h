@@ -34,8 +34,8 @@ class SongUNet : public Backbone {
  public:
   explicit SongUNet(const SongUNetConfig& config);
   const ParamSet& params() const override { return ps_; }
-  cpu::Nhwc input_shape(int64_t n) const override;
-  cpu::Nhwc output_shape(int64_t n) const override;
+  op::Nhwc input_shape(int64_t n) const override;
+  op::Nhwc output_shape(int64_t n) const override;
   int64_t label_dim() const override { return cfg_.label_dim; }
   int64_t augment_dim() const override { return cfg_.augment_dim; }
   void forward(const Context& ctx, const float* x, const float* noise_labels,
@@ -49,7 +49,7 @@ class SongUNet : public Backbone {
     int index;  // into convs_, blocks_ or norms_
   };
   struct Node {
-    cpu::Nhwc shape{};
+    op::Nhwc shape{};
     Buffer value, grad;
     bool has_grad = false;
   };
@@ -61,7 +61,7 @@ class SongUNet : public Backbone {
     float sa, sb;    // kAdd: out = sa * a + sb * b
   };
 
-  int new_node(const Context& ctx, const cpu::Nhwc& shape);
+  int new_node(const Context& ctx, const op::Nhwc& shape);
   float* grad_for_write(const Context& ctx, int node, bool* fresh);
   void accumulate(const Context& ctx, int node, const float* g, bool fresh, float scale = 1.0f);
   void embed(const Context& ctx, const float* noise_labels, const float* class_labels,

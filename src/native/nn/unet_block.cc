@@ -31,12 +31,12 @@ UNetBlock::UNetBlock(ParamSet& ps, const Scope& scope, const UNetBlockSpec& spec
   }
 }
 
-void UNetBlock::forward(const Context& ctx, const Nhwc& in, const float* x, const float* emb,
+void UNetBlock::forward(const Context& ctx, const op::Nhwc& in, const float* x, const float* emb,
                         float* y) {
   in_ = in;
   x_ = x;
   const int64_t n = in.n;
-  const Nhwc mid = conv0_.out_shape(in);
+  const op::Nhwc mid = conv0_.out_shape(in);
   out_ = mid;
   const int64_t cnt = mid.numel();
   const float ss = spec_.skip_scale;
@@ -76,7 +76,7 @@ void UNetBlock::forward(const Context& ctx, const Nhwc& in, const float* x, cons
 }
 
 void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* demb) {
-  const Nhwc mid = out_;
+  const op::Nhwc mid = out_;
   const int64_t n = in_.n, cnt = mid.numel(), in_cnt = in_.numel();
   const float ss = spec_.skip_scale;
 

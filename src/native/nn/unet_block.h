@@ -28,9 +28,9 @@ class UNetBlock {
   UNetBlock(ParamSet& ps, const Scope& scope, const UNetBlockSpec& spec);
   int64_t in_channels() const { return spec_.in_channels; }
   int64_t out_channels() const { return spec_.out_channels; }
-  Nhwc out_shape(const Nhwc& in) const { return conv0_.out_shape(in); }
+  op::Nhwc out_shape(const op::Nhwc& in) const { return conv0_.out_shape(in); }
   // x and emb [n, emb_channels] must stay alive until backward.
-  void forward(const Context& ctx, const Nhwc& in, const float* x, const float* emb, float* y);
+  void forward(const Context& ctx, const op::Nhwc& in, const float* x, const float* emb, float* y);
   // Writes dx and *adds* this block's gradient with respect to emb into demb.
   void backward(const Context& ctx, const float* dy, float* dx, float* demb);
 
@@ -40,7 +40,7 @@ class UNetBlock {
   Conv2d conv0_, conv1_, skip_, qkv_, proj_;
   Linear affine_;
   bool has_skip_ = false;
-  Nhwc in_{}, out_{};
+  op::Nhwc in_{}, out_{};
   const float* x_ = nullptr;
   // Saved activations (forward) and their gradients (backward), reused across steps.
   Buffer a0_, a1_, shift_, a2_, a3_, a4_, sk_, x1_, n2_, qkv_buf_, att_, attw_;

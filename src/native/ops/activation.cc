@@ -15,7 +15,6 @@
 #include "activation_math.h"
 #include "parallel.h"
 
-
 namespace pfgm::cpu {
 namespace {
 
@@ -60,7 +59,6 @@ void silu_backward_kernel(int64_t count, const float* x, const float* dy, float*
     }
   }
 }
-
 
 // Dropout draws 8 Philox blocks (32 elements) at a time in structure-of-arrays form, so the
 // 10 rounds vectorize across blocks; the bits are those of draw_block, bit for bit.
@@ -116,7 +114,7 @@ void masked_scale(int64_t count, const uint32_t* bits, uint32_t threshold, float
 
 // Inverted dropout is linear in its input with the same mask both ways, so forward and
 // backward are one function.
-void dropout_apply(const DropoutSpec& s, const float* in, float* out) {
+void dropout_apply(const op::DropoutSpec& s, const float* in, float* out) {
   if (!(s.p >= 0.0f && s.p < 1.0f)) {
     fail(code::kArgument, "dropout p must be in [0, 1), got " + std::to_string(s.p));
   }
@@ -165,9 +163,9 @@ void silu_backward(int64_t count, const float* x, const float* dy, float* dx) {
                   [&](int64_t b, int64_t e) { silu_backward_kernel(e - b, x + b, dy + b, dx + b); });
 }
 
-void dropout_forward(const DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }
+void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }
 
-void dropout_backward(const DropoutSpec& s, const float* dy, float* dx) {
+void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) {
   dropout_apply(s, dy, dx);
 }
 

@@ -3,10 +3,7 @@
 
 #include <cstdint>
 
-namespace pfgm::cpu {
-
-void silu_forward(int64_t count, const float* x, float* y);
-void silu_backward(int64_t count, const float* x, const float* dy, float* dx);
+namespace pfgm::op {
 
 // Inverted dropout with a counter-based mask, so the backward pass regenerates the mask instead
 // of storing it and a sample's mask does not depend on the batch it is in. Element j of sample i
@@ -25,7 +22,14 @@ struct DropoutSpec {
   uint32_t site;
 };
 
-void dropout_forward(const DropoutSpec& s, const float* x, float* y);
-void dropout_backward(const DropoutSpec& s, const float* dy, float* dx);
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
+void silu_forward(int64_t count, const float* x, float* y);
+void silu_backward(int64_t count, const float* x, const float* dy, float* dx);
+
+void dropout_forward(const op::DropoutSpec& s, const float* x, float* y);
+void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx);
 
 }  // namespace pfgm::cpu

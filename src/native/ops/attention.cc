@@ -72,7 +72,7 @@ void softmax_backward_inplace(int64_t rows, int64_t len, const float* w, float* 
   }
 }
 
-void check(const AttentionShape& s) {
+void check(const op::AttentionShape& s) {
   if (s.n < 1 || s.hw < 1 || s.c < 1 || s.heads < 1 || s.c % s.heads != 0) {
     fail(code::kShape, "attention needs n, hw, c, heads >= 1 with heads dividing c (got n=" +
                            std::to_string(s.n) + ", hw=" + std::to_string(s.hw) + ", c=" +
@@ -81,13 +81,13 @@ void check(const AttentionShape& s) {
 }
 
 // Index of (batch b, position p, head h, channel i) in a [n * heads, hw, d] per-head buffer.
-inline int64_t head_index(const AttentionShape& s, int64_t b, int64_t p, int64_t h, int64_t i) {
+inline int64_t head_index(const op::AttentionShape& s, int64_t b, int64_t p, int64_t h, int64_t i) {
   const int64_t d = s.c / s.heads;
   return ((b * s.heads + h) * s.hw + p) * d + i;
 }
 
 // q (times q_scale), k, v of every head into contiguous [n * heads, hw, d] buffers.
-void split_qkv(const AttentionShape& s, const float* qkv, float q_scale, float* q, float* k,
+void split_qkv(const op::AttentionShape& s, const float* qkv, float q_scale, float* q, float* k,
                float* v) {
   const int64_t d = s.c / s.heads;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -108,7 +108,7 @@ void split_qkv(const AttentionShape& s, const float* qkv, float q_scale, float* 
 }
 
 // Between [n, hw, c] (channel h * d + i) and [n * heads, hw, d]; only needed for heads > 1.
-void heads_from_channels(const AttentionShape& s, const float* x, float* heads) {
+void heads_from_channels(const op::AttentionShape& s, const float* x, float* heads) {
   const int64_t d = s.c / s.heads;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < s.n; ++b)
@@ -118,7 +118,7 @@ void heads_from_channels(const AttentionShape& s, const float* x, float* heads) 
           heads[head_index(s, b, p, h, i)] = x[(b * s.hw + p) * s.c + h * d + i];
 }
 
-void channels_from_heads(const AttentionShape& s, const float* heads, float* x) {
+void channels_from_heads(const op::AttentionShape& s, const float* heads, float* x) {
   const int64_t d = s.c / s.heads;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < s.n; ++b)
@@ -130,7 +130,7 @@ void channels_from_heads(const AttentionShape& s, const float* heads, float* x) 
 
 }  // namespace
 
-void attention_forward(const AttentionShape& s, const float* qkv, float* out, float* weights) {
+void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* weights) {
   check(s);
   const int64_t d = s.c / s.heads, bh = s.n * s.heads, count = bh * s.hw * d;
   const float inv_sqrt_d = 1.0f / std::sqrt(static_cast<float>(d));
@@ -157,7 +157,7 @@ void attention_forward(const AttentionShape& s, const float* qkv, float* out, fl
   }
 }
 
-void attention_backward(const AttentionShape& s, const float* qkv, const float* weights,
+void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                         const float* dout, float* dqkv) {
   check(s);
   if (dqkv == nullptr) return;

@@ -7,18 +7,22 @@
 
 #include <cstdint>
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct AttentionShape {
   int64_t n, hw, c;  // c = channels of x (qkv has 3c), NHWC
   int64_t heads;     // divides c
 };
 
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
 // qkv: [n, hw, 3c]; out: [n, hw, c]; weights: [n, heads, hw, hw], saved for backward (may be
 // null for inference).
-void attention_forward(const AttentionShape& s, const float* qkv, float* out, float* weights);
+void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* weights);
 // Writes dqkv [n, hw, 3c] from dout [n, hw, c].
-void attention_backward(const AttentionShape& s, const float* qkv, const float* weights,
+void attention_backward(const op::AttentionShape& s, const float* qkv, const float* weights,
                         const float* dout, float* dqkv);
 
 }  // namespace pfgm::cpu

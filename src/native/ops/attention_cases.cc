@@ -19,7 +19,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-cpu::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
+op::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
   if (t.shape.size() != 4) {
     fail(code::kShape, op + ": " + name + " must be [n, h, w, c], got " + shape_str(t.shape));
   }
@@ -46,14 +46,14 @@ int64_t positive_int(const std::string& op, const std::string& name, double v) {
 
 PFGM_OP_CASE("attention", [](const Attrs& attrs, const Tensors& in, Tensors& out) {
   const HostTensor& qkv = input(in, "qkv");
-  const cpu::Nhwc x = nhwc("attention", "qkv", qkv);
+  const op::Nhwc x = nhwc("attention", "qkv", qkv);
   const int64_t heads = positive_int("attention", "heads", attr(attrs, "heads", 1));
   if (x.c % 3 != 0 || (x.c / 3) % heads != 0) {
     fail(code::kShape, "attention: qkv's channels " + std::to_string(x.c) +
                            " must be 3 c with the heads (" + std::to_string(heads) +
                            ") dividing c");
   }
-  const cpu::AttentionShape s{x.n, x.h * x.w, x.c / 3, heads};
+  const op::AttentionShape s{x.n, x.h * x.w, x.c / 3, heads};
   const HostTensor* dout = optional_input(in, "dout");
   if (dout != nullptr) expect_shape("attention", "dout", *dout, {x.n, x.h, x.w, s.c});
 
@@ -78,7 +78,7 @@ void fir_case(Direction dir, const Attrs& attrs, const Tensors& in, Tensors& out
   if (!(pad >= 0) || pad != std::floor(pad)) {
     fail(code::kArgument, op + ": attribute 'pad' must be a non-negative integer");
   }
-  const cpu::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()),
+  const op::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()),
                              static_cast<int64_t>(pad)};
   const bool down = dir == Direction::kDown;
   const int64_t oh = down ? s.down_h() : s.up_h(), ow = down ? s.down_w() : s.up_w();

@@ -46,7 +46,7 @@ void expect_shape(const std::string& op, const std::string& name, const HostTens
 }
 
 // An NHWC activation: rank 4 with every dimension >= 1.
-pfgm::cpu::Nhwc expect_nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
+pfgm::op::Nhwc expect_nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
   if (t.shape.size() != 4 || numel(t.shape) <= 0) {
     pfgm::fail(kShape, op + ": '" + name + "' must be a non-empty NHWC tensor [n, h, w, c], got " +
                            shape_text(t.shape));
@@ -78,9 +78,9 @@ bool flag(const Attrs& a, const std::string& name, bool fallback) {
   return attr(a, name, fallback ? 1.0 : 0.0) != 0.0;
 }
 
-pfgm::cpu::GroupNormShape group_norm_shape(const Attrs& a, const std::string& op,
-                                           const pfgm::cpu::Nhwc& d) {
-  pfgm::cpu::GroupNormShape s{};
+pfgm::op::GroupNormShape group_norm_shape(const Attrs& a, const std::string& op,
+                                           const pfgm::op::Nhwc& d) {
+  pfgm::op::GroupNormShape s{};
   s.n = d.n;
   s.hw = d.h * d.w;
   s.c = d.c;
@@ -101,8 +101,8 @@ pfgm::cpu::GroupNormShape group_norm_shape(const Attrs& a, const std::string& op
 PFGM_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const std::string op = "group_norm";
   const HostTensor& x = input(in, "x");
-  const pfgm::cpu::Nhwc d = expect_nhwc(op, "x", x);
-  const pfgm::cpu::GroupNormShape s = group_norm_shape(a, op, d);
+  const pfgm::op::Nhwc d = expect_nhwc(op, "x", x);
+  const pfgm::op::GroupNormShape s = group_norm_shape(a, op, d);
   const HostTensor& gamma = input(in, "gamma");
   const HostTensor& beta = input(in, "beta");
   expect_shape(op, "gamma", gamma, {d.c});
@@ -131,10 +131,10 @@ PFGM_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& out) {
 // (and groups/eps as in "group_norm"). Outputs forward_ms and backward_ms, each per iteration.
 PFGM_OP_CASE("group_norm_bench", [](const Attrs& a, const Tensors&, Tensors& out) {
   const std::string op = "group_norm_bench";
-  const pfgm::cpu::Nhwc d{int_attr(a, op, "n", 0, 1, 1 << 16), int_attr(a, op, "h", 0, 1, 1 << 14),
+  const pfgm::op::Nhwc d{int_attr(a, op, "n", 0, 1, 1 << 16), int_attr(a, op, "h", 0, 1, 1 << 14),
                           int_attr(a, op, "w", 0, 1, 1 << 14), int_attr(a, op, "c", 0, 1, 1 << 14)};
   if (d.numel() > (int64_t{1} << 28)) pfgm::fail(kShape, op + ": at most 2^28 elements");
-  const pfgm::cpu::GroupNormShape s = group_norm_shape(a, op, d);
+  const pfgm::op::GroupNormShape s = group_norm_shape(a, op, d);
   const int64_t iters = int_attr(a, op, "iters", 10, 1, 1e6);
   const bool with_shift = flag(a, "shift", false);
   // Deterministic pseudo-random data in [-2, 2): the timing does not depend on the values, but
@@ -195,7 +195,7 @@ PFGM_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) {
   expect_batch(op, "x", x);
   const HostTensor* dy = optional_input(in, "dy");
   if (dy != nullptr) expect_shape(op, "dy", *dy, x.shape);
-  pfgm::cpu::DropoutSpec s{};
+  pfgm::op::DropoutSpec s{};
   s.samples = x.shape[0];
   s.per_sample = numel(x.shape) / s.samples;
   if (s.per_sample > (int64_t{1} << 26)) pfgm::fail(kShape, op + ": at most 2^26 elements per sample");
@@ -253,7 +253,7 @@ PFGM_OP_CASE("concat_channels", [](const Attrs&, const Tensors& in, Tensors& out
 // Inputs x [n, h, w, c], bias [n, c]; output y.
 PFGM_OP_CASE("add_channel_bias", [](const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  const pfgm::cpu::Nhwc d = expect_nhwc("add_channel_bias", "x", x);
+  const pfgm::op::Nhwc d = expect_nhwc("add_channel_bias", "x", x);
   const HostTensor& bias = input(in, "bias");
   expect_shape("add_channel_bias", "bias", bias, {d.n, d.c});
   pfgm::cpu::add_channel_bias(d.n, d.h * d.w, d.c, x.data.data(), bias.data.data(),
@@ -274,7 +274,7 @@ PFGM_OP_CASE("nchw_to_nhwc", [](const Attrs&, const Tensors& in, Tensors& out) {
 // Input x [n, h, w, c]; output y [n, c, h, w].
 PFGM_OP_CASE("nhwc_to_nchw", [](const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  const pfgm::cpu::Nhwc d = expect_nhwc("nhwc_to_nchw", "x", x);
+  const pfgm::op::Nhwc d = expect_nhwc("nhwc_to_nchw", "x", x);
   pfgm::cpu::nhwc_to_nchw(d.n, d.c, d.h, d.w, x.data.data(), output(out, "y", {d.n, d.c, d.h, d.w}));
 });
 

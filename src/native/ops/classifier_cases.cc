@@ -27,7 +27,7 @@ PFGM_OP_CASE("global_avg_pool", [](const Attrs&, const Tensors& in, Tensors& out
   if (x.shape.size() != 4 || x.shape[0] < 1 || x.shape[1] < 1 || x.shape[2] < 1 || x.shape[3] < 1)
     pfgm::fail(kShape,
                "global_avg_pool: 'x' must be NHWC [n, h, w, c], got " + shape_text(x.shape));
-  const pfgm::cpu::Nhwc s{x.shape[0], x.shape[1], x.shape[2], x.shape[3]};
+  const pfgm::op::Nhwc s{x.shape[0], x.shape[1], x.shape[2], x.shape[3]};
   if (dy.shape != std::vector<int64_t>{s.n, s.c})
     pfgm::fail(kShape, "global_avg_pool: 'dy' must be [n, c], got " + shape_text(dy.shape));
   pfgm::cpu::global_avg_pool_forward(s, x.data.data(), output(out, "y", {s.n, s.c}));

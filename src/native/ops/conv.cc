@@ -25,13 +25,13 @@ using onednn::engine;
 using onednn::f32_desc;
 using onednn::wrap;
 
-std::string describe(const Conv2dShape& s) {
+std::string describe(const op::Conv2dShape& s) {
   return "conv2d n=" + std::to_string(s.n) + " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w) +
          " cin=" + std::to_string(s.cin) + " cout=" + std::to_string(s.cout) + " k=" + std::to_string(s.k) +
          " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad);
 }
 
-void check_shape(const Conv2dShape& s) {
+void check_shape(const op::Conv2dShape& s) {
   const bool sizes_ok = s.n >= 0 && s.h >= 1 && s.w >= 1 && s.cin >= 1 && s.cout >= 1 && s.k >= 1 &&
                         s.stride >= 1 && s.pad >= 0;
   // Checked before oh()/ow(), whose integer division would round a negative extent up to 1.
@@ -46,7 +46,7 @@ struct Descs {
   memory::dims strides, pad;
 };
 
-Descs descs_of(const Conv2dShape& s) {
+Descs descs_of(const op::Conv2dShape& s) {
   return {f32_desc({s.n, s.cin, s.h, s.w}, Tag::nhwc),
           f32_desc({s.n, s.cout, s.oh(), s.ow()}, Tag::nhwc),
           f32_desc({s.cout}, Tag::a),
@@ -83,7 +83,7 @@ struct Backward {
   std::optional<Reorder> dweights_out;  // weights_pd.diff_weights_desc() -> OIHW
 };
 
-std::unique_ptr<Forward> make_forward(const Conv2dShape& s) {
+std::unique_ptr<Forward> make_forward(const op::Conv2dShape& s) {
   const Descs d = descs_of(s);
   // Always with bias (zeros when the caller has none): one primitive per shape, and the fused bias
   // add costs nothing measurable. forward_training because backward primitives need it as a hint.
@@ -94,7 +94,7 @@ std::unique_ptr<Forward> make_forward(const Conv2dShape& s) {
       Forward{pd, dnnl::convolution_forward(pd), reorder_between(d.weights_user, pd.weights_desc())});
 }
 
-std::unique_ptr<Backward> make_backward(const Conv2dShape& s, const dnnl::convolution_forward::primitive_desc& fwd) {
+std::unique_ptr<Backward> make_backward(const op::Conv2dShape& s, const dnnl::convolution_forward::primitive_desc& fwd) {
   const Descs d = descs_of(s);
   const auto algo = dnnl::algorithm::convolution_direct;
   dnnl::convolution_backward_data::desc data_desc(algo, d.src, d.weights_any, d.dst, d.strides, d.pad, d.pad);
@@ -123,11 +123,11 @@ Cache& cache() {
   return *c;
 }
 
-std::array<int64_t, 8> key_of(const Conv2dShape& s) {
+std::array<int64_t, 8> key_of(const op::Conv2dShape& s) {
   return {s.n, s.h, s.w, s.cin, s.cout, s.k, s.stride, s.pad};
 }
 
-const Forward& forward_for(const Conv2dShape& s) {
+const Forward& forward_for(const op::Conv2dShape& s) {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   std::unique_ptr<Forward>& slot = c.forward[key_of(s)];
@@ -135,7 +135,7 @@ const Forward& forward_for(const Conv2dShape& s) {
   return *slot;
 }
 
-const Backward& backward_for(const Conv2dShape& s) {
+const Backward& backward_for(const op::Conv2dShape& s) {
   const Forward& fwd = forward_for(s);
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
@@ -145,7 +145,7 @@ const Backward& backward_for(const Conv2dShape& s) {
 }
 
 // The user's OIHW weights as a primitive wants them: the buffer itself, or a reordered copy.
-memory weights_for(const Conv2dShape& s, const float* weight, const memory::desc& wanted,
+memory weights_for(const op::Conv2dShape& s, const float* weight, const memory::desc& wanted,
                    const std::optional<Reorder>& reorder) {
   memory user = wrap(descs_of(s).weights_user, weight);
   if (!reorder) return user;
@@ -154,14 +154,14 @@ memory weights_for(const Conv2dShape& s, const float* weight, const memory::desc
   return converted;
 }
 
-void backward_data(const Conv2dShape& s, const Backward& b, const float* weight, const float* dy, float* dx) {
+void backward_data(const op::Conv2dShape& s, const Backward& b, const float* weight, const float* dy, float* dx) {
   memory w = weights_for(s, weight, b.data_pd.weights_desc(), b.weights_in);
   onednn::execute(b.data, b.data_pd, {{DNNL_ARG_DIFF_DST, wrap(b.data_pd.diff_dst_desc(), dy)},
                                       {DNNL_ARG_WEIGHTS, w},
                                       {DNNL_ARG_DIFF_SRC, wrap(b.data_pd.diff_src_desc(), dx)}});
 }
 
-void backward_weights(const Conv2dShape& s, const Backward& b, const float* x, const float* dy, float* dweight,
+void backward_weights(const op::Conv2dShape& s, const Backward& b, const float* x, const float* dy, float* dweight,
                       float* dbias) {
   // The primitive computes both gradients; an unwanted one goes to scratch.
   std::vector<float> bias_scratch;
@@ -183,7 +183,7 @@ void backward_weights(const Conv2dShape& s, const Backward& b, const float* x, c
 
 }  // namespace
 
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y) {
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y) {
   check_shape(s);
   if (s.n == 0) return;
   onednn::guarded("conv2d_forward", [&] {
@@ -198,7 +198,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, c
   });
 }
 
-void conv2d_backward(const Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
                      float* dweight, float* dbias) {
   check_shape(s);
   if (s.n == 0) {  // an empty batch: the parameter gradients are sums over nothing

@@ -4,7 +4,7 @@
 
 #include "layout.h"
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct Conv2dShape {
   int64_t n, h, w;  // batch and input spatial size
@@ -16,13 +16,17 @@ struct Conv2dShape {
   int64_t ow() const { return (w + 2 * pad - k) / stride + 1; }
 };
 
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
 // y[n, oh, ow, cout] = conv(x[n, h, w, cin], weight[cout, cin, k, k]) + bias (bias may be null).
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y);
 
 // Given dy[n, oh, ow, cout], writes dx (nullable), dweight (nullable, [cout, cin, k, k]) and
 // dbias (nullable, [cout]).
-void conv2d_backward(const Conv2dShape& s, const float* x, const float* weight, const float* dy,
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy,
                      float* dx, float* dweight, float* dbias);
 
 }  // namespace pfgm::cpu

@@ -16,8 +16,8 @@
 namespace pfgm::opcases {
 namespace {
 
-using cpu::Conv2dShape;
-using cpu::LinearShape;
+using op::Conv2dShape;
+using op::LinearShape;
 
 // Attribute `name` as a whole number in [lo, 2^31).
 int64_t int_attr(const Attrs& a, const std::string& name, int64_t lo) {
@@ -53,10 +53,10 @@ void expect_shape(const char* op, const char* name, const HostTensor& t, const s
 }
 
 // x [n, h, w, cin] NHWC and weight [cout, cin, k, k] give the shape; attributes give k, stride, pad.
-Conv2dShape conv_shape(const Attrs& a, const HostTensor& x, const HostTensor& weight, const HostTensor* bias) {
+op::Conv2dShape conv_shape(const Attrs& a, const HostTensor& x, const HostTensor& weight, const HostTensor* bias) {
   expect_rank("conv2d", "x", x, 4);
   expect_rank("conv2d", "weight", weight, 4);
-  Conv2dShape s{x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0],
+  op::Conv2dShape s{x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0],
                 int_attr(a, "k", 1), int_attr(a, "stride", 1), int_attr(a, "pad", 0)};
   expect_shape("conv2d", "weight", weight, {s.cout, s.cin, s.k, s.k});
   if (bias != nullptr) expect_shape("conv2d", "bias", *bias, {s.cout});
@@ -74,7 +74,7 @@ void conv2d_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& weight = input(in, "weight");
   const HostTensor* bias = optional_input(in, "bias");
   const HostTensor* dy = optional_input(in, "dy");
-  const Conv2dShape s = conv_shape(a, x, weight, bias);
+  const op::Conv2dShape s = conv_shape(a, x, weight, bias);
   const std::vector<int64_t> y_shape{s.n, s.oh(), s.ow(), s.cout};
   if (dy != nullptr) expect_shape("conv2d", "dy", *dy, y_shape);
   float* y = output(out, "y", y_shape);
@@ -94,7 +94,7 @@ void linear_case(const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor* dy = optional_input(in, "dy");
   expect_rank("linear", "x", x, 2);
   expect_rank("linear", "weight", weight, 2);
-  const LinearShape s{x.shape[0], x.shape[1], weight.shape[0]};
+  const op::LinearShape s{x.shape[0], x.shape[1], weight.shape[0]};
   expect_shape("linear", "weight", weight, {s.out, s.in});
   if (bias != nullptr) expect_shape("linear", "bias", *bias, {s.out});
   if (dy != nullptr) expect_shape("linear", "dy", *dy, {s.rows, s.out});
@@ -140,7 +140,7 @@ void time_steps(const Attrs& a, Tensors& out, const std::vector<std::string>& na
 // attrs n, h, w, cin, cout, k, stride, pad, iters, warmup; outputs fwd_ms, bwd_data_ms and
 // bwd_weights_ms (weights and bias gradients), one time per iteration.
 void conv2d_bench(const Attrs& a, const Tensors&, Tensors& out) {
-  const Conv2dShape s{int_attr(a, "n", 1),    int_attr(a, "h", 1), int_attr(a, "w", 1),
+  const op::Conv2dShape s{int_attr(a, "n", 1),    int_attr(a, "h", 1), int_attr(a, "w", 1),
                       int_attr(a, "cin", 1),  int_attr(a, "cout", 1), int_attr(a, "k", 1),
                       int_attr(a, "stride", 1), int_attr(a, "pad", 0)};
   const std::vector<float> x = filler(s.n * s.h * s.w * s.cin, 1);
@@ -157,7 +157,7 @@ void conv2d_bench(const Attrs& a, const Tensors&, Tensors& out) {
 
 // attrs rows, in, out, iters, warmup; outputs fwd_ms and bwd_ms (all three gradients).
 void linear_bench(const Attrs& a, const Tensors&, Tensors& out) {
-  const LinearShape s{int_attr(a, "rows", 1), int_attr(a, "in", 1), int_attr(a, "out", 1)};
+  const op::LinearShape s{int_attr(a, "rows", 1), int_attr(a, "in", 1), int_attr(a, "out", 1)};
   const std::vector<float> x = filler(s.rows * s.in, 1);
   const std::vector<float> weight = filler(s.out * s.in, 2);
   const std::vector<float> bias = filler(s.out, 3);

@@ -9,8 +9,6 @@
 namespace pfgm::cpu {
 namespace {
 
-
-
 // Pixel ranges sized so each holds about kParallelGrain floats of `width` channels.
 template <typename F>
 void parallel_pixels(int64_t pixels, int64_t width, F&& body) {

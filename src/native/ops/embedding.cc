@@ -44,7 +44,7 @@ void fourier_embedding(int64_t n, int64_t channels, const float* freqs, const fl
   }
 }
 
-void check_label_input(const LabelInputSpec& s) {
+void check_label_input(const op::LabelInputSpec& s) {
   if (s.n < 0 || s.label_dim < 1) {
     fail(code::kShape, "label_input needs n >= 0 and label_dim >= 1 (got n=" + std::to_string(s.n) +
                            ", label_dim=" + std::to_string(s.label_dim) + ")");
@@ -54,7 +54,7 @@ void check_label_input(const LabelInputSpec& s) {
   }
 }
 
-void label_input(const LabelInputSpec& s, const float* labels, float* out) {
+void label_input(const op::LabelInputSpec& s, const float* labels, float* out) {
   check_label_input(s);
   const float g = lab::gain(s.label_dim);
   for (int64_t i = 0; i < s.n; ++i) {

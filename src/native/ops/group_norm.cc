@@ -22,7 +22,6 @@
 #include "activation.h"
 #include "parallel.h"
 
-
 namespace pfgm::cpu {
 namespace {
 
@@ -36,7 +35,7 @@ struct Tiling {
   // in place, once per pixel, so neighbouring tasks on different threads must not share a
   // cache line: C rounded up to 64 bytes plus a 64-byte gap, whatever the buffer's alignment.
   int64_t stride;
-  explicit Tiling(const GroupNormShape& s) {
+  explicit Tiling(const op::GroupNormShape& s) {
     chunk_px = std::clamp<int64_t>(kTaskFloats / s.c, 1, s.hw);
     chunks = (s.hw + chunk_px - 1) / chunk_px;
     tasks = s.n * chunks;
@@ -44,18 +43,18 @@ struct Tiling {
   }
   int64_t sample(int64_t task) const { return task / chunks; }
   int64_t first_px(int64_t task) const { return (task % chunks) * chunk_px; }
-  int64_t px(const GroupNormShape& s, int64_t task) const {
+  int64_t px(const op::GroupNormShape& s, int64_t task) const {
     return std::min(chunk_px, s.hw - first_px(task));
   }
   // Offset of the task's first float in an [n, hw, c] activation.
-  int64_t offset(const GroupNormShape& s, int64_t task) const {
+  int64_t offset(const op::GroupNormShape& s, int64_t task) const {
     return (sample(task) * s.hw + first_px(task)) * s.c;
   }
 };
 
 // phase1(task); per_sample(i); phase2(task); finish(i) — in that dependency order.
 template <typename P1, typename Mid, typename P2, typename Fin>
-void run_passes(const GroupNormShape& s, const Tiling& t, P1&& phase1, Mid&& per_sample,
+void run_passes(const op::GroupNormShape& s, const Tiling& t, P1&& phase1, Mid&& per_sample,
                 P2&& phase2, Fin&& finish) {
   const int64_t threads = omp_get_max_threads();
   if (s.n >= 2 * threads || t.chunks == 1) {
@@ -178,7 +177,7 @@ float* thread_scratch(size_t count) {
 
 }  // namespace
 
-void group_norm_forward(const GroupNormShape& s, const float* x, const float* shift,
+void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                         const float* gamma, const float* beta, float* y, float* mean,
                         float* rstd) {
   if (s.n <= 0 || s.hw <= 0 || s.c <= 0) return;
@@ -235,7 +234,7 @@ void group_norm_forward(const GroupNormShape& s, const float* x, const float* sh
   run_passes(s, t, moments, statistics, normalize, [](int64_t) {});
 }
 
-void group_norm_backward(const GroupNormShape& s, const float* x, const float* shift,
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
                          const float* rstd, const float* dy, float* dx, float* dgamma,
                          float* dbeta, float* dshift) {

@@ -6,7 +6,7 @@
 
 #include "layout.h"
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct GroupNormShape {
   int64_t n, hw, c;  // NHWC with H * W = hw
@@ -15,6 +15,10 @@ struct GroupNormShape {
   bool silu;         // apply SiLU after the affine transform
 };
 
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
 // EDM's group count: min(32, channels / 4).
 inline int64_t edm_groups(int64_t channels, int64_t max_groups = 32, int64_t min_per_group = 4) {
   const int64_t g = channels / min_per_group;
@@ -22,12 +26,12 @@ inline int64_t edm_groups(int64_t channels, int64_t max_groups = 32, int64_t min
 }
 
 // mean and rstd are [n, groups] outputs saved for the backward pass.
-void group_norm_forward(const GroupNormShape& s, const float* x, const float* shift,
+void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                         const float* gamma, const float* beta, float* y, float* mean, float* rstd);
 
 // Writes dx, dgamma, dbeta and dshift ([n, c]; the sum of dx over positions); any of the four may
 // be null. Forward and backward both use the float-rounded mean and rstd that forward saves.
-void group_norm_backward(const GroupNormShape& s, const float* x, const float* shift,
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
                          const float* rstd, const float* dy, float* dx, float* dgamma,
                          float* dbeta, float* dshift);

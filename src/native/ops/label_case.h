@@ -25,8 +25,8 @@ inline int64_t label_case_int(const Attrs& a, const std::string& name, double fa
   return static_cast<int64_t>(v);
 }
 
-inline cpu::LabelInputSpec label_case_spec(const Attrs& a, const HostTensor* labels) {
-  cpu::LabelInputSpec s;
+inline op::LabelInputSpec label_case_spec(const Attrs& a, const HostTensor* labels) {
+  op::LabelInputSpec s;
   if (labels != nullptr) {
     if (labels->shape.size() != 2 || labels->shape[1] < 1) {
       fail(code::kShape, "label_input: labels must be [n, label_dim] with label_dim >= 1, got " +

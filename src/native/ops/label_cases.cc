@@ -10,7 +10,7 @@ namespace {
 
 PFGM_OP_CASE("label_input", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor* labels = optional_input(in, "labels");
-  const cpu::LabelInputSpec s = label_case_spec(a, labels);
+  const op::LabelInputSpec s = label_case_spec(a, labels);
   cpu::label_input(s, labels != nullptr ? labels->data.data() : nullptr,
                    output(out, "out", {s.n, s.label_dim}));
 });

@@ -16,7 +16,7 @@
 
 #include <cstdint>
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct Nhwc {
   int64_t n, h, w, c;
@@ -24,4 +24,5 @@ struct Nhwc {
   int64_t numel() const { return n * h * w * c; }
 };
 
-}  // namespace pfgm::cpu
+}  // namespace pfgm::op
+

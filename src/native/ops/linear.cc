@@ -43,7 +43,7 @@ struct Linear {
   Matmul backward_weights;  // dy^T[out, rows] . x[rows, in]
 };
 
-std::unique_ptr<Linear> make_linear(const LinearShape& s) {
+std::unique_ptr<Linear> make_linear(const op::LinearShape& s) {
   const memory::desc x = f32_desc({s.rows, s.in}, Tag::ab);
   const memory::desc y = f32_desc({s.rows, s.out}, Tag::ab);
   const memory::desc w_t = f32_desc({s.in, s.out}, Tag::ba);  // W [out, in] seen as its transpose
@@ -58,7 +58,7 @@ std::unique_ptr<Linear> make_linear(const LinearShape& s) {
 // Entries are never removed, so a reference stays valid after the lock is released. Primitives are
 // immutable and, with a user scratchpad (onednn.h), may run on any worker thread and on several at
 // once.
-const Linear& linear_for(const LinearShape& s) {
+const Linear& linear_for(const op::LinearShape& s) {
   static auto* mu = new std::mutex;
   static auto* cache = new std::map<std::array<int64_t, 3>, std::unique_ptr<Linear>>;
   std::lock_guard<std::mutex> lock(*mu);
@@ -75,7 +75,7 @@ void run(const Matmul& m, const float* a, const float* b, const float* bias, flo
   onednn::execute(m.prim, m.pd, std::move(args));
 }
 
-void check_shape(const LinearShape& s) {
+void check_shape(const op::LinearShape& s) {
   if (s.rows < 0 || s.in < 1 || s.out < 1) {
     fail(code::kShape, "linear rows=" + std::to_string(s.rows) + " in=" + std::to_string(s.in) +
                            " out=" + std::to_string(s.out) + ": in and out must be positive, rows >= 0");
@@ -84,7 +84,7 @@ void check_shape(const LinearShape& s) {
 
 }  // namespace
 
-void linear_forward(const LinearShape& s, const float* x, const float* weight, const float* bias, float* y) {
+void linear_forward(const op::LinearShape& s, const float* x, const float* weight, const float* bias, float* y) {
   check_shape(s);
   if (s.rows == 0) return;
   onednn::guarded("linear_forward", [&] {
@@ -93,7 +93,7 @@ void linear_forward(const LinearShape& s, const float* x, const float* weight, c
   });
 }
 
-void linear_backward(const LinearShape& s, const float* x, const float* weight, const float* dy, float* dx,
+void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy, float* dx,
                      float* dweight, float* dbias) {
   check_shape(s);
   if (s.rows == 0) {  // an empty batch: the parameter gradients are sums over nothing

@@ -116,7 +116,7 @@ void avg_pool2d_forward(const Pool2dShape& s, bool count_include_pad, const floa
   });
 }
 
-void adaptive_avg_pool2d_forward(const Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y) {
+void adaptive_avg_pool2d_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y) {
   if (in.n < 0 || in.h < 1 || in.w < 1 || in.c < 1 || oh < 1 || ow < 1) {
     fail(code::kShape, "adaptive_avg_pool2d: input [" + std::to_string(in.n) + ", " + std::to_string(in.h) + ", " +
                            std::to_string(in.w) + ", " + std::to_string(in.c) + "] to " + std::to_string(oh) + "x" +

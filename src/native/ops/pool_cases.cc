@@ -20,7 +20,7 @@
 namespace pfgm::opcases {
 namespace {
 
-using cpu::Nhwc;
+using op::Nhwc;
 
 struct Pair {
   int64_t h, w;
@@ -42,7 +42,7 @@ Pair pair_attr(const Attrs& a, const std::string& op, const std::string& name, i
   return {static_cast<int64_t>(v[0]), static_cast<int64_t>(v.size() == 2 ? v[1] : v[0])};
 }
 
-Nhwc nhwc_input(const std::string& op, const HostTensor& x) {
+op::Nhwc nhwc_input(const std::string& op, const HostTensor& x) {
   if (x.shape.size() != 4 || x.shape[0] < 1 || x.shape[1] < 1 || x.shape[2] < 1 || x.shape[3] < 1) {
     fail(code::kShape, op + ": 'x' must be a non-empty NHWC tensor [n, h, w, c], got " + shape_text(x.shape));
   }
@@ -50,7 +50,7 @@ Nhwc nhwc_input(const std::string& op, const HostTensor& x) {
 }
 
 cpu::Pool2dShape pool_shape(const std::string& op, const Attrs& a, const HostTensor& x) {
-  const Nhwc in = nhwc_input(op, x);
+  const op::Nhwc in = nhwc_input(op, x);
   const Pair k = pair_attr(a, op, "kernel", 1, {0, 0});
   if (k.h == 0) fail(code::kArgument, op + ": attribute 'kernel' is required");
   const Pair s = pair_attr(a, op, "stride", 1, k);  // PyTorch: stride defaults to the kernel
@@ -78,7 +78,7 @@ void avg_pool_case(const Attrs& a, const Tensors& in, Tensors& out) {
 // inputs x [n, h, w, c]; attr size [oh, ow]; output y [n, oh, ow, c].
 void adaptive_avg_pool_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  const Nhwc s = nhwc_input("adaptive_avg_pool2d", x);
+  const op::Nhwc s = nhwc_input("adaptive_avg_pool2d", x);
   const Pair size = pair_attr(a, "adaptive_avg_pool2d", "size", 1, {1, 1});
   cpu::adaptive_avg_pool2d_forward(s, size.h, size.w, x.data.data(), output(out, "y", {s.n, size.h, size.w, s.c}));
 }
@@ -86,7 +86,7 @@ void adaptive_avg_pool_case(const Attrs& a, const Tensors& in, Tensors& out) {
 // inputs x [n, h, w, c]; attr size [oh, ow] (required); output y [n, oh, ow, c].
 void resize_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  const Nhwc s = nhwc_input("resize_bilinear", x);
+  const op::Nhwc s = nhwc_input("resize_bilinear", x);
   const Pair size = pair_attr(a, "resize_bilinear", "size", 1, {0, 0});
   if (size.h == 0) fail(code::kArgument, "resize_bilinear: attribute 'size' is required");
   cpu::resize_bilinear_forward(s, size.h, size.w, x.data.data(), output(out, "y", {s.n, size.h, size.w, s.c}));
@@ -99,7 +99,7 @@ void conv_inference_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
   const HostTensor& weight = input(in, "weight");
   const HostTensor* bias = optional_input(in, "bias");
-  const Nhwc s = nhwc_input(op, x);
+  const op::Nhwc s = nhwc_input(op, x);
   if (weight.shape.size() != 4 || weight.shape[1] != s.c) {
     fail(code::kShape, op + ": 'weight' must be [cout, " + std::to_string(s.c) + ", kh, kw], got " +
                            shape_text(weight.shape));

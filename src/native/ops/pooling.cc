@@ -5,7 +5,7 @@
 
 namespace pfgm::cpu {
 
-void global_avg_pool_forward(const Nhwc& s, const float* x, float* y) {
+void global_avg_pool_forward(const op::Nhwc& s, const float* x, float* y) {
   const int64_t hw = s.h * s.w;
   const double scale = 1.0 / static_cast<double>(hw);
 #pragma omp parallel for schedule(static) if (s.numel() > (int64_t{1} << 16))
@@ -18,7 +18,7 @@ void global_avg_pool_forward(const Nhwc& s, const float* x, float* y) {
   }
 }
 
-void global_avg_pool_backward(const Nhwc& s, const float* dy, float* dx) {
+void global_avg_pool_backward(const op::Nhwc& s, const float* dy, float* dx) {
   const int64_t hw = s.h * s.w;
   const float scale = static_cast<float>(1.0 / static_cast<double>(hw));
 #pragma omp parallel for schedule(static) if (s.numel() > (int64_t{1} << 16))

@@ -7,8 +7,8 @@
 namespace pfgm::cpu {
 
 // y[n, c] = mean over (h, w) of x[n, h, w, c]. Sums in double.
-void global_avg_pool_forward(const Nhwc& s, const float* x, float* y);
+void global_avg_pool_forward(const op::Nhwc& s, const float* x, float* y);
 // dx[n, h, w, c] = dy[n, c] / (h w).
-void global_avg_pool_backward(const Nhwc& s, const float* dy, float* dx);
+void global_avg_pool_backward(const op::Nhwc& s, const float* dy, float* dx);
 
 }  // namespace pfgm::cpu

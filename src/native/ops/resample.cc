@@ -148,8 +148,8 @@ void gather(const AxisTaps& rows, const AxisTaps& cols, int64_t n, int64_t in_h,
 
 // `down` also needs the padded input to hold one whole filter: down_h() divides a negative
 // h + 2 pad - taps toward zero, which would claim one output row for an input of taps - 1 rows.
-void check(const ResampleShape& s, bool down, int64_t out_h, int64_t out_w, const char* op) {
-  const Nhwc& in = s.in;
+void check(const op::ResampleShape& s, bool down, int64_t out_h, int64_t out_w, const char* op) {
+  const op::Nhwc& in = s.in;
   const bool too_small = down && (in.h + 2 * s.pad < s.taps || in.w + 2 * s.pad < s.taps);
   if (in.n < 1 || in.h < 1 || in.w < 1 || in.c < 1 || s.taps < 1 || s.pad < 0 || s.f == nullptr ||
       too_small || out_h < 1 || out_w < 1) {
@@ -161,7 +161,7 @@ void check(const ResampleShape& s, bool down, int64_t out_h, int64_t out_w, cons
 }
 
 // f / sum f: the 2-D filter f f^T / (sum f)^2 is its outer square.
-float inverse_sum(const ResampleShape& s) {
+float inverse_sum(const op::ResampleShape& s) {
   float sum = 0.0f;
   for (int64_t a = 0; a < s.taps; ++a) sum += s.f[a];
   if (sum == 0.0f) fail(code::kArgument, "resample filter taps sum to zero");
@@ -170,7 +170,7 @@ float inverse_sum(const ResampleShape& s) {
 
 }  // namespace
 
-void fir_down_forward(const ResampleShape& s, const float* x, float* y) {
+void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) {
   const int64_t oh = s.down_h(), ow = s.down_w();
   check(s, true, oh, ow, "fir_down");
   const float g = inverse_sum(s);
@@ -179,7 +179,7 @@ void fir_down_forward(const ResampleShape& s, const float* x, float* y) {
          x, y);
 }
 
-void fir_down_backward(const ResampleShape& s, const float* dy, float* dx) {
+void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   const int64_t oh = s.down_h(), ow = s.down_w();
   check(s, true, oh, ow, "fir_down");
   if (dx == nullptr) return;
@@ -191,7 +191,7 @@ void fir_down_backward(const ResampleShape& s, const float* dy, float* dx) {
 
 // Up multiplies the filter by 4 (stride 2 in each axis leaves a quarter of the positions
 // nonzero): a gain of 2 per axis.
-void fir_up_forward(const ResampleShape& s, const float* x, float* y) {
+void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) {
   const int64_t oh = s.up_h(), ow = s.up_w();
   check(s, false, oh, ow, "fir_up");
   const float g = 2.0f * inverse_sum(s);
@@ -200,7 +200,7 @@ void fir_up_forward(const ResampleShape& s, const float* x, float* y) {
          s.in.c, x, y);
 }
 
-void fir_up_backward(const ResampleShape& s, const float* dy, float* dx) {
+void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   const int64_t oh = s.up_h(), ow = s.up_w();
   check(s, false, oh, ow, "fir_up");
   if (dx == nullptr) return;

@@ -9,10 +9,10 @@
 
 #include "layout.h"
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct ResampleShape {
-  Nhwc in;          // input activation
+  op::Nhwc in;          // input activation
   const float* f;   // 1-D filter taps, unnormalized
   int64_t taps;
   int64_t pad;
@@ -22,9 +22,13 @@ struct ResampleShape {
   int64_t up_w() const { return 2 * (in.w - 1) - 2 * pad + taps; }
 };
 
-void fir_down_forward(const ResampleShape& s, const float* x, float* y);
-void fir_down_backward(const ResampleShape& s, const float* dy, float* dx);
-void fir_up_forward(const ResampleShape& s, const float* x, float* y);
-void fir_up_backward(const ResampleShape& s, const float* dy, float* dx);
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
+void fir_down_forward(const op::ResampleShape& s, const float* x, float* y);
+void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx);
+void fir_up_forward(const op::ResampleShape& s, const float* x, float* y);
+void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx);
 
 }  // namespace pfgm::cpu

@@ -15,6 +15,6 @@
 namespace pfgm::cpu {
 
 // y[n, oh, ow, c] from x[n, h, w, c]; any sizes >= 1 (up or down). ERR_PFGM_SHAPE otherwise.
-void resize_bilinear_forward(const Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y);
+void resize_bilinear_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y);
 
 }  // namespace pfgm::cpu

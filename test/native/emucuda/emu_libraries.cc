@@ -35,7 +35,7 @@ nn::Backend& cpu() { return nn::cpu_backend(); }
 
 }  // namespace
 
-void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
                     MathMode math) {
   gpu::DeviceArray<float> xr, wr;
   cpu().conv2d_forward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
@@ -43,7 +43,7 @@ void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, c
   if (b != nullptr) gpu::add_bias_rows(s.n * s.oh() * s.ow(), s.cout, b, y);
 }
 
-void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
                      float* dw, float* db, MathMode math) {
   gpu::DeviceArray<float> xr, wr, dyr;
   cpu().conv2d_backward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
@@ -53,7 +53,7 @@ void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, 
 }
 
 // cuDNN's algorithm plans do not exist here; conv-linear-parity's plan checks need a GPU.
-ConvPlanInfo conv2d_plan(const cpu::Conv2dShape&, MathMode) {
+ConvPlanInfo conv2d_plan(const op::Conv2dShape&, MathMode) {
   fail(code::kDevice, "conv2d_plan: cuDNN's plans are not emulated (the CUDA emulator's convolutions are the CPU's)");
 }
 

@@ -131,17 +131,17 @@ void silu_forward(int64_t n, const float* x, float* y) { be().silu_forward(n, x,
 void silu_backward(int64_t n, const float* x, const float* dy, float* dx) {
   be().silu_backward(n, x, dy, dx);
 }
-void dropout_forward(const cpu::DropoutSpec& s, const float* x, float* y) {
+void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) {
   be().dropout_forward(s, x, y);
 }
-void dropout_backward(const cpu::DropoutSpec& s, const float* dy, float* dx) {
+void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) {
   be().dropout_backward(s, dy, dx);
 }
-void group_norm_forward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
                         const float* gamma, const float* beta, float* y, float* mean, float* rstd) {
   be().group_norm_forward(s, x, shift, gamma, beta, y, mean, rstd);
 }
-void group_norm_backward(const cpu::GroupNormShape& s, const float* x, const float* shift,
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
                          const float* rstd, const float* dy, float* dx, float* dgamma,
                          float* dbeta, float* dshift) {
@@ -157,31 +157,31 @@ void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) {
   be().swap_halves(rows, cols, x, y);
 }
 void fill(int64_t n, float value, float* y) { be().fill(n, value, y); }
-void attention_forward(const cpu::AttentionShape& s, const float* qkv, float* out, float* w) {
+void attention_forward(const op::AttentionShape& s, const float* qkv, float* out, float* w) {
   be().attention_forward(s, qkv, out, w);
 }
-void attention_backward(const cpu::AttentionShape& s, const float* qkv, const float* w,
+void attention_backward(const op::AttentionShape& s, const float* qkv, const float* w,
                         const float* dout, float* dqkv) {
   be().attention_backward(s, qkv, w, dout, dqkv);
 }
-void attention_forward_blas(const cpu::AttentionShape& s, const float* qkv, float* out, float* w,
+void attention_forward_blas(const op::AttentionShape& s, const float* qkv, float* out, float* w,
                             MathMode) {
   be().attention_forward(s, qkv, out, w);
 }
-void attention_backward_blas(const cpu::AttentionShape& s, const float* qkv, const float* w,
+void attention_backward_blas(const op::AttentionShape& s, const float* qkv, const float* w,
                              const float* dout, float* dqkv, MathMode) {
   be().attention_backward(s, qkv, w, dout, dqkv);
 }
-void fir_down_forward(const cpu::ResampleShape& s, const float* x, float* y) {
+void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) {
   be().fir_down_forward(s, x, y);
 }
-void fir_down_backward(const cpu::ResampleShape& s, const float* dy, float* dx) {
+void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   be().fir_down_backward(s, dy, dx);
 }
-void fir_up_forward(const cpu::ResampleShape& s, const float* x, float* y) {
+void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) {
   be().fir_up_forward(s, x, y);
 }
-void fir_up_backward(const cpu::ResampleShape& s, const float* dy, float* dx) {
+void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   be().fir_up_backward(s, dy, dx);
 }
 void positional_embedding(int64_t n, int64_t ch, double max_positions, bool endpoint,
@@ -191,23 +191,23 @@ void positional_embedding(int64_t n, int64_t ch, double max_positions, bool endp
 void fourier_embedding(int64_t n, int64_t ch, const float* freqs, const float* x, float* y) {
   be().fourier_embedding(n, ch, freqs, x, y);
 }
-void label_input(const cpu::LabelInputSpec& s, const float* labels, float* out) {
+void label_input(const op::LabelInputSpec& s, const float* labels, float* out) {
   be().label_input(s, labels, out);
 }
 // The math mode changes the GPU's rounding, not which values an op reads and writes.
-void conv2d_forward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* b,
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b,
                     float* y, MathMode) {
   be().conv2d_forward(s, x, w, b, y);
 }
-void conv2d_backward(const cpu::Conv2dShape& s, const float* x, const float* w, const float* dy,
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, MathMode) {
   be().conv2d_backward(s, x, w, dy, dx, dw, db);
 }
-void linear_forward(const cpu::LinearShape& s, const float* x, const float* w, const float* b,
+void linear_forward(const op::LinearShape& s, const float* x, const float* w, const float* b,
                     float* y, MathMode) {
   be().linear_forward(s, x, w, b, y);
 }
-void linear_backward(const cpu::LinearShape& s, const float* x, const float* w, const float* dy,
+void linear_backward(const op::LinearShape& s, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, MathMode) {
   be().linear_backward(s, x, w, dy, dx, dw, db);
 }

@@ -22,6 +22,7 @@
 
 import { deflateSync, inflateSync } from 'node:zlib';
 import { PfgmError } from '../errors.js';
+import { crc32 } from './crc32.js';
 
 /** An 8-bit image, samples interleaved row by row (HWC). */
 export interface PngImage {
@@ -67,28 +68,6 @@ export interface EncodePngOptions {
 
 /** The 8-byte PNG signature. */
 export const PNG_SIGNATURE: Uint8Array = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/**
- * CRC-32 (ISO 3309 / ITU-T V.42, the checksum of PNG chunks, ZIP entries and gzip), unsigned.
- *
- * @param bytes - the data
- * @param crc - the CRC of the data before `bytes`, to checksum in pieces; 0 to start
- */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return ~c >>> 0;
-}
 
 const CHANNELS_OF_TYPE: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const DEPTHS_OF_TYPE: Record<number, readonly number[]> = {

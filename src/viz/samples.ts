@@ -8,35 +8,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { encodeNpy } from '../codecs/npy.js';
+import { encodePng } from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
-import { gridImage, toByte } from '../viz/grid.js';
-import { scatterPlot } from '../viz/scatter.js';
-import { writeFileAtomic } from './checkpoint.js';
-import { encodePng } from './png.js';
-
-/**
- * An NPY file (format 1.0) of little-endian float32 values in C order.
- *
- * @param shape - The array's shape; its product must equal `data.length`.
- */
-export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Array {
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new PfgmError('ERR_PFGM_SHAPE', `encodeNpy: shape [${shape}] does not hold ${data.length} values`);
-  }
-  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
-  // Magic (6) + version (2) + length (2) + header + '\n' is padded to a multiple of 64 bytes.
-  const pad = 64 - ((10 + header.length + 1) % 64);
-  header = `${header}${' '.repeat(pad % 64)}\n`;
-  const out = new Uint8Array(10 + header.length + data.length * 4);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  const view = new DataView(out.buffer, 10 + header.length);
-  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i] as number, true);
-  return out;
-}
+import { writeFileAtomic } from '../io/atomic.js';
+import { gridImage, toByte } from './grid.js';
+import { scatterPlot } from './scatter.js';
 
 /** Samples as CSV text: one row per sample, values with up to 9 significant digits. */
 export function encodeCsv(data: Float32Array, count: number): string {

@@ -14,7 +14,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { constants, inflateRawSync } from 'node:zlib';
 import { PfgmError } from '../errors.js';
-import { crc32 } from './png.js';
+import { crc32 } from './crc32.js';
 
 /** One file or folder of a ZIP archive, as its central directory describes it. */
 export interface ZipEntry {

@@ -101,6 +101,62 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsFile {
   return { tensors, metadata };
 }
 
+/**
+ * Why bytes are not a well-formed safetensors file, as {@link checkSafetensors} finds it, from the
+ * most basic problem on: `short` (under 8 bytes), `not-safetensors` (no plausible header length
+ * followed by `{`), `truncated-header` and `truncated-data` (`need` bytes, `have` bytes),
+ * `header-not-json` (with the parser's `error`), `header-not-object`, `metadata-not-object`.
+ */
+export type SafetensorsProblem =
+  | { kind: 'short'; size: number }
+  | { kind: 'not-safetensors' }
+  | { kind: 'truncated-header'; need: number; have: number }
+  | { kind: 'header-not-json'; error: unknown }
+  | { kind: 'header-not-object' }
+  | { kind: 'truncated-data'; need: number; have: number }
+  | { kind: 'metadata-not-object' };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * Checks the framing of a safetensors file without decoding its tensors: the header length, the
+ * header as a JSON object (strict UTF-8), the data its tensors' byte ranges need, and
+ * `__metadata__` as an object. Tells a truncated file from one that is not safetensors at all, so
+ * that a reader of files users keep can say which; {@link decodeSafetensors} checks the rest
+ * (dtypes, shapes against byte ranges).
+ *
+ * @returns The first problem found, or undefined when the framing is sound.
+ */
+export function checkSafetensors(bytes: Uint8Array): SafetensorsProblem | undefined {
+  const size = bytes.length;
+  if (size < 8) return { kind: 'short', size };
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+  if (headerLength < 2n || headerLength > 100_000_000n || (size > 8 && bytes[8] !== 0x7b)) {
+    return { kind: 'not-safetensors' };
+  }
+  const n = Number(headerLength);
+  if (8 + n > size) return { kind: 'truncated-header', need: n, have: size - 8 };
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+  } catch (error) {
+    return { kind: 'header-not-json', error };
+  }
+  if (!isObject(header)) return { kind: 'header-not-object' };
+  let end = 0;
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const offsets = isObject(entry) ? entry.data_offsets : undefined;
+    if (Array.isArray(offsets) && typeof offsets[1] === 'number') end = Math.max(end, offsets[1]);
+  }
+  const have = size - 8 - n;
+  if (end > have) return { kind: 'truncated-data', need: end, have };
+  if (header.__metadata__ !== undefined && !isObject(header.__metadata__)) return { kind: 'metadata-not-object' };
+  return undefined;
+}
+
 /** Encodes tensors (and optional string metadata) as a safetensors file. */
 export function encodeSafetensors(
   tensors: Iterable<[string, SafetensorsEntry]>,
