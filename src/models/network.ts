@@ -8,8 +8,8 @@
 import { type DeviceName, getDeviceInfo, native } from '../addon/load.js';
 import type { NativeBufferName, NativeNetwork, NativeNetworkInfo } from '../addon/native.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
-import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../train/options.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
 import type {

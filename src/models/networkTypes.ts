@@ -6,8 +6,8 @@
  * @module
  */
 import type { PfgmHyperparameters } from '../physics/pfgm.js';
+import type { TrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
-import type { TrainOptions } from '../train/options.js';
 
 /**
  * The objectives of the PFGM family: `pfgmpp` (METHOD §2.2; any D > 0 and Infinity = EDM; the

@@ -6,9 +6,9 @@
 import { native } from '../addon/load.js';
 import { awaitNative } from '../errors.js';
 import { type DeviceOption, resolveDevice, Tensor } from '../tensor.js';
-import { TRAIN_DEFAULTS } from '../train/options.js';
 import { checkFinite, checkInteger, checkNonNegative, checkOneOf } from '../validate.js';
 import { nativeStreams, type StreamOptions } from './streams.js';
+import { TRAIN_DEFAULTS } from './trainOptions.js';
 
 /** Options of {@link sampleTrainingSigma}. */
 export interface TrainingSigmaOptions extends StreamOptions {

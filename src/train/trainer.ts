@@ -10,11 +10,16 @@ import type { Batch, Dataset } from '../data/dataset.js';
 import { PfgmError } from '../errors.js';
 import type { Network, PfgmSettings } from '../models/network.js';
 import { pfgmHyperparameters } from '../physics/pfgm.js';
-import { type ResolvedTrainOptions, resolveTrainOptions, type TRAIN_DEFAULTS, type TrainOptions } from './options.js';
+import {
+  type ResolvedTrainOptions,
+  resolveTrainOptions,
+  type TRAIN_DEFAULTS,
+  type TrainOptions,
+} from '../physics/trainOptions.js';
 import { epochOrder, flipFlag } from './order.js';
 
 export type { Objective } from '../models/network.js';
-export type { PfgmTrainOptions } from './options.js';
+export type { PfgmTrainOptions } from '../physics/trainOptions.js';
 
 /**
  * Hyperparameters of a {@link Trainer}: every {@link TrainOptions} field (checked and defaulted

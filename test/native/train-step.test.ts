@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import { preset } from '../../src/models/config.js';
 import { createNetwork, type TrainStepOptions } from '../../src/models/network.js';
-import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../../src/train/options.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../../src/physics/trainOptions.js';
 import { redirectedNetwork } from '../helpers/network-scripts.js';
 
 const tiny = () =>

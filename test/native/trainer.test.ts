@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { toy } from '../../src/data/toy.js';
 import { preset } from '../../src/models/config.js';
 import { createNetwork } from '../../src/models/network.js';
-import { TRAIN_DEFAULTS } from '../../src/train/options.js';
+import { TRAIN_DEFAULTS } from '../../src/physics/trainOptions.js';
 import { type TickStats, Trainer, type TrainerOptions } from '../../src/train/trainer.js';
 
 const config = preset('mlp', { features: 2, hidden: 16, numBlocks: 1, embChannels: 16, noiseChannels: 8 });

@@ -5,13 +5,14 @@
  * the native step (mapped field by field in one place, `toNativeTrainOptions`). The native side
  * has no defaults of its own for these fields: it requires every one of them.
  *
+ * It sits in the physics layer, below models/ and train/, because its lowest users are here
+ * (the training-noise draw, {@link sampleTrainingSigma}) and in models/ ({@link Network.trainStep}).
+ *
  * @module
  */
 import type { NativeTrainOptions } from '../addon/native.js';
 import { PfgmError } from '../errors.js';
-import type { Network, Objective } from '../models/network.js';
 import { checkD, checkFinite, checkInteger, checkNonNegative, checkPositive } from '../validate.js';
-import type { Trainer } from './trainer.js';
 
 /** Options of the `pfgm` objective (METHOD §3); M, z_max and upper_norm come from the data. */
 export interface PfgmTrainOptions {
@@ -43,7 +44,7 @@ export interface TrainOptions {
    * Objective (default: the network's, {@link Network.objective}): `pfgmpp` (METHOD §2.2, any
    * D > 0 and Infinity) or `pfgm` (METHOD §3, for a network created with `{ objective: 'pfgm' }`).
    */
-  objective?: Objective;
+  objective?: 'pfgmpp' | 'pfgm';
   /** Augmented dimensions D, > 0 or Infinity (default: the network's {@link Network.D}). */
   D?: number;
   /** Samples per step, a positive integer (default 64). */
@@ -280,7 +281,7 @@ export interface ResolveTrainContext {
   /** D when the options leave it out (a Trainer: the network's); without either, D is required. */
   D?: number;
   /** The objective when the options leave it out (a Trainer: the network's; else `pfgmpp`). */
-  objective?: Objective;
+  objective?: 'pfgmpp' | 'pfgm';
   /** How an error names an option (default: its name, e.g. `lrRampupKimg` or `pfgm.tau`). */
   label?: (option: string) => string;
 }
