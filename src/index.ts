@@ -140,6 +140,21 @@ export {
   type TensorQuantization,
 } from './models/quantize.js';
 export * from './physics/index.js';
+export {
+  type CliTrainDefaults,
+  type NetworkDefaults,
+  type PerDataKind,
+  type PfgmDefaults,
+  type ResolvedPfgmTrainOptions,
+  type ResolvedTrainOptions,
+  type ResolveTrainContext,
+  resolveTrainOptions,
+  type StepDefaults,
+  TRAIN_DEFAULTS,
+  type TrainDefaults,
+  type TrainerDefaults,
+  type TrainOptions,
+} from './physics/trainOptions.js';
 export { dpmSolver2M } from './sample/dpmSolver2M.js';
 export { dpmSolver3M } from './sample/dpmSolver3M.js';
 export { euler } from './sample/euler.js';

@@ -93,15 +93,26 @@ export interface NativeBatch {
   augment?: Float32Array;
 }
 
-export interface NativeOptim {
-  lr?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  lrRampupKimg?: number;
-  gradClip?: number;
-  emaHalflifeKimg?: number;
-  emaRampupRatio?: number;
+/**
+ * The training options of one native step, every field required: src/train/options.ts resolves
+ * them (and owns their defaults) and maps them here in one place (toNativeTrainOptions);
+ * src/native/binding/network_binding.cc reads each one (read_train_options).
+ */
+export interface NativeTrainOptions {
+  D: number;
+  seed: number;
+  pMean: number;
+  pStd: number;
+  microBatch: number;
+  stf: boolean;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  lrRampupKimg: number;
+  gradClip: number;
+  emaHalflifeKimg: number;
+  emaRampupRatio: number;
 }
 
 export interface NativeStepResult {
@@ -134,15 +145,9 @@ export interface NativeNetwork {
   trainStep(
     args: NativeBatch & {
       y: Float32Array;
-      D: number;
-      seed?: number;
       noise?: Float32Array;
       sigma?: Float32Array;
-      pMean?: number;
-      pStd?: number;
-      microBatch?: number;
-      stf?: boolean;
-      optim?: NativeOptim;
+      options: NativeTrainOptions;
       pfgm?: {
         refs: Float32Array;
         refsCount: number;

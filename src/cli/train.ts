@@ -14,6 +14,7 @@ import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
 import { fromNativeConfig, type NetworkConfig, type PresetName, preset, presetNames } from '../models/config.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
 import { sample } from '../sample/heun.js';
 import { pfgmSample } from '../sample/pfgmOde.js';
 import type { DeviceOption } from '../tensor.js';
@@ -103,34 +104,81 @@ function number(name: string, v: string | undefined, integer = false): number | 
   return x;
 }
 
+/** A number written as text, or undefined when the flag is absent; ranges are resolveTrainOptions'. */
+function numeric(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || Number.isNaN(x))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--${name} must be a number, got '${v}'`);
+  return x;
+}
+
+/** The flag that sets a training option, for resolveTrainOptions' messages. */
+function flag(option: string): string {
+  const flags: Record<string, string> = {
+    D: '--D',
+    'pfgm.refBatch': '--ref-batch',
+    checkpointTicks: '--checkpoint-every',
+  };
+  return flags[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+const OPTIONS = {
+  data: { type: 'string' },
+  out: { type: 'string' },
+  D: { type: 'string' },
+  objective: { type: 'string' },
+  'ref-batch': { type: 'string' },
+  stf: { type: 'boolean' },
+  network: { type: 'string' },
+  batch: { type: 'string' },
+  'micro-batch': { type: 'string' },
+  lr: { type: 'string' },
+  'lr-rampup-kimg': { type: 'string' },
+  'ema-halflife-kimg': { type: 'string' },
+  kimg: { type: 'string' },
+  steps: { type: 'string' },
+  seed: { type: 'string' },
+  xflip: { type: 'boolean' },
+  'sample-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  device: { type: 'string' },
+  precision: { type: 'string' },
+  resume: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--flag -1` as `--flag=-1` for the flags that take a value: parseArgs refuses a separate value
+ * that starts with a dash, so a negative number would end in a stack trace instead of the
+ * option's own one-line message.
+ */
+function joinNegativeValues(args: string[], takesValue: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const next = args[i + 1];
+    if (
+      a.startsWith('--') &&
+      !a.includes('=') &&
+      takesValue(a.slice(2)) &&
+      next !== undefined &&
+      /^-[\d.]/.test(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 function parse(args: string[]): Parsed | undefined {
   const { values } = parseArgs({
-    args,
-    options: {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      D: { type: 'string' },
-      objective: { type: 'string' },
-      'ref-batch': { type: 'string' },
-      stf: { type: 'boolean' },
-      network: { type: 'string' },
-      batch: { type: 'string' },
-      'micro-batch': { type: 'string' },
-      lr: { type: 'string' },
-      'lr-rampup-kimg': { type: 'string' },
-      'ema-halflife-kimg': { type: 'string' },
-      kimg: { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      xflip: { type: 'boolean' },
-      'sample-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      device: { type: 'string' },
-      precision: { type: 'string' },
-      resume: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    args: joinNegativeValues(args, (name) => OPTIONS[name as keyof typeof OPTIONS]?.type === 'string'),
+    options: OPTIONS,
   });
   if (values.help) {
     process.stdout.write(TRAIN_HELP);
@@ -161,7 +209,7 @@ function parse(args: string[]): Parsed | undefined {
     throw new PfgmError('ERR_PFGM_ARGUMENT', 'give --kimg or --steps, not both');
   const D =
     values.D === undefined
-      ? 128
+      ? TRAIN_DEFAULTS.cli.D
       : values.D === 'inf' || values.D === 'Infinity'
         ? Number.POSITIVE_INFINITY
         : number('D', values.D);
@@ -175,18 +223,29 @@ function parse(args: string[]): Parsed | undefined {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
-  return {
-    data: values.data,
-    objective,
-    refBatch: number('ref-batch', values['ref-batch'], true),
-    out: values.out,
+  const training = {
+    objective: objective as Objective,
     D: objective === 'pfgm' ? 1 : (D as number),
-    network: values.network,
+    refBatch: number('ref-batch', values['ref-batch'], true),
     batch: number('batch', values.batch, true),
     microBatch: number('micro-batch', values['micro-batch'], true),
     lr: number('lr', values.lr),
-    lrRampupKimg: values['lr-rampup-kimg'] === undefined ? undefined : Number(values['lr-rampup-kimg']),
+    lrRampupKimg: numeric('lr-rampup-kimg', values['lr-rampup-kimg']),
     emaHalflifeKimg: number('ema-halflife-kimg', values['ema-halflife-kimg']),
+  };
+  // Every training option is checked here, before any file is touched, by the Trainer's rules.
+  resolveTrainOptions(
+    {
+      ...trainOptions({ ...training, seed, xflip: values.xflip ?? false, stf: values.stf ?? false }),
+      checkpointTicks: checkpointEvery,
+    },
+    { label: flag },
+  );
+  return {
+    data: values.data,
+    ...training,
+    out: values.out,
+    network: values.network,
     kimg: number('kimg', values.kimg),
     steps: number('steps', values.steps, true),
     seed,
@@ -198,6 +257,38 @@ function parse(args: string[]): Parsed | undefined {
     device: values.device as DeviceOption | undefined,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
+  };
+}
+
+/** The Trainer options the flags set (undefined where `pfgm train` picks by data and run). */
+function trainOptions(
+  o: Pick<
+    Parsed,
+    | 'objective'
+    | 'D'
+    | 'refBatch'
+    | 'batch'
+    | 'microBatch'
+    | 'lr'
+    | 'lrRampupKimg'
+    | 'emaHalflifeKimg'
+    | 'seed'
+    | 'xflip'
+    | 'stf'
+  >,
+): TrainOptions {
+  return {
+    objective: o.objective,
+    D: o.D,
+    batch: o.batch,
+    microBatch: o.microBatch,
+    lr: o.lr,
+    lrRampupKimg: o.lrRampupKimg,
+    emaHalflifeKimg: o.emaHalflifeKimg,
+    seed: o.seed,
+    xflip: o.xflip,
+    stf: o.stf,
+    pfgm: o.refBatch === undefined ? undefined : { refBatch: o.refBatch },
   };
 }
 
@@ -280,27 +371,24 @@ export async function trainCommand(args: string[]): Promise<number> {
       objective: o.objective,
       D: o.D,
       seed: o.seed,
-      sigmaData: data.info.kind === 'vector' ? 1 : 0.5,
+      sigmaData: TRAIN_DEFAULTS.cli.sigmaData[data.info.kind],
       device: o.device,
       precision: o.precision,
     });
   }
-  const vector = data.info.kind === 'vector';
-  const batch = o.batch ?? (vector ? 256 : 64);
-  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : 12.8);
+  const cli = TRAIN_DEFAULTS.cli;
+  const kind = data.info.kind;
+  const batch = o.batch ?? cli.batch[kind];
+  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : cli.kimg);
   const statsFile = join(o.out, 'stats.jsonl');
   const meta = { objective: net.objective === 'pfgm' ? 'pfgm' : o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
   const trainer = new Trainer(net, data, {
+    ...trainOptions(o),
+    objective: undefined, // the network's (a resumed run's is the checkpoint's)
     batch,
-    microBatch: o.microBatch,
     D: net.D,
-    lr: o.lr ?? (vector ? 1e-3 : 2e-4),
-    lrRampupKimg: o.lrRampupKimg ?? Math.min(10000, totalKimg / 10),
-    emaHalflifeKimg: o.emaHalflifeKimg ?? 500,
-    seed: o.seed,
-    xflip: o.xflip,
-    stf: o.stf,
-    pfgm: o.refBatch === undefined ? undefined : { refBatch: o.refBatch },
+    lr: o.lr ?? cli.lr[kind],
+    lrRampupKimg: o.lrRampupKimg ?? Math.min(cli.lrRampupKimgMax, totalKimg / cli.lrRampupRunDivisor),
     checkpointTicks: o.checkpointEvery,
     checkpoint: async (t) => {
       await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });

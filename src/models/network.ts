@@ -6,8 +6,9 @@
  * @module
  */
 import { type DeviceName, getDeviceInfo, native } from '../addon/load.js';
-import type { NativeBufferName, NativeNetwork, NativeNetworkInfo, NativeOptim } from '../addon/native.js';
+import type { NativeBufferName, NativeNetwork, NativeNetworkInfo } from '../addon/native.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
@@ -16,7 +17,6 @@ import type {
   CreateNetworkOptions,
   FlatWeights,
   Objective,
-  OptimizerOptions,
   OptimizerState,
   ParameterInfo,
   PfgmSettings,
@@ -74,21 +74,6 @@ export function resolveNetworkDevice(device: DeviceOption | undefined): DeviceNa
     );
   }
   return 'cuda';
-}
-
-function optimOf(options: OptimizerOptions): NativeOptim {
-  const optim: NativeOptim = {
-    lr: options.lr,
-    beta1: options.beta1,
-    beta2: options.beta2,
-    eps: options.eps,
-    lrRampupKimg: options.lrRampupKimg,
-    gradClip: options.gradClip,
-    emaHalflifeKimg: options.emaHalflifeKimg,
-    emaRampupRatio: options.emaRampupRatio,
-  };
-  for (const [k, v] of Object.entries(optim)) if (v === undefined) delete optim[k as keyof NativeOptim];
-  return optim;
 }
 
 /** A denoiser D(x, sigma) with its weights and training state; see {@link createNetwork}. */
@@ -335,6 +320,7 @@ export class Network {
     this.#checkBatch('pfgmStep', y, batch, options);
     const refsCount = Math.floor(refs.length / this.sampleSize);
     this.#checkBatch('pfgmStep (refs)', refs, refsCount, {});
+    const o = resolveTrainOptions({ ...options, objective: 'pfgm', D: 1, stf: false }, { defaults: 'step' });
     checkNonNegative('M', options.M);
     checkPositive('tau', options.tau);
     checkPositive('s', options.s);
@@ -343,12 +329,9 @@ export class Network {
       h.trainStep({
         batch,
         y,
-        D: 1,
-        seed: options.seed ?? 0,
         labels: options.labels,
         augment: options.augment,
-        microBatch: options.microBatch,
-        optim: optimOf(options),
+        options: toNativeTrainOptions(o),
         pfgm: {
           refs,
           refsCount,
@@ -356,7 +339,7 @@ export class Network {
           tau: options.tau,
           s: options.s,
           gamma: options.gamma,
-          restrictM: options.restrictM ?? true,
+          restrictM: options.restrictM ?? TRAIN_DEFAULTS.trainer.pfgm.restrictM,
         },
       }),
     );
@@ -423,24 +406,18 @@ export class Network {
     const h = this.#handle('trainStep');
     this.#needObjective('trainStep', 'pfgmpp');
     checkD(options.D);
+    const o = resolveTrainOptions({ ...options, objective: 'pfgmpp' }, { defaults: 'step' });
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('trainStep', y, batch, options);
-    const optim = optimOf(options);
     return awaitNative(() =>
       h.trainStep({
         batch,
         y,
-        D: options.D,
-        seed: options.seed ?? 0,
         labels: options.labels,
         augment: options.augment,
         noise: options.noise,
         sigma: options.sigma,
-        pMean: options.pMean,
-        pStd: options.pStd,
-        microBatch: options.microBatch,
-        stf: options.stf,
-        optim,
+        options: toNativeTrainOptions(o),
       }),
     );
   }
@@ -514,7 +491,7 @@ export class Network {
  */
 export function createNetwork(network: PresetName | NetworkConfig, options: CreateNetworkOptions = {}): Network {
   const config = typeof network === 'string' ? preset(network) : validateNetworkConfig(network);
-  const sigmaData = options.sigmaData ?? 0.5;
+  const sigmaData = options.sigmaData ?? TRAIN_DEFAULTS.network.sigmaData;
   const objective = options.objective ?? 'pfgmpp';
   if (objective !== 'pfgmpp' && objective !== 'pfgm') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `objective must be 'pfgmpp' or 'pfgm', got '${String(objective)}'`);

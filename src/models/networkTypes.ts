@@ -6,6 +6,7 @@
  * @module
  */
 import type { PfgmHyperparameters } from '../physics/pfgm.js';
+import type { TrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
 
 /**
@@ -96,44 +97,22 @@ export interface VjpResult {
   vjp: Float32Array;
 }
 
-/** Hyperparameters of the optimizer step (EDM's defaults where it has them). */
-export interface OptimizerOptions {
-  /** Adam learning rate after ramp-up (default 2e-4). */
-  lr?: number;
-  /** Adam beta1 (default 0.9). */
-  beta1?: number;
-  /** Adam beta2 (default 0.999). */
-  beta2?: number;
-  /** Adam epsilon (default 1e-8). */
-  eps?: number;
-  /** Learning-rate ramp-up over this many thousand images (default 0: none; EDM uses 10000). */
-  lrRampupKimg?: number;
-  /** Clip the global gradient norm to this value (default 0: off). */
-  gradClip?: number;
-  /** EMA half-life in thousands of images (default 500, EDM's). */
-  emaHalflifeKimg?: number;
-  /** EMA ramp-up ratio (default 0.05, EDM's; 0 disables the ramp-up). */
-  emaRampupRatio?: number;
-}
+/**
+ * Hyperparameters of the optimizer step; checked and defaulted by {@link resolveTrainOptions}
+ * (defaults in {@link TRAIN_DEFAULTS}).
+ */
+export type OptimizerOptions = Pick<
+  TrainOptions,
+  'lr' | 'beta1' | 'beta2' | 'eps' | 'lrRampupKimg' | 'gradClip' | 'emaHalflifeKimg' | 'emaRampupRatio'
+>;
 
-/** Options of {@link Network.trainStep}. */
-export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
+/** Options of {@link Network.trainStep}; the defaults are `TRAIN_DEFAULTS.step`. */
+export interface TrainStepOptions
+  extends BatchLabels,
+    OptimizerOptions,
+    Pick<TrainOptions, 'seed' | 'pMean' | 'pStd' | 'microBatch' | 'stf'> {
   /** Augmented dimensions D (> 0, or Infinity for EDM). */
   D: number;
-  /** Seed of this run's perturbation and dropout streams (default 0). */
-  seed?: number;
-  /** EDM's P_mean of ln sigma (default -1.2). */
-  pMean?: number;
-  /** EDM's P_std of ln sigma (default 1.2). */
-  pStd?: number;
-  /** Accumulate gradients over chunks of this many samples (a batch that does not fit). */
-  microBatch?: number;
-  /**
-   * Stable target field (METHOD §2.4): train toward the posterior mean of the batch given each
-   * perturbed sample instead of its own clean sample; lower variance, same optimum as the batch
-   * grows.
-   */
-  stf?: boolean;
   /** An explicit perturbation (with `sigma`) instead of the native draws; for tests. */
   noise?: Float32Array;
   /** Per-sample sigma of the explicit perturbation. */
@@ -141,7 +120,7 @@ export interface TrainStepOptions extends BatchLabels, OptimizerOptions {
 }
 
 /** Options of {@link Network.pfgmStep}: PFGM's hyperparameters (METHOD §3) and the optimizer's. */
-export interface PfgmStepOptions extends BatchLabels, OptimizerOptions {
+export interface PfgmStepOptions extends BatchLabels, OptimizerOptions, Pick<TrainOptions, 'seed' | 'microBatch'> {
   /** Largest exponent of (1 + tau). */
   M: number;
   /** Growth rate. */
@@ -152,10 +131,6 @@ export interface PfgmStepOptions extends BatchLabels, OptimizerOptions {
   gamma: number;
   /** The paper's restrict_M (default true). */
   restrictM?: boolean;
-  /** Seed of the perturbation and dropout streams (default 0). */
-  seed?: number;
-  /** Accumulate gradients over chunks of this many samples. */
-  microBatch?: number;
 }
 
 /** What one training step reports. */

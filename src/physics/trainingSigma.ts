@@ -8,14 +8,15 @@ import { awaitNative } from '../errors.js';
 import { type DeviceOption, resolveDevice, Tensor } from '../tensor.js';
 import { checkFinite, checkInteger, checkNonNegative, checkOneOf } from '../validate.js';
 import { nativeStreams, type StreamOptions } from './streams.js';
+import { TRAIN_DEFAULTS } from './trainOptions.js';
 
 /** Options of {@link sampleTrainingSigma}. */
 export interface TrainingSigmaOptions extends StreamOptions {
   /** How many sigmas. */
   count: number;
-  /** Mean of ln sigma (default -1.2). */
+  /** Mean of ln sigma (default -1.2, `TRAIN_DEFAULTS.step.pMean`). */
   pMean?: number;
-  /** Standard deviation of ln sigma (default 1.2). */
+  /** Standard deviation of ln sigma (default 1.2, `TRAIN_DEFAULTS.step.pStd`). */
   pStd?: number;
   /** Element type (default f32). */
   dtype?: 'f32' | 'f64';
@@ -33,8 +34,8 @@ export async function sampleTrainingSigma(options: TrainingSigmaOptions): Promis
   const count = checkInteger('count', options.count, 1);
   const args = {
     count,
-    pMean: checkFinite('pMean', options.pMean ?? -1.2),
-    pStd: checkNonNegative('pStd', options.pStd ?? 1.2),
+    pMean: checkFinite('pMean', options.pMean ?? TRAIN_DEFAULTS.step.pMean),
+    pStd: checkNonNegative('pStd', options.pStd ?? TRAIN_DEFAULTS.step.pStd),
     dtype: checkOneOf('dtype', options.dtype ?? 'f32', ['f32', 'f64'] as const),
     device: resolveDevice(options.device),
     ...nativeStreams(options, count),

@@ -8,65 +8,25 @@
  */
 import type { Batch, Dataset } from '../data/dataset.js';
 import { PfgmError } from '../errors.js';
-import type { Network, Objective, PfgmSettings } from '../models/network.js';
+import type { Network, PfgmSettings } from '../models/network.js';
 import { pfgmHyperparameters } from '../physics/pfgm.js';
-import { checkD, checkNonNegative, checkPositive } from '../validate.js';
+import {
+  type ResolvedTrainOptions,
+  resolveTrainOptions,
+  type TRAIN_DEFAULTS,
+  type TrainOptions,
+} from '../physics/trainOptions.js';
 import { epochOrder, flipFlag } from './order.js';
 
 export type { Objective } from '../models/network.js';
+export type { PfgmTrainOptions } from '../physics/trainOptions.js';
 
-/** Options of the `pfgm` objective (METHOD §3); M, z_max and upper_norm come from the data. */
-export interface PfgmTrainOptions {
-  /**
-   * The large batch over which the field target (3.1) is computed, containing the small batch
-   * (default 4096, the paper's CIFAR-10 value, or the whole dataset when smaller).
-   */
-  refBatch?: number;
-  /** Growth rate tau (default 0.03). */
-  tau?: number;
-  /** Smallest perturbation scale s (default 0.01). */
-  s?: number;
-  /** gamma of the normalisation (default 5). */
-  gamma?: number;
-  /** The paper's restrict_M (default true). */
-  restrictM?: boolean;
-  /** Override M (default: METHOD §3's rule of thumb from the data's mean norm). */
-  M?: number;
-}
-
-/** Hyperparameters of a {@link Trainer}; EDM's defaults where it has them. */
-export interface TrainerOptions {
-  /** Samples per step (default 64). */
-  batch?: number;
-  /** Accumulate gradients over chunks of this many samples (default: the whole batch). */
-  microBatch?: number;
-  /** Augmented dimensions D (default: the network's {@link Network.D}). */
-  D?: number;
-  /**
-   * Objective (default: the network's, {@link Network.objective}): `pfgmpp` (METHOD §2.2, any
-   * D > 0 and Infinity) or `pfgm` (METHOD §3, for a network created with `{ objective: 'pfgm' }`).
-   */
-  objective?: Objective;
-  /** Options of the `pfgm` objective. */
-  pfgm?: PfgmTrainOptions;
-  /** Stable target field: the batch posterior mean as the target (METHOD §2.4; default false). */
-  stf?: boolean;
-  /** Adam learning rate after ramp-up (default 1e-3, EDM's). */
-  lr?: number;
-  /** Learning-rate ramp-up in thousands of images (default 10000, EDM's). */
-  lrRampupKimg?: number;
-  /** EMA half-life in thousands of images (default 500, EDM's). */
-  emaHalflifeKimg?: number;
-  /** EMA ramp-up ratio (default 0.05, EDM's). */
-  emaRampupRatio?: number;
-  /** Clip the global gradient norm (default 0: off). */
-  gradClip?: number;
-  /** Seed of the data order, the perturbations and dropout (default 0). */
-  seed?: number;
-  /** Mirror images horizontally with probability 1/2 (EDM's --xflip; default false). */
-  xflip?: boolean;
-  /** Report a tick every this many thousand images (default: about 50 ticks per run). */
-  tickKimg?: number;
+/**
+ * Hyperparameters of a {@link Trainer}: every {@link TrainOptions} field (checked and defaulted
+ * by {@link resolveTrainOptions}; defaults in {@link TRAIN_DEFAULTS}, `trainer` then `step`) and
+ * the callbacks.
+ */
+export interface TrainerOptions extends TrainOptions {
   /** Called with every tick's statistics. */
   onProgress?: (tick: TickStats) => void;
   /**
@@ -74,8 +34,6 @@ export interface TrainerOptions {
    * thrown), and every `checkpointTicks` ticks.
    */
   checkpoint?: (trainer: Trainer) => Promise<void>;
-  /** Ticks between periodic checkpoints (default 0: only at the end and on abort). */
-  checkpointTicks?: number;
 }
 
 /** What one tick reports. */
@@ -118,12 +76,6 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1)
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `${name} must be a positive integer, got ${v}`);
-  return v;
-}
-
 /**
  * Trains a network on a dataset.
  *
@@ -138,14 +90,11 @@ export class Trainer {
   readonly net: Network;
   /** The data. */
   readonly data: Dataset;
-  /** The resolved options. */
-  readonly options: Readonly<
-    Required<Omit<TrainerOptions, 'onProgress' | 'checkpoint' | 'microBatch' | 'tickKimg' | 'pfgm'>>
-  > &
-    Pick<TrainerOptions, 'onProgress' | 'checkpoint' | 'microBatch' | 'tickKimg'> & {
-      /** The resolved options of the `pfgm` objective. */
-      readonly pfgm: Readonly<Required<Omit<PfgmTrainOptions, 'M'>>> & Pick<PfgmTrainOptions, 'M'>;
-    };
+  /**
+   * The resolved options ({@link resolveTrainOptions}; `pfgm.refBatch` at most the dataset's
+   * size) and the callbacks; these are what every step gets.
+   */
+  readonly options: ResolvedTrainOptions & Readonly<Pick<TrainerOptions, 'onProgress' | 'checkpoint'>>;
   #epoch = 0;
   #position = 0;
   #order: Uint32Array | undefined;
@@ -165,54 +114,21 @@ export class Trainer {
       );
     }
     if (data.info.count < 1) throw new PfgmError('ERR_PFGM_ARGUMENT', `dataset ${data.info.name} is empty`);
-    const objective = options.objective ?? net.objective;
-    if (objective !== 'pfgmpp' && objective !== 'pfgm') {
-      throw new PfgmError('ERR_PFGM_ARGUMENT', `objective must be 'pfgmpp' or 'pfgm', got '${String(objective)}'`);
-    }
-    if (objective !== net.objective) {
+    const o = resolveTrainOptions(options, { D: net.D, objective: net.objective });
+    if (o.objective !== net.objective) {
       throw new PfgmError(
         'ERR_PFGM_ARGUMENT',
-        objective === 'pfgm'
+        o.objective === 'pfgm'
           ? `the pfgm objective needs a network with PFGM's extra z output: createNetwork(config, { objective: 'pfgm' })`
           : `this network predicts PFGM's field; train it with objective 'pfgm', or create a denoiser for 'pfgmpp'`,
       );
     }
-    if (objective === 'pfgm' && options.stf) {
-      throw new PfgmError(
-        'ERR_PFGM_ARGUMENT',
-        'stf is an option of the pfgmpp objective; PFGM has its own large-batch target',
-      );
-    }
-    if (objective === 'pfgm' && options.D !== undefined && options.D !== 1) {
-      throw new PfgmError('ERR_PFGM_ARGUMENT', `the pfgm objective is D = 1, got D = ${options.D}`);
-    }
-    const p = options.pfgm ?? {};
-    this.options = {
-      batch: positiveInt('batch', options.batch ?? 64),
-      microBatch: options.microBatch,
-      D: checkD(options.D ?? net.D),
-      objective,
-      stf: options.stf ?? false,
-      lr: options.lr ?? 1e-3,
-      lrRampupKimg: options.lrRampupKimg ?? 10000,
-      emaHalflifeKimg: options.emaHalflifeKimg ?? 500,
-      emaRampupRatio: options.emaRampupRatio ?? 0.05,
-      gradClip: options.gradClip ?? 0,
-      seed: options.seed ?? 0,
-      xflip: options.xflip ?? false,
-      tickKimg: options.tickKimg,
+    this.options = Object.freeze({
+      ...o,
+      pfgm: Object.freeze({ ...o.pfgm, refBatch: Math.min(o.pfgm.refBatch, data.info.count) }),
       onProgress: options.onProgress,
       checkpoint: options.checkpoint,
-      checkpointTicks: options.checkpointTicks ?? 0,
-      pfgm: {
-        refBatch: Math.min(positiveInt('pfgm.refBatch', p.refBatch ?? 4096), data.info.count),
-        tau: checkPositive('pfgm.tau', p.tau ?? 0.03),
-        s: checkPositive('pfgm.s', p.s ?? 0.01),
-        gamma: checkNonNegative('pfgm.gamma', p.gamma ?? 5),
-        restrictM: p.restrictM ?? true,
-        M: p.M === undefined ? undefined : checkNonNegative('pfgm.M', p.M),
-      },
-    };
+    });
   }
 
   /**
@@ -298,19 +214,13 @@ export class Trainer {
         ? batch.labels.subarray(0, o.batch * this.data.info.labelDim)
         : undefined;
     return this.net.pfgmStep(batch.data.subarray(0, o.batch * per), batch.data, {
+      ...o,
       M: pfgm.M,
       tau: pfgm.tau,
       s: pfgm.s,
       gamma: pfgm.gamma,
       restrictM: pfgm.restrictM,
-      seed: o.seed,
       labels,
-      microBatch: o.microBatch,
-      lr: o.lr,
-      lrRampupKimg: o.lrRampupKimg,
-      emaHalflifeKimg: o.emaHalflifeKimg,
-      emaRampupRatio: o.emaRampupRatio,
-      gradClip: o.gradClip,
     });
   }
 
@@ -357,18 +267,7 @@ export class Trainer {
       const r =
         pfgm !== undefined
           ? await this.#pfgmStep(batch, pfgm)
-          : await this.net.trainStep(batch.data, {
-              D: o.D,
-              seed: o.seed,
-              labels: useLabels ? batch.labels : undefined,
-              microBatch: o.microBatch,
-              stf: o.stf,
-              lr: o.lr,
-              lrRampupKimg: o.lrRampupKimg,
-              emaHalflifeKimg: o.emaHalflifeKimg,
-              emaRampupRatio: o.emaRampupRatio,
-              gradClip: o.gradClip,
-            });
+          : await this.net.trainStep(batch.data, { ...o, labels: useLabels ? batch.labels : undefined });
       last = r;
       if (!r.skipped) {
         tickLoss += r.loss;

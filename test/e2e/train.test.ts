@@ -120,5 +120,24 @@ describe('pfgm train', () => {
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // a message, not a stack trace
     }
+    // Training options are checked (by resolveTrainOptions) before anything is written: one line.
+    const options: [string[], RegExp][] = [
+      [['--lr-rampup-kimg', 'abc'], /^pfgm: --lr-rampup-kimg must be a number, got 'abc' \[ERR_PFGM_ARGUMENT\]$/],
+      [
+        ['--lr-rampup-kimg', '-1'],
+        /^pfgm: --lr-rampup-kimg must be a finite number >= 0, got -1 \[ERR_PFGM_ARGUMENT\]$/,
+      ],
+      [['--lr-rampup-kimg=Infinity'], /^pfgm: --lr-rampup-kimg must be a finite number >= 0, got Infinity/],
+      [['--seed', '-1'], /^pfgm: --seed must be an integer >= 0, got '-1'/],
+      [['--lr', 'NaN'], /^pfgm: --lr must be a positive number, got 'NaN'/],
+    ];
+    for (const [flags, message] of options) {
+      const out = join(work, 'never');
+      const r = pfgm(['train', '--data', 'toy:moons', '--out', out, ...flags, '--steps', '1']);
+      expect(r.code, `${flags.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.trim()).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(out)).toBe(false);
+    }
   }, 120_000);
 });

@@ -2,8 +2,11 @@
 // the whole batch, a non-finite gradient skipped and counted (never applied), clipping, and
 // classes reaching a conditional network.
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon/load.js';
 import { preset } from '../../src/models/config.js';
-import { createNetwork } from '../../src/models/network.js';
+import { createNetwork, type TrainStepOptions } from '../../src/models/network.js';
+import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../../src/physics/trainOptions.js';
+import { redirectedNetwork } from '../helpers/network-scripts.js';
 
 const tiny = () =>
   preset('ddpmpp-small', {
@@ -97,5 +100,74 @@ describe('native training step', () => {
     await expect(cond.trainStep(y, { D: 128, labels })).resolves.toMatchObject({ skipped: false });
     using plain = createNetwork(tiny());
     await expect(plain.trainStep(y, { D: 128, labels })).rejects.toThrow(/unconditional/);
+  });
+
+  it('refuses NaN, infinite and out-of-range options before anything runs', async () => {
+    using net = createNetwork('mlp', { seed: 0 });
+    const y = batch(8, 2);
+    const bad: [Partial<TrainStepOptions>, RegExp][] = [
+      [{ lr: Number.NaN }, /lr must be a finite number > 0, got NaN/],
+      [{ lr: Number.POSITIVE_INFINITY }, /lr must be a finite number > 0, got Infinity/],
+      [{ lr: -1 }, /lr must be a finite number > 0, got -1/],
+      [{ emaHalflifeKimg: Number.NaN }, /emaHalflifeKimg must be a finite number >= 0, got NaN/],
+      [{ beta1: 2 }, /beta1 must be a number in \[0, 1\), got 2/],
+      [{ eps: -1 }, /eps must be a finite number > 0, got -1/],
+      [{ gradClip: -1 }, /gradClip must be a finite number >= 0, got -1/],
+      [{ seed: -1 }, /seed must be a non-negative integer/],
+      [{ seed: Number.NaN }, /seed must be a non-negative integer/],
+      [{ pStd: -1 }, /pStd must be a finite number >= 0/],
+      [{ lrRampupKimg: -1 }, /lrRampupKimg must be a finite number >= 0, got -1/],
+    ];
+    for (const [options, message] of bad) {
+      const step = net.trainStep(y, { D: 128, ...options });
+      await expect(step, JSON.stringify(options)).rejects.toMatchObject({ code: 'ERR_PFGM_ARGUMENT' });
+      await expect(step).rejects.toThrow(message);
+    }
+    await expect(net.pfgmStep(y, y, { M: 10, tau: 0.03, s: 0.01, gamma: 5, lr: Number.NaN })).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+    });
+    expect(net.counters()).toMatchObject({ steps: 0, adamSteps: 0 });
+  });
+
+  it('uses TRAIN_DEFAULTS.step for what it is not given, bit for bit', async () => {
+    const run = async (options: TrainStepOptions) => {
+      using net = createNetwork('mlp', { seed: 4 });
+      const r = await net.trainStep(batch(8, 2), options);
+      return { r, w: net.flatWeights() };
+    };
+    const plain = await run({ D: 64 });
+    const explicit = await run({ D: 64, ...TRAIN_DEFAULTS.step });
+    expect(explicit).toEqual(plain);
+    expect(plain.r.lr).toBe(TRAIN_DEFAULTS.step.lr); // no ramp-up by default
+  });
+
+  it('has no native defaults: the addon refuses a step without every option', async () => {
+    const Ctor = native().Network; // the real one, before the redirection
+    const { net, handle } = redirectedNetwork(preset('mlp'), { seed: 0 }, (c) => new Ctor(c));
+    using _ = net;
+    const y = batch(8, 2);
+    const full = toNativeTrainOptions(resolveTrainOptions({ D: 128 }, { defaults: 'step' }));
+    // Argument errors are thrown at the call (before a promise exists).
+    const refusal = async (args: unknown) => {
+      try {
+        await handle.trainStep(args as never);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    expect(await refusal({ batch: 8, y })).toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+      message: expect.stringMatching(/'options'/),
+    });
+    for (const key of Object.keys(full)) {
+      const partial: Record<string, unknown> = { ...full };
+      delete partial[key];
+      expect(await refusal({ batch: 8, y, options: partial }), key).toMatchObject({
+        code: 'ERR_PFGM_ARGUMENT',
+        message: expect.stringContaining(`'${key}'`),
+      });
+    }
+    await expect(handle.trainStep({ batch: 8, y, options: full })).resolves.toMatchObject({ skipped: false });
   });
 });

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { toy } from '../../src/data/toy.js';
 import { preset } from '../../src/models/config.js';
 import { createNetwork } from '../../src/models/network.js';
-import { type TickStats, Trainer } from '../../src/train/trainer.js';
+import { TRAIN_DEFAULTS } from '../../src/physics/trainOptions.js';
+import { type TickStats, Trainer, type TrainerOptions } from '../../src/train/trainer.js';
 
 const config = preset('mlp', { features: 2, hidden: 16, numBlocks: 1, embChannels: 16, noiseChannels: 8 });
 
@@ -52,5 +53,37 @@ describe('Trainer', () => {
     expect(() => new Trainer(images, toy('moons', { count: 10 }))).toThrow(/samples have shape \[2\]/);
     const trainer = new Trainer(net, toy('moons', { count: 10 }));
     await expect(trainer.run({}).next()).rejects.toThrow(/say how long to train/);
+  });
+
+  it('refuses NaN, infinite and out-of-range options when it is made', () => {
+    using net = createNetwork(config);
+    const data = toy('moons', { count: 10 });
+    const bad: [TrainerOptions, RegExp][] = [
+      [{ lr: Number.NaN }, /lr must be a finite number > 0, got NaN/],
+      [{ lr: Number.POSITIVE_INFINITY }, /lr must be a finite number > 0, got Infinity/],
+      [{ lr: -1 }, /lr must be a finite number > 0, got -1/],
+      [{ emaHalflifeKimg: Number.NaN }, /emaHalflifeKimg must be a finite number >= 0, got NaN/],
+      [{ beta1: 2 }, /beta1 must be a number in \[0, 1\), got 2/],
+      [{ eps: -1 }, /eps must be a finite number > 0, got -1/],
+      [{ gradClip: -1 }, /gradClip must be a finite number >= 0, got -1/],
+      [{ seed: -1 }, /seed must be a non-negative integer .*got -1/],
+      [{ seed: Number.NaN }, /seed must be a non-negative integer .*got NaN/],
+      [{ lrRampupKimg: -1 }, /lrRampupKimg must be a finite number >= 0, got -1/],
+      [{ emaRampupRatio: Number.NaN }, /emaRampupRatio must be a finite number >= 0, got NaN/],
+    ];
+    for (const [options, message] of bad) {
+      expect(() => new Trainer(net, data, options), JSON.stringify(options)).toThrow(message);
+      expect(() => new Trainer(net, data, options)).toThrow(expect.objectContaining({ code: 'ERR_PFGM_ARGUMENT' }));
+    }
+    const t = new Trainer(net, data, { lr: 2e-4, seed: 7 });
+    expect(Object.isFrozen(t.options)).toBe(true);
+    expect(t.options).toMatchObject({
+      lr: 2e-4,
+      seed: 7,
+      D: net.D,
+      beta1: TRAIN_DEFAULTS.step.beta1,
+      lrRampupKimg: TRAIN_DEFAULTS.trainer.lrRampupKimg,
+    });
+    expect(t.options.pfgm.refBatch).toBe(10); // at most the dataset
   });
 });

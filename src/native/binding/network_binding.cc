@@ -41,6 +41,49 @@ std::vector<T> list_field(const Napi::Object& o, const char* key, std::vector<T>
   return out;
 }
 
+// The resolved training options, options: {...} of trainStep (src/train/options.ts resolves them
+// and maps them in toNativeTrainOptions). Every field is required: the defaults live only there.
+struct TrainOptions {
+  double D;
+  uint64_t seed;
+  double p_mean, p_std;
+  int64_t micro_batch;
+  bool stf;
+  train::OptimConfig opt;
+};
+
+bool bool_field(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) fail(code::kArgument, std::string("'") + key + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+TrainOptions read_train_options(const Napi::Object& args) {
+  Napi::Value v = args.Get("options");
+  if (!v.IsObject()) fail(code::kArgument, "'options' (the resolved training options) is required");
+  Napi::Object o = v.As<Napi::Object>();
+  TrainOptions t{};
+  t.D = number_field(o, "D");
+  const double seed = number_field(o, "seed");
+  if (!(seed >= 0) || seed != std::floor(seed) || seed > 9007199254740991.0)
+    fail(code::kArgument, "'seed' must be a non-negative integer");
+  t.seed = static_cast<uint64_t>(seed);
+  t.p_mean = number_field(o, "pMean");
+  t.p_std = number_field(o, "pStd");
+  if (!has_field(o, "microBatch")) fail(code::kArgument, "'microBatch' must be a number");
+  t.micro_batch = int_field(o, "microBatch", 0);
+  t.stf = bool_field(o, "stf");
+  t.opt.lr = number_field(o, "lr");
+  t.opt.beta1 = number_field(o, "beta1");
+  t.opt.beta2 = number_field(o, "beta2");
+  t.opt.eps = number_field(o, "eps");
+  t.opt.lr_rampup_kimg = number_field(o, "lrRampupKimg");
+  t.opt.grad_clip = number_field(o, "gradClip");
+  t.opt.ema_halflife_kimg = number_field(o, "emaHalflifeKimg");
+  t.opt.ema_rampup_ratio = number_field(o, "emaRampupRatio");
+  return t;
+}
+
 // extra_out: output channels (features) beyond the input's; 1 for PFGM's z component.
 std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra_out) {
   const std::string kind = string_field(c, "kind");
@@ -383,6 +426,8 @@ Napi::Value NetworkHandle::InputVjp(const Napi::CallbackInfo& info) {
   });
 }
 
+// trainStep({ batch, y, labels?, augment?, noise?, sigma?, options, pfgm? }) -> Promise<{ loss,
+// gradNorm, skipped, lr }>: one training step; `options` is read by read_train_options.
 Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -391,9 +436,9 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
     const bool pfgm = has_field(o, "pfgm");
     auto b = std::make_shared<BatchInputs>(
         read_batch(*s, o, "y", pfgm ? Perturbation::kNone : Perturbation::kOptional));
-    const double D = pfgm ? 1.0 : number_field(o, "D");
+    const TrainOptions t = read_train_options(o);
+    const double D = pfgm ? 1.0 : t.D;
     if (!(D > 0)) fail(code::kArgument, "D must be positive or Infinity, got " + std::to_string(D));
-    const double seed = num_field(o, "seed", 0);
     auto pin = std::make_shared<train::PfgmStepInput>();
     auto refs = std::make_shared<std::vector<float>>();
     if (pfgm) {
@@ -406,25 +451,10 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
       pin->tau = number_field(p, "tau");
       pin->s = number_field(p, "s");
       pin->gamma = number_field(p, "gamma");
-      pin->restrict_m = !has_field(p, "restrictM") || p.Get("restrictM").ToBoolean().Value();
+      pin->restrict_m = bool_field(p, "restrictM");
       if (!(pin->M >= 0) || !(pin->tau > 0) || !(pin->s > 0) || !(pin->gamma >= 0))
         fail(code::kArgument, "pfgm needs M >= 0, tau > 0, s > 0 and gamma >= 0");
     }
-    train::OptimConfig opt;
-    if (has_field(o, "optim")) {
-      Napi::Object p = o.Get("optim").As<Napi::Object>();
-      opt.lr = num_field(p, "lr", opt.lr);
-      opt.beta1 = num_field(p, "beta1", opt.beta1);
-      opt.beta2 = num_field(p, "beta2", opt.beta2);
-      opt.eps = num_field(p, "eps", opt.eps);
-      opt.lr_rampup_kimg = num_field(p, "lrRampupKimg", opt.lr_rampup_kimg);
-      opt.grad_clip = num_field(p, "gradClip", opt.grad_clip);
-      opt.ema_halflife_kimg = num_field(p, "emaHalflifeKimg", opt.ema_halflife_kimg);
-      opt.ema_rampup_ratio = num_field(p, "emaRampupRatio", opt.ema_rampup_ratio);
-    }
-    const double p_mean = num_field(o, "pMean", -1.2), p_std = num_field(o, "pStd", 1.2);
-    const int64_t micro_batch = int_field(o, "microBatch", 0);
-    const bool stf = has_field(o, "stf") && o.Get("stf").ToBoolean().Value();
     auto result = std::make_shared<train::StepResult>();
     return PromiseWorker::start(
         env,
@@ -436,9 +466,9 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
             in.y = b->data.data();
             in.refs = refs->data();
             in.labels = b->view();
-            in.seed = static_cast<uint64_t>(seed);
-            in.micro_batch = micro_batch;
-            *result = s->step_pfgm(in, opt);
+            in.seed = t.seed;
+            in.micro_batch = t.micro_batch;
+            *result = s->step_pfgm(in, t.opt);
             return;
           }
           train::StepInput in{};
@@ -446,14 +476,14 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           in.y = b->data.data();
           in.labels = b->view();
           in.D = D;
-          in.p_mean = p_mean;
-          in.p_std = p_std;
-          in.seed = static_cast<uint64_t>(seed);
+          in.p_mean = t.p_mean;
+          in.p_std = t.p_std;
+          in.seed = t.seed;
           in.noise = BatchInputs::or_null(b->noise);
           in.sigma = BatchInputs::or_null(b->sigma);
-          in.micro_batch = micro_batch;
-          in.stf = stf;
-          *result = s->step(in, opt);
+          in.micro_batch = t.micro_batch;
+          in.stf = t.stf;
+          *result = s->step(in, t.opt);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object r = Napi::Object::New(e);

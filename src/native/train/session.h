@@ -16,13 +16,18 @@
 
 namespace pfgm::train {
 
+// The training options (OptimConfig, and D, p_mean, p_std, seed, micro_batch, stf, restrict_m
+// of the step inputs) have no defaults on this side: they always come from JS, where
+// src/train/options.ts owns every default and checks every value, and the binding
+// (read_train_options in binding/network_binding.cc) requires each field.
+
 struct OptimConfig {
-  double lr = 2e-4;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double lr_rampup_kimg = 0;      // EDM: 10000 (10 Mimg); 0 = no ramp
-  double grad_clip = 0;           // max global gradient norm; 0 = off
-  double ema_halflife_kimg = 500;
-  double ema_rampup_ratio = 0.05; // <= 0: no ramp-up
+  double lr;                  // Adam's learning rate after ramp-up
+  double beta1, beta2, eps;
+  double lr_rampup_kimg;      // 0 = no ramp
+  double grad_clip;           // max global gradient norm; 0 = off
+  double ema_halflife_kimg;
+  double ema_rampup_ratio;    // <= 0: no ramp-up
 };
 
 struct StepInput {
@@ -30,12 +35,12 @@ struct StepInput {
   const float* y;                  // clean data, PyTorch layout
   nn::Labels labels;
   double D;                        // > 0 or +inf
-  double p_mean = -1.2, p_std = 1.2;
+  double p_mean, p_std;            // ln sigma ~ N(p_mean, p_std^2)
   uint64_t seed;
   const float* noise = nullptr;    // explicit perturbation (tests): skips the draws
   const float* sigma = nullptr;    // explicit per-sample sigma (with noise)
-  int64_t micro_batch = 0;         // > 0 and < batch: accumulate gradients over chunks this size
-  bool stf = false;                // stable target field: train on the batch posterior mean
+  int64_t micro_batch;             // > 0 and < batch: accumulate gradients over chunks this size
+  bool stf;                        // stable target field: train on the batch posterior mean
 };
 
 // PFGM's objective (METHOD §3): the small batch y is perturbed to augmented points (x, z) and
@@ -48,9 +53,9 @@ struct PfgmStepInput {
   const float* refs;               // [refs_count, N]
   nn::Labels labels;
   double M, tau, s, gamma;
-  bool restrict_m = true;
+  bool restrict_m;
   uint64_t seed;
-  int64_t micro_batch = 0;
+  int64_t micro_batch;
 };
 
 struct StepResult {
