@@ -7,6 +7,7 @@ import {
   type DenoiseFn,
   karras,
   PfgmError,
+  pfgmSample,
   preset,
   sample,
   solverNames,
@@ -85,5 +86,20 @@ describe('non-finite samples', () => {
     const kept = await solvers.euler(late, x0, sigmas, { allowNonFinite: true });
     expect(Number.isNaN(kept.x[5])).toBe(true);
     expect(kept.x.filter((v) => Number.isNaN(v)).length).toBe(1);
+  });
+
+  it("a PFGM network's z-ODE: a NaN weight is an error naming the step and z, unless allowNonFinite", async () => {
+    using net = createNetwork(preset('mlp', { features: 2, hidden: 16, numBlocks: 1 }), { objective: 'pfgm', seed: 1 });
+    const w = net.stateDict('raw');
+    ([...w.values()][0] as Float32Array)[0] = Number.NaN;
+    net.loadStateDict(w, 'both');
+    for (const solver of ['euler', 'heun', 'rk45'] as const) {
+      const e = await rejection(pfgmSample(net, { count: 2, solver, steps: 3, zMax: 40 }));
+      expect(e.code, solver).toBe('ERR_PFGM_NUMERIC');
+      if (solver !== 'rk45')
+        expect(e.message).toMatch(/the network's field holds non-finite values .* at solver step 0, z 40/);
+    }
+    const kept = await pfgmSample(net, { count: 2, solver: 'euler', steps: 3, zMax: 40, allowNonFinite: true });
+    expect(kept.x.every((v) => Number.isNaN(v))).toBe(true);
   });
 });
