@@ -30,6 +30,11 @@ export type PfgmErrorCode =
    * written.
    */
   | 'ERR_PFGM_CHECKPOINT'
+  /**
+   * A computation produced NaN or Infinity where finite numbers are needed (e.g. a sampler whose
+   * denoiser returned non-finite values, as a model with a NaN weight does).
+   */
+  | 'ERR_PFGM_NUMERIC'
   /** A bug in pfgm: please report it. */
   | 'ERR_PFGM_INTERNAL';
 
@@ -43,6 +48,7 @@ const CODES: ReadonlySet<string> = new Set<PfgmErrorCode>([
   'ERR_PFGM_DISPOSED',
   'ERR_PFGM_LOAD',
   'ERR_PFGM_CHECKPOINT',
+  'ERR_PFGM_NUMERIC',
   'ERR_PFGM_INTERNAL',
 ]);
 

@@ -96,6 +96,7 @@ export {
   type MlpConfig,
   type NetworkConfig,
   type PresetName,
+  parseNetworkConfig,
   preset,
   presetNames,
   type SongUNetConfig,

@@ -31,6 +31,8 @@ Options:
   --sigma-max x        largest sigma of the prior and schedule (default 80)
   --class k            a class label for a conditional model (0-based)
   --guidance w         classifier-free guidance weight (with --class; default 1: none)
+  --allow-non-finite   keep samples that hold NaN or Infinity and report how many (by default a
+                       non-finite denoiser output or state is an error naming the step and sigma)
   --json               print the summary as JSON
   -h, --help           this help
 `;
@@ -77,6 +79,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
       'sigma-max': { type: 'string' },
       class: { type: 'string' },
       guidance: { type: 'string' },
+      'allow-non-finite': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -123,6 +126,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
       labels,
       guidance,
       weights: 'ema',
+      allowNonFinite: values['allow-non-finite'] === true,
     });
     const seconds = (performance.now() - t0) / 1000;
     const shape = net.sampleShape[1] === 1 && net.sampleShape[2] === 1 ? [net.sampleShape[0]] : [...net.sampleShape];
@@ -137,7 +141,10 @@ export async function sampleCommand(args: string[]): Promise<number> {
       seconds: Number(seconds.toFixed(3)),
       out: values.out,
       files: files.length,
+      ...(r.nonFinite === undefined ? {} : { nonFinite: r.nonFinite }),
     };
+    if (r.nonFinite !== undefined && r.nonFinite > 0)
+      process.stderr.write(`pfgm sample: ${r.nonFinite} of ${count} samples hold NaN or Infinity (kept)\n`);
     if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else
       process.stderr.write(

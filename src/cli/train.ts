@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
-import { fromNativeConfig, type NetworkConfig, type PresetName, preset, presetNames } from '../models/config.js';
+import { type NetworkConfig, type PresetName, parseNetworkConfig, preset, presetNames } from '../models/config.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
 import { sample } from '../sample/heun.js';
@@ -310,7 +310,7 @@ async function networkFor(spec: string | undefined, data: Dataset): Promise<Netw
         `--network ${spec}: neither a preset (${presetNames.join(', ')}) nor a readable JSON file`,
       );
     });
-    return fromNativeConfig(JSON.parse(text));
+    return parseNetworkConfig(text, `--network ${spec}`);
   }
   if (info.kind === 'vector') return preset('mlp', { features: info.shape[0], labelDim: info.labelDim });
   const [c, h] = info.shape as [number, number, number];

@@ -55,47 +55,150 @@ function typed(dtype: SafetensorsDtype, bytes: Uint8Array): SafetensorsEntry['da
 }
 
 /**
- * Decodes a safetensors file held in memory.
+ * The names of the top-level keys of a JSON object text, in order, duplicates included
+ * (`JSON.parse` keeps only the last of a duplicated key). `text` must already parse as a JSON
+ * object.
+ */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (/\s/.test(text[k] ?? '')) k++;
+        if (text[k] === ':') keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+      }
+      i = j;
+    }
+  }
+  return keys;
+}
+
+function isSafeCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** One header entry checked against the format; its byte range is relative to the data. */
+interface CheckedEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function checkEntry(name: string, value: unknown): CheckedEntry {
+  if (!isObject(value)) bad(`tensor '${name}' is ${JSON.stringify(value)}, not an object`);
+  const dtype = value.dtype;
+  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) {
+    bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)} (known: ${Object.keys(BYTES).join(', ')})`);
+  }
+  const { shape, data_offsets: offsets } = value;
+  if (!Array.isArray(shape)) bad(`tensor '${name}' lacks a shape array`);
+  if (!shape.every(isSafeCount)) {
+    bad(`tensor '${name}' has shape ${JSON.stringify(shape)}: dimensions must be non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2) bad(`tensor '${name}' lacks data_offsets [begin, end]`);
+  const [begin, end] = offsets as unknown[];
+  if (!isSafeCount(begin) || !isSafeCount(end) || begin > end) {
+    bad(
+      `tensor '${name}' has data_offsets ${JSON.stringify(offsets)}: they must be non-negative integers with begin <= end`,
+    );
+  }
+  // The element count as a BigInt: a product of safe integers may not be one.
+  const bytes = shape.reduce((a: bigint, d: number) => a * BigInt(d), BigInt(BYTES[dtype as SafetensorsDtype]));
+  if (bytes !== BigInt(end - begin)) {
+    bad(
+      `tensor '${name}' has byte range [${begin}, ${end}) of ${end - begin} bytes, but its ${dtype} shape ` +
+        `[${shape.join(', ')}] needs ${bytes} bytes`,
+    );
+  }
+  return { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin, end };
+}
+
+/**
+ * Decodes a safetensors file held in memory, checking the header against the format: a JSON
+ * object (strict UTF-8) whose `__metadata__`, when present, maps names to strings, and whose
+ * other keys are unique tensor names, each with a known dtype, a shape of non-negative integers
+ * and `data_offsets` [begin, end] that hold exactly the shape's bytes; the tensors' byte ranges,
+ * sorted, must tile the data that follows the header from its first byte to its last, with no gap
+ * or overlap.
  *
- * @throws PfgmError `ERR_PFGM_ARGUMENT` naming what is wrong when the bytes are truncated,
- *   the header is not JSON, or a tensor's byte range does not fit its shape or the file.
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` naming the tensor and what is wrong when the bytes are
+ *   truncated, the header is not a JSON object, a name is duplicated, an entry breaks the format,
+ *   or the byte ranges overlap, leave gaps or do not end at the end of the file.
  */
 export function decodeSafetensors(bytes: Uint8Array): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array)) bad('the data is not a Uint8Array');
   if (bytes.length < 8) bad(`${bytes.length} bytes is shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.length - 8) {
-    bad(`the header claims ${headerLength} bytes but the file has ${bytes.length - 8} after it`);
+  const claimed = view.getBigUint64(0, true);
+  if (claimed > BigInt(bytes.length - 8)) {
+    bad(`the header claims ${claimed} bytes but the file has ${bytes.length - 8} after it`);
   }
-  let header: Record<string, unknown>;
+  const headerLength = Number(claimed);
+  let text: string;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength));
+    header = JSON.parse(text);
   } catch (e) {
-    bad(`the header is not JSON (${(e as Error).message})`);
+    bad(`the header is not UTF-8 JSON (${(e as Error).message})`);
   }
-  const dataStart = 8 + headerLength;
-  const tensors = new Map<string, SafetensorsEntry>();
+  if (!isObject(header)) bad(`the header is ${header === null ? 'null' : typeof header}, not a JSON object`);
+  const seen = new Set<string>();
+  for (const key of topLevelKeys(text)) {
+    if (seen.has(key)) bad(`the name '${key}' appears more than once in the header`);
+    seen.add(key);
+  }
+  const dataLength = bytes.length - 8 - headerLength;
+  const entries: CheckedEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
+      if (!isObject(value)) bad(`__metadata__ is ${JSON.stringify(value)}, not an object of strings`);
+      for (const [key, v] of Object.entries(value)) {
+        if (typeof v !== 'string') bad(`__metadata__ '${key}' is ${JSON.stringify(v)}, not a string`);
+      }
       metadata = value as Record<string, string>;
       continue;
     }
-    const v = value as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    const dtype = v.dtype as SafetensorsDtype;
-    if (!(dtype in BYTES)) bad(`tensor '${name}' has unsupported dtype ${String(v.dtype)}`);
-    if (!Array.isArray(v.shape) || !Array.isArray(v.data_offsets)) {
-      bad(`tensor '${name}' lacks shape or data_offsets`);
+    entries.push(checkEntry(name, value));
+  }
+  // The byte ranges, in data order, must tile [0, dataLength) exactly.
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const e of sorted) {
+    if (e.begin !== at) {
+      bad(
+        e.begin < at
+          ? `tensor '${e.name}' has byte range [${e.begin}, ${e.end}) that overlaps the tensor before it (which ends at ${at})`
+          : `tensor '${e.name}' starts at byte ${e.begin} of the data, leaving bytes [${at}, ${e.begin}) unused`,
+      );
     }
-    const [begin, end] = v.data_offsets;
-    const count = v.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * BYTES[dtype] || begin < 0 || dataStart + end > bytes.length) {
-      bad(`tensor '${name}' has byte range [${begin}, ${end}) that does not fit`);
-    }
-    tensors.set(name, {
-      dtype,
-      shape: v.shape,
-      data: typed(dtype, bytes.subarray(dataStart + begin, dataStart + end)),
+    at = e.end;
+  }
+  if (at !== dataLength) {
+    const last = sorted[sorted.length - 1];
+    bad(
+      at > dataLength
+        ? `tensor '${last?.name}' has byte range [${last?.begin}, ${at}) that does not fit the ${dataLength} bytes of data`
+        : `the tensors' data ends at byte ${at} but the file holds ${dataLength} bytes of data after the header`,
+    );
+  }
+  const dataStart = 8 + headerLength;
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const e of entries) {
+    tensors.set(e.name, {
+      dtype: e.dtype,
+      shape: e.shape,
+      data: typed(e.dtype, bytes.subarray(dataStart + e.begin, dataStart + e.end)),
     });
   }
   return { tensors, metadata };

@@ -172,6 +172,9 @@ function prob(name: string, v: unknown): number {
  * @throws PfgmError `ERR_PFGM_ARGUMENT`.
  */
 export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) {
+    bad(`network config: expected an object, got ${c === null ? 'null' : Array.isArray(c) ? 'an array' : typeof c}`);
+  }
   if (c.kind === 'mlp') {
     int('features', c.features, 1);
     int('hidden', c.hidden, 1);
@@ -198,6 +201,8 @@ export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
   if (!Array.isArray(c.channelMult) || c.channelMult.length === 0)
     bad('network config: channelMult must be a non-empty array');
   for (const [i, m] of c.channelMult.entries()) int(`channelMult[${i}]`, m, 1);
+  if (!Array.isArray(c.attnResolutions)) bad('network config: attnResolutions must be an array, e.g. [16] or []');
+  for (const [i, r] of c.attnResolutions.entries()) int(`attnResolutions[${i}]`, r, 1);
   const levels = c.channelMult.length;
   if (c.imgResolution % 2 ** (levels - 1) !== 0) {
     bad(
@@ -261,10 +266,39 @@ export function toNativeConfig(c: NetworkConfig): Record<string, unknown> {
 
 /** The inverse of {@link toNativeConfig}: EDM's snake_case keys (e.g. a PyTorch config) to ours. */
 export function fromNativeConfig(c: Record<string, unknown>): NetworkConfig {
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) {
+    bad(
+      `network config: expected a JSON object, got ${c === null ? 'null' : Array.isArray(c) ? 'an array' : typeof c}`,
+    );
+  }
   const camel: Record<string, string> = {};
   for (const [k, v] of Object.entries(SNAKE)) camel[v] = k;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) out[camel[k] ?? k] = v;
   const base = out.kind === 'mlp' ? PRESETS.mlp : DDPMPP_CIFAR10;
   return validateNetworkConfig({ ...base, ...out } as NetworkConfig);
+}
+
+/**
+ * Parses a network configuration written as JSON (EDM's snake_case keys or ours, as
+ * {@link fromNativeConfig} takes them), e.g. the file given to `pfgm train --network`.
+ *
+ * @param text - the JSON text
+ * @param source - names the text in error messages (a path)
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` naming the source when the text is not JSON, not an
+ *   object, or not a valid configuration.
+ */
+export function parseNetworkConfig(text: string, source = 'network config'): NetworkConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    bad(`${source} is not valid JSON (${(e as Error).message}): write the configuration as a JSON object`);
+  }
+  try {
+    return fromNativeConfig(value as Record<string, unknown>);
+  } catch (e) {
+    if (e instanceof PfgmError) bad(`${source}: ${e.message}`);
+    throw e;
+  }
 }

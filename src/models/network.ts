@@ -11,6 +11,7 @@ import { awaitNative, callNative, PfgmError } from '../errors.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
+import { CallQueue } from './callQueue.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
 import type {
   BatchLabels,
@@ -76,7 +77,18 @@ export function resolveNetworkDevice(device: DeviceOption | undefined): DeviceNa
   return 'cuda';
 }
 
-/** A denoiser D(x, sigma) with its weights and training state; see {@link createNetwork}. */
+/**
+ * A denoiser D(x, sigma) with its weights and training state; see {@link createNetwork}.
+ *
+ * The asynchronous calls on one network ({@link Network.denoise}, {@link Network.trainStep},
+ * {@link Network.field}, {@link Network.pfgmStep}, {@link Network.inputVjp},
+ * {@link Network.lossAndGrad}, {@link Network.fieldLossAndGrad}) run one at a time in the order
+ * they were made, even when they are not awaited one by one: `Promise.all` of interleaved
+ * `trainStep` and `denoise` calls gives the results of the same calls awaited in turn. A call
+ * that fails does not stop the ones queued after it. Each copies its input arrays when it is
+ * called, so they may be reused at once. The synchronous methods (`stateDict`, `loadStateDict`,
+ * `flatWeights`, ...) are not queued: await the pending calls before using them.
+ */
 export class Network {
   /** The network's configuration. */
   readonly config: NetworkConfig;
@@ -107,6 +119,8 @@ export class Network {
   readonly precision: Precision;
   #native: NativeNetwork | undefined;
   readonly #info: NativeNetworkInfo;
+  /** Its asynchronous native calls, run in the order they were made (see {@link Network}). */
+  readonly #calls = new CallQueue();
 
   /** @internal */
   constructor(
@@ -152,6 +166,19 @@ export class Network {
   /** The non-trainable tensors (e.g. NCSN++'s `map_noise.freqs`). */
   buffers(): ParameterInfo[] {
     return this.#info.buffers.map((p) => ({ ...p, shape: [...p.shape] }));
+  }
+
+  /**
+   * Runs a native call after every call queued before it on this network has settled, so that
+   * calls run in the order they were made; a failed call does not break the chain.
+   */
+  #queued<A extends object, T>(
+    what: string,
+    call: (handle: NativeNetwork, args: A) => Promise<T>,
+    args: A,
+  ): Promise<T> {
+    // A network disposed while the call waited: the handle check rejects it.
+    return this.#calls.run(args, (a) => awaitNative(() => call(this.#handle(what), a)));
   }
 
   #handle(what: string): NativeNetwork {
@@ -240,21 +267,19 @@ export class Network {
     sigma: Float32Array | number,
     options: BatchLabels & { weights?: WeightSet } = {},
   ): Promise<Float32Array> {
-    const h = this.#handle('denoise');
+    this.#handle('denoise');
     this.#needObjective('denoise', 'pfgmpp');
     const batch = Math.floor(x.length / this.sampleSize);
     this.#checkBatch('denoise', x, batch, options);
     const s = typeof sigma === 'number' ? new Float32Array(batch).fill(sigma) : sigma;
-    const r = await awaitNative(() =>
-      h.denoise({
-        batch,
-        x,
-        sigma: s,
-        labels: options.labels,
-        augment: options.augment,
-        ema: options.weights === 'ema',
-      }),
-    );
+    const r = await this.#queued('denoise', (n, a) => n.denoise(a), {
+      batch,
+      x,
+      sigma: s,
+      labels: options.labels,
+      augment: options.augment,
+      ema: options.weights === 'ema',
+    });
     return r.out;
   }
 
@@ -280,14 +305,19 @@ export class Network {
     z: Float32Array | number,
     options: BatchLabels & { weights?: WeightSet } = {},
   ): Promise<Float32Array> {
-    const h = this.#handle('field');
+    this.#handle('field');
     this.#needObjective('field', 'pfgm');
     const batch = Math.floor(x.length / this.sampleSize);
     this.#checkBatch('field', x, batch, options);
     const zs = typeof z === 'number' ? new Float32Array(batch).fill(z) : z;
-    return awaitNative(() =>
-      h.field({ batch, x, z: zs, labels: options.labels, augment: options.augment, ema: options.weights === 'ema' }),
-    );
+    return this.#queued('field', (n, a) => n.field(a), {
+      batch,
+      x,
+      z: zs,
+      labels: options.labels,
+      augment: options.augment,
+      ema: options.weights === 'ema',
+    });
   }
 
   /**
@@ -301,11 +331,18 @@ export class Network {
     target: Float32Array,
     labels: BatchLabels = {},
   ): Promise<number> {
-    const h = this.#handle('fieldLossAndGrad');
+    this.#handle('fieldLossAndGrad');
     this.#needObjective('fieldLossAndGrad', 'pfgm');
     const batch = Math.floor(x.length / this.sampleSize);
     this.#checkBatch('fieldLossAndGrad', x, batch, labels);
-    return awaitNative(() => h.field({ batch, x, z, target, labels: labels.labels, augment: labels.augment }));
+    return this.#queued('fieldLossAndGrad', (n, a) => n.field(a), {
+      batch,
+      x,
+      z,
+      target,
+      labels: labels.labels,
+      augment: labels.augment,
+    });
   }
 
   /**
@@ -314,7 +351,7 @@ export class Network {
    * `y`), then forward, loss, backward, Adam and EMA as {@link Network.trainStep}.
    */
   async pfgmStep(y: Float32Array, refs: Float32Array, options: PfgmStepOptions): Promise<TrainStepResult> {
-    const h = this.#handle('pfgmStep');
+    this.#handle('pfgmStep');
     this.#needObjective('pfgmStep', 'pfgm');
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('pfgmStep', y, batch, options);
@@ -325,24 +362,22 @@ export class Network {
     checkPositive('tau', options.tau);
     checkPositive('s', options.s);
     checkNonNegative('gamma', options.gamma);
-    return awaitNative(() =>
-      h.trainStep({
-        batch,
-        y,
-        labels: options.labels,
-        augment: options.augment,
-        options: toNativeTrainOptions(o),
-        pfgm: {
-          refs,
-          refsCount,
-          M: options.M,
-          tau: options.tau,
-          s: options.s,
-          gamma: options.gamma,
-          restrictM: options.restrictM ?? TRAIN_DEFAULTS.trainer.pfgm.restrictM,
-        },
-      }),
-    );
+    return this.#queued('pfgmStep', (n, a) => n.trainStep(a), {
+      batch,
+      y,
+      labels: options.labels,
+      augment: options.augment,
+      options: toNativeTrainOptions(o),
+      pfgm: {
+        refs,
+        refsCount,
+        M: options.M,
+        tau: options.tau,
+        s: options.s,
+        gamma: options.gamma,
+        restrictM: options.restrictM ?? TRAIN_DEFAULTS.trainer.pfgm.restrictM,
+      },
+    });
   }
 
   /**
@@ -362,24 +397,22 @@ export class Network {
     v: Float32Array,
     options: BatchLabels & { weights?: WeightSet } = {},
   ): Promise<VjpResult> {
-    const h = this.#handle('inputVjp');
+    this.#handle('inputVjp');
     const batch = Math.floor(x.length / this.sampleSize);
     this.#checkBatch('inputVjp', x, batch, options);
     if (!(v instanceof Float32Array) || v.length !== x.length) {
       throw new PfgmError('ERR_PFGM_SHAPE', `inputVjp: v must be a Float32Array of the length of x (${x.length})`);
     }
     const s = typeof sigma === 'number' ? new Float32Array(batch).fill(sigma) : sigma;
-    return awaitNative(() =>
-      h.inputVjp({
-        batch,
-        x,
-        sigma: s,
-        v,
-        labels: options.labels,
-        augment: options.augment,
-        ema: options.weights === 'ema',
-      }),
-    );
+    return this.#queued('inputVjp', (n, a) => n.inputVjp(a), {
+      batch,
+      x,
+      sigma: s,
+      v,
+      labels: options.labels,
+      augment: options.augment,
+      ema: options.weights === 'ema',
+    });
   }
 
   /**
@@ -392,10 +425,10 @@ export class Network {
     sigma: Float32Array,
     labels: BatchLabels = {},
   ): Promise<number> {
-    const h = this.#handle('lossAndGrad');
+    this.#handle('lossAndGrad');
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('lossAndGrad', y, batch, labels);
-    return awaitNative(() => h.lossAndGrad({ batch, y, noise, sigma, ...labels }));
+    return this.#queued('lossAndGrad', (n, a) => n.lossAndGrad(a), { batch, y, noise, sigma, ...labels });
   }
 
   /**
@@ -403,23 +436,21 @@ export class Network {
    * forward, loss, backward, non-finite check, optional clipping, Adam with EDM's ramp-up, EMA.
    */
   async trainStep(y: Float32Array, options: TrainStepOptions): Promise<TrainStepResult> {
-    const h = this.#handle('trainStep');
+    this.#handle('trainStep');
     this.#needObjective('trainStep', 'pfgmpp');
     checkD(options.D);
     const o = resolveTrainOptions({ ...options, objective: 'pfgmpp' }, { defaults: 'step' });
     const batch = Math.floor(y.length / this.sampleSize);
     this.#checkBatch('trainStep', y, batch, options);
-    return awaitNative(() =>
-      h.trainStep({
-        batch,
-        y,
-        labels: options.labels,
-        augment: options.augment,
-        noise: options.noise,
-        sigma: options.sigma,
-        options: toNativeTrainOptions(o),
-      }),
-    );
+    return this.#queued('trainStep', (n, a) => n.trainStep(a), {
+      batch,
+      y,
+      labels: options.labels,
+      augment: options.augment,
+      noise: options.noise,
+      sigma: options.sigma,
+      options: toNativeTrainOptions(o),
+    });
   }
 
   /**

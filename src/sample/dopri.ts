@@ -107,6 +107,14 @@ function stateCombine(x: Float32Array, h: number, weights: readonly number[], ks
   return combine(terms);
 }
 
+function notFinite(t: number, step: number): never {
+  throw new PfgmError(
+    'ERR_PFGM_NUMERIC',
+    `RK45's error estimate is not finite at t = ${t} (sigma, or ln z for PFGM; step ${step}): the state ` +
+      'or the denoiser output holds NaN or Infinity, and no step size can be chosen from it',
+  );
+}
+
 /**
  * Integrates from `t0` through each of `stops` in order (the step is clipped to land exactly on
  * each), adapting the step to `rtol`/`atol` on the state and the auxiliary values (the larger of
@@ -139,6 +147,7 @@ export async function dopri(
     const dir = Math.sign(stop - t);
     if (dir === 0) continue;
     if (Number.isNaN(h)) h = dir * (await startStep(evaluate, x, aux, t, at, dir, Math.abs(stop - t), rtol, atol));
+    if (Number.isNaN(h)) notFinite(t, accepted);
     h = dir * Math.abs(h);
     while (dir * (stop - t) > 0) {
       if (accepted + rejected >= maxSteps) {
@@ -172,6 +181,8 @@ export async function dopri(
       );
       const errAux = auxCombine(new Float64Array(aux.length), step, E, ks);
       const err = Math.max(scaledNorm(errX, x, xNew, rtol, atol), scaledNorm(errAux, aux, auxNew, rtol, atol));
+      // NaN compares false with everything: without this the step would be rejected forever.
+      if (Number.isNaN(err)) notFinite(t, accepted);
       // Step control: h * 0.9 err^(-1/5), within [0.2, 10], and no growth on the step that
       // follows a rejection (Hairer's safeguard against oscillating step sizes).
       let factor = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** -0.2));
@@ -215,6 +226,7 @@ async function startStep(
   const d0 = Math.max(norm(x, x), norm(aux, aux));
   const d1 = Math.max(norm(at.k, x), norm(at.kAux, aux));
   const h0 = Math.min(span, d0 < 1e-5 || d1 < 1e-5 ? 1e-6 * span : (0.01 * d0) / d1);
+  if (Number.isNaN(h0)) return h0; // a NaN state or slope: the caller says so
   const x1 = await combine([
     [1, x],
     [dir * h0, at.k],

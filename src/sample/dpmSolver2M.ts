@@ -39,7 +39,7 @@ export async function dpmSolver2M(
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s);
+    const den = await ev.denoise(cur, s, i);
     ev.step({ i, sigma: s, x: cur, denoised: den });
     if (next === 0) {
       cur = den;
@@ -64,5 +64,5 @@ export async function dpmSolver2M(
     }
     previous = den;
   }
-  return { x: cur, nfe: ev.nfe };
+  return ev.finish(cur, sigmas.length - 2, 0);
 }

@@ -41,7 +41,7 @@ export async function dpmSolver3M(
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s);
+    const den = await ev.denoise(cur, s, i);
     ev.step({ i, sigma: s, x: cur, denoised: den });
     const lambda = -Math.log(s);
     history.unshift({ den, lambda });
@@ -55,5 +55,5 @@ export async function dpmSolver3M(
     const weights = expIntegratorWeights(h, nodes);
     cur = await combine([[next / s, cur], ...history.map((e, k) => [weights[k] as number, e.den] as const)]);
   }
-  return { x: cur, nfe: ev.nfe };
+  return ev.finish(cur, sigmas.length - 2, 0);
 }

@@ -34,7 +34,7 @@ export async function euler(
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s);
+    const den = await ev.denoise(cur, s, i);
     ev.step({ i, sigma: s, x: cur, denoised: den });
     const ratio = next / s;
     cur = await combine([
@@ -42,5 +42,5 @@ export async function euler(
       [1 - ratio, den],
     ]);
   }
-  return { x: cur, nfe: ev.nfe };
+  return ev.finish(cur, sigmas.length - 2, 0);
 }

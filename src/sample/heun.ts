@@ -180,7 +180,7 @@ export async function heun(
       };
       await awaitNative(() => native().churnNoise(args));
     }
-    const den = await ev.denoise(xHat, sHat);
+    const den = await ev.denoise(xHat, sHat, i);
     ev.step({ i, sigma: sHat, x: xHat, denoised: den });
     // Euler: x + (next - s_hat) d = (next / s_hat) x + (1 - next / s_hat) D.
     const ratio = next / sHat;
@@ -193,7 +193,7 @@ export async function heun(
       continue;
     }
     // Trapezoid: x + h/2 (d + d'), d = (x - D) / s_hat, d' = (x_e - D(x_e, next)) / next.
-    const den2 = await ev.denoise(euler, next);
+    const den2 = await ev.denoise(euler, next, i);
     const h = next - sHat;
     const a = h / (2 * sHat);
     const b = h / (2 * next);
@@ -204,5 +204,5 @@ export async function heun(
       [-b, den2],
     ]);
   }
-  return { x: cur, nfe: ev.nfe };
+  return ev.finish(cur, n - 1, 0);
 }

@@ -91,7 +91,7 @@ export async function ipndm(
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s);
+    const den = await ev.denoise(cur, s, i);
     ev.step({ i, sigma: s, x: cur, denoised: den });
     if (next === 0) {
       cur = den;
@@ -108,5 +108,5 @@ export async function ipndm(
     const h = next - s;
     cur = await combine([[1, cur], ...slopes.map((e, j) => [h * (b[j] as number), e.d] as const)]);
   }
-  return { x: cur, nfe: ev.nfe };
+  return ev.finish(cur, sigmas.length - 2, 0);
 }

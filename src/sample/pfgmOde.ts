@@ -13,6 +13,7 @@ import { samplePfgmPrior } from '../physics/pfgm.js';
 import type { Seed } from '../physics/streams.js';
 import { checkInteger, checkPositive } from '../validate.js';
 import { dopri } from './dopri.js';
+import { checkFiniteAt } from './update.js';
 
 /** Options of {@link pfgmSample}. */
 export interface PfgmSampleOptions extends BatchLabels {
@@ -43,6 +44,11 @@ export interface PfgmSampleOptions extends BatchLabels {
   radiusClip?: RadiusClip | 'reference';
   /** Stops between steps. */
   signal?: AbortSignal;
+  /**
+   * Keep going when the network's field or the state holds NaN or Infinity (default false: reject
+   * with `ERR_PFGM_NUMERIC` naming the step and z; RK45 rejects regardless).
+   */
+  allowNonFinite?: boolean;
   /** Called after every (accepted) step with the new z and x. */
   callback?: (step: { i: number; z: number; x: Float32Array }) => void;
 }
@@ -128,10 +134,16 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
   prior.dispose();
   const weights = options.weights ?? 'ema';
   let nfe = 0;
+  let step = 0;
+  const check = (x: Float32Array, what: string, z: number) => {
+    if (options.allowNonFinite !== true) checkFiniteAt(x, what, step, z, 'z');
+  };
   const drift = async (t: number, x: Float32Array): Promise<Float32Array> => {
     const z = Math.exp(t);
     nfe++;
+    check(x, 'the solver state', z);
     const v = await net.field(x, z, { labels: options.labels, augment: options.augment, weights });
+    check(v, "the network's field", z);
     return zDrift(v, z, count, per, net.pfgm?.gamma ?? 5);
   };
   const t0 = Math.log(zMax);
@@ -151,15 +163,20 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
         rtol: checkPositive('rtol', options.rtol ?? 1e-4),
         atol: checkPositive('atol', options.atol ?? 1e-4),
         signal: options.signal,
-        onStep: (step) => options.callback?.({ i: step.i, z: Math.exp(step.t), x: step.x }),
+        onStep: (s) => {
+          step = s.i + 1;
+          options.callback?.({ i: s.i, z: Math.exp(s.t), x: s.x });
+        },
       },
     );
+    check(r.x, 'the solver state', zMin);
     return { x: r.x, nfe };
   }
   const steps = checkInteger('steps', options.steps ?? 100, 1);
   let x = x0;
   for (let i = 0; i < steps; i++) {
     options.signal?.throwIfAborted();
+    step = i;
     // A geometric z grid is a uniform grid in t = ln z.
     const ta = t0 + ((t1 - t0) * i) / steps;
     const tb = t0 + ((t1 - t0) * (i + 1)) / steps;
@@ -174,5 +191,6 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     x = next;
     options.callback?.({ i, z: Math.exp(tb), x });
   }
+  check(x, 'the solver state', zMin);
   return { x, nfe };
 }

@@ -52,25 +52,29 @@ export async function rk45(
   const atol = checkPositive('atol', options.atol ?? 1e-4);
   const ev = new Evaluator(denoise, options);
   const none = new Float64Array(0);
+  let accepted = 0;
   const f = async (xs: Float32Array, _aux: Float64Array, sigma: number) => {
-    const denoised = await ev.denoise(xs, sigma);
+    const denoised = await ev.denoise(xs, sigma, accepted);
     return { k: await slope(xs, denoised, sigma), kAux: none, denoised };
   };
   const stops = sigmas.slice(1, -1);
   if (stops.length === 0) {
     // One step straight to 0: nothing to integrate, only the final denoising.
-    const den = await ev.denoise(x, sigmas[0] as number);
+    const den = await ev.denoise(x, sigmas[0] as number, 0);
     ev.step({ i: 0, sigma: sigmas[0] as number, x, denoised: den });
-    return { x: den, nfe: ev.nfe };
+    return ev.finish(den, 0, 0);
   }
   const r = await dopri(f, x, none, sigmas[0] as number, stops, {
     rtol,
     atol,
     maxSteps: options.maxSteps,
     signal: options.signal,
-    onStep: (s) => ev.step({ i: s.i, sigma: s.t, x: s.x, denoised: s.at.denoised }),
+    onStep: (s) => {
+      accepted = s.i + 1;
+      ev.step({ i: s.i, sigma: s.t, x: s.x, denoised: s.at.denoised });
+    },
   });
   // The last step, from sigma_min to 0, is the denoised batch there.
   ev.step({ i: r.steps - r.rejected, sigma: sigmas[sigmas.length - 2] as number, x: r.x, denoised: r.at.denoised });
-  return { x: r.at.denoised, nfe: ev.nfe };
+  return ev.finish(r.at.denoised, r.steps - r.rejected, 0);
 }

@@ -20,7 +20,7 @@ import { pfgmSample } from './pfgmOde.js';
 import { rk45 } from './rk45.js';
 import { type SolverName, solverNames } from './solvers.js';
 import type { DenoiseFn, DenoiseOptions, Sampleable, SampleResult, StepInfo } from './types.js';
-import { checkSigmas, combine } from './update.js';
+import { checkSigmas, combine, countNonFiniteRows } from './update.js';
 
 /** Options of {@link sample}. */
 export interface SampleOptions extends BatchLabels {
@@ -80,6 +80,14 @@ export interface SampleOptions extends BatchLabels {
   callback?: (step: StepInfo) => void;
   /** Stops the run between denoiser evaluations. */
   signal?: AbortSignal;
+  /**
+   * Keep samples that hold NaN or Infinity (default false: the run rejects with
+   * `ERR_PFGM_NUMERIC`, naming the solver step and sigma where the first non-finite value
+   * appeared, as a model with a NaN weight gives). With it the result reports how many samples
+   * are not finite in `nonFinite`. RK45 cannot choose steps from non-finite values and rejects
+   * regardless.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** Concatenates two arrays. */
@@ -171,9 +179,17 @@ function scheduleOf(options: SampleOptions, solver: SolverName): number[] {
  * const cond = await sample(classNet, { count: 10, labels: oneHot, guidance: 2, seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] });
  * ```
  * @throws PfgmError `ERR_PFGM_ARGUMENT` for an unknown solver, options that do not fit it, labels
- *   for an unconditional model or guidance without labels; `ERR_PFGM_SHAPE` for mis-sized labels.
+ *   for an unconditional model or guidance without labels; `ERR_PFGM_SHAPE` for mis-sized labels;
+ *   `ERR_PFGM_NUMERIC` when the denoiser's output or the state is not finite (unless
+ *   `allowNonFinite`).
  */
 export async function sample(model: Sampleable, options: SampleOptions): Promise<SampleResult> {
+  const r = await solve(model, options);
+  if (options.allowNonFinite !== true) return r;
+  return { ...r, nonFinite: countNonFiniteRows(r.x, options.count) };
+}
+
+async function solve(model: Sampleable, options: SampleOptions): Promise<SampleResult> {
   const count = checkInteger('count', options.count, 1);
   const solver = checkOneOf('solver', options.solver ?? 'heun', solverNames);
   if (options.churn !== undefined && solver !== 'heun') {
@@ -202,7 +218,7 @@ export async function sample(model: Sampleable, options: SampleOptions): Promise
   const x0 = (await prior.data()) as Float32Array;
   prior.dispose();
   const denoise = denoiserOf(model, options);
-  const common = { callback: options.callback, signal: options.signal };
+  const common = { callback: options.callback, signal: options.signal, allowNonFinite: options.allowNonFinite };
   switch (solver) {
     case 'euler':
       return euler(denoise, x0, sigmas, common);
@@ -253,6 +269,7 @@ async function samplePfgmModel(net: Network, options: SampleOptions, solver: Sol
     weights: options.weights,
     radiusClip: 'reference',
     signal: options.signal,
+    allowNonFinite: options.allowNonFinite,
     callback: callback === undefined ? undefined : ({ i, z, x }) => callback({ i, sigma: z, x, denoised: x }),
   });
 }

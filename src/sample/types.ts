@@ -28,6 +28,13 @@ export interface SolverOptions {
   callback?: (step: StepInfo) => void;
   /** Stops the solver between denoiser evaluations; the Promise then rejects with its reason. */
   signal?: AbortSignal;
+  /**
+   * Keep going when the denoiser returns NaN or Infinity, or the state becomes non-finite
+   * (default false: the solver rejects with `ERR_PFGM_NUMERIC`, naming the step and sigma where
+   * the first non-finite value appeared). RK45 cannot choose steps from non-finite values and
+   * rejects regardless.
+   */
+  allowNonFinite?: boolean;
 }
 
 /** A finished sampling run. */
@@ -40,6 +47,11 @@ export interface SampleResult {
    * the network on the conditional and the unconditional batch together.
    */
   nfe: number;
+  /**
+   * How many samples hold a NaN or an Infinity; set by {@link sample} with `allowNonFinite` (the
+   * solvers themselves do not know the batch size).
+   */
+  nonFinite?: number;
 }
 
 /**

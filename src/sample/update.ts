@@ -9,7 +9,7 @@
  */
 import { native } from '../addon/load.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
-import type { DenoiseFn, SolverOptions, StepInfo } from './types.js';
+import type { DenoiseFn, SampleResult, SolverOptions, StepInfo } from './types.js';
 
 /** One term of a linear combination: a coefficient and an array. */
 export type Term = readonly [coefficient: number, array: Float32Array];
@@ -65,10 +65,46 @@ export function checkStart(x: unknown): asserts x is Float32Array {
   }
 }
 
+/** The index of the first NaN or Infinity in `x`, or -1. */
+export function firstNonFinite(x: Float32Array): number {
+  for (let k = 0; k < x.length; k++) if (!Number.isFinite(x[k] as number)) return k;
+  return -1;
+}
+
+/** How many of the `count` rows of `x` hold a NaN or an Infinity. */
+export function countNonFiniteRows(x: Float32Array, count: number): number {
+  const per = x.length / count;
+  let rows = 0;
+  for (let r = 0; r < count; r++) {
+    for (let k = r * per; k < (r + 1) * per; k++) {
+      if (!Number.isFinite(x[k] as number)) {
+        rows++;
+        break;
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * Throws `ERR_PFGM_NUMERIC` when `x` (`what`: the denoiser output, the solver state) holds a NaN
+ * or an Infinity, naming the solver step and the noise level (`level` named `levelName`).
+ */
+export function checkFiniteAt(x: Float32Array, what: string, step: number, level: number, levelName = 'sigma'): void {
+  const k = firstNonFinite(x);
+  if (k < 0) return;
+  throw new PfgmError(
+    'ERR_PFGM_NUMERIC',
+    `${what} holds non-finite values (${x[k]} at index ${k}) at solver step ${step}, ${levelName} ${level}: ` +
+      'check the model for NaN or infinite weights (a diverged training run?), or pass allowNonFinite to keep such samples',
+  );
+}
+
 /**
  * Counts denoiser evaluations, honours the AbortSignal before each one, and checks what comes
- * back (a denoiser that returns the wrong length or non-finite values is caught at once rather
- * than poisoning the rest of the run).
+ * back (a denoiser that returns the wrong length is caught at once, and so are non-finite
+ * values in its output or in the state it is given, unless `allowNonFinite`, rather than
+ * poisoning the rest of the run).
  */
 export class Evaluator {
   /** Evaluations so far. */
@@ -84,9 +120,11 @@ export class Evaluator {
     this.#options = options;
   }
 
-  /** D(x, sigma). */
-  async denoise(x: Float32Array, sigma: number): Promise<Float32Array> {
+  /** D(x, sigma) at solver step `step` (named in the error when x or D is not finite). */
+  async denoise(x: Float32Array, sigma: number, step: number): Promise<Float32Array> {
     this.#options.signal?.throwIfAborted();
+    const check = this.#options.allowNonFinite !== true;
+    if (check) checkFiniteAt(x, 'the solver state', step, sigma);
     const out = await this.#denoise(x, sigma);
     this.nfe++;
     if (!(out instanceof Float32Array) || out.length !== x.length) {
@@ -95,7 +133,14 @@ export class Evaluator {
         `the denoiser returned ${out instanceof Float32Array ? `${out.length} values` : 'no Float32Array'} for a batch of ${x.length}`,
       );
     }
+    if (check) checkFiniteAt(out, 'the denoiser output', step, sigma);
     return out;
+  }
+
+  /** The solver's result: the final state `x`, checked like the states before it. */
+  finish(x: Float32Array, step: number, sigma: number): SampleResult {
+    if (this.#options.allowNonFinite !== true) checkFiniteAt(x, 'the solver state', step, sigma);
+    return { x, nfe: this.nfe };
   }
 
   /** Hands a step to the callback. */

@@ -16,6 +16,7 @@ import { createNetwork } from '../../src/models/network.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'pfgm-sample-e2e-'));
 const model = join(work, 'model.safetensors');
+const nanModel = join(work, 'nan.safetensors');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 beforeAll(async () => {
   using net = createNetwork(preset('mlp', { features: 2, hidden: 32, numBlocks: 1 }), { D: 64, sigmaData: 1, seed: 3 });
@@ -24,6 +25,10 @@ beforeAll(async () => {
   for (const t of w.values()) for (let i = 0; i < t.length; i++) t[i] = Math.sin(i * 12.9898 + t.length) * 0.3;
   net.loadStateDict(w, 'both');
   await saveModel(model, net, { objective: 'pfgmpp' });
+  // One NaN weight: every sample becomes NaN.
+  (w.values().next().value as Float32Array)[0] = Number.NaN;
+  net.loadStateDict(w, 'both');
+  await saveModel(nanModel, net, { objective: 'pfgmpp' });
 });
 
 function pfgm(args: string[]) {
@@ -89,5 +94,45 @@ describe('pfgm sample', () => {
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
       expect(r.stderr).toMatch(message);
     }
+  }, 60_000);
+
+  it('a model with a NaN weight is an error naming the step and sigma, unless --allow-non-finite', () => {
+    const out = join(work, 'nan.csv');
+    const r = pfgm(['sample', '--ckpt', nanModel, '--count', '4', '--steps', '3', '--out', out]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/non-finite values .* at solver step 0, sigma 80.*\[ERR_PFGM_NUMERIC\]/);
+    const kept = pfgm([
+      'sample',
+      '--ckpt',
+      nanModel,
+      '--count',
+      '4',
+      '--steps',
+      '3',
+      '--out',
+      out,
+      '--allow-non-finite',
+    ]);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stderr).toMatch(/4 of 4 samples hold NaN or Infinity/);
+    expect(
+      rows(out)
+        .flat()
+        .every((v) => Number.isNaN(v)),
+    ).toBe(true);
+    const json = pfgm([
+      'sample',
+      '--ckpt',
+      model,
+      '--count',
+      '2',
+      '--steps',
+      '2',
+      '--out',
+      out,
+      '--allow-non-finite',
+      '--json',
+    ]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ count: 2, nonFinite: 0 });
   }, 60_000);
 });
