@@ -110,7 +110,11 @@ function printTable(report) {
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   for (const line of [head, ...rows]) console.log(line.map((c, i) => pad(c, widths[i])).join('  '));
-  const checked = new Set(report.rows.flatMap((r) => r.checks.map((c) => `${c.output} (error in ${c.scale})`)));
+  const checked = new Set(
+    report.rows.flatMap((r) =>
+      r.checks.map((c) => (c.tol === 0 ? `${c.output} bit for bit` : `${c.output} relative to ${c.scale}`)),
+    ),
+  );
   console.log(`checked: ${[...checked].join(', ')}; each row shows the output worst against its tolerance`);
 }
 
