@@ -2,9 +2,10 @@
 # bench/kernels (the npm package does not ship bench/). From lab.cu and every
 # bench/kernels/<family>/<family>.cu, plus the production kernels the families call:
 #   pfgm_kernellab_emu   the same sources compiled as C++ over the CUDA emulator
-#                        (test/native/emucuda/, x86-64): built with the addons, a few seconds
+#                        (test/native/emucuda/, x86-64): built with the addons (about 9 s of
+#                        CPU on top of them)
 #   pfgm_kernellab_cuda  nvcc, for a GPU: built on demand (`npm run lab:build`), since nvcc for
-#                        every architecture would add a minute or more to `npm ci`
+#                        every architecture would add a minute or more of wall time to `npm ci`
 # `pfgm_kernellab` builds whichever of the two this machine can. Both link the CPU engine as a
 # static archive, so only the reference ops the families call (and what they need) come in.
 # Needs the CUDA toolkit (the emulator compiles against its headers); without one,
