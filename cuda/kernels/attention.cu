@@ -1,21 +1,9 @@
 // CUDA twin of ops/attention.cc: self-attention over spatial positions with EDM's qkv channel
-// interleaving (ops/attention.h). Own kernels, no cuBLAS, so every CUDA build has it:
-//
-//   forward:  S = (q / sqrt d)^T k          tiled batched GEMM (one block per (sample, head,
-//             W = softmax_rows(S)             64-query tile, 64-key tile)); softmax_rows.cu
-//             out = W v                        the same GEMM, written into out's channels
-//   backward: dW = dout v^T,  dS = W o (dW - rowsum(dW o W)) / sqrt d   (one warp per row)
-//             dv = W^T dout,  dq = dS k,  dk = dS^T q, each written into its lane of dqkv
-//
-// Every product is the same kernel reading its operands through strides, so q, k and v are read
-// in place from the interleaved qkv (channel (h d + i) * 3 + j) and the gradients land in place in
-// dqkv: no split or merge passes and no scratch besides the weights (when the caller passes none)
-// and dW. Each output element is owned by one thread, which accumulates in fp32 in k order; the
-// row reductions are fixed trees; so the result is the same bits on every run (no atomics).
-//
-// Agreement with the CPU (oneDNN's blocked sgemm and softmax) is to fp32 rounding, not bit for
-// bit: the products sum in other orders (error growing like sqrt(K) ulp of sum |a b| for random
-// data, K = d or hw), and CUDA's expf and oneDNN's exp differ by an ulp or two.
+// interleaving (ops/attention.h). Own kernels, no cuBLAS, so every CUDA build has it: one strided
+// tiled GEMM kernel for every product (q, k, v read and dq, dk, dv written in place in the
+// interleaved layout) and the shared row softmax (softmax_rows.cu); fp32 sums in k order, no
+// atomics, the same bits on every run; agreement with the CPU to fp32 rounding. Details:
+// bench/kernels/attention/README.md.
 #include <algorithm>
 #include <cmath>
 #include <string>

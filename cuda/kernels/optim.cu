@@ -1,12 +1,8 @@
 // CUDA twins of optim/optim.cc over the flat parameter buffers. Adam (+ EMA in the same pass),
 // the EMA alone and gradient accumulation run adam_math.h's arithmetic with one rounding per
-// operation, so weights, moments and EMA equal the CPU's bit for bit.
-//
-// grad_stats sums g^2 in double (each square as on the CPU) over fixed chunks of kChunk elements,
-// one block per chunk, each block in a fixed tree; a single block then sums the chunk totals in a
-// fixed tree. The order depends only on `count`, never on the device or the launch, so repeated
-// and resumed runs match bit for bit; against the CPU's serial chunk sums it differs only in
-// summation order (about 1e-15 relative).
+// operation, so weights, moments and EMA equal the CPU's bit for bit; grad_stats sums g^2 in
+// double in a fixed order that depends only on `count`. Details and variants:
+// bench/kernels/adam/README.md.
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"

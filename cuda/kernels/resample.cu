@@ -1,13 +1,7 @@
-// CUDA twins of ops/resample.cc, EDM's FIR resampling (depthwise, NHWC). Like the CPU, all four
-// functions are one gather: output (b, p, q, ch) sums w_row(a) w_col(a') x[b, i(p, a), j(q, a'), ch]
-// over the taps whose input index lies inside the image, so every output is written by exactly
-// one thread (no atomics, no zeroing) and consecutive threads take consecutive channels, which
-// makes the reads and writes of a warp contiguous in NHWC.
-//
-// The per-axis weights are the CPU's (gain * f[a], rounded to float on the host) and the 2-D
-// weight their product rounded once (fp::mul); the sum runs rows-major over the taps in the CPU
-// direct path's order. The CPU picks a separable path for some filters (ops/resample.cc), which
-// rounds in another order, so agreement is to a few ulp of sum |w x|, not bit for bit.
+// CUDA twins of ops/resample.cc, EDM's FIR resampling (depthwise, NHWC): all four functions are
+// one gather, every output written by exactly one thread (no atomics, no zeroing), consecutive
+// threads on consecutive channels; agreement with the CPU to a few ulp of sum |w x|. Details:
+// bench/kernels/resample/README.md.
 #include <string>
 
 #include "runtime/check.cuh"

@@ -1,13 +1,7 @@
-// Row softmax and its backward on the GPU, shared by both attention paths
-// (cuda/kernels/attention.cu, the tiled kernels; cuda/libs/attention_blas.cu, over cuBLAS). The CPU
-// reference is ops/attention.cc.
-//
-// One warp per row. The reductions have a fixed order: per-lane sums in index order (lane,
-// lane + 32, ...), then a xor butterfly that leaves every lane the same bits (a + b == b + a), so
-// each run gives the same result and no atomics are needed. Rows up to 256 long are held in
-// registers (one read and one write per element: the networks' attention has 64 or 256 positions);
-// longer rows loop over memory. Both variants compute the same bits (the register variant's padding
-// adds exact zeros).
+// Row softmax and its backward on the GPU, shared by both attention paths (attention.cu, the tiled
+// kernels; attention_blas.cu, over cuBLAS); the CPU reference is ops/attention.cc. One warp per
+// row, a fixed reduction order (the same bits on every run, no atomics); rows up to 256 in
+// registers, longer ones looping over memory. Variants and history: bench/kernels/softmax_rows/.
 #pragma once
 
 #include <cstdint>

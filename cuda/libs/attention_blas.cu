@@ -1,69 +1,8 @@
-// Attention on the GPU with cuBLAS strided-batched GEMMs (attention_blas.cuh; the CPU reference is
-// ops/attention.cc, the tiled fp32 twin cuda/kernels/attention.cu). The plan mirrors the CPU's:
-//
-//   forward:  split    qkv (EDM's interleaving, channel (h d + i) * 3 + j) -> q / sqrt d, k, v,
-//                      each [n, hw, c] (channel h d + i): one coalesced pass
-//             S  = Q K^T per (sample, head)                 cuBLAS, into `weights`
-//             W  = softmax_rows(S), fp32, max subtracted     one warp per row, in place
-//             out = W V, straight into out's channels        cuBLAS
-//   backward: split    qkv -> q, k, v (q unscaled, as on the CPU)
-//             dW = dout V^T                                   cuBLAS, into scratch dS
-//             dS = W o (dW - rowsum(dW o W)) / sqrt d          one warp per row, in place
-//             dV = W^T dout, dQ = dS K, dK = dS^T Q            cuBLAS (dV over v, dK over k: spent)
-//             merge    dq, dk, dv -> dqkv in the interleaved layout: one coalesced pass
-//
-// The 1 / sqrt d sits where the CPU puts it: on q (rounded to float once, before the product) in
-// the forward, inside dS in the backward.
-//
-// ---- the GEMM mapping ---------------------------------------------------------------------------
-// cuBLAS is column-major, our arrays row-major. A row-major [r, c] block whose rows are ld floats
-// apart is, to cuBLAS, the column-major [c, r] matrix (its transpose) with leading dimension ld, so
-// each row-major product C = A B is computed as C^T = B^T A^T and no data moves. With P = hw
-// positions and d = c / heads channels per head, for head h of sample b:
-//   Q, K, V, dQ, dK, dV, out, dout: the row-major [P, d] block of an [n, P, c] array at
-//     b P c + h d with rows c apart           -> cuBLAS sees X^T, [d, P], ld c
-//   S = W (in `weights`), dW = dS (scratch): row-major [P, P] at (b heads + h) P P, rows P apart
-//                                              -> cuBLAS sees W^T, [P, P], ld P
-//   S   = Q K^T : S^T   [P, P] = K Q^T     gemm(T, N, m = P, n = P, k = d, A = K^T, B = Q^T)
-//   out = W V   : out^T [d, P] = V^T W^T   gemm(N, N, m = d, n = P, k = P, A = V^T, B = W^T)
-//   dW = dO V^T : dW^T  [P, P] = V dO^T    gemm(T, N, m = P, n = P, k = d, A = V^T, B = dO^T)
-//   dV = W^T dO : dV^T  [d, P] = dO^T W    gemm(N, T, m = d, n = P, k = P, A = dO^T, B = W^T)
-//   dQ = dS K   : dQ^T  [d, P] = K^T dS^T  gemm(N, N, m = d, n = P, k = P, A = K^T, B = dS^T)
-//   dK = dS^T Q : dK^T  [d, P] = Q^T dS    gemm(N, T, m = d, n = P, k = P, A = Q^T, B = dS^T)
-// (A and B name what is in memory as cuBLAS sees it; T transposes it.) Each product is one
-// cublasGemmStridedBatchedEx per head over the n samples (strides P c and heads P P): one batch
-// over all n heads (sample, head) pairs would need a single stride between consecutive blocks,
-// which the head offset h d inside a row of c channels does not give. Keeping q, k, v and the gradients in the
-// channel layout of out and dout is what lets out be written and dout be read in place (no
-// per-head copies); at EDM's 16x16 with 4 heads each call is still 128 products of 256x256x64.
-//
-// ---- math modes ---------------------------------------------------------------------------------
-// The handle is the process's one (cublas_handle.cuh, shared with linear.cu), made once, bound
-// to the engine stream and set to CUBLAS_DEFAULT_MATH, which nothing changes. Each call passes its compute
-// type, which is what decides the arithmetic:
-//   kFp32  CUBLAS_COMPUTE_32F: with CUBLAS_DEFAULT_MATH cuBLAS uses neither TF32
-//          (that needs CUBLAS_TF32_TENSOR_OP_MATH or a _FAST_TF32 compute type) nor the BF16x9
-//          emulation (CUBLAS_FP32_EMULATED_BF16X9_MATH, Blackwell only): IEEE fp32 FMAs.
-//   kTf32  CUBLAS_COMPUTE_32F_FAST_TF32: fp32 A, B, C; inputs cut to TF32 (10 mantissa bits) for
-//          the tensor cores, fp32 accumulation.
-//   kBf16  CUBLAS_COMPUTE_32F_FAST_16BF: fp32 A, B, C (cuBLAS lists CUDA_R_32F A/B/C among the
-//          types of cublasGemmEx / cublasGemmStridedBatchedEx with the _FAST_16F, _FAST_16BF and
-//          _FAST_TF32 compute types; cublas_api.h: "allows down-converting inputs to bfloat16 or
-//          TF32"), so no bf16 copies of q, k, v, W, dout or dS are needed: cuBLAS converts as it
-//          loads, multiplies on bf16 tensor cores and accumulates and writes in fp32. This is
-//          autocast's accuracy (bf16 operands, fp32 sums) with fp32 outputs.
-// Softmax, its backward and every reduction are fp32 in every mode.
-//
-// ---- determinism ----------------------------------------------------------------------------------
-// cuBLAS documents (Results reproducibility, cuBLAS guide §2.1.4) that its routines give the same
-// bits on every run on GPUs of the same architecture and SM count, as long as one stream is active
-// (or each stream has its own workspace). All of pfgm's work runs on one stream, so the GEMMs
-// repeat bit for bit; the row kernels (softmax_rows.cu) reduce in a fixed order, with no atomics.
-//
-// ---- memory (pooled scratch, given back at return) ----------------------------------------------
-// forward: q, k, v: 3 n P c floats (plus the weights, n heads P P, when the caller passes none);
-// backward: q, k, v, dq: 4 n P c floats and dS: n heads P P. At ddpmpp-cifar10's batch 128,
-// 16x16, c = 256, 4 heads: forward 96 MiB, backward 128 + 128 = 256 MiB.
+// Attention on the GPU over cuBLAS (attention_blas.cuh; the CPU reference is ops/attention.cc,
+// the tiled fp32 twin attention.cu): q, k, v split out of EDM's interleaved qkv, the six products
+// as one strided-batched GEMM per head in the call's math mode, the shared fp32 row softmax
+// (softmax_rows.cu), dqkv merged back; the same bits on every run (one stream, no atomics). The
+// GEMM mapping, the math modes, determinism and scratch memory: bench/kernels/attention/README.md.
 #include <algorithm>
 #include <climits>
 #include <cmath>

@@ -1,57 +1,11 @@
-// 2-D convolutions on the GPU through cuDNN (ops.h; the CPU reference is ops/conv.cc): forward,
-// backward data, backward filter, with the math modes of ops.h. Bias add and bias gradient are
-// our own kernels (bias.cu), so their summation order is fixed and documented.
-//
-// API. cuDNN's legacy convolution API (cudnnConvolutionForward, ...BackwardData, ...BackwardFilter
-// with cudnnGetConvolution*Algorithm_v7 heuristics). It is deprecated since cuDNN 9.0 ("use the
-// graph API instead", cudnn_cnn.h) but still shipped and documented (libcudnn_cnn.so.9); PyTorch
-// kept the same calls in aten/src/ATen/native/cudnn/Conv_v7.cpp. The graph API is the next step.
-//
-// Layouts. Activations are NHWC, as everywhere in the engine; PyTorch's weights are OIHW. cuDNN's
-// legacy API wants the filter in the data's format (NHWC data -> KRSC filter = OHWI): mixing an
-// NCHW filter with NHWC tensors leaves only a few non-tensor-core algorithms, or none. So the
-// weights are transposed into OHWI scratch on each call (a few MiB at most, one coalesced pass,
-// small next to the convolution, and it doubles as the bf16 conversion), and the filter gradient
-// is computed in OHWI and transposed back. For k = 1 OIHW and OHWI are the same array, so fp32
-// 1x1 convolutions use the caller's buffers directly when they are 16-byte aligned. (They often
-// are not: parameters live at arbitrary float offsets in one flat buffer, nn/params.h. The legacy
-// API picks its kernels from the descriptors alone, before it sees a pointer, so every operand
-// cuDNN reads or writes is either 16-byte aligned or staged through pooled scratch, which is.)
-//
-// Plans. cuDNN's handle is made once, bound to gpu::engine_stream(). For each (shape, math mode)
-// a plan holds the tensor/filter descriptors and, per direction, an ordered list of candidates
-// (algorithm, math type, variant below) built from cuDNN's heuristics. The first call of each
-// direction runs the candidates in that order until one succeeds: cuDNN's heuristics can offer
-// algorithms that then refuse to run (pytorch/pytorch#31336; engines compiled at run time need
-// NVRTC), so a refusal moves on to the next candidate, as PyTorch's AlgoIterator does. Then, by
-// default, the other candidates of the same tier (below) are run and timed too and the fastest is
-// kept, as torch.backends.cudnn.benchmark does (PFGM_CUDNN_BENCHMARK, see search()); every later
-// call runs the kept one. Outputs are written with beta = 0, so a failed attempt
-// leaves nothing behind. Workspace comes from the caching allocator on each call, under a cap.
-// Plans are never removed; one mutex serializes the plan cache and every use of the handle
-// (cuDNN handles are not safe to drive from two threads at once; all work goes to one stream
-// anyway, so the lock costs only host time).
-//
-// Candidate order and tiers, per direction (the first that runs fixes the tier):
-//   1. deterministic algorithms (so gradients repeat bit for bit, as the CPU's do), then
-//      non-deterministic ones (documented atomics: backward-data ALGO_0, backward-filter ALGO_0
-//      and ALGO_3);
-//   2. within each, by variant: the mode's own (NHWC in the mode's data type), then, in kBf16,
-//      NHWC fp32 on bf16-rounded operands, then NCHW fp32 (x, dy and outputs transposed through
-//      scratch, the OIHW weights used as they are); within a variant, the heuristics' order;
-//   3. last, for the fp32-sum variants (kFp32, and kBf16's fp32 fallbacks), the FFT and Winograd
-//      algorithms left out of 1-2.
-// What each fallback changes numerically:
-//   - NHWC fp32 on bf16-rounded operands (kBf16 only; for shapes such as 3-channel inputs where
-//     cuDNN may offer no bf16 algorithm): the same rounded inputs, exact products, fp32 sums as
-//     the bf16 path, minus its final rounding of the output to bf16: within kBf16's bound.
-//   - NCHW fp32: the same arithmetic class (fp32 FMA sums, or TF32 in kTf32) in another order:
-//     within the mode's bound; costs the transposes.
-//   - FFT / Winograd in an fp32-sum variant: transform errors larger than sqrt(K) 2^-24 and
-//     shape-dependent (frameworks skip WINOGRAD_NONFUSED for this reason): they may exceed kFp32's
-//     bound, so they come only after everything else. conv2d_plan reports what was kept.
-// PFGM_CUDNN_FIRST_VARIANT=1 / 2 in the environment starts the ladder at that variant, so the
-// parity tests can run the fallbacks too.
+// 2-D convolutions on the GPU through cuDNN's legacy API (ops.h; the CPU reference is
+// ops/conv.cc): forward, backward data, backward filter in the math modes of ops.h, on NHWC
+// activations with the weights transposed to OHWI scratch on each call. A plan per (shape, math
+// mode) keeps, per direction, the first candidate that runs (deterministic algorithms first, then
+// by variant: 0 NHWC in the mode's type, 1 NHWC fp32 on bf16-rounded operands, 2 NCHW fp32; FFT
+// and Winograd last), timed against the rest of its tier (PFGM_CUDNN_BENCHMARK). Bias add and
+// bias gradient are bias.cu's kernels. The API, layouts, plans, candidate order and what each
+// fallback changes numerically: bench/kernels/conv/README.md.
 #include <algorithm>
 #include <array>
 #include <climits>

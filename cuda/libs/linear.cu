@@ -1,25 +1,9 @@
 // Fully connected layers on the GPU through cuBLAS (ops.h; the CPU reference is ops/linear.cc):
-// y = x W^T + b, dx = dy W, dW = dy^T x, with the math modes of ops.h. Bias add and bias gradient
-// are our own kernels (bias.cu), deterministic and in a fixed order.
-//
-// cuBLAS is column-major; our arrays are row-major. A row-major [r, c] array is the column-major
-// [c, r] array, its transpose, so each product is computed transposed and no data moves:
-//   y^T [out, rows]  = W [out, in]      . x^T [in, rows]   -> gemm(T, N, m=out, n=rows, k=in)
-//   dx^T [in, rows]  = W^T [in, out]    . dy^T [out, rows] -> gemm(N, N, m=in,  n=rows, k=out)
-//   dW^T [in, out]   = x^T [in, rows]   . dy [rows, out]   -> gemm(N, T, m=in,  n=out,  k=rows)
-// (with W stored row-major [out, in], i.e. column-major W^T [in, out] with leading dimension in).
-//
-// Every product goes through cublasGemmEx with an explicit compute type, so the mode is set per
-// call and not by the handle's math mode (left at CUBLAS_DEFAULT_MATH, which never uses TF32 for
-// CUBLAS_COMPUTE_32F): fp32 = CUBLAS_COMPUTE_32F, tf32 = CUBLAS_COMPUTE_32F_FAST_TF32, bf16 = bf16
-// A and B (converted into pooled scratch) with CUBLAS_COMPUTE_32F and an fp32 C. The handle is
-// made once and bound to gpu::engine_stream(); a mutex serializes its use. Alignment needs no
-// care here: cuBLAS sees the pointers when it picks a kernel (parameters sit at any float offset
-// of the flat parameter buffer, nn/params.h).
-//
-// bf16 GEMMs need compute capability 8.0 (Ampere); on an older GPU the bf16 mode multiplies the
-// same bf16-rounded operands, kept in fp32, with CUBLAS_COMPUTE_32F: the products of bf16 values
-// are exact in fp32 and the sums fp32 either way, so the numerics are the same, only slower.
+// y = x W^T + b, dx = dy W, dW = dy^T x, each product one cublasGemmEx computed transposed (cuBLAS
+// is column-major) with the math mode's compute type; bias add and bias gradient are bias.cu's
+// kernels. bf16 GEMMs need compute capability 8.0: an older GPU multiplies the same bf16-rounded
+// operands in fp32 (the same numerics, slower). The mapping and the modes in detail:
+// bench/kernels/linear/README.md.
 #include <climits>
 #include <mutex>
 #include <string>
