@@ -1,6 +1,6 @@
 // Adam (torch.optim.Adam, with the gradient scale of clipping) and EDM's EMA over the flat fp32
 // parameter buffer: elementwise and memory-bound. Variants (history: README.md beside this file):
-//   production      pfgm::cuda::adam_step with the EMA (cuda/optim.cu): one fused pass,
+//   production      pfgm::cuda::adam_step with the EMA (cuda/kernels/optim.cu): one fused pass,
 //                   grid-stride loop over a capped grid, 64-bit indices
 //   unfused         pfgm::cuda::adam_step, then pfgm::cuda::ema_update: the production entry
 //                   points as two passes (p is written, then read back for the EMA)
@@ -48,15 +48,15 @@ void run_family(const lab::Options& opt, lab::Report& report) {
 
   lab::Buffer<float> p(count), dg(g), m(count), v(count), ema(count);
   const std::vector<lab::Variant> variants = {
-      {"production", "cuda/optim.cu: Adam and the EMA in one pass",
+      {"production", "cuda/kernels/optim.cu: Adam and the EMA in one pass",
        [&] {
          pfgm::cuda::adam_step(count, p.get(), dg.get(), m.get(), v.get(), kLr, kBeta1, kBeta2,
                                kEps, kStep, kGradScale, ema.get(), kEmaBeta);
        }},
-      {"unfused", "cuda/optim.cu: adam_step, then ema_update (two passes)",
+      {"unfused", "cuda/kernels/optim.cu: adam_step, then ema_update (two passes)",
        [&] {
          pfgm::cuda::adam_step(count, p.get(), dg.get(), m.get(), v.get(), kLr, kBeta1, kBeta2,
-                               kEps, kStep, kGradScale);
+                               kEps, kStep, kGradScale, nullptr, 0.0);
          pfgm::cuda::ema_update(count, ema.get(), p.get(), kEmaBeta);
        }},
       {"thread_element", "one element per thread, 32-bit index, no grid-stride loop",
