@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// GPU benchmark against PyTorch (issue 6, item 5; docs/benchmarks-gpu.md): training images/s (one
+// GPU benchmark against PyTorch (docs/benchmarks-gpu.md): training images/s (one
 // full fused step: sigma and Student-t draw, forward, EDM loss, backward, Adam, EMA) and sampling
 // images/s (EDM Heun, 18 steps = 35 network evaluations) of pfgm's networks on one device, in
 // fp32 / tf32 / bf16, against the same SongUNet in PyTorch (bench/torch_gpu.py, eager and
@@ -158,7 +158,7 @@ function runTorch(network) {
 
 // ---- pfgm: in this process -------------------------------------------------------------------
 async function timePfgm(network, precision) {
-  // `device` and `precision` are the CUDA networks' options (issue 6); a network must say it is
+  // `device` and `precision` are the CUDA networks' options; a network must say it is
   // on the device asked for, so that a build without them cannot pass CPU numbers off as GPU ones.
   // precision only means something on CUDA, so the CPU smoke run does not pass it.
   const net = createNetwork(network, { seed: 0, D, device, ...(device === 'cuda' ? { precision } : {}) });
@@ -167,7 +167,7 @@ async function timePfgm(network, precision) {
     if (onDevice !== device) {
       throw new Error(
         `createNetwork('${network}', { device: '${device}' }) gave a network on '${onDevice}' ` +
-          `(net.device = ${net.device}): this pfgm build has no CUDA networks yet (issue 6)`,
+          `(net.device = ${net.device}): this pfgm build has no CUDA networks`,
       );
     }
     if (device === 'cuda' && net.precision !== undefined && net.precision !== precision) {

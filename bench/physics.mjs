@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Times the PFGM++ perturbation (METHOD (2.2)) of a CIFAR-10-sized batch with pfgm's native kernel
+// Times the PFGM++ perturbation (docs/method.md (2.2)) of a CIFAR-10-sized batch with pfgm's native kernel
 // and with PyTorch on the same machine, same thread count, in one run. Prints one JSON object.
 //   npm run bench:physics [-- --count 128 --n 3072 --D 128 --reps 20 --device cpu|cuda]
 import { execFileSync } from 'node:child_process';

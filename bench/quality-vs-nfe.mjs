@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Sample quality against NFE for every solver on one trained model (issue 5's benchmark): sliced
+// Sample quality against NFE for every solver on one trained model (docs/quality-vs-nfe-images.md, docs/quality-vs-nfe-vectors.md): sliced
 // Wasserstein-1 to real data for vectors, Fréchet distance in the project's classifier features
 // for images. Prints JSON; with --docs DIR also writes DIR/quality-vs-nfe.md and a PNG plot.
 //

@@ -3,10 +3,10 @@ SongUNet preset on one device, in the precisions pfgm offers, eager and under to
 Prints one JSON line.
 
 Training images/s: batch / the median wall time of one full step, timed between two
-synchronisations of the device: a fresh sigma and Student-t noise at D (METHOD 2.2), forward,
+synchronisations of the device: a fresh sigma and Student-t noise at D (docs/method.md §2.2), forward,
 EDM's loss, backward, Adam and the EMA of every parameter (what pfgm's trainStep fuses into one
 native call). Sampling images/s: sample batch / the median wall time of one whole EDM Heun run
-(METHOD 2.3; 18 steps = 35 network evaluations by default) from the prior, network in eval mode,
+(docs/method.md §2.3; 18 steps = 35 network evaluations by default) from the prior, network in eval mode,
 no autograd.
 
 Modes (each on a freshly built and seeded network, the same for every mode):
@@ -94,7 +94,7 @@ def make_train_step(net, params, ema, opt, y, D, precision, device, compiled, co
     loss_fn = torch.compile(forward_loss, mode=compile_mode) if compiled else forward_loss
 
     def step():
-        x, sigma = edm_train.perturb(y, D)  # fresh sigma and Student-t noise (METHOD 2.2)
+        x, sigma = edm_train.perturb(y, D)  # fresh sigma and Student-t noise (docs/method.md §2.2)
         loss = loss_fn(x, sigma)
         opt.zero_grad(set_to_none=True)
         loss.backward()

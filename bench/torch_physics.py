@@ -1,4 +1,4 @@
-"""PyTorch reference for bench/physics.mjs: the same PFGM++ perturbation (METHOD (2.2)) and prior
+"""PyTorch reference for bench/physics.mjs: the same PFGM++ perturbation (docs/method.md (2.2)) and prior
 draw, timed on the CPU with the thread count the caller gives. Prints one JSON object."""
 import json
 import sys

@@ -3,7 +3,7 @@
 thread count, plus an inference-only forward at the same batch. Prints one JSON line.
 
 The step is what the engine fuses into one native call, so both sides time the same work: a fresh
-sigma and Student-t noise every step (METHOD 2.2), dropout on (train mode), Adam without ramp-up,
+sigma and Student-t noise every step (docs/method.md §2.2), dropout on (train mode), Adam without ramp-up,
 and EDM's EMA lerp over every parameter. The data batch is fixed so no input pipeline is timed.
 
   python3 bench/torch_train_step.py --network ddpmpp-small --batch 64 --D 128 --threads 2
@@ -51,7 +51,7 @@ def main():
     y = torch.rand(B, C, R, R) * 2 - 1  # fixed "data" in [-1, 1]
 
     def perturb():
-        return edm_train.perturb(y, D)  # fresh sigma and Student-t noise (METHOD 2.2)
+        return edm_train.perturb(y, D)  # fresh sigma and Student-t noise (docs/method.md §2.2)
 
     def train_step():
         x, sigma = perturb()

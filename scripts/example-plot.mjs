@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Draws docs/img/example-lines.png, the example of docs/plots.md: a measured miniature of the
-// PFGM++ NFE experiment (Sec. 6, METHOD §4 (b)) on 2-D data, with no training. Each run samples
-// with EDM's Heun solver driven by the ideal denoiser of METHOD (2.4) over 1000 points of the
+// PFGM++ NFE experiment (Sec. 6, docs/method.md §4 (b)) on 2-D data, with no training. Each run samples
+// with EDM's Heun solver driven by the ideal denoiser of docs/method.md (2.4) over 1000 points of the
 // 'moons' toy set (the exact optimum of the training objective for that set), from the prior of
 // its D, and measures the sliced Wasserstein distance of 2000 samples to the 1000 points.
 //   npm run build:ts && node scripts/example-plot.mjs   (needs the native addon for the prior)
@@ -19,7 +19,7 @@ const DS = [8, 128, 2048, Number.POSITIVE_INFINITY];
 
 const reference = toySampler('moons')(REFERENCE, 1);
 
-// METHOD (2.4): E[y | x] = sum_i w_i y_i with log w_i = -(N + D) / 2 log(|x - y_i|^2 + r^2),
+// docs/method.md (2.4): E[y | x] = sum_i w_i y_i with log w_i = -(N + D) / 2 log(|x - y_i|^2 + r^2),
 // r = sigma sqrt(D); for D = inf, log w_i = -|x - y_i|^2 / (2 sigma^2). Softmax in log space.
 function idealDenoiser(D) {
   return async (x, sigma) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Draws docs/img/radius-law.svg: histograms of pfgm's perturbation radii for several D beside the
-// closed-form law of METHOD §2.1, so the picture in docs/physics.md is measured, not drawn by hand.
+// closed-form law of docs/method.md §2.1, so the picture in docs/physics.md is measured, not drawn by hand.
 //   node scripts/plot-radius-law.mjs   (after `npm ci`)
 import { writeFileSync } from 'node:fs';
 import { perturb, tensor } from '../dist/index.js';
@@ -106,7 +106,7 @@ for (const [k, D] of DS.entries()) {
   y.dispose();
 }
 parts.push(
-  `<text x="${W - 330}" y="${M.t + 17 + 20 * DS.length}" font-size="12" fill="#555">bars: ${COUNT} pfgm draws; lines: METHOD §2.1</text>`,
+  `<text x="${W - 330}" y="${M.t + 17 + 20 * DS.length}" font-size="12" fill="#555">bars: ${COUNT} pfgm draws; lines: docs/method.md §2.1</text>`,
 );
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif">\n${parts.join('\n')}\n</svg>\n`;
 writeFileSync(new URL('../docs/img/radius-law.svg', import.meta.url), svg);

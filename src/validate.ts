@@ -16,7 +16,7 @@ function show(value: unknown): string {
   }
 }
 
-/** D: any real number > 0, or Infinity (METHOD §1). */
+/** D: any real number > 0, or Infinity (docs/method.md §1). */
 export function checkD(D: unknown): number {
   if (typeof D !== 'number' || Number.isNaN(D) || D <= 0) {
     throw new PfgmError(

@@ -406,7 +406,7 @@ class MLP(torch.nn.Module):
 
 
 class Precond(torch.nn.Module):
-    """EDM preconditioning (METHOD 2.2) around any of the networks above:
+    """EDM preconditioning (docs/method.md §2.2) around any of the networks above:
         c_skip = sd^2/(s^2+sd^2), c_out = s sd/sqrt(s^2+sd^2), c_in = 1/sqrt(s^2+sd^2), c_noise = ln(s)/4
         D(x, s) = c_skip x + c_out F(c_in x, c_noise)
     It owns no parameters, and its state_dict / named_parameters are the inner model's with no
@@ -452,7 +452,7 @@ class Precond(torch.nn.Module):
 
 
 def edm_loss(D_x, y, sigma, sigma_data=0.5):
-    """METHOD 2.2: mean over the batch of lambda(sigma) * sum over dims of (D - y)^2,
+    """docs/method.md §2.2: mean over the batch of lambda(sigma) * sum over dims of (D - y)^2,
     lambda = (sigma^2 + sd^2) / (sigma sd)^2."""
     sigma = sigma.reshape(-1)  # one sigma per sample, whatever shape the caller broadcast it to
     weight = (sigma ** 2 + sigma_data ** 2) / (sigma * sigma_data) ** 2

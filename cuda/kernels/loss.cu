@@ -1,4 +1,4 @@
-// CUDA twins of ops/loss.cc (METHOD §2.2's weighted squared error).
+// CUDA twins of ops/loss.cc (docs/method.md §2.2's weighted squared error).
 //
 // Forward: one block per sample; each thread sums its strided share of (pred - target)^2 in fp32,
 // the block combines the 256 partial sums in a fixed tree, and the batch mean is summed in sample

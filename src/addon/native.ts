@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CpuInfo, CudaInfo } from './load.js';
+import type { CpuInfo, CudaInfo } from './deviceInfo.js';
 
 /** A native tensor handle (src/native/binding/tensor_handle.cc). */
 export interface NativeTensor {
@@ -179,7 +179,7 @@ export interface NativeIdealCall {
   classes?: Int32Array;
 }
 
-/** The ideal denoiser of METHOD §2.4 over a fixed reference set (sampler_binding.cc). */
+/** The ideal denoiser of docs/method.md §2.4 over a fixed reference set (sampler_binding.cc). */
 export interface NativeIdealDenoiser {
   dispose(): void;
   info(): { count: number; n: number; D: number; labelDim: number };

@@ -1,5 +1,5 @@
 /**
- * `pfgm experiment robustness`: the PFGM++ robustness experiments (Sec. 6, METHOD §4) as one
+ * `pfgm experiment robustness`: the PFGM++ robustness experiments (Sec. 6, docs/method.md §4) as one
  * command. Trains (or reuses) one model per D with `pfgm train`'s recipe, then sweeps noise
  * injection, NFE and weight quantization on each, and writes a table and plots.
  *

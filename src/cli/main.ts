@@ -1,5 +1,5 @@
 /**
- * The `pfgm` command line: thin — parse, call the API, print (DESIGN "Layers").
+ * The `pfgm` command line: thin — parse, call the API, print (docs/dev/architecture.md, "Layers").
  *
  * @module
  */

@@ -43,10 +43,10 @@ Data (--data SRC):
 Options:
   --out DIR            where results go (required)
   --D n|inf            augmented dimensions (default 128; inf = EDM diffusion)
-  --objective NAME     pfgmpp (default; METHOD §2.2, any D) or pfgm (METHOD §3: D = 1, the
+  --objective NAME     pfgmpp (default; docs/method.md §2.2, any D) or pfgm (docs/method.md §3: D = 1, the
                        normalised-field target over a large batch, sampled with the z-ODE)
   --ref-batch n        pfgm: the large batch of the field target (default 4096)
-  --stf                stable target field: the batch's posterior mean as target (METHOD §2.4)
+  --stf                stable target field: the batch's posterior mean as target (docs/method.md §2.4)
   --network NAME|FILE  a preset (${presetNames.join(', ')}) or a JSON config
                        (default: ddpmpp-small fitted to the images, mlp for vectors)
   --batch n            samples per step (default 64 for images, 256 for vectors)

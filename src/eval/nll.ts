@@ -102,7 +102,7 @@ export function logGammaRatio(a: number, b: number): number {
 }
 
 /**
- * ln of the prior density at `sigma` for N dimensions (METHOD (2.1) with r = sigma sqrt(D), centred
+ * ln of the prior density at `sigma` for N dimensions (docs/method.md (2.1) with r = sigma sqrt(D), centred
  * at 0: `ln Gamma((N+D)/2) - ln Gamma(D/2) - N/2 ln pi - N ln r - (N+D)/2 ln(1 + ||x||^2 / r^2)`;
  * the Gaussian `-N/2 ln(2 pi) - N ln sigma - ||x||^2 / (2 sigma^2)` for D = Infinity).
  *
@@ -124,7 +124,7 @@ export function priorLogDensity(norm2: number, N: number, D: number, sigma: numb
  * dimension: `ln p(x) = ln p_prior(x(sigma_max)) + integral_{sigma_min}^{sigma_max} div f dsigma` with
  * `f = (x - D(x, sigma)) / sigma` and `div f = (N - tr dD/dx) / sigma`, the trace estimated by
  * Hutchinson's `E[v^T (dD/dx) v]` over Rademacher v through the model's input VJP. The prior is
- * METHOD (2.1) at r = sigma_max sqrt(D) for the model's D (Gaussian for D = Infinity). See
+ * docs/method.md (2.1) at r = sigma_max sqrt(D) for the model's D (Gaussian for D = Infinity). See
  * {@link NllOptions.bits} for the dequantization correction.
  *
  * With the ideal denoiser of a reference set the flow is exact and the result is the density of
@@ -197,7 +197,7 @@ export async function nll(model: Sampleable, data: Float32Array, options: NllOpt
     }
     const scale = hutchinson === 'exact' ? 1 : 1 / probes.length;
     const den = denoised as Float32Array;
-    // METHOD (1.1): the drift and its divergence (N - tr dD/dx) / sigma.
+    // docs/method.md (1.1): the drift and its divergence (N - tr dD/dx) / sigma.
     const kAux = trace.map((t) => (N - scale * t) / sigma);
     return { k: await slope(x, den, sigma), kAux, denoised: den };
   };

@@ -1,5 +1,5 @@
 /**
- * The robustness experiments of PFGM++ (Sec. 6; METHOD §4): for models that differ only in D,
+ * The robustness experiments of PFGM++ (Sec. 6; docs/method.md §4): for models that differ only in D,
  * how sample quality degrades under (a) noise injected at every sampler step,
  * `x <- x + alpha sigma_i eps`; (b) fewer Heun steps; (c) post-training weight quantization to a
  * few bits (uniform per-tensor min-max). Small D is expected to degrade least.

@@ -93,7 +93,7 @@ export interface ModelMeta {
    * Saving takes the network's `D` when this is left out, and refuses a different value.
    */
   D?: number;
-  /** Whether the network uses METHOD §2.2's D-aware c_in (default false). */
+  /** Whether the network uses docs/method.md §2.2's D-aware c_in (default false). */
   dAwareCIn?: boolean;
   /** The data the model was trained on. */
   dataset?: DatasetInfo;

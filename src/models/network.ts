@@ -1,5 +1,5 @@
 /**
- * A denoiser network in the native engine: EDM's preconditioning (METHOD §2.2) around a SongUNet
+ * A denoiser network in the native engine: EDM's preconditioning (docs/method.md §2.2) around a SongUNet
  * or an MLP, with its parameters, EMA copy and optimizer state in flat native buffers, and one
  * native call per training step.
  *
@@ -104,7 +104,7 @@ export class Network {
   readonly labelDim: number;
   /** The objective it serves: a denoiser (`pfgmpp`) or PFGM's field (`pfgm`). */
   readonly objective: Objective;
-  /** Whether it uses METHOD §2.2's D-aware c_in. */
+  /** Whether it uses docs/method.md §2.2's D-aware c_in. */
   readonly dAwareCIn: boolean;
   /** Whether it scales each sample by its own norm (see {@link CreateNetworkOptions.adaptiveScale}). */
   readonly adaptiveScale: boolean;
@@ -294,7 +294,7 @@ export class Network {
   }
 
   /**
-   * PFGM's predicted field (METHOD §3) at augmented points (x, z): `[n, N + 1]`, the N data
+   * PFGM's predicted field (docs/method.md §3) at augmented points (x, z): `[n, N + 1]`, the N data
    * components then the z component, for a network created with `{ objective: 'pfgm' }`.
    *
    * @param x - The data part of the points, a whole batch (PyTorch layout).
@@ -321,7 +321,7 @@ export class Network {
   }
 
   /**
-   * PFGM's loss (METHOD §3: the squared error against the field `target` [n, N + 1], summed over
+   * PFGM's loss (docs/method.md §3: the squared error against the field `target` [n, N + 1], summed over
    * the N + 1 components and averaged over the batch) and the gradients of every parameter (read
    * them with `stateDict('grads')`); nothing is updated.
    */
@@ -346,7 +346,7 @@ export class Network {
   }
 
   /**
-   * One native PFGM training step (METHOD §3): perturbs the small batch `y` to augmented points,
+   * One native PFGM training step (docs/method.md §3): perturbs the small batch `y` to augmented points,
    * computes the normalised field target (3.1) over the large batch `refs` (which should contain
    * `y`), then forward, loss, backward, Adam and EMA as {@link Network.trainStep}.
    */
@@ -416,7 +416,7 @@ export class Network {
   }
 
   /**
-   * The loss of METHOD §2.2 for an explicit perturbation x = y + noise and the gradients of
+   * The loss of docs/method.md §2.2 for an explicit perturbation x = y + noise and the gradients of
    * every parameter (read them with `stateDict('grads')`); nothing is updated.
    */
   async lossAndGrad(

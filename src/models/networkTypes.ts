@@ -10,13 +10,13 @@ import type { TrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
 
 /**
- * The objectives of the PFGM family: `pfgmpp` (METHOD §2.2; any D > 0 and Infinity = EDM; the
- * network is a denoiser) and `pfgm` (METHOD §3; D = 1; the network predicts the normalised field
+ * The objectives of the PFGM family: `pfgmpp` (docs/method.md §2.2; any D > 0 and Infinity = EDM; the
+ * network is a denoiser) and `pfgm` (docs/method.md §3; D = 1; the network predicts the normalised field
  * in N + 1 dimensions and is sampled with the z-ODE).
  */
 export type Objective = 'pfgmpp' | 'pfgm';
 
-/** PFGM's hyperparameters (METHOD §3) as a `pfgm` model records them. */
+/** PFGM's hyperparameters (docs/method.md §3) as a `pfgm` model records them. */
 export interface PfgmSettings extends PfgmHyperparameters {
   /** gamma of the field normalisation (3.1) (default 5). */
   gamma: number;
@@ -37,12 +37,12 @@ export interface CreateNetworkOptions {
   sigmaData?: number;
   /** Augmented dimensions D used by training (default Infinity); also feeds `dAwareCIn`. */
   D?: number;
-  /** Use METHOD §2.2's D-aware c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2) (D > 2). */
+  /** Use docs/method.md §2.2's D-aware c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2) (D > 2). */
   dAwareCIn?: boolean;
   /**
    * Estimate each sample's noise scale from its own norm, `s^2 = max(sigma^2, ||x||^2 / N -
    * sigmaData^2)`, and use it in place of sigma in c_skip, c_out, c_in and the loss weight. For
-   * heavy-tailed kernels (small D, METHOD §2.1), whose noise has no finite variance; the
+   * heavy-tailed kernels (small D, docs/method.md §2.1), whose noise has no finite variance; the
    * minimiser of the loss is still E[y | x, sigma] (docs/physics.md). Default: on for D <= 2
    * (noise of infinite variance) and for the `pfgm` objective, off otherwise (EDM's coefficients).
    */
@@ -119,7 +119,7 @@ export interface TrainStepOptions
   sigma?: Float32Array;
 }
 
-/** Options of {@link Network.pfgmStep}: PFGM's hyperparameters (METHOD §3) and the optimizer's. */
+/** Options of {@link Network.pfgmStep}: PFGM's hyperparameters (docs/method.md §3) and the optimizer's. */
 export interface PfgmStepOptions extends BatchLabels, OptimizerOptions, Pick<TrainOptions, 'seed' | 'microBatch'> {
   /** Largest exponent of (1 + tau). */
   M: number;
@@ -135,7 +135,7 @@ export interface PfgmStepOptions extends BatchLabels, OptimizerOptions, Pick<Tra
 
 /** What one training step reports. */
 export interface TrainStepResult {
-  /** Mean weighted loss of the batch (METHOD §2.2), before the update. */
+  /** Mean weighted loss of the batch (docs/method.md §2.2), before the update. */
   loss: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;

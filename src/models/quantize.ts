@@ -1,5 +1,5 @@
 /**
- * Post-training weight quantization, as in the robustness study of PFGM++ (Sec. 6; METHOD §4 (c)):
+ * Post-training weight quantization, as in the robustness study of PFGM++ (Sec. 6; docs/method.md §4 (c)):
  * every parameter tensor is rounded, on its own, to one of 2^b evenly spaced levels from its
  * minimum to its maximum (uniform per-tensor min-max quantization), and the network then runs on
  * those values in float32. This simulates b-bit weight storage; it does not make the network
@@ -88,7 +88,7 @@ export function quantizeTensorWithStats(data: Float32Array, bits: number): Quant
 }
 
 /**
- * Uniform per-tensor min-max quantization to `bits` bits (PFGM++ Sec. 6; METHOD §4 (c)): each
+ * Uniform per-tensor min-max quantization to `bits` bits (PFGM++ Sec. 6; docs/method.md §4 (c)): each
  * value is rounded to the nearest of 2^bits evenly spaced levels from the tensor's minimum to its
  * maximum. A constant tensor stays as it is. See {@link quantizeTensorWithStats} for the details.
  *

@@ -1,4 +1,4 @@
-// Errors that cross into JS carry a stable `code` (DESIGN "Addon boundary"); the TypeScript layer
+// Errors that cross into JS carry a stable `code` (docs/dev/architecture.md, "The addon boundary"); the TypeScript layer
 // turns them into PfgmError. Nothing thrown here may escape as a crash.
 #pragma once
 

@@ -1,5 +1,5 @@
 /**
- * The alignment r = sigma sqrt(D) (METHOD §1) that lets every EDM hyperparameter serve any D.
+ * The alignment r = sigma sqrt(D) (docs/method.md §1) that lets every EDM hyperparameter serve any D.
  *
  * @module
  */
@@ -7,7 +7,7 @@ import { PfgmError } from '../errors.js';
 import { checkD, checkNonNegative } from '../validate.js';
 
 /**
- * The augmented radius `r = sigma * sqrt(D)` aligned with EDM noise level `sigma` (METHOD §1).
+ * The augmented radius `r = sigma * sqrt(D)` aligned with EDM noise level `sigma` (docs/method.md §1).
  * For `D = Infinity` the radius is infinite for every `sigma > 0` (and 0 at `sigma = 0`).
  *
  * @param sigma - EDM noise level, >= 0
@@ -21,7 +21,7 @@ export function alignRadius(sigma: number, D: number): number {
 }
 
 /**
- * The EDM noise level `sigma = r / sqrt(D)` of augmented radius `r` (METHOD §1).
+ * The EDM noise level `sigma = r / sqrt(D)` of augmented radius `r` (docs/method.md §1).
  *
  * @param r - augmented radius, >= 0
  * @param D - augmented dimensions, > 0 and finite: at `D = Infinity` a finite radius has no

@@ -1,5 +1,5 @@
 /**
- * The physics of PFGM and PFGM++ (METHOD §1-3).
+ * The physics of PFGM and PFGM++ (docs/method.md §1-3).
  *
  * @module
  */

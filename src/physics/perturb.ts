@@ -1,5 +1,5 @@
 /**
- * The PFGM++ perturbation kernel (METHOD §2.1, (2.2)): exact for every real D > 0 and D = Infinity.
+ * The PFGM++ perturbation kernel (docs/method.md §2.1, (2.2)): exact for every real D > 0 and D = Infinity.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { checkD, checkNonNegative } from '../validate.js';
 import { nativeStreams, type StreamOptions } from './streams.js';
 
 /**
- * An explicit cap on the noise radius `R = ||x - y||` (METHOD §2.1, §3). Off unless given: the
+ * An explicit cap on the noise radius `R = ||x - y||` (docs/method.md §2.1, §3). Off unless given: the
  * heavy tail at small D is the point of the method. A draw whose radius falls outside
  * `[min, max]` is rescaled onto the nearest bound, keeping its direction.
  */
@@ -98,7 +98,7 @@ export function checkBatch(y: unknown, what: string): Tensor<'f32' | 'f64'> {
 
 /**
  * Perturbs a batch with the PFGM++ kernel: `x = y + sigma * g / sqrt(c / D)` with
- * `g ~ N(0, I)` and `c ~ chi^2_D` (METHOD (2.2)), a multivariate Student-t with D degrees of
+ * `g ~ N(0, I)` and `c ~ chi^2_D` (docs/method.md (2.2)), a multivariate Student-t with D degrees of
  * freedom; `D = Infinity` gives `x = y + sigma * g`. Exact for every real `D > 0`: the radius
  * satisfies `||x - y||^2 / r^2 ~ BetaPrime(N/2, D/2)` with `r = sigma sqrt(D)`.
  *

@@ -1,5 +1,5 @@
 /**
- * The pieces of the original PFGM (D = 1, METHOD §3): hyperparameters from the data, the training
+ * The pieces of the original PFGM (D = 1, docs/method.md §3): hyperparameters from the data, the training
  * perturbation, and the plane-projected hemisphere prior at z_max.
  *
  * @module
@@ -12,7 +12,7 @@ import { checkBatch, type RadiusClip } from './perturb.js';
 import { samplePrior } from './prior.js';
 import { nativeStreams, type StreamOptions } from './streams.js';
 
-/** PFGM's perturbation hyperparameters (METHOD §3). */
+/** PFGM's perturbation hyperparameters (docs/method.md §3). */
 export interface PfgmHyperparameters {
   /** Largest exponent of (1 + tau): the perturbation scale goes up to s (1 + tau)^M. */
   M: number;
@@ -41,7 +41,7 @@ export interface PfgmHyperparameterOptions {
 }
 
 /**
- * Computes M, z_max and upper_norm from the data (METHOD §3's rule of thumb):
+ * Computes M, z_max and upper_norm from the data (docs/method.md §3's rule of thumb):
  * `M = floor(0.75 ln(dataNorm^2 / (2 sqrt(N) s^2)) / ln(1 + tau)) + 1`,
  * `zMax = sqrt(2/pi) s (1+tau)^M`, `upperNorm = sqrt(N) s (1+tau)^M`.
  */
@@ -84,7 +84,7 @@ export interface PfgmPerturbed<T extends 'f32' | 'f64'> {
 }
 
 /**
- * PFGM's training perturbation (METHOD §3): per sample `m ~ U[0, M]`, `z0 = |N(0, s^2)|`
+ * PFGM's training perturbation (docs/method.md §3): per sample `m ~ U[0, M]`, `z0 = |N(0, s^2)|`
  * (with restrictM, `m ~ U[0, 0.7 M]` where z0 < 0.005), `k = (1 + tau)^m`,
  * `x = y + ||e|| k u` with `e ~ N(0, s^2 I_N)` and u a uniform direction, `z = z0 k`.
  */
@@ -126,7 +126,7 @@ export interface PfgmPriorOptions extends StreamOptions {
 }
 
 /**
- * PFGM's prior (METHOD §3): the uniform hemisphere projected onto the plane z = zMax, i.e.
+ * PFGM's prior (docs/method.md §3): the uniform hemisphere projected onto the plane z = zMax, i.e.
  * `R = zMax sqrt(B / (1 - B))`, `B ~ Beta(N/2, 1/2)`, uniform direction — the PFGM++ kernel
  * with D = 1 and r = zMax. The augmented coordinate of every draw is zMax.
  *

@@ -1,5 +1,5 @@
 /**
- * Prior draws at the largest noise level (METHOD §2.3).
+ * Prior draws at the largest noise level (docs/method.md §2.3).
  *
  * @module
  */
@@ -43,7 +43,7 @@ export function batchShape(shape: readonly number[], count: number): number[] {
 
 /**
  * Draws from the PFGM++ prior: the perturbation kernel around the origin at `sigmaMax`
- * (METHOD §2.3), i.e. `x = sigmaMax * g / sqrt(c / D)`; `D = Infinity` gives `sigmaMax * g`.
+ * (docs/method.md §2.3), i.e. `x = sigmaMax * g / sqrt(c / D)`; `D = Infinity` gives `sigmaMax * g`.
  * The sampler's schedule must start at the same `sigmaMax`.
  *
  * @returns a tensor of shape `[count, ...shape]`

@@ -8,7 +8,7 @@ import { checkInteger, checkPositive } from '../validate.js';
 
 /** Options of {@link karras}. */
 export interface KarrasOptions {
-  /** Number of sigmas before the trailing 0 (n in METHOD §2.3), >= 1. */
+  /** Number of sigmas before the trailing 0 (n in docs/method.md §2.3), >= 1. */
   steps: number;
   /** Smallest non-zero sigma (default 0.002). */
   sigmaMin?: number;
@@ -19,7 +19,7 @@ export interface KarrasOptions {
 }
 
 /**
- * EDM's schedule (METHOD §2.3): `sigma_i = (sigmaMax^(1/rho) + i/(n-1) (sigmaMin^(1/rho) -
+ * EDM's schedule (docs/method.md §2.3): `sigma_i = (sigmaMax^(1/rho) + i/(n-1) (sigmaMin^(1/rho) -
  * sigmaMax^(1/rho)))^rho` for i = 0..n-1, then `sigma_n = 0`. Descending, `steps + 1` values.
  * With Heun this costs 2 * steps - 1 network evaluations.
  *

@@ -1,5 +1,5 @@
 /**
- * How draws are addressed (DESIGN "Randomness"): every random number is keyed by
+ * How draws are addressed (docs/dev/architecture.md, "Randomness"): every random number is keyed by
  * (seed, sample index, purpose, step) in a Philox4x32-10 stream, so a sample's draws do not depend
  * on the batch it is drawn in, nor on the device.
  *

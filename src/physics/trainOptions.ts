@@ -14,7 +14,7 @@ import type { NativeTrainOptions } from '../addon/native.js';
 import { PfgmError } from '../errors.js';
 import { checkD, checkFinite, checkInteger, checkNonNegative, checkPositive } from '../validate.js';
 
-/** Options of the `pfgm` objective (METHOD §3); M, z_max and upper_norm come from the data. */
+/** Options of the `pfgm` objective (docs/method.md §3); M, z_max and upper_norm come from the data. */
 export interface PfgmTrainOptions {
   /**
    * The large batch over which the field target (3.1) is computed, containing the small batch
@@ -29,7 +29,7 @@ export interface PfgmTrainOptions {
   gamma?: number;
   /** The paper's restrict_M (default true). */
   restrictM?: boolean;
-  /** Override M (default: METHOD §3's rule of thumb from the data's mean norm). */
+  /** Override M (default: docs/method.md §3's rule of thumb from the data's mean norm). */
   M?: number;
 }
 
@@ -41,8 +41,8 @@ export interface PfgmTrainOptions {
  */
 export interface TrainOptions {
   /**
-   * Objective (default: the network's, {@link Network.objective}): `pfgmpp` (METHOD §2.2, any
-   * D > 0 and Infinity) or `pfgm` (METHOD §3, for a network created with `{ objective: 'pfgm' }`).
+   * Objective (default: the network's, {@link Network.objective}): `pfgmpp` (docs/method.md §2.2, any
+   * D > 0 and Infinity) or `pfgm` (docs/method.md §3, for a network created with `{ objective: 'pfgm' }`).
    */
   objective?: 'pfgmpp' | 'pfgm';
   /** Augmented dimensions D, > 0 or Infinity (default: the network's {@link Network.D}). */
@@ -55,7 +55,7 @@ export interface TrainOptions {
    */
   microBatch?: number;
   /**
-   * Stable target field (METHOD §2.4): train toward the posterior mean of the batch given each
+   * Stable target field (docs/method.md §2.4): train toward the posterior mean of the batch given each
    * perturbed sample instead of its own clean sample; lower variance, same optimum as the batch
    * grows (default false).
    */
@@ -103,7 +103,7 @@ export interface TrainOptions {
 
 /** {@link PfgmTrainOptions} with every default filled in (M stays undefined: from the data). */
 export type ResolvedPfgmTrainOptions = Readonly<Required<Omit<PfgmTrainOptions, 'M'>>> & {
-  /** Override of M, or undefined for METHOD §3's rule of thumb. */
+  /** Override of M, or undefined for docs/method.md §3's rule of thumb. */
   readonly M: number | undefined;
 };
 

@@ -1,5 +1,5 @@
 /**
- * The training noise distribution of EDM, shared by every D (METHOD §2.2).
+ * The training noise distribution of EDM, shared by every D (docs/method.md §2.2).
  *
  * @module
  */
@@ -25,7 +25,7 @@ export interface TrainingSigmaOptions extends StreamOptions {
 }
 
 /**
- * Draws training noise levels `ln sigma ~ N(pMean, pStd^2)` (METHOD §2.2; EDM's P_mean = -1.2,
+ * Draws training noise levels `ln sigma ~ N(pMean, pStd^2)` (docs/method.md §2.2; EDM's P_mean = -1.2,
  * P_std = 1.2). The radius of each is `r = sigma sqrt(D)`.
  *
  * @returns a tensor of shape `[count]`

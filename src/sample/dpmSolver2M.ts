@@ -1,6 +1,6 @@
 /**
  * DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2) on the probability-flow ODE in
- * sigma, in the data-prediction (x) form with lambda = -ln sigma (METHOD §2.3: the ODE is EDM's
+ * sigma, in the data-prediction (x) form with lambda = -ln sigma (docs/method.md §2.3: the ODE is EDM's
  * for every D, so the solver applies unchanged).
  *
  * @module

@@ -1,6 +1,6 @@
 /**
  * DPM-Solver++(3M) on the probability-flow ODE in sigma, in the data-prediction (x) form with
- * lambda = -ln sigma (METHOD §2.3).
+ * lambda = -ln sigma (docs/method.md §2.3).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Euler's method on the probability-flow ODE in sigma (METHOD §2.3): first order, one denoiser
+ * Euler's method on the probability-flow ODE in sigma (docs/method.md §2.3): first order, one denoiser
  * evaluation per step.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * EDM's Heun sampler (METHOD §2.3, Karras et al. 2022, Algorithm 1 and, with churn, Algorithm 2).
+ * EDM's Heun sampler (docs/method.md §2.3, Karras et al. 2022, Algorithm 1 and, with churn, Algorithm 2).
  * Because the ODE in sigma is EDM's for every D, only the prior depends on D.
  *
  * This module also keeps the names it has always exported ({@link sample}, {@link SampleOptions},
@@ -24,7 +24,7 @@ export type { DenoiseFn, SampleResult } from './types.js';
  * `sNoise sqrt(s_hat^2 - s_i^2)`, with `gamma = min(sChurn / n, sqrt(2) - 1)` for
  * `sTmin <= s_i <= sTmax` and 0 elsewhere.
  *
- * Exact only for D = Infinity (METHOD §2.3): for finite D the perturbation kernel is a Student-t,
+ * Exact only for D = Infinity (docs/method.md §2.3): for finite D the perturbation kernel is a Student-t,
  * and a Student-t plus a Gaussian is not the Student-t of the higher noise level, so churn with a
  * finite-D model adds a (small) bias.
  */
@@ -51,7 +51,7 @@ export interface ChurnOptions {
 
 /**
  * Noise injected at every step, `x <- x + alpha sigma_i eps` with `eps ~ N(0, I)` before step i
- * (PFGM++ Sec. 6, METHOD §4(a)): a perturbation of the sampler to measure robustness, not a way
+ * (PFGM++ Sec. 6, docs/method.md §4(a)): a perturbation of the sampler to measure robustness, not a way
  * to sample better.
  */
 export interface NoiseInjectionOptions {

@@ -1,5 +1,5 @@
 /**
- * The ideal denoiser of METHOD §2.4: the exact posterior mean E[y | x, sigma] of a finite reference
+ * The ideal denoiser of docs/method.md §2.4: the exact posterior mean E[y | x, sigma] of a finite reference
  * set under the perturbation kernel (2.1) of any D (Gaussian for D = Infinity), usable wherever a
  * model is ({@link sample}, the solvers, {@link nll}). It is the exact optimum of the training
  * objective for the empirical distribution, so sampling with it lands on reference points: the
@@ -120,7 +120,7 @@ export class IdealDenoiser implements Sampleable {
   }
 
   /**
-   * E[y | x, sigma] per sample (METHOD (2.4)), over the references of the class of each one-hot
+   * E[y | x, sigma] per sample (docs/method.md (2.4)), over the references of the class of each one-hot
    * label row, or all of them without labels or for all-zero rows.
    */
   async denoise(x: Float32Array, sigma: Float32Array | number, options: DenoiseOptions = {}): Promise<Float32Array> {

@@ -1,5 +1,5 @@
 /**
- * PFGM's backward ODE anchored on z (METHOD §3) for networks trained with the `pfgm` objective:
+ * PFGM's backward ODE anchored on z (docs/method.md §3) for networks trained with the `pfgm` objective:
  * `dx/dz = v_x / v_z`; with `t = ln z`, `dx/dt = z v_x / v_z`, integrated from `z_max` down to
  * `z_min` (default 1e-3) from the plane-projected hemisphere prior. Solvers: adaptive RK45
  * (Dormand-Prince, rtol = atol = 1e-4 as the paper), or Euler / Heun on a geometric z grid.
@@ -95,7 +95,7 @@ export function zDrift(field: Float32Array, z: number, count: number, per: numbe
 }
 
 /**
- * Samples a network trained with the `pfgm` objective (METHOD §3).
+ * Samples a network trained with the `pfgm` objective (docs/method.md §3).
  *
  * @example
  * ```ts

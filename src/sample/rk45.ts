@@ -1,6 +1,6 @@
 /**
  * Adaptive Runge-Kutta (Dormand-Prince 5(4)) on the probability-flow ODE in sigma, the solver
- * PFGM's reference code samples with (METHOD §3) and the usual ground truth for fixed-step solvers.
+ * PFGM's reference code samples with (docs/method.md §3) and the usual ground truth for fixed-step solvers.
  *
  * @module
  */

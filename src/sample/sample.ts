@@ -1,5 +1,5 @@
 /**
- * `sample(model, ...)`: draws the prior of the model's D (METHOD §2.3), builds EDM's schedule unless
+ * `sample(model, ...)`: draws the prior of the model's D (docs/method.md §2.3), builds EDM's schedule unless
  * `sigmas` is given, and runs a solver, with class labels and classifier-free guidance for
  * conditional models.
  *
@@ -66,7 +66,7 @@ export interface SampleOptions extends BatchLabels {
   churn?: Omit<ChurnOptions, 'seed' | 'sampleOffset' | 'count'>;
   /**
    * Noise injected at every step of `heun`, `x <- x + alpha sigma_i eps` (the PFGM++ robustness
-   * experiment, METHOD §4(a)); its seed is a stream of its own.
+   * experiment, docs/method.md §4(a)); its seed is a stream of its own.
    */
   noiseInjection?: Pick<NoiseInjectionOptions, 'alpha'> & {
     /** Seed of the injected noise (default 1), one number; sample i reads its stream i. */
@@ -168,7 +168,7 @@ function scheduleOf(options: SampleOptions, solver: SolverName): number[] {
 
 /**
  * Samples a model (a {@link Network} or an {@link IdealDenoiser}): draws `count` points from the
- * prior of its D at `sigmaMax` (METHOD §2.3; per-sample seeds give the same sample in any batch),
+ * prior of its D at `sigmaMax` (docs/method.md §2.3; per-sample seeds give the same sample in any batch),
  * then integrates the probability-flow ODE down to 0 with the chosen solver over
  * `karras({ steps, sigmaMax, sigmaMin, rho })` or the given `sigmas`.
  *
@@ -246,7 +246,7 @@ async function solve(model: Sampleable, options: SampleOptions): Promise<SampleR
 
 /**
  * A network trained with the `pfgm` objective has no denoiser: it is sampled with the z-ODE
- * (METHOD §3) by {@link pfgmSample}, with `solver` rk45, euler or heun and the reference's clipped
+ * (docs/method.md §3) by {@link pfgmSample}, with `solver` rk45, euler or heun and the reference's clipped
  * prior. Its callback reports z as `sigma` and the state as both `x` and `denoised`.
  */
 async function samplePfgmModel(net: Network, options: SampleOptions, solver: SolverName, count: number) {

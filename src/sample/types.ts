@@ -56,7 +56,7 @@ export interface SampleResult {
 
 /**
  * A solver: integrates the probability-flow ODE `dx/dsigma = (x - D(x, sigma)) / sigma`
- * (METHOD (1.1) in sigma, the same for every D) from `x` at `sigmas[0]` down to `sigmas` ending
+ * (docs/method.md (1.1) in sigma, the same for every D) from `x` at `sigmas[0]` down to `sigmas` ending
  * in 0. `x` is not modified.
  */
 export type Solver<O extends SolverOptions = SolverOptions> = (

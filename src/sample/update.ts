@@ -1,5 +1,5 @@
 /**
- * The solvers' one native update (DESIGN "Fusion where it pays"): every step of every solver is
+ * The solvers' one native update (docs/dev/architecture.md, "Fusion"): every step of every solver is
  * `out = sum_k c_k a_k` over Float32Arrays, computed by one fused native kernel
  * (src/native/sample/sampler.h) with the coefficients in double and one rounding per element.
  * Plus the checks every solver shares.
@@ -154,7 +154,7 @@ export class Evaluator {
   }
 }
 
-/** `(x - D) / sigma`, the ODE's slope in sigma (METHOD (1.1)). */
+/** `(x - D) / sigma`, the ODE's slope in sigma (docs/method.md (1.1)). */
 export function slope(x: Float32Array, denoised: Float32Array, sigma: number): Promise<Float32Array> {
   return combine([
     [1 / sigma, x],

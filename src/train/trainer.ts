@@ -1,5 +1,5 @@
 /**
- * The training loop (DESIGN "TypeScript API"): batches from a {@link Dataset} in a seeded
+ * The training loop (docs/dev/architecture.md, "TypeScript layers"): batches from a {@link Dataset} in a seeded
  * per-epoch order, one native step each (perturbation, forward, loss, backward, Adam, EMA), ticks
  * reported as an async iterator and as progress events, abort with a final checkpoint, and
  * exact resume.
@@ -42,7 +42,7 @@ export interface TickStats {
   kimg: number;
   /** Training steps so far. */
   step: number;
-  /** Mean loss over the tick's steps (METHOD §2.2). */
+  /** Mean loss over the tick's steps (docs/method.md §2.2). */
   loss: number;
   /** Learning rate of the last step. */
   lr: number;
@@ -132,7 +132,7 @@ export class Trainer {
   }
 
   /**
-   * PFGM's hyperparameters (METHOD §3) from the data: the mean L2 norm of up to 4096 samples in a
+   * PFGM's hyperparameters (docs/method.md §3) from the data: the mean L2 norm of up to 4096 samples in a
    * seeded order gives M, z_max and upper_norm. Stored on the network ({@link Network.pfgm}) so
    * they are saved with it; a network that already has them (a resumed run) keeps them.
    */

@@ -1,4 +1,4 @@
-// A whole network on CUDA against the same network on the CPU engine (issue 6): the module tree is
+// A whole network on CUDA against the same network on the CPU engine: the module tree is
 // shared (nn/backend.h), so what differs is only each op's arithmetic. Same seed, same weights
 // (initialised on the host), same Philox streams for sigma, noise and dropout, so outputs,
 // gradients and a few training steps must agree within float tolerance:

@@ -1,8 +1,8 @@
-// Float64 JavaScript references for the sampler tests: METHOD (2.4)'s posterior mean of a finite
+// Float64 JavaScript references for the sampler tests: docs/method.md (2.4)'s posterior mean of a finite
 // reference set (the ideal denoiser), EDM's Heun sampler, and small measures on sample sets.
 // Written independently of the native kernels (straight sums over log-weights, no shared code).
 
-/** E[y | x, sigma] in float64 for each row of x [count, n] over refs [m, n] (METHOD (2.4)). */
+/** E[y | x, sigma] in float64 for each row of x [count, n] over refs [m, n] (docs/method.md (2.4)). */
 export function posteriorMean64(
   x: ArrayLike<number>,
   refs: ArrayLike<number>,

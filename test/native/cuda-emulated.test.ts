@@ -1,4 +1,4 @@
-// The CUDA kernels themselves, run without a GPU (issue 6). The emulated-CUDA test addon
+// The CUDA kernels themselves, run without a GPU. The emulated-CUDA test addon
 // (test/native/emucuda/: every custom kernel of cuda/*.cu compiled as C++ and run under CUDA's
 // execution model, with device memory between guard pages) is offered to the loader as the CUDA
 // build, and test/gpu's parity files run against it in a child vitest: the kernel files (ops,

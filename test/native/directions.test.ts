@@ -1,4 +1,4 @@
-// METHOD §2.1: the kernel is isotropic, so x - y points in a uniform direction. For a uniform unit
+// docs/method.md §2.1: the kernel is isotropic, so x - y points in a uniform direction. For a uniform unit
 // vector u in R^N, u_1^2 ~ Beta(1/2, (N-1)/2); in R^3, u_1 ~ U(-1, 1) (Archimedes).
 import { describe, expect, it } from 'vitest';
 import { perturb, pfgmPerturb, tensor } from '../../src/index.js';

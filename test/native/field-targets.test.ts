@@ -1,6 +1,6 @@
 // The closed-form field targets (src/native/objectives/field_targets.cc): PFGM++'s posterior
-// weights and mean (METHOD §2.4, the ideal denoiser / STF target) and PFGM's normalized empirical
-// field (METHOD §3, eq. 3.1), against float64 numpy references (test/fixtures/gen/field_targets.py)
+// weights and mean (docs/method.md §2.4, the ideal denoiser / STF target) and PFGM's normalized empirical
+// field (docs/method.md §3, eq. 3.1), against float64 numpy references (test/fixtures/gen/field_targets.py)
 // and against their closed-form limits: one reference, sigma -> 0, sigma -> inf, D -> inf, a query
 // sitting on a reference. Malformed inputs come back as coded errors.
 import { describe, expect, it } from 'vitest';

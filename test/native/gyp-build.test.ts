@@ -1,4 +1,4 @@
-// binding.gyp builds the same CPU sources with node-gyp (DESIGN "Build"); building it here keeps
+// binding.gyp builds the same CPU sources with node-gyp (docs/dev/architecture.md, "Build"); building it here keeps
 // it from rotting. The gyp-built addon must load and draw exactly what the CMake build draws.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The ideal denoiser (METHOD §2.4, src/sample/ideal.ts over src/native/sample/ideal_denoiser.cc):
+// The ideal denoiser (docs/method.md §2.4, src/sample/ideal.ts over src/native/sample/ideal_denoiser.cc):
 // the posterior mean against a float64 JavaScript implementation for D from 1 to 1e6 and the
 // Gaussian D = Infinity, the large-D limit, class-conditional posteriors, the exact input VJP
 // against finite differences of the float64 mean, datasets as reference sets, and bad input.
@@ -38,7 +38,7 @@ describe('denoise', () => {
     }
   });
 
-  it('tends to the Gaussian softmax as D grows (METHOD §2.4), and D = Infinity is that softmax', async () => {
+  it('tends to the Gaussian softmax as D grows (docs/method.md §2.4), and D = Infinity is that softmax', async () => {
     using gauss = await idealDenoiser(refs, { D: Number.POSITIVE_INFINITY, shape: [N] });
     const g = await gauss.denoise(queries, 0.3);
     const gaps: number[] = [];

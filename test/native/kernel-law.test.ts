@@ -1,4 +1,4 @@
-// METHOD §2.1: R^2 / r^2 ~ BetaPrime(N/2, D/2), i.e. B = R^2 / (R^2 + r^2) ~ Beta(N/2, D/2), for
+// docs/method.md §2.1: R^2 / r^2 ~ BetaPrime(N/2, D/2), i.e. B = R^2 / (R^2 + r^2) ~ Beta(N/2, D/2), for
 // every D; chi^2_N for D = Infinity. Seeds are fixed, so each test is deterministic; each also
 // checks that the same draws are rejected under a wrong law, so it is able to fail.
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// cuda/backend.cu itself, checked without a GPU (issue 6). The guarded-device test
+// cuda/backend.cu itself, checked without a GPU. The guarded-device test
 // (network-guarded.test.ts) shows that the modules and the training session stage their data
 // right; this one runs the real CUDA backend's code (its forwarding to each pfgm::cuda:: op, its
 // uploads of per-sample coefficients, loss weights and sigma into device scratch, its

@@ -1,4 +1,4 @@
-// Finite differences of the whole loss (METHOD §2.2) through EDM's NCSN++ form and the MLP agree
+// Finite differences of the whole loss (docs/method.md §2.2) through EDM's NCSN++ form and the MLP agree
 // with the engine's backward pass, on the coordinates with the largest gradients of several
 // parameter tensors: an independent check of the backward pass that needs no PyTorch.
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // Whole networks against PyTorch (test/fixtures/gen/networks.py, our own PyTorch twin of EDM's
-// SongUNet and of the MLP): the denoiser's output, the loss of METHOD §2.2 and the gradient of
+// SongUNet and of the MLP): the denoiser's output, the loss of docs/method.md §2.2 and the gradient of
 // every parameter, for DDPM++ and NCSN++ forms, skip encoders/decoders, class and augment labels.
 import { describe, expect, it } from 'vitest';
 import { fromNativeConfig } from '../../src/models/config.js';

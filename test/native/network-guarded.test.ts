@@ -1,4 +1,4 @@
-// The device glue of every network path, checked without a GPU (issue 6). A network on CUDA keeps
+// The device glue of every network path, checked without a GPU. A network on CUDA keeps
 // its weights, optimizer state and activations in device memory, and the modules and the training
 // session stage host arrays in and out through the backend (nn/backend.h). On the CPU backend that
 // staging is a no-op, so the CPU tests cannot see a missing upload or a host loop reading device

@@ -1,4 +1,4 @@
-// The presets have EDM's published parameter counts (PFGM++ / EDM papers; METHOD §4), and bad
+// The presets have EDM's published parameter counts (PFGM++ / EDM papers; docs/method.md §4), and bad
 // configurations are refused with errors that name the field.
 import { describe, expect, it } from 'vitest';
 import { preset } from '../../src/models/config.js';

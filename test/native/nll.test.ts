@@ -24,7 +24,7 @@ const SMALL_MLP = {
   labelDropout: 0,
 } as const;
 
-/** ln (1/M) sum_j p_kernel(x - y_j; sigma) for one point x (METHOD (2.1), any D). */
+/** ln (1/M) sum_j p_kernel(x - y_j; sigma) for one point x (docs/method.md (2.1), any D). */
 function mixtureLogDensity(x: ArrayLike<number>, refs: ArrayLike<number>, n: number, D: number, sigma: number): number {
   const m = refs.length / n;
   const logs: number[] = [];

@@ -1,4 +1,4 @@
-// PFGM's objective (METHOD §3) in the engine: the field model (the backbone's extra channel,
+// PFGM's objective (docs/method.md §3) in the engine: the field model (the backbone's extra channel,
 // average-pooled, is the z component), its loss and backward checked by finite differences, the
 // Trainer's hyperparameters from the data, the z-ODE drift against the exact empirical field,
 // and the errors that keep denoisers and field models apart.
@@ -88,7 +88,7 @@ describe.each(['ddpmpp-tiny', 'mlp-tiny'])('PFGM field model (%s)', (name) => {
 
 describe('PFGM z-ODE drift', () => {
   it('equals z v_x / v_z of the exact empirical field (3.1), recovering v_z from v_x', async () => {
-    // Exact normalised fields from the engine's METHOD (3.1) kernel at random points.
+    // Exact normalised fields from the engine's docs/method.md (3.1) kernel at random points.
     const N = 5;
     const refs = 40;
     const q = 16;
@@ -118,7 +118,7 @@ describe('PFGM z-ODE drift', () => {
 });
 
 describe('PFGM objective in the Trainer', () => {
-  it('computes M, z_max and upper_norm from the data (METHOD §3) and trains', async () => {
+  it('computes M, z_max and upper_norm from the data (docs/method.md §3) and trains', async () => {
     const data = toy('gaussians', { count: 3000, seed: 0 });
     using net = createNetwork(preset('mlp', { features: 2, hidden: 32, numBlocks: 1 }), {
       objective: 'pfgm',

@@ -1,4 +1,4 @@
-// METHOD §3: PFGM's training perturbation and prior, tested against their closed-form laws.
+// docs/method.md §3: PFGM's training perturbation and prior, tested against their closed-form laws.
 import { describe, expect, it } from 'vitest';
 import { pfgmHyperparameters, pfgmPerturb, samplePfgmPrior, tensor } from '../../src/index.js';
 import { betaCdf, gammaCdf, ksTest, rowNorms2 } from '../helpers/stats.js';
@@ -34,7 +34,7 @@ function logRadiusCdf(N: number, M: number, restrictM: boolean): (t: number) => 
   return (t) => pSmall * uniformPart(t, 0.7 * M) + (1 - pSmall) * uniformPart(t, M);
 }
 
-describe('pfgmPerturb (METHOD §3)', () => {
+describe('pfgmPerturb (docs/method.md §3)', () => {
   it('R^2 / (R^2 + z^2) ~ Beta(N/2, 1/2): ||e|| / z0 does not depend on m', async () => {
     const N = 64;
     const { R2, z } = await perturbZeros(8000, N, 200, true, 1);
@@ -58,7 +58,7 @@ describe('pfgmPerturb (METHOD §3)', () => {
   });
 });
 
-describe('samplePfgmPrior (METHOD §3)', () => {
+describe('samplePfgmPrior (docs/method.md §3)', () => {
   it('R^2 / zMax^2 ~ BetaPrime(N/2, 1/2) with the hyperparameters of the data', async () => {
     const N = 784;
     const h = pfgmHyperparameters({ dataNorm: 20, N });
@@ -90,7 +90,7 @@ describe('samplePfgmPrior (METHOD §3)', () => {
         changed++;
       } else expect(c).toBe(f);
     }
-    // METHOD: the reference clip changes a large share of draws at small D
+    // docs/method.md §3: the reference clip changes a large share of draws at small D
     expect(changed).toBeGreaterThan(200);
   });
 });

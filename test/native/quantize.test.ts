@@ -1,4 +1,4 @@
-// Post-training weight quantization (PFGM++ Sec. 6, METHOD §4 (c)): on random tensors of several
+// Post-training weight quantization (PFGM++ Sec. 6, docs/method.md §4 (c)): on random tensors of several
 // shapes of distribution, every value lands on one of the 2^b levels from min to max, the nearest
 // one (error <= half a step), at most 2^b distinct values, min and max kept, idempotent; on EDM's
 // NCSN++ form and the MLP (PyTorch fixture weights: EDM's init, perturbed), quantizeWeights

@@ -1,6 +1,6 @@
-// The solvers against the ideal denoiser (METHOD §2.4), the exact optimum of the training
+// The solvers against the ideal denoiser (docs/method.md §2.4), the exact optimum of the training
 // objective for a finite reference set, so the exact probability-flow ODE is known up to the
-// integration error and every exact sample sits on a reference point. The tests named in issue 5:
+// integration error and every exact sample sits on a reference point. The tests:
 // Heun's error against a tight RK45 solution falls at second order in the step count and Euler's
 // at first; the samples land on reference points; DPM-Solver++(2M) and iPNDM beat Heun at equal
 // NFE below 20; D = Infinity reproduces EDM's Gaussian path (a float64 JavaScript EDM sampler).
@@ -218,7 +218,7 @@ describe('D = Infinity is EDM', () => {
     },
   );
 
-  it('large finite D follows the same path, closer as D grows (METHOD §1: D -> inf is EDM)', async () => {
+  it('large finite D follows the same path, closer as D grows (docs/method.md §1: D -> inf is EDM)', async () => {
     const pathOf = async (D: number) => {
       using ideal = await idealDenoiser(RING_REFS, { D, shape: [2] });
       const states: Float32Array[] = [];

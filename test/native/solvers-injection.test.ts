@@ -1,4 +1,4 @@
-// Noise injection for the robustness experiments (METHOD §4(a)): x <- x + alpha sigma_i eps before
+// Noise injection for the robustness experiments (docs/method.md §4(a)): x <- x + alpha sigma_i eps before
 // every Heun step. With the identity denoiser the ODE leaves x alone, so what remains is exactly
 // the injected noise, whose variance is alpha^2 sum_i sigma_i^2; and sample() hands PFGM models
 // to the z-ODE.

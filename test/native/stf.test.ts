@@ -1,4 +1,4 @@
-// The stable target field (METHOD §2.4) lowers the variance of the training target: measured on
+// The stable target field (docs/method.md §2.4) lowers the variance of the training target: measured on
 // 8 Gaussians at sigma = 1, D = 128, the STF target (posterior mean over the 256-sample batch)
 // is far closer to the ideal target E[y | x] (posterior mean over 8192 fresh samples) than the
 // plain target y is; and the training step uses it.

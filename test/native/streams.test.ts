@@ -1,4 +1,4 @@
-// DESIGN "Randomness": a sample's draws depend on (seed, sample index, purpose, step) only — not
+// Randomness (docs/dev/architecture.md): a sample's draws depend on (seed, sample index, purpose, step) only — not
 // on the batch it is drawn in, nor on the dtype beyond rounding.
 import { describe, expect, it } from 'vitest';
 import { perturb, pfgmPerturb, samplePrior, sampleTrainingSigma, tensor } from '../../src/index.js';

@@ -1,4 +1,4 @@
-// End to end on the CPU: the MLP trained with the PFGM++ objective (METHOD §2.2) on a 2-D mixture
+// End to end on the CPU: the MLP trained with the PFGM++ objective (docs/method.md §2.2) on a 2-D mixture
 // of 8 Gaussians, sampled with EDM's Heun from the prior of its D, lands close to fresh samples
 // of the true distribution. Thresholds (measured, with margin): sliced Wasserstein-1 below 0.12
 // where two independent sets of 2000 true samples are about 0.055 apart and the best single
@@ -6,7 +6,7 @@
 // and 0.079 at D = Infinity after 1500 steps (about 11 s each on 2 cores); 0.096 at D = 1 after
 // 3000 steps with the network's default adaptive scaling for D <= 2 (with EDM's coefficients
 // D = 1 does not train: 8.9, because the kernel's infinite variance sends c_in x and the target
-// of far samples to arbitrary sizes). PFGM's own objective (METHOD §3) with the z-ODE (RK45) from
+// of far samples to arbitrary sizes). PFGM's own objective (docs/method.md §3) with the z-ODE (RK45) from
 // the reference's clipped prior: 0.125 after 1500 steps; its field target over a finite batch is
 // biased towards the modes' centres, hence its looser threshold of 0.18.
 import { describe, expect, it } from 'vitest';
@@ -87,7 +87,7 @@ describe.each([
   }, 300_000);
 });
 
-describe('PFGM (D = 1, METHOD §3) on 8 Gaussians', () => {
+describe('PFGM (D = 1, docs/method.md §3) on 8 Gaussians', () => {
   it('samples with the z-ODE within the sliced-Wasserstein threshold of the true distribution', async () => {
     const data = toy('gaussians', { count: 20000, seed: 0 });
     using net = createNetwork(config, { objective: 'pfgm', sigmaData: 1, seed: 0 });

@@ -1,4 +1,4 @@
-// METHOD §2.2: ln sigma ~ N(P_mean, P_std^2).
+// docs/method.md §2.2: ln sigma ~ N(P_mean, P_std^2).
 import { describe, expect, it } from 'vitest';
 import { sampleTrainingSigma } from '../../src/index.js';
 import { ksTest, normalCdf } from '../helpers/stats.js';

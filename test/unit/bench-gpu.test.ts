@@ -121,7 +121,7 @@ print(json.dumps({"sigmas": sig.tolist(), "x0": x0.flatten().tolist(), "nfe": nf
       sigmas,
     );
     expect(ours.nfe).toBe(35);
-    // A float64 Heun written here from METHOD §2.3, as a third implementation.
+    // A float64 Heun written here from docs/method.md §2.3, as a third implementation.
     const x64 = Array.from(xT, Number);
     for (let i = 0; i + 1 < sigmas.length; i++) {
       const t = sigmas[i] as number;

@@ -18,7 +18,7 @@
 //   index        src/index.ts       the public API
 //
 // Type-only imports count too: a layer must make sense without the ones above it. The same order
-// is described in docs/architecture.md ("TypeScript layers"). The second test keeps files small: a
+// is described in docs/dev/architecture.md ("TypeScript layers"). The second test keeps files small: a
 // file under src/ over MAX_LINES lines says why near its top, in a comment with "over 600 lines".
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -85,7 +85,7 @@ describe('TypeScript layers', () => {
 
   it('places every file under src/ in a layer', () => {
     const unplaced = files.filter((f) => layerOf(f) < 0).map((f) => relative(ROOT, f));
-    expect(unplaced, 'add these to LAYERS (and to docs/architecture.md)').toEqual([]);
+    expect(unplaced, 'add these to LAYERS (and to docs/dev/architecture.md)').toEqual([]);
   });
 
   it('imports only from the same layer or the layers below', () => {

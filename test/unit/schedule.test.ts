@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alignRadius, alignSigma, karras, PfgmError, pfgmHyperparameters } from '../../src/index.js';
 
-describe('karras (METHOD §2.3)', () => {
+describe('karras (docs/method.md §2.3)', () => {
   it('is EDM formula: descending, endpoints exact, trailing 0', () => {
     const s = karras({ steps: 18 });
     expect(s).toHaveLength(19);
@@ -24,7 +24,7 @@ describe('karras (METHOD §2.3)', () => {
   });
 });
 
-describe('alignment r = sigma sqrt(D) (METHOD §1)', () => {
+describe('alignment r = sigma sqrt(D) (docs/method.md §1)', () => {
   it('round-trips and handles D = Infinity', () => {
     expect(alignRadius(2, 128)).toBeCloseTo(2 * Math.sqrt(128), 12);
     expect(alignSigma(alignRadius(0.3, 2048), 2048)).toBeCloseTo(0.3, 14);
@@ -36,7 +36,7 @@ describe('alignment r = sigma sqrt(D) (METHOD §1)', () => {
   });
 });
 
-describe('pfgmHyperparameters (METHOD §3)', () => {
+describe('pfgmHyperparameters (docs/method.md §3)', () => {
   it('follows the rule of thumb', () => {
     const N = 3072;
     const dataNorm = 27.7;

@@ -92,7 +92,7 @@ describe('solvers table and schedule checks', () => {
   });
 });
 
-describe('the prior density of the likelihood (METHOD (2.1))', () => {
+describe('the prior density of the likelihood (docs/method.md (2.1))', () => {
   it('is the Cauchy density for N = D = 1 and the Gaussian for D = Infinity', () => {
     for (const x of [0, 0.3, -2, 15]) {
       const sigma = 1.7; // r = sigma sqrt(1)

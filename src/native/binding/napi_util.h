@@ -36,7 +36,7 @@ Napi::Value guarded(Napi::Env env, F&& body) {
   }
 }
 
-// Work that runs off the JS thread and settles a Promise (DESIGN: the event loop never blocks).
+// Work that runs off the JS thread and settles a Promise (docs/dev/architecture.md, "The addon boundary": the event loop never blocks).
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;

@@ -1,4 +1,4 @@
-// JS entry points of the physics kernels (METHOD §2.1-2.3, §3). Each allocates its outputs on the
+// JS entry points of the physics kernels (docs/method.md §2.1-2.3, §3). Each allocates its outputs on the
 // input's device, then runs the CPU or CUDA kernel off the JS thread.
 #include <cmath>
 #include <vector>

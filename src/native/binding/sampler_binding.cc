@@ -167,7 +167,7 @@ Napi::Float32Array batch_field(const Napi::Object& o, const char* key, int64_t c
 }
 
 // churnNoise({ x, out, count, scale, seeds, offset?, step }) -> Promise<void>:
-// out = x + scale * eps, eps ~ N(0, I) per sample (METHOD §2.3, EDM's churn).
+// out = x + scale * eps, eps ~ N(0, I) per sample (docs/method.md §2.3, EDM's churn).
 Napi::Value ChurnNoise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {

@@ -1,4 +1,4 @@
-// The raw network F of METHOD §2.2 (EDM's `model` inside the preconditioning): SongUNet for
+// The raw network F of docs/method.md §2.2 (EDM's `model` inside the preconditioning): SongUNet for
 // images, an MLP for vectors. Activations cross this interface channels-last: [n, H, W, C]
 // (vectors are [n, 1, 1, N], the same bytes as [n, N]).
 #pragma once

@@ -1,4 +1,4 @@
-// The ops a network runs, on one device (DESIGN "One op, two backends"). The modules of nn/ and the
+// The ops a network runs, on one device (docs/dev/architecture.md, "One op list, two backends"). The modules of nn/ and the
 // training session call only these, so one module tree runs on the CPU engine (cpu_backend(),
 // which forwards to pfgm::cpu::, the readable reference) and on CUDA (cuda_backend(), in
 // cuda/backend.cu, which forwards to the pfgm::cuda:: twins). Every pointer is in the backend's

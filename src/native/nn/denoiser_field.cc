@@ -1,4 +1,4 @@
-// PFGM's field model (METHOD §3): the backbone F predicts the normalised field of eq. (3.1) at an
+// PFGM's field model (docs/method.md §3): the backbone F predicts the normalised field of eq. (3.1) at an
 // augmented point (x, z). Channels 0..C-1 of F are the x components (NCHW order at the boundary);
 // channel C, averaged over the image, is the z component (one scalar per sample). Vectors are
 // 1x1 images, so their last output is z directly.

@@ -1,4 +1,4 @@
-// METHOD §2.4 (posterior weights, ideal denoiser / STF target) and §3 eq. 3.1 (PFGM's normalized
+// docs/method.md §2.4 (posterior weights, ideal denoiser / STF target) and §3 eq. 3.1 (PFGM's normalized
 // empirical field), both in log space. See field_targets.h for the contract.
 #include "field_targets.h"
 
@@ -110,7 +110,7 @@ void accumulate(int64_t refs, int64_t n, const double* w, const Y* y, const floa
   }
 }
 
-// Unnormalised METHOD (2.4) log-weights of query `xi` against every reference, written to `row`;
+// Unnormalised docs/method.md (2.4) log-weights of query `xi` against every reference, written to `row`;
 // returns the row's maximum.
 //
 // Finite D: -(n+D)/2 * log(d2 + r^2) = -(n+D)/2 * [log(r^2) + log1p(d2 / r^2)]. The first term is
@@ -244,7 +244,7 @@ template <typename Y>
 void field_impl(int64_t queries, int64_t refs, int64_t n, const float* x, const float* z,
                 const Y* y, double gamma, float* out) {
   Scratch scratch(refs, n);
-  // METHOD (3.1): w_j ∝ d_j^-(n+1), i.e. log w_j = -(n+1)/2 * log(d_j^2). The reference code's
+  // docs/method.md (3.1): w_j ∝ d_j^-(n+1), i.e. log w_j = -(n+1)/2 * log(d_j^2). The reference code's
   // (min_k d_k / d_j)^(n+1) is the same after normalisation; in log space the min is not needed.
   const double power = -0.5 * (static_cast<double>(n) + 1.0);
   const double sqrt_n = std::sqrt(static_cast<double>(n));

@@ -1,5 +1,5 @@
-// Closed-form targets over a finite reference batch: the PFGM++ posterior (METHOD §2.4: the ideal
-// denoiser and the stable target field) and PFGM's normalized empirical field (METHOD §3,
+// Closed-form targets over a finite reference batch: the PFGM++ posterior (docs/method.md §2.4: the ideal
+// denoiser and the stable target field) and PFGM's normalized empirical field (docs/method.md §3,
 // eq. 3.1).
 //
 // Shared conventions:
@@ -20,7 +20,7 @@
 
 namespace pfgm::cpu {
 
-// METHOD (2.4), per query i and reference j (a row of log-probabilities, summing to 1 in exp):
+// docs/method.md (2.4), per query i and reference j (a row of log-probabilities, summing to 1 in exp):
 //   finite D:  logw[i, j] = -(n + D)/2 * log(||x_i - y_j||^2 + r_i^2) - logZ_i,
 //              r_i = sigma_i sqrt(D)
 //   D = +inf:  logw[i, j] = -||x_i - y_j||^2 / (2 sigma_i^2) - logZ_i
@@ -34,7 +34,7 @@ void posterior_log_weights(int64_t queries, int64_t refs, int64_t n, double D, c
 void posterior_mean(int64_t queries, int64_t refs, int64_t n, double D, const float* x,
                     const float* y, const double* sigma, float* out);
 
-// METHOD (3.1), PFGM's training target at augmented points x~_i = (x_i, z_i):
+// docs/method.md (3.1), PFGM's training target at augmented points x~_i = (x_i, z_i):
 //   d_j = ||x~_i - (y_j, 0)||,  w^_j = d_j^-(n+1) / sum_k d_k^-(n+1),
 //   E = sum_j w^_j ((y_j, 0) - x~_i),  v = sqrt(n) E / (||E|| + gamma).
 // out is [queries, n + 1]: the n data components, then the z component. A query that coincides

@@ -1,4 +1,4 @@
-// Convolutions through oneDNN (DESIGN "Native engine"). Activations stay NHWC, the engine's layout,
+// Convolutions through oneDNN (docs/dev/architecture.md, "The native engine"). Activations stay NHWC, the engine's layout,
 // so no activation is ever reordered; weights arrive in PyTorch's OIHW and are reordered on each
 // call into the layout the chosen kernel prefers (format_tag::any): that reorder is small next to
 // the convolution and lets oneDNN pick its blocked direct kernels. Primitives are made once per

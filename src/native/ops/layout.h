@@ -1,4 +1,4 @@
-// Conventions shared by every op of the engine (DESIGN "Native engine").
+// Conventions shared by every op of the engine (docs/dev/architecture.md, "The native engine").
 //
 // - Activations are fp32 and channels-last (NHWC): element (n, y, x, c) of an [N, H, W, C]
 //   activation sits at ((n * H + y) * W + x) * C + c. Keeping one layout end to end lets oneDNN
@@ -10,7 +10,7 @@
 // - Backward functions *write* (never accumulate) every gradient they are given a pointer for;
 //   a null gradient pointer means "not needed". Every parameter is used once per forward, and
 //   where an activation feeds two consumers the caller adds the two input gradients.
-// - The CPU functions here are the readable reference; the CUDA backend (cuda/*.cu, issue 6)
+// - The CPU functions here are the readable reference; the CUDA backend (cuda/)
 //   implements the same signatures over device pointers.
 #pragma once
 

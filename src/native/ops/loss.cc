@@ -1,4 +1,4 @@
-// METHOD §2.2: loss = mean_i lambda(sigma_i) ||D_theta(x_i, sigma_i) - y_i||^2, with lambda
+// docs/method.md §2.2: loss = mean_i lambda(sigma_i) ||D_theta(x_i, sigma_i) - y_i||^2, with lambda
 // supplied by the caller as `weight`.
 #include "loss.h"
 

@@ -25,7 +25,7 @@ struct SampleStreams {
   }
 };
 
-// METHOD (2.2): x = y + sigma * g / sqrt(c / D), g ~ N(0, I_n), c ~ chi^2_D.
+// docs/method.md (2.2): x = y + sigma * g / sqrt(c / D), g ~ N(0, I_n), c ~ chi^2_D.
 struct NoiseSpec {
   int64_t count;        // samples
   int64_t n;            // elements per sample (N)
@@ -35,7 +35,7 @@ struct NoiseSpec {
   SampleStreams streams;
   uint32_t purpose_gauss;
   uint32_t purpose_chi2;
-  // Optional cap on R = ||x - y|| (METHOD §2.1, §3: off by default). 0 and +inf mean no cap.
+  // Optional cap on R = ||x - y|| (docs/method.md §2.1, §3: off by default). 0 and +inf mean no cap.
   double clip_min;
   double clip_max;
 
@@ -60,7 +60,7 @@ PFGM_HD double clip_factor(double radius, double clip_min, double clip_max) {
   return 1.0;
 }
 
-// METHOD §3: the PFGM training perturbation of one sample.
+// docs/method.md §3: the PFGM training perturbation of one sample.
 struct PfgmSpec {
   int64_t count;
   int64_t n;

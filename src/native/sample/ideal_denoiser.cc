@@ -1,4 +1,4 @@
-// The ideal denoiser (METHOD §2.4): class grouping around the posterior-mean kernel of
+// The ideal denoiser (docs/method.md §2.4): class grouping around the posterior-mean kernel of
 // objectives/field_targets, and the kernel's input VJP (see ideal_denoiser.h for the formula).
 #include "ideal_denoiser.h"
 

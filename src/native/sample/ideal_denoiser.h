@@ -1,4 +1,4 @@
-// The ideal denoiser of METHOD §2.4 as a model: the exact posterior mean E[y | x, sigma] over a
+// The ideal denoiser of docs/method.md §2.4 as a model: the exact posterior mean E[y | x, sigma] over a
 // fixed reference set, for any D > 0 or D = inf, optionally class-conditional (the posterior over
 // the references of one class), and its input vector-Jacobian product for the likelihood.
 //
@@ -43,7 +43,7 @@ class IdealDenoiser {
   int64_t label_dim_;
 };
 
-// The input VJP of the posterior mean m(x) = sum_j w_j y_j (METHOD (2.4)):
+// The input VJP of the posterior mean m(x) = sum_j w_j y_j (docs/method.md (2.4)):
 //   d log w_j / dx = c_j (y_j - x) - sum_k w_k c_k (y_k - x),
 //   c_j = (n + D) / (||x - y_j||^2 + r^2)   (finite D, r = sigma sqrt(D)),   c_j = 1 / sigma^2 (D = inf)
 // so v^T dm/dx = sum_j w_j (v . (y_j - m)) c_j (y_j - x)  (the mean term cancels since

@@ -1,4 +1,4 @@
-// The sampler's fused per-step kernels (DESIGN "Fusion where it pays": sampler updates are fused
+// The sampler's fused per-step kernels (docs/dev/architecture.md, "Fusion": sampler updates are fused
 // elementwise kernels). Every solver step of src/sample/*.ts is one linear_combination; EDM's churn
 // adds its noise in one pass; the likelihood's Hutchinson probes are drawn in one pass.
 //
@@ -19,7 +19,7 @@ namespace pfgm::cpu {
 void linear_combination_f32(int64_t n, int terms, const double* coefs,
                             const float* const* inputs, float* out);
 
-// EDM's churn (METHOD §2.3): out[i, :] = x[i, :] + scale * eps_i with eps_i ~ N(0, I) from sample
+// EDM's churn (docs/method.md §2.3): out[i, :] = x[i, :] + scale * eps_i with eps_i ~ N(0, I) from sample
 // i's stream (purpose kPurposeChurn, streams.step = the solver step). out may equal x.
 void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
                      const SampleStreams& streams);

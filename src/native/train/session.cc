@@ -124,7 +124,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   const float* sigma = in.sigma;
   if (noise == nullptr) {
     PFGM_PROFILE("step.perturb");
-    // METHOD §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that sigma.
+    // docs/method.md §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that sigma.
     // Streams are keyed by (seed, sample index in batch, step), so a step's draws never repeat.
     // The n sigmas are drawn on the host (the coefficients need them there), the noise on the
     // backend, from the same streams on every backend.
@@ -150,7 +150,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   }
   const float* target = nullptr;
   if (in.stf) {
-    // METHOD §2.4 (STF): the target of sample i is the posterior mean of the clean batch given
+    // docs/method.md §2.4 (STF): the target of sample i is the posterior mean of the clean batch given
     // x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
     // (as the reference batch grows). The batch itself is the reference set. A host computation
     // (n^2 kernel evaluations of n values): free to reach on the CPU, two copies on a GPU.
@@ -244,7 +244,7 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   // (the reference batch arrives from the host each step); the network runs on the backend.
   {
     PFGM_PROFILE("step.perturb");
-    // METHOD §3: x = y + R u, z = z0 (1 + tau)^m, streams keyed by (seed, sample, step).
+    // docs/method.md §3: x = y + R u, z = z0 (1 + tau)^m, streams keyed by (seed, sample, step).
     PfgmSpec spec{};
     spec.count = n;
     spec.n = per;
@@ -259,7 +259,7 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   }
   {
     PFGM_PROFILE("step.field_target");
-    // METHOD (3.1) over the large batch, in log space.
+    // docs/method.md (3.1) over the large batch, in log space.
     target_host_.resize(static_cast<size_t>(n * (per + 1)));
     cpu::pfgm_field_target(n, in.refs_count, per, x_host_.data(), z_host_.data(), in.refs,
                            in.gamma, target_host_.data());

@@ -1,4 +1,4 @@
-// A network with everything training needs, in flat buffers (DESIGN "One native training step"):
+// A network with everything training needs, in flat buffers (docs/dev/architecture.md, "The native training step"):
 // parameters, gradients, Adam's moments, the EMA copy and the counters. One call runs
 //   sigma draw -> Student-t perturbation (any D, and D = inf) -> forward -> loss -> backward ->
 //   non-finite check -> optional clipping -> Adam (EDM's ramp-up) -> EMA (EDM's half-life),
@@ -43,7 +43,7 @@ struct StepInput {
   bool stf;                        // stable target field: train on the batch posterior mean
 };
 
-// PFGM's objective (METHOD §3): the small batch y is perturbed to augmented points (x, z) and
+// PFGM's objective (docs/method.md §3): the small batch y is perturbed to augmented points (x, z) and
 // trained towards the normalised empirical field (3.1) of the large reference batch refs, which
 // contains y.
 struct PfgmStepInput {

@@ -9,7 +9,7 @@
 //          cannot hold Infinity, so `D_inf: 1` (or true) selects D = inf and D is then omitted.
 //          Negative or zero D is an error rather than a code for infinity: a sign slip in a caller
 //          should not silently turn PFGM++ into EDM.
-//   gamma  PFGM's normalisation constant, finite and >= 0; default 5 (METHOD §3).
+//   gamma  PFGM's normalisation constant, finite and >= 0; default 5 (docs/method.md §3).
 //   widen  0 runs the float path of the kernels (see set_widen_limit); default 1.
 // Outputs: "logw" [queries, refs] (posterior_log_weights), "mean" shaped like x (posterior_mean),
 // "v" [queries, n + 1] (pfgm_field_target: n data components, then z).

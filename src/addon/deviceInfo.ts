@@ -1,0 +1,64 @@
+/**
+ * What the loaded addon reports about the machine: the types of `getDeviceInfo()`'s answer,
+ * in a file of their own so that the addon's native declarations and the loader can both use
+ * them without importing each other.
+ *
+ * @module
+ */
+
+/** A device a tensor can live on. */
+export type DeviceName = 'cpu' | 'cuda';
+
+/** The CPU engine as the addon reports it. */
+export interface CpuInfo {
+  /** OpenMP threads the engine uses (set with OMP_NUM_THREADS). */
+  threads: number;
+  /** The oneDNN version linked in. */
+  onednn: string;
+  /** The instruction set oneDNN dispatches to (avx2, avx512_core, avx512_core_amx, ...). */
+  isa: string;
+}
+
+/** The CUDA backend as the addon reports it. */
+export interface CudaInfo {
+  /** Whether a CUDA build of the addon exists and was loaded. */
+  compiled: boolean;
+  /** Whether a usable GPU was found. */
+  available: boolean;
+  /** Why the GPU is (not) used, in words a user can act on. */
+  reason: string;
+  /** Number of CUDA devices visible. */
+  deviceCount: number;
+  /** Name of device 0, when available. */
+  name?: string;
+  /** Compute capability of device 0, e.g. "9.0". */
+  computeCapability?: string;
+  /** Memory of device 0 in bytes. */
+  memoryBytes?: number;
+  /** CUDA driver version as an integer (e.g. 13000), 0 without a driver. */
+  driverVersion: number;
+  /** CUDA runtime version the addon was built with. */
+  runtimeVersion: number;
+  /** Whether the CUDA build found cuDNN (convolutions) when it was built. */
+  cudnn: boolean;
+  /** Whether the CUDA build found cuBLAS (matrix products) when it was built. */
+  cublas: boolean;
+}
+
+/** What was loaded, and why. */
+export interface DeviceInfo {
+  /** The backend in use: `cuda` when a GPU is used, else `cpu`. */
+  backend: DeviceName;
+  /** Where tensors go when no device is named. */
+  defaultDevice: DeviceName;
+  /** One line on why this backend was chosen. */
+  reason: string;
+  /** What `PFGM_DEVICE` asked for (`auto` when unset). */
+  requested: 'auto' | DeviceName;
+  /** The addon file that was loaded. */
+  addonPath: string;
+  /** The CPU engine: OpenMP threads, oneDNN version and the instruction set oneDNN uses. */
+  cpu: CpuInfo;
+  /** The CUDA backend: whether it was compiled, whether a device is usable, and which. */
+  cuda: CudaInfo;
+}
