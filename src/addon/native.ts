@@ -94,7 +94,7 @@ export interface NativeBatch {
 }
 
 /**
- * The training options of one native step, every field required: src/train/options.ts resolves
+ * The training options of one native step, every field required: src/physics/trainOptions.ts resolves
  * them (and owns their defaults) and maps them here in one place (toNativeTrainOptions);
  * src/native/binding/network_binding.cc reads each one (read_train_options).
  */

@@ -1,6 +1,6 @@
 // Group norm forward, fused with the per-(n, c) shift before it and the SiLU after it (EDM's
 // UNetBlock), on NHWC fp32. Variants (history and timings: README.md beside this file):
-//   production   pfgm::cuda::group_norm_forward (cuda/group_norm.cu): channel sums over a
+//   production   pfgm::cuda::group_norm_forward (cuda/kernels/group_norm.cu): channel sums over a
 //                (chunk, 32-channel column, sample) grid, 32-bit indices in the normalizing pass
 //   column_loop  the earlier grid: one block per (chunk, sample) looping over the 32-channel
 //                columns, 64-bit indices in the normalizing pass (the same sums, the same bits)

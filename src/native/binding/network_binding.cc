@@ -41,8 +41,9 @@ std::vector<T> list_field(const Napi::Object& o, const char* key, std::vector<T>
   return out;
 }
 
-// The resolved training options, options: {...} of trainStep (src/train/options.ts resolves them
-// and maps them in toNativeTrainOptions). Every field is required: the defaults live only there.
+// The resolved training options, options: {...} of trainStep (src/physics/trainOptions.ts resolves
+// them and maps them in toNativeTrainOptions). Every field is required: the defaults live only
+// there.
 struct TrainOptions {
   double D;
   uint64_t seed;

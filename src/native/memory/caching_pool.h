@@ -1,6 +1,6 @@
 // The policy of the CUDA caching allocator (cuda/runtime/allocator.cu), kept in plain C++ so that
 // it is tested on any machine against a fake device (test/native/cases/caching_pool_cases.cc,
-// test/native/caching-pool).
+// test/native/caching-pool.test.ts).
 //
 // Why a cache: cudaMalloc and cudaFree synchronize the device and cost tens of microseconds, and a
 // training step allocates and frees the same few hundred activation sizes every step. Freed blocks

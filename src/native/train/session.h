@@ -18,7 +18,7 @@ namespace pfgm::train {
 
 // The training options (OptimConfig, and D, p_mean, p_std, seed, micro_batch, stf, restrict_m
 // of the step inputs) have no defaults on this side: they always come from JS, where
-// src/train/options.ts owns every default and checks every value, and the binding
+// src/physics/trainOptions.ts owns every default and checks every value, and the binding
 // (read_train_options in binding/network_binding.cc) requires each field.
 
 struct OptimConfig {

@@ -1,5 +1,5 @@
 // The `label_input` op case's arguments, parsed once for the CPU case (label_cases.cc) and its
-// CUDA twin (cuda/op_cases_kernels.cu), so both accept and refuse exactly the same inputs.
+// CUDA twin (cases/cuda/op_cases_kernels.cu), so both accept and refuse exactly the same inputs.
 //   inputs: labels [n, label_dim] (optional: without it, attributes n and label_dim give the
 //           shape and the output is zeros, as for an unconditional call)
 //   attrs:  p (0), training (0), seed, sample_offset (integers < 2^53), step (< 2^32)

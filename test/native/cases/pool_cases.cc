@@ -1,6 +1,6 @@
 // Op cases for the inference ops of Inception-v3: pooling (pool.h), bilinear resize (resize.h) and
-// the rectangular, ReLU-fused inference convolution (conv_inference.h). The golden tests
-// (test/native/ops-pool.test.ts, test/native/inception-conv.test.ts) run them against PyTorch
+// the rectangular, ReLU-fused inference convolution (conv_inference.h). The golden test
+// (test/native/ops-pool.test.ts) runs them against PyTorch
 // through runOp; every case validates its inputs, so a bad shape comes back as ERR_PFGM_SHAPE.
 //
 // Geometry attributes take one number (both axes) or two ([height, width]):
