@@ -205,7 +205,7 @@ void run_family(const lab::Options& opt, lab::Report& report) {
     const float* sh = cs.shift ? dshift.get() : nullptr;
 
     const std::vector<lab::Variant> variants = {
-        {"production", "cuda/group_norm.cu: (chunk, column, sample) grid, 32-bit normalize",
+        {"production", "cuda/kernels/group_norm.cu: (chunk, column, sample) grid, 32-bit normalize",
          [&] {
            pfgm::cuda::group_norm_forward(s, dx.get(), sh, dgamma.get(), dbeta.get(), dy.get(),
                                           dmean.get(), drstd.get());

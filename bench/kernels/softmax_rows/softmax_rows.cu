@@ -105,7 +105,7 @@ void run_family(const lab::Options& opt, lab::Report& report) {
     }
     lab::Buffer<float> w(rows * len);
     const std::vector<lab::Variant> variants = {
-        {"production", "cuda/softmax_rows.cu: a warp per row, registers up to 256",
+        {"production", "cuda/kernels/softmax_rows.cu: a warp per row, registers up to 256",
          [&] { pfgm::cuda::softmax_rows(rows, len, w.get()); }},
         {"warp_loop", "a warp per row, looping over memory at every length",
          [&] {
