@@ -25,8 +25,8 @@ import { toy, toySampler } from '../../src/data/toy.js';
 import { slicedWasserstein } from '../../src/eval/distances.js';
 import { preset } from '../../src/models/config.js';
 import { createNetwork } from '../../src/models/network.js';
-import { sample } from '../../src/sample/heun.js';
 import { pfgmSample } from '../../src/sample/pfgmOde.js';
+import { sample } from '../../src/sample/sample.js';
 import { SplitMix64 } from '../../src/train/order.js';
 import { Trainer } from '../../src/train/trainer.js';
 
