@@ -7,6 +7,8 @@
 import { parseArgs } from 'node:util';
 import { PfgmError } from '../errors.js';
 import { loadModel } from '../models/modelFile.js';
+import type { Network } from '../models/network.js';
+import { oneHotLabels } from '../physics/classes.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
 import { writeSamples } from '../viz/samples.js';
@@ -29,8 +31,10 @@ Options:
   --solver NAME        ${solverNames.join(' | ')} (default heun; pfgm models: rk45 | euler | heun)
   --steps n            solver steps (default 18 for heun: NFE 35; 100 for PFGM's grid solvers)
   --sigma-max x        largest sigma of the prior and schedule (default 80)
-  --class k            a class label for a conditional model (0-based)
-  --guidance w         classifier-free guidance weight (with --class; default 1: none)
+  --class k|none       a class label for a conditional model (0-based; default: one random class
+                       per sample, from its seed, as EDM's generate.py); none = unconditional, for
+                       a model trained with label dropout
+  --guidance w         classifier-free guidance weight of a conditional model (default 1: none)
   --allow-non-finite   keep samples that hold NaN or Infinity and report how many (by default a
                        non-finite denoiser output or state is an error naming the step and sigma)
   --json               print the summary as JSON
@@ -62,6 +66,33 @@ function positive(name: string, text: string | undefined, integer: boolean): num
       `--${name} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`,
     );
   return v;
+}
+
+/**
+ * The labels of `--class k` (one-hot rows) or `--class none` (zero rows: the unconditional model,
+ * which only label dropout teaches).
+ */
+function classLabels(text: string, net: Network, count: number): Float32Array | undefined {
+  const dim = net.labelDim;
+  if (dim === 0) {
+    if (text === 'none') return undefined;
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--class: this model is unconditional');
+  }
+  if (text === 'none') {
+    if (!(net.config.labelDropout > 0)) {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        '--class none: this model was trained without label dropout (label_dropout 0), so it never learned to ' +
+          'sample without a class; give --class k, leave --class out (a random class per sample), or train ' +
+          'with --cond --label-dropout p',
+      );
+    }
+    return new Float32Array(count * dim);
+  }
+  const k = Number(text);
+  if (text.trim() === '' || !Number.isInteger(k) || k < 0 || k >= dim)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--class must be an integer in 0..${dim - 1} or none, got '${text}'`);
+  return oneHotLabels(new Int32Array(count).fill(k), dim);
 }
 
 /** Runs `pfgm sample`; resolves to the exit code. */
@@ -104,18 +135,11 @@ export async function sampleCommand(args: string[]): Promise<number> {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
-    let labels: Float32Array | undefined;
-    if (values.class !== undefined) {
-      const k = Number(values.class);
-      if (net.labelDim === 0) throw new PfgmError('ERR_PFGM_ARGUMENT', '--class: this model is unconditional');
-      if (!Number.isInteger(k) || k < 0 || k >= net.labelDim)
-        throw new PfgmError('ERR_PFGM_ARGUMENT', `--class must be an integer in 0..${net.labelDim - 1}`);
-      labels = new Float32Array(count * net.labelDim);
-      for (let i = 0; i < count; i++) labels[i * net.labelDim + k] = 1;
-    }
+    // Without --class, sample() draws one random class per sample for a conditional model.
+    const labels = values.class === undefined ? undefined : classLabels(values.class, net, count);
     const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
-    if (guidance !== undefined && (!Number.isFinite(guidance) || labels === undefined))
-      throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class');
+    if (guidance !== undefined && (!Number.isFinite(guidance) || net.labelDim === 0 || values.class === 'none'))
+      throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and a conditional model (not --class none)');
     const t0 = performance.now();
     const r = await sample(net, {
       count,

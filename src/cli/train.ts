@@ -12,8 +12,16 @@ import { parseArgs } from 'node:util';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
-import { type NetworkConfig, type PresetName, parseNetworkConfig, preset, presetNames } from '../models/config.js';
+import {
+  type NetworkConfig,
+  type PresetName,
+  parseNetworkConfig,
+  preset,
+  presetNames,
+  validateNetworkConfig,
+} from '../models/config.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
+import { oneHotLabels, randomClasses } from '../physics/classes.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
 import { pfgmSample } from '../sample/pfgmOde.js';
 import { sample } from '../sample/sample.js';
@@ -49,6 +57,12 @@ Options:
   --stf                stable target field: the batch's posterior mean as target (docs/method.md §2.4)
   --network NAME|FILE  a preset (${presetNames.join(', ')}) or a JSON config
                        (default: ddpmpp-small fitted to the images, mlp for vectors)
+  --cond               train a class-conditional network on the data's labels (EDM's --cond);
+                       without it the labels are ignored and the network is unconditional
+  --label-dropout p    with --cond: drop a sample's label with probability p, so the network also
+                       learns the unconditional model (classifier-free guidance; default 0.1)
+  --dropout p          dropout inside the network's blocks (default: the network's, 0.1 for
+                       ddpmpp-small, 0 for mlp)
   --batch n            samples per step (default 64 for images, 256 for vectors)
   --micro-batch n      accumulate gradients over chunks of n (when a batch does not fit)
   --lr x               Adam learning rate (default 1e-3 vectors, 2e-4 images)
@@ -84,6 +98,9 @@ interface Parsed {
   seed: number;
   xflip: boolean;
   stf: boolean;
+  cond: boolean;
+  labelDropout?: number;
+  dropout?: number;
   sampleEvery: number;
   checkpointEvery: number;
   resume?: string;
@@ -113,6 +130,15 @@ function numeric(name: string, v: string | undefined): number | undefined {
   return x;
 }
 
+/** A probability in [0, 1) written as text, or undefined when the flag is absent. */
+function probability(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !(x >= 0 && x < 1))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--${name} must be a probability in [0, 1), got '${v}'`);
+  return x;
+}
+
 /** The flag that sets a training option, for resolveTrainOptions' messages. */
 function flag(option: string): string {
   const flags: Record<string, string> = {
@@ -131,6 +157,9 @@ const OPTIONS = {
   'ref-batch': { type: 'string' },
   stf: { type: 'boolean' },
   network: { type: 'string' },
+  cond: { type: 'boolean' },
+  'label-dropout': { type: 'string' },
+  dropout: { type: 'string' },
   batch: { type: 'string' },
   'micro-batch': { type: 'string' },
   lr: { type: 'string' },
@@ -220,6 +249,17 @@ function parse(args: string[]): Parsed | undefined {
   if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--checkpoint-every must be an integer >= 0');
   }
+  const cond = values.cond ?? false;
+  const labelDropout = probability('label-dropout', values['label-dropout']);
+  const dropout = probability('dropout', values.dropout);
+  if (labelDropout !== undefined && !cond)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--label-dropout is an option of --cond (a class-conditional network)');
+  if (values.resume !== undefined && (cond || dropout !== undefined)) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      '--resume continues the saved network as it was built: leave out --cond, --label-dropout and --dropout',
+    );
+  }
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
@@ -251,6 +291,9 @@ function parse(args: string[]): Parsed | undefined {
     seed,
     xflip: values.xflip ?? false,
     stf: values.stf ?? false,
+    cond,
+    labelDropout,
+    dropout,
     sampleEvery,
     checkpointEvery,
     resume: values.resume,
@@ -296,7 +339,49 @@ function defaultData(): string {
   return existsSync('/usr/share/datasets/fashion-mnist') ? 'fashion-mnist' : 'toy:gaussians';
 }
 
-async function networkFor(spec: string | undefined, data: Dataset): Promise<NetworkConfig> {
+/** What --cond, --label-dropout and --dropout make of the network. */
+interface Conditioning {
+  cond: boolean;
+  labelDropout?: number;
+  dropout?: number;
+}
+
+/**
+ * The network to train: {@link baseNetwork}, class-conditional on the data's labels only with
+ * --cond (EDM's train.py: unconditional unless --cond), with the dropout flags applied.
+ */
+async function networkFor(spec: string | undefined, data: Dataset, c: Conditioning): Promise<NetworkConfig> {
+  const config = await baseNetwork(spec, data);
+  const classes = data.info.labelDim;
+  if (c.cond && classes === 0) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `--cond: the data (${data.info.name}) have no class labels to condition on; leave --cond out`,
+    );
+  }
+  if (!c.cond && config.labelDim > 0) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `--network ${spec}: label_dim ${config.labelDim} makes a class-conditional network; add --cond to train one`,
+    );
+  }
+  if (c.cond && config.labelDim > 0 && config.labelDim !== classes) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `--network ${spec}: label_dim ${config.labelDim}, but the data have ${classes} classes`,
+    );
+  }
+  const fileDropout = config.labelDropout > 0 ? config.labelDropout : undefined;
+  return validateNetworkConfig({
+    ...config,
+    labelDim: c.cond ? classes : 0,
+    labelDropout: c.cond ? (c.labelDropout ?? fileDropout ?? TRAIN_DEFAULTS.cli.labelDropout) : 0,
+    dropout: c.dropout ?? config.dropout,
+  });
+}
+
+/** The network a preset name, a JSON file or (left out) the data's kind and shape give. */
+async function baseNetwork(spec: string | undefined, data: Dataset): Promise<NetworkConfig> {
   const info = data.info;
   if (spec !== undefined && (presetNames as readonly string[]).includes(spec)) {
     return info.kind === 'vector'
@@ -312,7 +397,7 @@ async function networkFor(spec: string | undefined, data: Dataset): Promise<Netw
     });
     return parseNetworkConfig(text, `--network ${spec}`);
   }
-  if (info.kind === 'vector') return preset('mlp', { features: info.shape[0], labelDim: info.labelDim });
+  if (info.kind === 'vector') return preset('mlp', { features: info.shape[0] });
   const [c, h] = info.shape as [number, number, number];
   const levels = h % 4 === 0 ? [1, 2, 2] : h % 2 === 0 ? [1, 2] : [1];
   return preset('ddpmpp-small', {
@@ -321,7 +406,6 @@ async function networkFor(spec: string | undefined, data: Dataset): Promise<Netw
     imgResolution: h,
     channelMult: levels,
     attnResolutions: [h >> (levels.length - 1)],
-    labelDim: info.labelDim,
   });
 }
 
@@ -335,12 +419,22 @@ function progressLine(t: TickStats, totalKimg: number): string {
 
 async function writeSamples(net: Network, data: Dataset, file: string, seed: number): Promise<void> {
   const vector = data.info.kind === 'vector';
-  const count = vector ? 1000 : 64;
+  // A conditional network's image grid: one row of 8 per class (up to 16); other samples of a
+  // conditional network get one random class each, as `pfgm sample` gives them.
+  const rows = !vector && net.labelDim > 0 && net.labelDim <= 16 ? net.labelDim : 0;
+  const count = vector ? 1000 : rows > 0 ? rows * 8 : 64;
+  const classes =
+    rows > 0
+      ? Array.from({ length: count }, (_, i) => Math.floor(i / 8))
+      : net.labelDim > 0
+        ? randomClasses(count, net.labelDim, { seed })
+        : undefined;
+  const labels = classes === undefined ? undefined : oneHotLabels(classes, net.labelDim);
   // PFGM's z-ODE starts from the reference's clipped prior (see pfgmSample's radiusClip).
   const { x } =
     net.objective === 'pfgm'
-      ? await pfgmSample(net, { count, seed, radiusClip: 'reference' })
-      : await sample(net, { count, steps: 18, seed, D: net.D, sigmaMax: vector ? 20 : 80 });
+      ? await pfgmSample(net, { count, seed, radiusClip: 'reference', labels })
+      : await sample(net, { count, steps: 18, seed, D: net.D, sigmaMax: vector ? 20 : 80, labels });
   let png: Uint8Array;
   if (vector && data.info.shape[0] === 2) {
     const ref = await data.read(Array.from({ length: Math.min(1000, data.info.count) }, (_, i) => i));
@@ -367,7 +461,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     net = ckpt.net;
     resumeState = ckpt.extra?.trainer as TrainerState | undefined;
   } else {
-    net = createNetwork(await networkFor(o.network, data), {
+    net = createNetwork(await networkFor(o.network, data, o), {
       objective: o.objective,
       D: o.D,
       seed: o.seed,
@@ -375,6 +469,11 @@ export async function trainCommand(args: string[]): Promise<number> {
       device: o.device,
       precision: o.precision,
     });
+  }
+  if (net.labelDim === 0 && data.info.labelDim > 0) {
+    process.stderr.write(
+      `pfgm train: the data have ${data.info.labelDim} classes; training an unconditional network (--cond trains a class-conditional one)\n`,
+    );
   }
   const cli = TRAIN_DEFAULTS.cli;
   const kind = data.info.kind;

@@ -4,6 +4,7 @@
  * @module
  */
 export { alignRadius, alignSigma } from './align.js';
+export { oneHotLabels, randomClasses } from './classes.js';
 export { type PerturbOptions, perturb, type RadiusClip, type SigmaInput } from './perturb.js';
 export {
   type PfgmHyperparameterOptions,

@@ -199,6 +199,11 @@ export interface CliTrainDefaults {
   readonly lrRampupKimgMax: number;
   /** sigma_data of a new network: 0.5 for images in [-1, 1] (createNetwork's), 1 for vectors. */
   readonly sigmaData: PerDataKind;
+  /**
+   * --label-dropout of a class-conditional network (--cond): 0.1, so that it also learns the
+   * unconditional model that classifier-free guidance and `pfgm sample --class none` use.
+   */
+  readonly labelDropout: number;
 }
 
 /** Defaults of a new network's preconditioning that training depends on. */
@@ -267,6 +272,7 @@ export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
     lrRampupRunDivisor: 10,
     lrRampupKimgMax: TRAINER.lrRampupKimg,
     sigmaData: Object.freeze({ image: NETWORK.sigmaData, vector: 1 }),
+    labelDropout: 0.1,
   }),
   network: NETWORK,
 });

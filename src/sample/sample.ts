@@ -7,6 +7,7 @@
  */
 import { PfgmError } from '../errors.js';
 import { type BatchLabels, Network, type WeightSet } from '../models/network.js';
+import { oneHotLabels, randomClasses } from '../physics/classes.js';
 import { samplePrior } from '../physics/prior.js';
 import { karras } from '../physics/schedule.js';
 import type { Seed } from '../physics/streams.js';
@@ -26,6 +27,13 @@ import { checkSigmas, combine, countNonFiniteRows } from './update.js';
 export interface SampleOptions extends BatchLabels {
   /** How many samples. */
   count: number;
+  /**
+   * [count, labelDim] one-hot class labels for a conditional model. Left out, each sample gets
+   * one uniform random class from its own stream ({@link randomClasses}; EDM's generate.py does
+   * the same), the same in any batch. All-zero rows sample the unconditional model, which only a
+   * network trained with label dropout has learned.
+   */
+  labels?: Float32Array;
   /** The solver (default `heun`). */
   solver?: SolverName;
   /**
@@ -56,8 +64,8 @@ export interface SampleOptions extends BatchLabels {
   /**
    * Classifier-free guidance weight w for a conditional model: `D_u + w (D_c - D_u)`, with D_c the
    * denoiser given `labels` and D_u given zero labels (EDM's networks learn the unconditional model
-   * from label dropout, which zeroes the labels). w = 1 is plain conditional sampling; needs
-   * `labels`.
+   * from label dropout, which zeroes the labels). w = 1 is plain conditional sampling; the
+   * classes are `labels`, or the random ones when they are left out.
    */
   guidance?: number;
   /** Weights to sample with (default `ema`; ignored by an ideal denoiser). */
@@ -148,6 +156,17 @@ function checkLabels(model: Sampleable, options: SampleOptions, count: number): 
   }
 }
 
+/**
+ * A conditional model sampled without `labels` gets one uniform random class per sample from the
+ * sample's own stream ({@link randomClasses}), as EDM's generate.py does: never the all-zero
+ * labels, which a model trained without label dropout has not seen.
+ */
+function withRandomClasses(model: Sampleable, options: SampleOptions, count: number): SampleOptions {
+  if (model.labelDim === 0 || options.labels !== undefined) return options;
+  const classes = randomClasses(count, model.labelDim, { seed: options.seed ?? 0, sampleOffset: options.sampleOffset });
+  return { ...options, labels: oneHotLabels(classes, model.labelDim) };
+}
+
 /** The schedule of a run: `sigmas` as given, or `karras()` from the options. */
 function scheduleOf(options: SampleOptions, solver: SolverName): number[] {
   if (options.sigmas !== undefined) {
@@ -198,6 +217,7 @@ async function solve(model: Sampleable, options: SampleOptions): Promise<SampleR
   if (options.noiseInjection !== undefined && solver !== 'heun') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: noiseInjection is an option of the heun solver, not ${solver}`);
   }
+  options = withRandomClasses(model, options, count);
   if (model instanceof Network && model.objective === 'pfgm') return samplePfgmModel(model, options, solver, count);
   if ((options.rtol !== undefined || options.atol !== undefined) && solver !== 'rk45') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `sample: rtol/atol are options of the rk45 solver, not ${solver}`);

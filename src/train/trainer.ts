@@ -77,7 +77,9 @@ export interface RunOptions {
 }
 
 /**
- * Trains a network on a dataset.
+ * Trains a network on a dataset. A class-conditional network (its config's `labelDim` > 0) trains
+ * on the data's one-hot labels, dropped with its `labelDropout`; an unconditional one ignores
+ * any labels the data have.
  *
  * @example
  * ```ts
@@ -114,6 +116,16 @@ export class Trainer {
       );
     }
     if (data.info.count < 1) throw new PfgmError('ERR_PFGM_ARGUMENT', `dataset ${data.info.name} is empty`);
+    // The network decides: a conditional one (labelDim > 0) trains on the data's labels, an
+    // unconditional one ignores them.
+    if (net.labelDim > 0 && data.info.labelDim !== net.labelDim) {
+      throw new PfgmError(
+        'ERR_PFGM_SHAPE',
+        data.info.labelDim === 0
+          ? `the network is class-conditional (labelDim ${net.labelDim}) but dataset ${data.info.name} has no labels: build it with labelDim 0`
+          : `the network takes ${net.labelDim} classes but dataset ${data.info.name} has ${data.info.labelDim}`,
+      );
+    }
     const o = resolveTrainOptions(options, { D: net.D, objective: net.objective });
     if (o.objective !== net.objective) {
       throw new PfgmError(

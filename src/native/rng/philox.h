@@ -37,6 +37,7 @@ enum Purpose : uint32_t {
   kPurposeInit = 11,         // parameter initialisation
   kPurposeChurn = 12,        // EDM's stochastic churn noise of the Heun sampler (sample/)
   kPurposeHutchinson = 13,   // Rademacher probes of the likelihood's trace estimate (sample/)
+  kPurposeClass = 14,        // random class per sample of a conditional model (physics/classes.ts)
 };
 
 struct Philox4 {
