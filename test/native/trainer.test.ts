@@ -55,6 +55,25 @@ describe('Trainer', () => {
     await expect(trainer.run({}).next()).rejects.toThrow(/say how long to train/);
   });
 
+  it('conditions on the labels only when the network is conditional, and on matching ones', async () => {
+    // An unconditional network ignores the labels of labelled data.
+    using plain = createNetwork(config, { D: 128, sigmaData: 1 });
+    const labelled = toy('gaussians', { count: 64, labels: true });
+    for await (const _ of new Trainer(plain, labelled, { batch: 16 }).run({ steps: 1 })) {
+      // one step
+    }
+    expect(plain.counters().steps).toBe(1);
+    const classes = labelled.info.labelDim;
+    using cond = createNetwork({ ...config, labelDim: classes, labelDropout: 0.1 }, { D: 128, sigmaData: 1 });
+    for await (const _ of new Trainer(cond, labelled, { batch: 16 }).run({ steps: 1 })) {
+      // one step
+    }
+    expect(cond.counters().steps).toBe(1);
+    expect(() => new Trainer(cond, toy('moons', { count: 10 }))).toThrow(/class-conditional.*has no labels/);
+    using wrong = createNetwork({ ...config, labelDim: classes + 1 });
+    expect(() => new Trainer(wrong, labelled)).toThrow(new RegExp(`takes ${classes + 1} classes.*has ${classes}`));
+  });
+
   it('refuses NaN, infinite and out-of-range options when it is made', () => {
     using net = createNetwork(config);
     const data = toy('moons', { count: 10 });
