@@ -137,7 +137,8 @@ describe('guidance', () => {
     const base = { count, steps: 16, seed: 3, sigmaMax: 20 };
     const labels = oneHot(count, 1);
     const cond = await sample(ideal, { ...base, labels });
-    const uncond = await sample(ideal, base);
+    // Zero labels: the unconditional model (left out, each sample would get a random class).
+    const uncond = await sample(ideal, { ...base, labels: new Float32Array(count * 2) });
     expect((await sample(ideal, { ...base, labels, guidance: 1 })).x).toEqual(cond.x);
     expect((await sample(ideal, { ...base, labels, guidance: 0 })).x).toEqual(uncond.x);
     // Conditional samples land on class-1 points only; unconditional ones mostly on the ring.
