@@ -18,7 +18,11 @@ export type PfgmErrorCode =
   | 'ERR_PFGM_DEVICE'
   /** A CUDA runtime failure. */
   | 'ERR_PFGM_CUDA'
-  /** An allocation failed. */
+  /**
+   * An allocation failed, or a request was refused before allocating because it would not fit:
+   * a training batch whose estimated memory (network activations per sample plus the batch
+   * itself) exceeds the available memory; the message names the largest batch that fits.
+   */
   | 'ERR_PFGM_OUT_OF_MEMORY'
   /** A tensor was used after `dispose()`. */
   | 'ERR_PFGM_DISPOSED'

@@ -19,6 +19,7 @@ import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
 import { epochOrder } from '../train/order.js';
+import { commandArgs } from './args.js';
 
 const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'nll'] as const;
 type Metric = (typeof METRICS)[number];
@@ -61,22 +62,20 @@ async function realSubset(data: Dataset, count: number, seed: number): Promise<F
 
 /** Runs `pfgm eval`; resolves to the exit code. */
 export async function evalCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ckpt: { type: 'string' },
-      data: { type: 'string' },
-      metric: { type: 'string' },
-      count: { type: 'string' },
-      solver: { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      classifier: { type: 'string' },
-      inception: { type: 'string' },
-      'nll-count': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const options = {
+    ckpt: { type: 'string' },
+    data: { type: 'string' },
+    metric: { type: 'string' },
+    count: { type: 'string' },
+    solver: { type: 'string' },
+    steps: { type: 'string' },
+    seed: { type: 'string' },
+    classifier: { type: 'string' },
+    inception: { type: 'string' },
+    'nll-count': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
   if (values.help) {
     process.stdout.write(EVAL_HELP);
     return 0;
@@ -97,6 +96,9 @@ export async function evalCommand(args: string[]): Promise<number> {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
+  const countFlag = values.count === undefined ? undefined : int('count', values.count, 1);
+  const steps = int('steps', values.steps, 18);
+  const nllCount = int('nll-count', values['nll-count'], 64);
   const data = await openDataset(values.data);
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
@@ -119,8 +121,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       if (m === 'fid' && values.inception === undefined)
         throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric fid needs --inception FILE (docs/fid.md)');
     }
-    const count = int('count', values.count, image ? 500 : 1000);
-    const steps = int('steps', values.steps, 18);
+    const count = countFlag ?? (image ? 500 : 1000);
     const out: Record<string, unknown> = { ckpt: values.ckpt, data: values.data, D: net.D, objective: net.objective };
     const needSamples = metrics.some((m) => m !== 'nll');
     const real = needSamples ? await realSubset(data, count, seed) : new Float32Array(0);
@@ -152,7 +153,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     if (metrics.includes('nll')) {
       if (net.objective !== 'pfgmpp')
         throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric nll needs a denoiser (objective pfgmpp)');
-      const x = await realSubset(data, int('nll-count', values['nll-count'], 64), seed + 1);
+      const x = await realSubset(data, nllCount, seed + 1);
       const r = await nll(net, x, { seed, bits: image ? 8 : false });
       out.nll = { bpd: r.bpd, count: x.length / size, nfe: r.nfe };
     }

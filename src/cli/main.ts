@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { getDeviceInfo } from '../addon/load.js';
-import { PfgmError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { commandArgs, describeFailure } from './args.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
 import { formatDeviceInfo } from './info.js';
@@ -50,7 +50,8 @@ oneDNN version and instruction set) and the GPU when there is one.
 };
 
 async function info(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
   if (values.help) {
     process.stdout.write(COMMAND_HELP.info ?? '');
     return;
@@ -90,14 +91,24 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    if (error instanceof PfgmError) {
-      process.stderr.write(`pfgm: ${error.message} [${error.code}]\n`);
-      return 1;
-    }
-    if (error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`pfgm: ${error.message}. Run 'pfgm ${command} --help'.\n`);
-      return 2;
-    }
-    throw error;
+    const failure = describeFailure(error, command);
+    process.stderr.write(`${failure.line}\n`);
+    if (process.env.PFGM_DEBUG === '1' && error instanceof Error && error.stack !== undefined)
+      process.stderr.write(`${error.stack}\n`);
+    return failure.code;
   }
+}
+
+/**
+ * The `pfgm` program: {@link main}, plus a last resort for an error that escapes it (a rejection
+ * no command awaited): one line and exit code 1 instead of Node's stack trace.
+ */
+export async function runCli(argv: string[]): Promise<number> {
+  const last = (error: unknown) => {
+    process.stderr.write(`${describeFailure(error, argv[0]).line}\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', last);
+  process.on('unhandledRejection', last);
+  return main(argv);
 }

@@ -10,6 +10,7 @@ import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
 import { writeSamples } from '../viz/samples.js';
+import { commandArgs } from './args.js';
 
 /** The help text of `pfgm sample`. */
 export const SAMPLE_HELP = `Usage: pfgm sample --ckpt FILE --out OUT [options]
@@ -66,24 +67,22 @@ function positive(name: string, text: string | undefined, integer: boolean): num
 
 /** Runs `pfgm sample`; resolves to the exit code. */
 export async function sampleCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ckpt: { type: 'string' },
-      out: { type: 'string' },
-      count: { type: 'string' },
-      seed: { type: 'string' },
-      seeds: { type: 'string' },
-      solver: { type: 'string' },
-      steps: { type: 'string' },
-      'sigma-max': { type: 'string' },
-      class: { type: 'string' },
-      guidance: { type: 'string' },
-      'allow-non-finite': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const options = {
+    ckpt: { type: 'string' },
+    out: { type: 'string' },
+    count: { type: 'string' },
+    seed: { type: 'string' },
+    seeds: { type: 'string' },
+    solver: { type: 'string' },
+    steps: { type: 'string' },
+    'sigma-max': { type: 'string' },
+    class: { type: 'string' },
+    guidance: { type: 'string' },
+    'allow-non-finite': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
   if (values.help) {
     process.stdout.write(SAMPLE_HELP);
     return 0;
@@ -102,26 +101,32 @@ export async function sampleCommand(args: string[]): Promise<number> {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
+  // Every flag is checked before the model is read.
+  const steps = positive('steps', values.steps, true);
+  const sigmaMax = positive('sigma-max', values['sigma-max'], false);
+  const classIndex = values.class === undefined ? undefined : Number(values.class);
+  if (classIndex !== undefined && (!Number.isInteger(classIndex) || classIndex < 0))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--class must be an integer >= 0, got '${values.class}'`);
+  const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
+  if (guidance !== undefined && (!Number.isFinite(guidance) || classIndex === undefined))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class');
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
     let labels: Float32Array | undefined;
-    if (values.class !== undefined) {
-      const k = Number(values.class);
+    if (classIndex !== undefined) {
+      const k = classIndex;
       if (net.labelDim === 0) throw new PfgmError('ERR_PFGM_ARGUMENT', '--class: this model is unconditional');
       if (!Number.isInteger(k) || k < 0 || k >= net.labelDim)
         throw new PfgmError('ERR_PFGM_ARGUMENT', `--class must be an integer in 0..${net.labelDim - 1}`);
       labels = new Float32Array(count * net.labelDim);
       for (let i = 0; i < count; i++) labels[i * net.labelDim + k] = 1;
     }
-    const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
-    if (guidance !== undefined && (!Number.isFinite(guidance) || labels === undefined))
-      throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class');
     const t0 = performance.now();
     const r = await sample(net, {
       count,
       solver,
-      steps: positive('steps', values.steps, true),
-      sigmaMax: positive('sigma-max', values['sigma-max'], false),
+      steps,
+      sigmaMax,
       seed: seeds ?? seed,
       labels,
       guidance,

@@ -6,7 +6,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Dataset } from '../data/dataset.js';
@@ -14,14 +14,16 @@ import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
 import { type NetworkConfig, type PresetName, parseNetworkConfig, preset, presetNames } from '../models/config.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
-import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
+import { checkRunLength, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
 import { sample } from '../sample/heun.js';
 import { pfgmSample } from '../sample/pfgmOde.js';
 import type { DeviceOption } from '../tensor.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { checkTrainingMemory } from '../train/memory.js';
 import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { imageGrid } from '../viz/grid.js';
 import { scatterPlot } from '../viz/scatter.js';
+import { commandArgs, outputDirectory } from './args.js';
 
 export const TRAIN_HELP = `Usage: pfgm train [--data SRC] --out DIR [options]
 
@@ -149,35 +151,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/**
- * `--flag -1` as `--flag=-1` for the flags that take a value: parseArgs refuses a separate value
- * that starts with a dash, so a negative number would end in a stack trace instead of the
- * option's own one-line message.
- */
-function joinNegativeValues(args: string[], takesValue: (name: string) => boolean): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const next = args[i + 1];
-    if (
-      a.startsWith('--') &&
-      !a.includes('=') &&
-      takesValue(a.slice(2)) &&
-      next !== undefined &&
-      /^-[\d.]/.test(next)
-    ) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else {
-      out.push(a);
-    }
-  }
-  return out;
-}
-
 function parse(args: string[]): Parsed | undefined {
   const { values } = parseArgs({
-    args: joinNegativeValues(args, (name) => OPTIONS[name as keyof typeof OPTIONS]?.type === 'string'),
+    args: commandArgs(args, OPTIONS),
     options: OPTIONS,
   });
   if (values.help) {
@@ -241,13 +217,16 @@ function parse(args: string[]): Parsed | undefined {
     },
     { label: flag },
   );
+  const kimg = number('kimg', values.kimg);
+  const steps = number('steps', values.steps, true);
+  checkRunLength({ kimg, steps }, flag);
   return {
     data: values.data,
     ...training,
     out: values.out,
     network: values.network,
-    kimg: number('kimg', values.kimg),
-    steps: number('steps', values.steps, true),
+    kimg,
+    steps,
     seed,
     xflip: values.xflip ?? false,
     stf: values.stf ?? false,
@@ -357,7 +336,7 @@ async function writeSamples(net: Network, data: Dataset, file: string, seed: num
 export async function trainCommand(args: string[]): Promise<number> {
   const o = parse(args);
   if (o === undefined) return 0;
-  await mkdir(o.out, { recursive: true });
+  await outputDirectory('--out', o.out);
   const source = o.data ?? defaultData();
   const data = await openDataset(source);
   let net: Network;
@@ -395,6 +374,16 @@ export async function trainCommand(args: string[]): Promise<number> {
     },
   });
   if (resumeState) trainer.loadState(resumeState);
+  const to = trainer.options;
+  checkTrainingMemory(
+    net,
+    {
+      batch: to.batch,
+      microBatch: to.microBatch,
+      readCount: (b) => (to.objective === 'pfgm' ? Math.max(b, to.pfgm.refBatch) : b),
+    },
+    { label: flag },
+  );
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
