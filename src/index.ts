@@ -5,7 +5,16 @@
  * @packageDocumentation
  */
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
-export { decodePng, type EncodePngOptions, encodePng, type PngImage } from './codecs/png.js';
+export {
+  decodePng,
+  type EncodePngOptions,
+  encodePng,
+  PNG_MAX_PIXELS,
+  PNG_MAX_PIXELS_ENV,
+  type PngDecodeOptions,
+  type PngImage,
+  pngPixelLimit,
+} from './codecs/png.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -143,6 +152,8 @@ export {
 export * from './physics/index.js';
 export {
   type CliTrainDefaults,
+  checkRunLength,
+  MAX_RUN_LENGTH,
   type NetworkDefaults,
   type PerDataKind,
   type PfgmDefaults,
@@ -195,6 +206,15 @@ export {
   saveCheckpoint,
   verifyCheckpoint,
 } from './train/checkpoint.js';
+export {
+  activationBytesPerSample,
+  availableMemory,
+  checkTrainingMemory,
+  MEMORY_ENV,
+  type TrainingMemory,
+  type TrainingShape,
+  trainingMemory,
+} from './train/memory.js';
 export {
   type PfgmTrainOptions,
   type RunOptions,
