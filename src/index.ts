@@ -216,8 +216,11 @@ export {
   trainingMemory,
 } from './train/memory.js';
 export {
+  type OverriddenOption,
   type PfgmTrainOptions,
+  type ResumedTrainOptions,
   type RunOptions,
+  resumedTrainOptions,
   type TickStats,
   Trainer,
   type TrainerOptions,

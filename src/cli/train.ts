@@ -20,7 +20,7 @@ import { pfgmSample } from '../sample/pfgmOde.js';
 import type { DeviceOption } from '../tensor.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkTrainingMemory } from '../train/memory.js';
-import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
+import { resumedTrainOptions, type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { imageGrid } from '../viz/grid.js';
 import { scatterPlot } from '../viz/scatter.js';
 import { commandArgs, outputDirectory } from './args.js';
@@ -92,6 +92,8 @@ interface Parsed {
   device?: DeviceOption;
   precision?: Precision;
   json: boolean;
+  /** The training options whose flags were given (names as in {@link TrainOptions}). */
+  explicit: ReadonlySet<string>;
 }
 
 function number(name: string, v: string | undefined, integer = false): number | undefined {
@@ -124,6 +126,21 @@ function flag(option: string): string {
   };
   return flags[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
+
+/** The flags that set a training option, and the option (a resumed run keeps the others). */
+const TRAINING_FLAGS: Record<string, string> = {
+  D: 'D',
+  'ref-batch': 'pfgm.refBatch',
+  stf: 'stf',
+  batch: 'batch',
+  'micro-batch': 'microBatch',
+  lr: 'lr',
+  'lr-rampup-kimg': 'lrRampupKimg',
+  'ema-halflife-kimg': 'emaHalflifeKimg',
+  seed: 'seed',
+  xflip: 'xflip',
+  'checkpoint-every': 'checkpointTicks',
+};
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -236,6 +253,11 @@ function parse(args: string[]): Parsed | undefined {
     device: values.device as DeviceOption | undefined,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
+    explicit: new Set(
+      Object.entries(TRAINING_FLAGS)
+        .filter(([f]) => values[f as keyof typeof values] !== undefined)
+        .map(([, option]) => option),
+    ),
   };
 }
 
@@ -357,18 +379,43 @@ export async function trainCommand(args: string[]): Promise<number> {
   }
   const cli = TRAIN_DEFAULTS.cli;
   const kind = data.info.kind;
-  const batch = o.batch ?? cli.batch[kind];
-  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : cli.kimg);
-  const statsFile = join(o.out, 'stats.jsonl');
-  const meta = { objective: net.objective === 'pfgm' ? 'pfgm' : o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
-  const trainer = new Trainer(net, data, {
+  const runKimg = (batch: number) => o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : cli.kimg);
+  const firstBatch = o.batch ?? cli.batch[kind];
+  let options: TrainOptions = {
     ...trainOptions(o),
     objective: undefined, // the network's (a resumed run's is the checkpoint's)
-    batch,
+    batch: firstBatch,
     D: net.D,
     lr: o.lr ?? cli.lr[kind],
-    lrRampupKimg: o.lrRampupKimg ?? Math.min(cli.lrRampupKimgMax, totalKimg / cli.lrRampupRunDivisor),
+    lrRampupKimg: o.lrRampupKimg ?? Math.min(cli.lrRampupKimgMax, runKimg(firstBatch) / cli.lrRampupRunDivisor),
     checkpointTicks: o.checkpointEvery,
+  };
+  if (resumeState?.options !== undefined) {
+    // A resumed run keeps every hyperparameter of the checkpoint (the schedule of the steps
+    // already planned stays the same), except the flags given now.
+    const explicit: Record<string, unknown> = {};
+    for (const key of o.explicit) {
+      if (key === 'pfgm.refBatch') explicit.pfgm = { refBatch: o.refBatch };
+      else if (key !== 'D') explicit[key] = (options as Record<string, unknown>)[key];
+    }
+    const resumed = resumedTrainOptions(resumeState, explicit as TrainOptions);
+    options = { ...resumed.options, objective: undefined, D: net.D };
+    if (resumed.overridden.length > 0) {
+      const list = resumed.overridden.map((r) => `${flag(r.option)} ${String(r.given)} (was ${String(r.saved)})`);
+      process.stderr.write(
+        `pfgm train: resuming with the checkpoint's hyperparameters except ${list.join(', ')}, given now\n`,
+      );
+    }
+  }
+  const batch = options.batch ?? firstBatch;
+  const totalKimg = runKimg(batch);
+  const statsFile = join(o.out, 'stats.jsonl');
+  const meta = {
+    objective: net.objective === 'pfgm' ? 'pfgm' : options.stf ? 'pfgmpp+stf' : 'pfgmpp',
+    dataset: data.info,
+  };
+  const trainer = new Trainer(net, data, {
+    ...options,
     checkpoint: async (t) => {
       await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });
     },

@@ -68,6 +68,98 @@ export interface TrainerState {
   position: number;
   /** The trainer's seed. */
   seed: number;
+  /**
+   * Every training hyperparameter the run used (the trainer's resolved options, without the
+   * callbacks), so that a resumed run continues with the same schedule; see
+   * {@link resumedTrainOptions}. Absent in states saved by older versions.
+   */
+  options?: TrainOptions;
+}
+
+/** What {@link resumedTrainOptions} returns. */
+export interface ResumedTrainOptions {
+  /** The options to give the resumed run's {@link Trainer}. */
+  options: TrainOptions;
+  /** The options given explicitly that differ from the saved ones. */
+  overridden: OverriddenOption[];
+}
+
+/** An option given for a resumed run that differs from its saved value. */
+export interface OverriddenOption {
+  /** Its name (`lr`, `pfgm.refBatch`, ...). */
+  option: string;
+  /** The value the checkpoint saved. */
+  saved: unknown;
+  /** The value given now, which the resumed run uses. */
+  given: unknown;
+}
+
+const SAVED_OPTION_KEYS = [
+  'objective',
+  'D',
+  'batch',
+  'microBatch',
+  'stf',
+  'lr',
+  'lrRampupKimg',
+  'beta1',
+  'beta2',
+  'eps',
+  'gradClip',
+  'emaHalflifeKimg',
+  'emaRampupRatio',
+  'pMean',
+  'pStd',
+  'seed',
+  'xflip',
+  'tickKimg',
+  'checkpointTicks',
+] as const satisfies readonly (keyof TrainOptions)[];
+
+const SAVED_PFGM_KEYS = ['refBatch', 'tau', 's', 'gamma', 'restrictM', 'M'] as const;
+
+/**
+ * The options of a resumed run: the hyperparameters saved in its {@link TrainerState} (so the
+ * schedule of the steps already planned, e.g. a learning-rate ramp-up that defaulted from the
+ * first run's length, stays the same), except those the user gives explicitly, which win and are
+ * reported in `overridden`. Without saved options (an older state), the explicit ones are used.
+ *
+ * @param state - the saved trainer state (its `options`)
+ * @param explicit - only the options the user set explicitly for the resumed run
+ *
+ * @example
+ * ```ts
+ * const { extra } = await loadCheckpoint<{ trainer: TrainerState }>(dir, { into: net });
+ * const { options, overridden } = resumedTrainOptions(extra.trainer, { lr: 5e-4 });
+ * const trainer = new Trainer(net, data, options);
+ * trainer.loadState(extra.trainer);
+ * ```
+ */
+export function resumedTrainOptions(state: TrainerState, explicit: TrainOptions): ResumedTrainOptions {
+  const saved = state.options;
+  if (saved === undefined || saved === null || typeof saved !== 'object')
+    return { options: { ...explicit }, overridden: [] };
+  const options: Record<string, unknown> = {};
+  const overridden: ResumedTrainOptions['overridden'] = [];
+  const given = explicit as Record<string, unknown>;
+  const was = saved as Record<string, unknown>;
+  for (const key of SAVED_OPTION_KEYS) {
+    const v = given[key] !== undefined ? given[key] : was[key];
+    if (v !== undefined) options[key] = v;
+    if (given[key] !== undefined && was[key] !== undefined && !Object.is(given[key], was[key]))
+      overridden.push({ option: key, saved: was[key], given: given[key] });
+  }
+  const pfgm: Record<string, unknown> = {};
+  const savedPfgm = (typeof was.pfgm === 'object' && was.pfgm !== null ? was.pfgm : {}) as Record<string, unknown>;
+  const givenPfgm = (explicit.pfgm ?? {}) as Record<string, unknown>;
+  for (const key of SAVED_PFGM_KEYS) {
+    const v = givenPfgm[key] !== undefined ? givenPfgm[key] : savedPfgm[key];
+    if (v !== undefined) pfgm[key] = v;
+    if (givenPfgm[key] !== undefined && savedPfgm[key] !== undefined && !Object.is(givenPfgm[key], savedPfgm[key]))
+      overridden.push({ option: `pfgm.${key}`, saved: savedPfgm[key], given: givenPfgm[key] });
+  }
+  options.pfgm = pfgm;
+  return { options: options as TrainOptions, overridden };
 }
 
 /** How long to run: a number of thousand images or of steps (from the start of training). */
@@ -158,10 +250,11 @@ export class Trainer {
     return this.net.pfgm;
   }
 
-  /** Where the run stands in its data (for checkpoints). */
+  /** Where the run stands in its data, and its hyperparameters (for checkpoints). */
   state(): TrainerState {
     const at = this.#resume ?? { epoch: this.#epoch, position: this.#position };
-    return { ...at, seed: this.options.seed };
+    const { onProgress: _progress, checkpoint: _checkpoint, ...options } = this.options;
+    return { ...at, seed: this.options.seed, options: { ...options, pfgm: { ...options.pfgm } } };
   }
 
   /** Continues from a saved {@link TrainerState} (the network's own state is loaded separately). */
