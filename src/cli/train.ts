@@ -354,6 +354,82 @@ async function writeSamples(net: Network, data: Dataset, file: string, seed: num
   await writeFile(file, png);
 }
 
+/**
+ * Ctrl-C and SIGTERM during training. The first signal stops the run after the current step and
+ * saves the checkpoint; a second one while a checkpoint is being written waits for it (and says
+ * so); a third forces the exit at once (the checkpoint being written is lost, the previous one
+ * stays). The exit code is 128 + the first signal's number: 130 for SIGINT, 143 for SIGTERM.
+ */
+class StopSignals {
+  readonly abort = new AbortController();
+  #count = 0;
+  #first: NodeJS.Signals | undefined;
+  #writing = false;
+  #finished = false;
+  readonly #out: string;
+  readonly #handler = (signal: NodeJS.Signals) => this.#onSignal(signal);
+
+  constructor(out: string) {
+    this.#out = out;
+  }
+
+  /** 130 after SIGINT, 143 after SIGTERM. */
+  get exitCode(): number {
+    return this.#first === 'SIGTERM' ? 143 : 130;
+  }
+
+  install(): void {
+    process.on('SIGINT', this.#handler);
+    process.on('SIGTERM', this.#handler);
+  }
+
+  /**
+   * The run is over. Without a signal the handlers go; after one they stay until the process
+   * ends, so that a late signal exits with the right code instead of killing the process.
+   */
+  finish(): void {
+    this.#finished = true;
+    if (this.#count === 0) {
+      process.off('SIGINT', this.#handler);
+      process.off('SIGTERM', this.#handler);
+    }
+  }
+
+  /** Runs a checkpoint save; a signal during it waits for it. */
+  async saving<T>(save: () => Promise<T>): Promise<T> {
+    if (this.abort.signal.aborted) process.stderr.write(`pfgm train: saving the checkpoint to ${this.#out} ...\n`);
+    this.#writing = true;
+    try {
+      return await save();
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  #onSignal(signal: NodeJS.Signals): void {
+    this.#count++;
+    if (this.#finished) process.exit(this.exitCode);
+    if (this.#count === 1) {
+      this.#first = signal;
+      process.stderr.write(
+        `\npfgm train: ${signal}: stopping after this step and saving the checkpoint (a third signal forces the exit)\n`,
+      );
+      this.abort.abort(new Error('interrupted'));
+    } else if (this.#count === 2) {
+      process.stderr.write(
+        this.#writing
+          ? 'pfgm train: still saving the checkpoint: waiting for it to finish (a third signal forces the exit and loses this save)\n'
+          : 'pfgm train: stopping: waiting for the step to end and the checkpoint to be saved (a third signal forces the exit)\n',
+      );
+    } else {
+      process.stderr.write(
+        `pfgm train: forced exit${this.#writing ? `: the checkpoint being written is lost, the previous one in ${this.#out} is kept` : ''}\n`,
+      );
+      process.exit(this.exitCode);
+    }
+  }
+}
+
 /** Runs `pfgm train`; resolves to the exit code. */
 export async function trainCommand(args: string[]): Promise<number> {
   const o = parse(args);
@@ -414,10 +490,11 @@ export async function trainCommand(args: string[]): Promise<number> {
     objective: net.objective === 'pfgm' ? 'pfgm' : options.stf ? 'pfgmpp+stf' : 'pfgmpp',
     dataset: data.info,
   };
+  const stop = new StopSignals(o.out);
   const trainer = new Trainer(net, data, {
     ...options,
     checkpoint: async (t) => {
-      await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });
+      await stop.saving(() => saveCheckpoint(o.out, net, meta, { trainer: t.state(), source }));
     },
   });
   if (resumeState) trainer.loadState(resumeState);
@@ -431,14 +508,13 @@ export async function trainCommand(args: string[]): Promise<number> {
     },
     { label: flag },
   );
-  const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   let tick = 0;
+  stop.install();
   try {
     const run =
-      o.steps !== undefined ? { steps: o.steps, signal: abort.signal } : { kimg: totalKimg, signal: abort.signal };
+      o.steps !== undefined
+        ? { steps: o.steps, signal: stop.abort.signal }
+        : { kimg: totalKimg, signal: stop.abort.signal };
     for await (const t of trainer.run(run)) {
       tick++;
       await writeFile(statsFile, `${JSON.stringify(t)}\n`, { flag: 'a' });
@@ -450,16 +526,17 @@ export async function trainCommand(args: string[]): Promise<number> {
       }
     }
   } catch (error) {
-    if (abort.signal.aborted) {
+    if (stop.abort.signal.aborted) {
       process.stderr.write(
-        `\npfgm train: interrupted; checkpoint written to ${o.out}, continue with --resume ${o.out}\n`,
+        `pfgm train: interrupted; checkpoint written to ${o.out}, continue with --resume ${o.out}\n`,
       );
-      return 130;
+      return stop.exitCode;
     }
+    // The error's line goes below the progress bar, not onto it.
+    if (tick > 0 && !o.json) process.stderr.write('\n');
     throw error;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.finish();
     await data.close();
   }
   if (!o.json) process.stderr.write('\n');
