@@ -9,6 +9,7 @@ import { PfgmError } from '../errors.js';
 import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
+import { availableMemory, formatBytes } from '../train/memory.js';
 import { writeSamples } from '../viz/samples.js';
 import { commandArgs } from './args.js';
 
@@ -112,6 +113,15 @@ export async function sampleCommand(args: string[]): Promise<number> {
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class');
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
+    // The solver holds a few copies of every sample (state, denoised, slopes) at float32.
+    const perSample = net.sampleSize * 4 * 6;
+    const available = availableMemory();
+    if (count * perSample > available) {
+      throw new PfgmError(
+        'ERR_PFGM_OUT_OF_MEMORY',
+        `--count ${count} needs about ${formatBytes(count * perSample)} of memory but ${formatBytes(available)} is available: the largest count that fits is ${Math.floor(available / perSample)}; draw fewer samples per call (--seeds picks which)`,
+      );
+    }
     let labels: Float32Array | undefined;
     if (classIndex !== undefined) {
       const k = classIndex;
