@@ -184,7 +184,9 @@ class Call {
 
   void require_all_read() const {
     for (const auto& [name, v] : attrs_) {
-      if (used_attrs_.count(name) == 0) fail_argument("no parameter reads attribute '" + name + "'");
+      if (used_attrs_.count(name) == 0) {
+        fail_argument("no parameter reads attribute '" + name + "'");
+      }
     }
     for (const auto& [name, t] : in_) {
       if (used_inputs_.count(name) == 0) fail_argument("no parameter reads input '" + name + "'");

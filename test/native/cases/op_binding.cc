@@ -74,6 +74,21 @@ void require_gpu() {
   }
 }
 
+// A generic case on `device`: the op through nn::Backend on that device's backend (fp32), found
+// on the worker thread as the CUDA cases find their device there.
+opcases::CaseFn on_device(const opcases::BackendCaseFn& fn, const std::string& device) {
+  const bool on_gpu = device == "cuda";
+  const nn::BackendFactory factory =
+      on_gpu || device == "cpu" ? nullptr : nn::find_backend(device);
+  return [fn, on_gpu, factory](const opcases::Attrs& a, const opcases::Tensors& in,
+                               opcases::Tensors& out) {
+    nn::Backend& be = on_gpu              ? nn::cuda_backend(nn::Precision::kFp32)
+                      : factory != nullptr ? factory(nn::Precision::kFp32)
+                                           : nn::cpu_backend();
+    fn(be, a, in, out);
+  };
+}
+
 }  // namespace
 
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
@@ -86,16 +101,7 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
     if (on_gpu) require_gpu();
     opcases::CaseFn case_fn;
     if (const opcases::BackendCaseFn* generic = opcases::find_backend_case(name)) {
-      // A generic case: the op through nn::Backend on the device's backend (fp32), found on the
-      // worker thread as the CUDA cases find their device there.
-      const nn::BackendFactory factory = on_gpu || device == "cpu" ? nullptr : nn::find_backend(device);
-      case_fn = [fn = *generic, on_gpu, factory](const opcases::Attrs& a, const opcases::Tensors& in,
-                                                 opcases::Tensors& out) {
-        nn::Backend& be = on_gpu              ? nn::cuda_backend(nn::Precision::kFp32)
-                          : factory != nullptr ? factory(nn::Precision::kFp32)
-                                               : nn::cpu_backend();
-        fn(be, a, in, out);
-      };
+      case_fn = on_device(*generic, device);
     } else {
       if (!on_gpu && device != "cpu") {
         fail(code::kArgument, "op case '" + name + "' runs on 'cpu' or 'cuda'; only the generic "
