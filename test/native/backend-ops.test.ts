@@ -4,8 +4,8 @@
 // with host coefficients, group norm, FIR resampling, Adam, the loss, the reductions that return
 // host values) is checked against references written here (a closed form or a direct loop in
 // float64), the guarded device ('cpu-guarded') and the fake-CUDA addon's CUDA backend against
-// 'cpu' bit for bit, and the emulated-CUDA addon's kernels against the references. Adding an op
-// to the list needs one row of the table, nothing else here.
+// 'cpu' bit for bit, and the CUDA kernels (emulated, and on a GPU where there is one) against the
+// references. Adding an op to the list needs one row of the table, nothing else here.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -347,6 +347,16 @@ describe.skipIf(!fake)('the generic entries on the fake-CUDA addon', () => {
     const addon = fake as NativeAddon;
     expect(addon.opCases('cuda')).toContain(`backend.${r.op}`);
     expectSameBits(await cases(addon, r, 'cuda'), await cases(native(), r, 'cpu'), `${r.op}: fake cuda against cpu`);
+  });
+});
+
+// The CUDA test addon on a machine with a usable GPU: the kernels against the same references.
+const cudaFile = join(builtAddons, 'pfgm_cuda.node');
+const gpu = existsSync(cudaFile) ? (createRequire(import.meta.url)(cudaFile) as NativeAddon) : undefined;
+
+describe.skipIf(gpu?.buildInfo().cuda.available !== true)('the generic entries on the GPU', () => {
+  it.each(table.map((r) => [r.op, r] as const))('%s on cuda matches its reference', async (_op, r) => {
+    expectMatchesReference(r, await cases(gpu as NativeAddon, r, 'cuda'), 'the GPU');
   });
 });
 
