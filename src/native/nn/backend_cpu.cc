@@ -14,8 +14,8 @@ namespace {
 
 // Each CPU reference that backend_ops.h declares is one function of the backend's signature: an
 // ops/*.h declaration that differed from the list would have made a second overload.
-#define PFGM_CPU_SIGNATURE_PLAIN(ret, name, params)                                          \
-  static_assert(std::is_same_v<decltype(&cpu::name), ret(*) params>,                          \
+#define PFGM_CPU_SIGNATURE_PLAIN(ret, name, params)                  \
+  static_assert(std::is_same_v<decltype(&cpu::name), ret(*) params>, \
                 "cpu::" #name " differs from its entry in backend_ops.h");
 #define PFGM_CPU_SIGNATURE_MATH PFGM_CPU_SIGNATURE_PLAIN
 #define PFGM_CPU_SIGNATURE_ATTENTION PFGM_CPU_SIGNATURE_PLAIN

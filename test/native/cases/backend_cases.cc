@@ -471,14 +471,13 @@ void run(nn::Backend& be, Call& c, R (nn::Backend::*op)(P...), const char* arg_n
 #define OUT(p, count) pfgm_call.contract(#p, Contract::kOut, (count));
 #define OPT(p, count) pfgm_call.contract(#p, Contract::kOpt, (count));
 #define HOST(p, count, what) pfgm_call.contract(#p, Contract::kHost, (count));
-#define PFGM_BACKEND_CASE(kind, ret, name, label, params, args, checks)                        \
-  const BackendCaseRegistrar pfgm_backend_case_##name(                                        \
-      "backend." #name,                                                                        \
-      [](nn::Backend& pfgm_be, const Attrs& pfgm_attrs, const Tensors& pfgm_in,               \
-         Tensors& pfgm_out) {                                                                  \
-        Call pfgm_call(pfgm_be, "backend." #name, pfgm_attrs, pfgm_in, pfgm_out);              \
-        run(pfgm_be, pfgm_call, &nn::Backend::name, #args,                                     \
-            [&pfgm_call](PFGM_OP_UNPAREN params) { checks });                                  \
+#define PFGM_BACKEND_CASE(kind, ret, name, label, params, args, checks)                           \
+  const BackendCaseRegistrar pfgm_backend_case_##name(                                            \
+      "backend." #name, [](nn::Backend& pfgm_be, const Attrs& pfgm_attrs, const Tensors& pfgm_in, \
+                           Tensors& pfgm_out) {                                                   \
+        Call pfgm_call(pfgm_be, "backend." #name, pfgm_attrs, pfgm_in, pfgm_out);                 \
+        run(pfgm_be, pfgm_call, &nn::Backend::name, #args,                                        \
+            [&pfgm_call](PFGM_OP_UNPAREN params) { checks });                                     \
       });
 PFGM_BACKEND_OPS(PFGM_BACKEND_CASE)
 #undef PFGM_BACKEND_CASE

@@ -78,11 +78,10 @@ void require_gpu() {
 // on the worker thread as the CUDA cases find their device there.
 opcases::CaseFn on_device(const opcases::BackendCaseFn& fn, const std::string& device) {
   const bool on_gpu = device == "cuda";
-  const nn::BackendFactory factory =
-      on_gpu || device == "cpu" ? nullptr : nn::find_backend(device);
+  const nn::BackendFactory factory = on_gpu || device == "cpu" ? nullptr : nn::find_backend(device);
   return [fn, on_gpu, factory](const opcases::Attrs& a, const opcases::Tensors& in,
                                opcases::Tensors& out) {
-    nn::Backend& be = on_gpu              ? nn::cuda_backend(nn::Precision::kFp32)
+    nn::Backend& be = on_gpu               ? nn::cuda_backend(nn::Precision::kFp32)
                       : factory != nullptr ? factory(nn::Precision::kFp32)
                                            : nn::cpu_backend();
     fn(be, a, in, out);
@@ -104,8 +103,8 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
       case_fn = on_device(*generic, device);
     } else {
       if (!on_gpu && device != "cpu") {
-        fail(code::kArgument, "op case '" + name + "' runs on 'cpu' or 'cuda'; only the generic "
-                              "cases (backend.<op>) run on device '" + device + "'");
+        fail(code::kArgument, "op case '" + name + "' runs on 'cpu' or 'cuda'; only the " +
+                                  "generic cases (backend.<op>) run on device '" + device + "'");
       }
       const opcases::CaseFn* fn = on_gpu ? opcases::find_gpu_case(name) : opcases::find_case(name);
       if (fn == nullptr) {
