@@ -16,6 +16,11 @@ std::map<std::string, CaseFn>& gpu_registry() {
   return cases;
 }
 
+std::map<std::string, BackendCaseFn>& backend_registry() {
+  static std::map<std::string, BackendCaseFn> cases;
+  return cases;
+}
+
 }  // namespace
 
 void register_case(const std::string& name, CaseFn fn) { registry()[name] = std::move(fn); }
@@ -86,6 +91,21 @@ const CaseFn* find_gpu_case(const std::string& name) {
 std::vector<std::string> gpu_case_names() {
   std::vector<std::string> names;
   for (const auto& [name, fn] : gpu_registry()) names.push_back(name);
+  return names;
+}
+
+void register_backend_case(const std::string& name, BackendCaseFn fn) {
+  backend_registry()[name] = std::move(fn);
+}
+
+const BackendCaseFn* find_backend_case(const std::string& name) {
+  auto it = backend_registry().find(name);
+  return it == backend_registry().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> backend_case_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : backend_registry()) names.push_back(name);
   return names;
 }
 

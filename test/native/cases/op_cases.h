@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+namespace pfgm::nn {
+class Backend;
+}  // namespace pfgm::nn
+
 namespace pfgm::opcases {
 
 struct HostTensor {
@@ -58,6 +62,21 @@ std::vector<std::string> gpu_case_names();
 
 struct GpuRegistrar {
   GpuRegistrar(const char* name, CaseFn fn) { register_gpu_case(name, std::move(fn)); }
+};
+
+// Cases that run on any backend (backend_cases.cc: `backend.<op>` for every op of
+// nn/backend_ops.h): runOp(name, attrs, inputs, device) calls them with the backend of `device`,
+// 'cpu', 'cuda' or a test device registered by name (nn::register_backend: 'cpu-guarded').
+using BackendCaseFn =
+    std::function<void(nn::Backend& be, const Attrs& attrs, const Tensors& in, Tensors& out)>;
+void register_backend_case(const std::string& name, BackendCaseFn fn);
+const BackendCaseFn* find_backend_case(const std::string& name);
+std::vector<std::string> backend_case_names();
+
+struct BackendCaseRegistrar {
+  BackendCaseRegistrar(const char* name, BackendCaseFn fn) {
+    register_backend_case(name, std::move(fn));
+  }
 };
 
 }  // namespace pfgm::opcases

@@ -246,7 +246,7 @@ class GuardedBackend final : public Backend {
 #define IN(p, count) guard.in(p, count, #p);
 #define OUT(p, count) guard.out(p, count, #p);
 #define OPT(p, count) guard.opt(p, count, #p);
-#define HOST(p, what) guard.host(p, what);
+#define HOST(p, count, what) guard.host(p, what);
 #define PFGM_GUARDED_OP(kind, ret, name, label, params, args, checks) \
   ret name params override {                                         \
     Window guard(#name);                                             \
