@@ -39,7 +39,7 @@ class CpuBackend final : public Backend {
     float* p = new (std::nothrow) float[static_cast<size_t>(count)]();
     if (p == nullptr) {
       fail(code::kMemory, "out of host memory: could not allocate " + std::to_string(count) +
-                                   " floats for an activation (use a smaller batch)");
+                              " floats for an activation (use a smaller batch)");
     }
     return p;
   }

@@ -50,9 +50,8 @@ inline float adam_one(const optim::AdamCoefs& c, float* p, const float* g, float
 
 }  // namespace
 
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
-               double ema_beta) {
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
+               double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta) {
   const optim::AdamCoefs c = optim::adam_coefs(lr, beta1, beta2, eps, t, grad_scale);
   if (ema == nullptr) {
 #pragma omp parallel for simd schedule(static)

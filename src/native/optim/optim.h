@@ -24,9 +24,9 @@ optim::GradStats grad_stats(int64_t count, const float* g);
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // `grad_scale` multiplies g on the fly (gradient clipping without a separate pass). When `ema` is
 // not null the EMA update below runs in the same pass (the buffers are large and memory-bound).
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale,
-               float* ema = nullptr, double ema_beta = 0);
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
+               double beta2, double eps, int64_t t, float grad_scale, float* ema = nullptr,
+               double ema_beta = 0);
 
 // y += alpha x (gradient accumulation).
 void axpy(int64_t count, float alpha, const float* x, float* y);

@@ -5,11 +5,11 @@
 #include <memory>
 #include <mutex>
 
+#include "binding/exports_hook.h"
+#include "binding/napi_util.h"
 #include "device.h"
 #include "nn/backend.h"
 #include "op_cases.h"
-#include "binding/exports_hook.h"
-#include "binding/napi_util.h"
 
 namespace pfgm::binding {
 namespace {
@@ -69,8 +69,8 @@ void require_gpu() {
          "device 'cuda'; use device 'cpu', or load the CUDA build (PFGM_DEVICE=cuda)");
   }
   if (!info.available) {
-    fail(code::kDevice, "the CUDA build is loaded but cannot run ops on device 'cuda': " +
-                            info.reason);
+    fail(code::kDevice,
+         "the CUDA build is loaded but cannot run ops on device 'cuda': " + info.reason);
   }
 }
 
@@ -93,7 +93,8 @@ opcases::CaseFn on_device(const opcases::BackendCaseFn& fn, const std::string& d
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[0].IsString()) fail(code::kArgument, "runOp(name, attrs, inputs, device?)");
+    if (info.Length() < 3 || !info[0].IsString())
+      fail(code::kArgument, "runOp(name, attrs, inputs, device?)");
     const std::string name = info[0].As<Napi::String>().Utf8Value();
     const std::string device = device_arg(info, 3);
     const bool on_gpu = device == "cuda";
@@ -108,7 +109,8 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
       }
       const opcases::CaseFn* fn = on_gpu ? opcases::find_gpu_case(name) : opcases::find_case(name);
       if (fn == nullptr) {
-        fail(code::kArgument, "no " + std::string(on_gpu ? "CUDA " : "") + "op case named '" + name + "'");
+        fail(code::kArgument,
+             "no " + std::string(on_gpu ? "CUDA " : "") + "op case named '" + name + "'");
       }
       case_fn = *fn;
     }

@@ -116,7 +116,7 @@ int64_t numel(const std::vector<int64_t>& shape) {
 }
 
 void require_shape(const std::string& op, const std::string& name, const HostTensor& t,
-                  const std::vector<int64_t>& want) {
+                   const std::vector<int64_t>& want) {
   if (t.shape != want) {
     fail(code::kShape, op + ": '" + name + "' must have shape " + shape_text(want) + ", got " +
                            shape_text(t.shape));
@@ -125,8 +125,8 @@ void require_shape(const std::string& op, const std::string& name, const HostTen
 
 void require_batch(const std::string& op, const std::string& name, const HostTensor& t) {
   if (t.shape.empty() || numel(t.shape) <= 0) {
-    fail(code::kShape, op + ": '" + name + "' must be a non-empty batch [n, ...], got " +
-                           shape_text(t.shape));
+    fail(code::kShape,
+         op + ": '" + name + "' must be a non-empty batch [n, ...], got " + shape_text(t.shape));
   }
 }
 

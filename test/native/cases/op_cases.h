@@ -47,7 +47,7 @@ struct Registrar {
 int64_t numel(const std::vector<int64_t>& shape);
 // ERR_PFGM_SHAPE naming op and input unless t has shape `want`.
 void require_shape(const std::string& op, const std::string& name, const HostTensor& t,
-                  const std::vector<int64_t>& want);
+                   const std::vector<int64_t>& want);
 // ERR_PFGM_SHAPE unless t is a non-empty batch [n, ...].
 void require_batch(const std::string& op, const std::string& name, const HostTensor& t);
 // A double as output `name` of shape [2]: float hi and the float of the remainder (lo), so a
@@ -84,11 +84,11 @@ struct BackendCaseRegistrar {
 #define PFGM_OP_CASE_CAT2(a, b) a##b
 #define PFGM_OP_CASE_CAT(a, b) PFGM_OP_CASE_CAT2(a, b)
 // PFGM_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
-#define PFGM_OP_CASE(name, ...)                                                    \
-  static const ::pfgm::opcases::Registrar PFGM_OP_CASE_CAT(pfgm_op_case_, __LINE__)( \
-      name, __VA_ARGS__)
+#define PFGM_OP_CASE(name, ...)                                                           \
+  static const ::pfgm::opcases::Registrar PFGM_OP_CASE_CAT(pfgm_op_case_, __LINE__)(name, \
+                                                                                    __VA_ARGS__)
 
 // PFGM_GPU_OP_CASE("axpby", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
-#define PFGM_GPU_OP_CASE(name, ...)                                                        \
+#define PFGM_GPU_OP_CASE(name, ...)                                                         \
   static const ::pfgm::opcases::GpuRegistrar PFGM_OP_CASE_CAT(pfgm_gpu_op_case_, __LINE__)( \
       name, __VA_ARGS__)
