@@ -189,6 +189,20 @@ export type {
   StepInfo,
 } from './sample/types.js';
 export {
+  type EncodedSamples,
+  encodeSamples,
+  HttpError,
+  type HttpErrorBody,
+  isImageShape,
+  parseSamplesBody,
+  type RequestLimits,
+  type SamplesFormat,
+  type SamplesRequest,
+  samplesFormats,
+  servedShape,
+} from './serve/request.js';
+export { isLoopback, SampleServer, type SampleServerOptions, type ServerAddress } from './serve/server.js';
+export {
   type DeviceOption,
   type DType,
   type DTypeOf,
