@@ -78,14 +78,9 @@ export async function serveCommand(args: string[]): Promise<number> {
       maxSteps: integer('max-steps', values['max-steps'], 1),
     });
     const { url } = await server.listen();
-    if (!isLoopback(host))
-      process.stderr.write(
-        `pfgm serve: warning: listening on ${host}, reachable from other machines; the server has no authentication or TLS (put it behind a proxy that has)\n`,
-      );
-    process.stderr.write(
-      `pfgm serve: ${net.config.kind} model, ${net.paramCount} parameters, D ${net.D}, listening on ${url}\n`,
-    );
-    await new Promise<void>((resolve) => {
+    // The handlers are in place before the address is printed: a supervisor that reads it may
+    // signal at once.
+    const stopped = new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
@@ -97,6 +92,14 @@ export async function serveCommand(args: string[]): Promise<number> {
       process.on('SIGTERM', onTerm);
       process.on('SIGINT', onInt);
     });
+    if (!isLoopback(host))
+      process.stderr.write(
+        `pfgm serve: warning: bound to ${host}, reachable from other machines; the server has no authentication or TLS (put it behind a proxy that has)\n`,
+      );
+    process.stderr.write(
+      `pfgm serve: ${net.config.kind} model, ${net.paramCount} parameters, D ${net.D}, listening on ${url}\n`,
+    );
+    await stopped;
     process.stderr.write('pfgm serve: stopped\n');
     return 0;
   } finally {

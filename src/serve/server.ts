@@ -77,6 +77,7 @@ export class SampleServer {
   #inFlight = 0;
   #idle: (() => void) | undefined;
   #closing = false;
+  #closed: Promise<void> = Promise.resolve();
 
   /**
    * @param model - What to sample (not disposed by the server).
@@ -120,17 +121,23 @@ export class SampleServer {
   }
 
   /**
-   * Stops: no new connections, new requests on open ones get 503, the requests in flight finish
-   * and are answered, then the Sampler is disposed and the listening socket closed.
+   * Stops: new requests get 503 (`ERR_PFGM_SHUTTING_DOWN`, `Connection: close`), the requests in
+   * flight finish and are answered, then the Sampler is disposed and the listening socket and
+   * every connection closed. Calling it again returns the same Promise.
    */
   async close(): Promise<void> {
+    if (this.#closing) return this.#closed;
     this.#closing = true;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-    await this.sampler.dispose();
-    this.#server.closeAllConnections();
-    await closed;
+    this.#closed = (async () => {
+      // Still listening while the requests in flight finish: new ones are answered 503.
+      this.#server.closeIdleConnections();
+      if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      await this.sampler.dispose();
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#server.closeAllConnections();
+      await closed;
+    })();
+    return this.#closed;
   }
 
   /** The Prometheus text of `GET /metrics`. */
