@@ -335,6 +335,9 @@ export class Sampler {
 
   async #drainQueue(): Promise<void> {
     try {
+      // Requests made in the same turn of the event loop (a Promise.all, HTTP requests read
+      // together) join the first run instead of waiting for the next.
+      await new Promise((resolve) => setImmediate(resolve));
       while (this.#queue.length > 0) {
         const first = this.#queue[0] as Piece;
         const taken: Piece[] = [];
