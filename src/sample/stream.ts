@@ -32,9 +32,9 @@ export interface SampleBatch {
  * solver's arrays (the state, the denoised estimate, a Heun or multistep history, a guidance copy:
  * 12 copies of the sample) plus the network's activations. A U-Net keeps every encoder output for
  * its skip connections: `(numBlocks + 1) * C_l * (res / 2^l)^2` values at level l, times 16 for
- * the blocks' working buffers and oneDNN's scratch (measured on the CPU: ddpmpp-small costs
- * 7.7 MB per sample, the estimate 7.8 MB); an MLP about `6 * hidden * numBlocks` values (measured:
- * 24.6 KB per sample for the `mlp` preset, the estimate the same). An ideal denoiser (no network)
+ * the blocks' working buffers and oneDNN's scratch (measured peak RSS on the CPU: ddpmpp-small
+ * costs 7860 KiB per sample, the estimate 7681 KiB); an MLP about `6 * hidden * numBlocks` values
+ * (measured: 24.6 KiB per sample for the `mlp` preset, the estimate 24.1 KiB). An ideal denoiser (no network)
  * is charged 64 copies of the sample for its distances.
  */
 export function bytesPerSample(model: Sampleable): number {
