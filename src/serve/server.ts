@@ -210,7 +210,8 @@ export class SampleServer {
   }
 
   #fail(res: ServerResponse, error: unknown): void {
-    if (res.headersSent) {
+    if (res.headersSent || res.destroyed) {
+      // Too late for an error body: the client left, or the response had started.
       res.destroy();
       return;
     }

@@ -166,10 +166,40 @@ describe('Sampler', () => {
     expect((await c).x).toEqual((await sample(net, { ...base, seed: 3 })).x);
     const d = sampler.sample({ ...base, seed: 5 });
     const e = expect(sampler.sample({ ...base, seed: 6 })).rejects.toMatchObject({ code: 'ERR_PFGM_DISPOSED' });
+    await new Promise((r) => setImmediate(r)); // the run of d starts
     await sampler.dispose();
     await expect(d).resolves.toBeDefined(); // running when dispose() was called
     await e;
     await expect(sampler.sample(base)).rejects.toMatchObject({ code: 'ERR_PFGM_DISPOSED' });
+  });
+
+  it('an abort during a run rejects that request at once; the others in the run are unchanged', async () => {
+    using net = randomNet(0);
+    const controller = new AbortController();
+    let calls = 0;
+    const aborting = new Proxy(net, {
+      get(target, key) {
+        if (key === 'denoise') {
+          return (...args: Parameters<Network['denoise']>) => {
+            if (++calls === 2) controller.abort(new Error('gone'));
+            return target.denoise(...args);
+          };
+        }
+        const v = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const sampler = new Sampler(aborting);
+    const base = { count: 2, steps: 4, sigmaMax: 20 };
+    const gone = expect(sampler.sample({ ...base, seed: 1, signal: controller.signal })).rejects.toThrow('gone');
+    const kept = sampler.sample({ ...base, seed: 2 });
+    await gone;
+    expect((await kept).x).toEqual((await sample(net, { ...base, seed: 2 })).x);
+    expect(sampler.stats().runs).toBe(1);
+    // dispose({ drain: true }) runs what waits.
+    const waiting = sampler.sample({ ...base, seed: 3 });
+    await sampler.dispose({ drain: true });
+    expect((await waiting).x).toEqual((await sample(net, { ...base, seed: 3 })).x);
   });
 
   it('argument errors reject the request alone', async () => {
