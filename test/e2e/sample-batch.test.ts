@@ -50,7 +50,7 @@ describe('pfgm sample --batch', () => {
       const o = outputs.get(batch);
       expect(o?.npy.equals(whole?.npy as Buffer), `npy batch ${batch}`).toBe(true);
       expect(o?.csv).toBe(whole?.csv);
-      o?.pngs.forEach((p, i) => expect(p.equals(whole?.pngs[i] as Buffer)).toBe(true));
+      for (const [i, p] of (o?.pngs ?? []).entries()) expect(p.equals(whole?.pngs[i] as Buffer)).toBe(true);
     }
     expect(whole?.csv.trim().split('\n')).toHaveLength(10);
   });
