@@ -107,12 +107,25 @@ export class SampleServer {
     return this.#inFlight;
   }
 
-  /** Starts listening; resolves to the bound address and the base URL. */
+  /**
+   * Starts listening; resolves to the bound address and the base URL.
+   *
+   * @throws PfgmError `ERR_PFGM_ARGUMENT` when the address cannot be bound (a port in use, an
+   *   address this machine does not have).
+   */
   listen(): Promise<ServerAddress> {
     return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
+      const failed = (error: Error) =>
+        reject(
+          new PfgmError(
+            'ERR_PFGM_ARGUMENT',
+            `could not listen on ${this.#options.host}:${this.#options.port}: ${error.message} (another server on that port? choose --port, or 0 for a free one)`,
+            { cause: error },
+          ),
+        );
+      this.#server.once('error', failed);
       this.#server.listen(this.#options.port, this.#options.host, () => {
-        this.#server.off('error', reject);
+        this.#server.off('error', failed);
         const a = this.#server.address() as AddressInfo;
         const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
         resolve({ host: a.address, port: a.port, url: `http://${host}:${a.port}` });
