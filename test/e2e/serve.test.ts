@@ -125,6 +125,28 @@ describe('pfgm serve: errors', () => {
   }
 });
 
+describe('pfgm serve: a full queue', () => {
+  it('answers 503 ERR_PFGM_BUSY with Retry-After, and serves the requests it took', async () => {
+    const small = new SampleServer(net, { port: 0, maxQueue: 1 });
+    const base = (await small.listen()).url;
+    try {
+      const send = (seed: number) =>
+        fetch(`${base}/v1/samples`, { method: 'POST', body: JSON.stringify({ count: 4, seed, steps: 100 }) });
+      const answers = await Promise.all([send(1), send(2), send(3)]);
+      const statuses = answers.map((r) => r.status).sort();
+      expect(statuses[0]).toBe(200);
+      expect(statuses).toContain(503);
+      for (const r of answers) {
+        if (r.status !== 503) continue;
+        expect(r.headers.get('retry-after')).toBe('1');
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('ERR_PFGM_BUSY');
+      }
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('pfgm serve: load', () => {
   it('200 requests from 16 concurrent clients all succeed with the right samples', async () => {
     const requests = Array.from({ length: 200 }, (_, k) => ({
