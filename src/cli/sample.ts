@@ -1,15 +1,17 @@
 /**
  * `pfgm sample`: load a model file, draw samples with a chosen solver, write them as CSV, NPY, a
- * PNG grid or one PNG per seed. One API call ({@link sample}); this file only parses and prints.
+ * PNG grid or one PNG per seed, batch by batch ({@link sampleStream}: memory holds one batch, except
+ * for a PNG grid); this file only parses and prints.
  *
  * @module
  */
 import { parseArgs } from 'node:util';
 import { PfgmError } from '../errors.js';
 import { loadModel } from '../models/modelFile.js';
-import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
-import { writeSamples } from '../viz/samples.js';
+import { bytesPerSample, defaultBatch, sampleStream } from '../sample/stream.js';
+import { countNonFiniteRows } from '../sample/update.js';
+import { openSampleWriter } from '../viz/sampleWriter.js';
 
 /** The help text of `pfgm sample`. */
 export const SAMPLE_HELP = `Usage: pfgm sample --ckpt FILE --out OUT [options]
@@ -24,6 +26,10 @@ the prior of its D and writes them to OUT:
 Options:
   --ckpt FILE          the model file (EMA weights are used)
   --count n            how many samples (default 64; with --seeds, the number of seeds)
+  --batch n            samples integrated together (default: what a quarter of the free memory
+                       holds at the model's estimated cost per sample, at most 1024; printed).
+                       The samples are the same whatever the batch; .npy, .csv and folders are
+                       written batch by batch
   --seed s             seed of the prior draws (default 0; sample i reads stream i)
   --seeds a-b          one seed per sample, e.g. 0-63 or 1,5,9: a sample depends only on its seed
   --solver NAME        ${solverNames.join(' | ')} (default heun; pfgm models: rk45 | euler | heun)
@@ -72,6 +78,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
       ckpt: { type: 'string' },
       out: { type: 'string' },
       count: { type: 'string' },
+      batch: { type: 'string' },
       seed: { type: 'string' },
       seeds: { type: 'string' },
       solver: { type: 'string' },
@@ -116,26 +123,45 @@ export async function sampleCommand(args: string[]): Promise<number> {
     const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
     if (guidance !== undefined && (!Number.isFinite(guidance) || labels === undefined))
       throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class');
-    const t0 = performance.now();
-    const r = await sample(net, {
-      count,
-      solver,
-      steps: positive('steps', values.steps, true),
-      sigmaMax: positive('sigma-max', values['sigma-max'], false),
-      seed: seeds ?? seed,
-      labels,
-      guidance,
-      weights: 'ema',
-      allowNonFinite: values['allow-non-finite'] === true,
-    });
-    const seconds = (performance.now() - t0) / 1000;
+    const batch = positive('batch', values.batch, true) ?? defaultBatch(net, count);
     const shape = net.sampleShape[1] === 1 && net.sampleShape[2] === 1 ? [net.sampleShape[0]] : [...net.sampleShape];
-    const files = await writeSamples(values.out, r.x, count, {
+    if (!values.json)
+      process.stderr.write(
+        `pfgm sample: batch ${batch}${values.batch === undefined ? ` (chosen: about ${Math.ceil(bytesPerSample(net) / 1024)} KiB per sample, a quarter of the free memory)` : ''}\n`,
+      );
+    const writer = await openSampleWriter(values.out, count, {
       shape,
       seeds: seeds ?? Array.from({ length: count }, (_, i) => i),
     });
+    const t0 = performance.now();
+    const r = { nfe: 0, nonFinite: values['allow-non-finite'] === true ? 0 : undefined };
+    let files: string[];
+    try {
+      for await (const part of sampleStream(net, {
+        count,
+        batch,
+        solver,
+        steps: positive('steps', values.steps, true),
+        sigmaMax: positive('sigma-max', values['sigma-max'], false),
+        seed: seeds ?? seed,
+        labels,
+        guidance,
+        weights: 'ema',
+        allowNonFinite: values['allow-non-finite'] === true,
+      })) {
+        r.nfe = Math.max(r.nfe, part.nfe);
+        if (r.nonFinite !== undefined) r.nonFinite += countNonFiniteRows(part.x, part.indices.length);
+        await writer.write(part.x, part.indices[0] as number);
+      }
+      files = await writer.close();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    const seconds = (performance.now() - t0) / 1000;
     const summary = {
       count,
+      batch,
       solver,
       nfe: r.nfe,
       seconds: Number(seconds.toFixed(3)),

@@ -21,6 +21,8 @@ export interface PfgmSampleOptions extends BatchLabels {
   count: number;
   /** Seed of the prior draw (default 0): one number (sample i reads stream i) or one per sample. */
   seed?: Seed;
+  /** First stream index when `seed` is one number (default 0): sample i reads stream `sampleOffset + i`. */
+  sampleOffset?: number;
   /** `rk45` (default, adaptive), `euler` or `heun` on a geometric z grid. */
   solver?: 'rk45' | 'euler' | 'heun';
   /** Steps of the grid solvers (default 100). */
@@ -129,7 +131,15 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     // The reference's [1, upper_norm], kept valid for data whose upper_norm is below 1.
     radiusClip = { min: Math.min(1, net.pfgm.upperNorm), max: net.pfgm.upperNorm };
   } else radiusClip = options.radiusClip;
-  const prior = await samplePfgmPrior({ shape, count, zMax, seed: options.seed ?? 0, device: 'cpu', radiusClip });
+  const prior = await samplePfgmPrior({
+    shape,
+    count,
+    zMax,
+    seed: options.seed ?? 0,
+    sampleOffset: options.sampleOffset,
+    device: 'cpu',
+    radiusClip,
+  });
   const x0 = (await prior.data()) as Float32Array;
   prior.dispose();
   const weights = options.weights ?? 'ema';
