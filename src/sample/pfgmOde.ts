@@ -11,6 +11,7 @@ import type { BatchLabels, Network, WeightSet } from '../models/network.js';
 import type { RadiusClip } from '../physics/perturb.js';
 import { samplePfgmPrior } from '../physics/pfgm.js';
 import type { Seed } from '../physics/streams.js';
+import { TRAIN_DEFAULTS } from '../physics/trainOptions.js';
 import { checkInteger, checkPositive } from '../validate.js';
 import { dopri } from './dopri.js';
 import { checkFiniteAt } from './update.js';
@@ -154,7 +155,7 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     check(x, 'the solver state', z);
     const v = await net.field(x, z, { labels: options.labels, augment: options.augment, weights });
     check(v, "the network's field", z);
-    return zDrift(v, z, count, per, net.pfgm?.gamma ?? 5);
+    return zDrift(v, z, count, per, net.pfgm?.gamma ?? TRAIN_DEFAULTS.trainer.pfgm.gamma);
   };
   const t0 = Math.log(zMax);
   const t1 = Math.log(zMin);
