@@ -176,7 +176,20 @@ export { type IpndmOptions, ipndm } from './sample/ipndm.js';
 export { type PfgmSampleOptions, type PfgmSampleResult, pfgmSample, zDrift } from './sample/pfgmOde.js';
 export { type Rk45Options, rk45 } from './sample/rk45.js';
 export { type SampleOptions, sample } from './sample/sample.js';
+export {
+  type SampleRequest,
+  Sampler,
+  type SamplerOptions,
+  type SamplerStats,
+} from './sample/sampler.js';
 export { type SolverName, solverNames, solverNfe, solvers } from './sample/solvers.js';
+export {
+  bytesPerSample,
+  defaultBatch,
+  type SampleBatch,
+  type SampleStreamOptions,
+  sampleStream,
+} from './sample/stream.js';
 export type {
   DenoiseFn,
   DenoiseOptions,
@@ -186,6 +199,20 @@ export type {
   SolverOptions,
   StepInfo,
 } from './sample/types.js';
+export {
+  type EncodedSamples,
+  encodeSamples,
+  HttpError,
+  type HttpErrorBody,
+  isImageShape,
+  parseSamplesBody,
+  type RequestLimits,
+  type SamplesFormat,
+  type SamplesRequest,
+  samplesFormats,
+  servedShape,
+} from './serve/request.js';
+export { isLoopback, SampleServer, type SampleServerOptions, type ServerAddress } from './serve/server.js';
 export {
   type DeviceOption,
   type DType,

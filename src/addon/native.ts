@@ -94,7 +94,7 @@ export interface NativeBatch {
 }
 
 /**
- * The training options of one native step, every field required: src/train/options.ts resolves
+ * The training options of one native step, every field required: src/physics/trainOptions.ts resolves
  * them (and owns their defaults) and maps them here in one place (toNativeTrainOptions);
  * src/native/binding/network_binding.cc reads each one (read_train_options).
  */
@@ -289,10 +289,10 @@ export interface NativeAddon {
     name: string,
     attrs: Record<string, number | boolean | number[]>,
     inputs: Record<string, NativeHostTensor>,
-    device?: 'cpu' | 'cuda',
+    device?: 'cpu' | 'cuda' | 'cpu-guarded',
   ): Promise<Record<string, NativeHostTensor>>;
   /** The op cases' names. Test build only, like {@link NativeAddon.runOp}. */
-  opCases(device?: 'cpu' | 'cuda'): string[];
+  opCases(device?: 'cpu' | 'cuda' | 'cpu-guarded'): string[];
   linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): void;
   linearCombinationAsync(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): Promise<void>;
   churnNoise(args: NativeSamplerDraw & { x: Float32Array; out: Float32Array; scale: number }): Promise<void>;

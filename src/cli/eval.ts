@@ -18,6 +18,7 @@ import { nll } from '../eval/nll.js';
 import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
+import { defaultBatch } from '../sample/stream.js';
 import { epochOrder } from '../train/order.js';
 import { commandArgs } from './args.js';
 
@@ -47,6 +48,9 @@ Options:
   --count n            samples and real samples compared (default 1000 vectors, 500 images)
   --solver NAME        ${solverNames.join(' | ')} (default heun)
   --steps n            solver steps (default 18)
+  --batch n            samples integrated together (default: chosen from the model's size and
+                       the free memory, as pfgm sample; printed as "batch"); the samples do not
+                       depend on it
   --seed s             seed of the samples and of the real subset (default 0)
   --classifier FILE    classifier weights for fd/pr (default: the shipped Fashion-MNIST one)
   --inception FILE     Inception-v3 weights (safetensors) for fid
@@ -69,6 +73,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     count: { type: 'string' },
     solver: { type: 'string' },
     steps: { type: 'string' },
+    batch: { type: 'string' },
     seed: { type: 'string' },
     classifier: { type: 'string' },
     inception: { type: 'string' },
@@ -127,8 +132,9 @@ export async function evalCommand(args: string[]): Promise<number> {
     const real = needSamples ? await realSubset(data, count, seed) : new Float32Array(0);
     if (needSamples) {
       const t0 = performance.now();
-      const r = await sample(net, { count, solver, steps, seed, weights: 'ema' });
-      Object.assign(out, { count, solver, steps, nfe: r.nfe, sampleSeconds: (performance.now() - t0) / 1000 });
+      const batch = int('batch', values.batch, defaultBatch(net, count));
+      const r = await sample(net, { count, batch, solver, steps, seed, weights: 'ema' });
+      Object.assign(out, { count, batch, solver, steps, nfe: r.nfe, sampleSeconds: (performance.now() - t0) / 1000 });
       const dim = size;
       const fake = r.x;
       const result: Record<string, number> = {};

@@ -11,6 +11,7 @@ import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
 import { formatDeviceInfo } from './info.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 
 const HELP = `pfgm ${VERSION} — Poisson Flow generative models (PFGM, PFGM++, EDM) for Node.js
@@ -21,6 +22,7 @@ Commands:
   info [--json]     which backend is in use (CUDA or CPU) and why; CPU threads, oneDNN, GPU
   train             train a model on images or vectors (pfgm train --help)
   sample            draw samples from a trained model (pfgm sample --help)
+  serve             serve samples over HTTP (pfgm serve --help)
   eval              measure a model's samples against real data (pfgm eval --help)
   experiment        the PFGM++ robustness experiments (pfgm experiment robustness --help)
 
@@ -38,6 +40,7 @@ Docs: README.md and docs/ in the package.
 const COMMAND_HELP: Record<string, string> = {
   train: TRAIN_HELP,
   sample: SAMPLE_HELP,
+  serve: SERVE_HELP,
   eval: EVAL_HELP,
   experiment: EXPERIMENT_HELP,
   info: `Usage: pfgm info [--json]
@@ -82,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(rest);
       case 'sample':
         return await sampleCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
       case 'eval':
         return await evalCommand(rest);
       case 'experiment':

@@ -1,17 +1,19 @@
 /**
  * `pfgm sample`: load a model file, draw samples with a chosen solver, write them as CSV, NPY, a
- * PNG grid or one PNG per seed. One API call ({@link sample}); this file only parses and prints.
+ * PNG grid or one PNG per seed, batch by batch ({@link sampleStream}: memory holds one batch, except
+ * for a PNG grid); this file only parses and prints.
  *
  * @module
  */
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PfgmError } from '../errors.js';
 import { loadModel } from '../models/modelFile.js';
-import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
-import { availableMemory, formatBytes } from '../train/memory.js';
-import { writeSamples } from '../viz/samples.js';
-import { commandArgs } from './args.js';
+import { bytesPerSample, defaultBatch, sampleStream } from '../sample/stream.js';
+import { countNonFiniteRows } from '../sample/update.js';
+import { openSampleWriter } from '../viz/sampleWriter.js';
+import { commandArgs, outputDirectory } from './args.js';
 
 /** The help text of `pfgm sample`. */
 export const SAMPLE_HELP = `Usage: pfgm sample --ckpt FILE --out OUT [options]
@@ -26,6 +28,10 @@ the prior of its D and writes them to OUT:
 Options:
   --ckpt FILE          the model file (EMA weights are used)
   --count n            how many samples (default 64; with --seeds, the number of seeds)
+  --batch n            samples integrated together (default: what a quarter of the free memory
+                       holds at the model's estimated cost per sample, at most 1024; printed).
+                       The samples are the same whatever the batch; .npy, .csv and folders are
+                       written batch by batch
   --seed s             seed of the prior draws (default 0; sample i reads stream i)
   --seeds a-b          one seed per sample, e.g. 0-63 or 1,5,9: a sample depends only on its seed
   --solver NAME        ${solverNames.join(' | ')} (default heun; pfgm models: rk45 | euler | heun)
@@ -72,6 +78,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
     ckpt: { type: 'string' },
     out: { type: 'string' },
     count: { type: 'string' },
+    batch: { type: 'string' },
     seed: { type: 'string' },
     seeds: { type: 'string' },
     solver: { type: 'string' },
@@ -111,17 +118,10 @@ export async function sampleCommand(args: string[]): Promise<number> {
   const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
   if (guidance !== undefined && (!Number.isFinite(guidance) || classIndex === undefined))
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class');
+  // A file's folder is checked (and made) before the model is read and samples are drawn.
+  if (/\.(?:csv|npy|png)$/i.test(values.out)) await outputDirectory('--out', dirname(values.out));
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
-    // The solver holds a few copies of every sample (state, denoised, slopes) at float32.
-    const perSample = net.sampleSize * 4 * 6;
-    const available = availableMemory();
-    if (count * perSample > available) {
-      throw new PfgmError(
-        'ERR_PFGM_OUT_OF_MEMORY',
-        `--count ${count} needs about ${formatBytes(count * perSample)} of memory but ${formatBytes(available)} is available: the largest count that fits is ${Math.floor(available / perSample)}; draw fewer samples per call (--seeds picks which)`,
-      );
-    }
     let labels: Float32Array | undefined;
     if (classIndex !== undefined) {
       const k = classIndex;
@@ -131,26 +131,46 @@ export async function sampleCommand(args: string[]): Promise<number> {
       labels = new Float32Array(count * net.labelDim);
       for (let i = 0; i < count; i++) labels[i * net.labelDim + k] = 1;
     }
-    const t0 = performance.now();
-    const r = await sample(net, {
-      count,
-      solver,
-      steps,
-      sigmaMax,
-      seed: seeds ?? seed,
-      labels,
-      guidance,
-      weights: 'ema',
-      allowNonFinite: values['allow-non-finite'] === true,
-    });
-    const seconds = (performance.now() - t0) / 1000;
+    const batch = positive('batch', values.batch, true) ?? defaultBatch(net, count);
     const shape = net.sampleShape[1] === 1 && net.sampleShape[2] === 1 ? [net.sampleShape[0]] : [...net.sampleShape];
-    const files = await writeSamples(values.out, r.x, count, {
+    const writer = await openSampleWriter(values.out, count, {
       shape,
       seeds: seeds ?? Array.from({ length: count }, (_, i) => i),
     });
+    // Said once the output is open, so that a bad --out is the only line.
+    if (!values.json)
+      process.stderr.write(
+        `pfgm sample: batch ${batch}${values.batch === undefined ? ` (chosen: about ${Math.ceil(bytesPerSample(net) / 1024)} KiB per sample, a quarter of the free memory)` : ''}\n`,
+      );
+    const t0 = performance.now();
+    const r = { nfe: 0, nonFinite: values['allow-non-finite'] === true ? 0 : undefined };
+    let files: string[];
+    try {
+      for await (const part of sampleStream(net, {
+        count,
+        batch,
+        solver,
+        steps,
+        sigmaMax,
+        seed: seeds ?? seed,
+        labels,
+        guidance,
+        weights: 'ema',
+        allowNonFinite: values['allow-non-finite'] === true,
+      })) {
+        r.nfe = Math.max(r.nfe, part.nfe);
+        if (r.nonFinite !== undefined) r.nonFinite += countNonFiniteRows(part.x, part.indices.length);
+        await writer.write(part.x, part.indices[0] as number);
+      }
+      files = await writer.close();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    const seconds = (performance.now() - t0) / 1000;
     const summary = {
       count,
+      batch,
       solver,
       nfe: r.nfe,
       seconds: Number(seconds.toFixed(3)),

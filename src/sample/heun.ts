@@ -2,9 +2,6 @@
  * EDM's Heun sampler (docs/method.md §2.3, Karras et al. 2022, Algorithm 1 and, with churn, Algorithm 2).
  * Because the ODE in sigma is EDM's for every D, only the prior depends on D.
  *
- * This module also keeps the names it has always exported ({@link sample}, {@link SampleOptions},
- * {@link SampleResult}, {@link DenoiseFn}), which now live in `sample.ts` and `types.ts`.
- *
  * @module
  */
 
@@ -14,9 +11,6 @@ import { nativeStreams, type Seed } from '../physics/streams.js';
 import { checkInteger, checkNonNegative } from '../validate.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
 import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
-
-export { type SampleOptions, sample } from './sample.js';
-export type { DenoiseFn, SampleResult } from './types.js';
 
 /**
  * EDM's stochastic churn (Algorithm 2): before step i, raise the noise level from `s_i` to

@@ -63,7 +63,6 @@ const table: [string[], number, RegExp][] = [
   [['sample', '--ckpt', model, '--out', out('x.png'), 'extra'], 2, /'extra'/],
   [['sample', '--ckpt', model, '--out', out('x.png'), '--steps', '-1'], 1, /--steps must be a positive integer/],
   [['sample', '--ckpt', join(work, 'missing'), '--out', out('x.png')], 1, /missing/],
-  [['sample', '--ckpt', model, '--out', out('x.npy'), '--count', '1e12'], 1, /--count 1000000000000 needs/],
   [['sample', '--ckpt', model, '--out', join(file, 'x.png')], 1, /a-file/],
   // eval
   [['eval', '--count'], 2, /--count needs a value/],

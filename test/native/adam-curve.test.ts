@@ -40,9 +40,19 @@ describe('200 Adam steps on a fixed batch', () => {
     }
     // The loss falls by more than three orders of magnitude; both runs must follow the same curve.
     expect(losses[199] as number).toBeLessThan((losses[0] as number) * 1e-2);
-    // Once the loss nears zero, Adam on one fixed batch overshoots and round-off decides the
-    // details (PyTorch run on 1 vs 2 threads differs by 3e-2 after step 100 and by 76% in the
-    // final spike). So: tight for the first 100 steps, 5% up to step 190, and the end state loose.
+    // Round-off orders differ between machines (oneDNN runs AVX2 or AVX-512 kernels; the thread
+    // count splits the sums differently) and Adam on one fixed batch amplifies them twice: the
+    // first overshoot (steps 103-109) multiplies the ~1e-4 differences of the first 100 steps by
+    // about 300, and from about step 186 on, as the loss nears zero and spikes, they double every
+    // step. Worst relative difference to PyTorch, steps 0-99 / 100-109 / 110-185 / 186-189:
+    //   AVX-512, 2 threads: 1.3e-4 / 4.3e-2 / 1.4e-2 / 5.7e-2
+    //   AVX-512, 1 thread:  6.7e-5 / 9.9e-3 / 1.6e-3 / 2.7e-3
+    //   AVX2, 2 threads:    1.2e-4 / 3.0e-2 / 5.6e-3 / 9.1e-3 (ONEDNN_MAX_CPU_ISA=AVX2)
+    //   AVX2, 1 thread:     9.6e-5 / 3.4e-2 / 6.8e-3 / 1.6e-3
+    // and between two of these native runs up to 2.5e-4 / 7.4e-2 / 2.1e-2 (PyTorch on 1 vs 2
+    // threads differs by 3e-2 after step 100). So: 1e-3 for the first 100 steps, 1.5e-1 through
+    // the overshoot and 5e-2 up to step 185 (about twice the widest native spread), and from step
+    // 186 only the end state, loosely (weights to 2e-2 of their scale; measured at most 6.1e-3).
     const worst = (from: number, to: number) => {
       let w = 0;
       for (let i = from; i < to; i++) {
@@ -51,7 +61,8 @@ describe('200 Adam steps on a fixed batch', () => {
       return w;
     };
     expect(worst(0, 100), 'relative loss difference, steps 0-99').toBeLessThan(1e-3);
-    expect(worst(100, 190), 'relative loss difference, steps 100-189').toBeLessThan(5e-2);
+    expect(worst(100, 110), 'relative loss difference, steps 100-109').toBeLessThan(1.5e-1);
+    expect(worst(110, 186), 'relative loss difference, steps 110-185').toBeLessThan(5e-2);
     // Attention key biases get no true gradient (softmax ignores them): Adam moves them by noise.
     const nullGrad = new Set(Object.keys(JSON.parse(fx.file.metadata.null_gradient ?? '{}')));
     for (const [set, prefix] of [

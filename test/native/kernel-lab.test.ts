@@ -8,9 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { builtAddons, repoRoot } from '../helpers/toolkit.js';
+import { repoRoot } from '../helpers/toolkit.js';
 
-const exe = join(builtAddons, 'pfgm_kernellab_emu');
+const labDir = process.env.PFGM_LAB_DIR ?? join(repoRoot, 'build', 'Release');
+const exe = join(labDir, 'pfgm_kernellab_emu');
 const built = existsSync(exe);
 if (!built) {
   console.warn(
@@ -85,7 +86,7 @@ describe.skipIf(!built)('the kernel lab on the CUDA emulator', () => {
         '--iters',
         '1',
       ],
-      { encoding: 'utf8', env: { ...process.env, PFGM_LAB_DIR: builtAddons } },
+      { encoding: 'utf8', env: { ...process.env, PFGM_LAB_DIR: labDir } },
     );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/not a performance number/);

@@ -1,7 +1,7 @@
 // Row softmax of attention, in place over [rows, len] fp32: w = exp(s - max) / sum exp(s - max).
 // Variants (history: README.md beside this file):
-//   production  pfgm::cuda::softmax_rows (cuda/softmax_rows.cu): one warp per row, rows up to 256
-//               held in registers, longer rows looping over memory
+//   production  pfgm::cuda::softmax_rows (cuda/kernels/softmax_rows.cu): one warp per row, rows up
+//               to 256 held in registers, longer rows looping over memory
 //   warp_loop   one warp per row looping over memory at every length (what the tiled attention
 //               path ran before the two paths shared one softmax)
 //   thread_row  one thread per row, three serial passes (the simplest kernel; uncoalesced)
@@ -9,7 +9,8 @@
 // with one channel per head (d = 1): its logits are then single products q_p k_j, exact in fp32,
 // which the lab forms the same way for the GPU; the weights it saves are the reference rows.
 // Tolerance: 2e-5 of the largest weight (the attention weights' tolerance of
-// test/gpu/attention-parity.test.ts; CUDA's expf and oneDNN's exp differ by an ulp or two).
+// test/gpu/attention-resample-parity.test.ts; CUDA's expf and oneDNN's exp differ by an ulp or
+// two).
 #include <cmath>
 #include <string>
 
@@ -98,13 +99,14 @@ void run_family(const lab::Options& opt, lab::Report& report) {
         for (int64_t p = 0; p < cs.hw; ++p) {
           const float q = qkv[(b * cs.hw + p) * 3 * c + 3 * h];
           float* srow = s.data() + ((b * cs.heads + h) * cs.hw + p) * len;
-          for (int64_t j = 0; j < cs.hw; ++j) srow[j] = q * qkv[(b * cs.hw + j) * 3 * c + 3 * h + 1];
+          for (int64_t j = 0; j < cs.hw; ++j)
+            srow[j] = q * qkv[(b * cs.hw + j) * 3 * c + 3 * h + 1];
         }
       }
     }
     lab::Buffer<float> w(rows * len);
     const std::vector<lab::Variant> variants = {
-        {"production", "cuda/softmax_rows.cu: a warp per row, registers up to 256",
+        {"production", "cuda/kernels/softmax_rows.cu: a warp per row, registers up to 256",
          [&] { pfgm::cuda::softmax_rows(rows, len, w.get()); }},
         {"warp_loop", "a warp per row, looping over memory at every length",
          [&] {

@@ -1,7 +1,7 @@
 // bfloat16 rounding shared by the CPU and CUDA (PFGM_HD): the CUDA backend's bf16 autocast
 // (cuda/kernels/bf16.cu) converts inputs and weights with these, and the CPU op case `bf16_round`
 // exposes the same code so a test can check it against an independent model of
-// round-to-nearest-even on any machine (test/native/bf16-round.test.ts).
+// round-to-nearest-even on any machine (test/native/gpu-conv-linear.test.ts).
 //
 // bf16 keeps float's sign and 8 exponent bits and the top 7 of its 23 mantissa bits: a float is
 // rounded to the nearest bf16 by adding half of the dropped range (0x7fff) plus the kept least

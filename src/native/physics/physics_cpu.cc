@@ -1,5 +1,6 @@
 // CPU reference of the physics kernels: plain loops over the per-sample and per-element steps
-// shared with cuda/physics.cu (physics_math.h), parallel over samples and blocks with OpenMP.
+// shared with cuda/kernels/physics.cu (physics_math.h), parallel over samples and blocks with
+// OpenMP.
 #include <vector>
 
 #include "physics.h"

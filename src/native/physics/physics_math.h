@@ -1,6 +1,6 @@
 // The per-sample and per-element steps of the physics kernels (physics.h), shared by the CPU loops
-// (physics_cpu.cc) and the CUDA kernels (cuda/physics.cu): the backends differ only in how they
-// walk samples and Philox blocks (OpenMP loops, or CUDA blocks and threads), not in what they
+// (physics_cpu.cc) and the CUDA kernels (cuda/kernels/physics.cu): the backends differ only in how
+// they walk samples and Philox blocks (OpenMP loops, or CUDA blocks and threads), not in what they
 // compute at each one.
 #pragma once
 

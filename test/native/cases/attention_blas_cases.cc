@@ -1,9 +1,9 @@
 // Op case `attention_blas` on the CPU: the reference of the CUDA case of the same name
-// (cuda/op_cases_attention_blas.cu here, attention through cuBLAS GEMMs in a math mode). There is
-// one CPU attention, so this runs the `attention` case (attention_cases.cc) on the same inputs and
-// attributes; it only checks the GPU-only attribute `math` (0 fp32, 1 tf32, 2 bf16) as the CUDA
-// case does, so a bad mode is the same ERR_PFGM_ARGUMENT on both devices, and otherwise ignores it
-// (and the GPU-only attribute `inference`).
+// (cases/cuda/op_cases_attention_blas.cu here, attention through cuBLAS GEMMs in a math mode).
+// There is one CPU attention, so this runs the `attention` case (attention_cases.cc) on the same
+// inputs and attributes; it only checks the GPU-only attribute `math` (0 fp32, 1 tf32, 2 bf16) as
+// the CUDA case does, so a bad mode is the same ERR_PFGM_ARGUMENT on both devices, and otherwise
+// ignores it (and the GPU-only attribute `inference`).
 #include <cmath>
 
 #include "errors.h"

@@ -1,5 +1,5 @@
 // The `label_input` op case's arguments, parsed once for the CPU case (label_cases.cc) and its
-// CUDA twin (cuda/op_cases_kernels.cu), so both accept and refuse exactly the same inputs.
+// CUDA twin (cases/cuda/op_cases_kernels.cu), so both accept and refuse exactly the same inputs.
 //   inputs: labels [n, label_dim] (optional: without it, attributes n and label_dim give the
 //           shape and the output is zeros, as for an unconditional call)
 //   attrs:  p (0), training (0), seed, sample_offset (integers < 2^53), step (< 2^32)
@@ -11,8 +11,8 @@
 #include <string>
 
 #include "errors.h"
-#include "ops/embedding.h"
 #include "op_cases.h"
+#include "ops/embedding.h"
 
 namespace pfgm::opcases {
 
@@ -45,7 +45,8 @@ inline op::LabelInputSpec label_case_spec(const Attrs& a, const HostTensor* labe
   s.p = static_cast<float>(p);
   s.training = attr(a, "training", 0.0) != 0.0;
   s.seed = static_cast<uint64_t>(label_case_int(a, "seed", 0, 9007199254740992.0));
-  s.sample_offset = static_cast<uint64_t>(label_case_int(a, "sample_offset", 0, 9007199254740992.0));
+  s.sample_offset =
+      static_cast<uint64_t>(label_case_int(a, "sample_offset", 0, 9007199254740992.0));
   s.step = static_cast<uint32_t>(label_case_int(a, "step", 0, 4294967295.0));
   cpu::check_label_input(s);
   return s;
