@@ -33,6 +33,9 @@ Options:
 Environment:
   PFGM_DEVICE=cpu|cuda|auto   force a backend (default auto: CUDA when a GPU is usable)
   OMP_NUM_THREADS=n           CPU threads of the native engine
+  PFGM_MEMORY_BYTES=n         memory a training batch may use (default: the free memory; 0: no check)
+  PFGM_PNG_MAX_PIXELS=n       largest PNG image decoded (default 67108864, 64 Mpx)
+  PFGM_DEBUG=1                print the stack trace of an unexpected error
 
 Docs: README.md and docs/ in the package.
 `;

@@ -56,7 +56,8 @@ Options:
   --lr x               Adam learning rate (default 1e-3 vectors, 2e-4 images)
   --lr-rampup-kimg k   learning-rate ramp-up (default: a tenth of the run, at most EDM's 10000)
   --ema-halflife-kimg k  EMA half-life (default EDM's 500, with EDM's ramp-up ratio 0.05)
-  --kimg k | --steps n how long to train (default --kimg 12.8, a few minutes on 2 CPU cores)
+  --kimg k | --steps n how long to train (default --kimg 12.8, a few minutes on 2 CPU cores;
+                       at most 10^12 of either)
   --seed s             seed of the data order, perturbations and dropout (default 0)
   --xflip              mirror images at random (EDM's --xflip)
   --sample-every n     write samples every n ticks (default 10; 0 = only at the end)
@@ -64,9 +65,15 @@ Options:
   --device auto|cpu|cuda  where to train (default auto: the GPU when the CUDA build finds one)
   --precision fp32|tf32|bf16  arithmetic of convolutions and matrix products on CUDA (default
                        fp32; bf16 = autocast with fp32 master weights)
-  --resume DIR         continue the run saved in DIR (same data and seed)
+  --resume DIR         continue the run saved in DIR (same data and seed) with its saved
+                       hyperparameters; flags given now override them (said in one line)
   --json               print one JSON object per tick on stdout instead of the progress bar
   -h, --help           this help
+
+Ctrl-C (or SIGTERM) stops after the current step and saves the checkpoint; a second one while
+it is saved waits for it; a third exits at once (the previous checkpoint stays). Exit code 130
+after SIGINT, 143 after SIGTERM. A batch that cannot fit in memory is refused before any data is
+read, naming the largest that fits (PFGM_MEMORY_BYTES sets the memory to assume).
 `;
 
 interface Parsed {
