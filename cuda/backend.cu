@@ -13,16 +13,16 @@
 #include <string>
 #include <vector>
 
-#include "runtime/allocator.cuh"
-#include "libs/attention_blas.cuh"
-#include "runtime/check.cuh"
-#include "kernels/dense.cuh"
 #include "device.h"
-#include "runtime/launch.cuh"
+#include "kernels/dense.cuh"
+#include "libs/attention_blas.cuh"
 #include "nn/backend.h"
 #include "nn/profile.h"
 #include "ops.h"
 #include "physics/physics.h"
+#include "runtime/allocator.cuh"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::nn {
 namespace {
@@ -142,8 +142,9 @@ class CudaBackend final : public Backend {
   float* allocate(int64_t count) override {
     OpTimer timer("gpu:allocate (zero-filled)");
     float* p = static_cast<float*>(gpu::allocate(static_cast<size_t>(count) * sizeof(float)));
-    gpu::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
-               "cudaMemsetAsync (a new activation)");
+    gpu::check(
+        cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
+        "cudaMemsetAsync (a new activation)");
     return p;
   }
   void release(float* p) override { gpu::release(p); }
@@ -179,13 +180,13 @@ class CudaBackend final : public Backend {
     OpTimer timer(label, s);                           \
     return cuda::name(PFGM_OP_UNPAREN args, math_);    \
   }
-#define PFGM_CUDA_ATTENTION(ret, name, label, params, args)                   \
-  ret name params override {                                                  \
-    OpTimer timer(label);                                                     \
-    if (attention_through_cublas()) {                                         \
-      return cuda::name##_blas(PFGM_OP_UNPAREN args, math_);                  \
-    }                                                                         \
-    return cuda::name args;                                                   \
+#define PFGM_CUDA_ATTENTION(ret, name, label, params, args)  \
+  ret name params override {                                 \
+    OpTimer timer(label);                                    \
+    if (attention_through_cublas()) {                        \
+      return cuda::name##_blas(PFGM_OP_UNPAREN args, math_); \
+    }                                                        \
+    return cuda::name args;                                  \
   }
 #define PFGM_CUDA_CUDA_CUSTOM(ret, name, label, params, args) ret name params override;
 #define PFGM_CUDA_CUSTOM(ret, name, label, params, args) ret name params override;
@@ -212,8 +213,7 @@ void CudaBackend::sum_columns(int64_t rows, int64_t cols, const float* x, float*
   OpTimer timer(label::sum_columns);
   gpu::column_sums(rows, cols, x, out);
 }
-void CudaBackend::scale_rows(int64_t rows, int64_t cols, const float* a, const float* x,
-                             float* y) {
+void CudaBackend::scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) {
   OpTimer timer(label::scale_rows);
   const auto da = to_device(a, rows);
   cuda::scale_rows(rows, cols, da.get(), x, y);
@@ -265,8 +265,8 @@ void CudaBackend::student_t_noise_f32(float* out, const NoiseSpec& spec) {
 Backend& cuda_backend(Precision precision) {
   const gpu::Info info = gpu::query();
   if (!info.available) {
-    fail(code::kDevice, "device 'cuda' is not usable here: " + info.reason +
-                            " (use device 'cpu' or 'auto')");
+    fail(code::kDevice,
+         "device 'cuda' is not usable here: " + info.reason + " (use device 'cpu' or 'auto')");
   }
   static CudaBackend fp32(Precision::kFp32), tf32(Precision::kTf32), bf16(Precision::kBf16);
   switch (precision) {

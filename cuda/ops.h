@@ -103,15 +103,15 @@ void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& s
 // and diagnostics; the ops find plans themselves.
 struct ConvPlanInfo {
   bool created = false;
-  int algo[3] = {-1, -1, -1};      // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t kept
-  int variant[3] = {-1, -1, -1};   // 0 NHWC in the mode's type, 1 NHWC fp32 on bf16-rounded
-                                   // operands (bf16 only), 2 NCHW fp32 (conv.cu's header)
+  int algo[3] = {-1, -1, -1};     // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t kept
+  int variant[3] = {-1, -1, -1};  // 0 NHWC in the mode's type, 1 NHWC fp32 on bf16-rounded
+                                  // operands (bf16 only), 2 NCHW fp32 (conv.cu's header)
   bool deterministic[3] = {false, false, false};
-  int rejected[3] = {0, 0, 0};     // candidates that refused to run in the choice
+  int rejected[3] = {0, 0, 0};           // candidates that refused to run in the choice
   float milliseconds[3] = {-1, -1, -1};  // the kept one's time when the choice was timed, else -1
-  int candidates[3] = {0, 0, 0};   // candidates the heuristics offered
+  int candidates[3] = {0, 0, 0};         // candidates the heuristics offered
   double workspace_bytes[3] = {0, 0, 0};
-  int64_t plans = 0;               // plans in the cache after this call
+  int64_t plans = 0;  // plans in the cache after this call
 };
 ConvPlanInfo conv2d_plan(const op::Conv2dShape& s, MathMode math);
 

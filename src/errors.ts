@@ -18,9 +18,13 @@ export type PfgmErrorCode =
   | 'ERR_PFGM_DEVICE'
   /** A CUDA runtime failure. */
   | 'ERR_PFGM_CUDA'
-  /** An allocation failed. */
+  /**
+   * An allocation failed, or a request was refused before allocating because it would not fit:
+   * a training batch whose estimated memory (network activations per sample plus the batch
+   * itself) exceeds the available memory; the message names the largest batch that fits.
+   */
   | 'ERR_PFGM_OUT_OF_MEMORY'
-  /** A tensor was used after `dispose()`. */
+  /** A tensor, network or `Sampler` was used after `dispose()`. */
   | 'ERR_PFGM_DISPOSED'
   /** The native addon is missing or could not be loaded. */
   | 'ERR_PFGM_LOAD'
@@ -35,6 +39,11 @@ export type PfgmErrorCode =
    * denoiser returned non-finite values, as a model with a NaN weight does).
    */
   | 'ERR_PFGM_NUMERIC'
+  /**
+   * A `Sampler` (or the `pfgm serve` server over one) already holds as many requests as
+   * its `maxQueue` allows: nothing was queued; try again later (HTTP 503).
+   */
+  | 'ERR_PFGM_BUSY'
   /** A bug in pfgm: please report it. */
   | 'ERR_PFGM_INTERNAL';
 
@@ -49,6 +58,7 @@ const CODES: ReadonlySet<string> = new Set<PfgmErrorCode>([
   'ERR_PFGM_LOAD',
   'ERR_PFGM_CHECKPOINT',
   'ERR_PFGM_NUMERIC',
+  'ERR_PFGM_BUSY',
   'ERR_PFGM_INTERNAL',
 ]);
 

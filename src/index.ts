@@ -5,7 +5,16 @@
  * @packageDocumentation
  */
 export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
-export { decodePng, type EncodePngOptions, encodePng, type PngImage } from './codecs/png.js';
+export {
+  decodePng,
+  type EncodePngOptions,
+  encodePng,
+  PNG_MAX_PIXELS,
+  PNG_MAX_PIXELS_ENV,
+  type PngDecodeOptions,
+  type PngImage,
+  pngPixelLimit,
+} from './codecs/png.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -143,6 +152,8 @@ export {
 export * from './physics/index.js';
 export {
   type CliTrainDefaults,
+  checkRunLength,
+  MAX_RUN_LENGTH,
   type NetworkDefaults,
   type PerDataKind,
   type PfgmDefaults,
@@ -165,7 +176,20 @@ export { type IpndmOptions, ipndm } from './sample/ipndm.js';
 export { type PfgmSampleOptions, type PfgmSampleResult, pfgmSample, zDrift } from './sample/pfgmOde.js';
 export { type Rk45Options, rk45 } from './sample/rk45.js';
 export { type SampleOptions, sample } from './sample/sample.js';
+export {
+  type SampleRequest,
+  Sampler,
+  type SamplerOptions,
+  type SamplerStats,
+} from './sample/sampler.js';
 export { type SolverName, solverNames, solverNfe, solvers } from './sample/solvers.js';
+export {
+  bytesPerSample,
+  defaultBatch,
+  type SampleBatch,
+  type SampleStreamOptions,
+  sampleStream,
+} from './sample/stream.js';
 export type {
   DenoiseFn,
   DenoiseOptions,
@@ -175,6 +199,20 @@ export type {
   SolverOptions,
   StepInfo,
 } from './sample/types.js';
+export {
+  type EncodedSamples,
+  encodeSamples,
+  HttpError,
+  type HttpErrorBody,
+  isImageShape,
+  parseSamplesBody,
+  type RequestLimits,
+  type SamplesFormat,
+  type SamplesRequest,
+  samplesFormats,
+  servedShape,
+} from './serve/request.js';
+export { isLoopback, SampleServer, type SampleServerOptions, type ServerAddress } from './serve/server.js';
 export {
   type DeviceOption,
   type DType,
@@ -196,8 +234,20 @@ export {
   verifyCheckpoint,
 } from './train/checkpoint.js';
 export {
+  activationBytesPerSample,
+  availableMemory,
+  checkTrainingMemory,
+  MEMORY_ENV,
+  type TrainingMemory,
+  type TrainingShape,
+  trainingMemory,
+} from './train/memory.js';
+export {
+  type OverriddenOption,
   type PfgmTrainOptions,
+  type ResumedTrainOptions,
   type RunOptions,
+  resumedTrainOptions,
   type TickStats,
   Trainer,
   type TrainerOptions,

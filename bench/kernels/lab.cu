@@ -153,8 +153,8 @@ int usage(const std::string& why) {
 void check(cudaError_t status, const char* what) {
   if (status == cudaSuccess) return;
   cudaGetLastError();
-  pfgm::fail(pfgm::code::kCuda, std::string(what) + " failed: " + cudaGetErrorName(status) +
-                                    " (" + cudaGetErrorString(status) + ")");
+  pfgm::fail(pfgm::code::kCuda, std::string(what) + " failed: " + cudaGetErrorName(status) + " (" +
+                                    cudaGetErrorString(status) + ")");
 }
 
 std::vector<float> uniform(int64_t count, float lo, float hi, uint64_t seed) {

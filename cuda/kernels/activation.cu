@@ -3,10 +3,10 @@
 // CPU's and its output the CPU's bit for bit.
 #include <string>
 
-#include "runtime/check.cuh"
-#include "runtime/launch.cuh"
 #include "ops.h"
 #include "ops/activation_math.h"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -19,17 +19,19 @@ __global__ void silu_forward_kernel(int64_t count, const float* x, float* y) {
 }
 
 __global__ void silu_backward_kernel(int64_t count, const float* x, const float* dy, float* dx) {
-  for (int64_t i = first_index(); i < count; i += grid_stride()) dx[i] = act::silu_grad(x[i], dy[i]);
+  for (int64_t i = first_index(); i < count; i += grid_stride())
+    dx[i] = act::silu_grad(x[i], dy[i]);
 }
 
 // One thread per Philox block: elements [4b, 4b + 4) of sample i, lanes 0-3 of block
 // (site << 24) | b of the stream (seed, sample_offset + i, step, kPurposeDropout).
-__global__ void dropout_kernel(op::DropoutSpec s, uint32_t threshold, float scale,
-                               const float* in, float* out) {
+__global__ void dropout_kernel(op::DropoutSpec s, uint32_t threshold, float scale, const float* in,
+                               float* out) {
   const int64_t blocks = (s.per_sample + 3) / 4;
   for (int64_t t = first_index(); t < s.samples * blocks; t += grid_stride()) {
     const int64_t i = t / blocks, b = t % blocks;
-    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step, kPurposeDropout};
+    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step,
+                        kPurposeDropout};
     const Philox4 r = draw_block(key, act::dropout_block(s.site, b));
     const int64_t lanes = s.per_sample - 4 * b < 4 ? s.per_sample - 4 * b : 4;
     const int64_t base = i * s.per_sample + 4 * b;
@@ -67,7 +69,8 @@ void dropout_apply(const op::DropoutSpec& s, const float* in, float* out) {
 
 void silu_forward(int64_t count, const float* x, float* y) {
   if (count <= 0) return;
-  silu_forward_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, x, y);
+  silu_forward_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, x,
+                                                                                        y);
   gpu::check_kernel("silu_forward_kernel");
 }
 

@@ -8,12 +8,12 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/softmax_rows.cuh"
+#include "ops.h"
+#include "ops/rounding.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "ops.h"
-#include "ops/rounding.h"
-#include "kernels/softmax_rows.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -30,10 +30,10 @@ struct OutView {
   int64_t batch, head, rs, cs;
 };
 
-constexpr int kTile = 64;      // output tile: 64 x 64
-constexpr int kDepth = 16;     // k-slice held in shared memory per step
+constexpr int kTile = 64;   // output tile: 64 x 64
+constexpr int kDepth = 16;  // k-slice held in shared memory per step
 constexpr int kGemmThreads = 256;
-constexpr int kPer = 4;        // each thread owns 4 x 4 outputs, at stride 16 in both directions
+constexpr int kPer = 4;  // each thread owns 4 x 4 outputs, at stride 16 in both directions
 // The shared tiles are [kDepth][kTile + 1]: the compute loop reads along a row (A by broadcast,
 // B by 16 consecutive threads), and the pad keeps the loads that walk down a column (kk fastest)
 // from hitting one bank 16 times.
@@ -41,8 +41,8 @@ constexpr int kPer = 4;        // each thread owns 4 x 4 outputs, at stride 16 i
 // C = A B with A [m, k] scaled element-wise by a_scale on load, B [k, n]; blockIdx.z (and its
 // grid-stride) runs over the n * heads matrices of the batch.
 __global__ void __launch_bounds__(kGemmThreads)
-    gemm_kernel(int64_t m, int64_t n, int64_t k, int64_t heads, int64_t batches, View a, float a_scale,
-                View b, OutView c) {
+    gemm_kernel(int64_t m, int64_t n, int64_t k, int64_t heads, int64_t batches, View a,
+                float a_scale, View b, OutView c) {
   __shared__ float as[kDepth][kTile + 1];  // as[kk][row]
   __shared__ float bs[kDepth][kTile + 1];  // bs[kk][col]
   const int t = static_cast<int>(threadIdx.x);
@@ -103,15 +103,18 @@ __global__ void __launch_bounds__(kGemmThreads)
   }
 }
 
-void gemm(int64_t m, int64_t n, int64_t k, int64_t samples, int64_t heads, const View& a, float a_scale,
-          const View& b, const OutView& c, const char* what) {
+void gemm(int64_t m, int64_t n, int64_t k, int64_t samples, int64_t heads, const View& a,
+          float a_scale, const View& b, const OutView& c, const char* what) {
   const int64_t batches = samples * heads;
   if ((m + kTile - 1) / kTile > 65535) {  // gridDim.y; hw^2 weights would not fit long before
-    fail(code::kShape, "attention on CUDA supports at most " + std::to_string(65535 * kTile) + " positions");
+    fail(code::kShape,
+         "attention on CUDA supports at most " + std::to_string(65535 * kTile) + " positions");
   }
-  const dim3 grid(static_cast<unsigned>((n + kTile - 1) / kTile), static_cast<unsigned>((m + kTile - 1) / kTile),
+  const dim3 grid(static_cast<unsigned>((n + kTile - 1) / kTile),
+                  static_cast<unsigned>((m + kTile - 1) / kTile),
                   static_cast<unsigned>(std::min<int64_t>(batches, 65535)));
-  gemm_kernel<<<grid, kGemmThreads, 0, gpu::engine_stream()>>>(m, n, k, heads, batches, a, a_scale, b, c);
+  gemm_kernel<<<grid, kGemmThreads, 0, gpu::engine_stream()>>>(m, n, k, heads, batches, a, a_scale,
+                                                               b, c);
   gpu::check_kernel(what);
 }
 
@@ -142,7 +145,8 @@ OutView dqkv_view(const op::AttentionShape& s, float* dqkv, int j) {
 // Weights-shaped [hw, hw] matrices of batch (b, h), contiguous per head; `t` transposes.
 View w_view(const op::AttentionShape& s, const float* w, bool t = false) {
   const int64_t hw = s.hw;
-  return t ? View{w, s.heads * hw * hw, hw * hw, 1, hw} : View{w, s.heads * hw * hw, hw * hw, hw, 1};
+  return t ? View{w, s.heads * hw * hw, hw * hw, 1, hw}
+           : View{w, s.heads * hw * hw, hw * hw, hw, 1};
 }
 OutView w_out(const op::AttentionShape& s, float* w) {
   return OutView{w, s.heads * s.hw * s.hw, s.hw * s.hw, s.hw, 1};
@@ -185,8 +189,8 @@ void attention_backward(const op::AttentionShape& s, const float* qkv, const flo
   // dv = W^T dout, dq = dS k, dk = dS^T q: each lane of dqkv written once, by one thread.
   gemm(s.hw, d, s.hw, s.n, s.heads, w_view(s, weights, true), 1.0f, dout_v, dqkv_view(s, dqkv, 2),
        "attention dv kernel");
-  gemm(s.hw, d, s.hw, s.n, s.heads, w_view(s, dw.get()), 1.0f, qkv_view(s, qkv, 1), dqkv_view(s, dqkv, 0),
-       "attention dq kernel");
+  gemm(s.hw, d, s.hw, s.n, s.heads, w_view(s, dw.get()), 1.0f, qkv_view(s, qkv, 1),
+       dqkv_view(s, dqkv, 0), "attention dq kernel");
   gemm(s.hw, d, s.hw, s.n, s.heads, w_view(s, dw.get(), true), 1.0f, qkv_view(s, qkv, 0),
        dqkv_view(s, dqkv, 1), "attention dk kernel");
 }

@@ -1,21 +1,23 @@
 // fp32 <-> bf16 conversion for the bf16 autocast of the convolutions and linear layers, and the
 // weights' OIHW <-> OHWI transposes (dense.cuh). The rounding is ops/bf16_math.h's, the code the
 // CPU op case `bf16_round` runs, so it is checked on any machine.
-#include "runtime/check.cuh"
 #include "kernels/dense.cuh"
-#include "runtime/launch.cuh"
 #include "ops/bf16_math.h"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::gpu {
 namespace {
 
-__global__ void f32_to_bf16_kernel(int64_t count, const float* __restrict__ x, uint16_t* __restrict__ y) {
+__global__ void f32_to_bf16_kernel(int64_t count, const float* __restrict__ x,
+                                   uint16_t* __restrict__ y) {
   for (int64_t i = first_index(); i < count; i += grid_stride()) y[i] = bf16::from_float(x[i]);
 }
 
 // y = float(bf16(x)). Not __restrict__: it also runs in place (y == x).
 __global__ void round_bf16_kernel(int64_t count, const float* x, float* y) {
-  for (int64_t i = first_index(); i < count; i += grid_stride()) y[i] = bf16::to_float(bf16::from_float(x[i]));
+  for (int64_t i = first_index(); i < count; i += grid_stride())
+    y[i] = bf16::to_float(bf16::from_float(x[i]));
 }
 
 __global__ void bf16_to_f32_bias_kernel(int64_t count, int64_t cols, const uint16_t* __restrict__ x,
@@ -79,7 +81,8 @@ void round_bf16(int64_t count, const float* x, float* y) {
 void bf16_to_f32_bias(int64_t rows, int64_t cols, const uint16_t* x, const float* bias, float* y) {
   const int64_t count = rows * cols;
   if (count <= 0) return;
-  bf16_to_f32_bias_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(count, cols, x, bias, y);
+  bf16_to_f32_bias_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(count, cols, x, bias,
+                                                                             y);
   check_kernel("bf16_to_f32_bias");
 }
 
@@ -93,7 +96,8 @@ void oihw_to_ohwi(int64_t o, int64_t i, int64_t kk, const float* w, float* out) 
 void oihw_to_ohwi_bf16(int64_t o, int64_t i, int64_t kk, const float* w, uint16_t* out) {
   const int64_t count = o * i * kk;
   if (count <= 0) return;
-  oihw_to_ohwi_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(o, i, kk, w, out, ToBf16{});
+  oihw_to_ohwi_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(o, i, kk, w, out,
+                                                                         ToBf16{});
   check_kernel("oihw_to_ohwi_bf16");
 }
 
@@ -107,7 +111,8 @@ void ohwi_to_oihw(int64_t o, int64_t i, int64_t kk, const float* w, float* out) 
 void ohwi_bf16_to_oihw(int64_t o, int64_t i, int64_t kk, const uint16_t* w, float* out) {
   const int64_t count = o * i * kk;
   if (count <= 0) return;
-  ohwi_to_oihw_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(o, i, kk, w, out, FromBf16{});
+  ohwi_to_oihw_kernel<<<grid_for(count), kThreads, 0, engine_stream()>>>(o, i, kk, w, out,
+                                                                         FromBf16{});
   check_kernel("ohwi_bf16_to_oihw");
 }
 

@@ -1,17 +1,17 @@
 // Bias add and bias gradient of the convolutions and linear layers (dense.cuh). Own kernels rather
 // than cuDNN's cudnnConvolutionBackwardBias so that the gradient's summation order is ours, fixed
 // and documented, and the same with or without cuDNN (the linear layers use it too).
-#include "runtime/check.cuh"
 #include "kernels/dense.cuh"
-#include "runtime/launch.cuh"
 #include "runtime/allocator.cuh"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::gpu {
 namespace {
 
-constexpr int kColTile = 32;       // columns per block: a warp reads 128 contiguous bytes of a row
-constexpr int kRowLanes = 8;       // warps per block, each on every 8th row of the chunk
-constexpr int64_t kChunkRows = 256;  // rows per block: <= 32 fp32 additions per thread
+constexpr int kColTile = 32;  // columns per block: a warp reads 128 contiguous bytes of a row
+constexpr int kRowLanes = 8;  // warps per block, each on every 8th row of the chunk
+constexpr int64_t kChunkRows = 256;          // rows per block: <= 32 fp32 additions per thread
 constexpr unsigned kMaxChunkBlocks = 65535;  // gridDim.y's limit; larger chunk counts loop
 
 __global__ void add_bias_rows_kernel(int64_t count, int64_t cols, const float* __restrict__ bias,
@@ -33,7 +33,8 @@ __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk
       float sum = 0.0f;
       if (c < cols) {
         const int64_t r_end = min(rows, (chunk + 1) * kChunkRows);
-        for (int64_t r = chunk * kChunkRows + ty; r < r_end; r += kRowLanes) sum += dy[r * cols + c];
+        for (int64_t r = chunk * kChunkRows + ty; r < r_end; r += kRowLanes)
+          sum += dy[r * cols + c];
       }
       acc[ty][tx] = sum;
       __syncthreads();
@@ -49,11 +50,12 @@ __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk
 }
 
 // out[c] = the chunks' partial sums added in double, in chunk order, rounded once.
-__global__ void column_finish_kernel(int64_t cols, int64_t chunks, const float* __restrict__ partial,
-                                     float* __restrict__ out) {
+__global__ void column_finish_kernel(int64_t cols, int64_t chunks,
+                                     const float* __restrict__ partial, float* __restrict__ out) {
   for (int64_t c = first_index(); c < cols; c += grid_stride()) {
     double s = 0.0;
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) s += static_cast<double>(partial[chunk * cols + c]);
+    for (int64_t chunk = 0; chunk < chunks; ++chunk)
+      s += static_cast<double>(partial[chunk * cols + c]);
     out[c] = static_cast<float>(s);
   }
 }
@@ -82,7 +84,8 @@ void column_sums(int64_t rows, int64_t cols, const float* dy, float* out) {
   column_partials_kernel<<<grid, kColTile * kRowLanes, 0, engine_stream()>>>(rows, cols, chunks, dy,
                                                                              partial.get());
   check_kernel("column_sums (partials)");
-  column_finish_kernel<<<grid_for(cols), kThreads, 0, engine_stream()>>>(cols, chunks, partial.get(), out);
+  column_finish_kernel<<<grid_for(cols), kThreads, 0, engine_stream()>>>(cols, chunks,
+                                                                         partial.get(), out);
   check_kernel("column_sums (finish)");
   // `partial` goes back to the pool here; its reuse is ordered after these kernels on the stream.
 }

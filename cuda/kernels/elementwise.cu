@@ -1,10 +1,10 @@
 // CUDA twins of ops/elementwise.cc. Each output element is one thread of a grid-stride loop,
 // indexed by the output so writes are coalesced. Arithmetic rounds like the CPU's (fp::), so the
 // results are the CPU's bit for bit.
-#include "runtime/check.cuh"
-#include "runtime/launch.cuh"
 #include "ops.h"
 #include "ops/rounding.h"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -12,8 +12,8 @@ namespace {
 using gpu::first_index;
 using gpu::grid_stride;
 
-__global__ void axpby_kernel(int64_t count, float alpha, const float* a, float beta,
-                             const float* b, float* y) {
+__global__ void axpby_kernel(int64_t count, float alpha, const float* a, float beta, const float* b,
+                             float* y) {
   for (int64_t i = first_index(); i < count; i += grid_stride()) {
     y[i] = fp::add(fp::mul(alpha, a[i]), fp::mul(beta, b[i]));
   }
@@ -79,7 +79,8 @@ void axpby(int64_t count, float alpha, const float* a, float beta, const float* 
 
 void scale(int64_t count, float alpha, const float* a, float* y) {
   if (count <= 0) return;
-  scale_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, alpha, a, y);
+  scale_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, alpha, a,
+                                                                                 y);
   gpu::check_kernel("scale_kernel");
 }
 
@@ -87,16 +88,16 @@ void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, con
                      float* y) {
   const int64_t total = pixels * (ca + cb);
   if (total <= 0) return;
-  concat_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(pixels, ca, a,
-                                                                                  cb, b, y);
+  concat_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(pixels, ca, a, cb,
+                                                                                  b, y);
   gpu::check_kernel("concat_kernel");
 }
 
 void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db, const float* dy) {
   const int64_t total = pixels * (ca + cb);
   if (total <= 0) return;
-  split_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(pixels, ca, da,
-                                                                                 cb, db, dy);
+  split_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(pixels, ca, da, cb,
+                                                                                 db, dy);
   gpu::check_kernel("split_kernel");
 }
 
@@ -112,16 +113,16 @@ void add_channel_bias(int64_t n, int64_t hw, int64_t c, const float* x, const fl
 void nchw_to_nhwc(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y) {
   const int64_t total = n * c * h * w;
   if (total <= 0) return;
-  nchw_to_nhwc_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(
-      n, c, h * w, x, y);
+  nchw_to_nhwc_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(n, c, h * w,
+                                                                                        x, y);
   gpu::check_kernel("nchw_to_nhwc_kernel");
 }
 
 void nhwc_to_nchw(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y) {
   const int64_t total = n * c * h * w;
   if (total <= 0) return;
-  nhwc_to_nchw_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(
-      n, c, h * w, x, y);
+  nhwc_to_nchw_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(n, c, h * w,
+                                                                                        x, y);
   gpu::check_kernel("nhwc_to_nchw_kernel");
 }
 

@@ -7,11 +7,11 @@
 // most, and rarely at all. label_input shares ops/label_math.h with the CPU: bit for bit.
 #include <string>
 
-#include "runtime/check.cuh"
-#include "runtime/launch.cuh"
 #include "ops.h"
 #include "ops/label_math.h"
 #include "ops/rounding.h"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -56,7 +56,8 @@ __global__ void label_kernel(op::LabelInputSpec s, float gain, const float* labe
       continue;
     }
     const int64_t i = t / s.label_dim;
-    const float keep = lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
+    const float keep =
+        lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
     out[t] = lab::element(labels[t], gain, keep);
   }
 }

@@ -6,12 +6,12 @@
 // bench/kernels/group_norm/README.md (the kernel lab runs the variants).
 #include <string>
 
-#include "runtime/allocator.cuh"
-#include "runtime/check.cuh"
-#include "runtime/launch.cuh"
 #include "ops.h"
 #include "ops/activation_math.h"
 #include "ops/rounding.h"
+#include "runtime/allocator.cuh"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -30,7 +30,8 @@ Dims dims_of(const op::GroupNormShape& s) {
   }
   if (s.n > 65535) fail(code::kShape, "group_norm on CUDA: at most 65535 samples per call");
   if (s.c > int64_t{65535} * kTx) {
-    fail(code::kShape, "group_norm on CUDA: at most " + std::to_string(int64_t{65535} * kTx) + " channels");
+    fail(code::kShape,
+         "group_norm on CUDA: at most " + std::to_string(int64_t{65535} * kTx) + " channels");
   }
   return Dims{s.n, s.hw, s.c, s.groups, s.c / s.groups, (s.hw + kChunkPx - 1) / kChunkPx};
 }
@@ -71,7 +72,8 @@ __global__ void channel_sums_kernel(Dims d, F f, float* part_a, float* part_b) {
 // Sum over chunks of part [n, chunks, c] at (i, ch), in chunk order, in double.
 __device__ double chunk_sum(const Dims& d, const float* part, int64_t i, int64_t ch) {
   double acc = 0.0;
-  for (int64_t k = 0; k < d.chunks; ++k) acc += static_cast<double>(part[(i * d.chunks + k) * d.c + ch]);
+  for (int64_t k = 0; k < d.chunks; ++k)
+    acc += static_cast<double>(part[(i * d.chunks + k) * d.c + ch]);
   return acc;
 }
 
@@ -116,13 +118,15 @@ __global__ void stats_kernel(Dims d, float eps, const float* x, const float* shi
   const double count = static_cast<double>(d.hw * d.cg);
   const double m = a / count;
   const double var = fmax(b / count - m * m, 0.0);
-  const double pivot = static_cast<double>(x[i * d.hw * d.c + g * d.cg] + shift_at(shift, d.c, i, g * d.cg));
+  const double pivot =
+      static_cast<double>(x[i * d.hw * d.c + g * d.cg] + shift_at(shift, d.c, i, g * d.cg));
   const float mean_f = static_cast<float>(pivot + m);
   const float rstd_f = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
   mean[t] = mean_f;
   rstd[t] = rstd_f;
   for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
-    off[i * d.c + ch] = static_cast<float>(static_cast<double>(shift_at(shift, d.c, i, ch)) - mean_f);
+    off[i * d.c + ch] =
+        static_cast<float>(static_cast<double>(shift_at(shift, d.c, i, ch)) - mean_f);
     scale[i * d.c + ch] = fp::mul(gamma[ch], rstd_f);
   }
 }
@@ -220,9 +224,9 @@ struct InputGradOp : GradBase {
 
 // One thread per (sample, group): the channel sums, then the dx coefficients
 //   P = r gamma, Q = -r^2 mean(gamma dz xhat), R = -r mean(gamma dz)   (the CPU's formula).
-__global__ void coefficients_kernel(Dims d, const float* gamma, const float* rstd,
-                                    const float* pa, const float* pb, double* sum_a,
-                                    double* sum_b, float* pc, float* qc, float* rc) {
+__global__ void coefficients_kernel(Dims d, const float* gamma, const float* rstd, const float* pa,
+                                    const float* pb, double* sum_a, double* sum_b, float* pc,
+                                    float* qc, float* rc) {
   const int64_t t = gpu::first_index();
   if (t >= d.n * d.groups) return;
   const int64_t i = t / d.groups, g = t % d.groups;
@@ -266,7 +270,8 @@ __global__ void param_grad_kernel(Dims d, const double* sum_a, const double* sum
 }
 
 template <class F>
-void launch_channel_sums(const Dims& d, const F& f, float* part_a, float* part_b, const char* name) {
+void launch_channel_sums(const Dims& d, const F& f, float* part_a, float* part_b,
+                         const char* name) {
   const dim3 grid(static_cast<unsigned>(d.chunks), static_cast<unsigned>((d.c + kTx - 1) / kTx),
                   static_cast<unsigned>(d.n));
   channel_sums_kernel<F><<<grid, dim3(kTx, kTy), 0, gpu::engine_stream()>>>(d, f, part_a, part_b);
@@ -275,15 +280,15 @@ void launch_channel_sums(const Dims& d, const F& f, float* part_a, float* part_b
 
 void zero(float* p, int64_t count) {
   if (p == nullptr || count <= 0) return;
-  gpu::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
-             "cudaMemsetAsync (group_norm)");
+  gpu::check(
+      cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
+      "cudaMemsetAsync (group_norm)");
 }
 
 }  // namespace
 
 void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
-                        const float* gamma, const float* beta, float* y, float* mean,
-                        float* rstd) {
+                        const float* gamma, const float* beta, float* y, float* mean, float* rstd) {
   if (s.n <= 0 || s.hw <= 0 || s.c <= 0) return;
   const Dims d = dims_of(s);
   const cudaStream_t stream = gpu::engine_stream();
@@ -296,19 +301,19 @@ void group_norm_forward(const op::GroupNormShape& s, const float* x, const float
   gpu::check_kernel("group_norm stats_kernel");
   const int64_t total = d.n * d.hw * d.c;
   if (total < (int64_t{1} << 31)) {  // k + stride < 2^32: no wrap in uint32_t
-    normalize_kernel<uint32_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(d, s.silu, x, off.get(),
-                                                                                   scale.get(), beta, y);
+    normalize_kernel<uint32_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(
+        d, s.silu, x, off.get(), scale.get(), beta, y);
   } else {
-    normalize_kernel<int64_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(d, s.silu, x, off.get(),
-                                                                                  scale.get(), beta, y);
+    normalize_kernel<int64_t><<<gpu::grid_for(total), gpu::kThreads, 0, stream>>>(
+        d, s.silu, x, off.get(), scale.get(), beta, y);
   }
   gpu::check_kernel("group_norm normalize_kernel");
 }
 
 void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
-                         const float* rstd, const float* dy, float* dx, float* dgamma,
-                         float* dbeta, float* dshift) {
+                         const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta,
+                         float* dshift) {
   if (s.n <= 0 || s.hw <= 0 || s.c <= 0) {
     zero(dgamma, s.c);
     zero(dbeta, s.c);
@@ -327,7 +332,8 @@ void group_norm_backward(const op::GroupNormShape& s, const float* x, const floa
       d, shift, gamma, mean, rstd, off.get(), scale.get(), rs.get());
   gpu::check_kernel("group_norm backward_consts_kernel");
   GradSumsOp sums{};
-  static_cast<GradBase&>(sums) = GradBase{x, dy, off.get(), scale.get(), rs.get(), beta, d.c, s.silu};
+  static_cast<GradBase&>(sums) =
+      GradBase{x, dy, off.get(), scale.get(), rs.get(), beta, d.c, s.silu};
   launch_channel_sums(d, sums, pa.get(), pb.get(), "group_norm grad sums kernel");
   coefficients_kernel<<<gpu::grid_for(d.n * d.groups), gpu::kThreads, 0, stream>>>(
       d, gamma, rstd, pa.get(), pb.get(), sum_a.get(), sum_b.get(), pc.get(), qc.get(), rc.get());
@@ -350,7 +356,7 @@ void group_norm_backward(const op::GroupNormShape& s, const float* x, const floa
   }
   if (dgamma != nullptr || dbeta != nullptr) {
     param_grad_kernel<<<gpu::grid_for(d.c), gpu::kThreads, 0, stream>>>(d, sum_a.get(), sum_b.get(),
-                                                                         dgamma, dbeta);
+                                                                        dgamma, dbeta);
     gpu::check_kernel("group_norm param_grad_kernel");
   }
 }

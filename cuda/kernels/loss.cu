@@ -7,11 +7,11 @@
 // Backward is elementwise with the CPU's rounding: bit-identical.
 #include <vector>
 
+#include "ops.h"
+#include "ops/rounding.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "ops.h"
-#include "ops/rounding.h"
 
 namespace pfgm::cuda {
 namespace {
@@ -47,7 +47,8 @@ __global__ void mse_backward_kernel(int64_t samples, int64_t per_sample, const f
   for (int64_t k = gpu::first_index(); k < samples * per_sample; k += gpu::grid_stride()) {
     const int64_t i = k / per_sample;
     // The CPU's k_i: 2 w_i / samples in double, rounded once.
-    const float ki = static_cast<float>(2.0 * static_cast<double>(weight[i]) / static_cast<double>(samples));
+    const float ki =
+        static_cast<float>(2.0 * static_cast<double>(weight[i]) / static_cast<double>(samples));
     dpred[k] = fp::mul(ki, fp::sub(pred[k], target[k]));
   }
 }
@@ -57,7 +58,8 @@ __global__ void mse_backward_kernel(int64_t samples, int64_t per_sample, const f
 double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
                             const float* target, const float* weight, float* per_sample_loss) {
   if (samples <= 0) return 0.0;
-  if (samples > (int64_t{1} << 31) - 1) fail(code::kShape, "weighted_mse: at most 2^31 - 1 samples");
+  if (samples > (int64_t{1} << 31) - 1)
+    fail(code::kShape, "weighted_mse: at most 2^31 - 1 samples");
   gpu::DeviceArray<double> losses(samples, gpu::engine_stream());
   mse_per_sample_kernel<<<static_cast<unsigned>(samples), kThreads, 0, gpu::engine_stream()>>>(
       per_sample, pred, target, weight, losses.get(), per_sample_loss);

@@ -3,11 +3,11 @@
 // operation, so weights, moments and EMA equal the CPU's bit for bit; grad_stats sums g^2 in
 // double in a fixed order that depends only on `count`. Details and variants:
 // bench/kernels/adam/README.md.
+#include "ops.h"
+#include "optim/adam_math.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "ops.h"
-#include "optim/adam_math.h"
 
 namespace pfgm::cuda {
 namespace {
@@ -49,8 +49,8 @@ __global__ void grad_chunks_kernel(int64_t count, const float* g, double* sums, 
 }
 
 // One block: thread t sums chunks t, t + kThreads, ... in order, then a fixed tree.
-__global__ void grad_total_kernel(int64_t chunks, const double* sums, const int* bad,
-                                  double* total, int* any_bad) {
+__global__ void grad_total_kernel(int64_t chunks, const double* sums, const int* bad, double* total,
+                                  int* any_bad) {
   __shared__ double s[kThreads];
   double acc = 0.0;
   int flag = 0;
@@ -105,19 +105,18 @@ optim::GradStats grad_stats(int64_t count, const float* g) {
   gpu::check_kernel("grad_total_kernel");
   double host_total = 0.0;
   int host_bad = 0;
-  gpu::check(cudaMemcpyAsync(&host_total, total.get(), sizeof host_total, cudaMemcpyDeviceToHost,
-                             stream),
-             "cudaMemcpyAsync (gradient norm to the host)");
-  gpu::check(cudaMemcpyAsync(&host_bad, any_bad.get(), sizeof host_bad, cudaMemcpyDeviceToHost,
-                             stream),
-             "cudaMemcpyAsync (gradient finiteness to the host)");
+  gpu::check(
+      cudaMemcpyAsync(&host_total, total.get(), sizeof host_total, cudaMemcpyDeviceToHost, stream),
+      "cudaMemcpyAsync (gradient norm to the host)");
+  gpu::check(
+      cudaMemcpyAsync(&host_bad, any_bad.get(), sizeof host_bad, cudaMemcpyDeviceToHost, stream),
+      "cudaMemcpyAsync (gradient finiteness to the host)");
   gpu::check(cudaStreamSynchronize(stream), "grad_stats");
   return optim::GradStats{host_bad == 0 && std::isfinite(host_total), std::sqrt(host_total)};
 }
 
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
-               double ema_beta) {
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
+               double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta) {
   if (count <= 0) return;
   const optim::AdamCoefs c = optim::adam_coefs(lr, beta1, beta2, eps, t, grad_scale);
   adam_kernel<<<gpu::grid_for(count), kThreads, 0, gpu::engine_stream()>>>(
@@ -133,8 +132,8 @@ void axpy(int64_t count, float alpha, const float* x, float* y) {
 
 void ema_update(int64_t count, float* ema, const float* p, double beta) {
   if (count <= 0) return;
-  ema_kernel<<<gpu::grid_for(count), kThreads, 0, gpu::engine_stream()>>>(
-      count, ema, p, static_cast<float>(beta));
+  ema_kernel<<<gpu::grid_for(count), kThreads, 0, gpu::engine_stream()>>>(count, ema, p,
+                                                                          static_cast<float>(beta));
   gpu::check_kernel("ema_kernel");
 }
 

@@ -3,10 +3,10 @@
 // backends read the same Philox streams and compute the same things with them.
 #include <memory>
 
-#include "runtime/check.cuh"
 #include "device.h"
 #include "physics/physics.h"
 #include "physics/physics_math.h"
+#include "runtime/check.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -36,7 +36,8 @@ __device__ double block_gauss_norm2(const StreamKey& key, int64_t n) {
 // One CUDA block per sample: the Student-t scale, and the radius clip when one is asked for.
 __global__ void student_t_factor_kernel(NoiseSpec s, double* factor) {
   const int64_t i = blockIdx.x;
-  const double norm2 = s.clipped() ? block_gauss_norm2(s.streams.key(i, s.purpose_gauss), s.n) : 0.0;
+  const double norm2 =
+      s.clipped() ? block_gauss_norm2(s.streams.key(i, s.purpose_gauss), s.n) : 0.0;
   if (threadIdx.x == 0) factor[i] = student_t_factor(s, i, norm2);
 }
 
@@ -46,8 +47,10 @@ __global__ void pfgm_factor_kernel(PfgmSpec p, double* factor, void* z, bool f64
   if (threadIdx.x == 0) {
     const PfgmSampleDraw d = pfgm_sample_draw(p, i);
     factor[i] = pfgm_factor(d, norm2);
-    if (f64) static_cast<double*>(z)[i] = d.z;
-    else static_cast<float*>(z)[i] = static_cast<float>(d.z);
+    if (f64)
+      static_cast<double*>(z)[i] = d.z;
+    else
+      static_cast<float*>(z)[i] = static_cast<float>(d.z);
   }
 }
 
@@ -67,8 +70,8 @@ void add_scaled_gauss(const T* y, T* out, const double* factor, int64_t count, i
                       const SampleStreams& streams, uint32_t purpose) {
   const int64_t threads = count * ((n + 3) / 4);
   const int64_t grid = (threads + kThreads - 1) / kThreads;
-  add_scaled_gauss_kernel<T><<<static_cast<unsigned>(grid), kThreads>>>(y, out, factor, count, n,
-                                                                         streams, purpose);
+  add_scaled_gauss_kernel<T>
+      <<<static_cast<unsigned>(grid), kThreads>>>(y, out, factor, count, n, streams, purpose);
   gpu::check_launch("add_scaled_gauss_kernel");
 }
 
@@ -101,8 +104,8 @@ template <typename T>
 void training_sigma(T* out, int64_t count, double p_mean, double p_std,
                     const SampleStreams& streams) {
   const int64_t grid = (count + kThreads - 1) / kThreads;
-  training_sigma_kernel<T><<<static_cast<unsigned>(grid), kThreads>>>(out, count, p_mean, p_std,
-                                                                      streams);
+  training_sigma_kernel<T>
+      <<<static_cast<unsigned>(grid), kThreads>>>(out, count, p_mean, p_std, streams);
   gpu::check_launch("training_sigma_kernel");
 }
 

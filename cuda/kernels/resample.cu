@@ -4,10 +4,10 @@
 // bench/kernels/resample/README.md.
 #include <string>
 
-#include "runtime/check.cuh"
-#include "runtime/launch.cuh"
 #include "ops.h"
 #include "ops/rounding.h"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -35,7 +35,8 @@ struct Geometry {
 
 // Input index for output o and tap a, or -1 when it falls in the padding (or between the
 // stride-2 positions of a transposed correlation).
-__device__ __forceinline__ int64_t source(Axis axis, int64_t o, int a, int64_t pad, int64_t in_len) {
+__device__ __forceinline__ int64_t source(Axis axis, int64_t o, int a, int64_t pad,
+                                          int64_t in_len) {
   if (axis == Axis::kStrided) {
     const int64_t i = 2 * o - pad + a;
     return i >= 0 && i < in_len ? i : -1;
@@ -105,9 +106,11 @@ Taps host_taps(const op::ResampleShape& s, float gain_factor, const char* op) {
   return t;
 }
 
-void launch(const Geometry& g, Axis axis, const Taps& taps, const float* x, float* y, const char* what) {
+void launch(const Geometry& g, Axis axis, const Taps& taps, const float* x, float* y,
+            const char* what) {
   const int64_t total = g.n * g.out_h * g.out_w * g.c;
-  fir_gather_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(g, axis, taps, x, y);
+  fir_gather_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(g, axis, taps,
+                                                                                      x, y);
   gpu::check_kernel(what);
 }
 
@@ -117,7 +120,8 @@ void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) {
   const int64_t oh = s.down_h(), ow = s.down_w();
   check(s, true, oh, ow, "fir_down");
   const Taps t = host_taps(s, 1.0f, "fir_down");
-  launch({s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, s.pad}, Axis::kStrided, t, x, y, "fir_down forward kernel");
+  launch({s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, s.pad}, Axis::kStrided, t, x, y,
+         "fir_down forward kernel");
 }
 
 void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
@@ -134,7 +138,8 @@ void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) {
   const int64_t oh = s.up_h(), ow = s.up_w();
   check(s, false, oh, ow, "fir_up");
   const Taps t = host_taps(s, 2.0f, "fir_up");
-  launch({s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, s.pad}, Axis::kTransposed, t, x, y, "fir_up forward kernel");
+  launch({s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, s.pad}, Axis::kTransposed, t, x, y,
+         "fir_up forward kernel");
 }
 
 void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {
@@ -142,7 +147,8 @@ void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   check(s, false, oh, ow, "fir_up");
   if (dx == nullptr) return;
   const Taps t = host_taps(s, 2.0f, "fir_up");
-  launch({s.in.n, oh, ow, s.in.h, s.in.w, s.in.c, s.pad}, Axis::kStrided, t, dy, dx, "fir_up backward kernel");
+  launch({s.in.n, oh, ow, s.in.h, s.in.w, s.in.c, s.pad}, Axis::kStrided, t, dy, dx,
+         "fir_up backward kernel");
 }
 
 }  // namespace pfgm::cuda

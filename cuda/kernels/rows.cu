@@ -6,10 +6,10 @@
 // gpu::column_sums, the bias gradient of the convolutions and linear layers.
 // Like every other op they only queue work (gpu::check_kernel reports a bad launch): a
 // synchronize after each would stall the host at every per-sample coefficient of every call.
-#include "runtime/check.cuh"
-#include "runtime/launch.cuh"
 #include "ops.h"
 #include "ops/rounding.h"
+#include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -19,7 +19,8 @@ using gpu::grid_stride;
 
 __global__ void scale_rows_kernel(int64_t rows, int64_t cols, const float* a, const float* x,
                                   float* y) {
-  for (int64_t k = first_index(); k < rows * cols; k += grid_stride()) y[k] = fp::mul(a[k / cols], x[k]);
+  for (int64_t k = first_index(); k < rows * cols; k += grid_stride())
+    y[k] = fp::mul(a[k / cols], x[k]);
 }
 
 __global__ void axpby_rows_kernel(int64_t rows, int64_t cols, const float* a, const float* x,
@@ -62,27 +63,31 @@ __global__ void fill_kernel(int64_t count, float value, float* y) {
 
 void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) {
   if (rows * cols <= 0) return;
-  scale_rows_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, a, x, y);
+  scale_rows_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(
+      rows, cols, a, x, y);
   gpu::check_kernel("scale_rows");
 }
 
 void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
                 const float* z, float* y) {
   if (rows * cols <= 0) return;
-  axpby_rows_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, a, x, b, z, y);
+  axpby_rows_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(
+      rows, cols, a, x, b, z, y);
   gpu::check_kernel("axpby_rows");
 }
 
 void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
   if (rows <= 0) return;
   if (rows > 0x7fffffff) fail(code::kArgument, "sumsq_rows: too many rows for one launch");
-  sumsq_rows_kernel<<<static_cast<unsigned>(rows), gpu::kThreads, 0, gpu::engine_stream()>>>(cols, x, out);
+  sumsq_rows_kernel<<<static_cast<unsigned>(rows), gpu::kThreads, 0, gpu::engine_stream()>>>(
+      cols, x, out);
   gpu::check_kernel("sumsq_rows");
 }
 
 void swap_halves(int64_t rows, int64_t cols, const float* x, float* y) {
   if (rows * cols <= 0) return;
-  swap_halves_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(rows, cols, x, y);
+  swap_halves_kernel<<<gpu::grid_for(rows * cols), gpu::kThreads, 0, gpu::engine_stream()>>>(
+      rows, cols, x, y);
   gpu::check_kernel("swap_halves");
 }
 

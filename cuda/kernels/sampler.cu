@@ -2,9 +2,9 @@
 // shared per-element functions of sampler_math.h, so the same streams give the same draws.
 #include <string>
 
+#include "ops.h"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "ops.h"
 #include "sample/sampler_math.h"
 
 namespace pfgm::cuda {
@@ -63,8 +63,8 @@ void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, doubl
                      const SampleStreams& streams) {
   const int64_t threads = count * ((n + 3) / 4);
   if (threads <= 0) return;
-  churn_kernel<<<gpu::grid_for(threads), gpu::kThreads, 0, gpu::engine_stream()>>>(
-      x, out, count, n, scale, streams);
+  churn_kernel<<<gpu::grid_for(threads), gpu::kThreads, 0, gpu::engine_stream()>>>(x, out, count, n,
+                                                                                   scale, streams);
   gpu::check_kernel("churn_kernel");
 }
 

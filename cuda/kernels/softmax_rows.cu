@@ -28,9 +28,12 @@ __device__ __forceinline__ float warp_max(float v) {
 __device__ __forceinline__ int64_t first_row() {
   return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32;
 }
-__device__ __forceinline__ int64_t row_stride() { return static_cast<int64_t>(gridDim.x) * kRowsPerBlock; }
+__device__ __forceinline__ int64_t row_stride() {
+  return static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
+}
 
-__global__ void __launch_bounds__(kRowThreads) softmax_regs_kernel(int64_t rows, int len, float* __restrict__ w) {
+__global__ void __launch_bounds__(kRowThreads)
+    softmax_regs_kernel(int64_t rows, int len, float* __restrict__ w) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   for (int64_t r = first_row(); r < rows; r += row_stride()) {
     float* row = w + r * len;
@@ -58,7 +61,8 @@ __global__ void __launch_bounds__(kRowThreads) softmax_regs_kernel(int64_t rows,
   }
 }
 
-__global__ void __launch_bounds__(kRowThreads) softmax_loop_kernel(int64_t rows, int64_t len, float* __restrict__ w) {
+__global__ void __launch_bounds__(kRowThreads)
+    softmax_loop_kernel(int64_t rows, int64_t len, float* __restrict__ w) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   for (int64_t r = first_row(); r < rows; r += row_stride()) {
     float* row = w + r * len;
@@ -78,8 +82,8 @@ __global__ void __launch_bounds__(kRowThreads) softmax_loop_kernel(int64_t rows,
 }
 
 __global__ void __launch_bounds__(kRowThreads)
-    softmax_backward_regs_kernel(int64_t rows, int len, const float* __restrict__ w, float* __restrict__ g,
-                                 float scale) {
+    softmax_backward_regs_kernel(int64_t rows, int len, const float* __restrict__ w,
+                                 float* __restrict__ g, float scale) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   for (int64_t r = first_row(); r < rows; r += row_stride()) {
     const float* wr = w + r * len;
@@ -103,8 +107,8 @@ __global__ void __launch_bounds__(kRowThreads)
 }
 
 __global__ void __launch_bounds__(kRowThreads)
-    softmax_backward_loop_kernel(int64_t rows, int64_t len, const float* __restrict__ w, float* __restrict__ g,
-                                 float scale) {
+    softmax_backward_loop_kernel(int64_t rows, int64_t len, const float* __restrict__ w,
+                                 float* __restrict__ g, float scale) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   for (int64_t r = first_row(); r < rows; r += row_stride()) {
     const float* wr = w + r * len;
@@ -117,14 +121,16 @@ __global__ void __launch_bounds__(kRowThreads)
 }
 
 unsigned row_grid(int64_t rows) {
-  return static_cast<unsigned>(std::clamp<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1, gpu::kMaxBlocks));
+  return static_cast<unsigned>(
+      std::clamp<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1, gpu::kMaxBlocks));
 }
 
 }  // namespace
 
 void softmax_rows(int64_t rows, int64_t len, float* w) {
   if (len <= 32 * kPerLane) {
-    softmax_regs_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, static_cast<int>(len), w);
+    softmax_regs_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(
+        rows, static_cast<int>(len), w);
   } else {
     softmax_loop_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, len, w);
   }
@@ -136,7 +142,8 @@ void softmax_rows_backward(int64_t rows, int64_t len, const float* w, float* g, 
     softmax_backward_regs_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(
         rows, static_cast<int>(len), w, g, scale);
   } else {
-    softmax_backward_loop_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(rows, len, w, g, scale);
+    softmax_backward_loop_kernel<<<row_grid(rows), kRowThreads, 0, gpu::engine_stream()>>>(
+        rows, len, w, g, scale);
   }
   gpu::check_kernel("attention softmax backward kernel");
 }

@@ -9,11 +9,11 @@
 #include <mutex>
 #include <string>
 
-#include "runtime/allocator.cuh"
+#include "kernels/softmax_rows.cuh"
 #include "libs/attention_blas.cuh"
+#include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "kernels/softmax_rows.cuh"
 
 #include "libs/cublas_handle.cuh"
 
@@ -21,17 +21,19 @@ namespace pfgm::cuda {
 namespace {
 
 std::string describe(const op::AttentionShape& s) {
-  return "n=" + std::to_string(s.n) + ", hw=" + std::to_string(s.hw) + ", c=" + std::to_string(s.c) +
-         ", heads=" + std::to_string(s.heads);
+  return "n=" + std::to_string(s.n) + ", hw=" + std::to_string(s.hw) +
+         ", c=" + std::to_string(s.c) + ", heads=" + std::to_string(s.heads);
 }
 
 // The CPU's check (ops/attention.cc, same message), plus cuBLAS's int dimensions.
 void check_shape(const op::AttentionShape& s) {
   if (s.n < 1 || s.hw < 1 || s.c < 1 || s.heads < 1 || s.c % s.heads != 0) {
-    fail(code::kShape, "attention needs n, hw, c, heads >= 1 with heads dividing c (got " + describe(s) + ")");
+    fail(code::kShape,
+         "attention needs n, hw, c, heads >= 1 with heads dividing c (got " + describe(s) + ")");
   }
   if (s.n > INT_MAX || s.hw > INT_MAX || s.c > INT_MAX) {
-    fail(code::kShape, "attention on cuBLAS needs n, hw and c below 2^31 (its int sizes), got " + describe(s));
+    fail(code::kShape,
+         "attention on cuBLAS needs n, hw and c below 2^31 (its int sizes), got " + describe(s));
   }
 }
 
@@ -49,12 +51,13 @@ void check_math(MathMode math) {
 // warnings.
 namespace attention_blas_detail {
 
-// ---- split and merge: between the interleaved qkv and three [n, P, c] arrays ---------------------
+// ---- split and merge: between the interleaved qkv and three [n, P, c] arrays
+// ---------------------
 
 // Element e = (b P + p) c + ch of q, k, v is component 0, 1, 2 of qkv's channel ch at row b P + p,
 // i.e. qkv[3 e + j]: a warp reads 384 contiguous bytes and writes 128 to each array.
-__global__ void split_kernel(int64_t count, const float* __restrict__ qkv, float q_scale, float* __restrict__ q,
-                             float* __restrict__ k, float* __restrict__ v) {
+__global__ void split_kernel(int64_t count, const float* __restrict__ qkv, float q_scale,
+                             float* __restrict__ q, float* __restrict__ k, float* __restrict__ v) {
   for (int64_t e = gpu::first_index(); e < count; e += gpu::grid_stride()) {
     const float* src = qkv + 3 * e;
     q[e] = q_scale * src[0];  // one rounding, as the CPU's split (q_scale = 1 is exact)
@@ -63,8 +66,9 @@ __global__ void split_kernel(int64_t count, const float* __restrict__ qkv, float
   }
 }
 
-__global__ void merge_kernel(int64_t count, const float* __restrict__ dq, const float* __restrict__ dk,
-                             const float* __restrict__ dv, float* __restrict__ dqkv) {
+__global__ void merge_kernel(int64_t count, const float* __restrict__ dq,
+                             const float* __restrict__ dk, const float* __restrict__ dv,
+                             float* __restrict__ dqkv) {
   for (int64_t e = gpu::first_index(); e < count; e += gpu::grid_stride()) {
     float* dst = dqkv + 3 * e;
     dst[0] = dq[e];
@@ -74,12 +78,14 @@ __global__ void merge_kernel(int64_t count, const float* __restrict__ dq, const 
 }
 
 void split(int64_t count, const float* qkv, float q_scale, float* q, float* k, float* v) {
-  split_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, qkv, q_scale, q, k, v);
+  split_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, qkv,
+                                                                                 q_scale, q, k, v);
   gpu::check_kernel("attention split kernel");
 }
 
 void merge(int64_t count, const float* dq, const float* dk, const float* dv, float* dqkv) {
-  merge_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, dq, dk, dv, dqkv);
+  merge_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(count, dq, dk, dv,
+                                                                                 dqkv);
   gpu::check_kernel("attention merge kernel");
 }
 
@@ -90,14 +96,15 @@ void merge(int64_t count, const float* dq, const float* dk, const float* dv, flo
 
 namespace pfgm::cuda {
 
-void attention_forward_blas(const op::AttentionShape& s, const float*, float*, float*, MathMode math) {
+void attention_forward_blas(const op::AttentionShape& s, const float*, float*, float*,
+                            MathMode math) {
   check_shape(s);
   check_math(math);
   no_cublas("attention_forward_blas");
 }
 
-void attention_backward_blas(const op::AttentionShape& s, const float*, const float*, const float*, float*,
-                             MathMode math) {
+void attention_backward_blas(const op::AttentionShape& s, const float*, const float*, const float*,
+                             float*, MathMode math) {
   check_shape(s);
   check_math(math);
   no_cublas("attention_backward_blas");
@@ -136,32 +143,42 @@ struct OutMat {
 };
 
 // [n, P, c] arrays (q, k, v, their gradients, out, dout): [d, P] with ld c to cuBLAS.
-Mat channels(const op::AttentionShape& s, const float* x) { return {x, s.c, s.hw * s.c, s.c / s.heads}; }
-OutMat channels_out(const op::AttentionShape& s, float* x) { return {x, s.c, s.hw * s.c, s.c / s.heads}; }
+Mat channels(const op::AttentionShape& s, const float* x) {
+  return {x, s.c, s.hw * s.c, s.c / s.heads};
+}
+OutMat channels_out(const op::AttentionShape& s, float* x) {
+  return {x, s.c, s.hw * s.c, s.c / s.heads};
+}
 // [n, heads, P, P] arrays (S = W, dW = dS): [P, P] with ld P.
-Mat square(const op::AttentionShape& s, const float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
-OutMat square_out(const op::AttentionShape& s, float* w) { return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw}; }
+Mat square(const op::AttentionShape& s, const float* w) {
+  return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw};
+}
+OutMat square_out(const op::AttentionShape& s, float* w) {
+  return {w, s.hw, s.heads * s.hw * s.hw, s.hw * s.hw};
+}
 
 // C = op(A) op(B) (column-major [m, nn], k deep) for every head and sample: one strided-batched
 // call per head, batched over the samples. With cublas_mutex() held.
-void gemm(const op::AttentionShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
-          int64_t nn, int64_t k, const Mat& a, const Mat& b, const OutMat& c, const char* what) {
+void gemm(const op::AttentionShape& s, MathMode math, cublasOperation_t ta, cublasOperation_t tb,
+          int64_t m, int64_t nn, int64_t k, const Mat& a, const Mat& b, const OutMat& c,
+          const char* what) {
   const float one = 1.0f, zero = 0.0f;
   const cublasComputeType_t compute = compute_type(math);
   for (int64_t h = 0; h < s.heads; ++h) {
-    check_cublas(cublasGemmStridedBatchedEx(
-                     cublas_handle(), ta, tb, static_cast<int>(m), static_cast<int>(nn), static_cast<int>(k), &one,
-                     a.p + h * a.head, CUDA_R_32F, static_cast<int>(a.ld), a.sample, b.p + h * b.head, CUDA_R_32F,
-                     static_cast<int>(b.ld), b.sample, &zero, c.p + h * c.head, CUDA_R_32F,
-                     static_cast<int>(c.ld), c.sample, static_cast<int>(s.n), compute, CUBLAS_GEMM_DEFAULT),
-                 what);
+    check_cublas(
+        cublasGemmStridedBatchedEx(
+            cublas_handle(), ta, tb, static_cast<int>(m), static_cast<int>(nn), static_cast<int>(k),
+            &one, a.p + h * a.head, CUDA_R_32F, static_cast<int>(a.ld), a.sample, b.p + h * b.head,
+            CUDA_R_32F, static_cast<int>(b.ld), b.sample, &zero, c.p + h * c.head, CUDA_R_32F,
+            static_cast<int>(c.ld), c.sample, static_cast<int>(s.n), compute, CUBLAS_GEMM_DEFAULT),
+        what);
   }
 }
 
 }  // namespace
 
-void attention_forward_blas(const op::AttentionShape& s, const float* qkv, float* out, float* weights,
-                            MathMode math) {
+void attention_forward_blas(const op::AttentionShape& s, const float* qkv, float* out,
+                            float* weights, MathMode math) {
   check_shape(s);
   check_math(math);
   const cudaStream_t stream = gpu::engine_stream();
@@ -204,8 +221,8 @@ void attention_backward_blas(const op::AttentionShape& s, const float* qkv, cons
   const Mat w = square(s, weights), dov = channels(s, dout);
   {
     std::lock_guard<std::mutex> lock(cublas_mutex());
-    gemm(s, math, CUBLAS_OP_T, CUBLAS_OP_N, p, p, d, channels(s, v.get()), dov, square_out(s, ds.get()),
-         "cublasGemmStridedBatchedEx (attention dW)");
+    gemm(s, math, CUBLAS_OP_T, CUBLAS_OP_N, p, p, d, channels(s, v.get()), dov,
+         square_out(s, ds.get()), "cublasGemmStridedBatchedEx (attention dW)");
   }
   // dS over dW; the logits were (q / sqrt d) k^T, so dS carries the 1 / sqrt d for dq and dk.
   softmax_rows_backward(rows, p, weights, ds.get(), inv_sqrt_d);
@@ -215,10 +232,10 @@ void attention_backward_blas(const op::AttentionShape& s, const float* qkv, cons
     // v is spent once dW is known, k once dQ is: dV and dK take their places (stream order).
     gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_T, d, p, p, dov, w, channels_out(s, v.get()),
          "cublasGemmStridedBatchedEx (attention dV)");
-    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_N, d, p, p, channels(s, k.get()), dsm, channels_out(s, dq.get()),
-         "cublasGemmStridedBatchedEx (attention dQ)");
-    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_T, d, p, p, channels(s, q.get()), dsm, channels_out(s, k.get()),
-         "cublasGemmStridedBatchedEx (attention dK)");
+    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_N, d, p, p, channels(s, k.get()), dsm,
+         channels_out(s, dq.get()), "cublasGemmStridedBatchedEx (attention dQ)");
+    gemm(s, math, CUBLAS_OP_N, CUBLAS_OP_T, d, p, p, channels(s, q.get()), dsm,
+         channels_out(s, k.get()), "cublasGemmStridedBatchedEx (attention dK)");
   }
   merge(count, dq.get(), k.get(), v.get(), dqkv);
 }

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dense.cuh"
+#include "ops.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
-#include "kernels/dense.cuh"
 #include "runtime/launch.cuh"
-#include "ops.h"
 
 #ifdef PFGM_HAVE_CUDNN
 #include <cudnn.h>
@@ -31,8 +31,9 @@ namespace pfgm::cuda {
 namespace {
 
 std::string describe(const op::Conv2dShape& s) {
-  return "conv2d n=" + std::to_string(s.n) + " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w) +
-         " cin=" + std::to_string(s.cin) + " cout=" + std::to_string(s.cout) + " k=" + std::to_string(s.k) +
+  return "conv2d n=" + std::to_string(s.n) + " h=" + std::to_string(s.h) +
+         " w=" + std::to_string(s.w) + " cin=" + std::to_string(s.cin) +
+         " cout=" + std::to_string(s.cout) + " k=" + std::to_string(s.k) +
          " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad);
 }
 
@@ -41,15 +42,17 @@ void check_shape(const op::Conv2dShape& s) {
   const bool sizes_ok = s.n >= 0 && s.h >= 1 && s.w >= 1 && s.cin >= 1 && s.cout >= 1 && s.k >= 1 &&
                         s.stride >= 1 && s.pad >= 0;
   if (!sizes_ok || s.h + 2 * s.pad < s.k || s.w + 2 * s.pad < s.k) {
-    fail(code::kShape, describe(s) + ": sizes must be positive and the padded input at least the kernel");
+    fail(code::kShape,
+         describe(s) + ": sizes must be positive and the padded input at least the kernel");
   }
   const double big = static_cast<double>(INT_MAX);
   const double x = static_cast<double>(s.n) * s.h * s.w * s.cin;
   const double y = static_cast<double>(s.n) * s.oh() * s.ow() * s.cout;
   const double w = static_cast<double>(s.cout) * s.cin * s.k * s.k;
   if (x > big || y > big || w > big || s.pad > big || s.stride > big) {
-    fail(code::kShape, describe(s) + ": a tensor of 2^31 or more elements is beyond cuDNN's int sizes; "
-                                     "split the batch");
+    fail(code::kShape, describe(s) +
+                           ": a tensor of 2^31 or more elements is beyond cuDNN's int sizes; "
+                           "split the batch");
   }
 }
 
@@ -69,21 +72,23 @@ namespace pfgm::cuda {
 namespace {
 
 [[noreturn]] void no_cudnn(const char* op) {
-  fail(code::kDevice, std::string(op) +
-                          ": this CUDA build has no cuDNN: install nvidia-cudnn-cu13 (pip) or set CUDNN_ROOT "
-                          "to a cuDNN 9 folder (include/cudnn.h, lib/libcudnn.so.9) and rebuild");
+  fail(code::kDevice,
+       std::string(op) +
+           ": this CUDA build has no cuDNN: install nvidia-cudnn-cu13 (pip) or set CUDNN_ROOT "
+           "to a cuDNN 9 folder (include/cudnn.h, lib/libcudnn.so.9) and rebuild");
 }
 
 }  // namespace
 
-void conv2d_forward(const op::Conv2dShape& s, const float*, const float*, const float*, float*, MathMode math) {
+void conv2d_forward(const op::Conv2dShape& s, const float*, const float*, const float*, float*,
+                    MathMode math) {
   check_shape(s);
   checked(math);
   no_cudnn("conv2d_forward");
 }
 
-void conv2d_backward(const op::Conv2dShape& s, const float*, const float*, const float*, float*, float*, float*,
-                     MathMode math) {
+void conv2d_backward(const op::Conv2dShape& s, const float*, const float*, const float*, float*,
+                     float*, float*, MathMode math) {
   check_shape(s);
   checked(math);
   no_cudnn("conv2d_backward");
@@ -105,8 +110,8 @@ namespace {
 // cuDNN 9 keeps a message about its most recent failure (cudnn_graph.h: cudnnGetLastErrorString,
 // thread-safe); it often names the offending attribute or engine, which the status alone does not.
 std::string status_text(cudnnStatus_t status) {
-  std::string text = std::string(cudnnGetErrorString(status)) + " (status " + std::to_string(static_cast<int>(status)) +
-                     ")";
+  std::string text = std::string(cudnnGetErrorString(status)) + " (status " +
+                     std::to_string(static_cast<int>(status)) + ")";
   char detail[512] = {0};
   cudnnGetLastErrorString(detail, sizeof detail);
   detail[sizeof detail - 1] = '\0';
@@ -121,7 +126,8 @@ bool is_memory(cudnnStatus_t status) {
 
 void check_cudnn(cudnnStatus_t status, const std::string& what) {
   if (status == CUDNN_STATUS_SUCCESS) return;
-  fail(is_memory(status) ? code::kMemory : code::kCuda, "cuDNN " + what + " failed: " + status_text(status));
+  fail(is_memory(status) ? code::kMemory : code::kCuda,
+       "cuDNN " + what + " failed: " + status_text(status));
 }
 
 // Workspace cap: a quarter of the device's free memory, at most 1 GiB (cuDNN's fastest algorithms
@@ -137,9 +143,10 @@ cudnnHandle_t handle() {
     cudnnHandle_t made = nullptr;
     const cudnnStatus_t status = cudnnCreate(&made);
     if (status != CUDNN_STATUS_SUCCESS) {
-      fail(code::kDevice, "cuDNN could not start (cudnnCreate: " + status_text(status) +
-                              "); check that the cuDNN 9 libraries next to libcudnn.so.9 match it and the "
-                              "driver is recent enough for CUDA 13");
+      fail(code::kDevice,
+           "cuDNN could not start (cudnnCreate: " + status_text(status) +
+               "); check that the cuDNN 9 libraries next to libcudnn.so.9 match it and the "
+               "driver is recent enough for CUDA 13");
     }
     check_cudnn(cudnnSetStream(made, gpu::engine_stream()), "cudnnSetStream");
     return made;
@@ -153,7 +160,7 @@ cudnnHandle_t handle() {
 enum class Variant : int {
   kNhwc = 0,         // NHWC in the mode's data type (fp32, or bf16 in kBf16); OHWI filter
   kNhwcRounded = 1,  // kBf16 only: NHWC fp32 holding bf16-rounded x, w, dy; FMA math
-  kNchw = 2,         // NCHW fp32 (bf16-rounded operands in kBf16); OIHW filter; FMA or (kTf32) default
+  kNchw = 2,  // NCHW fp32 (bf16-rounded operands in kBf16); OIHW filter; FMA or (kTf32) default
 };
 constexpr int kVariants = 3;
 
@@ -174,7 +181,8 @@ int first_variant() {
     if (v == nullptr || v[0] == '\0' || std::string(v) == "0") return 0;
     if (std::string(v) == "1") return 1;
     if (std::string(v) == "2") return 2;
-    fail(code::kArgument, std::string("PFGM_CUDNN_FIRST_VARIANT must be 0, 1 or 2, not '") + v + "'");
+    fail(code::kArgument,
+         std::string("PFGM_CUDNN_FIRST_VARIANT must be 0, 1 or 2, not '") + v + "'");
   }();
   return first;
 }
@@ -190,8 +198,8 @@ std::vector<Variant> ladder(MathMode math) {
   return used;
 }
 
-// Variants whose sums must be IEEE fp32 FMAs: no TF32 (CUDNN_DEFAULT_MATH permits TF32 for fp32 data
-// on Ampere and later, CUDNN_FMA_MATH does not), no down-conversion.
+// Variants whose sums must be IEEE fp32 FMAs: no TF32 (CUDNN_DEFAULT_MATH permits TF32 for fp32
+// data on Ampere and later, CUDNN_FMA_MATH does not), no down-conversion.
 bool fp32_sums(MathMode math, Variant v) {
   return math == MathMode::kFp32 || (math == MathMode::kBf16 && v != Variant::kNhwc);
 }
@@ -214,21 +222,27 @@ bool is_transform(Dir dir, int a) {
   switch (dir) {
     case kForward:
       return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
-             a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+             a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+             a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
     case kBackwardData:
-      return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
-             a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+      return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+             a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+             a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+             a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
     case kBackwardFilter: break;
   }
-  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
-         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
 }
 
 // cuDNN documents these as summing with atomic adds ("the results are non-deterministic"): never
 // counted as deterministic, whatever a perf struct says.
 bool uses_atomics(Dir dir, int a) {
   if (dir == kBackwardData) return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-  if (dir == kBackwardFilter) return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+  if (dir == kBackwardFilter)
+    return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
   return false;
 }
 
@@ -286,8 +300,8 @@ cudnnConvolutionDescriptor_t make_conv(const op::Conv2dShape& s, cudnnMathType_t
   // PyTorch's conv2d is cuDNN's cross-correlation; symmetric zero padding, no dilation. The
   // compute type is FLOAT for fp32 and bf16 data alike: cuDNN has no true-bf16 convolution, only
   // PSEUDO_BFLOAT16_CONFIG (bf16 tensors, FLOAT convolution type).
-  check_cudnn(cudnnSetConvolution2dDescriptor(conv, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                              CUDNN_DATA_FLOAT),
+  check_cudnn(cudnnSetConvolution2dDescriptor(conv, pad, pad, stride, stride, 1, 1,
+                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
               "cudnnSetConvolution2dDescriptor");
   check_cudnn(cudnnSetConvolutionMathType(conv, type), "cudnnSetConvolutionMathType");
   return conv;
@@ -301,15 +315,18 @@ Layout make_layout(const op::Conv2dShape& s, MathMode math, Variant v) {
   check_cudnn(cudnnCreateTensorDescriptor(&l.y), "cudnnCreateTensorDescriptor");
   check_cudnn(cudnnCreateFilterDescriptor(&l.w), "cudnnCreateFilterDescriptor");
   // The dimensions are given as n, c, h, w in either format; the format sets fully packed strides.
-  check_cudnn(cudnnSetTensor4dDescriptor(l.x, format, type, static_cast<int>(s.n), static_cast<int>(s.cin),
-                                         static_cast<int>(s.h), static_cast<int>(s.w)),
-              "cudnnSetTensor4dDescriptor (x)");
-  check_cudnn(cudnnSetTensor4dDescriptor(l.y, format, type, static_cast<int>(s.n), static_cast<int>(s.cout),
-                                         static_cast<int>(s.oh()), static_cast<int>(s.ow())),
-              "cudnnSetTensor4dDescriptor (y)");
+  check_cudnn(
+      cudnnSetTensor4dDescriptor(l.x, format, type, static_cast<int>(s.n), static_cast<int>(s.cin),
+                                 static_cast<int>(s.h), static_cast<int>(s.w)),
+      "cudnnSetTensor4dDescriptor (x)");
+  check_cudnn(
+      cudnnSetTensor4dDescriptor(l.y, format, type, static_cast<int>(s.n), static_cast<int>(s.cout),
+                                 static_cast<int>(s.oh()), static_cast<int>(s.ow())),
+      "cudnnSetTensor4dDescriptor (y)");
   // k, c, h, w; NHWC makes it KRSC = OHWI, NCHW makes it KCRS = PyTorch's OIHW.
-  check_cudnn(cudnnSetFilter4dDescriptor(l.w, type, format, static_cast<int>(s.cout), static_cast<int>(s.cin),
-                                         static_cast<int>(s.k), static_cast<int>(s.k)),
+  check_cudnn(cudnnSetFilter4dDescriptor(l.w, type, format, static_cast<int>(s.cout),
+                                         static_cast<int>(s.cin), static_cast<int>(s.k),
+                                         static_cast<int>(s.k)),
               "cudnnSetFilter4dDescriptor");
   return l;
 }
@@ -317,16 +334,16 @@ Layout make_layout(const op::Conv2dShape& s, MathMode math, Variant v) {
 // Appends the heuristics' usable candidates of one direction and variant, in the heuristics' order.
 // `query(conv, count, &returned, perf)` calls the direction's cudnnGet*Algorithm_v7.
 template <typename Perf, typename Query>
-void collect(const op::Conv2dShape& s, MathMode math, Variant v, Dir dir, int max_count, Direction& d,
-             Query query) {
+void collect(const op::Conv2dShape& s, MathMode math, Variant v, Dir dir, int max_count,
+             Direction& d, Query query) {
   cudnnConvolutionDescriptor_t probe = make_conv(s, ask_type(math, v));
   std::vector<Perf> perf(static_cast<size_t>(std::max(max_count, 1)));
   int returned = 0;
   const cudnnStatus_t status = query(probe, static_cast<int>(perf.size()), &returned, perf.data());
   cudnnDestroyConvolutionDescriptor(probe);
   if (status != CUDNN_STATUS_SUCCESS) {
-    d.heuristics_errors += std::string(d.heuristics_errors.empty() ? "" : "; ") + "heuristics for " +
-                           variant_name(v, math) + ": " + status_text(status);
+    d.heuristics_errors += std::string(d.heuristics_errors.empty() ? "" : "; ") +
+                           "heuristics for " + variant_name(v, math) + ": " + status_text(status);
     return;
   }
   const bool fp32 = fp32_sums(math, v);
@@ -351,46 +368,54 @@ void collect(const op::Conv2dShape& s, MathMode math, Variant v, Dir dir, int ma
 std::unique_ptr<Plan> make_plan(const op::Conv2dShape& s, MathMode math) {
   cudnnHandle_t h = handle();
   auto plan = std::make_unique<Plan>();
-  for (int v = 0; v < kVariants; ++v) plan->layouts[v] = make_layout(s, math, static_cast<Variant>(v));
+  for (int v = 0; v < kVariants; ++v)
+    plan->layouts[v] = make_layout(s, math, static_cast<Variant>(v));
 
   // cuDNN's output size must be ours (ops/conv.h), or every index below would be wrong.
   {
     const Layout& l = plan->layout(Variant::kNhwc);
     cudnnConvolutionDescriptor_t probe = make_conv(s, ask_type(math, Variant::kNhwc));
     int dims[4] = {0, 0, 0, 0};
-    const cudnnStatus_t status =
-        cudnnGetConvolution2dForwardOutputDim(probe, l.x, l.w, &dims[0], &dims[1], &dims[2], &dims[3]);
+    const cudnnStatus_t status = cudnnGetConvolution2dForwardOutputDim(
+        probe, l.x, l.w, &dims[0], &dims[1], &dims[2], &dims[3]);
     cudnnDestroyConvolutionDescriptor(probe);
     check_cudnn(status, "cudnnGetConvolution2dForwardOutputDim");
     if (dims[0] != s.n || dims[1] != s.cout || dims[2] != s.oh() || dims[3] != s.ow()) {
       fail(code::kCuda, describe(s) + ": cuDNN's output size [" + std::to_string(dims[0]) + ", " +
                             std::to_string(dims[1]) + ", " + std::to_string(dims[2]) + ", " +
-                            std::to_string(dims[3]) + "] differs from the CPU's (a bug in pfgm: please report it)");
+                            std::to_string(dims[3]) +
+                            "] differs from the CPU's (a bug in pfgm: please report it)");
     }
   }
 
   int max_fwd = 0, max_data = 0, max_filter = 0;
-  check_cudnn(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_fwd), "cudnnGetConvolutionForwardAlgorithmMaxCount");
+  check_cudnn(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_fwd),
+              "cudnnGetConvolutionForwardAlgorithmMaxCount");
   check_cudnn(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_data),
               "cudnnGetConvolutionBackwardDataAlgorithmMaxCount");
   check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max_filter),
               "cudnnGetConvolutionBackwardFilterAlgorithmMaxCount");
   for (const Variant v : ladder(math)) {
     const Layout& l = plan->layout(v);
-    collect<cudnnConvolutionFwdAlgoPerf_t>(
-        s, math, v, kForward, max_fwd, plan->dirs[kForward],
-        [&](cudnnConvolutionDescriptor_t c, int count, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
-          return cudnnGetConvolutionForwardAlgorithm_v7(h, l.x, l.w, c, l.y, count, returned, perf);
-        });
+    collect<cudnnConvolutionFwdAlgoPerf_t>(s, math, v, kForward, max_fwd, plan->dirs[kForward],
+                                           [&](cudnnConvolutionDescriptor_t c, int count,
+                                               int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
+                                             return cudnnGetConvolutionForwardAlgorithm_v7(
+                                                 h, l.x, l.w, c, l.y, count, returned, perf);
+                                           });
     collect<cudnnConvolutionBwdDataAlgoPerf_t>(
         s, math, v, kBackwardData, max_data, plan->dirs[kBackwardData],
-        [&](cudnnConvolutionDescriptor_t c, int count, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
-          return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l.w, l.y, c, l.x, count, returned, perf);
+        [&](cudnnConvolutionDescriptor_t c, int count, int* returned,
+            cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+          return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l.w, l.y, c, l.x, count, returned,
+                                                             perf);
         });
     collect<cudnnConvolutionBwdFilterAlgoPerf_t>(
         s, math, v, kBackwardFilter, max_filter, plan->dirs[kBackwardFilter],
-        [&](cudnnConvolutionDescriptor_t c, int count, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
-          return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l.x, l.y, c, l.w, count, returned, perf);
+        [&](cudnnConvolutionDescriptor_t c, int count, int* returned,
+            cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+          return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l.x, l.y, c, l.w, count, returned,
+                                                               perf);
         });
   }
   // The header's order: by tier; the stable sort keeps variant order, then the heuristics' order.
@@ -405,7 +430,7 @@ using Key = std::array<int64_t, 9>;
 
 struct Cache {
   std::mutex mu;  // guards the map, the plans and every use of the handle
-  std::map<Key, std::unique_ptr<Plan>> plans;
+  std::map<Key, std::unique_ptr<Plan> > plans;
 };
 
 Cache& cache() {
@@ -439,8 +464,8 @@ bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 void copy(int64_t count, const float* from, float* to) {
   if (count <= 0) return;
-  gpu::check(cudaMemcpyAsync(to, from, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToDevice,
-                             gpu::engine_stream()),
+  gpu::check(cudaMemcpyAsync(to, from, static_cast<size_t>(count) * sizeof(float),
+                             cudaMemcpyDeviceToDevice, gpu::engine_stream()),
              "cudaMemcpyAsync (conv2d operand staging)");
 }
 
@@ -458,9 +483,15 @@ class Operands {
     return reinterpret_cast<T*>(keep_.back().get());
   }
 
-  const void* x(Variant v) { return memo(0, v, [&] { return activation(v, s_.h, s_.w, s_.cin, x_); }); }
-  const void* dy(Variant v) { return memo(1, v, [&] { return activation(v, s_.oh(), s_.ow(), s_.cout, dy_); }); }
-  const void* w(Variant v) { return memo(2, v, [&] { return filter(v); }); }
+  const void* x(Variant v) {
+    return memo(0, v, [&] { return activation(v, s_.h, s_.w, s_.cin, x_); });
+  }
+  const void* dy(Variant v) {
+    return memo(1, v, [&] { return activation(v, s_.oh(), s_.ow(), s_.cout, dy_); });
+  }
+  const void* w(Variant v) {
+    return memo(2, v, [&] { return filter(v); });
+  }
 
  private:
   template <typename Make>
@@ -503,7 +534,8 @@ class Operands {
       return b;
     }
     const bool rounded = math_ == MathMode::kBf16;
-    if (!rounded && aligned(w_) && (v == Variant::kNchw || kk == 1)) return w_;  // already the layout
+    if (!rounded && aligned(w_) && (v == Variant::kNchw || kk == 1))
+      return w_;  // already the layout
     float* f = scratch<float>(count);
     if (v == Variant::kNchw) {
       copy(count, w_, f);
@@ -518,7 +550,7 @@ class Operands {
   MathMode math_;
   const float *x_, *w_, *dy_;
   std::array<const void*, 3 * kVariants> staged_{};
-  std::vector<gpu::DeviceArray<unsigned char>> keep_;
+  std::vector<gpu::DeviceArray<unsigned char> > keep_;
 };
 
 // Where variant v writes an NHWC fp32 activation [n, h, w, c] whose home is `dst`.
@@ -529,11 +561,12 @@ void* activation_out(Operands& ops, Variant v, MathMode math, int64_t count, flo
 }
 
 // ... and from there to `dst` (NHWC fp32), adding `bias` (nullable).
-void activation_finish(const op::Conv2dShape& s, Variant v, MathMode math, int64_t h, int64_t w, int64_t c,
-                       const void* out, const float* bias, float* dst) {
+void activation_finish(const op::Conv2dShape& s, Variant v, MathMode math, int64_t h, int64_t w,
+                       int64_t c, const void* out, const float* bias, float* dst) {
   const int64_t rows = s.n * h * w;
   if (v == Variant::kNhwc && math == MathMode::kBf16) {
-    gpu::bf16_to_f32_bias(rows, c, static_cast<const uint16_t*>(out), bias, dst);  // widen and add in one pass
+    gpu::bf16_to_f32_bias(rows, c, static_cast<const uint16_t*>(out), bias,
+                          dst);  // widen and add in one pass
     return;
   }
   if (v == Variant::kNchw) {
@@ -553,7 +586,8 @@ void* filter_out(Operands& ops, const op::Conv2dShape& s, Variant v, MathMode ma
 }
 
 // ... and from there to `dst`.
-void filter_finish(const op::Conv2dShape& s, Variant v, MathMode math, const void* out, float* dst) {
+void filter_finish(const op::Conv2dShape& s, Variant v, MathMode math, const void* out,
+                   float* dst) {
   const int64_t kk = s.k * s.k, count = s.cout * s.cin * kk;
   if (v == Variant::kNhwc && math == MathMode::kBf16) {
     gpu::ohwi_bf16_to_oihw(s.cout, s.cin, kk, static_cast<const uint16_t*>(out), dst);
@@ -615,7 +649,8 @@ float time_runs(int reps, Once once) {
     gpu::check(cudaEventRecord(stop, stream), "cudaEventRecord (cuDNN algorithm timing)");
     gpu::check(cudaEventSynchronize(stop), "cudaEventSynchronize (cuDNN algorithm timing)");
     float ms = 0.0f;
-    gpu::check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime (cuDNN algorithm timing)");
+    gpu::check(cudaEventElapsedTime(&ms, start, stop),
+               "cudaEventElapsedTime (cuDNN algorithm timing)");
     if (best < 0.0f || ms < best) best = ms;
   }
   return best;
@@ -639,8 +674,8 @@ void execute(const op::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size siz
     const cudnnStatus_t status = run(c, d.conv, workspace.get(), d.workspace);
     if (status != CUDNN_STATUS_SUCCESS) {
       fail(is_memory(status) ? code::kMemory : code::kCuda,
-           describe(s) + ": cuDNN " + kDirName[dir] + " " + label(c, math) + ", which ran before, failed: " +
-               status_text(status));
+           describe(s) + ": cuDNN " + kDirName[dir] + " " + label(c, math) +
+               ", which ran before, failed: " + status_text(status));
     }
   };
   if (d.chosen >= 0) {
@@ -663,8 +698,8 @@ void execute(const op::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size siz
     std::string why;
     float ms = -1.0f;
     if (status == CUDNN_STATUS_SUCCESS && bytes > cap) {
-      why = "workspace of " + std::to_string(bytes >> 20) + " MiB over the cap of " + std::to_string(cap >> 20) +
-            " MiB";
+      why = "workspace of " + std::to_string(bytes >> 20) + " MiB over the cap of " +
+            std::to_string(cap >> 20) + " MiB";
       memory = true;
     } else if (status == CUDNN_STATUS_SUCCESS) {
       try {
@@ -728,25 +763,27 @@ void execute(const op::Conv2dShape& s, MathMode math, Plan& p, Dir dir, Size siz
            std::to_string(static_cast<int>(math)) + ": " + tried);
 }
 
-void forward(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, const float* bias, float* y) {
+void forward(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, const float* bias,
+             float* y) {
   cudnnHandle_t h = handle();
   const int64_t count = s.n * s.oh() * s.ow() * s.cout;
   execute(
       s, math, p, kForward,
       [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, size_t* bytes) {
         const Layout& l = p.layout(c.variant);
-        return cudnnGetConvolutionForwardWorkspaceSize(h, l.x, l.w, conv, l.y,
-                                                       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), bytes);
+        return cudnnGetConvolutionForwardWorkspaceSize(
+            h, l.x, l.w, conv, l.y, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), bytes);
       },
       [&](const Candidate& c, cudnnConvolutionDescriptor_t conv, void* ws, size_t bytes) {
         const Layout& l = p.layout(c.variant);
         const void* x = ops.x(c.variant);
         const void* w = ops.w(c.variant);
         void* out = activation_out(ops, c.variant, math, count, y);
-        const cudnnStatus_t status =
-            cudnnConvolutionForward(h, &kOne, l.x, x, l.w, w, conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
-                                    ws, bytes, &kZero, l.y, out);
-        if (status == CUDNN_STATUS_SUCCESS) activation_finish(s, c.variant, math, s.oh(), s.ow(), s.cout, out, bias, y);
+        const cudnnStatus_t status = cudnnConvolutionForward(
+            h, &kOne, l.x, x, l.w, w, conv, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws,
+            bytes, &kZero, l.y, out);
+        if (status == CUDNN_STATUS_SUCCESS)
+          activation_finish(s, c.variant, math, s.oh(), s.ow(), s.cout, out, bias, y);
         return status;
       });
 }
@@ -767,14 +804,16 @@ void backward_data(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& o
         const void* dy = ops.dy(c.variant);
         void* out = activation_out(ops, c.variant, math, count, dx);
         const cudnnStatus_t status = cudnnConvolutionBackwardData(
-            h, &kOne, l.w, w, l.y, dy, conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws, bytes, &kZero,
-            l.x, out);
-        if (status == CUDNN_STATUS_SUCCESS) activation_finish(s, c.variant, math, s.h, s.w, s.cin, out, nullptr, dx);
+            h, &kOne, l.w, w, l.y, dy, conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws,
+            bytes, &kZero, l.x, out);
+        if (status == CUDNN_STATUS_SUCCESS)
+          activation_finish(s, c.variant, math, s.h, s.w, s.cin, out, nullptr, dx);
         return status;
       });
 }
 
-void backward_filter(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops, float* dweight) {
+void backward_filter(const op::Conv2dShape& s, MathMode math, Plan& p, Operands& ops,
+                     float* dweight) {
   cudnnHandle_t h = handle();
   execute(
       s, math, p, kBackwardFilter,
@@ -789,8 +828,8 @@ void backward_filter(const op::Conv2dShape& s, MathMode math, Plan& p, Operands&
         const void* dy = ops.dy(c.variant);
         void* out = filter_out(ops, s, c.variant, math, dweight);
         const cudnnStatus_t status = cudnnConvolutionBackwardFilter(
-            h, &kOne, l.x, x, l.y, dy, conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws, bytes, &kZero,
-            l.w, out);
+            h, &kOne, l.x, x, l.y, dy, conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+            ws, bytes, &kZero, l.w, out);
         if (status == CUDNN_STATUS_SUCCESS) filter_finish(s, c.variant, math, out, dweight);
         return status;
       });
@@ -823,8 +862,8 @@ ConvPlanInfo conv2d_plan(const op::Conv2dShape& s, MathMode math) {
   return info;
 }
 
-void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y,
-                    MathMode math) {
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight,
+                    const float* bias, float* y, MathMode math) {
   check_shape(s);
   checked(math);
   if (s.n == 0) return;
@@ -836,20 +875,22 @@ void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weigh
   forward(s, math, p, ops, bias, y);
 }
 
-void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
-                     float* dweight, float* dbias, MathMode math) {
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy,
+                     float* dx, float* dweight, float* dbias, MathMode math) {
   check_shape(s);
   checked(math);
   const int64_t wcount = s.cout * s.cin * s.k * s.k;
   if (s.n == 0) {  // an empty batch: the parameter gradients are sums over nothing
     if (dweight != nullptr) {
-      gpu::check(cudaMemsetAsync(dweight, 0, static_cast<size_t>(wcount) * sizeof(float), gpu::engine_stream()),
+      gpu::check(cudaMemsetAsync(dweight, 0, static_cast<size_t>(wcount) * sizeof(float),
+                                 gpu::engine_stream()),
                  "cudaMemsetAsync (conv2d dweight of an empty batch)");
     }
     if (dbias != nullptr) gpu::column_sums(0, s.cout, dy, dbias);
     return;
   }
-  if (dbias != nullptr) gpu::column_sums(s.n * s.oh() * s.ow(), s.cout, dy, dbias);  // from fp32 dy in every mode
+  if (dbias != nullptr)
+    gpu::column_sums(s.n * s.oh() * s.ow(), s.cout, dy, dbias);  // from fp32 dy in every mode
   if (dx == nullptr && dweight == nullptr) return;
 
   Cache& c = cache();

@@ -8,10 +8,11 @@
 namespace pfgm::cuda {
 
 void no_cublas(const char* op) {
-  fail(code::kDevice, std::string(op) +
-                          ": this CUDA build has no cuBLAS: install nvidia-cublas (pip, CUDA 13: it unpacks into "
-                          "nvidia/cu13) or set CUBLAS_ROOT to a cuBLAS 13 folder (include/cublas_v2.h, "
-                          "lib/libcublas.so.13 and libcublasLt.so.13) and rebuild");
+  fail(code::kDevice,
+       std::string(op) +
+           ": this CUDA build has no cuBLAS: install nvidia-cublas (pip, CUDA 13: it unpacks into "
+           "nvidia/cu13) or set CUBLAS_ROOT to a cuBLAS 13 folder (include/cublas_v2.h, "
+           "lib/libcublas.so.13 and libcublasLt.so.13) and rebuild");
 }
 
 }  // namespace pfgm::cuda
@@ -24,7 +25,8 @@ namespace pfgm::cuda {
 void check_cublas(cublasStatus_t status, const std::string& what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   fail(status == CUBLAS_STATUS_ALLOC_FAILED ? code::kMemory : code::kCuda,
-       "cuBLAS " + what + " failed: " + cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
+       "cuBLAS " + what + " failed: " + cublasGetStatusName(status) + " (" +
+           cublasGetStatusString(status) + ")");
 }
 
 std::mutex& cublas_mutex() {
@@ -37,9 +39,10 @@ cublasHandle_t cublas_handle() {
     cublasHandle_t made = nullptr;
     const cublasStatus_t status = cublasCreate(&made);
     if (status != CUBLAS_STATUS_SUCCESS) {
-      fail(code::kDevice, std::string("cuBLAS could not start (cublasCreate: ") + cublasGetStatusString(status) +
-                              "); check that libcublasLt.so.13 sits next to libcublas.so.13 and the driver is "
-                              "recent enough for CUDA 13");
+      fail(code::kDevice,
+           std::string("cuBLAS could not start (cublasCreate: ") + cublasGetStatusString(status) +
+               "); check that libcublasLt.so.13 sits next to libcublas.so.13 and the driver is "
+               "recent enough for CUDA 13");
     }
     check_cublas(cublasSetStream(made, gpu::engine_stream()), "cublasSetStream");
     check_cublas(cublasSetMathMode(made, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");

@@ -23,7 +23,8 @@ namespace pfgm::cuda {
 void check_cublas(cublasStatus_t status, const std::string& what);
 // A handle must not be used from two threads at once: hold this around every call.
 std::mutex& cublas_mutex();
-// Made on first use (ERR_PFGM_DEVICE saying why when cuBLAS cannot start); with cublas_mutex() held.
+// Made on first use (ERR_PFGM_DEVICE saying why when cuBLAS cannot start); with cublas_mutex()
+// held.
 cublasHandle_t cublas_handle();
 
 }  // namespace pfgm::cuda

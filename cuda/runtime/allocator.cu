@@ -24,7 +24,9 @@ struct CudaDevice {
     // cleared and reported by the next checked call.
     if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();
   }
-  void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (freeing cached GPU memory)"); }
+  void synchronize() {
+    check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (freeing cached GPU memory)");
+  }
   void mem_info(size_t* free_bytes, size_t* total) {
     if (cudaMemGetInfo(free_bytes, total) != cudaSuccess) {
       cudaGetLastError();

@@ -28,8 +28,8 @@ class DeviceArray {
   DeviceArray() = default;
   explicit DeviceArray(int64_t count, cudaStream_t stream = nullptr)
       : count_(count),
-        ptr_(static_cast<T*>(pool_allocate(static_cast<size_t>(count > 0 ? count : 0) * sizeof(T),
-                                           stream))) {}
+        ptr_(static_cast<T*>(
+            pool_allocate(static_cast<size_t>(count > 0 ? count : 0) * sizeof(T), stream))) {}
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
   DeviceArray(DeviceArray&& o) noexcept : count_(o.count_), ptr_(o.ptr_) { o.ptr_ = nullptr; }

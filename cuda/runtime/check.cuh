@@ -22,10 +22,8 @@ inline bool is_sticky(cudaError_t status) {
     case cudaErrorIllegalInstruction:
     case cudaErrorMisalignedAddress:
     case cudaErrorInvalidAddressSpace:
-    case cudaErrorInvalidPc:
-      return true;
-    default:
-      return false;
+    case cudaErrorInvalidPc: return true;
+    default: return false;
   }
 }
 
@@ -34,8 +32,9 @@ inline std::string error_text(cudaError_t status, const char* what) {
   std::string msg = std::string(what) + " failed: " + cudaGetErrorName(status) + " (" +
                     cudaGetErrorString(status) + ")";
   if (is_sticky(status)) {
-    msg += "; the CUDA context is now unusable, so restart the process (this is a bug in pfgm: "
-           "please report it with the call that failed)";
+    msg +=
+        "; the CUDA context is now unusable, so restart the process (this is a bug in pfgm: "
+        "please report it with the call that failed)";
   }
   return msg;
 }

@@ -1,8 +1,8 @@
 // The CUDA build's GPU runtime: device discovery, memory and copies (device.h).
+#include "device.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "device.h"
 
 namespace pfgm::gpu {
 

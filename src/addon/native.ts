@@ -289,10 +289,10 @@ export interface NativeAddon {
     name: string,
     attrs: Record<string, number | boolean | number[]>,
     inputs: Record<string, NativeHostTensor>,
-    device?: 'cpu' | 'cuda',
+    device?: 'cpu' | 'cuda' | 'cpu-guarded',
   ): Promise<Record<string, NativeHostTensor>>;
   /** The op cases' names. Test build only, like {@link NativeAddon.runOp}. */
-  opCases(device?: 'cpu' | 'cuda'): string[];
+  opCases(device?: 'cpu' | 'cuda' | 'cpu-guarded'): string[];
   linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): void;
   linearCombinationAsync(out: Float32Array, coefs: Float64Array, terms: Float32Array[]): Promise<void>;
   churnNoise(args: NativeSamplerDraw & { x: Float32Array; out: Float32Array; scale: number }): Promise<void>;

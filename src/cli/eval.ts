@@ -18,7 +18,9 @@ import { nll } from '../eval/nll.js';
 import { loadModel } from '../models/modelFile.js';
 import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
+import { defaultBatch } from '../sample/stream.js';
 import { epochOrder } from '../train/order.js';
+import { commandArgs } from './args.js';
 
 const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'nll'] as const;
 type Metric = (typeof METRICS)[number];
@@ -46,6 +48,9 @@ Options:
   --count n            samples and real samples compared (default 1000 vectors, 500 images)
   --solver NAME        ${solverNames.join(' | ')} (default heun)
   --steps n            solver steps (default 18)
+  --batch n            samples integrated together (default: chosen from the model's size and
+                       the free memory, as pfgm sample; printed as "batch"); the samples do not
+                       depend on it
   --seed s             seed of the samples and of the real subset (default 0)
   --classifier FILE    classifier weights for fd/pr (default: the shipped Fashion-MNIST one)
   --inception FILE     Inception-v3 weights (safetensors) for fid
@@ -61,22 +66,21 @@ async function realSubset(data: Dataset, count: number, seed: number): Promise<F
 
 /** Runs `pfgm eval`; resolves to the exit code. */
 export async function evalCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ckpt: { type: 'string' },
-      data: { type: 'string' },
-      metric: { type: 'string' },
-      count: { type: 'string' },
-      solver: { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      classifier: { type: 'string' },
-      inception: { type: 'string' },
-      'nll-count': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const options = {
+    ckpt: { type: 'string' },
+    data: { type: 'string' },
+    metric: { type: 'string' },
+    count: { type: 'string' },
+    solver: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    seed: { type: 'string' },
+    classifier: { type: 'string' },
+    inception: { type: 'string' },
+    'nll-count': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
   if (values.help) {
     process.stdout.write(EVAL_HELP);
     return 0;
@@ -97,6 +101,9 @@ export async function evalCommand(args: string[]): Promise<number> {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
+  const countFlag = values.count === undefined ? undefined : int('count', values.count, 1);
+  const steps = int('steps', values.steps, 18);
+  const nllCount = int('nll-count', values['nll-count'], 64);
   const data = await openDataset(values.data);
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
@@ -119,15 +126,15 @@ export async function evalCommand(args: string[]): Promise<number> {
       if (m === 'fid' && values.inception === undefined)
         throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric fid needs --inception FILE (docs/fid.md)');
     }
-    const count = int('count', values.count, image ? 500 : 1000);
-    const steps = int('steps', values.steps, 18);
+    const count = countFlag ?? (image ? 500 : 1000);
     const out: Record<string, unknown> = { ckpt: values.ckpt, data: values.data, D: net.D, objective: net.objective };
     const needSamples = metrics.some((m) => m !== 'nll');
     const real = needSamples ? await realSubset(data, count, seed) : new Float32Array(0);
     if (needSamples) {
       const t0 = performance.now();
-      const r = await sample(net, { count, solver, steps, seed, weights: 'ema' });
-      Object.assign(out, { count, solver, steps, nfe: r.nfe, sampleSeconds: (performance.now() - t0) / 1000 });
+      const batch = int('batch', values.batch, defaultBatch(net, count));
+      const r = await sample(net, { count, batch, solver, steps, seed, weights: 'ema' });
+      Object.assign(out, { count, batch, solver, steps, nfe: r.nfe, sampleSeconds: (performance.now() - t0) / 1000 });
       const dim = size;
       const fake = r.x;
       const result: Record<string, number> = {};
@@ -152,7 +159,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     if (metrics.includes('nll')) {
       if (net.objective !== 'pfgmpp')
         throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric nll needs a denoiser (objective pfgmpp)');
-      const x = await realSubset(data, int('nll-count', values['nll-count'], 64), seed + 1);
+      const x = await realSubset(data, nllCount, seed + 1);
       const r = await nll(net, x, { seed, bits: image ? 8 : false });
       out.nll = { bpd: r.bpd, count: x.length / size, nfe: r.nfe };
     }

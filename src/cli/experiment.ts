@@ -6,7 +6,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDataset } from '../data/open.js';
@@ -16,6 +16,7 @@ import { slicedWasserstein } from '../eval/distances.js';
 import { type RobustnessRow, robustnessPlots, robustnessSweeps, robustnessTable } from '../experiments/robustness.js';
 import { loadModel } from '../models/modelFile.js';
 import { epochOrder } from '../train/order.js';
+import { commandArgs, outputDirectory } from './args.js';
 import { trainCommand } from './train.js';
 
 /** The help text of `pfgm experiment`. */
@@ -67,26 +68,24 @@ export async function experimentCommand(args: string[]): Promise<number> {
   }
   if (which !== 'robustness')
     throw new PfgmError('ERR_PFGM_ARGUMENT', `unknown experiment '${which}': the one there is is 'robustness'`);
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      data: { type: 'string' },
-      out: { type: 'string' },
-      D: { type: 'string' },
-      kimg: { type: 'string' },
-      steps: { type: 'string' },
-      network: { type: 'string' },
-      batch: { type: 'string' },
-      lr: { type: 'string' },
-      count: { type: 'string' },
-      alphas: { type: 'string' },
-      'nfe-steps': { type: 'string' },
-      bits: { type: 'string' },
-      classifier: { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const options = {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    D: { type: 'string' },
+    kimg: { type: 'string' },
+    steps: { type: 'string' },
+    network: { type: 'string' },
+    batch: { type: 'string' },
+    lr: { type: 'string' },
+    count: { type: 'string' },
+    alphas: { type: 'string' },
+    'nfe-steps': { type: 'string' },
+    bits: { type: 'string' },
+    classifier: { type: 'string' },
+    seed: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const { values } = parseArgs({ args: commandArgs(rest, options), options });
   if (values.help) {
     process.stdout.write(EXPERIMENT_HELP);
     return 0;
@@ -101,6 +100,7 @@ export async function experimentCommand(args: string[]): Promise<number> {
   const bits = list('bits', values.bits, [5, 6, 7, 8, 9], true);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new PfgmError('ERR_PFGM_ARGUMENT', '--seed must be an integer >= 0');
+  await outputDirectory('--out', values.out);
   const data = await openDataset(values.data);
   const image = data.info.kind === 'image';
   const count = values.count === undefined ? (image ? 256 : 2000) : Number(values.count);
@@ -114,7 +114,6 @@ export async function experimentCommand(args: string[]): Promise<number> {
   const classifier = values.classifier ?? 'fashion-mnist';
   const metric = async (fake: Float32Array) =>
     image ? (await imageMetrics(real, fake, { classifier })).fd : slicedWasserstein(fake, real, size);
-  await mkdir(values.out, { recursive: true });
   const rows: RobustnessRow[] = [];
   for (const D of Ds) {
     const dir = join(values.out, `D-${Number.isFinite(D) ? D : 'inf'}`);

@@ -5,12 +5,13 @@
  */
 import { parseArgs } from 'node:util';
 import { getDeviceInfo } from '../addon/load.js';
-import { PfgmError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { commandArgs, describeFailure } from './args.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
 import { formatDeviceInfo } from './info.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 
 const HELP = `pfgm ${VERSION} — Poisson Flow generative models (PFGM, PFGM++, EDM) for Node.js
@@ -21,6 +22,7 @@ Commands:
   info [--json]     which backend is in use (CUDA or CPU) and why; CPU threads, oneDNN, GPU
   train             train a model on images or vectors (pfgm train --help)
   sample            draw samples from a trained model (pfgm sample --help)
+  serve             serve samples over HTTP (pfgm serve --help)
   eval              measure a model's samples against real data (pfgm eval --help)
   experiment        the PFGM++ robustness experiments (pfgm experiment robustness --help)
 
@@ -31,6 +33,9 @@ Options:
 Environment:
   PFGM_DEVICE=cpu|cuda|auto   force a backend (default auto: CUDA when a GPU is usable)
   OMP_NUM_THREADS=n           CPU threads of the native engine
+  PFGM_MEMORY_BYTES=n         memory a training batch may use (default: the free memory; 0: no check)
+  PFGM_PNG_MAX_PIXELS=n       largest PNG image decoded (default 67108864, 64 Mpx)
+  PFGM_DEBUG=1                print the stack trace of an unexpected error
 
 Docs: README.md and docs/ in the package.
 `;
@@ -38,6 +43,7 @@ Docs: README.md and docs/ in the package.
 const COMMAND_HELP: Record<string, string> = {
   train: TRAIN_HELP,
   sample: SAMPLE_HELP,
+  serve: SERVE_HELP,
   eval: EVAL_HELP,
   experiment: EXPERIMENT_HELP,
   info: `Usage: pfgm info [--json]
@@ -50,7 +56,8 @@ oneDNN version and instruction set) and the GPU when there is one.
 };
 
 async function info(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
   if (values.help) {
     process.stdout.write(COMMAND_HELP.info ?? '');
     return;
@@ -81,6 +88,8 @@ export async function main(argv: string[]): Promise<number> {
         return await trainCommand(rest);
       case 'sample':
         return await sampleCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
       case 'eval':
         return await evalCommand(rest);
       case 'experiment':
@@ -90,14 +99,24 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    if (error instanceof PfgmError) {
-      process.stderr.write(`pfgm: ${error.message} [${error.code}]\n`);
-      return 1;
-    }
-    if (error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`pfgm: ${error.message}. Run 'pfgm ${command} --help'.\n`);
-      return 2;
-    }
-    throw error;
+    const failure = describeFailure(error, command);
+    process.stderr.write(`${failure.line}\n`);
+    if (process.env.PFGM_DEBUG === '1' && error instanceof Error && error.stack !== undefined)
+      process.stderr.write(`${error.stack}\n`);
+    return failure.code;
   }
+}
+
+/**
+ * The `pfgm` program: {@link main}, plus a last resort for an error that escapes it (a rejection
+ * no command awaited): one line and exit code 1 instead of Node's stack trace.
+ */
+export async function runCli(argv: string[]): Promise<number> {
+  const last = (error: unknown) => {
+    process.stderr.write(`${describeFailure(error, argv[0]).line}\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', last);
+  process.on('unhandledRejection', last);
+  return main(argv);
 }

@@ -1,17 +1,21 @@
 /**
  * `pfgm sample`: load a model file, draw samples with a chosen solver, write them as CSV, NPY, a
- * PNG grid or one PNG per seed. One API call ({@link sample}); this file only parses and prints.
+ * PNG grid or one PNG per seed, batch by batch ({@link sampleStream}: memory holds one batch, except
+ * for a PNG grid); this file only parses and prints.
  *
  * @module
  */
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PfgmError } from '../errors.js';
 import { loadModel } from '../models/modelFile.js';
 import type { Network } from '../models/network.js';
 import { oneHotLabels } from '../physics/classes.js';
-import { sample } from '../sample/sample.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
-import { writeSamples } from '../viz/samples.js';
+import { bytesPerSample, defaultBatch, sampleStream } from '../sample/stream.js';
+import { countNonFiniteRows } from '../sample/update.js';
+import { openSampleWriter } from '../viz/sampleWriter.js';
+import { commandArgs, outputDirectory } from './args.js';
 
 /** The help text of `pfgm sample`. */
 export const SAMPLE_HELP = `Usage: pfgm sample --ckpt FILE --out OUT [options]
@@ -26,6 +30,10 @@ the prior of its D and writes them to OUT:
 Options:
   --ckpt FILE          the model file (EMA weights are used)
   --count n            how many samples (default 64; with --seeds, the number of seeds)
+  --batch n            samples integrated together (default: what a quarter of the free memory
+                       holds at the model's estimated cost per sample, at most 1024; printed).
+                       The samples are the same whatever the batch; .npy, .csv and folders are
+                       written batch by batch
   --seed s             seed of the prior draws (default 0; sample i reads stream i)
   --seeds a-b          one seed per sample, e.g. 0-63 or 1,5,9: a sample depends only on its seed
   --solver NAME        ${solverNames.join(' | ')} (default heun; pfgm models: rk45 | euler | heun)
@@ -34,7 +42,7 @@ Options:
   --class k|none       a class label for a conditional model (0-based; default: one random class
                        per sample, from its seed, as EDM's generate.py); none = unconditional, for
                        a model trained with label dropout
-  --guidance w         classifier-free guidance weight of a conditional model (default 1: none)
+  --guidance w         classifier-free guidance weight (with --class k; default 1: none)
   --allow-non-finite   keep samples that hold NaN or Infinity and report how many (by default a
                        non-finite denoiser output or state is an error naming the step and sigma)
   --json               print the summary as JSON
@@ -97,24 +105,23 @@ function classLabels(text: string, net: Network, count: number): Float32Array | 
 
 /** Runs `pfgm sample`; resolves to the exit code. */
 export async function sampleCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ckpt: { type: 'string' },
-      out: { type: 'string' },
-      count: { type: 'string' },
-      seed: { type: 'string' },
-      seeds: { type: 'string' },
-      solver: { type: 'string' },
-      steps: { type: 'string' },
-      'sigma-max': { type: 'string' },
-      class: { type: 'string' },
-      guidance: { type: 'string' },
-      'allow-non-finite': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const options = {
+    ckpt: { type: 'string' },
+    out: { type: 'string' },
+    count: { type: 'string' },
+    batch: { type: 'string' },
+    seed: { type: 'string' },
+    seeds: { type: 'string' },
+    solver: { type: 'string' },
+    steps: { type: 'string' },
+    'sigma-max': { type: 'string' },
+    class: { type: 'string' },
+    guidance: { type: 'string' },
+    'allow-non-finite': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
   if (values.help) {
     process.stdout.write(SAMPLE_HELP);
     return 0;
@@ -133,33 +140,63 @@ export async function sampleCommand(args: string[]): Promise<number> {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
+  // Every flag is checked before the model is read.
+  const steps = positive('steps', values.steps, true);
+  const sigmaMax = positive('sigma-max', values['sigma-max'], false);
+  const classText = values.class?.trim();
+  if (classText !== undefined && classText !== 'none' && !/^\d+$/.test(classText))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--class must be an integer >= 0 or none, got '${values.class}'`);
+  const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
+  if (guidance !== undefined && (!Number.isFinite(guidance) || classText === undefined || classText === 'none'))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class k');
+  // A file's folder is checked (and made) before the model is read and samples are drawn.
+  if (/\.(?:csv|npy|png)$/i.test(values.out)) await outputDirectory('--out', dirname(values.out));
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
     // Without --class, sample() draws one random class per sample for a conditional model.
-    const labels = values.class === undefined ? undefined : classLabels(values.class, net, count);
-    const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
-    if (guidance !== undefined && (!Number.isFinite(guidance) || net.labelDim === 0 || values.class === 'none'))
-      throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and a conditional model (not --class none)');
-    const t0 = performance.now();
-    const r = await sample(net, {
-      count,
-      solver,
-      steps: positive('steps', values.steps, true),
-      sigmaMax: positive('sigma-max', values['sigma-max'], false),
-      seed: seeds ?? seed,
-      labels,
-      guidance,
-      weights: 'ema',
-      allowNonFinite: values['allow-non-finite'] === true,
-    });
-    const seconds = (performance.now() - t0) / 1000;
+    const labels = classText === undefined ? undefined : classLabels(classText, net, count);
+    if (guidance !== undefined && net.labelDim === 0)
+      throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a class-conditional model');
+    const batch = positive('batch', values.batch, true) ?? defaultBatch(net, count);
     const shape = net.sampleShape[1] === 1 && net.sampleShape[2] === 1 ? [net.sampleShape[0]] : [...net.sampleShape];
-    const files = await writeSamples(values.out, r.x, count, {
+    const writer = await openSampleWriter(values.out, count, {
       shape,
       seeds: seeds ?? Array.from({ length: count }, (_, i) => i),
     });
+    // Said once the output is open, so that a bad --out is the only line.
+    if (!values.json)
+      process.stderr.write(
+        `pfgm sample: batch ${batch}${values.batch === undefined ? ` (chosen: about ${Math.ceil(bytesPerSample(net) / 1024)} KiB per sample, a quarter of the free memory)` : ''}\n`,
+      );
+    const t0 = performance.now();
+    const r = { nfe: 0, nonFinite: values['allow-non-finite'] === true ? 0 : undefined };
+    let files: string[];
+    try {
+      for await (const part of sampleStream(net, {
+        count,
+        batch,
+        solver,
+        steps,
+        sigmaMax,
+        seed: seeds ?? seed,
+        labels,
+        guidance,
+        weights: 'ema',
+        allowNonFinite: values['allow-non-finite'] === true,
+      })) {
+        r.nfe = Math.max(r.nfe, part.nfe);
+        if (r.nonFinite !== undefined) r.nonFinite += countNonFiniteRows(part.x, part.indices.length);
+        await writer.write(part.x, part.indices[0] as number);
+      }
+      files = await writer.close();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    const seconds = (performance.now() - t0) / 1000;
     const summary = {
       count,
+      batch,
       solver,
       nfe: r.nfe,
       seconds: Number(seconds.toFixed(3)),

@@ -6,7 +6,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Dataset } from '../data/dataset.js';
@@ -22,14 +22,16 @@ import {
 } from '../models/config.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
 import { oneHotLabels, randomClasses } from '../physics/classes.js';
-import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
+import { checkRunLength, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
 import { pfgmSample } from '../sample/pfgmOde.js';
 import { sample } from '../sample/sample.js';
 import type { DeviceOption } from '../tensor.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
+import { checkTrainingMemory } from '../train/memory.js';
+import { resumedTrainOptions, type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { imageGrid } from '../viz/grid.js';
 import { scatterPlot } from '../viz/scatter.js';
+import { commandArgs, outputDirectory } from './args.js';
 
 export const TRAIN_HELP = `Usage: pfgm train [--data SRC] --out DIR [options]
 
@@ -68,7 +70,8 @@ Options:
   --lr x               Adam learning rate (default 1e-3 vectors, 2e-4 images)
   --lr-rampup-kimg k   learning-rate ramp-up (default: a tenth of the run, at most EDM's 10000)
   --ema-halflife-kimg k  EMA half-life (default EDM's 500, with EDM's ramp-up ratio 0.05)
-  --kimg k | --steps n how long to train (default --kimg 12.8, a few minutes on 2 CPU cores)
+  --kimg k | --steps n how long to train (default --kimg 12.8, a few minutes on 2 CPU cores;
+                       at most 10^12 of either)
   --seed s             seed of the data order, perturbations and dropout (default 0)
   --xflip              mirror images at random (EDM's --xflip)
   --sample-every n     write samples every n ticks (default 10; 0 = only at the end)
@@ -76,9 +79,15 @@ Options:
   --device auto|cpu|cuda  where to train (default auto: the GPU when the CUDA build finds one)
   --precision fp32|tf32|bf16  arithmetic of convolutions and matrix products on CUDA (default
                        fp32; bf16 = autocast with fp32 master weights)
-  --resume DIR         continue the run saved in DIR (same data and seed)
+  --resume DIR         continue the run saved in DIR (same data and seed) with its saved
+                       hyperparameters; flags given now override them (said in one line)
   --json               print one JSON object per tick on stdout instead of the progress bar
   -h, --help           this help
+
+Ctrl-C (or SIGTERM) stops after the current step and saves the checkpoint; a second one while
+it is saved waits for it; a third exits at once (the previous checkpoint stays). Exit code 130
+after SIGINT, 143 after SIGTERM. A batch that cannot fit in memory is refused before any data is
+read, naming the largest that fits (PFGM_MEMORY_BYTES sets the memory to assume).
 `;
 
 interface Parsed {
@@ -107,6 +116,8 @@ interface Parsed {
   device?: DeviceOption;
   precision?: Precision;
   json: boolean;
+  /** The training options whose flags were given (names as in {@link TrainOptions}). */
+  explicit: ReadonlySet<string>;
 }
 
 function number(name: string, v: string | undefined, integer = false): number | undefined {
@@ -149,6 +160,21 @@ function flag(option: string): string {
   return flags[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/** The flags that set a training option, and the option (a resumed run keeps the others). */
+const TRAINING_FLAGS: Record<string, string> = {
+  D: 'D',
+  'ref-batch': 'pfgm.refBatch',
+  stf: 'stf',
+  batch: 'batch',
+  'micro-batch': 'microBatch',
+  lr: 'lr',
+  'lr-rampup-kimg': 'lrRampupKimg',
+  'ema-halflife-kimg': 'emaHalflifeKimg',
+  seed: 'seed',
+  xflip: 'xflip',
+  'checkpoint-every': 'checkpointTicks',
+};
+
 const OPTIONS = {
   data: { type: 'string' },
   out: { type: 'string' },
@@ -178,35 +204,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/**
- * `--flag -1` as `--flag=-1` for the flags that take a value: parseArgs refuses a separate value
- * that starts with a dash, so a negative number would end in a stack trace instead of the
- * option's own one-line message.
- */
-function joinNegativeValues(args: string[], takesValue: (name: string) => boolean): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const next = args[i + 1];
-    if (
-      a.startsWith('--') &&
-      !a.includes('=') &&
-      takesValue(a.slice(2)) &&
-      next !== undefined &&
-      /^-[\d.]/.test(next)
-    ) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else {
-      out.push(a);
-    }
-  }
-  return out;
-}
-
 function parse(args: string[]): Parsed | undefined {
   const { values } = parseArgs({
-    args: joinNegativeValues(args, (name) => OPTIONS[name as keyof typeof OPTIONS]?.type === 'string'),
+    args: commandArgs(args, OPTIONS),
     options: OPTIONS,
   });
   if (values.help) {
@@ -281,13 +281,16 @@ function parse(args: string[]): Parsed | undefined {
     },
     { label: flag },
   );
+  const kimg = number('kimg', values.kimg);
+  const steps = number('steps', values.steps, true);
+  checkRunLength({ kimg, steps }, flag);
   return {
     data: values.data,
     ...training,
     out: values.out,
     network: values.network,
-    kimg: number('kimg', values.kimg),
-    steps: number('steps', values.steps, true),
+    kimg,
+    steps,
     seed,
     xflip: values.xflip ?? false,
     stf: values.stf ?? false,
@@ -300,6 +303,11 @@ function parse(args: string[]): Parsed | undefined {
     device: values.device as DeviceOption | undefined,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
+    explicit: new Set(
+      Object.entries(TRAINING_FLAGS)
+        .filter(([f]) => values[f as keyof typeof values] !== undefined)
+        .map(([, option]) => option),
+    ),
   };
 }
 
@@ -447,11 +455,87 @@ async function writeSamples(net: Network, data: Dataset, file: string, seed: num
   await writeFile(file, png);
 }
 
+/**
+ * Ctrl-C and SIGTERM during training. The first signal stops the run after the current step and
+ * saves the checkpoint; a second one while a checkpoint is being written waits for it (and says
+ * so); a third forces the exit at once (the checkpoint being written is lost, the previous one
+ * stays). The exit code is 128 + the first signal's number: 130 for SIGINT, 143 for SIGTERM.
+ */
+class StopSignals {
+  readonly abort = new AbortController();
+  #count = 0;
+  #first: NodeJS.Signals | undefined;
+  #writing = false;
+  #finished = false;
+  readonly #out: string;
+  readonly #handler = (signal: NodeJS.Signals) => this.#onSignal(signal);
+
+  constructor(out: string) {
+    this.#out = out;
+  }
+
+  /** 130 after SIGINT, 143 after SIGTERM. */
+  get exitCode(): number {
+    return this.#first === 'SIGTERM' ? 143 : 130;
+  }
+
+  install(): void {
+    process.on('SIGINT', this.#handler);
+    process.on('SIGTERM', this.#handler);
+  }
+
+  /**
+   * The run is over. Without a signal the handlers go; after one they stay until the process
+   * ends, so that a late signal exits with the right code instead of killing the process.
+   */
+  finish(): void {
+    this.#finished = true;
+    if (this.#count === 0) {
+      process.off('SIGINT', this.#handler);
+      process.off('SIGTERM', this.#handler);
+    }
+  }
+
+  /** Runs a checkpoint save; a signal during it waits for it. */
+  async saving<T>(save: () => Promise<T>): Promise<T> {
+    if (this.abort.signal.aborted) process.stderr.write(`pfgm train: saving the checkpoint to ${this.#out} ...\n`);
+    this.#writing = true;
+    try {
+      return await save();
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  #onSignal(signal: NodeJS.Signals): void {
+    this.#count++;
+    if (this.#finished) process.exit(this.exitCode);
+    if (this.#count === 1) {
+      this.#first = signal;
+      process.stderr.write(
+        `\npfgm train: ${signal}: stopping after this step and saving the checkpoint (a third signal forces the exit)\n`,
+      );
+      this.abort.abort(new Error('interrupted'));
+    } else if (this.#count === 2) {
+      process.stderr.write(
+        this.#writing
+          ? 'pfgm train: still saving the checkpoint: waiting for it to finish (a third signal forces the exit and loses this save)\n'
+          : 'pfgm train: stopping: waiting for the step to end and the checkpoint to be saved (a third signal forces the exit)\n',
+      );
+    } else {
+      process.stderr.write(
+        `pfgm train: forced exit${this.#writing ? `: the checkpoint being written is lost, the previous one in ${this.#out} is kept` : ''}\n`,
+      );
+      process.exit(this.exitCode);
+    }
+  }
+}
+
 /** Runs `pfgm train`; resolves to the exit code. */
 export async function trainCommand(args: string[]): Promise<number> {
   const o = parse(args);
   if (o === undefined) return 0;
-  await mkdir(o.out, { recursive: true });
+  await outputDirectory('--out', o.out);
   const source = o.data ?? defaultData();
   const data = await openDataset(source);
   let net: Network;
@@ -477,31 +561,66 @@ export async function trainCommand(args: string[]): Promise<number> {
   }
   const cli = TRAIN_DEFAULTS.cli;
   const kind = data.info.kind;
-  const batch = o.batch ?? cli.batch[kind];
-  const totalKimg = o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : cli.kimg);
-  const statsFile = join(o.out, 'stats.jsonl');
-  const meta = { objective: net.objective === 'pfgm' ? 'pfgm' : o.stf ? 'pfgmpp+stf' : 'pfgmpp', dataset: data.info };
-  const trainer = new Trainer(net, data, {
+  const runKimg = (batch: number) => o.kimg ?? (o.steps !== undefined ? (o.steps * batch) / 1000 : cli.kimg);
+  const firstBatch = o.batch ?? cli.batch[kind];
+  let options: TrainOptions = {
     ...trainOptions(o),
     objective: undefined, // the network's (a resumed run's is the checkpoint's)
-    batch,
+    batch: firstBatch,
     D: net.D,
     lr: o.lr ?? cli.lr[kind],
-    lrRampupKimg: o.lrRampupKimg ?? Math.min(cli.lrRampupKimgMax, totalKimg / cli.lrRampupRunDivisor),
+    lrRampupKimg: o.lrRampupKimg ?? Math.min(cli.lrRampupKimgMax, runKimg(firstBatch) / cli.lrRampupRunDivisor),
     checkpointTicks: o.checkpointEvery,
+  };
+  if (resumeState?.options !== undefined) {
+    // A resumed run keeps every hyperparameter of the checkpoint (the schedule of the steps
+    // already planned stays the same), except the flags given now.
+    const explicit: Record<string, unknown> = {};
+    for (const key of o.explicit) {
+      if (key === 'pfgm.refBatch') explicit.pfgm = { refBatch: o.refBatch };
+      else if (key !== 'D') explicit[key] = (options as Record<string, unknown>)[key];
+    }
+    const resumed = resumedTrainOptions(resumeState, explicit as TrainOptions);
+    options = { ...resumed.options, objective: undefined, D: net.D };
+    if (resumed.overridden.length > 0) {
+      const list = resumed.overridden.map((r) => `${flag(r.option)} ${String(r.given)} (was ${String(r.saved)})`);
+      process.stderr.write(
+        `pfgm train: resuming with the checkpoint's hyperparameters except ${list.join(', ')}, given now\n`,
+      );
+    }
+  }
+  const batch = options.batch ?? firstBatch;
+  const totalKimg = runKimg(batch);
+  const statsFile = join(o.out, 'stats.jsonl');
+  const meta = {
+    objective: net.objective === 'pfgm' ? 'pfgm' : options.stf ? 'pfgmpp+stf' : 'pfgmpp',
+    dataset: data.info,
+  };
+  const stop = new StopSignals(o.out);
+  const trainer = new Trainer(net, data, {
+    ...options,
     checkpoint: async (t) => {
-      await saveCheckpoint(o.out, net, meta, { trainer: t.state(), source });
+      await stop.saving(() => saveCheckpoint(o.out, net, meta, { trainer: t.state(), source }));
     },
   });
   if (resumeState) trainer.loadState(resumeState);
-  const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const to = trainer.options;
+  checkTrainingMemory(
+    net,
+    {
+      batch: to.batch,
+      microBatch: to.microBatch,
+      readCount: (b) => (to.objective === 'pfgm' ? Math.max(b, to.pfgm.refBatch) : b),
+    },
+    { label: flag },
+  );
   let tick = 0;
+  stop.install();
   try {
     const run =
-      o.steps !== undefined ? { steps: o.steps, signal: abort.signal } : { kimg: totalKimg, signal: abort.signal };
+      o.steps !== undefined
+        ? { steps: o.steps, signal: stop.abort.signal }
+        : { kimg: totalKimg, signal: stop.abort.signal };
     for await (const t of trainer.run(run)) {
       tick++;
       await writeFile(statsFile, `${JSON.stringify(t)}\n`, { flag: 'a' });
@@ -513,16 +632,17 @@ export async function trainCommand(args: string[]): Promise<number> {
       }
     }
   } catch (error) {
-    if (abort.signal.aborted) {
+    if (stop.abort.signal.aborted) {
       process.stderr.write(
-        `\npfgm train: interrupted; checkpoint written to ${o.out}, continue with --resume ${o.out}\n`,
+        `pfgm train: interrupted; checkpoint written to ${o.out}, continue with --resume ${o.out}\n`,
       );
-      return 130;
+      return stop.exitCode;
     }
+    // The error's line goes below the progress bar, not onto it.
+    if (tick > 0 && !o.json) process.stderr.write('\n');
     throw error;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.finish();
     await data.close();
   }
   if (!o.json) process.stderr.write('\n');

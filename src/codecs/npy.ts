@@ -213,16 +213,34 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Ar
   if (count !== data.length || shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new PfgmError('ERR_PFGM_SHAPE', `encodeNpy: shape [${shape}] does not hold ${data.length} values`);
   }
+  const head = npyFloat32Header(shape);
+  const out = new Uint8Array(head.length + data.length * 4);
+  out.set(head, 0);
+  out.set(float32LittleEndian(data), head.length);
+  return out;
+}
+
+/**
+ * The header of an NPY file (format 1.0) of little-endian float32 values in C order of `shape`:
+ * the bytes before the data, for a writer that appends the data in pieces.
+ */
+export function npyFloat32Header(shape: readonly number[]): Uint8Array {
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
   // Magic (6) + version (2) + length (2) + header + '\n' is padded to a multiple of 64 bytes.
   const pad = 64 - ((10 + header.length + 1) % 64);
   header = `${header}${' '.repeat(pad % 64)}\n`;
-  const out = new Uint8Array(10 + header.length + data.length * 4);
+  const out = new Uint8Array(10 + header.length);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
   new DataView(out.buffer).setUint16(8, header.length, true);
   for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  const view = new DataView(out.buffer, 10 + header.length);
+  return out;
+}
+
+/** float32 values as little-endian bytes (the data of an NPY `<f4` file). */
+export function float32LittleEndian(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(data.length * 4);
+  const view = new DataView(out.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i] as number, true);
   return out;
 }

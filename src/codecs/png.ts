@@ -94,8 +94,50 @@ const ADAM7: readonly (readonly [number, number, number, number])[] = [
   [1, 0, 2, 2],
   [0, 1, 1, 2],
 ];
-/** Images above this many samples are refused rather than risking an out-of-memory crash. */
+/** Images above this many samples are refused whatever the pixel limit (a hard ceiling). */
 const MAX_SAMPLES = 2 ** 30;
+
+/**
+ * The default largest image {@link decodePng} (and the dataset loaders) accept: 64 Mpx
+ * (2^26 = 67,108,864 pixels, e.g. 8192 x 8192), which decodes to at most 256 MB. A PNG's
+ * compressed data can be tiny while its image is huge (a 16,000 x 16,000 image of one colour
+ * compresses to kilobytes and decodes to 1 GB), so the limit is checked from the `IHDR` chunk,
+ * before anything is inflated. Raise it with the `maxPixels` option or the
+ * `PFGM_PNG_MAX_PIXELS` environment variable (up to 2^28 pixels, the decoder's ceiling).
+ */
+export const PNG_MAX_PIXELS = 2 ** 26;
+
+/** The environment variable that overrides {@link PNG_MAX_PIXELS} (a positive integer). */
+export const PNG_MAX_PIXELS_ENV = 'PFGM_PNG_MAX_PIXELS';
+
+/** Limits of {@link decodePng} (and of the dataset loaders' header scan). */
+export interface PngDecodeOptions {
+  /**
+   * The largest image accepted, in pixels (width x height); larger ones are refused before any
+   * data is inflated (default: `PFGM_PNG_MAX_PIXELS`, else {@link PNG_MAX_PIXELS}).
+   */
+  maxPixels?: number;
+}
+
+/** The pixel limit in force: the option, else the environment variable, else the default. */
+export function pngPixelLimit(options: PngDecodeOptions = {}): number {
+  const env = process.env[PNG_MAX_PIXELS_ENV];
+  const fromEnv = env !== undefined && env.trim() !== '';
+  const v = options.maxPixels ?? (fromEnv ? Number(env) : PNG_MAX_PIXELS);
+  if (!Number.isSafeInteger(v) || v < 1) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      options.maxPixels !== undefined
+        ? `maxPixels must be a positive integer, got ${String(options.maxPixels)}`
+        : `${PNG_MAX_PIXELS_ENV} must be a positive integer (pixels), got '${env}'`,
+    );
+  }
+  return v;
+}
+
+function megapixels(pixels: number): string {
+  return `${(pixels / 2 ** 20).toFixed(pixels % 2 ** 20 === 0 ? 0 : 1)} Mpx`;
+}
 
 function fail(source: string, problem: string, fix: string): never {
   throw new PfgmError('ERR_PFGM_ARGUMENT', `${source}: ${problem}; ${fix}`);
@@ -124,7 +166,7 @@ function checkSignature(bytes: Uint8Array, source: string): void {
   }
 }
 
-function parseHeader(view: DataView, at: number, length: number, source: string): PngHeader {
+function parseHeader(view: DataView, at: number, length: number, source: string, maxPixels: number): PngHeader {
   if (length !== 13) fail(source, `the IHDR chunk has ${length} bytes instead of 13`, CORRUPT_FIX);
   const width = view.getUint32(at);
   const height = view.getUint32(at + 4);
@@ -149,6 +191,13 @@ function parseHeader(view: DataView, at: number, length: number, source: string)
   if (filter !== 0) fail(source, `unknown filter method ${filter} in IHDR`, CORRUPT_FIX);
   if (interlace > 1) fail(source, `unknown interlace method ${interlace} in IHDR`, CORRUPT_FIX);
   const channels = (colorType === 3 ? 3 : CHANNELS_OF_TYPE[colorType]) as 1 | 2 | 3 | 4;
+  if (width * height > maxPixels) {
+    fail(
+      source,
+      `the image is ${width}x${height} (${megapixels(width * height)}), above the limit of ${megapixels(maxPixels)} (${maxPixels} pixels) for decoding`,
+      `downscale it, or raise the limit with the maxPixels option or ${PNG_MAX_PIXELS_ENV}`,
+    );
+  }
   if (width * height * 4 > MAX_SAMPLES) {
     fail(
       source,
@@ -165,9 +214,12 @@ function parseHeader(view: DataView, at: number, length: number, source: string)
  *
  * @param bytes - at least the first 33 bytes of the file
  * @param source - names the file in error messages
- * @throws PfgmError `ERR_PFGM_ARGUMENT` when the bytes do not start a valid PNG
+ * @param options - the pixel limit ({@link PNG_MAX_PIXELS} by default)
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` when the bytes do not start a valid PNG, or the image is
+ *   larger than the pixel limit
  */
-export function readPngHeader(bytes: Uint8Array, source = 'PNG data'): PngHeader {
+export function readPngHeader(bytes: Uint8Array, source = 'PNG data', options: PngDecodeOptions = {}): PngHeader {
+  const maxPixels = pngPixelLimit(options);
   checkSignature(bytes, source);
   if (bytes.length < 33) fail(source, `${bytes.length} bytes is too short to hold the IHDR chunk`, TRUNCATED_FIX);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -176,7 +228,7 @@ export function readPngHeader(bytes: Uint8Array, source = 'PNG data'): PngHeader
   if (length !== 13) fail(source, `the IHDR chunk has ${length} bytes instead of 13`, CORRUPT_FIX);
   const crc = crc32(bytes.subarray(12, 12 + 4 + 13));
   if (crc !== view.getUint32(29)) fail(source, 'CRC mismatch in chunk IHDR', CORRUPT_FIX);
-  return parseHeader(view, 16, 13, source);
+  return parseHeader(view, 16, 13, source, maxPixels);
 }
 
 /** Paeth predictor. */
@@ -336,11 +388,14 @@ function writeIndex(
  *
  * @param bytes - the whole file
  * @param source - names the file in error messages (a path, or an entry of a ZIP)
+ * @param options - the pixel limit ({@link PNG_MAX_PIXELS} by default), checked from the IHDR
+ *   chunk before any data is inflated
  * @throws PfgmError `ERR_PFGM_ARGUMENT` naming the file and the problem when the data is not a
- *   PNG, is cut short, has a chunk whose CRC does not match (naming the chunk), an unknown
+ *   PNG, is larger than the pixel limit, is cut short, has a chunk whose CRC does not match (naming the chunk), an unknown
  *   critical chunk, or compressed data that does not inflate to the size the header implies
  */
-export function decodePng(bytes: Uint8Array, source = 'PNG data'): PngImage {
+export function decodePng(bytes: Uint8Array, source = 'PNG data', options: PngDecodeOptions = {}): PngImage {
+  const maxPixels = pngPixelLimit(options);
   checkSignature(bytes, source);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let header: PngHeader | undefined;
@@ -382,7 +437,7 @@ export function decodePng(bytes: Uint8Array, source = 'PNG data'): PngImage {
     switch (type) {
       case 'IHDR':
         if (header !== undefined) fail(source, 'more than one IHDR chunk', CORRUPT_FIX);
-        header = parseHeader(view, at + 8, length, source);
+        header = parseHeader(view, at + 8, length, source, maxPixels);
         break;
       case 'PLTE':
         if (length % 3 !== 0 || length === 0 || length > 256 * 3) {

@@ -12,7 +12,14 @@
 
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
-import { decodePng, type PngHeader, type PngImage, readPngHeader } from '../codecs/png.js';
+import {
+  decodePng,
+  type PNG_MAX_PIXELS,
+  type PngHeader,
+  type PngImage,
+  pngPixelLimit,
+  readPngHeader,
+} from '../codecs/png.js';
 import { PfgmError } from '../errors.js';
 import { checkInteger } from '../validate.js';
 import type { Batch, Dataset, DatasetInfo } from './dataset.js';
@@ -39,6 +46,11 @@ export interface ImageDatasetOptions {
    * single subfolder then gets one class).
    */
   labels?: boolean;
+  /**
+   * The largest image accepted, in pixels; larger ones are refused from their header, before
+   * they are decoded (default: `PFGM_PNG_MAX_PIXELS`, else 64 Mpx; see {@link PNG_MAX_PIXELS}).
+   */
+  maxPixels?: number;
 }
 
 /**
@@ -71,6 +83,8 @@ export interface PngDatasetSpec {
   firstName: string;
   /** Releases the source's resources. */
   release(): Promise<void>;
+  /** The pixel limit of decoding (default: the decoder's, {@link pngPixelLimit}). */
+  maxPixels?: number;
 }
 
 /** Grayscale (1) or colour (3) channel count of a PNG, ignoring alpha. */
@@ -206,6 +220,7 @@ export async function scanPngHeaders(
   options: ImageDatasetOptions,
 ): Promise<[number, number, number]> {
   const headers: PngHeader[] = new Array(names.length);
+  const maxPixels = options.maxPixels;
   await pool(names.length, 16, async (i) => {
     let head: Uint8Array;
     try {
@@ -218,7 +233,7 @@ export async function scanPngHeaders(
         { cause: e },
       );
     }
-    headers[i] = readPngHeader(head, names[i]);
+    headers[i] = readPngHeader(head, names[i], { maxPixels });
   });
   const first = headers[0] as PngHeader;
   const firstName = names[0] as string;
@@ -255,6 +270,7 @@ export function checkImageOptions(what: string, options: ImageDatasetOptions): v
   if (options.channels !== undefined && options.channels !== 1 && options.channels !== 3) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `${what}: channels must be 1 or 3, got ${String(options.channels)}`);
   }
+  if (options.maxPixels !== undefined) pngPixelLimit({ maxPixels: options.maxPixels });
   if (options.labels !== undefined && typeof options.labels !== 'boolean') {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `${what}: labels must be true or false, got ${String(options.labels)}`);
   }
@@ -372,7 +388,7 @@ export function createPngDataset(spec: PngDatasetSpec): Dataset {
             { cause: e },
           );
         }
-        const image = decodePng(bytes, source.name);
+        const image = decodePng(bytes, source.name, { maxPixels: spec.maxPixels });
         if (!spec.resize && (image.width !== W || image.height !== H)) {
           throw new PfgmError(
             'ERR_PFGM_SHAPE',
@@ -548,6 +564,7 @@ export async function imageFolder(path: string, options: ImageDatasetOptions = {
     resize: options.resolution !== undefined,
     labelDim,
     firstName: full[0] as string,
+    maxPixels: options.maxPixels,
     release: async () => {},
   };
   if (classes !== undefined) spec.classes = classes;

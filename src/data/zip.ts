@@ -98,6 +98,7 @@ export async function zipDataset(path: string, options: ImageDatasetOptions = {}
       resize: options.resolution !== undefined,
       labelDim,
       firstName: names[0] as string,
+      maxPixels: options.maxPixels,
       release: () => zip.close(),
     };
     if (classes !== undefined) spec.classes = classes;

@@ -37,6 +37,7 @@ import type { DatasetInfo } from '../data/dataset.js';
 import { PfgmError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { errorMessage, isDirectory, makeDirectory } from '../io/files.js';
+import { TRAIN_DEFAULTS } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
 import { checkD } from '../validate.js';
 import { VERSION } from '../version.js';
@@ -496,7 +497,13 @@ export function prepareModel(path: string, bytes: Uint8Array, options: LoadModel
   const objective = md.objective === 'pfgm' ? 'pfgm' : 'pfgmpp';
   const D = agree(path, 'D', pre.D, options.D, objective === 'pfgm' ? 1 : Number.POSITIVE_INFINITY);
   const precond: Required<Precond> = {
-    sigmaData: agree(path, 'sigmaData', pre.sigmaData ?? fromFile?.sigmaData, options.sigmaData, 0.5),
+    sigmaData: agree(
+      path,
+      'sigmaData',
+      pre.sigmaData ?? fromFile?.sigmaData,
+      options.sigmaData,
+      TRAIN_DEFAULTS.network.sigmaData,
+    ),
     D,
     dAwareCIn: agree(path, 'dAwareCIn', pre.dAwareCIn, options.dAwareCIn, false),
     // Files written before adaptive_scale existed used EDM's coefficients.

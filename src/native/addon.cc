@@ -5,12 +5,12 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "binding/inception_binding.h"
-#include "binding/napi_util.h"
 #include "binding/classifier_binding.h"
-#include "binding/linalg_binding.h"
-#include "binding/network_binding.h"
 #include "binding/exports_hook.h"
+#include "binding/inception_binding.h"
+#include "binding/linalg_binding.h"
+#include "binding/napi_util.h"
+#include "binding/network_binding.h"
 #include "binding/physics_binding.h"
 #include "binding/sampler_binding.h"
 #include "binding/tensor_handle.h"
@@ -84,7 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitSampler(env, exports);
-  InitLinalg(env, exports);  // metrics: eigensolver, feature statistics, Fréchet, k-NN
+  InitLinalg(env, exports);              // metrics: eigensolver, feature statistics, Fréchet, k-NN
   ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
   add_registered_exports(env, exports);  // whatever this build linked in beside the engine
   return exports;

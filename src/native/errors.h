@@ -1,5 +1,5 @@
-// Errors that cross into JS carry a stable `code` (docs/dev/architecture.md, "The addon boundary"); the TypeScript layer
-// turns them into PfgmError. Nothing thrown here may escape as a crash.
+// Errors that cross into JS carry a stable `code` (docs/dev/architecture.md, "The addon boundary");
+// the TypeScript layer turns them into PfgmError. Nothing thrown here may escape as a crash.
 #pragma once
 
 #include <stdexcept>
@@ -11,8 +11,8 @@ namespace code {
 inline constexpr const char* kArgument = "ERR_PFGM_ARGUMENT";  // a value out of its domain
 inline constexpr const char* kShape = "ERR_PFGM_SHAPE";
 inline constexpr const char* kDtype = "ERR_PFGM_DTYPE";
-inline constexpr const char* kDevice = "ERR_PFGM_DEVICE";      // device not present / not built
-inline constexpr const char* kCuda = "ERR_PFGM_CUDA";          // a CUDA runtime failure
+inline constexpr const char* kDevice = "ERR_PFGM_DEVICE";  // device not present / not built
+inline constexpr const char* kCuda = "ERR_PFGM_CUDA";      // a CUDA runtime failure
 inline constexpr const char* kMemory = "ERR_PFGM_OUT_OF_MEMORY";
 inline constexpr const char* kDisposed = "ERR_PFGM_DISPOSED";
 inline constexpr const char* kInternal = "ERR_PFGM_INTERNAL";

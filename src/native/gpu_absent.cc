@@ -32,9 +32,7 @@ void student_t_noise_f32(const float*, float*, const NoiseSpec&) { gpu::allocate
 void student_t_noise_f64(const double*, double*, const NoiseSpec&) { gpu::allocate(0); }
 void pfgm_perturb_f32(const float*, float*, float*, const PfgmSpec&) { gpu::allocate(0); }
 void pfgm_perturb_f64(const double*, double*, double*, const PfgmSpec&) { gpu::allocate(0); }
-void training_sigma_f32(float*, int64_t, double, double, const SampleStreams&) {
-  gpu::allocate(0);
-}
+void training_sigma_f32(float*, int64_t, double, double, const SampleStreams&) { gpu::allocate(0); }
 void training_sigma_f64(double*, int64_t, double, double, const SampleStreams&) {
   gpu::allocate(0);
 }

@@ -58,8 +58,10 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 }
 
 Storage::~Storage() {
-  if (device_ == Device::cpu) std::free(data_);
-  else gpu::release(data_);
+  if (device_ == Device::cpu)
+    std::free(data_);
+  else
+    gpu::release(data_);
 }
 
 int64_t Tensor::numel() const {
@@ -78,7 +80,8 @@ std::shared_ptr<Tensor> make_tensor(DType dtype, Device device, std::vector<int6
   for (int64_t d : t->shape) {
     if (d < 0) fail(code::kShape, "negative dimension in shape " + shape_string(t->shape));
     if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > (int64_t{1} << 50))
-      fail(code::kMemory, "a tensor of shape " + shape_string(t->shape) + " does not fit in memory");
+      fail(code::kMemory,
+           "a tensor of shape " + shape_string(t->shape) + " does not fit in memory");
   }
   t->storage = std::make_shared<Storage>(t->nbytes(), device);
   return t;
@@ -88,22 +91,28 @@ std::shared_ptr<Tensor> tensor_from_host(const void* src, DType dtype, Device de
                                          std::vector<int64_t> shape) {
   auto t = make_tensor(dtype, device, std::move(shape));
   if (t->nbytes() == 0) return t;
-  if (device == Device::cpu) std::memcpy(t->storage->data(), src, t->nbytes());
-  else gpu::copy_to_device(t->storage->data(), src, t->nbytes());
+  if (device == Device::cpu)
+    std::memcpy(t->storage->data(), src, t->nbytes());
+  else
+    gpu::copy_to_device(t->storage->data(), src, t->nbytes());
   return t;
 }
 
 void copy_to_host(const Tensor& t, void* dst) {
   if (t.nbytes() == 0) return;
-  if (t.device == Device::cpu) std::memcpy(dst, t.storage->data(), t.nbytes());
-  else gpu::copy_to_host(dst, t.storage->data(), t.nbytes());
+  if (t.device == Device::cpu)
+    std::memcpy(dst, t.storage->data(), t.nbytes());
+  else
+    gpu::copy_to_host(dst, t.storage->data(), t.nbytes());
 }
 
 ParamBuffer::ParamBuffer(const void* host, size_t bytes, Device device) {
   if (host == nullptr) return;
   storage_ = std::make_shared<Storage>(bytes, device);
-  if (device == Device::cpu) std::memcpy(storage_->data(), host, bytes);
-  else gpu::copy_to_device(storage_->data(), host, bytes);
+  if (device == Device::cpu)
+    std::memcpy(storage_->data(), host, bytes);
+  else
+    gpu::copy_to_device(storage_->data(), host, bytes);
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

@@ -11,6 +11,7 @@ import { checkInteger, checkNonNegative, checkPositive } from '../validate.js';
 import { checkBatch, type RadiusClip } from './perturb.js';
 import { samplePrior } from './prior.js';
 import { nativeStreams, type StreamOptions } from './streams.js';
+import { TRAIN_DEFAULTS } from './trainOptions.js';
 
 /** PFGM's perturbation hyperparameters (docs/method.md §3). */
 export interface PfgmHyperparameters {
@@ -48,8 +49,8 @@ export interface PfgmHyperparameterOptions {
 export function pfgmHyperparameters(options: PfgmHyperparameterOptions): PfgmHyperparameters {
   const dataNorm = checkPositive('dataNorm', options.dataNorm);
   const N = checkInteger('N', options.N, 1);
-  const tau = checkPositive('tau', options.tau ?? 0.03);
-  const s = checkPositive('s', options.s ?? 0.01);
+  const tau = checkPositive('tau', options.tau ?? TRAIN_DEFAULTS.trainer.pfgm.tau);
+  const s = checkPositive('s', options.s ?? TRAIN_DEFAULTS.trainer.pfgm.s);
   const ratio = (dataNorm * dataNorm) / (2 * Math.sqrt(N) * s * s);
   // Data smaller than the smallest perturbation need no growth at all: M = 0 then.
   const M =
@@ -97,9 +98,9 @@ export async function pfgmPerturb<T extends 'f32' | 'f64'>(
   const args = {
     y: batch.handle(),
     M: checkNonNegative('M', options.M),
-    tau: checkPositive('tau', options.tau ?? 0.03),
-    s: checkPositive('s', options.s ?? 0.01),
-    restrictM: options.restrictM ?? true,
+    tau: checkPositive('tau', options.tau ?? TRAIN_DEFAULTS.trainer.pfgm.tau),
+    s: checkPositive('s', options.s ?? TRAIN_DEFAULTS.trainer.pfgm.s),
+    restrictM: options.restrictM ?? TRAIN_DEFAULTS.trainer.pfgm.restrictM,
     ...nativeStreams(options, count),
   };
   const [x, z] = await awaitNative(() => native().pfgmPerturb(args));

@@ -408,3 +408,40 @@ export function toNativeTrainOptions(o: ResolvedTrainOptions): NativeTrainOption
     emaRampupRatio: o.emaRampupRatio,
   };
 }
+
+/**
+ * The longest run {@link Trainer.run} and `pfgm train` accept: 10^12 steps or 10^12 thousand
+ * images (far beyond any real run; larger numbers are typing mistakes, and beyond 2^53 counts
+ * are no longer exact).
+ */
+export const MAX_RUN_LENGTH = 1e12;
+
+/**
+ * Checks a run's length: `steps` a safe integer in [0, {@link MAX_RUN_LENGTH}], `kimg` a finite
+ * number in [0, {@link MAX_RUN_LENGTH}].
+ *
+ * @param run - the length; either field may be absent
+ * @param label - how the message names an option (default: its name)
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` naming the option, its value and the range.
+ */
+export function checkRunLength(
+  run: { steps?: number; kimg?: number },
+  label: (option: string) => string = (option) => option,
+): void {
+  const { steps, kimg } = run;
+  if (
+    steps !== undefined &&
+    (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0 || steps > MAX_RUN_LENGTH)
+  ) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `${label('steps')} must be an integer from 0 to ${MAX_RUN_LENGTH} (10^12), got ${String(steps)}`,
+    );
+  }
+  if (kimg !== undefined && (typeof kimg !== 'number' || !Number.isFinite(kimg) || kimg < 0 || kimg > MAX_RUN_LENGTH)) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      `${label('kimg')} must be a number from 0 to ${MAX_RUN_LENGTH} (10^12), got ${String(kimg)}`,
+    );
+  }
+}

@@ -11,6 +11,7 @@ import type { BatchLabels, Network, WeightSet } from '../models/network.js';
 import type { RadiusClip } from '../physics/perturb.js';
 import { samplePfgmPrior } from '../physics/pfgm.js';
 import type { Seed } from '../physics/streams.js';
+import { TRAIN_DEFAULTS } from '../physics/trainOptions.js';
 import { checkInteger, checkPositive } from '../validate.js';
 import { dopri } from './dopri.js';
 import { checkFiniteAt } from './update.js';
@@ -21,6 +22,8 @@ export interface PfgmSampleOptions extends BatchLabels {
   count: number;
   /** Seed of the prior draw (default 0): one number (sample i reads stream i) or one per sample. */
   seed?: Seed;
+  /** First stream index when `seed` is one number (default 0): sample i reads stream `sampleOffset + i`. */
+  sampleOffset?: number;
   /** `rk45` (default, adaptive), `euler` or `heun` on a geometric z grid. */
   solver?: 'rk45' | 'euler' | 'heun';
   /** Steps of the grid solvers (default 100). */
@@ -129,7 +132,15 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     // The reference's [1, upper_norm], kept valid for data whose upper_norm is below 1.
     radiusClip = { min: Math.min(1, net.pfgm.upperNorm), max: net.pfgm.upperNorm };
   } else radiusClip = options.radiusClip;
-  const prior = await samplePfgmPrior({ shape, count, zMax, seed: options.seed ?? 0, device: 'cpu', radiusClip });
+  const prior = await samplePfgmPrior({
+    shape,
+    count,
+    zMax,
+    seed: options.seed ?? 0,
+    sampleOffset: options.sampleOffset,
+    device: 'cpu',
+    radiusClip,
+  });
   const x0 = (await prior.data()) as Float32Array;
   prior.dispose();
   const weights = options.weights ?? 'ema';
@@ -144,7 +155,7 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     check(x, 'the solver state', z);
     const v = await net.field(x, z, { labels: options.labels, augment: options.augment, weights });
     check(v, "the network's field", z);
-    return zDrift(v, z, count, per, net.pfgm?.gamma ?? 5);
+    return zDrift(v, z, count, per, net.pfgm?.gamma ?? TRAIN_DEFAULTS.trainer.pfgm.gamma);
   };
   const t0 = Math.log(zMax);
   const t1 = Math.log(zMin);

@@ -34,6 +34,14 @@ export interface SampleOptions extends BatchLabels {
    * network trained with label dropout has learned.
    */
   labels?: Float32Array;
+  /**
+   * Most samples integrated together (default: all `count` in one batch). Smaller batches bound
+   * the memory of a run; for the fixed-step solvers each sample is the same bit for bit on the
+   * CPU whatever the batch (sample i keeps its streams, see {@link sampleStream}); RK45 chooses
+   * its steps per batch, so its samples agree only within its tolerance. The callback then sees
+   * the steps of each batch in turn.
+   */
+  batch?: number;
   /** The solver (default `heun`). */
   solver?: SolverName;
   /**
@@ -64,8 +72,8 @@ export interface SampleOptions extends BatchLabels {
   /**
    * Classifier-free guidance weight w for a conditional model: `D_u + w (D_c - D_u)`, with D_c the
    * denoiser given `labels` and D_u given zero labels (EDM's networks learn the unconditional model
-   * from label dropout, which zeroes the labels). w = 1 is plain conditional sampling; the
-   * classes are `labels`, or the random ones when they are left out.
+   * from label dropout, which zeroes the labels). w = 1 is plain conditional sampling; needs
+   * `labels` (the classes to guide toward).
    */
   guidance?: number;
   /** Weights to sample with (default `ema`; ignored by an ideal denoiser). */
@@ -162,7 +170,8 @@ function checkLabels(model: Sampleable, options: SampleOptions, count: number): 
  * labels, which a model trained without label dropout has not seen.
  */
 function withRandomClasses(model: Sampleable, options: SampleOptions, count: number): SampleOptions {
-  if (model.labelDim === 0 || options.labels !== undefined) return options;
+  // Guidance keeps asking for the classes to guide toward.
+  if (model.labelDim === 0 || options.labels !== undefined || options.guidance !== undefined) return options;
   const classes = randomClasses(count, model.labelDim, { seed: options.seed ?? 0, sampleOffset: options.sampleOffset });
   return { ...options, labels: oneHotLabels(classes, model.labelDim) };
 }
@@ -203,12 +212,88 @@ function scheduleOf(options: SampleOptions, solver: SolverName): number[] {
  *   `allowNonFinite`).
  */
 export async function sample(model: Sampleable, options: SampleOptions): Promise<SampleResult> {
-  const r = await solve(model, options);
+  const count = checkInteger('count', options.count, 1);
+  const batch = options.batch === undefined ? count : checkInteger('batch', options.batch, 1);
+  let r: SampleResult;
+  if (batch >= count) r = await solve(model, options);
+  else {
+    checkSliceable(model, options, count);
+    const x = new Float32Array(count * sampleSizeOf(model));
+    let nfe = 0;
+    for (let start = 0; start < count; start += batch) {
+      const part = await sampleSlice(model, options, start, Math.min(batch, count - start));
+      x.set(part.x, (start * x.length) / count);
+      nfe = Math.max(nfe, part.nfe);
+    }
+    r = { x, nfe };
+  }
   if (options.allowNonFinite !== true) return r;
   return { ...r, nonFinite: countNonFiniteRows(r.x, options.count) };
 }
 
-async function solve(model: Sampleable, options: SampleOptions): Promise<SampleResult> {
+/** Values per sample of a model. @internal */
+export function sampleSizeOf(model: Sampleable): number {
+  return model.sampleShape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Checks what a run split into batches slices: the seeds, labels and augment labels must cover
+ * `count` samples (the batches would otherwise fail halfway, or silently misalign). @internal
+ */
+export function checkSliceable(model: Sampleable, options: SampleOptions, count: number): void {
+  checkLabels(model, options, count);
+  if (Array.isArray(options.seed) && options.seed.length !== count) {
+    throw new PfgmError(
+      'ERR_PFGM_SHAPE',
+      `seed has ${options.seed.length} entries but there are ${count} samples: give one seed per sample, or one number`,
+    );
+  }
+  if (Array.isArray(options.seed) && (options.sampleOffset ?? 0) !== 0) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      'sampleOffset applies to a single seed; with one seed per sample, choose the seeds instead',
+    );
+  }
+  if (options.augment !== undefined && options.augment.length % count !== 0) {
+    throw new PfgmError(
+      'ERR_PFGM_SHAPE',
+      `augment must hold the same number of values for each of the ${count} samples`,
+    );
+  }
+}
+
+/**
+ * Samples `[start, start + n)` of the run `options` describes, exactly as they come out of the
+ * whole run: the slice keeps its seeds (one per sample, or stream `sampleOffset + start + i` of
+ * one seed), labels, augment labels and injected-noise streams. @internal
+ */
+export function sampleSlice(
+  model: Sampleable,
+  options: SampleOptions,
+  start: number,
+  n: number,
+): Promise<SampleResult> {
+  const count = options.count;
+  const seed = options.seed ?? 0;
+  const cut = (a: Float32Array | undefined) =>
+    a === undefined ? undefined : a.subarray((start * a.length) / count, ((start + n) * a.length) / count);
+  const slice: SampleOptions = {
+    ...options,
+    count: n,
+    batch: undefined,
+    seed: Array.isArray(seed) ? seed.slice(start, start + n) : seed,
+    sampleOffset: Array.isArray(seed) ? options.sampleOffset : (options.sampleOffset ?? 0) + start,
+    labels: cut(options.labels),
+    augment: cut(options.augment),
+  };
+  return solve(model, slice, start);
+}
+
+/**
+ * One run over all `options.count` samples; `noiseOffset` is the first sample's index in the
+ * whole run, for the streams of the injected noise.
+ */
+async function solve(model: Sampleable, options: SampleOptions, noiseOffset = 0): Promise<SampleResult> {
   const count = checkInteger('count', options.count, 1);
   const solver = checkOneOf('solver', options.solver ?? 'heun', solverNames);
   if (options.churn !== undefined && solver !== 'heun') {
@@ -250,7 +335,12 @@ async function solve(model: Sampleable, options: SampleOptions): Promise<SampleR
       const noiseInjection =
         options.noiseInjection === undefined
           ? undefined
-          : { alpha: options.noiseInjection.alpha, seed: options.noiseInjection.seed ?? 1, count };
+          : {
+              alpha: options.noiseInjection.alpha,
+              seed: options.noiseInjection.seed ?? 1,
+              sampleOffset: noiseOffset,
+              count,
+            };
       return heun(denoise, x0, sigmas, { ...common, churn, noiseInjection });
     }
     case 'dpm2m':
@@ -280,6 +370,7 @@ async function samplePfgmModel(net: Network, options: SampleOptions, solver: Sol
   return pfgmSample(net, {
     count,
     seed: options.seed,
+    sampleOffset: options.sampleOffset,
     solver,
     steps: options.steps,
     rtol: options.rtol,

@@ -11,11 +11,14 @@ import { PfgmError } from '../errors.js';
 import type { Network, PfgmSettings } from '../models/network.js';
 import { pfgmHyperparameters } from '../physics/pfgm.js';
 import {
+  checkRunLength,
+  type MAX_RUN_LENGTH,
   type ResolvedTrainOptions,
   resolveTrainOptions,
   type TRAIN_DEFAULTS,
   type TrainOptions,
 } from '../physics/trainOptions.js';
+import { checkTrainingMemory } from './memory.js';
 import { epochOrder, flipFlag } from './order.js';
 
 export type { Objective } from '../models/network.js';
@@ -31,7 +34,8 @@ export interface TrainerOptions extends TrainOptions {
   onProgress?: (tick: TickStats) => void;
   /**
    * Called to write a checkpoint: at the end of a run, when aborted (before the abort error is
-   * thrown), and every `checkpointTicks` ticks.
+   * thrown), when reading a batch fails (before that error is thrown), and every
+   * `checkpointTicks` ticks.
    */
   checkpoint?: (trainer: Trainer) => Promise<void>;
 }
@@ -64,13 +68,105 @@ export interface TrainerState {
   position: number;
   /** The trainer's seed. */
   seed: number;
+  /**
+   * Every training hyperparameter the run used (the trainer's resolved options, without the
+   * callbacks), so that a resumed run continues with the same schedule; see
+   * {@link resumedTrainOptions}. Absent in states saved by older versions.
+   */
+  options?: TrainOptions;
+}
+
+/** What {@link resumedTrainOptions} returns. */
+export interface ResumedTrainOptions {
+  /** The options to give the resumed run's {@link Trainer}. */
+  options: TrainOptions;
+  /** The options given explicitly that differ from the saved ones. */
+  overridden: OverriddenOption[];
+}
+
+/** An option given for a resumed run that differs from its saved value. */
+export interface OverriddenOption {
+  /** Its name (`lr`, `pfgm.refBatch`, ...). */
+  option: string;
+  /** The value the checkpoint saved. */
+  saved: unknown;
+  /** The value given now, which the resumed run uses. */
+  given: unknown;
+}
+
+const SAVED_OPTION_KEYS = [
+  'objective',
+  'D',
+  'batch',
+  'microBatch',
+  'stf',
+  'lr',
+  'lrRampupKimg',
+  'beta1',
+  'beta2',
+  'eps',
+  'gradClip',
+  'emaHalflifeKimg',
+  'emaRampupRatio',
+  'pMean',
+  'pStd',
+  'seed',
+  'xflip',
+  'tickKimg',
+  'checkpointTicks',
+] as const satisfies readonly (keyof TrainOptions)[];
+
+const SAVED_PFGM_KEYS = ['refBatch', 'tau', 's', 'gamma', 'restrictM', 'M'] as const;
+
+/**
+ * The options of a resumed run: the hyperparameters saved in its {@link TrainerState} (so the
+ * schedule of the steps already planned, e.g. a learning-rate ramp-up that defaulted from the
+ * first run's length, stays the same), except those the user gives explicitly, which win and are
+ * reported in `overridden`. Without saved options (an older state), the explicit ones are used.
+ *
+ * @param state - the saved trainer state (its `options`)
+ * @param explicit - only the options the user set explicitly for the resumed run
+ *
+ * @example
+ * ```ts
+ * const { extra } = await loadCheckpoint<{ trainer: TrainerState }>(dir, { into: net });
+ * const { options, overridden } = resumedTrainOptions(extra.trainer, { lr: 5e-4 });
+ * const trainer = new Trainer(net, data, options);
+ * trainer.loadState(extra.trainer);
+ * ```
+ */
+export function resumedTrainOptions(state: TrainerState, explicit: TrainOptions): ResumedTrainOptions {
+  const saved = state.options;
+  if (saved === undefined || saved === null || typeof saved !== 'object')
+    return { options: { ...explicit }, overridden: [] };
+  const options: Record<string, unknown> = {};
+  const overridden: ResumedTrainOptions['overridden'] = [];
+  const given = explicit as Record<string, unknown>;
+  const was = saved as Record<string, unknown>;
+  for (const key of SAVED_OPTION_KEYS) {
+    const v = given[key] !== undefined ? given[key] : was[key];
+    if (v !== undefined) options[key] = v;
+    if (given[key] !== undefined && was[key] !== undefined && !Object.is(given[key], was[key]))
+      overridden.push({ option: key, saved: was[key], given: given[key] });
+  }
+  const pfgm: Record<string, unknown> = {};
+  const savedPfgm = (typeof was.pfgm === 'object' && was.pfgm !== null ? was.pfgm : {}) as Record<string, unknown>;
+  const givenPfgm = (explicit.pfgm ?? {}) as Record<string, unknown>;
+  for (const key of SAVED_PFGM_KEYS) {
+    const v = givenPfgm[key] !== undefined ? givenPfgm[key] : savedPfgm[key];
+    if (v !== undefined) pfgm[key] = v;
+    if (givenPfgm[key] !== undefined && savedPfgm[key] !== undefined && !Object.is(givenPfgm[key], savedPfgm[key]))
+      overridden.push({ option: `pfgm.${key}`, saved: savedPfgm[key], given: givenPfgm[key] });
+  }
+  options.pfgm = pfgm;
+  return { options: options as TrainOptions, overridden };
 }
 
 /** How long to run: a number of thousand images or of steps (from the start of training). */
 export interface RunOptions {
-  /** Stop once this many thousand images have been seen in total. */
+  /** Stop once this many thousand images have been seen in total (at most 10^12). */
   kimg?: number;
-  /** Stop after this many steps in total. */
+  /** Stop after this many steps in total (an integer, at most 10^12). */
   steps?: number;
   /** Aborting writes a checkpoint (when configured) and then rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -166,10 +262,11 @@ export class Trainer {
     return this.net.pfgm;
   }
 
-  /** Where the run stands in its data (for checkpoints). */
+  /** Where the run stands in its data, and its hyperparameters (for checkpoints). */
   state(): TrainerState {
     const at = this.#resume ?? { epoch: this.#epoch, position: this.#position };
-    return { ...at, seed: this.options.seed };
+    const { onProgress: _progress, checkpoint: _checkpoint, ...options } = this.options;
+    return { ...at, seed: this.options.seed, options: { ...options, pfgm: { ...options.pfgm } } };
   }
 
   /** Continues from a saved {@link TrainerState} (the network's own state is loaded separately). */
@@ -186,9 +283,46 @@ export class Trainer {
     this.#resume = undefined;
   }
 
+  /**
+   * Starts reading the next batch. The promise is marked handled at once: it may reject while a
+   * step runs and before the loop awaits it, and that rejection must reach the loop (and through
+   * it the caller of run()), not Node's unhandled-rejection handler, which ends the process.
+   */
   #readAhead(n: number): Promise<Batch> {
     this.#resume = { epoch: this.#epoch, position: this.#position };
-    return this.data.read(this.#nextIndices(n));
+    let read: Promise<Batch>;
+    try {
+      read = this.data.read(this.#nextIndices(n));
+    } catch (error) {
+      read = Promise.reject(error);
+    }
+    read.catch(() => undefined);
+    return read;
+  }
+
+  /**
+   * Awaits a read-ahead batch. When the read fails, the steps this run trained are saved (the
+   * checkpoint's data position is that of the failed batch, so a resumed run retries it), and
+   * the read's error is thrown (a failure of that save is added to the error's message).
+   */
+  async #awaitBatch(pending: Promise<Batch>, trained: boolean): Promise<Batch> {
+    try {
+      return await pending;
+    } catch (error) {
+      const o = this.options;
+      if (o.checkpoint && trained) {
+        try {
+          await o.checkpoint(this);
+        } catch (saveError) {
+          const also = `; the checkpoint after the last good step could not be written either: ${saveError instanceof Error ? saveError.message : String(saveError)}`;
+          if (error instanceof PfgmError) throw new PfgmError(error.code, `${error.message}${also}`, { cause: error });
+          throw error;
+        }
+      }
+      const back = this.#resume;
+      if (back !== undefined) this.loadState({ ...back, seed: o.seed });
+      throw error;
+    }
   }
 
   #nextIndices(n: number): Uint32Array {
@@ -239,12 +373,22 @@ export class Trainer {
   /**
    * Runs until `kimg` thousand images or `steps` steps in total, yielding a {@link TickStats} at
    * every tick and at the end.
+   *
+   * @throws PfgmError `ERR_PFGM_ARGUMENT` for a missing or out-of-range length
+   *   ({@link MAX_RUN_LENGTH}); `ERR_PFGM_OUT_OF_MEMORY`, before any data is read, when the batch
+   *   does not fit in memory by the estimate of {@link checkTrainingMemory} (the message names the
+   *   largest batch that fits); and any error of reading a batch, after the steps trained so far
+   *   are saved through `checkpoint`.
    */
   async *run(run: RunOptions): AsyncGenerator<TickStats, void, undefined> {
     const o = this.options;
     if (run.kimg === undefined && run.steps === undefined) {
       throw new PfgmError('ERR_PFGM_ARGUMENT', 'say how long to train: run({ kimg }) or run({ steps })');
     }
+    checkRunLength(run);
+    // Before any data is read: a batch far too large is refused at once (ERR_PFGM_OUT_OF_MEMORY).
+    const readFor = (batch: number) => (o.objective === 'pfgm' ? Math.max(batch, o.pfgm.refBatch) : batch);
+    checkTrainingMemory(this.net, { batch: o.batch, microBatch: o.microBatch, readCount: readFor });
     const targetImages = run.kimg !== undefined ? run.kimg * 1000 : Number.POSITIVE_INFINITY;
     const targetSteps = run.steps ?? Number.POSITIVE_INFINITY;
     const start = this.net.counters();
@@ -267,13 +411,12 @@ export class Trainer {
       const counters = this.net.counters();
       if (counters.images >= targetImages || counters.steps >= targetSteps) break;
       if (run.signal?.aborted) {
-        pending.catch(() => undefined);
         if (o.checkpoint) await o.checkpoint(this);
         const back = this.#resume;
         if (back !== undefined) this.loadState({ ...back, seed: o.seed });
         run.signal.throwIfAborted();
       }
-      const batch = this.#prepare(await pending, counters.steps);
+      const batch = this.#prepare(await this.#awaitBatch(pending, counters.steps > start.steps), counters.steps);
       // Read the next batch while this step runs natively.
       pending = this.#readAhead(readCount);
       const r =
@@ -310,8 +453,7 @@ export class Trainer {
         yield tick;
       }
     }
-    // The read-ahead of a batch that will not be used: drop it (and any error it raises).
-    pending.catch(() => undefined);
+    // The read-ahead of a batch that will not be used is dropped (its errors are already handled).
     const back = this.#resume;
     if (back !== undefined) {
       if (back.epoch !== this.#epoch) this.#order = undefined;

@@ -116,7 +116,7 @@ describe('pfgm train --cond', () => {
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
     const cases: [string[], RegExp][] = [
       [['--class', '3'], /--class must be an integer in 0\.\.2 or none, got '3'/],
-      [['--class', 'none', '--guidance', '2'], /without label dropout/],
+      [['--class', 'none', '--guidance', '2'], /--guidance needs a number and --class k/],
       [['--guidance', 'x'], /--guidance needs a number/],
     ];
     for (const [flags, re] of cases) {

@@ -14,6 +14,7 @@
 //   eval         src/eval/          distances, likelihood, metrics, Inception, the classifier
 //   viz          src/viz/           PNG plots, grids, the font, writing samples
 //   experiments  src/experiments/   studies built on the API
+//   serve        src/serve/         the HTTP server over the Sampler
 //   cli          src/cli/           the `pfgm` command
 //   index        src/index.ts       the public API
 //
@@ -44,6 +45,7 @@ const LAYERS: readonly (readonly [string, readonly string[]])[] = [
   ['eval', ['eval/']],
   ['viz', ['viz/']],
   ['experiments', ['experiments/']],
+  ['serve', ['serve/']],
   ['cli', ['cli/']],
   ['index', ['index.ts']],
 ];

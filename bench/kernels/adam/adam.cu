@@ -64,8 +64,8 @@ void run_family(const lab::Options& opt, lab::Report& report) {
          const pfgm::optim::AdamCoefs c =
              pfgm::optim::adam_coefs(kLr, kBeta1, kBeta2, kEps, kStep, kGradScale);
          const unsigned blocks = static_cast<unsigned>((count + 255) / 256);
-         thread_element_kernel<<<blocks, 256>>>(static_cast<uint32_t>(count), c, p.get(),
-                                                dg.get(), m.get(), v.get(), ema.get(),
+         thread_element_kernel<<<blocks, 256>>>(static_cast<uint32_t>(count), c, p.get(), dg.get(),
+                                                m.get(), v.get(), ema.get(),
                                                 static_cast<float>(kEmaBeta));
          lab::check(cudaGetLastError(), "thread_element launch");
        }},

@@ -81,15 +81,17 @@ __global__ void column_loop_moments(Dims d, const float* x, const float* shift, 
 // One thread per (sample, group): the chunk sums in double, in chunk order; mean and rstd rounded
 // as the CPU rounds them; the per-channel constants of the normalizing pass.
 __global__ void column_loop_stats(Dims d, float eps, const float* x, const float* shift,
-                                  const float* gamma, const float* s1, const float* s2,
-                                  float* mean, float* rstd, float* off, float* scale) {
+                                  const float* gamma, const float* s1, const float* s2, float* mean,
+                                  float* rstd, float* off, float* scale) {
   const int64_t t = pfgm::gpu::first_index();
   if (t >= d.n * d.groups) return;
   const int64_t i = t / d.groups, g = t % d.groups;
   double a = 0.0, b = 0.0;
   for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
-    for (int64_t k = 0; k < d.chunks; ++k) a += static_cast<double>(s1[(i * d.chunks + k) * d.c + ch]);
-    for (int64_t k = 0; k < d.chunks; ++k) b += static_cast<double>(s2[(i * d.chunks + k) * d.c + ch]);
+    for (int64_t k = 0; k < d.chunks; ++k)
+      a += static_cast<double>(s1[(i * d.chunks + k) * d.c + ch]);
+    for (int64_t k = 0; k < d.chunks; ++k)
+      b += static_cast<double>(s2[(i * d.chunks + k) * d.c + ch]);
   }
   const double count = static_cast<double>(d.hw * d.cg);
   const double m = a / count;
@@ -101,7 +103,8 @@ __global__ void column_loop_stats(Dims d, float eps, const float* x, const float
   mean[t] = mean_f;
   rstd[t] = rstd_f;
   for (int64_t ch = g * d.cg; ch < (g + 1) * d.cg; ++ch) {
-    off[i * d.c + ch] = static_cast<float>(static_cast<double>(shift_at(shift, d.c, i, ch)) - mean_f);
+    off[i * d.c + ch] =
+        static_cast<float>(static_cast<double>(shift_at(shift, d.c, i, ch)) - mean_f);
     scale[i * d.c + ch] = pfgm::fp::mul(gamma[ch], rstd_f);
   }
 }
@@ -132,9 +135,9 @@ __device__ void tree_sum(double* s) {
 // Moments about the pivot in double (each thread's share, then a tree), then the group's
 // elements normalized by the same block: one kernel, but every warp reads cg floats of a pixel
 // and jumps C floats to the next.
-__global__ void block_group_kernel(Dims d, float eps, bool silu, const float* x,
-                                   const float* shift, const float* gamma, const float* beta,
-                                   float* y, float* mean, float* rstd) {
+__global__ void block_group_kernel(Dims d, float eps, bool silu, const float* x, const float* shift,
+                                   const float* gamma, const float* beta, float* y, float* mean,
+                                   float* rstd) {
   __shared__ double sa[kGroupThreads];
   __shared__ double sb[kGroupThreads];
   const int64_t i = blockIdx.y, g = blockIdx.x, count = d.hw * d.cg;
@@ -143,7 +146,8 @@ __global__ void block_group_kernel(Dims d, float eps, bool silu, const float* x,
   double a = 0.0, b = 0.0;
   for (int64_t e = threadIdx.x; e < count; e += kGroupThreads) {
     const int64_t p = e / d.cg, ch = g * d.cg + e % d.cg;
-    const double v = static_cast<double>(xs[p * d.c + e % d.cg] + shift_at(shift, d.c, i, ch)) - pivot;
+    const double v =
+        static_cast<double>(xs[p * d.c + e % d.cg] + shift_at(shift, d.c, i, ch)) - pivot;
     a += v;
     b += v * v;
   }
@@ -224,9 +228,9 @@ void run_family(const lab::Options& opt, lab::Report& report) {
         {"block_group", "one block per (sample, group): strided reads, one kernel",
          [&] {
            const dim3 grid(static_cast<unsigned>(d.groups), static_cast<unsigned>(d.n));
-           block_group_kernel<<<grid, kGroupThreads>>>(d, s.eps, s.silu, dx.get(), sh,
-                                                       dgamma.get(), dbeta.get(), dy.get(),
-                                                       dmean.get(), drstd.get());
+           block_group_kernel<<<grid, kGroupThreads>>>(d, s.eps, s.silu, dx.get(), sh, dgamma.get(),
+                                                       dbeta.get(), dy.get(), dmean.get(),
+                                                       drstd.get());
            lab::check(cudaGetLastError(), "block_group launch");
          }},
     };

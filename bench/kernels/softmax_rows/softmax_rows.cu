@@ -99,7 +99,8 @@ void run_family(const lab::Options& opt, lab::Report& report) {
         for (int64_t p = 0; p < cs.hw; ++p) {
           const float q = qkv[(b * cs.hw + p) * 3 * c + 3 * h];
           float* srow = s.data() + ((b * cs.heads + h) * cs.hw + p) * len;
-          for (int64_t j = 0; j < cs.hw; ++j) srow[j] = q * qkv[(b * cs.hw + j) * 3 * c + 3 * h + 1];
+          for (int64_t j = 0; j < cs.hw; ++j)
+            srow[j] = q * qkv[(b * cs.hw + j) * 3 * c + 3 * h + 1];
         }
       }
     }

@@ -136,17 +136,17 @@ Napi::Object loss_result(Napi::Env env, const cpu::CrossEntropyResult& r) {
 }  // namespace
 
 void ClassifierHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(
-      env, "Classifier",
-      {InstanceMethod("dispose", &ClassifierHandle::Dispose),
-       InstanceMethod("paramInfo", &ClassifierHandle::ParamInfo),
-       InstanceMethod("getBuffer", &ClassifierHandle::GetBuffer),
-       InstanceMethod("setBuffer", &ClassifierHandle::SetBuffer),
-       InstanceMethod("adamSteps", &ClassifierHandle::AdamSteps),
-       InstanceMethod("setAdamSteps", &ClassifierHandle::SetAdamSteps),
-       InstanceMethod("forward", &ClassifierHandle::Forward),
-       InstanceMethod("lossAndGrad", &ClassifierHandle::LossAndGrad),
-       InstanceMethod("trainStep", &ClassifierHandle::TrainStep)});
+  Napi::Function ctor =
+      DefineClass(env, "Classifier",
+                  {InstanceMethod("dispose", &ClassifierHandle::Dispose),
+                   InstanceMethod("paramInfo", &ClassifierHandle::ParamInfo),
+                   InstanceMethod("getBuffer", &ClassifierHandle::GetBuffer),
+                   InstanceMethod("setBuffer", &ClassifierHandle::SetBuffer),
+                   InstanceMethod("adamSteps", &ClassifierHandle::AdamSteps),
+                   InstanceMethod("setAdamSteps", &ClassifierHandle::SetAdamSteps),
+                   InstanceMethod("forward", &ClassifierHandle::Forward),
+                   InstanceMethod("lossAndGrad", &ClassifierHandle::LossAndGrad),
+                   InstanceMethod("trainStep", &ClassifierHandle::TrainStep)});
   exports.Set("Classifier", ctor);
 }
 

@@ -17,8 +17,9 @@ namespace {
 int64_t whole_field(const Napi::Object& o, const char* key, int64_t lo, int64_t hi) {
   const double v = number_field(o, key);
   if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) || v != std::floor(v)) {
-    fail(code::kArgument, std::string("'") + key + "' must be an integer in [" + std::to_string(lo) + ", " +
-                              std::to_string(hi) + "], got " + std::to_string(v));
+    fail(code::kArgument, std::string("'") + key + "' must be an integer in [" +
+                              std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                              std::to_string(v));
   }
   return static_cast<int64_t>(v);
 }
@@ -50,7 +51,8 @@ void InceptionHandle::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Inception", ctor);
 }
 
-InceptionHandle::InceptionHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<InceptionHandle>(info) {}
+InceptionHandle::InceptionHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<InceptionHandle>(info) {}
 
 Napi::Value InceptionHandle::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -60,7 +62,8 @@ Napi::Value InceptionHandle::Load(const Napi::CallbackInfo& info) {
     // Copy exactly the tensors the network reads; the native side checks each one's size again.
     auto weights = std::make_shared<std::map<std::string, std::vector<float>>>();
     for (const nn::InceptionTensor& t : nn::inception_tensors()) {
-      if (!has_field(o, t.name.c_str())) fail(code::kArgument, "load: tensor '" + t.name + "' is missing");
+      if (!has_field(o, t.name.c_str()))
+        fail(code::kArgument, "load: tensor '" + t.name + "' is missing");
       Napi::Float32Array a = float32_field(o, t.name);
       (*weights)[t.name].assign(a.Data(), a.Data() + a.ElementLength());
     }
@@ -81,7 +84,8 @@ Napi::Value InceptionHandle::Features(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (disposed_) fail(code::kDisposed, "features: the Inception network was disposed");
-    if (!net_) fail(code::kArgument, "features: no weights were loaded (await load(weights) first)");
+    if (!net_)
+      fail(code::kArgument, "features: no weights were loaded (await load(weights) first)");
     std::shared_ptr<nn::InceptionV3Fid> net = net_;
     Napi::Object o = object_arg(info, 0);
     const int64_t count = whole_field(o, "count", 0, int64_t{1} << 31);
@@ -94,10 +98,12 @@ Napi::Value InceptionHandle::Features(const Napi::CallbackInfo& info) {
     // The product in double: exact for any array that fits in memory, no int64 overflow.
     const double wanted = static_cast<double>(count) * channels * height * width;
     if (static_cast<double>(images.ElementLength()) != wanted) {
-      fail(code::kShape, "'images' has " + std::to_string(images.ElementLength()) + " values, expected count * " +
-                             "channels * height * width = " + std::to_string(static_cast<int64_t>(wanted)));
+      fail(code::kShape,
+           "'images' has " + std::to_string(images.ElementLength()) + " values, expected count * " +
+               "channels * height * width = " + std::to_string(static_cast<int64_t>(wanted)));
     }
-    auto input = std::make_shared<std::vector<float>>(images.Data(), images.Data() + images.ElementLength());
+    auto input =
+        std::make_shared<std::vector<float>>(images.Data(), images.Data() + images.ElementLength());
     std::shared_ptr<nn::InceptionTaps> taps;
     if (has_field(o, "taps")) {
       Napi::Value v = o.Get("taps");
@@ -110,10 +116,14 @@ Napi::Value InceptionHandle::Features(const Napi::CallbackInfo& info) {
         (*taps)[name.As<Napi::String>().Utf8Value()];
       }
     }
-    auto out = std::make_shared<std::vector<float>>(static_cast<size_t>(count * nn::InceptionV3Fid::kFeatures));
+    auto out = std::make_shared<std::vector<float>>(
+        static_cast<size_t>(count * nn::InceptionV3Fid::kFeatures));
     return PromiseWorker::start(
         env,
-        [=]() { net->features(count, channels, height, width, input->data(), batch, out->data(), taps.get()); },
+        [=]() {
+          net->features(count, channels, height, width, input->data(), batch, out->data(),
+                        taps.get());
+        },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object r = Napi::Object::New(e);
           r.Set("features", to_js(e, *out));

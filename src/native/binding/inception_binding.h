@@ -18,7 +18,8 @@ class InceptionHandle : public Napi::ObjectWrap<InceptionHandle> {
  private:
   // load({ name: Float32Array }) -> Promise<void>
   Napi::Value Load(const Napi::CallbackInfo& info);
-  // features({ images, count, channels, height, width, batch, taps? }) -> Promise<{ features, taps? }>
+  // features({ images, count, channels, height, width, batch, taps? }) -> Promise<{ features, taps?
+  // }>
   Napi::Value Features(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsLoaded(const Napi::CallbackInfo& info);

@@ -26,10 +26,9 @@ int64_t count_arg(const Napi::CallbackInfo& info, size_t i, const char* what, do
     fail(code::kArgument, std::string(what) + " must be a number");
   const double v = info[i].As<Napi::Number>().DoubleValue();
   if (!(v >= lo && v <= hi) || std::floor(v) != v) {
-    fail(code::kArgument, std::string(what) + " must be an integer in [" +
-                              std::to_string(static_cast<int64_t>(lo)) + ", " +
-                              std::to_string(static_cast<int64_t>(hi)) + "], got " +
-                              std::to_string(v));
+    fail(code::kArgument,
+         std::string(what) + " must be an integer in [" + std::to_string(static_cast<int64_t>(lo)) +
+             ", " + std::to_string(static_cast<int64_t>(hi)) + "], got " + std::to_string(v));
   }
   return static_cast<int64_t>(v);
 }
@@ -192,8 +191,8 @@ Napi::Value KnnRadii(const Napi::CallbackInfo& info) {
     const int64_t k = count_arg(info, 3, "k", 1, static_cast<double>(rows - 1));
     if (static_cast<double>(rows) * static_cast<double>(dim) > 4e9)
       fail(code::kMemory, "knnRadii: too many values");
-    auto x = std::make_shared<std::vector<double>>(
-        doubles_arg(info, 0, "the points", rows * dim, true));
+    auto x =
+        std::make_shared<std::vector<double>>(doubles_arg(info, 0, "the points", rows * dim, true));
     require_finite(*x, "the points");
     auto radius = std::make_shared<std::vector<double>>(static_cast<size_t>(rows));
     return PromiseWorker::start(

@@ -36,7 +36,8 @@ Napi::Value guarded(Napi::Env env, F&& body) {
   }
 }
 
-// Work that runs off the JS thread and settles a Promise (docs/dev/architecture.md, "The addon boundary": the event loop never blocks).
+// Work that runs off the JS thread and settles a Promise (docs/dev/architecture.md, "The addon
+// boundary": the event loop never blocks).
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;
@@ -78,8 +79,10 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  private:
   PromiseWorker(Napi::Env env, Work work, Result result)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)), result_(std::move(result)) {}
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        result_(std::move(result)) {}
 
   Napi::Promise::Deferred deferred_;
   Work work_;
@@ -108,7 +111,8 @@ inline bool has_field(const Napi::Object& o, const char* key) {
 // A shape as a JS array of numbers (parameter, tensor and op-output shapes).
 inline Napi::Array shape_array(Napi::Env env, const std::vector<int64_t>& shape) {
   Napi::Array a = Napi::Array::New(env, shape.size());
-  for (size_t d = 0; d < shape.size(); ++d) a.Set(static_cast<uint32_t>(d), static_cast<double>(shape[d]));
+  for (size_t d = 0; d < shape.size(); ++d)
+    a.Set(static_cast<uint32_t>(d), static_cast<double>(shape[d]));
   return a;
 }
 

@@ -153,7 +153,9 @@ Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
 struct BatchInputs {
   int64_t batch = 0;
   std::vector<float> data, noise, sigma, labels, augment;
-  static const float* or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+  static const float* or_null(const std::vector<float>& v) {
+    return v.empty() ? nullptr : v.data();
+  }
   nn::Labels view() const { return nn::Labels{or_null(labels), or_null(augment)}; }
 };
 
@@ -171,7 +173,8 @@ BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* dat
   const bool optional = perturbation == Perturbation::kOptional;
   if (perturbation == Perturbation::kNone) {
     if (has_field(o, "sigma") || has_field(o, "noise"))
-      fail(code::kArgument, "a PFGM step draws its own perturbation: leave 'noise' and 'sigma' out");
+      fail(code::kArgument,
+           "a PFGM step draws its own perturbation: leave 'noise' and 'sigma' out");
   } else {
     b.sigma = floats(o, "sigma", b.batch, optional);
   }
@@ -194,33 +197,35 @@ BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* dat
 }  // namespace
 
 void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(
-      env, "Network",
-      {InstanceMethod("dispose", &NetworkHandle::Dispose),
-       InstanceMethod("paramInfo", &NetworkHandle::ParamInfo),
-       InstanceMethod("getBuffer", &NetworkHandle::GetBuffer),
-       InstanceMethod("setBuffer", &NetworkHandle::SetBuffer),
-       InstanceMethod("denoise", &NetworkHandle::Denoise),
-       InstanceMethod("field", &NetworkHandle::Field),
-       InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
-       InstanceMethod("inputVjp", &NetworkHandle::InputVjp),
-       InstanceMethod("trainStep", &NetworkHandle::TrainStep),
-       InstanceMethod("counters", &NetworkHandle::Counters),
-       InstanceMethod("setCounters", &NetworkHandle::SetCounters),
-       StaticMethod("profile", &NetworkHandle::Profile)});
+  Napi::Function ctor = DefineClass(env, "Network",
+                                    {InstanceMethod("dispose", &NetworkHandle::Dispose),
+                                     InstanceMethod("paramInfo", &NetworkHandle::ParamInfo),
+                                     InstanceMethod("getBuffer", &NetworkHandle::GetBuffer),
+                                     InstanceMethod("setBuffer", &NetworkHandle::SetBuffer),
+                                     InstanceMethod("denoise", &NetworkHandle::Denoise),
+                                     InstanceMethod("field", &NetworkHandle::Field),
+                                     InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
+                                     InstanceMethod("inputVjp", &NetworkHandle::InputVjp),
+                                     InstanceMethod("trainStep", &NetworkHandle::TrainStep),
+                                     InstanceMethod("counters", &NetworkHandle::Counters),
+                                     InstanceMethod("setCounters", &NetworkHandle::SetCounters),
+                                     StaticMethod("profile", &NetworkHandle::Profile)});
   exports.Set("Network", ctor);
 }
 
-NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkHandle>(info) {
+NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NetworkHandle>(info) {
   Napi::Env env = info.Env();
   guarded(env, [&]() -> Napi::Value {
     Napi::Object c = object_arg(info, 0);
     nn::PrecondConfig pc;
     pc.sigma_data = num_field(c, "sigma_data", 0.5);
     pc.d_aware_c_in = has_field(c, "d_aware_c_in") && c.Get("d_aware_c_in").ToBoolean().Value();
-    pc.adaptive_scale = has_field(c, "adaptive_scale") && c.Get("adaptive_scale").ToBoolean().Value();
+    pc.adaptive_scale =
+        has_field(c, "adaptive_scale") && c.Get("adaptive_scale").ToBoolean().Value();
     pc.D = num_field(c, "D", INFINITY);
-    const std::string objective = has_field(c, "objective") ? string_field(c, "objective") : "pfgmpp";
+    const std::string objective =
+        has_field(c, "objective") ? string_field(c, "objective") : "pfgmpp";
     if (objective != "pfgmpp" && objective != "pfgm")
       fail(code::kArgument, "unknown objective '" + objective + "' (use 'pfgmpp' or 'pfgm')");
     pc.pfgm_field = objective == "pfgm";
@@ -244,7 +249,8 @@ NetworkHandle::NetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     }
     device_ = device;
     auto net = std::make_unique<nn::Denoiser>(make_backbone(c, pc.pfgm_field ? 1 : 0), pc);
-    session_ = std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed), *backend);
+    session_ =
+        std::make_shared<train::Session>(std::move(net), static_cast<uint64_t>(seed), *backend);
     return env.Undefined();
   });
 }
@@ -354,13 +360,15 @@ Napi::Value NetworkHandle::Field(const Napi::CallbackInfo& info) {
     const int64_t per = s->net().sample_numel();
     if (has_field(o, "target")) {
       // With a target: the loss and every gradient (read them with getBuffer('grads')).
-      auto target = std::make_shared<std::vector<float>>(floats(o, "target", b->batch * (per + 1), false));
+      auto target =
+          std::make_shared<std::vector<float>>(floats(o, "target", b->batch * (per + 1), false));
       auto loss = std::make_shared<double>(0);
       return PromiseWorker::start(
           env,
           [=]() {
             std::lock_guard<std::mutex> lock(s->mutex());
-            *loss = s->field_loss_and_grad(b->batch, b->data.data(), z->data(), b->view(), target->data());
+            *loss = s->field_loss_and_grad(b->batch, b->data.data(), z->data(), b->view(),
+                                           target->data());
           },
           [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *loss); });
     }
@@ -497,7 +505,8 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
   });
 }
 
-// profile() -> { stage: milliseconds } accumulated since the last call (PFGM_PROFILE=1), then reset.
+// profile() -> { stage: milliseconds } accumulated since the last call (PFGM_PROFILE=1), then
+// reset.
 Napi::Value NetworkHandle::Profile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);

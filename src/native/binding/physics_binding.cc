@@ -1,5 +1,5 @@
-// JS entry points of the physics kernels (docs/method.md §2.1-2.3, §3). Each allocates its outputs on the
-// input's device, then runs the CPU or CUDA kernel off the JS thread.
+// JS entry points of the physics kernels (docs/method.md §2.1-2.3, §3). Each allocates its outputs
+// on the input's device, then runs the CPU or CUDA kernel off the JS thread.
 #include <cmath>
 #include <vector>
 
@@ -64,8 +64,10 @@ void require_float(const Tensor& t, const char* what) {
 
 void require_batch(const std::vector<int64_t>& shape, const char* what) {
   if (shape.size() < 2 || shape[0] < 1)
-    fail(code::kShape, std::string(what) + " must have shape [count, ...sample] with count >= 1 and "
-                                           "at least one sample dimension, got " + shape_string(shape));
+    fail(code::kShape, std::string(what) +
+                           " must have shape [count, ...sample] with count >= 1 and "
+                           "at least one sample dimension, got " +
+                           shape_string(shape));
 }
 
 int64_t sample_size(const std::vector<int64_t>& shape) {
@@ -73,7 +75,8 @@ int64_t sample_size(const std::vector<int64_t>& shape) {
   for (size_t i = 1; i < shape.size(); ++i)
     if (__builtin_mul_overflow(n, shape[i], &n))
       fail(code::kMemory, "a batch of shape " + shape_string(shape) + " does not fit in memory");
-  if (n < 1) fail(code::kShape, "each sample needs at least one element, got " + shape_string(shape));
+  if (n < 1)
+    fail(code::kShape, "each sample needs at least one element, got " + shape_string(shape));
   return n;
 }
 
@@ -204,8 +207,10 @@ Napi::Value PfgmPerturb(const Napi::CallbackInfo& info) {
             gpu ? cuda::pfgm_perturb_f32(y->data<float>(), x->data<float>(), z->data<float>(), spec)
                 : cpu::pfgm_perturb_f32(y->data<float>(), x->data<float>(), z->data<float>(), spec);
           } else {
-            gpu ? cuda::pfgm_perturb_f64(y->data<double>(), x->data<double>(), z->data<double>(), spec)
-                : cpu::pfgm_perturb_f64(y->data<double>(), x->data<double>(), z->data<double>(), spec);
+            gpu ? cuda::pfgm_perturb_f64(y->data<double>(), x->data<double>(), z->data<double>(),
+                                         spec)
+                : cpu::pfgm_perturb_f64(y->data<double>(), x->data<double>(), z->data<double>(),
+                                        spec);
           }
         },
         [x, z](Napi::Env env) -> Napi::Value {
@@ -239,11 +244,15 @@ Napi::Value TrainingSigma(const Napi::CallbackInfo& info) {
         [out, count, p_mean, p_std, streams]() {
           const bool gpu = out->device == Device::cuda;
           if (out->dtype == DType::f32) {
-            gpu ? cuda::training_sigma_f32(out->data<float>(), count, p_mean, p_std, streams->streams)
-                : cpu::training_sigma_f32(out->data<float>(), count, p_mean, p_std, streams->streams);
+            gpu ? cuda::training_sigma_f32(out->data<float>(), count, p_mean, p_std,
+                                           streams->streams)
+                : cpu::training_sigma_f32(out->data<float>(), count, p_mean, p_std,
+                                          streams->streams);
           } else {
-            gpu ? cuda::training_sigma_f64(out->data<double>(), count, p_mean, p_std, streams->streams)
-                : cpu::training_sigma_f64(out->data<double>(), count, p_mean, p_std, streams->streams);
+            gpu ? cuda::training_sigma_f64(out->data<double>(), count, p_mean, p_std,
+                                           streams->streams)
+                : cpu::training_sigma_f64(out->data<double>(), count, p_mean, p_std,
+                                          streams->streams);
           }
         },
         [out](Napi::Env env) -> Napi::Value { return TensorHandle::Make(env, out); });

@@ -44,9 +44,7 @@ struct Pinned {
   void hold(const Napi::Object& o) { refs.push_back(Napi::Persistent(o)); }
 };
 
-bool overlap(const float* a, const float* b, int64_t n) {
-  return a != b && a < b + n && b < a + n;
-}
+bool overlap(const float* a, const float* b, int64_t n) { return a != b && a < b + n && b < a + n; }
 
 // linearCombination(out, coefs: Float64Array, terms: Float32Array[]): the arguments of both forms.
 struct Combination {
@@ -58,12 +56,14 @@ struct Combination {
 
 Combination read_combination(const Napi::CallbackInfo& info, Pinned* pin) {
   if (info.Length() < 3)
-    fail(code::kArgument, "linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[])");
+    fail(code::kArgument,
+         "linearCombination(out: Float32Array, coefs: Float64Array, terms: Float32Array[])");
   Combination c;
   Napi::Float32Array out = float32_value(info[0], "out");
   c.n = static_cast<int64_t>(out.ElementLength());
   c.out = out.Data();
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+  if (!info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
     fail(code::kDtype, "coefs must be a Float64Array");
   Napi::Float64Array coefs = info[1].As<Napi::Float64Array>();
   if (!info[2].IsArray()) fail(code::kArgument, "terms must be an array of Float32Arrays");
@@ -212,12 +212,11 @@ Napi::Value Rademacher(const Napi::CallbackInfo& info) {
 class IdealDenoiserHandle : public Napi::ObjectWrap<IdealDenoiserHandle> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function ctor =
-        DefineClass(env, "IdealDenoiser",
-                    {InstanceMethod("dispose", &IdealDenoiserHandle::Dispose),
-                     InstanceMethod("info", &IdealDenoiserHandle::Info),
-                     InstanceMethod("denoise", &IdealDenoiserHandle::Denoise),
-                     InstanceMethod("inputVjp", &IdealDenoiserHandle::InputVjp)});
+    Napi::Function ctor = DefineClass(env, "IdealDenoiser",
+                                      {InstanceMethod("dispose", &IdealDenoiserHandle::Dispose),
+                                       InstanceMethod("info", &IdealDenoiserHandle::Info),
+                                       InstanceMethod("denoise", &IdealDenoiserHandle::Denoise),
+                                       InstanceMethod("inputVjp", &IdealDenoiserHandle::InputVjp)});
     exports.Set("IdealDenoiser", ctor);
   }
 
@@ -304,7 +303,8 @@ class IdealDenoiserHandle : public Napi::ObjectWrap<IdealDenoiserHandle> {
         fail(code::kDtype, "'classes' must be an Int32Array");
       Napi::Int32Array a = cv.As<Napi::Int32Array>();
       if (static_cast<int64_t>(a.ElementLength()) != c->queries)
-        fail(code::kShape, "'classes' needs one value per sample (" + std::to_string(c->queries) + ")");
+        fail(code::kShape,
+             "'classes' needs one value per sample (" + std::to_string(c->queries) + ")");
       c->classes.assign(a.Data(), a.Data() + a.ElementLength());
     }
     if (with_v) {
@@ -332,7 +332,9 @@ class IdealDenoiserHandle : public Napi::ObjectWrap<IdealDenoiserHandle> {
       auto c = read_call(object_arg(info, 0), *m, false);
       return PromiseWorker::start(
           env,
-          [m, c]() { m->denoise(c->queries, c->x.data(), c->sigma.data(), c->cls(), c->out.data()); },
+          [m, c]() {
+            m->denoise(c->queries, c->x.data(), c->sigma.data(), c->cls(), c->out.data());
+          },
           [c](Napi::Env e) -> Napi::Value { return to_js(e, c->out); });
     });
   }

@@ -1,5 +1,6 @@
 // JS entry points of the sampler stack (src/sample/*.ts): the fused per-step update, EDM's churn
-// noise, the likelihood's Rademacher probes, and the ideal denoiser (docs/method.md §2.4) as a model.
+// noise, the likelihood's Rademacher probes, and the ideal denoiser (docs/method.md §2.4) as a
+// model.
 #pragma once
 
 #include <napi.h>

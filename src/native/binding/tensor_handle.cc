@@ -44,7 +44,8 @@ std::shared_ptr<Tensor> TensorHandle::FromValue(Napi::Value value, const char* w
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor->Value()))
     fail(code::kArgument, std::string(what) + " must be a Tensor");
   TensorHandle* h = Napi::ObjectWrap<TensorHandle>::Unwrap(value.As<Napi::Object>());
-  if (!h->tensor_) fail(code::kDisposed, std::string(what) + " was disposed: it can no longer be used");
+  if (!h->tensor_)
+    fail(code::kDisposed, std::string(what) + " was disposed: it can no longer be used");
   return h->tensor_;
 }
 
@@ -63,7 +64,8 @@ Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
     auto t = FromValue(Value(), "tensor");
     Napi::Array a = Napi::Array::New(info.Env(), t->shape.size());
     for (size_t i = 0; i < t->shape.size(); ++i)
-      a.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), static_cast<double>(t->shape[i])));
+      a.Set(static_cast<uint32_t>(i),
+            Napi::Number::New(info.Env(), static_cast<double>(t->shape[i])));
     return a;
   });
 }
@@ -95,9 +97,9 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
           Napi::ArrayBuffer b = ref->Value();
           size_t length = static_cast<size_t>(t->numel());
           napi_value array;
-          NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, typed_array_type(t->dtype), length,
-                                                           b, 0, &array),
-                               Napi::Value());
+          NAPI_THROW_IF_FAILED(
+              env, napi_create_typedarray(env, typed_array_type(t->dtype), length, b, 0, &array),
+              Napi::Value());
           return Napi::Value(env, array);
         });
   });
@@ -106,8 +108,8 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
 Napi::Value CreateTensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsArray() ||
-        !info[2].IsString() || !info[3].IsString())
+    if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsString() ||
+        !info[3].IsString())
       fail(code::kArgument, "createTensor(typedArray, shape, dtype, device)");
     Napi::TypedArray src = info[0].As<Napi::TypedArray>();
     DType dtype = parse_dtype(info[2].As<Napi::String>().Utf8Value());

@@ -84,7 +84,7 @@ FrechetResult frechet_distance(int64_t n, const double* mean1, const double* cov
   }
   const double* vk = rows.data() + first * n;  // k x n
   std::vector<double> t(static_cast<size_t>(k * n)), m(static_cast<size_t>(k * k));
-  gemm(false, false, k, n, n, 1.0, vk, n, cov2, n, 0.0, t.data(), n);    // V_k^T S2
+  gemm(false, false, k, n, n, 1.0, vk, n, cov2, n, 0.0, t.data(), n);     // V_k^T S2
   gemm(false, true, k, k, n, 1.0, t.data(), n, vk, n, 0.0, m.data(), k);  // V_k^T S2 V_k
   for (int64_t i = 0; i < k; ++i) {
     const double si = std::sqrt(l[first + i]);
@@ -92,8 +92,8 @@ FrechetResult frechet_distance(int64_t n, const double* mean1, const double* cov
   }
   std::vector<double> mu(static_cast<size_t>(k));
   symmetric_eigen(k, m.data(), mu.data(), nullptr);
-  const Clamp c2 = clamp_eigenvalues(k, mu.data(), tolerance,
-                                     "S1^(1/2) S2 S1^(1/2) (so the second covariance)");
+  const Clamp c2 =
+      clamp_eigenvalues(k, mu.data(), tolerance, "S1^(1/2) S2 S1^(1/2) (so the second covariance)");
   r.clamped2 = c2.count;
   r.most_negative2 = c2.most_negative;
   for (int64_t i = 0; i < k; ++i) r.trace_sqrt += std::sqrt(mu[i]);

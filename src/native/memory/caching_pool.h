@@ -60,8 +60,8 @@ inline std::string bytes_text(size_t bytes) {
 }
 
 struct PoolStats {
-  size_t in_use_bytes = 0;   // handed out and not yet released (size-class bytes)
-  size_t cached_bytes = 0;   // released, kept for reuse
+  size_t in_use_bytes = 0;     // handed out and not yet released (size-class bytes)
+  size_t cached_bytes = 0;     // released, kept for reuse
   uint64_t device_allocs = 0;  // calls to the device allocator (misses)
   uint64_t device_frees = 0;   // blocks given back to the device
   uint64_t hits = 0;           // requests served from the cache
@@ -83,7 +83,8 @@ struct PoolStats {
 template <class Device, class Stream>
 class CachingPool {
  public:
-  explicit CachingPool(Device device, bool caching = true) : device_(std::move(device)), caching_(caching) {}
+  explicit CachingPool(Device device, bool caching = true)
+      : device_(std::move(device)), caching_(caching) {}
   CachingPool(const CachingPool&) = delete;
   CachingPool& operator=(const CachingPool&) = delete;
 
@@ -195,8 +196,9 @@ class CachingPool {
     device_.mem_info(&dev_free, &dev_total);
     fail(code::kMemory,
          "out of GPU memory: could not allocate " + bytes_text(bytes) +
-             (cls == 0 ? std::string(" (no device holds that much)")
-                       : caching_ ? " (size class " + bytes_text(cls) + ")" : std::string(" (PFGM_CUDA_NO_CACHING=1)")) +
+             (cls == 0   ? std::string(" (no device holds that much)")
+              : caching_ ? " (size class " + bytes_text(cls) + ")"
+                         : std::string(" (PFGM_CUDA_NO_CACHING=1)")) +
              "; pfgm holds " + bytes_text(stats_.in_use_bytes) + " in use and " +
              bytes_text(stats_.cached_bytes) + " cached, the device reports " +
              bytes_text(dev_free) + " free of " + bytes_text(dev_total) +

@@ -1,8 +1,8 @@
 // What backend.h declares besides the backends themselves: the precision's names, and the host
 // access to backend memory that works on any backend (the pointer itself on the CPU, a staged copy
 // elsewhere).
-#include "../errors.h"
 #include "backend.h"
+#include "../errors.h"
 
 namespace pfgm::nn {
 

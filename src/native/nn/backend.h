@@ -1,10 +1,10 @@
-// The ops a network runs, on one device (docs/dev/architecture.md, "One op list, two backends"). The modules of nn/ and the
-// training session call only these, so one module tree runs on the CPU engine (cpu_backend(),
-// which forwards to pfgm::cpu::, the readable reference) and on CUDA (cuda_backend(), in
-// cuda/backend.cu, which forwards to the pfgm::cuda:: twins). Every pointer is in the backend's
-// memory unless the op's entry in backend_ops.h (the list of ops, which also says how to add one)
-// checks it HOST: per-sample coefficients (sigma, c_in, loss weights) are computed on the host and
-// are a few floats per sample.
+// The ops a network runs, on one device (docs/dev/architecture.md, "One op list, two backends").
+// The modules of nn/ and the training session call only these, so one module tree runs on the CPU
+// engine (cpu_backend(), which forwards to pfgm::cpu::, the readable reference) and on CUDA
+// (cuda_backend(), in cuda/backend.cu, which forwards to the pfgm::cuda:: twins). Every pointer is
+// in the backend's memory unless the op's entry in backend_ops.h (the list of ops, which also says
+// how to add one) checks it HOST: per-sample coefficients (sigma, c_in, loss weights) are computed
+// on the host and are a few floats per sample.
 #pragma once
 
 #include <cstdint>

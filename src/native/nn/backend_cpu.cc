@@ -1,9 +1,10 @@
-// The CPU backend: every call forwards to the reference ops of src/native/ops, optim and physics,
-// so a network on this backend computes exactly what the CPU engine always has. The ops' overrides
-// are generated from the list in backend_ops.h.
+// The CPU backend: every call forwards to the reference ops (pfgm::cpu) of src/native/ops, optim
+// and physics, so a network on this backend computes exactly what the CPU engine always has. The
+// ops' overrides are generated from the list in backend_ops.h.
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "../errors.h"
 #include "backend.h"
@@ -11,11 +12,24 @@
 namespace pfgm::nn {
 namespace {
 
-// Where the CPU backend finds an op's reference: pfgm::cpu (ops/, physics/) or pfgm::optim.
-namespace reference {
-using namespace pfgm::cpu;
-using namespace pfgm::optim;
-}  // namespace reference
+// Each CPU reference that backend_ops.h declares is one function of the backend's signature: an
+// ops/*.h declaration that differed from the list would have made a second overload.
+#define PFGM_CPU_SIGNATURE_PLAIN(ret, name, params)                  \
+  static_assert(std::is_same_v<decltype(&cpu::name), ret(*) params>, \
+                "cpu::" #name " differs from its entry in backend_ops.h");
+#define PFGM_CPU_SIGNATURE_MATH PFGM_CPU_SIGNATURE_PLAIN
+#define PFGM_CPU_SIGNATURE_ATTENTION PFGM_CPU_SIGNATURE_PLAIN
+#define PFGM_CPU_SIGNATURE_CUDA_CUSTOM PFGM_CPU_SIGNATURE_PLAIN
+#define PFGM_CPU_SIGNATURE_CUSTOM(ret, name, params)
+#define PFGM_CPU_SIGNATURE(kind, ret, name, label, params, args, checks) \
+  PFGM_CPU_SIGNATURE_##kind(ret, name, params)
+PFGM_BACKEND_OPS(PFGM_CPU_SIGNATURE)
+#undef PFGM_CPU_SIGNATURE
+#undef PFGM_CPU_SIGNATURE_CUSTOM
+#undef PFGM_CPU_SIGNATURE_CUDA_CUSTOM
+#undef PFGM_CPU_SIGNATURE_ATTENTION
+#undef PFGM_CPU_SIGNATURE_MATH
+#undef PFGM_CPU_SIGNATURE_PLAIN
 
 class CpuBackend final : public Backend {
  public:
@@ -25,7 +39,7 @@ class CpuBackend final : public Backend {
     float* p = new (std::nothrow) float[static_cast<size_t>(count)]();
     if (p == nullptr) {
       fail(code::kMemory, "out of host memory: could not allocate " + std::to_string(count) +
-                                   " floats for an activation (use a smaller batch)");
+                              " floats for an activation (use a smaller batch)");
     }
     return p;
   }
@@ -39,7 +53,7 @@ class CpuBackend final : public Backend {
 
   // The ops of backend_ops.h: the CUSTOM ones below the class, the others forwarded as they are.
 #define PFGM_CPU_PLAIN(ret, name, params, args) \
-  ret name params override { return reference::name args; }
+  ret name params override { return cpu::name args; }
 #define PFGM_CPU_MATH PFGM_CPU_PLAIN
 #define PFGM_CPU_ATTENTION PFGM_CPU_PLAIN
 #define PFGM_CPU_CUDA_CUSTOM PFGM_CPU_PLAIN

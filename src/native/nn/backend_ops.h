@@ -1,30 +1,39 @@
 // The one list of the ops a network runs on a backend (nn/backend.h). Everything that repeats an
 // op's signature is generated from it:
+//   - the declarations of the CPU references pfgm::cpu::name (below the list), for every kind
+//     but CUSTOM;
 //   - the pure virtuals of nn::Backend (backend.h);
-//   - the CPU backend's overrides, forwarding to pfgm::cpu:: / optim:: (backend_cpu.cc);
+//   - the CPU backend's overrides, forwarding to pfgm::cpu:: (backend_cpu.cc);
 //   - the CUDA backend's overrides, forwarding to the pfgm::cuda:: twins under a PFGM_PROFILE
 //     timer (cuda/backend.cu);
 //   - the guarded test device's overrides: the pointer checks below, then the CPU op
 //     (backend_guarded.cc);
 //   - the pfgm::cuda:: declarations of the CUDA twins (cuda/ops.h);
-//   - the fake-CUDA test addon's stand-ins for those twins (test/native/fakecuda/fake_runtime.cc).
+//   - the fake-CUDA test addon's stand-ins for those twins (test/native/fakecuda/fake_runtime.cc);
+//   - a generic test entry per op, op case `backend.name` on every device of the test addons
+//     (test/native/cases/backend_cases.cc; test/native/backend-ops.test.ts runs them).
 // The memory ops (allocate, release, copy, fill, upload, download) are written by hand in each
 // backend.
 //
-// Adding an op `foo` therefore means:
-//   1. its CPU reference: pfgm::cpu::foo in an ops/*.cc, declared in that ops/*.h (or optim/),
-//      a header included below (a new header is one more #include here);
-//   2. its CUDA twin: pfgm::cuda::foo with the same signature, in a cuda/*.cu (device pointers);
+// Adding an op `foo` therefore means touching 4 files:
+//   1. its CPU reference: the definition of pfgm::cpu::foo in an ops/*.cc (the list declares it;
+//      a type the op takes that no header below defines yet needs that header included here);
+//   2. its CUDA twin: pfgm::cuda::foo with the same signature, in a cuda/kernels/*.cu (device
+//      pointers; cuda/ops.h declares it);
 //   3. one entry below (kind PLAIN in the common case);
-//   4. its test (an op case and test/native/*.test.ts; test/gpu for the kernel's parity).
-// Nothing else: backend.h, backend_cpu.cc, cuda/backend.cu, backend_guarded.cc, cuda/ops.h and
-// fake_runtime.cc pick it up. Only kinds other than PLAIN, MATH and ATTENTION ask for more: their
-// overrides are written by hand, in the marked section of cuda/backend.cu (CUDA_CUSTOM) and of
-// backend_cpu.cc too (CUSTOM), and their CUDA twins (whose contract differs from the backend's)
-// are declared in cuda/ops.h and faked in fake_runtime.cc by hand.
+//   4. its test: a row of the table in test/native/backend-ops.test.ts, which runs op case
+//      `backend.foo` on every device against a reference written in TypeScript (test/gpu for the
+//      kernel's parity on a GPU).
+// Nothing else: backend.h, backend_cpu.cc, cuda/backend.cu, backend_guarded.cc, cuda/ops.h,
+// fake_runtime.cc and backend_cases.cc pick it up (a parameter of a struct type that
+// backend_cases.cc has no converter for yet asks for one there). Only kinds other than PLAIN, MATH
+// and ATTENTION ask for more: their overrides are written by hand, in the marked section of
+// cuda/backend.cu (CUDA_CUSTOM) and of backend_cpu.cc too (CUSTOM), and their CUDA twins (whose
+// contract differs from the backend's) are declared in cuda/ops.h and faked in fake_runtime.cc
+// by hand; a CUSTOM op's CPU reference is declared by hand too (in its ops/*.h).
 //
 // One entry: X(kind, return type, name, profile label, (parameters), (arguments), checks)
-//   kind     PLAIN        cpu::name / optim::name and cuda::name take the backend's arguments.
+//   kind     PLAIN        cpu::name and cuda::name take the backend's arguments.
 //            MATH         as PLAIN, and the CUDA twin takes the backend's precision as a trailing
 //                         cuda::MathMode; the profile label gets the shape (s) appended.
 //            ATTENTION    as MATH, but the CUDA backend runs cuda::name_blas (cuBLAS, with the
@@ -38,15 +47,16 @@
 //            prefix), or nullptr for an op that is not timed on its own.
 //   (arguments)  the parameters' names, in order.
 //   checks   each pointer's contract, which the guarded device enforces: IN / OUT (device memory,
-//            non-null, `count` floats), OPT (the same, or null) and HOST (host memory, for a
-//            parameter documented as host; `what` names it in the error message).
+//            non-null, `count` floats), OPT (the same, or null) and HOST (host memory, `count`
+//            elements of the pointer's type, for a parameter documented as host; `what` names it
+//            in the error message). The generic test entries size their arrays from the counts.
 // Every pointer is in the backend's memory unless it is checked HOST: per-sample coefficients
 // (sigma, loss weights, per-row factors) are computed on the host and are a few floats per sample.
 #pragma once
 
 #include <cstdint>
 
-// The CPU references of the ops (and the shapes they take); the CPU backend forwards to these.
+// The shapes and types the ops take (and the hand-written declarations of some CPU references).
 #include "../ops/activation.h"
 #include "../ops/attention.h"
 #include "../ops/conv.h"
@@ -106,19 +116,19 @@
   /* value, <= 8 taps). */                                                                        \
   X(PLAIN, void, fir_down_forward, "gpu:fir.down.forward",                                        \
     (const op::ResampleShape& s, const float* x, float* y), (s, x, y),                            \
-    HOST(s.f, "taps") IN(x, s.in.n * s.in.h * s.in.w * s.in.c)                                    \
+    HOST(s.f, s.taps, "taps") IN(x, s.in.n * s.in.h * s.in.w * s.in.c)                            \
     OUT(y, s.in.n * s.down_h() * s.down_w() * s.in.c))                                            \
   X(PLAIN, void, fir_down_backward, "gpu:fir.down.backward",                                      \
     (const op::ResampleShape& s, const float* dy, float* dx), (s, dy, dx),                        \
-    HOST(s.f, "taps") IN(dy, s.in.n * s.down_h() * s.down_w() * s.in.c)                           \
+    HOST(s.f, s.taps, "taps") IN(dy, s.in.n * s.down_h() * s.down_w() * s.in.c)                   \
     OUT(dx, s.in.n * s.in.h * s.in.w * s.in.c))                                                   \
   X(PLAIN, void, fir_up_forward, "gpu:fir.up.forward",                                            \
     (const op::ResampleShape& s, const float* x, float* y), (s, x, y),                            \
-    HOST(s.f, "taps") IN(x, s.in.n * s.in.h * s.in.w * s.in.c)                                    \
+    HOST(s.f, s.taps, "taps") IN(x, s.in.n * s.in.h * s.in.w * s.in.c)                            \
     OUT(y, s.in.n * s.up_h() * s.up_w() * s.in.c))                                                \
   X(PLAIN, void, fir_up_backward, "gpu:fir.up.backward",                                          \
     (const op::ResampleShape& s, const float* dy, float* dx), (s, dy, dx),                        \
-    HOST(s.f, "taps") IN(dy, s.in.n * s.up_h() * s.up_w() * s.in.c)                               \
+    HOST(s.f, s.taps, "taps") IN(dy, s.in.n * s.up_h() * s.up_w() * s.in.c)                       \
     OUT(dx, s.in.n * s.in.h * s.in.w * s.in.c))                                                   \
   X(PLAIN, void, group_norm_forward, "gpu:group_norm.forward",                                    \
     (const op::GroupNormShape& s, const float* x, const float* shift, const float* gamma,         \
@@ -194,16 +204,16 @@
     IN(x, rows * cols) OUT(out, cols))                                                            \
   X(CUDA_CUSTOM, void, scale_rows, nullptr,                                                       \
     (int64_t rows, int64_t cols, const float* a, const float* x, float* y), (rows, cols, a, x, y),\
-    HOST(a, "a (per-row coefficients)") IN(x, rows * cols) OUT(y, rows * cols))                   \
+    HOST(a, rows, "a (per-row coefficients)") IN(x, rows * cols) OUT(y, rows * cols))             \
   X(CUDA_CUSTOM, void, axpby_rows, nullptr,                                                       \
     (int64_t rows, int64_t cols, const float* a, const float* x, const float* b, const float* z,  \
      float* y),                                                                                   \
     (rows, cols, a, x, b, z, y),                                                                  \
-    HOST(a, "a (per-row coefficients)") HOST(b, "b (per-row coefficients)") IN(x, rows * cols)    \
-    IN(z, rows * cols) OUT(y, rows * cols))                                                       \
+    HOST(a, rows, "a (per-row coefficients)") HOST(b, rows, "b (per-row coefficients)")           \
+    IN(x, rows * cols) IN(z, rows * cols) OUT(y, rows * cols))                                    \
   X(CUDA_CUSTOM, void, sumsq_rows, nullptr,                                                       \
     (int64_t rows, int64_t cols, const float* x, double* out), (rows, cols, x, out),              \
-    IN(x, rows * cols) HOST(out, "out (per-row sums)"))                                           \
+    IN(x, rows * cols) HOST(out, rows, "out (per-row sums)"))                                     \
                                                                                                   \
   /* --- loss, optimizer, physics ----------------------------------------------------------- */ \
   X(CUSTOM, double, weighted_mse_forward, "gpu:loss.forward",                                     \
@@ -211,13 +221,14 @@
      const float* weight),                                                                        \
     (samples, per_sample, pred, target, weight),                                                  \
     IN(pred, samples * per_sample) IN(target, samples * per_sample)                               \
-    HOST(weight, "weight (per-sample loss weights)"))                                             \
+    HOST(weight, samples, "weight (per-sample loss weights)"))                                    \
   X(CUDA_CUSTOM, void, weighted_mse_backward, "gpu:loss.backward",                                \
     (int64_t samples, int64_t per_sample, const float* pred, const float* target,                 \
      const float* weight, float* dpred),                                                          \
     (samples, per_sample, pred, target, weight, dpred),                                           \
     IN(pred, samples * per_sample) IN(target, samples * per_sample)                               \
-    HOST(weight, "weight (per-sample loss weights)") OUT(dpred, samples * per_sample))            \
+    HOST(weight, samples, "weight (per-sample loss weights)")                                     \
+    OUT(dpred, samples * per_sample))                                                             \
   X(PLAIN, optim::GradStats, grad_stats, "gpu:grad_stats",                                        \
     (int64_t count, const float* g), (count, g),                                                  \
     IN(g, count))                                                                                 \
@@ -232,5 +243,25 @@
   /* Student-t noise (physics/noise.h) into `out`, no data added; spec.sigma is on the host. */   \
   X(CUSTOM, void, student_t_noise_f32, "gpu:student_t_noise",                                     \
     (float* out, const NoiseSpec& spec), (out, spec),                                             \
-    OUT(out, spec.count * spec.n) HOST(spec.sigma, "spec.sigma"))
+    OUT(out, spec.count * spec.n) HOST(spec.sigma, spec.count, "spec.sigma"))
 // clang-format on
+
+// The CPU references' declarations (every kind but CUSTOM, whose CPU op has its own signature).
+// Where an ops/*.h declares one too, the two must match exactly (default arguments only there):
+// backend_cpu.cc asserts that each name is one function of the backend's signature.
+#define PFGM_CPU_DECLARE_PLAIN(ret, name, params) ret name params;
+#define PFGM_CPU_DECLARE_MATH PFGM_CPU_DECLARE_PLAIN
+#define PFGM_CPU_DECLARE_ATTENTION PFGM_CPU_DECLARE_PLAIN
+#define PFGM_CPU_DECLARE_CUDA_CUSTOM PFGM_CPU_DECLARE_PLAIN
+#define PFGM_CPU_DECLARE_CUSTOM(ret, name, params)
+#define PFGM_CPU_DECLARE(kind, ret, name, label, params, args, checks) \
+  PFGM_CPU_DECLARE_##kind(ret, name, params)
+namespace pfgm::cpu {
+PFGM_BACKEND_OPS(PFGM_CPU_DECLARE)
+}  // namespace pfgm::cpu
+#undef PFGM_CPU_DECLARE
+#undef PFGM_CPU_DECLARE_CUSTOM
+#undef PFGM_CPU_DECLARE_CUDA_CUSTOM
+#undef PFGM_CPU_DECLARE_ATTENTION
+#undef PFGM_CPU_DECLARE_MATH
+#undef PFGM_CPU_DECLARE_PLAIN

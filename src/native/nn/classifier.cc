@@ -11,10 +11,11 @@
 namespace pfgm::nn {
 
 Classifier::Classifier(const ClassifierConfig& c) : cfg_(c) {
-  if (c.in_channels < 1 || c.resolution < 1 || c.feature_dim < 1 || c.classes < 2 ||
-      c.blocks < 0 || c.channels.empty()) {
-    fail(code::kArgument, "classifier: in_channels, resolution and feature_dim must be positive, "
-                          "classes at least 2, blocks >= 0 and channels non-empty");
+  if (c.in_channels < 1 || c.resolution < 1 || c.feature_dim < 1 || c.classes < 2 || c.blocks < 0 ||
+      c.channels.empty()) {
+    fail(code::kArgument,
+         "classifier: in_channels, resolution and feature_dim must be positive, "
+         "classes at least 2, blocks >= 0 and channels non-empty");
   }
   // Each level after the first halves the resolution exactly (2x2 average pooling).
   int64_t res = c.resolution;

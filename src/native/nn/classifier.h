@@ -17,9 +17,9 @@ namespace pfgm::nn {
 
 struct ClassifierConfig {
   int64_t in_channels = 1;
-  int64_t resolution = 28;                  // square images
+  int64_t resolution = 28;                    // square images
   std::vector<int64_t> channels{24, 48, 96};  // per level
-  int64_t blocks = 1;                       // extra conv blocks per level
+  int64_t blocks = 1;                         // extra conv blocks per level
   int64_t feature_dim = 128;
   int64_t classes = 10;
 };

@@ -16,8 +16,8 @@ struct Context {
   const float* buffers = nullptr;  // non-trainable tensors (Fourier frequencies)
   float* grads = nullptr;          // the flat gradient buffer, written by backward
   int64_t batch = 0;
-  bool training = false;           // dropout and label dropout only when training
-  uint64_t seed = 0;               // dropout streams: (seed, sample_offset + i, step, site)
+  bool training = false;  // dropout and label dropout only when training
+  uint64_t seed = 0;      // dropout streams: (seed, sample_offset + i, step, site)
   uint64_t sample_offset = 0;
   uint32_t step = 0;
 

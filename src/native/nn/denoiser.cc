@@ -16,15 +16,17 @@ Denoiser::Denoiser(std::unique_ptr<Backbone> net, PrecondConfig precond)
   if (pc_.pfgm_field && !field_shape)
     fail(code::kArgument, "a PFGM model needs one more output channel than input channels");
   if (!pc_.pfgm_field && os.numel() != in.numel())
-    fail(code::kArgument, "a denoiser needs as many outputs as inputs (out_channels = in_channels)");
+    fail(code::kArgument,
+         "a denoiser needs as many outputs as inputs (out_channels = in_channels)");
 }
 
 void Denoiser::check_mode(bool field) const {
   if (field && !pc_.pfgm_field)
     fail(code::kArgument, "this model denoises (objective pfgmpp): it has no PFGM field output");
   if (!field && pc_.pfgm_field)
-    fail(code::kArgument, "this model predicts PFGM's field (objective pfgm): sample it with the "
-                          "z-ODE (pfgmSample), not with a denoiser");
+    fail(code::kArgument,
+         "this model predicts PFGM's field (objective pfgm): sample it with the "
+         "z-ODE (pfgmSample), not with a denoiser");
 }
 
 int64_t Denoiser::sample_numel() const { return net_->input_shape(1).numel(); }
@@ -50,8 +52,10 @@ Denoiser::Coefs Denoiser::coefs(double sigma, double sumsq) const {
   const double s2 = scale2(sigma, sumsq);
   const double scale = std::sqrt(s2);
   double var_in = s2 + sd2;
-  if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2) var_in = s2 * pc_.D / (pc_.D - 2) + sd2;
-  return Coefs{static_cast<float>(sd2 / (s2 + sd2)), static_cast<float>(scale * sd / std::sqrt(s2 + sd2)),
+  if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2)
+    var_in = s2 * pc_.D / (pc_.D - 2) + sd2;
+  return Coefs{static_cast<float>(sd2 / (s2 + sd2)),
+               static_cast<float>(scale * sd / std::sqrt(s2 + sd2)),
                static_cast<float>(1.0 / std::sqrt(var_in)), static_cast<float>(std::log(sigma) / 4),
                static_cast<float>((s2 + sd2) / (s2 * sd2))};
 }
@@ -95,8 +99,8 @@ std::vector<Denoiser::Coefs> Denoiser::run_forward(const Context& ctx, const flo
   return k;
 }
 
-void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma,
-                       const Labels& labels, float* out, float* raw) {
+void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
+                       float* out, float* raw) {
   run_forward(ctx, x, sigma, labels, out, raw);
 }
 
@@ -137,7 +141,8 @@ void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
     const float* gi = gs + i * per;  // g = J_F^T (c_out v), in F's input space
     const float* fi = fs + i * per;
     float* out = outs + i * per;
-    const double sd2 = pc_.sigma_data * pc_.sigma_data, s2 = sigma[i] * static_cast<double>(sigma[i]);
+    const double sd2 = pc_.sigma_data * pc_.sigma_data,
+                 s2 = sigma[i] * static_cast<double>(sigma[i]);
     double q = 0, vx = 0, vf = 0, gx = 0;
     for (int64_t j = 0; j < per; ++j) {
       q += static_cast<double>(xi[j]) * xi[j];

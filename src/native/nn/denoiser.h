@@ -16,8 +16,8 @@ namespace pfgm::nn {
 
 struct PrecondConfig {
   double sigma_data = 0.5;
-  // docs/method.md §2.2's D-aware input scale c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2), for
-  // D > 2; off by default (EDM's c_in) for parity with the reference.
+  // docs/method.md §2.2's D-aware input scale c_in = 1 / sqrt(sigma^2 D / (D - 2) + sigma_data^2),
+  // for D > 2; off by default (EDM's c_in) for parity with the reference.
   bool d_aware_c_in = false;
   double D = INFINITY;
   // Heavy-tailed kernels (small D; docs/method.md §2.1) have no finite noise variance, so EDM's
@@ -27,8 +27,8 @@ struct PrecondConfig {
   // the loss weight (c_noise keeps sigma). Coefficients that depend on (x, sigma) only leave the
   // minimiser E[y | x, sigma] unchanged (docs/physics.md).
   bool adaptive_scale = false;
-  // PFGM (docs/method.md §3): the model predicts the normalised field in N + 1 dimensions instead of
-  // denoising. The backbone has one more output channel than input channels; that channel,
+  // PFGM (docs/method.md §3): the model predicts the normalised field in N + 1 dimensions instead
+  // of denoising. The backbone has one more output channel than input channels; that channel,
   // average-pooled over the image, is the z component. Inputs are scaled with z in the role of
   // sigma (the D = 1 alignment r = z) and c_noise = ln(z) / 4. denoise() and loss_and_grad()
   // refuse such a model; field() and field_loss_and_grad() serve it (denoiser_field.cc).
@@ -62,16 +62,16 @@ class Denoiser {
                  const float* v, float* vjp, float* denoised = nullptr);
 
   // x = y + noise; returns the mean weighted loss against `target` (null: y itself; STF passes
-  // the reference-batch posterior mean, docs/method.md §2.4) and writes every gradient into ctx.grads.
-  // denoised (nullable) receives D(x).
+  // the reference-batch posterior mean, docs/method.md §2.4) and writes every gradient into
+  // ctx.grads. denoised (nullable) receives D(x).
   double loss_and_grad(const Context& ctx, const float* y, const float* noise, const float* sigma,
                        const Labels& labels, float* denoised = nullptr,
                        const float* target = nullptr);
 
   // PFGM: out [n, N + 1] = the predicted field at the augmented points (x [n, ...], z [n]).
   void field(const Context& ctx, const float* x, const float* z, const Labels& labels, float* out);
-  // Mean over the batch of ||field(x, z) - target||^2 (target [n, N + 1], docs/method.md (3.1)), summed
-  // over the N + 1 components; writes every gradient into ctx.grads.
+  // Mean over the batch of ||field(x, z) - target||^2 (target [n, N + 1], docs/method.md (3.1)),
+  // summed over the N + 1 components; writes every gradient into ctx.grads.
   double field_loss_and_grad(const Context& ctx, const float* x, const float* z,
                              const Labels& labels, const float* target);
 

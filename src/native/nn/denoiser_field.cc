@@ -1,7 +1,7 @@
-// PFGM's field model (docs/method.md §3): the backbone F predicts the normalised field of eq. (3.1) at an
-// augmented point (x, z). Channels 0..C-1 of F are the x components (NCHW order at the boundary);
-// channel C, averaged over the image, is the z component (one scalar per sample). Vectors are
-// 1x1 images, so their last output is z directly.
+// PFGM's field model (docs/method.md §3): the backbone F predicts the normalised field of eq. (3.1)
+// at an augmented point (x, z). Channels 0..C-1 of F are the x components (NCHW order at the
+// boundary); channel C, averaged over the image, is the z component (one scalar per sample).
+// Vectors are 1x1 images, so their last output is z directly.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -27,7 +27,8 @@ void Denoiser::field(const Context& ctx, const float* x, const float* z, const L
     cn_host[i] = static_cast<float>(std::log(static_cast<double>(z[i])) / 4);
     // c_in of the denoiser at sigma = z (the D = 1 alignment r = z): the perturbation's
     // per-coordinate scale grows like z, so this keeps the backbone's inputs near unit scale.
-    c_in[i] = static_cast<float>(1.0 / std::sqrt(scale2(z[i], q[i]) + pc_.sigma_data * pc_.sigma_data));
+    c_in[i] =
+        static_cast<float>(1.0 / std::sqrt(scale2(z[i], q[i]) + pc_.sigma_data * pc_.sigma_data));
   }
   float* xin = ctx.ensure(x_in_, in.numel());
   be.nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);

@@ -27,8 +27,8 @@ struct ConvSpec {
 };
 
 // kh x kw kernel, one stride for both axes, padding (ph, pw): BasicConv2d's arguments.
-ConvGeometry geom(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t stride = 1, int64_t ph = 0,
-                  int64_t pw = 0) {
+ConvGeometry geom(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t stride = 1,
+                  int64_t ph = 0, int64_t pw = 0) {
   return {cin, cout, kh, kw, stride, stride, ph, pw};
 }
 
@@ -102,14 +102,17 @@ const std::vector<ConvSpec>& specs() {
 
 // The folded layer: conv(x, w) then (z - mean) / sqrt(var + eps) * gamma + beta is
 // conv(x, w * s) + (beta - mean * s) with s = gamma / sqrt(var + eps), computed in double.
-cpu::InferenceConv2d fold(const ConvSpec& spec, const std::map<std::string, std::vector<float>>& weights) {
+cpu::InferenceConv2d fold(const ConvSpec& spec,
+                          const std::map<std::string, std::vector<float>>& weights) {
   auto tensor = [&](const std::string& leaf, size_t count) -> const std::vector<float>& {
     const std::string name = spec.name + "." + leaf;
     auto it = weights.find(name);
-    if (it == weights.end()) fail(code::kArgument, "Inception weights: tensor '" + name + "' is missing");
+    if (it == weights.end())
+      fail(code::kArgument, "Inception weights: tensor '" + name + "' is missing");
     if (it->second.size() != count) {
-      fail(code::kShape, "Inception weights: tensor '" + name + "' has " + std::to_string(it->second.size()) +
-                             " values, expected " + std::to_string(count));
+      fail(code::kShape, "Inception weights: tensor '" + name + "' has " +
+                             std::to_string(it->second.size()) + " values, expected " +
+                             std::to_string(count));
     }
     return it->second;
   };
@@ -127,9 +130,10 @@ cpu::InferenceConv2d fold(const ConvSpec& spec, const std::map<std::string, std:
       fail(code::kArgument, "Inception weights: '" + spec.name + ".bn.running_var' holds " +
                                 std::to_string(var[o]) + " (a variance must be >= 0)");
     }
-    const double s = static_cast<double>(gamma[o]) / std::sqrt(static_cast<double>(var[o]) +
-                                                              InceptionV3Fid::kBatchNormEps);
-    for (size_t i = 0; i < per_out; ++i) folded[o * per_out + i] = static_cast<float>(w[o * per_out + i] * s);
+    const double s = static_cast<double>(gamma[o]) /
+                     std::sqrt(static_cast<double>(var[o]) + InceptionV3Fid::kBatchNormEps);
+    for (size_t i = 0; i < per_out; ++i)
+      folded[o * per_out + i] = static_cast<float>(w[o * per_out + i] * s);
     bias[o] = static_cast<float>(beta[o] - mean[o] * s);
   }
   return cpu::InferenceConv2d(g, std::move(folded), std::move(bias), /*relu=*/true);
@@ -153,9 +157,9 @@ const std::vector<InceptionTensor>& inception_tensors() {
 }
 
 const std::vector<std::string>& InceptionV3Fid::stage_names() {
-  static const std::vector<std::string> names{"input",    "pool1",    "pool2",    "Mixed_5b", "Mixed_5c",
-                                              "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                                              "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"};
+  static const std::vector<std::string> names{
+      "input",    "pool1",    "pool2",    "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+      "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"};
   return names;
 }
 
@@ -251,7 +255,8 @@ class InceptionV3Fid::Forward {
   Act block_a(const std::string& p, const Act& x, size_t out_slot) {
     const Act b1 = conv(p + ".branch1x1", x, 3);
     const Act b5 = conv(p + ".branch5x5_2", conv(p + ".branch5x5_1", x, 4), 5);
-    const Act b3 = conv(p + ".branch3x3dbl_3", conv(p + ".branch3x3dbl_2", conv(p + ".branch3x3dbl_1", x, 4), 6), 7);
+    const Act b3 = conv(p + ".branch3x3dbl_3",
+                        conv(p + ".branch3x3dbl_2", conv(p + ".branch3x3dbl_1", x, 4), 6), 7);
     const Act bp = conv(p + ".branch_pool", avg_pool_same(x, 4), 8);
     return concat({b1, b5, b3, bp}, out_slot);
   }
@@ -259,7 +264,8 @@ class InceptionV3Fid::Forward {
   // InceptionB (Mixed_6a): 3x3 stride 2 | 1x1 -> 3x3 -> 3x3 stride 2 | max pool 3 stride 2.
   Act block_b(const std::string& p, const Act& x, size_t out_slot) {
     const Act b3 = conv(p + ".branch3x3", x, 3);
-    const Act bd = conv(p + ".branch3x3dbl_3", conv(p + ".branch3x3dbl_2", conv(p + ".branch3x3dbl_1", x, 4), 5), 6);
+    const Act bd = conv(p + ".branch3x3dbl_3",
+                        conv(p + ".branch3x3dbl_2", conv(p + ".branch3x3dbl_1", x, 4), 5), 6);
     const Act bp = max_pool(x, 2, 0, 7);
     return concat({b3, bd, bp}, out_slot);
   }
@@ -341,9 +347,11 @@ class InceptionV3Fid::Forward {
       next = 1 - next;
       tap(name, a);
     };
-    for (const char* name : {"Mixed_5b", "Mixed_5c", "Mixed_5d"}) stage(name, block_a(name, a, next));
+    for (const char* name : {"Mixed_5b", "Mixed_5c", "Mixed_5d"})
+      stage(name, block_a(name, a, next));
     stage("Mixed_6a", block_b("Mixed_6a", a, next));
-    for (const char* name : {"Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"}) stage(name, block_c(name, a, next));
+    for (const char* name : {"Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"})
+      stage(name, block_c(name, a, next));
     stage("Mixed_7a", block_d("Mixed_7a", a, next));
     stage("Mixed_7b", block_e("Mixed_7b", a, /*max_pooled=*/false, next));
     stage("Mixed_7c", block_e("Mixed_7c", a, /*max_pooled=*/true, next));
@@ -356,11 +364,12 @@ class InceptionV3Fid::Forward {
   InceptionTaps* taps_;
 };
 
-void InceptionV3Fid::features(int64_t n, int64_t c, int64_t h, int64_t w, const float* images, int64_t batch,
-                              float* out, InceptionTaps* taps) {
+void InceptionV3Fid::features(int64_t n, int64_t c, int64_t h, int64_t w, const float* images,
+                              int64_t batch, float* out, InceptionTaps* taps) {
   if (n < 0 || (c != 1 && c != 3) || h < 1 || w < 1) {
-    fail(code::kShape, "Inception features: images must be [n, 1 or 3, h >= 1, w >= 1], got [" + std::to_string(n) +
-                           ", " + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]");
+    fail(code::kShape, "Inception features: images must be [n, 1 or 3, h >= 1, w >= 1], got [" +
+                           std::to_string(n) + ", " + std::to_string(c) + ", " + std::to_string(h) +
+                           ", " + std::to_string(w) + "]");
   }
   if (batch < 1) fail(code::kArgument, "Inception features: the batch must be >= 1");
   if (taps != nullptr) {

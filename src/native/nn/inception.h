@@ -3,18 +3,23 @@
 //
 //   images [n, c, h, w] in [-1, 1], c = 1 (repeated to RGB) or 3
 //     -> bilinear resize to 299x299 (F.interpolate, align_corners=False)
-//     -> Conv2d_1a_3x3 (s2), Conv2d_2a_3x3, Conv2d_2b_3x3 (p1), max pool 3/2        "pool1"  64 x 73 x 73
-//     -> Conv2d_3b_1x1, Conv2d_4a_3x3, max pool 3/2                                   "pool2" 192 x 35 x 35
-//     -> Mixed_5b, 5c, 5d (A), Mixed_6a (B), Mixed_6b..6e (C)                                  768 x 17 x 17
-//     -> Mixed_7a (D), Mixed_7b (E, average pool), Mixed_7c (E, max pool)                    2048 x  8 x  8
-//     -> global average pool                                                                   2048 features
+//     -> Conv2d_1a_3x3 (s2), Conv2d_2a_3x3, Conv2d_2b_3x3 (p1), max pool 3/2        "pool1"  64 x
+//     73 x 73
+//     -> Conv2d_3b_1x1, Conv2d_4a_3x3, max pool 3/2                                   "pool2" 192 x
+//     35 x 35
+//     -> Mixed_5b, 5c, 5d (A), Mixed_6a (B), Mixed_6b..6e (C)                                  768
+//     x 17 x 17
+//     -> Mixed_7a (D), Mixed_7b (E, average pool), Mixed_7c (E, max pool)                    2048 x
+//     8 x  8
+//     -> global average pool                                                                   2048
+//     features
 //
 // Every convolution is torchvision's BasicConv2d: conv (no bias) -> batch norm (eps 0.001, running
 // statistics) -> ReLU. The batch norm is folded into the convolution when the weights are loaded:
-// w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), so each layer is one
-// oneDNN convolution with its bias and ReLU fused. The FID variants of the blocks (pytorch-fid's
-// FIDInceptionA/C/E_1) average-pool their pool branch without counting the padding, as TensorFlow
-// does; Mixed_7c (FIDInceptionE_2) max-pools it instead.
+// w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), so each layer is
+// one oneDNN convolution with its bias and ReLU fused. The FID variants of the blocks
+// (pytorch-fid's FIDInceptionA/C/E_1) average-pool their pool branch without counting the padding,
+// as TensorFlow does; Mixed_7c (FIDInceptionE_2) max-pools it instead.
 //
 // Parameter names are pytorch-fid's state-dict names (e.g. `Mixed_6b.branch7x7_2.conv.weight`,
 // `Conv2d_1a_3x3.bn.running_var`); `fc.*` and `num_batches_tracked` are not needed.
@@ -39,8 +44,8 @@ struct InceptionTensor {
 // Every tensor the features need (470 of them: 94 convolutions x weight + 4 batch-norm tensors).
 const std::vector<InceptionTensor>& inception_tensors();
 
-// Activations by stage name ("input" = the resized image, "pool1", "pool2", "Mixed_5b" ... "Mixed_7c"),
-// NCHW as PyTorch's, the samples of every call appended.
+// Activations by stage name ("input" = the resized image, "pool1", "pool2", "Mixed_5b" ...
+// "Mixed_7c"), NCHW as PyTorch's, the samples of every call appended.
 using InceptionTaps = std::map<std::string, std::vector<float>>;
 
 class InceptionV3Fid {
@@ -59,8 +64,8 @@ class InceptionV3Fid {
   // features[n, 2048] of images[n, c, h, w] (NCHW, c = 1 or 3, any h, w >= 1), `batch` images at a
   // time. When `taps` is given, the stages named by its keys are appended to their vectors.
   // Calls on one network run one at a time.
-  void features(int64_t n, int64_t c, int64_t h, int64_t w, const float* images, int64_t batch, float* out,
-                InceptionTaps* taps);
+  void features(int64_t n, int64_t c, int64_t h, int64_t w, const float* images, int64_t batch,
+                float* out, InceptionTaps* taps);
 
  private:
   class Forward;  // one chunk's pass (inception.cc)

@@ -30,8 +30,8 @@ InitSpec bias_init(const InitSpec& weight, double init_bias) {
 
 // --- Linear ----------------------------------------------------------------------------------
 
-Linear::Linear(ParamSet& ps, const Scope& scope, int64_t in, int64_t out, bool bias,
-               InitSpec init, double init_bias)
+Linear::Linear(ParamSet& ps, const Scope& scope, int64_t in, int64_t out, bool bias, InitSpec init,
+               double init_bias)
     : in_(in), out_(out) {
   const InitSpec wi = with_fans(init, static_cast<double>(in), static_cast<double>(out));
   w_ = ps.add(scope.name("weight"), {out, in}, wi);
@@ -48,7 +48,7 @@ void Linear::forward(const Context& ctx, int64_t rows, const float* x, float* y)
 void Linear::backward(const Context& ctx, const float* dy, float* dx) {
   PFGM_PROFILE("linear.backward");
   ctx.be().linear_backward({rows_, in_, out_}, x_, ctx.p(w_), dy, dx, ctx.g(w_),
-                       b_ >= 0 ? ctx.g(b_) : nullptr);
+                           b_ >= 0 ? ctx.g(b_) : nullptr);
 }
 
 void Linear::zero_grads(const Context& ctx) {
@@ -98,7 +98,8 @@ op::ResampleShape fir(const op::Nhwc& in, const std::vector<float>& f, int64_t p
 }
 
 op::Nhwc fir_out(const op::ResampleShape& r, bool up) {
-  return up ? op::Nhwc{r.in.n, r.up_h(), r.up_w(), r.in.c} : op::Nhwc{r.in.n, r.down_h(), r.down_w(), r.in.c};
+  return up ? op::Nhwc{r.in.n, r.up_h(), r.up_w(), r.in.c}
+            : op::Nhwc{r.in.n, r.down_h(), r.down_w(), r.in.c};
 }
 
 op::Conv2dShape conv_shape(const op::Nhwc& in, int64_t cout, int64_t k, int64_t pad) {
@@ -129,8 +130,8 @@ op::Nhwc Conv2d::out_shape(const op::Nhwc& in) const {
 
 void Conv2d::forward(const Context& ctx, const op::Nhwc& in, const float* x, float* y) {
   if (in.c != cin_) {
-    fail(code::kShape, "conv expects " + std::to_string(cin_) + " channels, got " +
-                           std::to_string(in.c));
+    fail(code::kShape,
+         "conv expects " + std::to_string(cin_) + " channels, got " + std::to_string(in.c));
   }
   PFGM_PROFILE(k_ == 3 ? "conv3x3.forward" : k_ == 1 ? "conv1x1.forward" : "resample.forward");
   in_ = in;
@@ -138,7 +139,9 @@ void Conv2d::forward(const Context& ctx, const op::Nhwc& in, const float* x, flo
   const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
   const float* b = b_ >= 0 ? ctx.p(b_) : nullptr;
   switch (path_) {
-    case Path::kConvOnly: ctx.be().conv2d_forward(conv_shape(in, cout_, k_, conv_pad_), x, w, b, y); break;
+    case Path::kConvOnly:
+      ctx.be().conv2d_forward(conv_shape(in, cout_, k_, conv_pad_), x, w, b, y);
+      break;
     case Path::kResampleOnly: {
       const auto r = fir(in, rs_.filter, fir_pad_);
       rs_.up ? ctx.be().fir_up_forward(r, x, y) : ctx.be().fir_down_forward(r, x, y);
@@ -185,8 +188,10 @@ void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
       const auto r = fir(in_, rs_.filter, fir_pad_);
       const op::Nhwc mid = fir_out(r, rs_.up);
       float* dm = dx != nullptr ? ctx.ensure(dmid_, mid.numel()) : nullptr;
-      ctx.be().conv2d_backward(conv_shape(mid, cout_, k_, conv_pad_), mid_.data(), w, dy, dm, dw, db);
-      if (dx != nullptr) rs_.up ? ctx.be().fir_up_backward(r, dm, dx) : ctx.be().fir_down_backward(r, dm, dx);
+      ctx.be().conv2d_backward(conv_shape(mid, cout_, k_, conv_pad_), mid_.data(), w, dy, dm, dw,
+                               db);
+      if (dx != nullptr)
+        rs_.up ? ctx.be().fir_up_backward(r, dm, dx) : ctx.be().fir_down_backward(r, dm, dx);
       break;
     }
     case Path::kConvThenResample: {
@@ -224,15 +229,15 @@ void GroupNorm::forward(const Context& ctx, const op::Nhwc& in, const float* x, 
   shift_ = shift;
   silu_ = silu;
   const op::GroupNormShape s{in.n, in.h * in.w, c_, groups_, eps_, silu};
-  ctx.be().group_norm_forward(s, x, shift, ctx.p(w_), ctx.p(b_), y, ctx.ensure(mean_, in.n * groups_),
-                          ctx.ensure(rstd_, in.n * groups_));
+  ctx.be().group_norm_forward(s, x, shift, ctx.p(w_), ctx.p(b_), y,
+                              ctx.ensure(mean_, in.n * groups_), ctx.ensure(rstd_, in.n * groups_));
 }
 
 void GroupNorm::backward(const Context& ctx, const float* dy, float* dx, float* dshift) {
   PFGM_PROFILE("group_norm.backward");
   const op::GroupNormShape s{in_.n, in_.h * in_.w, c_, groups_, eps_, silu_};
   ctx.be().group_norm_backward(s, x_, shift_, ctx.p(w_), ctx.p(b_), mean_.data(), rstd_.data(), dy,
-                           dx, ctx.g(w_), ctx.g(b_), shift_ != nullptr ? dshift : nullptr);
+                               dx, ctx.g(w_), ctx.g(b_), shift_ != nullptr ? dshift : nullptr);
 }
 
 }  // namespace pfgm::nn

@@ -1,6 +1,6 @@
-// EDM's leaf modules over the backend's ops: Linear, Conv2d (with its optional FIR up/down sampling,
-// fused or not) and GroupNorm (fused with the SiLU and the embedding shift that follow or precede
-// it in the U-Net). Each keeps what its backward needs; the caller owns inputs and outputs.
+// EDM's leaf modules over the backend's ops: Linear, Conv2d (with its optional FIR up/down
+// sampling, fused or not) and GroupNorm (fused with the SiLU and the embedding shift that follow or
+// precede it in the U-Net). Each keeps what its backward needs; the caller owns inputs and outputs.
 #pragma once
 
 #include <string>
@@ -67,8 +67,8 @@ class GroupNorm {
   GroupNorm() = default;
   GroupNorm(ParamSet& ps, const Scope& scope, int64_t channels, float eps);
   // y = act(GN(x + shift) * gamma + beta); shift [n, c] nullable; act = SiLU when `silu`.
-  void forward(const Context& ctx, const op::Nhwc& in, const float* x, const float* shift, bool silu,
-               float* y);
+  void forward(const Context& ctx, const op::Nhwc& in, const float* x, const float* shift,
+               bool silu, float* y);
   // Writes dx and, when the forward had a shift, dshift [n, c].
   void backward(const Context& ctx, const float* dy, float* dx, float* dshift);
 

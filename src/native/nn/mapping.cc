@@ -11,9 +11,11 @@ Mapping::Mapping(ParamSet& ps, const MappingSpec& spec) : spec_(spec) {
   const Scope root{};
   const int64_t nc = spec.noise_channels, ec = spec.emb_channels;
   if (spec.fourier) {
-    freqs_ = ps.add_buffer("map_noise.freqs", {nc / 2}, InitSpec{InitMode::kKaimingNormal, 1, 1, 16.0});
+    freqs_ =
+        ps.add_buffer("map_noise.freqs", {nc / 2}, InitSpec{InitMode::kKaimingNormal, 1, 1, 16.0});
   }
-  if (spec.label_dim > 0) map_label_ = Linear(ps, root.sub("map_label"), spec.label_dim, nc, true, init);
+  if (spec.label_dim > 0)
+    map_label_ = Linear(ps, root.sub("map_label"), spec.label_dim, nc, true, init);
   if (spec.augment_dim > 0)
     map_augment_ = Linear(ps, root.sub("map_augment"), spec.augment_dim, nc, false, init);
   map_layer0_ = Linear(ps, root.sub("map_layer0"), nc, ec, true, init);

@@ -1,7 +1,8 @@
 // EDM's mapping network, shared by SongUNet and the MLP: the noise-level embedding (positional
 // with endpoint, or Fourier with the `map_noise.freqs` buffer), EDM's [cos | sin] -> [sin | cos]
 // swap, the class-label and augment-label projections added to it, then two SiLU layers:
-//   emb = silu(map_layer1(silu(map_layer0(swap(map_noise(c)) + map_label(l sqrt(L)) + map_augment(a)))))
+//   emb = silu(map_layer1(silu(map_layer0(swap(map_noise(c)) + map_label(l sqrt(L)) +
+//   map_augment(a)))))
 #pragma once
 
 #include <vector>
@@ -15,8 +16,8 @@ struct MappingSpec {
   int64_t emb_channels;
   int64_t label_dim = 0;
   int64_t augment_dim = 0;
-  bool fourier = false;       // NCSN++'s Fourier embedding instead of the positional one
-  float label_dropout = 0;    // classifier-free guidance: drop a sample's label while training
+  bool fourier = false;     // NCSN++'s Fourier embedding instead of the positional one
+  float label_dropout = 0;  // classifier-free guidance: drop a sample's label while training
 };
 
 class Mapping {

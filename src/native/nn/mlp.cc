@@ -11,15 +11,16 @@ namespace pfgm::nn {
 
 Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
   if (cfg_.out_features == 0) cfg_.out_features = c.features;
-  if (c.features < 1 || cfg_.out_features < 1 || c.hidden < 1 || c.num_blocks < 0 || c.noise_channels < 2 ||
-      c.noise_channels % 2 != 0 || c.emb_channels < 1) {
-    fail(code::kArgument, "mlp: features, hidden and emb_channels must be positive and "
-                          "noise_channels an even number >= 2");
+  if (c.features < 1 || cfg_.out_features < 1 || c.hidden < 1 || c.num_blocks < 0 ||
+      c.noise_channels < 2 || c.noise_channels % 2 != 0 || c.emb_channels < 1) {
+    fail(code::kArgument,
+         "mlp: features, hidden and emb_channels must be positive and "
+         "noise_channels an even number >= 2");
   }
   const InitSpec init = xavier(), init_zero = xavier(1e-5);
   const Scope root{};
-  mapping_ = Mapping(ps_, MappingSpec{c.noise_channels, c.emb_channels, c.label_dim, 0, false,
-                                      c.label_dropout});
+  mapping_ = Mapping(
+      ps_, MappingSpec{c.noise_channels, c.emb_channels, c.label_dim, 0, false, c.label_dropout});
   in_proj_ = Linear(ps_, root.sub("in_proj"), c.features, c.hidden, true, init);
   blocks_.resize(static_cast<size_t>(c.num_blocks));
   for (int64_t i = 0; i < c.num_blocks; ++i) {
@@ -52,9 +53,9 @@ void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
     ctx.be().silu_forward(cnt, pre, ctx.ensure(b.t, cnt));
     const float* t = b.t.data();
     if (ctx.training && cfg_.dropout > 0) {
-      ctx.be().dropout_forward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
-                            static_cast<uint32_t>(i)},
-                           t, ctx.ensure(b.t_drop, cnt));
+      ctx.be().dropout_forward(
+          {n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step, static_cast<uint32_t>(i)}, t,
+          ctx.ensure(b.t_drop, cnt));
       t = b.t_drop.data();
     }
     float* hn = ctx.ensure(h_out_, cnt);
@@ -84,9 +85,9 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     float* gt = ctx.ensure(gb_, cnt);
     b.fc1.backward(ctx, gh, gt);
     if (ctx.training && cfg_.dropout > 0) {
-      ctx.be().dropout_backward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
-                             static_cast<uint32_t>(k)},
-                            gt, gt);
+      ctx.be().dropout_backward(
+          {n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step, static_cast<uint32_t>(k)},
+          gt, gt);
     }
     float* gpre = ctx.ensure(gc_, cnt);
     ctx.be().silu_backward(cnt, b.pre.data(), gt, gpre);
@@ -94,7 +95,8 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     ctx.be().axpby(n * ec, 1.0f, demb, 1.0f, ge, demb);
     b.fc0.backward(ctx, gpre, ga);
     ctx.be().silu_backward(cnt, b.h_in.data(), ga, gt);
-    ctx.be().axpby(cnt, 1.0f, gh, 1.0f, gt, gh);  // residual: h_in feeds both fc0's branch and h_out
+    ctx.be().axpby(cnt, 1.0f, gh, 1.0f, gt,
+                   gh);  // residual: h_in feeds both fc0's branch and h_out
   }
   in_proj_.backward(ctx, gh, dx);
   mapping_.backward(ctx, demb);

@@ -15,7 +15,7 @@
 namespace pfgm::nn {
 
 struct MlpConfig {
-  int64_t features = 2;  // N
+  int64_t features = 2;      // N
   int64_t out_features = 0;  // 0: N (a denoiser); N + 1 for PFGM's field (docs/method.md §3)
   int64_t hidden = 256;
   int64_t num_blocks = 4;

@@ -1,7 +1,7 @@
-// The parameters of a network as one flat fp32 buffer (docs/dev/architecture.md, "Modules over flat buffers"):
-// modules declare named tensors here while they are built, get an offset each, and read their
-// values as `params + offset` at run time. Adam, EMA, clipping and checkpoints are then single
-// passes over one array, and the names are EDM's PyTorch state-dict names.
+// The parameters of a network as one flat fp32 buffer (docs/dev/architecture.md, "Modules over flat
+// buffers"): modules declare named tensors here while they are built, get an offset each, and read
+// their values as `params + offset` at run time. Adam, EMA, clipping and checkpoints are then
+// single passes over one array, and the names are EDM's PyTorch state-dict names.
 #pragma once
 
 #include <cstdint>

@@ -34,4 +34,5 @@ class Scope {
 
 #define PFGM_PROFILE_CAT2(a, b) a##b
 #define PFGM_PROFILE_CAT(a, b) PFGM_PROFILE_CAT2(a, b)
-#define PFGM_PROFILE(name) ::pfgm::nn::profile::Scope PFGM_PROFILE_CAT(pfgm_profile_, __LINE__)(name)
+#define PFGM_PROFILE(name) \
+  ::pfgm::nn::profile::Scope PFGM_PROFILE_CAT(pfgm_profile_, __LINE__)(name)

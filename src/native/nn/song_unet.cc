@@ -85,8 +85,8 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
       if (c.encoder_type == "skip") {
         enc_.push_back(conv(Kind::kAuxDown, enc.sub(res_name(res, "aux_down")), caux, caux, 0,
                             ResampleSpec{false, true, false, c.resample_filter}, init));
-        enc_.push_back(conv(Kind::kAuxSkip, enc.sub(res_name(res, "aux_skip")), caux, cout, 1, {},
-                            init));
+        enc_.push_back(
+            conv(Kind::kAuxSkip, enc.sub(res_name(res, "aux_skip")), caux, cout, 1, {}, init));
       }
       if (c.encoder_type == "residual") {
         enc_.push_back(conv(Kind::kAuxResidual, enc.sub(res_name(res, "aux_residual")), caux, cout,
@@ -128,11 +128,11 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
                             c.out_channels, 0, ResampleSpec{true, false, false, c.resample_filter},
                             init));
       }
-      norms_.push_back(std::make_unique<GroupNorm>(ps_, dec.sub(res_name(res, "aux_norm")), cout,
-                                                   1e-6f));
+      norms_.push_back(
+          std::make_unique<GroupNorm>(ps_, dec.sub(res_name(res, "aux_norm")), cout, 1e-6f));
       dec_.push_back(Item{Kind::kAuxNorm, static_cast<int>(norms_.size() - 1)});
-      dec_.push_back(conv(Kind::kAuxConv, dec.sub(res_name(res, "aux_conv")), cout,
-                          c.out_channels, 3, {}, init_zero));
+      dec_.push_back(conv(Kind::kAuxConv, dec.sub(res_name(res, "aux_conv")), cout, c.out_channels,
+                          3, {}, init_zero));
     }
   }
   if (site >= 256) fail(code::kArgument, "too many U-Net blocks (dropout sites are 8 bits)");
@@ -183,7 +183,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
   auto run_add = [&](int a, int b, float sa, float sb) {
     const int o = new_node(ctx, nodes_[a].shape);
     ctx.be().axpby(nodes_[a].shape.numel(), sa, nodes_[a].value.data(), sb, nodes_[b].value.data(),
-               nodes_[o].value.data());
+                   nodes_[o].value.data());
     tape_.push_back(Step{StepKind::kAdd, -1, a, b, o, sa, sb});
     return o;
   };
@@ -205,8 +205,14 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
         cur = skips.back() = aux = run_add(cur, t, r, r);
         break;
       }
-      case Kind::kConv: cur = run_conv(it.index, cur); skips.push_back(cur); break;
-      case Kind::kBlock: cur = run_block(it.index, cur); skips.push_back(cur); break;
+      case Kind::kConv:
+        cur = run_conv(it.index, cur);
+        skips.push_back(cur);
+        break;
+      case Kind::kBlock:
+        cur = run_block(it.index, cur);
+        skips.push_back(cur);
+        break;
       default: break;
     }
   }
@@ -239,7 +245,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
           const op::Nhwc a = nodes_[cur].shape, b = nodes_[s].shape;
           const int o = new_node(ctx, op::Nhwc{a.n, a.h, a.w, a.c + b.c});
           ctx.be().concat_channels(a.pixels(), a.c, nodes_[cur].value.data(), b.c,
-                               nodes_[s].value.data(), nodes_[o].value.data());
+                                   nodes_[s].value.data(), nodes_[o].value.data());
           tape_.push_back(Step{StepKind::kConcat, -1, cur, s, o, 0, 0});
           cur = o;
         }

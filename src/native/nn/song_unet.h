@@ -25,8 +25,8 @@ struct SongUNetConfig {
   float label_dropout = 0;
   std::string embedding_type = "positional";  // "positional" (DDPM++) or "fourier" (NCSN++)
   int64_t channel_mult_noise = 1;
-  std::string encoder_type = "standard";      // standard | skip | residual
-  std::string decoder_type = "standard";      // standard | skip
+  std::string encoder_type = "standard";  // standard | skip | residual
+  std::string decoder_type = "standard";  // standard | skip
   std::vector<float> resample_filter{1, 1};
 };
 
@@ -56,9 +56,9 @@ class SongUNet : public Backbone {
   enum class StepKind { kConv, kBlock, kNorm, kAdd, kConcat };
   struct Step {
     StepKind kind;
-    int module;      // conv, block or norm index
-    int a, b, out;   // node ids (b for kAdd / kConcat)
-    float sa, sb;    // kAdd: out = sa * a + sb * b
+    int module;     // conv, block or norm index
+    int a, b, out;  // node ids (b for kAdd / kConcat)
+    float sa, sb;   // kAdd: out = sa * a + sb * b
   };
 
   int new_node(const Context& ctx, const op::Nhwc& shape);

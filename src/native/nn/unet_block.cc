@@ -48,9 +48,9 @@ void UNetBlock::forward(const Context& ctx, const op::Nhwc& in, const float* x, 
   const float* c1_in = a2_.data();
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.forward");
-    ctx.be().dropout_forward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
-                          spec_.dropout_site},
-                         a2_.data(), ctx.ensure(a3_, cnt));
+    ctx.be().dropout_forward(
+        {n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step, spec_.dropout_site},
+        a2_.data(), ctx.ensure(a3_, cnt));
     c1_in = a3_.data();
   }
   float* x1 = spec_.attention ? ctx.ensure(x1_, cnt) : y;
@@ -68,8 +68,9 @@ void UNetBlock::forward(const Context& ctx, const op::Nhwc& in, const float* x, 
   qkv_.forward(ctx, mid, n2_.data(), ctx.ensure(qkv_buf_, cnt * 3));
   {
     PFGM_PROFILE("attention.forward");
-    ctx.be().attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), ctx.ensure(att_, cnt),
-                           ctx.ensure(attw_, n * spec_.num_heads * hw * hw));
+    ctx.be().attention_forward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(),
+                               ctx.ensure(att_, cnt),
+                               ctx.ensure(attw_, n * spec_.num_heads * hw * hw));
   }
   proj_.forward(ctx, mid, att_.data(), y);
   ctx.be().axpby(cnt, ss, y, ss, x1, y);
@@ -92,7 +93,7 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
     {
       PFGM_PROFILE("attention.backward");
       ctx.be().attention_backward({n, hw, mid.c, spec_.num_heads}, qkv_buf_.data(), attw_.data(),
-                              gatt, gqkv);
+                                  gatt, gqkv);
     }
     float* gn2 = ctx.ensure(g_n2_, cnt);
     qkv_.backward(ctx, gqkv, gn2);
@@ -109,9 +110,9 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
   const float* g2 = g3;
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.backward");
-    ctx.be().dropout_backward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
-                           spec_.dropout_site},
-                          g3, ctx.ensure(g_a2_, cnt));
+    ctx.be().dropout_backward(
+        {n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step, spec_.dropout_site}, g3,
+        ctx.ensure(g_a2_, cnt));
     g2 = g_a2_.data();
   }
   float* g1 = ctx.ensure(g_a1_, cnt);

@@ -1,5 +1,5 @@
-// docs/method.md §2.4 (posterior weights, ideal denoiser / STF target) and §3 eq. 3.1 (PFGM's normalized
-// empirical field), both in log space. See field_targets.h for the contract.
+// docs/method.md §2.4 (posterior weights, ideal denoiser / STF target) and §3 eq. 3.1 (PFGM's
+// normalized empirical field), both in log space. See field_targets.h for the contract.
 #include "field_targets.h"
 
 #include <omp.h>
@@ -110,8 +110,8 @@ void accumulate(int64_t refs, int64_t n, const double* w, const Y* y, const floa
   }
 }
 
-// Unnormalised docs/method.md (2.4) log-weights of query `xi` against every reference, written to `row`;
-// returns the row's maximum.
+// Unnormalised docs/method.md (2.4) log-weights of query `xi` against every reference, written to
+// `row`; returns the row's maximum.
 //
 // Finite D: -(n+D)/2 * log(d2 + r^2) = -(n+D)/2 * [log(r^2) + log1p(d2 / r^2)]. The first term is
 // the same for every reference and cancels in the normalisation, so only log1p(d2 / r^2) is kept:
@@ -143,9 +143,7 @@ double posterior_row(int64_t refs, int64_t n, double D, const float* xi, const Y
     const double d2 = row[j];
     const double u = d2 * inv_s2 / D;
     // d2 = 0 first: with inv_s2 = inf (sigma^2 underflowed) 0 * inf would be NaN.
-    const double l = d2 == 0.0          ? 0.0
-                     : std::isfinite(u) ? std::log1p(u)
-                                        : std::log(d2) + log_inv_r2;
+    const double l = d2 == 0.0 ? 0.0 : std::isfinite(u) ? std::log1p(u) : std::log(d2) + log_inv_r2;
     row[j] = power * l;
     best = std::max(best, row[j]);
   }
@@ -244,8 +242,9 @@ template <typename Y>
 void field_impl(int64_t queries, int64_t refs, int64_t n, const float* x, const float* z,
                 const Y* y, double gamma, float* out) {
   Scratch scratch(refs, n);
-  // docs/method.md (3.1): w_j ∝ d_j^-(n+1), i.e. log w_j = -(n+1)/2 * log(d_j^2). The reference code's
-  // (min_k d_k / d_j)^(n+1) is the same after normalisation; in log space the min is not needed.
+  // docs/method.md (3.1): w_j ∝ d_j^-(n+1), i.e. log w_j = -(n+1)/2 * log(d_j^2). The reference
+  // code's (min_k d_k / d_j)^(n+1) is the same after normalisation; in log space the min is not
+  // needed.
   const double power = -0.5 * (static_cast<double>(n) + 1.0);
   const double sqrt_n = std::sqrt(static_cast<double>(n));
 #pragma omp parallel if (worth_threads(queries, refs, n))

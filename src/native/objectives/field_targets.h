@@ -1,6 +1,6 @@
-// Closed-form targets over a finite reference batch: the PFGM++ posterior (docs/method.md §2.4: the ideal
-// denoiser and the stable target field) and PFGM's normalized empirical field (docs/method.md §3,
-// eq. 3.1).
+// Closed-form targets over a finite reference batch: the PFGM++ posterior (docs/method.md §2.4: the
+// ideal denoiser and the stable target field) and PFGM's normalized empirical field (docs/method.md
+// §3, eq. 3.1).
 //
 // Shared conventions:
 // - x [queries, n] and y [refs, n] are fp32, row-major; every distance, log-weight and weighted sum
@@ -20,7 +20,8 @@
 
 namespace pfgm::cpu {
 
-// docs/method.md (2.4), per query i and reference j (a row of log-probabilities, summing to 1 in exp):
+// docs/method.md (2.4), per query i and reference j (a row of log-probabilities, summing to 1 in
+// exp):
 //   finite D:  logw[i, j] = -(n + D)/2 * log(||x_i - y_j||^2 + r_i^2) - logZ_i,
 //              r_i = sigma_i sqrt(D)
 //   D = +inf:  logw[i, j] = -||x_i - y_j||^2 / (2 sigma_i^2) - logZ_i

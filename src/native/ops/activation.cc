@@ -35,8 +35,8 @@ void silu_forward_kernel(int64_t count, const float* x, float* y) {
     const float* xb = x + b;
     float* yb = y + b;
     for (int64_t i = 0; i < n; ++i) e[i] = clamp_exp_arg(-xb[i]);
-    // Elementwise, so in-place calls (y == x) are safe; without this the compiler's overlap
-    // check sends them to the scalar loop.
+      // Elementwise, so in-place calls (y == x) are safe; without this the compiler's overlap
+      // check sends them to the scalar loop.
 #pragma GCC ivdep
     for (int64_t i = 0; i < n; ++i) yb[i] = xb[i] / (1.0f + exp_in_range(e[i]));
   }
@@ -140,7 +140,8 @@ void dropout_apply(const op::DropoutSpec& s, const float* in, float* out) {
     const int64_t i = t / tasks_per_sample;
     const int64_t begin = (t % tasks_per_sample) * kTaskElements;
     const int64_t end = std::min(s.per_sample, begin + kTaskElements);
-    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step, kPurposeDropout};
+    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step,
+                        kPurposeDropout};
     const float* x = in + i * s.per_sample;
     float* y = out + i * s.per_sample;
     uint32_t bits[kElementsPerBatch];
@@ -159,8 +160,8 @@ void silu_forward(int64_t count, const float* x, float* y) {
 }
 
 void silu_backward(int64_t count, const float* x, const float* dy, float* dx) {
-  parallel_ranges(count,
-                  [&](int64_t b, int64_t e) { silu_backward_kernel(e - b, x + b, dy + b, dx + b); });
+  parallel_ranges(
+      count, [&](int64_t b, int64_t e) { silu_backward_kernel(e - b, x + b, dy + b, dx + b); });
 }
 
 void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }

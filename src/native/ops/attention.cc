@@ -182,10 +182,10 @@ void attention_backward(const op::AttentionShape& s, const float* qkv, const flo
   matmul(x_md, da, xt_md, v, w_md, dw);  // dw = da v^T
   // The logits were (q / sqrt d)^T k: their gradient ds carries the 1 / sqrt d for dq and dk.
   softmax_backward_inplace(bh * s.hw, s.hw, weights, dw, inv_sqrt_d);
-  float* dv = v;  // v is spent once dw is known
+  float* dv = v;                               // v is spent once dw is known
   matmul(wt_md, weights, x_md, da, x_md, dv);  // dv = w^T da
   matmul(w_md, dw, x_md, k, x_md, dq);         // dq = ds k
-  float* dk = k;  // k is spent once dq is known
+  float* dk = k;                               // k is spent once dq is known
   matmul(wt_md, dw, x_md, q, x_md, dk);        // dk = ds^T q
 
 #pragma omp parallel for collapse(2) schedule(static)

@@ -1,8 +1,8 @@
-// Convolutions through oneDNN (docs/dev/architecture.md, "The native engine"). Activations stay NHWC, the engine's layout,
-// so no activation is ever reordered; weights arrive in PyTorch's OIHW and are reordered on each
-// call into the layout the chosen kernel prefers (format_tag::any): that reorder is small next to
-// the convolution and lets oneDNN pick its blocked direct kernels. Primitives are made once per
-// shape and kept, so a training step creates none.
+// Convolutions through oneDNN (docs/dev/architecture.md, "The native engine"). Activations stay
+// NHWC, the engine's layout, so no activation is ever reordered; weights arrive in PyTorch's OIHW
+// and are reordered on each call into the layout the chosen kernel prefers (format_tag::any): that
+// reorder is small next to the convolution and lets oneDNN pick its blocked direct kernels.
+// Primitives are made once per shape and kept, so a training step creates none.
 #include "conv.h"
 
 #include <algorithm>
@@ -26,8 +26,9 @@ using onednn::f32_desc;
 using onednn::wrap;
 
 std::string describe(const op::Conv2dShape& s) {
-  return "conv2d n=" + std::to_string(s.n) + " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w) +
-         " cin=" + std::to_string(s.cin) + " cout=" + std::to_string(s.cout) + " k=" + std::to_string(s.k) +
+  return "conv2d n=" + std::to_string(s.n) + " h=" + std::to_string(s.h) +
+         " w=" + std::to_string(s.w) + " cin=" + std::to_string(s.cin) +
+         " cout=" + std::to_string(s.cout) + " k=" + std::to_string(s.k) +
          " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad);
 }
 
@@ -36,7 +37,8 @@ void check_shape(const op::Conv2dShape& s) {
                         s.stride >= 1 && s.pad >= 0;
   // Checked before oh()/ow(), whose integer division would round a negative extent up to 1.
   if (!sizes_ok || s.h + 2 * s.pad < s.k || s.w + 2 * s.pad < s.k) {
-    fail(code::kShape, describe(s) + ": sizes must be positive and the padded input at least the kernel");
+    fail(code::kShape,
+         describe(s) + ": sizes must be positive and the padded input at least the kernel");
   }
 }
 
@@ -87,26 +89,31 @@ std::unique_ptr<Forward> make_forward(const op::Conv2dShape& s) {
   const Descs d = descs_of(s);
   // Always with bias (zeros when the caller has none): one primitive per shape, and the fused bias
   // add costs nothing measurable. forward_training because backward primitives need it as a hint.
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                       d.src, d.weights_any, d.bias, d.dst, d.strides, d.pad, d.pad);
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
+                                       dnnl::algorithm::convolution_direct, d.src, d.weights_any,
+                                       d.bias, d.dst, d.strides, d.pad, d.pad);
   dnnl::convolution_forward::primitive_desc pd(desc, onednn::user_scratchpad(), engine());
-  return std::make_unique<Forward>(
-      Forward{pd, dnnl::convolution_forward(pd), reorder_between(d.weights_user, pd.weights_desc())});
+  return std::make_unique<Forward>(Forward{pd, dnnl::convolution_forward(pd),
+                                           reorder_between(d.weights_user, pd.weights_desc())});
 }
 
-std::unique_ptr<Backward> make_backward(const op::Conv2dShape& s, const dnnl::convolution_forward::primitive_desc& fwd) {
+std::unique_ptr<Backward> make_backward(const op::Conv2dShape& s,
+                                        const dnnl::convolution_forward::primitive_desc& fwd) {
   const Descs d = descs_of(s);
   const auto algo = dnnl::algorithm::convolution_direct;
-  dnnl::convolution_backward_data::desc data_desc(algo, d.src, d.weights_any, d.dst, d.strides, d.pad, d.pad);
-  dnnl::convolution_backward_data::primitive_desc data_pd(data_desc, onednn::user_scratchpad(), engine(), fwd);
-  dnnl::convolution_backward_weights::desc weights_desc(algo, d.src, d.weights_any, d.bias, d.dst, d.strides, d.pad,
-                                                        d.pad);
-  dnnl::convolution_backward_weights::primitive_desc weights_pd(weights_desc, onednn::user_scratchpad(), engine(),
-                                                                fwd);
-  return std::make_unique<Backward>(Backward{data_pd, dnnl::convolution_backward_data(data_pd),
-                                             reorder_between(d.weights_user, data_pd.weights_desc()), weights_pd,
-                                             dnnl::convolution_backward_weights(weights_pd),
-                                             reorder_between(weights_pd.diff_weights_desc(), d.weights_user)});
+  dnnl::convolution_backward_data::desc data_desc(algo, d.src, d.weights_any, d.dst, d.strides,
+                                                  d.pad, d.pad);
+  dnnl::convolution_backward_data::primitive_desc data_pd(data_desc, onednn::user_scratchpad(),
+                                                          engine(), fwd);
+  dnnl::convolution_backward_weights::desc weights_desc(algo, d.src, d.weights_any, d.bias, d.dst,
+                                                        d.strides, d.pad, d.pad);
+  dnnl::convolution_backward_weights::primitive_desc weights_pd(
+      weights_desc, onednn::user_scratchpad(), engine(), fwd);
+  return std::make_unique<Backward>(
+      Backward{data_pd, dnnl::convolution_backward_data(data_pd),
+               reorder_between(d.weights_user, data_pd.weights_desc()), weights_pd,
+               dnnl::convolution_backward_weights(weights_pd),
+               reorder_between(weights_pd.diff_weights_desc(), d.weights_user)});
 }
 
 // Entries are never removed, so references into the maps stay valid after the lock is released.
@@ -154,15 +161,17 @@ memory weights_for(const op::Conv2dShape& s, const float* weight, const memory::
   return converted;
 }
 
-void backward_data(const op::Conv2dShape& s, const Backward& b, const float* weight, const float* dy, float* dx) {
+void backward_data(const op::Conv2dShape& s, const Backward& b, const float* weight,
+                   const float* dy, float* dx) {
   memory w = weights_for(s, weight, b.data_pd.weights_desc(), b.weights_in);
-  onednn::execute(b.data, b.data_pd, {{DNNL_ARG_DIFF_DST, wrap(b.data_pd.diff_dst_desc(), dy)},
-                                      {DNNL_ARG_WEIGHTS, w},
-                                      {DNNL_ARG_DIFF_SRC, wrap(b.data_pd.diff_src_desc(), dx)}});
+  onednn::execute(b.data, b.data_pd,
+                  {{DNNL_ARG_DIFF_DST, wrap(b.data_pd.diff_dst_desc(), dy)},
+                   {DNNL_ARG_WEIGHTS, w},
+                   {DNNL_ARG_DIFF_SRC, wrap(b.data_pd.diff_src_desc(), dx)}});
 }
 
-void backward_weights(const op::Conv2dShape& s, const Backward& b, const float* x, const float* dy, float* dweight,
-                      float* dbias) {
+void backward_weights(const op::Conv2dShape& s, const Backward& b, const float* x, const float* dy,
+                      float* dweight, float* dbias) {
   // The primitive computes both gradients; an unwanted one goes to scratch.
   std::vector<float> bias_scratch;
   if (dbias == nullptr) {
@@ -170,11 +179,13 @@ void backward_weights(const op::Conv2dShape& s, const Backward& b, const float* 
     dbias = bias_scratch.data();
   }
   const memory::desc dw_desc = b.weights_pd.diff_weights_desc();
-  memory dw = dweight != nullptr && !b.dweights_out ? wrap(dw_desc, dweight) : memory(dw_desc, engine());
-  onednn::execute(b.weights, b.weights_pd, {{DNNL_ARG_SRC, wrap(b.weights_pd.src_desc(), x)},
-                                            {DNNL_ARG_DIFF_DST, wrap(b.weights_pd.diff_dst_desc(), dy)},
-                                            {DNNL_ARG_DIFF_WEIGHTS, dw},
-                                            {DNNL_ARG_DIFF_BIAS, wrap(b.weights_pd.diff_bias_desc(), dbias)}});
+  memory dw =
+      dweight != nullptr && !b.dweights_out ? wrap(dw_desc, dweight) : memory(dw_desc, engine());
+  onednn::execute(b.weights, b.weights_pd,
+                  {{DNNL_ARG_SRC, wrap(b.weights_pd.src_desc(), x)},
+                   {DNNL_ARG_DIFF_DST, wrap(b.weights_pd.diff_dst_desc(), dy)},
+                   {DNNL_ARG_DIFF_WEIGHTS, dw},
+                   {DNNL_ARG_DIFF_BIAS, wrap(b.weights_pd.diff_bias_desc(), dbias)}});
   if (dweight != nullptr && b.dweights_out) {
     onednn::execute(b.dweights_out->prim, b.dweights_out->pd,
                     {{DNNL_ARG_FROM, dw}, {DNNL_ARG_TO, wrap(descs_of(s).weights_user, dweight)}});
@@ -183,7 +194,8 @@ void backward_weights(const op::Conv2dShape& s, const Backward& b, const float* 
 
 }  // namespace
 
-void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y) {
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight,
+                    const float* bias, float* y) {
   check_shape(s);
   if (s.n == 0) return;
   onednn::guarded("conv2d_forward", [&] {
@@ -191,15 +203,16 @@ void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weigh
     std::vector<float> zeros;
     if (bias == nullptr) zeros.assign(static_cast<size_t>(s.cout), 0.0f);
     memory w = weights_for(s, weight, f.pd.weights_desc(), f.weights_in);
-    onednn::execute(f.prim, f.pd, {{DNNL_ARG_SRC, wrap(f.pd.src_desc(), x)},
-                                   {DNNL_ARG_WEIGHTS, w},
-                                   {DNNL_ARG_BIAS, wrap(f.pd.bias_desc(), bias != nullptr ? bias : zeros.data())},
-                                   {DNNL_ARG_DST, wrap(f.pd.dst_desc(), y)}});
+    onednn::execute(f.prim, f.pd,
+                    {{DNNL_ARG_SRC, wrap(f.pd.src_desc(), x)},
+                     {DNNL_ARG_WEIGHTS, w},
+                     {DNNL_ARG_BIAS, wrap(f.pd.bias_desc(), bias != nullptr ? bias : zeros.data())},
+                     {DNNL_ARG_DST, wrap(f.pd.dst_desc(), y)}});
   });
 }
 
-void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy, float* dx,
-                     float* dweight, float* dbias) {
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weight, const float* dy,
+                     float* dx, float* dweight, float* dbias) {
   check_shape(s);
   if (s.n == 0) {  // an empty batch: the parameter gradients are sums over nothing
     if (dweight != nullptr) std::fill_n(dweight, s.cout * s.cin * s.k * s.k, 0.0f);

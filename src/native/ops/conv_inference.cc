@@ -24,8 +24,9 @@ using onednn::wrap;
 
 std::string describe(const ConvGeometry& g) {
   return "conv2d cin=" + std::to_string(g.cin) + " cout=" + std::to_string(g.cout) + " kernel " +
-         std::to_string(g.kh) + "x" + std::to_string(g.kw) + " stride " + std::to_string(g.stride_h) + "x" +
-         std::to_string(g.stride_w) + " padding " + std::to_string(g.pad_h) + "x" + std::to_string(g.pad_w);
+         std::to_string(g.kh) + "x" + std::to_string(g.kw) + " stride " +
+         std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) + " padding " +
+         std::to_string(g.pad_h) + "x" + std::to_string(g.pad_w);
 }
 
 }  // namespace
@@ -57,9 +58,9 @@ struct InferenceConv2d::Impl {
     const memory::desc dst = f32_desc({n, g.cout, g.oh(h), g.ow(w)}, Tag::nhwc);
     const memory::desc weights_any = f32_desc({g.cout, g.cin, g.kh, g.kw}, Tag::any);
     const memory::desc bias_desc = f32_desc({g.cout}, Tag::a);
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                         src, weights_any, bias_desc, dst, {g.stride_h, g.stride_w},
-                                         {g.pad_h, g.pad_w}, {g.pad_h, g.pad_w});
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights_any,
+        bias_desc, dst, {g.stride_h, g.stride_w}, {g.pad_h, g.pad_w}, {g.pad_h, g.pad_w});
     dnnl::primitive_attr attr = onednn::user_scratchpad();
     if (relu) {
       dnnl::post_ops ops;
@@ -67,7 +68,8 @@ struct InferenceConv2d::Impl {
       attr.set_post_ops(ops);
     }
     dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
-    slot = std::make_unique<Kernel>(Kernel{pd, dnnl::convolution_forward(pd), weights_in(pd.weights_desc())});
+    slot = std::make_unique<Kernel>(
+        Kernel{pd, dnnl::convolution_forward(pd), weights_in(pd.weights_desc())});
     return *slot;
   }
 
@@ -81,7 +83,8 @@ struct InferenceConv2d::Impl {
     }
     memory converted(wanted, engine());
     const memory& from = layouts.front();
-    dnnl::reorder::primitive_desc rpd(engine(), from.get_desc(), engine(), wanted, onednn::user_scratchpad());
+    dnnl::reorder::primitive_desc rpd(engine(), from.get_desc(), engine(), wanted,
+                                      onednn::user_scratchpad());
     onednn::execute(dnnl::reorder(rpd), rpd, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, converted}});
     onednn::stream().wait();
     if (!plain_in_use) layouts.erase(layouts.begin());
@@ -91,20 +94,22 @@ struct InferenceConv2d::Impl {
   }
 };
 
-InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weight, std::vector<float> bias,
-                                 bool relu)
+InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weight,
+                                 std::vector<float> bias, bool relu)
     : g_(g) {
-  const bool positive = g.cin >= 1 && g.cout >= 1 && g.kh >= 1 && g.kw >= 1 && g.stride_h >= 1 && g.stride_w >= 1 &&
-                        g.pad_h >= 0 && g.pad_w >= 0;
-  if (!positive) fail(code::kShape, describe(g) + ": sizes and strides must be positive, padding >= 0");
+  const bool positive = g.cin >= 1 && g.cout >= 1 && g.kh >= 1 && g.kw >= 1 && g.stride_h >= 1 &&
+                        g.stride_w >= 1 && g.pad_h >= 0 && g.pad_w >= 0;
+  if (!positive)
+    fail(code::kShape, describe(g) + ": sizes and strides must be positive, padding >= 0");
   const size_t wanted = static_cast<size_t>(g.cout * g.cin * g.kh * g.kw);
   if (weight.size() != wanted) {
-    fail(code::kShape, describe(g) + ": the weight has " + std::to_string(weight.size()) + " values, expected " +
-                           std::to_string(wanted) + " ([cout, cin, kh, kw])");
+    fail(code::kShape, describe(g) + ": the weight has " + std::to_string(weight.size()) +
+                           " values, expected " + std::to_string(wanted) +
+                           " ([cout, cin, kh, kw])");
   }
   if (!bias.empty() && bias.size() != static_cast<size_t>(g.cout)) {
-    fail(code::kShape, describe(g) + ": the bias has " + std::to_string(bias.size()) + " values, expected " +
-                           std::to_string(g.cout));
+    fail(code::kShape, describe(g) + ": the bias has " + std::to_string(bias.size()) +
+                           " values, expected " + std::to_string(g.cout));
   }
   impl_ = std::make_shared<Impl>();
   impl_->g = g;
@@ -113,7 +118,8 @@ InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weigh
     std::copy(weight.begin(), weight.end(), static_cast<float*>(plain.get_data_handle()));
     impl_->layouts.push_back(plain);
   });
-  impl_->bias = bias.empty() ? std::vector<float>(static_cast<size_t>(g.cout), 0.0f) : std::move(bias);
+  impl_->bias =
+      bias.empty() ? std::vector<float>(static_cast<size_t>(g.cout), 0.0f) : std::move(bias);
   impl_->relu = relu;
 }
 
@@ -121,15 +127,17 @@ void InferenceConv2d::forward(int64_t n, int64_t h, int64_t w, const float* x, f
   if (!impl_) fail(code::kInternal, "InferenceConv2d::forward on a layer that was never built");
   if (n < 0 || h < 1 || w < 1 || h + 2 * g_.pad_h < g_.kh || w + 2 * g_.pad_w < g_.kw) {
     fail(code::kShape, describe(g_) + ": input " + std::to_string(h) + "x" + std::to_string(w) +
-                           " (batch " + std::to_string(n) + ") is empty or smaller than the kernel after padding");
+                           " (batch " + std::to_string(n) +
+                           ") is empty or smaller than the kernel after padding");
   }
   if (n == 0) return;
   onednn::guarded("conv2d_inference", [&] {
     const Impl::Kernel& k = impl_->kernel_for(n, h, w);
-    onednn::execute(k.prim, k.pd, {{DNNL_ARG_SRC, wrap(k.pd.src_desc(), x)},
-                                   {DNNL_ARG_WEIGHTS, k.weights},
-                                   {DNNL_ARG_BIAS, wrap(k.pd.bias_desc(), impl_->bias.data())},
-                                   {DNNL_ARG_DST, wrap(k.pd.dst_desc(), y)}});
+    onednn::execute(k.prim, k.pd,
+                    {{DNNL_ARG_SRC, wrap(k.pd.src_desc(), x)},
+                     {DNNL_ARG_WEIGHTS, k.weights},
+                     {DNNL_ARG_BIAS, wrap(k.pd.bias_desc(), impl_->bias.data())},
+                     {DNNL_ARG_DST, wrap(k.pd.dst_desc(), y)}});
   });
 }
 

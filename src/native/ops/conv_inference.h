@@ -1,8 +1,8 @@
 // Forward-only convolution for inference networks (Inception-v3 for FID): what conv.h's training
 // convolution lacks, namely rectangular kernels (1x7, 7x1, 1x3, 3x1), a stride and a padding per
-// axis, and a ReLU fused into the kernel. A layer owns its weights; it hands them to oneDNN once per
-// input size in the layout the chosen kernel prefers, instead of reordering them on every call as
-// the training convolution must (its weights change every step).
+// axis, and a ReLU fused into the kernel. A layer owns its weights; it hands them to oneDNN once
+// per input size in the layout the chosen kernel prefers, instead of reordering them on every call
+// as the training convolution must (its weights change every step).
 #pragma once
 
 #include <cstdint>
@@ -13,9 +13,9 @@ namespace pfgm::cpu {
 
 struct ConvGeometry {
   int64_t cin, cout;
-  int64_t kh, kw;              // kernel height and width
+  int64_t kh, kw;  // kernel height and width
   int64_t stride_h, stride_w;
-  int64_t pad_h, pad_w;        // zero padding on both sides of each axis (PyTorch's padding=(ph, pw))
+  int64_t pad_h, pad_w;  // zero padding on both sides of each axis (PyTorch's padding=(ph, pw))
   int64_t oh(int64_t h) const { return (h + 2 * pad_h - kh) / stride_h + 1; }
   int64_t ow(int64_t w) const { return (w + 2 * pad_w - kw) / stride_w + 1; }
 };
@@ -25,7 +25,8 @@ class InferenceConv2d {
   InferenceConv2d() = default;
   // weight [cout, cin, kh, kw] (PyTorch's OIHW), bias [cout] (empty: none). ERR_PFGM_SHAPE when
   // the sizes disagree with the geometry or the geometry is not positive.
-  InferenceConv2d(const ConvGeometry& g, std::vector<float> weight, std::vector<float> bias, bool relu);
+  InferenceConv2d(const ConvGeometry& g, std::vector<float> weight, std::vector<float> bias,
+                  bool relu);
 
   const ConvGeometry& geometry() const { return g_; }
 

@@ -26,7 +26,7 @@ void parallel_pixels(int64_t pixels, int64_t width, F&& body) {
 
 void axpby(int64_t count, float alpha, const float* a, float beta, const float* b, float* y) {
   parallel_ranges(count, [=](int64_t begin, int64_t end) {
-    // Elementwise, so y aliasing a or b is safe.
+  // Elementwise, so y aliasing a or b is safe.
 #pragma GCC ivdep
     for (int64_t i = begin; i < end; ++i) y[i] = alpha * a[i] + beta * b[i];
   });
@@ -54,7 +54,8 @@ void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db
   const int64_t c = ca + cb;
   parallel_pixels(pixels, c, [=](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
-      if (da != nullptr) std::memcpy(da + p * ca, dy + p * c, static_cast<size_t>(ca) * sizeof(float));
+      if (da != nullptr)
+        std::memcpy(da + p * ca, dy + p * c, static_cast<size_t>(ca) * sizeof(float));
       if (db != nullptr) {
         std::memcpy(db + p * cb, dy + p * c + ca, static_cast<size_t>(cb) * sizeof(float));
       }

@@ -50,7 +50,8 @@ void check_label_input(const op::LabelInputSpec& s) {
                            ", label_dim=" + std::to_string(s.label_dim) + ")");
   }
   if (!(s.p >= 0.0f && s.p <= 1.0f)) {
-    fail(code::kArgument, "label dropout probability must be in [0, 1], got " + std::to_string(s.p));
+    fail(code::kArgument,
+         "label dropout probability must be in [0, 1], got " + std::to_string(s.p));
   }
 }
 
@@ -58,7 +59,8 @@ void label_input(const op::LabelInputSpec& s, const float* labels, float* out) {
   check_label_input(s);
   const float g = lab::gain(s.label_dim);
   for (int64_t i = 0; i < s.n; ++i) {
-    const float keep = lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
+    const float keep =
+        lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
     float* o = out + i * s.label_dim;
     if (labels == nullptr) {
       std::fill(o, o + s.label_dim, 0.0f);

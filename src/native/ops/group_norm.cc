@@ -83,8 +83,8 @@ void run_passes(const op::GroupNormShape& s, const Tiling& t, P1&& phase1, Mid&&
 // Per-channel sums of d = (x + shift) - pivot and d^2 over px pixels. The pivot (one value of
 // the group) keeps E[d^2] - E[d]^2 free of cancellation when a group's mean dwarfs its spread.
 PFGM_VECTOR_CLONES
-void moments_kernel(int64_t px, int64_t c, const float* x, const float* shift,
-                    const double* pivot, double* __restrict s1, double* __restrict s2) {
+void moments_kernel(int64_t px, int64_t c, const float* x, const float* shift, const double* pivot,
+                    double* __restrict s1, double* __restrict s2) {
   std::fill(s1, s1 + c, 0.0);
   std::fill(s2, s2 + c, 0.0);
   for (int64_t p = 0; p < px; ++p) {
@@ -178,8 +178,7 @@ float* thread_scratch(size_t count) {
 }  // namespace
 
 void group_norm_forward(const op::GroupNormShape& s, const float* x, const float* shift,
-                        const float* gamma, const float* beta, float* y, float* mean,
-                        float* rstd) {
+                        const float* gamma, const float* beta, float* y, float* mean, float* rstd) {
   if (s.n <= 0 || s.hw <= 0 || s.c <= 0) return;
   const Tiling t(s);
   const int64_t c = s.c, cg = c / s.groups;
@@ -236,8 +235,8 @@ void group_norm_forward(const op::GroupNormShape& s, const float* x, const float
 
 void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
-                         const float* rstd, const float* dy, float* dx, float* dgamma,
-                         float* dbeta, float* dshift) {
+                         const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta,
+                         float* dshift) {
   const int64_t c = s.c;
   if (s.n <= 0 || s.hw <= 0 || c <= 0) {
     if (dgamma != nullptr) std::fill(dgamma, dgamma + std::max<int64_t>(c, 0), 0.0f);

@@ -12,7 +12,7 @@ struct GroupNormShape {
   int64_t n, hw, c;  // NHWC with H * W = hw
   int64_t groups;    // divides c
   float eps;
-  bool silu;         // apply SiLU after the affine transform
+  bool silu;  // apply SiLU after the affine transform
 };
 
 }  // namespace pfgm::op
@@ -33,7 +33,7 @@ void group_norm_forward(const op::GroupNormShape& s, const float* x, const float
 // be null. Forward and backward both use the float-rounded mean and rstd that forward saves.
 void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
                          const float* gamma, const float* beta, const float* mean,
-                         const float* rstd, const float* dy, float* dx, float* dgamma,
-                         float* dbeta, float* dshift);
+                         const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta,
+                         float* dshift);
 
 }  // namespace pfgm::cpu

@@ -25,4 +25,3 @@ struct Nhwc {
 };
 
 }  // namespace pfgm::op
-

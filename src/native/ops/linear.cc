@@ -30,8 +30,10 @@ struct Matmul {
   dnnl::matmul prim;
 };
 
-Matmul make_matmul(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& c) {
-  dnnl::matmul::desc desc = bias.is_zero() ? dnnl::matmul::desc(a, b, c) : dnnl::matmul::desc(a, b, bias, c);
+Matmul make_matmul(const memory::desc& a, const memory::desc& b, const memory::desc& bias,
+                   const memory::desc& c) {
+  dnnl::matmul::desc desc =
+      bias.is_zero() ? dnnl::matmul::desc(a, b, c) : dnnl::matmul::desc(a, b, bias, c);
   dnnl::matmul::primitive_desc pd(desc, onednn::user_scratchpad(), engine());
   return {pd, dnnl::matmul(pd)};
 }
@@ -52,7 +54,8 @@ std::unique_ptr<Linear> make_linear(const op::LinearShape& s) {
   const memory::desc bias = f32_desc({1, s.out}, Tag::ab);
   const memory::desc none;
   return std::make_unique<Linear>(Linear{make_matmul(x, w_t, bias, y), make_matmul(x, w_t, none, y),
-                                         make_matmul(y, w, none, x), make_matmul(dy_t, x, none, w)});
+                                         make_matmul(y, w, none, x),
+                                         make_matmul(dy_t, x, none, w)});
 }
 
 // Entries are never removed, so a reference stays valid after the lock is released. Primitives are
@@ -78,13 +81,15 @@ void run(const Matmul& m, const float* a, const float* b, const float* bias, flo
 void check_shape(const op::LinearShape& s) {
   if (s.rows < 0 || s.in < 1 || s.out < 1) {
     fail(code::kShape, "linear rows=" + std::to_string(s.rows) + " in=" + std::to_string(s.in) +
-                           " out=" + std::to_string(s.out) + ": in and out must be positive, rows >= 0");
+                           " out=" + std::to_string(s.out) +
+                           ": in and out must be positive, rows >= 0");
   }
 }
 
 }  // namespace
 
-void linear_forward(const op::LinearShape& s, const float* x, const float* weight, const float* bias, float* y) {
+void linear_forward(const op::LinearShape& s, const float* x, const float* weight,
+                    const float* bias, float* y) {
   check_shape(s);
   if (s.rows == 0) return;
   onednn::guarded("linear_forward", [&] {
@@ -93,8 +98,8 @@ void linear_forward(const op::LinearShape& s, const float* x, const float* weigh
   });
 }
 
-void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy, float* dx,
-                     float* dweight, float* dbias) {
+void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy,
+                     float* dx, float* dweight, float* dbias) {
   check_shape(s);
   if (s.rows == 0) {  // an empty batch: the parameter gradients are sums over nothing
     if (dweight != nullptr) std::fill_n(dweight, s.out * s.in, 0.0f);

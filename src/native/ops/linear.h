@@ -15,8 +15,8 @@ struct LinearShape {
 namespace pfgm::cpu {
 
 // y[rows, out] = x[rows, in] * weight[out, in]^T + bias[out] (bias may be null).
-void linear_forward(const op::LinearShape& s, const float* x, const float* weight, const float* bias,
-                    float* y);
+void linear_forward(const op::LinearShape& s, const float* x, const float* weight,
+                    const float* bias, float* y);
 
 // Writes dx (nullable), dweight (nullable, [out, in]) and dbias (nullable, [out]).
 void linear_backward(const op::LinearShape& s, const float* x, const float* weight, const float* dy,

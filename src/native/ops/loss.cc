@@ -34,7 +34,8 @@ void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pre
                            const float* target, const float* weight, float* dpred) {
 #pragma omp parallel for schedule(static) if (samples * per_sample >= (1 << 15))
   for (int64_t i = 0; i < samples; ++i) {
-    const float k = static_cast<float>(2.0 * static_cast<double>(weight[i]) / static_cast<double>(samples));
+    const float k =
+        static_cast<float>(2.0 * static_cast<double>(weight[i]) / static_cast<double>(samples));
     const float* p = pred + i * per_sample;
     const float* t = target + i * per_sample;
     float* g = dpred + i * per_sample;

@@ -1,5 +1,5 @@
-// docs/method.md §2.2's weighted squared error: loss_i = weight_i * sum_j (pred_ij - target_ij)^2, and
-// the reported loss is their mean over the batch (EDM: loss.sum() / batch).
+// docs/method.md §2.2's weighted squared error: loss_i = weight_i * sum_j (pred_ij - target_ij)^2,
+// and the reported loss is their mean over the batch (EDM: loss.sum() / batch).
 #pragma once
 
 #include <cstdint>

@@ -27,7 +27,8 @@ inline dnnl::stream& stream() {
 }
 
 // Runs `body` (oneDNN calls); a dnnl::error becomes pfgm::Error naming `what`. Shapes are validated
-// before oneDNN sees them, so a rejection here is the engine's fault unless oneDNN calls it invalid.
+// before oneDNN sees them, so a rejection here is the engine's fault unless oneDNN calls it
+// invalid.
 template <typename F>
 decltype(auto) guarded(const char* what, F&& body) {
   try {
@@ -59,7 +60,8 @@ inline void* thread_scratchpad(size_t bytes) {
   };
   thread_local Buffer buffer;
   if (bytes > buffer.size) {
-    const size_t rounded = (bytes + 4095) / 4096 * 4096;  // whole pages, as oneDNN allocates its own
+    const size_t rounded =
+        (bytes + 4095) / 4096 * 4096;  // whole pages, as oneDNN allocates its own
     std::free(buffer.data);
     buffer.data = std::aligned_alloc(4096, rounded);
     buffer.size = buffer.data != nullptr ? rounded : 0;
@@ -73,7 +75,8 @@ inline void execute(const dnnl::primitive& prim, const dnnl::primitive_desc_base
                     std::unordered_map<int, dnnl::memory> args) {
   const dnnl::memory::desc scratch = pd.scratchpad_desc();
   if (scratch.get_size() > 0) {
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch, engine(), thread_scratchpad(scratch.get_size())));
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 dnnl::memory(scratch, engine(), thread_scratchpad(scratch.get_size())));
   }
   prim.execute(stream(), args);
 }

@@ -16,9 +16,10 @@ namespace {
 
 std::string describe(const Pool2dShape& s) {
   return "pool2d input [" + std::to_string(s.in.n) + ", " + std::to_string(s.in.h) + ", " +
-         std::to_string(s.in.w) + ", " + std::to_string(s.in.c) + "] (NHWC) kernel " + std::to_string(s.kh) + "x" +
-         std::to_string(s.kw) + " stride " + std::to_string(s.stride_h) + "x" + std::to_string(s.stride_w) +
-         " padding " + std::to_string(s.pad_h) + "x" + std::to_string(s.pad_w);
+         std::to_string(s.in.w) + ", " + std::to_string(s.in.c) + "] (NHWC) kernel " +
+         std::to_string(s.kh) + "x" + std::to_string(s.kw) + " stride " +
+         std::to_string(s.stride_h) + "x" + std::to_string(s.stride_w) + " padding " +
+         std::to_string(s.pad_h) + "x" + std::to_string(s.pad_w);
 }
 
 // Runs body(row) for every output row (sample, oy), in parallel when `work` (multiply-adds or
@@ -43,7 +44,8 @@ Span window(int64_t o, int64_t stride, int64_t pad, int64_t kernel, int64_t size
 // as a select, not a conditional store, so that it vectorizes; PyTorch's NaN rule: a NaN wins and
 // then stays (NaN > anything is false, and v != v only for NaN).
 PFGM_VECTOR_CLONES
-void max_window(const float* plane, int64_t width, Span ys, Span xs, int64_t c, float* __restrict out) {
+void max_window(const float* plane, int64_t width, Span ys, Span xs, int64_t c,
+                float* __restrict out) {
   std::fill_n(out, c, -std::numeric_limits<float>::infinity());
   for (int64_t iy = ys.begin; iy < ys.end; ++iy) {
     for (int64_t ix = xs.begin; ix < xs.end; ++ix) {
@@ -73,12 +75,16 @@ void mean_window(const float* plane, int64_t width, Span ys, Span xs, int64_t c,
 }  // namespace
 
 void check_pool_shape(const Pool2dShape& s) {
-  const bool positive = s.in.n >= 0 && s.in.h >= 1 && s.in.w >= 1 && s.in.c >= 1 && s.kh >= 1 && s.kw >= 1 &&
-                        s.stride_h >= 1 && s.stride_w >= 1 && s.pad_h >= 0 && s.pad_w >= 0;
-  if (!positive) fail(code::kShape, describe(s) + ": sizes, kernel and stride must be positive, padding >= 0");
+  const bool positive = s.in.n >= 0 && s.in.h >= 1 && s.in.w >= 1 && s.in.c >= 1 && s.kh >= 1 &&
+                        s.kw >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.pad_h >= 0 &&
+                        s.pad_w >= 0;
+  if (!positive)
+    fail(code::kShape, describe(s) + ": sizes, kernel and stride must be positive, padding >= 0");
   if (2 * s.pad_h > s.kh || 2 * s.pad_w > s.kw) {
-    fail(code::kShape, describe(s) + ": padding may be at most half the kernel (as in PyTorch), so that every "
-                                     "window overlaps the input");
+    fail(code::kShape,
+         describe(s) +
+             ": padding may be at most half the kernel (as in PyTorch), so that every "
+             "window overlaps the input");
   }
   if (s.in.h + 2 * s.pad_h < s.kh || s.in.w + 2 * s.pad_w < s.kw) {
     fail(code::kShape, describe(s) + ": the padded input is smaller than the kernel");
@@ -110,16 +116,19 @@ void avg_pool2d_forward(const Pool2dShape& s, bool count_include_pad, const floa
       const Span xs = window(ox, s.stride_w, s.pad_w, s.kw, s.in.w);
       // With floor-mode output sizes a window never reaches past the padding, so "including the
       // padding" divides by the whole kernel; otherwise by the pixels inside the input.
-      const int64_t divisor = count_include_pad ? s.kh * s.kw : (ys.end - ys.begin) * (xs.end - xs.begin);
+      const int64_t divisor =
+          count_include_pad ? s.kh * s.kw : (ys.end - ys.begin) * (xs.end - xs.begin);
       mean_window(plane, s.in.w, ys, xs, c, static_cast<float>(divisor), y + (row * ow + ox) * c);
     }
   });
 }
 
-void adaptive_avg_pool2d_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y) {
+void adaptive_avg_pool2d_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x,
+                                 float* y) {
   if (in.n < 0 || in.h < 1 || in.w < 1 || in.c < 1 || oh < 1 || ow < 1) {
-    fail(code::kShape, "adaptive_avg_pool2d: input [" + std::to_string(in.n) + ", " + std::to_string(in.h) + ", " +
-                           std::to_string(in.w) + ", " + std::to_string(in.c) + "] to " + std::to_string(oh) + "x" +
+    fail(code::kShape, "adaptive_avg_pool2d: input [" + std::to_string(in.n) + ", " +
+                           std::to_string(in.h) + ", " + std::to_string(in.w) + ", " +
+                           std::to_string(in.c) + "] to " + std::to_string(oh) + "x" +
                            std::to_string(ow) + ": every size must be positive");
   }
   const int64_t c = in.c;

@@ -15,9 +15,9 @@ namespace pfgm::cpu {
 
 struct Pool2dShape {
   op::Nhwc in;
-  int64_t kh, kw;              // window
+  int64_t kh, kw;  // window
   int64_t stride_h, stride_w;
-  int64_t pad_h, pad_w;        // implicit padding on both sides of each axis
+  int64_t pad_h, pad_w;  // implicit padding on both sides of each axis
   int64_t oh() const { return (in.h + 2 * pad_h - kh) / stride_h + 1; }
   int64_t ow() const { return (in.w + 2 * pad_w - kw) / stride_w + 1; }
 };
@@ -33,6 +33,7 @@ void avg_pool2d_forward(const Pool2dShape& s, bool count_include_pad, const floa
 
 // y[n, oh, ow, c]: output cell (i, j) averages rows [floor(i h / oh), ceil((i + 1) h / oh)) and
 // the same columns, PyTorch's adaptive windows (oh = ow = 1 is the global average pool).
-void adaptive_avg_pool2d_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y);
+void adaptive_avg_pool2d_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x,
+                                 float* y);
 
 }  // namespace pfgm::cpu

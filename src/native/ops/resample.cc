@@ -41,8 +41,8 @@ AxisTaps strided_taps(int64_t out_len, int64_t in_len, const float* f, int64_t t
 
 // Transposed stride-2 correlation: input i scatters to 2 i - pad + a with tap a, read here from
 // the output side, o gathering every i with o = 2 i - pad + a (up forward; down backward).
-AxisTaps transposed_taps(int64_t out_len, int64_t in_len, const float* f, int64_t taps,
-                         int64_t pad, float gain) {
+AxisTaps transposed_taps(int64_t out_len, int64_t in_len, const float* f, int64_t taps, int64_t pad,
+                         float gain) {
   AxisTaps t;
   t.begin.push_back(0);
   for (int64_t o = 0; o < out_len; ++o) {
@@ -103,8 +103,9 @@ void gather(const AxisTaps& rows, const AxisTaps& cols, int64_t n, int64_t in_h,
             int64_t out_h, int64_t out_w, int64_t c, const float* x, float* y) {
   const double row_taps = static_cast<double>(rows.index.size()) / static_cast<double>(out_h);
   const double col_taps = static_cast<double>(cols.index.size()) / static_cast<double>(out_w);
-  const bool separable = row_taps * static_cast<double>(in_w) / static_cast<double>(out_w) +
-                             col_taps < row_taps * col_taps;
+  const bool separable =
+      row_taps * static_cast<double>(in_w) / static_cast<double>(out_w) + col_taps <
+      row_taps * col_taps;
   const int64_t row_len = in_w * c;
 #pragma omp parallel
   {
@@ -175,8 +176,8 @@ void fir_down_forward(const op::ResampleShape& s, const float* x, float* y) {
   check(s, true, oh, ow, "fir_down");
   const float g = inverse_sum(s);
   gather(strided_taps(oh, s.in.h, s.f, s.taps, s.pad, g),
-         strided_taps(ow, s.in.w, s.f, s.taps, s.pad, g), s.in.n, s.in.h, s.in.w, oh, ow, s.in.c,
-         x, y);
+         strided_taps(ow, s.in.w, s.f, s.taps, s.pad, g), s.in.n, s.in.h, s.in.w, oh, ow, s.in.c, x,
+         y);
 }
 
 void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
@@ -185,8 +186,8 @@ void fir_down_backward(const op::ResampleShape& s, const float* dy, float* dx) {
   if (dx == nullptr) return;
   const float g = inverse_sum(s);
   gather(transposed_taps(s.in.h, oh, s.f, s.taps, s.pad, g),
-         transposed_taps(s.in.w, ow, s.f, s.taps, s.pad, g), s.in.n, oh, ow, s.in.h, s.in.w,
-         s.in.c, dy, dx);
+         transposed_taps(s.in.w, ow, s.f, s.taps, s.pad, g), s.in.n, oh, ow, s.in.h, s.in.w, s.in.c,
+         dy, dx);
 }
 
 // Up multiplies the filter by 4 (stride 2 in each axis leaves a quarter of the positions
@@ -196,8 +197,8 @@ void fir_up_forward(const op::ResampleShape& s, const float* x, float* y) {
   check(s, false, oh, ow, "fir_up");
   const float g = 2.0f * inverse_sum(s);
   gather(transposed_taps(oh, s.in.h, s.f, s.taps, s.pad, g),
-         transposed_taps(ow, s.in.w, s.f, s.taps, s.pad, g), s.in.n, s.in.h, s.in.w, oh, ow,
-         s.in.c, x, y);
+         transposed_taps(ow, s.in.w, s.f, s.taps, s.pad, g), s.in.n, s.in.h, s.in.w, oh, ow, s.in.c,
+         x, y);
 }
 
 void fir_up_backward(const op::ResampleShape& s, const float* dy, float* dx) {

@@ -12,8 +12,8 @@
 namespace pfgm::op {
 
 struct ResampleShape {
-  op::Nhwc in;          // input activation
-  const float* f;   // 1-D filter taps, unnormalized
+  op::Nhwc in;     // input activation
+  const float* f;  // 1-D filter taps, unnormalized
   int64_t taps;
   int64_t pad;
   int64_t down_h() const { return (in.h + 2 * pad - taps) / 2 + 1; }

@@ -39,9 +39,10 @@ std::vector<Tap> taps_for(int64_t in, int64_t out) {
 
 void resize_bilinear_forward(const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y) {
   if (in.n < 0 || in.h < 1 || in.w < 1 || in.c < 1 || oh < 1 || ow < 1) {
-    fail(code::kShape, "resize_bilinear: input [" + std::to_string(in.n) + ", " + std::to_string(in.h) + ", " +
-                           std::to_string(in.w) + ", " + std::to_string(in.c) + "] (NHWC) to " + std::to_string(oh) +
-                           "x" + std::to_string(ow) + ": every size must be positive");
+    fail(code::kShape, "resize_bilinear: input [" + std::to_string(in.n) + ", " +
+                           std::to_string(in.h) + ", " + std::to_string(in.w) + ", " +
+                           std::to_string(in.c) + "] (NHWC) to " + std::to_string(oh) + "x" +
+                           std::to_string(ow) + ": every size must be positive");
   }
   const std::vector<Tap> ty = taps_for(in.h, oh), tx = taps_for(in.w, ow);
   const int64_t c = in.c, rows = in.n * oh;

@@ -12,7 +12,8 @@ void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, floa
 
 void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
                 const float* z, float* y) {
-  for (int64_t i = 0; i < rows; ++i) axpby(cols, a[i], x + i * cols, b[i], z + i * cols, y + i * cols);
+  for (int64_t i = 0; i < rows; ++i)
+    axpby(cols, a[i], x + i * cols, b[i], z + i * cols, y + i * cols);
 }
 
 void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {

@@ -1,7 +1,7 @@
 // Per-row helpers of the denoiser and the mapping network: a batch is `rows` samples of `cols`
-// values, and each sample gets its own coefficient (c_in, c_skip, c_out of docs/method.md §2.2) or its own
-// reduction (||x||^2 for the adaptive scale, a bias gradient over pixels). Each row is computed
-// exactly as the per-sample loop it replaces, so moving a loop here changes no result.
+// values, and each sample gets its own coefficient (c_in, c_skip, c_out of docs/method.md §2.2) or
+// its own reduction (||x||^2 for the adaptive scale, a bias gradient over pixels). Each row is
+// computed exactly as the per-sample loop it replaces, so moving a loop here changes no result.
 #pragma once
 
 #include <cstdint>

@@ -21,8 +21,9 @@ inline AdamCoefs adam_coefs(double lr, double beta1, double beta2, double eps, i
                             float grad_scale) {
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
   const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
-  return AdamCoefs{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
-                   static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), grad_scale};
+  return AdamCoefs{
+      static_cast<float>(beta1),    static_cast<float>(beta2),          static_cast<float>(eps),
+      static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), grad_scale};
 }
 
 // torch.optim.Adam's single-tensor arithmetic for one element; updates m and v, returns the new

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-namespace pfgm::optim {
+namespace pfgm::cpu {
 
-GradStats grad_stats(int64_t count, const float* g) {
+optim::GradStats grad_stats(int64_t count, const float* g) {
   // Fixed chunks summed in a fixed order: an OpenMP reduction combines per-thread sums in
   // arrival order, so with more than two threads its last bits would vary from run to run, and
   // resumed or repeated runs must match bit for bit.
@@ -35,24 +35,24 @@ GradStats grad_stats(int64_t count, const float* g) {
     total += sums[c];
     finite = finite && bad[c] == 0;
   }
-  return GradStats{finite && std::isfinite(total), std::sqrt(total)};
+  return optim::GradStats{finite && std::isfinite(total), std::sqrt(total)};
 }
 
 namespace {
 
 // One Adam update of element i; the arithmetic is adam_math.h's, shared with the CUDA kernel.
-inline float adam_one(const AdamCoefs& c, float* p, const float* g, float* m, float* v, int64_t i) {
-  const float pi = adam_element(c, p[i], g[i], &m[i], &v[i]);
+inline float adam_one(const optim::AdamCoefs& c, float* p, const float* g, float* m, float* v,
+                      int64_t i) {
+  const float pi = optim::adam_element(c, p[i], g[i], &m[i], &v[i]);
   p[i] = pi;
   return pi;
 }
 
 }  // namespace
 
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale, float* ema,
-               double ema_beta) {
-  const AdamCoefs c = adam_coefs(lr, beta1, beta2, eps, t, grad_scale);
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
+               double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta) {
+  const optim::AdamCoefs c = optim::adam_coefs(lr, beta1, beta2, eps, t, grad_scale);
   if (ema == nullptr) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < count; ++i) adam_one(c, p, g, m, v, i);
@@ -63,14 +63,18 @@ void adam_step(int64_t count, float* p, const float* g, float* m, float* v, doub
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     const float pi = adam_one(c, p, g, m, v, i);
-    ema[i] = ema_element(ema[i], pi, b);
+    ema[i] = optim::ema_element(ema[i], pi, b);
   }
 }
 
 void axpy(int64_t count, float alpha, const float* x, float* y) {
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < count; ++i) y[i] = axpy_element(alpha, x[i], y[i]);
+  for (int64_t i = 0; i < count; ++i) y[i] = optim::axpy_element(alpha, x[i], y[i]);
 }
+
+}  // namespace pfgm::cpu
+
+namespace pfgm::optim {
 
 void ema_update(int64_t count, float* ema, const float* p, double beta) {
   const float b = static_cast<float>(beta);

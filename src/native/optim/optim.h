@@ -11,19 +11,33 @@ struct GradStats {
   double norm;  // global L2 norm (meaningless when !finite)
 };
 
-GradStats grad_stats(int64_t count, const float* g);
+}  // namespace pfgm::optim
+
+// The optimizer's backend ops (nn/backend_ops.h) are CPU references like every other op, so they
+// live in pfgm::cpu; pfgm::optim names the same functions (below).
+namespace pfgm::cpu {
+
+optim::GradStats grad_stats(int64_t count, const float* g);
 
 // torch.optim.Adam (amsgrad off, no weight decay), step t counted from 1:
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // `grad_scale` multiplies g on the fly (gradient clipping without a separate pass). When `ema` is
 // not null the EMA update below runs in the same pass (the buffers are large and memory-bound).
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr,
-               double beta1, double beta2, double eps, int64_t t, float grad_scale,
-               float* ema = nullptr, double ema_beta = 0);
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
+               double beta2, double eps, int64_t t, float grad_scale, float* ema = nullptr,
+               double ema_beta = 0);
 
 // y += alpha x (gradient accumulation).
 void axpy(int64_t count, float alpha, const float* x, float* y);
+
+}  // namespace pfgm::cpu
+
+namespace pfgm::optim {
+
+using cpu::adam_step;
+using cpu::axpy;
+using cpu::grad_stats;
 
 // EDM's EMA: ema = lerp(p, ema, beta) = p + beta (ema - p).
 void ema_update(int64_t count, float* ema, const float* p, double beta);

@@ -35,7 +35,8 @@ struct NoiseSpec {
   SampleStreams streams;
   uint32_t purpose_gauss;
   uint32_t purpose_chi2;
-  // Optional cap on R = ||x - y|| (docs/method.md §2.1, §3: off by default). 0 and +inf mean no cap.
+  // Optional cap on R = ||x - y|| (docs/method.md §2.1, §3: off by default). 0 and +inf mean no
+  // cap.
   double clip_min;
   double clip_max;
 

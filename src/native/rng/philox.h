@@ -1,4 +1,5 @@
-// Counter-based randomness shared verbatim by the CPU and CUDA backends (docs/dev/architecture.md, "Randomness").
+// Counter-based randomness shared verbatim by the CPU and CUDA backends (docs/dev/architecture.md,
+// "Randomness").
 //
 // Philox4x32-10 (Salmon et al., SC'11) maps a 128-bit counter and a 64-bit key to 128 random bits
 // with no state. Every draw in pfgm is addressed, never sequenced:
@@ -24,20 +25,20 @@ namespace pfgm {
 
 // What a stream is for: part of the counter, so unrelated draws with one seed never collide.
 enum Purpose : uint32_t {
-  kPurposeNoiseGauss = 1,    // docs/method.md (2.2) g, perturbation of training data
-  kPurposeNoiseChi2 = 2,     // docs/method.md (2.2) c, perturbation of training data
-  kPurposePriorGauss = 3,    // docs/method.md §2.3 prior draws
+  kPurposeNoiseGauss = 1,  // docs/method.md (2.2) g, perturbation of training data
+  kPurposeNoiseChi2 = 2,   // docs/method.md (2.2) c, perturbation of training data
+  kPurposePriorGauss = 3,  // docs/method.md §2.3 prior draws
   kPurposePriorChi2 = 4,
-  kPurposeTrainSigma = 5,    // docs/method.md §2.2 ln sigma ~ N(P_mean, P_std^2)
-  kPurposePfgmScalars = 6,   // docs/method.md §3 m, z0, restrict_M redraw
-  kPurposePfgmChi2 = 7,      // docs/method.md §3 ||e||^2 / s^2 ~ chi^2_N
-  kPurposePfgmDirection = 8, // docs/method.md §3 uniform direction u
-  kPurposeDropout = 9,       // dropout masks (ops/activation.h)
-  kPurposeLabelDropout = 10, // class-label dropout for classifier-free guidance
-  kPurposeInit = 11,         // parameter initialisation
-  kPurposeChurn = 12,        // EDM's stochastic churn noise of the Heun sampler (sample/)
-  kPurposeHutchinson = 13,   // Rademacher probes of the likelihood's trace estimate (sample/)
-  kPurposeClass = 14,        // random class per sample of a conditional model (physics/classes.ts)
+  kPurposeTrainSigma = 5,     // docs/method.md §2.2 ln sigma ~ N(P_mean, P_std^2)
+  kPurposePfgmScalars = 6,    // docs/method.md §3 m, z0, restrict_M redraw
+  kPurposePfgmChi2 = 7,       // docs/method.md §3 ||e||^2 / s^2 ~ chi^2_N
+  kPurposePfgmDirection = 8,  // docs/method.md §3 uniform direction u
+  kPurposeDropout = 9,        // dropout masks (ops/activation.h)
+  kPurposeLabelDropout = 10,  // class-label dropout for classifier-free guidance
+  kPurposeInit = 11,          // parameter initialisation
+  kPurposeChurn = 12,         // EDM's stochastic churn noise of the Heun sampler (sample/)
+  kPurposeHutchinson = 13,    // Rademacher probes of the likelihood's trace estimate (sample/)
+  kPurposeClass = 14,         // random class of a conditional model's sample (physics/classes.ts)
 };
 
 struct Philox4 {

@@ -36,8 +36,8 @@ IdealDenoiser::IdealDenoiser(std::vector<float> refs, int64_t n, double D,
   offsets_.assign(static_cast<size_t>(label_dim + 1), 0);
   for (const int32_t c : classes) {
     if (c < 0 || c >= label_dim)
-      fail(code::kArgument, "class " + std::to_string(c) + " is outside [0, " +
-                                std::to_string(label_dim) + ")");
+      fail(code::kArgument,
+           "class " + std::to_string(c) + " is outside [0, " + std::to_string(label_dim) + ")");
     ++offsets_[static_cast<size_t>(c) + 1];
   }
   for (int64_t c = 0; c < label_dim; ++c) offsets_[c + 1] += offsets_[c];
@@ -166,8 +166,8 @@ void posterior_mean_vjp(int64_t queries, int64_t refs, int64_t n, double D, cons
       }
       // c_j = (n + D) / (d2 + sigma^2 D), written as (n / D + 1) / (d2 / D + sigma^2) so that
       // neither sigma^2 D nor n + D overflows or loses the n at huge D; D = inf gives 1 / sigma^2.
-      const double c = gaussian ? 1.0 / (s * s)
-                                : (static_cast<double>(n) / D + 1.0) / (d2 / D + s * s);
+      const double c =
+          gaussian ? 1.0 / (s * s) : (static_cast<double>(n) / D + 1.0) / (d2 / D + s * s);
       const double f = w[j] * a * c;
       for (int64_t k = 0; k < n; ++k)
         acc[k] += f * (static_cast<double>(yj[k]) - static_cast<double>(xi[k]));

@@ -1,6 +1,6 @@
-// The ideal denoiser of docs/method.md §2.4 as a model: the exact posterior mean E[y | x, sigma] over a
-// fixed reference set, for any D > 0 or D = inf, optionally class-conditional (the posterior over
-// the references of one class), and its input vector-Jacobian product for the likelihood.
+// The ideal denoiser of docs/method.md §2.4 as a model: the exact posterior mean E[y | x, sigma]
+// over a fixed reference set, for any D > 0 or D = inf, optionally class-conditional (the posterior
+// over the references of one class), and its input vector-Jacobian product for the likelihood.
 //
 // Inputs and outputs are fp32 [queries, n] row-major; sigma is one double per query. Everything
 // is accumulated in double (objectives/field_targets.h does the weights in log space).
@@ -45,7 +45,8 @@ class IdealDenoiser {
 
 // The input VJP of the posterior mean m(x) = sum_j w_j y_j (docs/method.md (2.4)):
 //   d log w_j / dx = c_j (y_j - x) - sum_k w_k c_k (y_k - x),
-//   c_j = (n + D) / (||x - y_j||^2 + r^2)   (finite D, r = sigma sqrt(D)),   c_j = 1 / sigma^2 (D = inf)
+//   c_j = (n + D) / (||x - y_j||^2 + r^2)   (finite D, r = sigma sqrt(D)),   c_j = 1 / sigma^2 (D =
+//   inf)
 // so v^T dm/dx = sum_j w_j (v . (y_j - m)) c_j (y_j - x)  (the mean term cancels since
 // sum_j w_j (v . (y_j - m)) = 0). mean (nullable) receives m.
 void posterior_mean_vjp(int64_t queries, int64_t refs, int64_t n, double D, const float* x,

@@ -40,18 +40,18 @@ void combine_range(int64_t begin, int64_t end, int terms, const double* coefs,
 
 }  // namespace
 
-void linear_combination_f32(int64_t n, int terms, const double* coefs,
-                            const float* const* inputs, float* out) {
-  parallel_ranges(n, [&](int64_t begin, int64_t end) {
-    combine_range(begin, end, terms, coefs, inputs, out);
-  });
+void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
+                            float* out) {
+  parallel_ranges(
+      n, [&](int64_t begin, int64_t end) { combine_range(begin, end, terms, coefs, inputs, out); });
 }
 
 void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
                      const SampleStreams& streams) {
   const int64_t blocks = (n + 3) / 4;
   parallel_ranges(count * blocks, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) churn_block(x, out, n, t / blocks, t % blocks, scale, streams);
+    for (int64_t t = begin; t < end; ++t)
+      churn_block(x, out, n, t / blocks, t % blocks, scale, streams);
   });
 }
 

@@ -1,6 +1,7 @@
 // Per-element math of the sampler kernels, shared by the CPU loops (sampler_cpu.cc) and, with the
 // same signatures, a CUDA twin: every function here is PFGM_HD and touches one element, so a CUDA
-// kernel is one thread per element calling it (docs/dev/architecture.md, "One op list, two backends").
+// kernel is one thread per element calling it (docs/dev/architecture.md, "One op list, two
+// backends").
 #pragma once
 
 #include <cstdint>

@@ -48,7 +48,8 @@ nn::Buffer& Session::named(const std::string& which) {
     ensure_training_state();
     return which == "grads" ? grads_ : which == "adam_m" ? m_ : v_;
   }
-  fail(code::kArgument, "unknown buffer '" + which + "' (params, ema, grads, buffers, adam_m, adam_v)");
+  fail(code::kArgument,
+       "unknown buffer '" + which + "' (params, ema, grads, buffers, adam_m, adam_v)");
 }
 
 std::vector<float> Session::read(const std::string& which) {
@@ -89,8 +90,7 @@ void Session::deliver(float* host, const float* out, int64_t count) {
   if (host != nullptr && out != host) be_.download(count, out, host);
 }
 
-nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t seed,
-                             uint32_t step) {
+nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step) {
   nn::Context ctx;
   if (training) ensure_training_state();
   ctx.backend = &be_;
@@ -124,10 +124,10 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   const float* sigma = in.sigma;
   if (noise == nullptr) {
     PFGM_PROFILE("step.perturb");
-    // docs/method.md §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that sigma.
-    // Streams are keyed by (seed, sample index in batch, step), so a step's draws never repeat.
-    // The n sigmas are drawn on the host (the coefficients need them there), the noise on the
-    // backend, from the same streams on every backend.
+    // docs/method.md §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that
+    // sigma. Streams are keyed by (seed, sample index in batch, step), so a step's draws never
+    // repeat. The n sigmas are drawn on the host (the coefficients need them there), the noise on
+    // the backend, from the same streams on every backend.
     const SampleStreams streams{nullptr, in.seed, 0, step_index};
     sigma_d_.resize(static_cast<size_t>(n));
     cpu::training_sigma_f64(sigma_d_.data(), n, in.p_mean, in.p_std, streams);
@@ -150,8 +150,8 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   }
   const float* target = nullptr;
   if (in.stf) {
-    // docs/method.md §2.4 (STF): the target of sample i is the posterior mean of the clean batch given
-    // x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
+    // docs/method.md §2.4 (STF): the target of sample i is the posterior mean of the clean batch
+    // given x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
     // (as the reference batch grows). The batch itself is the reference set. A host computation
     // (n^2 kernel evaluations of n values): free to reach on the CPU, two copies on a GPU.
     PFGM_PROFILE("step.stf");
@@ -228,17 +228,19 @@ void Session::apply_update(StepResult& r, int64_t n, const OptimConfig& opt) {
     return;
   }
   float scale = 1.0f;
-  if (opt.grad_clip > 0 && gs.norm > opt.grad_clip) scale = static_cast<float>(opt.grad_clip / gs.norm);
+  if (opt.grad_clip > 0 && gs.norm > opt.grad_clip)
+    scale = static_cast<float>(opt.grad_clip / gs.norm);
   ++adam_t_;
-  be_.adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1,
-                opt.beta2, opt.eps, adam_t_, scale, ema_.data(),
+  be_.adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1, opt.beta2,
+                opt.eps, adam_t_, scale, ema_.data(),
                 optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
                                 static_cast<double>(n)));
 }
 
 StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   const int64_t n = in.batch, per = net_->sample_numel();
-  if (n < 1 || in.refs_count < 1) fail(code::kArgument, "PFGM needs a non-empty batch and reference batch");
+  if (n < 1 || in.refs_count < 1)
+    fail(code::kArgument, "PFGM needs a non-empty batch and reference batch");
   const uint32_t step_index = static_cast<uint32_t>(steps_);
   // The perturbation and the field target over the large reference batch are host computations
   // (the reference batch arrives from the host each step); the network runs on the backend.
@@ -261,8 +263,8 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
     PFGM_PROFILE("step.field_target");
     // docs/method.md (3.1) over the large batch, in log space.
     target_host_.resize(static_cast<size_t>(n * (per + 1)));
-    cpu::pfgm_field_target(n, in.refs_count, per, x_host_.data(), z_host_.data(), in.refs,
-                           in.gamma, target_host_.data());
+    cpu::pfgm_field_target(n, in.refs_count, per, x_host_.data(), z_host_.data(), in.refs, in.gamma,
+                           target_host_.data());
   }
   const float* x = stage(x_host_.data(), n * per, x_in_);
   const float* target = stage(target_host_.data(), n * (per + 1), target_in_);
@@ -270,13 +272,13 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
-    r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
-                        [&](const nn::Context& ctx, int64_t start, int64_t) {
-                          const nn::Labels labels = labels_from(batch_labels, start);
-                          return net_->field_loss_and_grad(ctx, x + start * per,
-                                                           z_host_.data() + start, labels,
-                                                           target + start * (per + 1));
-                        });
+    r.loss =
+        accumulate(n, in.micro_batch, in.seed, step_index,
+                   [&](const nn::Context& ctx, int64_t start, int64_t) {
+                     const nn::Labels labels = labels_from(batch_labels, start);
+                     return net_->field_loss_and_grad(ctx, x + start * per, z_host_.data() + start,
+                                                      labels, target + start * (per + 1));
+                   });
   }
   apply_update(r, n, opt);
   return r;
@@ -311,9 +313,8 @@ void Session::field(int64_t batch, const float* x, const float* z, const nn::Lab
   deliver(out, o, batch * (per + 1));
 }
 
-void Session::input_vjp(int64_t batch, const float* x, const float* sigma,
-                        const nn::Labels& labels, bool ema, const float* v, float* vjp,
-                        float* denoised) {
+void Session::input_vjp(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
+                        bool ema, const float* v, float* vjp, float* denoised) {
   const int64_t cnt = batch * net_->sample_numel();
   nn::Context ctx = context(batch, false, ema, 0, 0);
   const int64_t np = params_.size();
@@ -321,7 +322,8 @@ void Session::input_vjp(int64_t batch, const float* x, const float* sigma,
   ctx.grads = vjp_grads_.data();
   float* o = output(vjp, cnt, out_);
   float* d = output(denoised, cnt, out2_);
-  net_->input_vjp(ctx, stage(x, cnt, x_in_), sigma, stage(labels, batch), stage(v, cnt, v_in_), o, d);
+  net_->input_vjp(ctx, stage(x, cnt, x_in_), sigma, stage(labels, batch), stage(v, cnt, v_in_), o,
+                  d);
   deliver(vjp, o, cnt);
   deliver(denoised, d, cnt);
 }

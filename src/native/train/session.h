@@ -1,5 +1,6 @@
-// A network with everything training needs, in flat buffers (docs/dev/architecture.md, "The native training step"):
-// parameters, gradients, Adam's moments, the EMA copy and the counters. One call runs
+// A network with everything training needs, in flat buffers (docs/dev/architecture.md, "The native
+// training step"): parameters, gradients, Adam's moments, the EMA copy and the counters. One call
+// runs
 //   sigma draw -> Student-t perturbation (any D, and D = inf) -> forward -> loss -> backward ->
 //   non-finite check -> optional clipping -> Adam (EDM's ramp-up) -> EMA (EDM's half-life),
 // so nothing crosses into JS between the stages. The state lives in one backend's memory (the CPU
@@ -22,35 +23,35 @@ namespace pfgm::train {
 // (read_train_options in binding/network_binding.cc) requires each field.
 
 struct OptimConfig {
-  double lr;                  // Adam's learning rate after ramp-up
+  double lr;  // Adam's learning rate after ramp-up
   double beta1, beta2, eps;
-  double lr_rampup_kimg;      // 0 = no ramp
-  double grad_clip;           // max global gradient norm; 0 = off
+  double lr_rampup_kimg;  // 0 = no ramp
+  double grad_clip;       // max global gradient norm; 0 = off
   double ema_halflife_kimg;
-  double ema_rampup_ratio;    // <= 0: no ramp-up
+  double ema_rampup_ratio;  // <= 0: no ramp-up
 };
 
 struct StepInput {
   int64_t batch;
-  const float* y;                  // clean data, PyTorch layout
+  const float* y;  // clean data, PyTorch layout
   nn::Labels labels;
-  double D;                        // > 0 or +inf
-  double p_mean, p_std;            // ln sigma ~ N(p_mean, p_std^2)
+  double D;              // > 0 or +inf
+  double p_mean, p_std;  // ln sigma ~ N(p_mean, p_std^2)
   uint64_t seed;
-  const float* noise = nullptr;    // explicit perturbation (tests): skips the draws
-  const float* sigma = nullptr;    // explicit per-sample sigma (with noise)
-  int64_t micro_batch;             // > 0 and < batch: accumulate gradients over chunks this size
-  bool stf;                        // stable target field: train on the batch posterior mean
+  const float* noise = nullptr;  // explicit perturbation (tests): skips the draws
+  const float* sigma = nullptr;  // explicit per-sample sigma (with noise)
+  int64_t micro_batch;           // > 0 and < batch: accumulate gradients over chunks this size
+  bool stf;                      // stable target field: train on the batch posterior mean
 };
 
-// PFGM's objective (docs/method.md §3): the small batch y is perturbed to augmented points (x, z) and
-// trained towards the normalised empirical field (3.1) of the large reference batch refs, which
+// PFGM's objective (docs/method.md §3): the small batch y is perturbed to augmented points (x, z)
+// and trained towards the normalised empirical field (3.1) of the large reference batch refs, which
 // contains y.
 struct PfgmStepInput {
-  int64_t batch;                   // small batch
-  const float* y;                  // [batch, N]
-  int64_t refs_count;              // large batch
-  const float* refs;               // [refs_count, N]
+  int64_t batch;       // small batch
+  const float* y;      // [batch, N]
+  int64_t refs_count;  // large batch
+  const float* refs;   // [refs_count, N]
   nn::Labels labels;
   double M, tau, s, gamma;
   bool restrict_m;
@@ -81,8 +82,8 @@ class Session {
                bool ema, float* out, float* raw = nullptr);
 
   // PFGM's loss and gradients at explicit points and targets, without updating anything.
-  double field_loss_and_grad(int64_t batch, const float* x, const float* z, const nn::Labels& labels,
-                             const float* target);
+  double field_loss_and_grad(int64_t batch, const float* x, const float* z,
+                             const nn::Labels& labels, const float* target);
   void field(int64_t batch, const float* x, const float* z, const nn::Labels& labels, bool ema,
              float* out);
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "errors.h"
-#include "ops/attention.h"
 #include "op_cases.h"
+#include "ops/attention.h"
 #include "ops/resample.h"
 
 namespace pfgm::opcases {
@@ -24,7 +24,8 @@ op::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor& 
     fail(code::kShape, op + ": " + name + " must be [n, h, w, c], got " + shape_str(t.shape));
   }
   for (int64_t d : t.shape) {
-    if (d < 1) fail(code::kShape, op + ": " + name + " has an empty dimension " + shape_str(t.shape));
+    if (d < 1)
+      fail(code::kShape, op + ": " + name + " has an empty dimension " + shape_str(t.shape));
   }
   return {t.shape[0], t.shape[1], t.shape[2], t.shape[3]};
 }
@@ -79,7 +80,7 @@ void fir_case(Direction dir, const Attrs& attrs, const Tensors& in, Tensors& out
     fail(code::kArgument, op + ": attribute 'pad' must be a non-negative integer");
   }
   const op::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()),
-                             static_cast<int64_t>(pad)};
+                            static_cast<int64_t>(pad)};
   const bool down = dir == Direction::kDown;
   const int64_t oh = down ? s.down_h() : s.up_h(), ow = down ? s.down_w() : s.up_w();
   // The ops check this too; here the message names the case's tensors.

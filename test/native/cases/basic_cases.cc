@@ -10,24 +10,24 @@
 #include <vector>
 
 #include "errors.h"
+#include "op_cases.h"
 #include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/group_norm.h"
 #include "ops/loss.h"
-#include "op_cases.h"
 
 namespace {
 
 using pfgm::code::kArgument;
 using pfgm::code::kShape;
+using pfgm::opcases::attr;
 using pfgm::opcases::Attrs;
 using pfgm::opcases::HostTensor;
-using pfgm::opcases::Tensors;
-using pfgm::opcases::attr;
 using pfgm::opcases::input;
 using pfgm::opcases::optional_input;
 using pfgm::opcases::output;
+using pfgm::opcases::Tensors;
 
 using pfgm::opcases::shape_text;
 
@@ -79,7 +79,7 @@ bool flag(const Attrs& a, const std::string& name, bool fallback) {
 }
 
 pfgm::op::GroupNormShape group_norm_shape(const Attrs& a, const std::string& op,
-                                           const pfgm::op::Nhwc& d) {
+                                          const pfgm::op::Nhwc& d) {
   pfgm::op::GroupNormShape s{};
   s.n = d.n;
   s.hw = d.h * d.w;
@@ -91,7 +91,8 @@ pfgm::op::GroupNormShape group_norm_shape(const Attrs& a, const std::string& op,
                            std::to_string(d.c) + " channels");
   }
   const double eps = attr(a, "eps", 1e-5);
-  if (!(eps >= 0.0 && std::isfinite(eps))) pfgm::fail(kArgument, op + ": eps must be finite and >= 0");
+  if (!(eps >= 0.0 && std::isfinite(eps)))
+    pfgm::fail(kArgument, op + ": eps must be finite and >= 0");
   s.eps = static_cast<float>(eps);
   s.silu = flag(a, "silu", false);
   return s;
@@ -132,7 +133,7 @@ PFGM_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& out) {
 PFGM_OP_CASE("group_norm_bench", [](const Attrs& a, const Tensors&, Tensors& out) {
   const std::string op = "group_norm_bench";
   const pfgm::op::Nhwc d{int_attr(a, op, "n", 0, 1, 1 << 16), int_attr(a, op, "h", 0, 1, 1 << 14),
-                          int_attr(a, op, "w", 0, 1, 1 << 14), int_attr(a, op, "c", 0, 1, 1 << 14)};
+                         int_attr(a, op, "w", 0, 1, 1 << 14), int_attr(a, op, "c", 0, 1, 1 << 14)};
   if (d.numel() > (int64_t{1} << 28)) pfgm::fail(kShape, op + ": at most 2^28 elements");
   const pfgm::op::GroupNormShape s = group_norm_shape(a, op, d);
   const int64_t iters = int_attr(a, op, "iters", 10, 1, 1e6);
@@ -161,8 +162,8 @@ PFGM_OP_CASE("group_norm_bench", [](const Attrs& a, const Tensors&, Tensors& out
   double fwd = 0.0, bwd = 0.0;
   for (int64_t it = -1; it < iters; ++it) {  // iteration -1 warms caches and threads
     const auto t0 = clock::now();
-    pfgm::cpu::group_norm_forward(s, x.data(), sh, gamma.data(), beta.data(), y.data(),
-                                  mean.data(), rstd.data());
+    pfgm::cpu::group_norm_forward(s, x.data(), sh, gamma.data(), beta.data(), y.data(), mean.data(),
+                                  rstd.data());
     const auto t1 = clock::now();
     pfgm::cpu::group_norm_backward(s, x.data(), sh, gamma.data(), beta.data(), mean.data(),
                                    rstd.data(), dy.data(), dx.data(), dgamma.data(), dbeta.data(),
@@ -198,13 +199,16 @@ PFGM_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) {
   pfgm::op::DropoutSpec s{};
   s.samples = x.shape[0];
   s.per_sample = numel(x.shape) / s.samples;
-  if (s.per_sample > (int64_t{1} << 26)) pfgm::fail(kShape, op + ": at most 2^26 elements per sample");
+  if (s.per_sample > (int64_t{1} << 26))
+    pfgm::fail(kShape, op + ": at most 2^26 elements per sample");
   const double p = attr(a, "p");
-  if (!(p >= 0.0 && p < 1.0)) pfgm::fail(kArgument, op + ": p must be in [0, 1), got " + std::to_string(p));
+  if (!(p >= 0.0 && p < 1.0))
+    pfgm::fail(kArgument, op + ": p must be in [0, 1), got " + std::to_string(p));
   s.p = static_cast<float>(p);
   if (!(s.p < 1.0f)) pfgm::fail(kArgument, op + ": p rounds to 1 in float32");
   s.seed = static_cast<uint64_t>(int_attr(a, op, "seed", 0, 0, 9007199254740992.0));
-  s.sample_offset = static_cast<uint64_t>(int_attr(a, op, "sample_offset", 0, 0, 9007199254740992.0));
+  s.sample_offset =
+      static_cast<uint64_t>(int_attr(a, op, "sample_offset", 0, 0, 9007199254740992.0));
   s.step = static_cast<uint32_t>(int_attr(a, op, "step", 0, 0, 4294967295.0));
   s.site = static_cast<uint32_t>(int_attr(a, op, "site", 0, 0, 255));
   pfgm::cpu::dropout_forward(s, x.data.data(), output(out, "y", x.shape));
@@ -246,8 +250,8 @@ PFGM_OP_CASE("concat_channels", [](const Attrs&, const Tensors& in, Tensors& out
   const HostTensor* dy = optional_input(in, "dy");
   if (dy == nullptr) return;
   expect_shape(op, "dy", *dy, ys);
-  pfgm::cpu::split_channels(pixels, ca, output(out, "da", ta.shape), cb, output(out, "db", tb.shape),
-                            dy->data.data());
+  pfgm::cpu::split_channels(pixels, ca, output(out, "da", ta.shape), cb,
+                            output(out, "db", tb.shape), dy->data.data());
 });
 
 // Inputs x [n, h, w, c], bias [n, c]; output y.
@@ -275,7 +279,8 @@ PFGM_OP_CASE("nchw_to_nhwc", [](const Attrs&, const Tensors& in, Tensors& out) {
 PFGM_OP_CASE("nhwc_to_nchw", [](const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
   const pfgm::op::Nhwc d = expect_nhwc("nhwc_to_nchw", "x", x);
-  pfgm::cpu::nhwc_to_nchw(d.n, d.c, d.h, d.w, x.data.data(), output(out, "y", {d.n, d.c, d.h, d.w}));
+  pfgm::cpu::nhwc_to_nchw(d.n, d.c, d.h, d.w, x.data.data(),
+                          output(out, "y", {d.n, d.c, d.h, d.w}));
 });
 
 // Input x [n]; attrs channels, max_positions (10000), endpoint (false); output y [n, channels].
@@ -318,8 +323,9 @@ PFGM_OP_CASE("weighted_mse", [](const Attrs&, const Tensors& in, Tensors& out) {
   expect_shape(op, "target", target, pred.shape);
   const int64_t n = pred.shape[0], per = numel(pred.shape) / n;
   expect_shape(op, "weight", weight, {n});
-  const double loss = pfgm::cpu::weighted_mse_forward(n, per, pred.data.data(), target.data.data(),
-                                                      weight.data.data(), output(out, "per_sample", {n}));
+  const double loss =
+      pfgm::cpu::weighted_mse_forward(n, per, pred.data.data(), target.data.data(),
+                                      weight.data.data(), output(out, "per_sample", {n}));
   output(out, "loss", {1})[0] = static_cast<float>(loss);
   pfgm::cpu::weighted_mse_backward(n, per, pred.data.data(), target.data.data(), weight.data.data(),
                                    output(out, "dpred", pred.shape));

@@ -1,8 +1,8 @@
 // Op case `bf16_round`: y = float(bf16(x)), through ops/bf16_math.h, the rounding the CUDA
 // backend's bf16 autocast uses (cuda/kernels/bf16.cu has the twin). It lets the CPU check that
 // rounding against an independent model on any machine (test/native/gpu-conv-linear.test.ts).
-#include "ops/bf16_math.h"
 #include "op_cases.h"
+#include "ops/bf16_math.h"
 
 namespace pfgm::opcases {
 namespace {

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "errors.h"
-#include "op_cases.h"
 #include "memory/caching_pool.h"
+#include "op_cases.h"
 
 namespace {
 
@@ -67,9 +67,11 @@ struct FakeRef {
 PFGM_OP_CASE("caching_pool", [](const Attrs& a, const Tensors&, Tensors& out) {
   FakeDevice dev;
   dev.capacity = static_cast<size_t>(pfgm::opcases::attr(a, "capacity"));
-  pfgm::memory::CachingPool<FakeRef, int64_t> pool(FakeRef{&dev}, pfgm::opcases::attr(a, "caching", 1) != 0);
+  pfgm::memory::CachingPool<FakeRef, int64_t> pool(FakeRef{&dev},
+                                                   pfgm::opcases::attr(a, "caching", 1) != 0);
   const std::vector<double> script = pfgm::opcases::attr_list(a, "script");
-  if (script.size() % 3 != 0) pfgm::fail(pfgm::code::kArgument, "caching_pool: script holds triples");
+  if (script.size() % 3 != 0)
+    pfgm::fail(pfgm::code::kArgument, "caching_pool: script holds triples");
   std::vector<void*> handles;
   std::vector<float> classes, addresses;
   for (size_t k = 0; k < script.size(); k += 3) {

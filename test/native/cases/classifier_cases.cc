@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "errors.h"
-#include "ops/cross_entropy.h"
 #include "op_cases.h"
+#include "ops/cross_entropy.h"
 #include "ops/pooling.h"
 
 namespace {

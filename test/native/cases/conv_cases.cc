@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "errors.h"
+#include "op_cases.h"
 #include "ops/conv.h"
 #include "ops/linear.h"
-#include "op_cases.h"
 
 namespace pfgm::opcases {
 namespace {
@@ -23,7 +23,8 @@ using op::LinearShape;
 int64_t int_attr(const Attrs& a, const std::string& name, int64_t lo) {
   const double v = attr(a, name);
   if (!(v >= static_cast<double>(lo) && v < 2147483648.0) || v != std::floor(v)) {
-    fail(code::kArgument, "attribute '" + name + "' must be a whole number >= " + std::to_string(lo));
+    fail(code::kArgument,
+         "attribute '" + name + "' must be a whole number >= " + std::to_string(lo));
   }
   return static_cast<int64_t>(v);
 }
@@ -40,29 +41,39 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 void expect_rank(const char* op, const char* name, const HostTensor& t, size_t rank) {
   if (t.shape.size() != rank) {
-    fail(code::kShape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape) + ", expected rank " +
-                           std::to_string(rank));
+    fail(code::kShape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape) +
+                           ", expected rank " + std::to_string(rank));
   }
 }
 
-void expect_shape(const char* op, const char* name, const HostTensor& t, const std::vector<int64_t>& want) {
+void expect_shape(const char* op, const char* name, const HostTensor& t,
+                  const std::vector<int64_t>& want) {
   if (t.shape != want) {
-    fail(code::kShape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape) + ", expected " +
-                           shape_str(want));
+    fail(code::kShape, std::string(op) + ": " + name + " has shape " + shape_str(t.shape) +
+                           ", expected " + shape_str(want));
   }
 }
 
-// x [n, h, w, cin] NHWC and weight [cout, cin, k, k] give the shape; attributes give k, stride, pad.
-op::Conv2dShape conv_shape(const Attrs& a, const HostTensor& x, const HostTensor& weight, const HostTensor* bias) {
+// x [n, h, w, cin] NHWC and weight [cout, cin, k, k] give the shape; attributes give k, stride,
+// pad.
+op::Conv2dShape conv_shape(const Attrs& a, const HostTensor& x, const HostTensor& weight,
+                           const HostTensor* bias) {
   expect_rank("conv2d", "x", x, 4);
   expect_rank("conv2d", "weight", weight, 4);
-  op::Conv2dShape s{x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0],
-                int_attr(a, "k", 1), int_attr(a, "stride", 1), int_attr(a, "pad", 0)};
+  op::Conv2dShape s{x.shape[0],
+                    x.shape[1],
+                    x.shape[2],
+                    x.shape[3],
+                    weight.shape[0],
+                    int_attr(a, "k", 1),
+                    int_attr(a, "stride", 1),
+                    int_attr(a, "pad", 0)};
   expect_shape("conv2d", "weight", weight, {s.cout, s.cin, s.k, s.k});
   if (bias != nullptr) expect_shape("conv2d", "bias", *bias, {s.cout});
   if (s.h + 2 * s.pad < s.k || s.w + 2 * s.pad < s.k) {
-    fail(code::kShape, "conv2d: input " + shape_str(x.shape) + " padded by " + std::to_string(s.pad) +
-                           " is smaller than the kernel " + std::to_string(s.k));
+    fail(code::kShape, "conv2d: input " + shape_str(x.shape) + " padded by " +
+                           std::to_string(s.pad) + " is smaller than the kernel " +
+                           std::to_string(s.k));
   }
   return s;
 }
@@ -120,7 +131,8 @@ std::vector<float> filler(int64_t count, uint32_t seed) {
 
 // Runs each step `iters` times after `warmup` untimed rounds; output `<step>_ms` holds the times.
 template <typename... Steps>
-void time_steps(const Attrs& a, Tensors& out, const std::vector<std::string>& names, Steps... steps) {
+void time_steps(const Attrs& a, Tensors& out, const std::vector<std::string>& names,
+                Steps... steps) {
   const int64_t iters = int_attr(a, "iters", 1, 10);
   const int64_t warmup = int_attr(a, "warmup", 0, 2);
   std::vector<float*> times;
@@ -140,9 +152,9 @@ void time_steps(const Attrs& a, Tensors& out, const std::vector<std::string>& na
 // attrs n, h, w, cin, cout, k, stride, pad, iters, warmup; outputs fwd_ms, bwd_data_ms and
 // bwd_weights_ms (weights and bias gradients), one time per iteration.
 void conv2d_bench(const Attrs& a, const Tensors&, Tensors& out) {
-  const op::Conv2dShape s{int_attr(a, "n", 1),    int_attr(a, "h", 1), int_attr(a, "w", 1),
-                      int_attr(a, "cin", 1),  int_attr(a, "cout", 1), int_attr(a, "k", 1),
-                      int_attr(a, "stride", 1), int_attr(a, "pad", 0)};
+  const op::Conv2dShape s{int_attr(a, "n", 1),      int_attr(a, "h", 1),    int_attr(a, "w", 1),
+                          int_attr(a, "cin", 1),    int_attr(a, "cout", 1), int_attr(a, "k", 1),
+                          int_attr(a, "stride", 1), int_attr(a, "pad", 0)};
   const std::vector<float> x = filler(s.n * s.h * s.w * s.cin, 1);
   const std::vector<float> weight = filler(s.cout * s.cin * s.k * s.k, 2);
   const std::vector<float> bias = filler(s.cout, 3);
@@ -151,8 +163,13 @@ void conv2d_bench(const Attrs& a, const Tensors&, Tensors& out) {
   time_steps(
       a, out, {"fwd", "bwd_data", "bwd_weights"},
       [&] { cpu::conv2d_forward(s, x.data(), weight.data(), bias.data(), y.data()); },
-      [&] { cpu::conv2d_backward(s, x.data(), weight.data(), dy.data(), dx.data(), nullptr, nullptr); },
-      [&] { cpu::conv2d_backward(s, x.data(), weight.data(), dy.data(), nullptr, dweight.data(), dbias.data()); });
+      [&] {
+        cpu::conv2d_backward(s, x.data(), weight.data(), dy.data(), dx.data(), nullptr, nullptr);
+      },
+      [&] {
+        cpu::conv2d_backward(s, x.data(), weight.data(), dy.data(), nullptr, dweight.data(),
+                             dbias.data());
+      });
 }
 
 // attrs rows, in, out, iters, warmup; outputs fwd_ms and bwd_ms (all three gradients).
@@ -164,9 +181,11 @@ void linear_bench(const Attrs& a, const Tensors&, Tensors& out) {
   const std::vector<float> dy = filler(s.rows * s.out, 4);
   std::vector<float> y(dy.size()), dx(x.size()), dweight(weight.size()), dbias(bias.size());
   time_steps(
-      a, out, {"fwd", "bwd"}, [&] { cpu::linear_forward(s, x.data(), weight.data(), bias.data(), y.data()); },
+      a, out, {"fwd", "bwd"},
+      [&] { cpu::linear_forward(s, x.data(), weight.data(), bias.data(), y.data()); },
       [&] {
-        cpu::linear_backward(s, x.data(), weight.data(), dy.data(), dx.data(), dweight.data(), dbias.data());
+        cpu::linear_backward(s, x.data(), weight.data(), dy.data(), dx.data(), dweight.data(),
+                             dbias.data());
       });
 }
 

@@ -21,19 +21,19 @@
 #include <vector>
 
 #include "errors.h"
-#include "op_cases.h"
 #include "objectives/field_targets.h"
+#include "op_cases.h"
 
 namespace {
 
 using pfgm::code::kArgument;
 using pfgm::code::kShape;
+using pfgm::opcases::attr;
 using pfgm::opcases::Attrs;
 using pfgm::opcases::HostTensor;
-using pfgm::opcases::Tensors;
-using pfgm::opcases::attr;
 using pfgm::opcases::input;
 using pfgm::opcases::output;
+using pfgm::opcases::Tensors;
 
 using pfgm::opcases::shape_text;
 
@@ -104,9 +104,8 @@ double read_D(const std::string& op, const Attrs& a) {
 class WidenScope {
  public:
   explicit WidenScope(const Attrs& a)
-      : previous_(pfgm::cpu::set_widen_limit(attr(a, "widen", 1.0) != 0.0
-                                                 ? pfgm::cpu::kDefaultWidenLimit
-                                                 : 0)) {}
+      : previous_(pfgm::cpu::set_widen_limit(
+            attr(a, "widen", 1.0) != 0.0 ? pfgm::cpu::kDefaultWidenLimit : 0)) {}
   ~WidenScope() { pfgm::cpu::set_widen_limit(previous_); }
   WidenScope(const WidenScope&) = delete;
   WidenScope& operator=(const WidenScope&) = delete;

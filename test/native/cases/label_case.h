@@ -11,8 +11,8 @@
 #include <string>
 
 #include "errors.h"
-#include "ops/embedding.h"
 #include "op_cases.h"
+#include "ops/embedding.h"
 
 namespace pfgm::opcases {
 
@@ -45,7 +45,8 @@ inline op::LabelInputSpec label_case_spec(const Attrs& a, const HostTensor* labe
   s.p = static_cast<float>(p);
   s.training = attr(a, "training", 0.0) != 0.0;
   s.seed = static_cast<uint64_t>(label_case_int(a, "seed", 0, 9007199254740992.0));
-  s.sample_offset = static_cast<uint64_t>(label_case_int(a, "sample_offset", 0, 9007199254740992.0));
+  s.sample_offset =
+      static_cast<uint64_t>(label_case_int(a, "sample_offset", 0, 9007199254740992.0));
   s.step = static_cast<uint32_t>(label_case_int(a, "step", 0, 4294967295.0));
   cpu::check_label_input(s);
   return s;

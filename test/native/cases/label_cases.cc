@@ -1,9 +1,9 @@
 // Op case for map_label's input with label dropout (embedding.h's label_input): the reference the
 // CUDA twin is compared with, and what test/gpu/attention-resample-parity.test.ts checks against
 // an independent JavaScript Philox.
-#include "ops/embedding.h"
 #include "label_case.h"
 #include "op_cases.h"
+#include "ops/embedding.h"
 
 namespace pfgm::opcases {
 namespace {

@@ -5,10 +5,11 @@
 #include <memory>
 #include <mutex>
 
-#include "device.h"
-#include "op_cases.h"
 #include "binding/exports_hook.h"
 #include "binding/napi_util.h"
+#include "device.h"
+#include "nn/backend.h"
+#include "op_cases.h"
 
 namespace pfgm::binding {
 namespace {
@@ -41,30 +42,50 @@ opcases::HostTensor read_host_tensor(const std::string& name, const Napi::Value&
   return t;
 }
 
-// The optional device argument of runOp / opCases: 'cpu' (default) or 'cuda'.
-bool wants_cuda(const Napi::CallbackInfo& info, size_t index) {
-  if (info.Length() <= index || info[index].IsUndefined()) return false;
+// The optional device argument of runOp / opCases: 'cpu' (default), 'cuda', or a test device
+// registered by name (nn::register_backend: 'cpu-guarded'), which only the generic backend cases
+// (`backend.<op>`) run on.
+std::string device_arg(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return "cpu";
   const std::string d = info[index].IsString() ? info[index].As<Napi::String>().Utf8Value() : "";
-  if (d == "cpu") return false;
-  if (d == "cuda") return true;
-  fail(code::kArgument, "device must be 'cpu' or 'cuda'");
+  if (d == "cpu" || d == "cuda" || (!d.empty() && nn::find_backend(d) != nullptr)) return d;
+  fail(code::kArgument, "device must be 'cpu', 'cuda' or a test device ('cpu-guarded')");
 }
 
-// Refuses CUDA cases where no GPU can run them, with the reason (queried once: it is fixed for
-// the process).
-void require_gpu() {
+// What this build and machine offer for CUDA (queried once: it is fixed for the process).
+const gpu::Info& gpu_info() {
   static std::once_flag once;
   static gpu::Info info;
   std::call_once(once, [] { info = gpu::query(); });
+  return info;
+}
+
+// Refuses CUDA cases where no GPU can run them, with the reason.
+void require_gpu() {
+  const gpu::Info& info = gpu_info();
   if (!info.compiled) {
     fail(code::kDevice,
          "no CUDA in this build: this is the CPU-only addon (pfgm_cpu.node), so ops cannot run on "
          "device 'cuda'; use device 'cpu', or load the CUDA build (PFGM_DEVICE=cuda)");
   }
   if (!info.available) {
-    fail(code::kDevice, "the CUDA build is loaded but cannot run ops on device 'cuda': " +
-                            info.reason);
+    fail(code::kDevice,
+         "the CUDA build is loaded but cannot run ops on device 'cuda': " + info.reason);
   }
+}
+
+// A generic case on `device`: the op through nn::Backend on that device's backend (fp32), found
+// on the worker thread as the CUDA cases find their device there.
+opcases::CaseFn on_device(const opcases::BackendCaseFn& fn, const std::string& device) {
+  const bool on_gpu = device == "cuda";
+  const nn::BackendFactory factory = on_gpu || device == "cpu" ? nullptr : nn::find_backend(device);
+  return [fn, on_gpu, factory](const opcases::Attrs& a, const opcases::Tensors& in,
+                               opcases::Tensors& out) {
+    nn::Backend& be = on_gpu               ? nn::cuda_backend(nn::Precision::kFp32)
+                      : factory != nullptr ? factory(nn::Precision::kFp32)
+                                           : nn::cpu_backend();
+    fn(be, a, in, out);
+  };
 }
 
 }  // namespace
@@ -72,13 +93,26 @@ void require_gpu() {
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[0].IsString()) fail(code::kArgument, "runOp(name, attrs, inputs, device?)");
+    if (info.Length() < 3 || !info[0].IsString())
+      fail(code::kArgument, "runOp(name, attrs, inputs, device?)");
     const std::string name = info[0].As<Napi::String>().Utf8Value();
-    const bool on_gpu = wants_cuda(info, 3);
+    const std::string device = device_arg(info, 3);
+    const bool on_gpu = device == "cuda";
     if (on_gpu) require_gpu();
-    const opcases::CaseFn* fn = on_gpu ? opcases::find_gpu_case(name) : opcases::find_case(name);
-    if (fn == nullptr) {
-      fail(code::kArgument, "no " + std::string(on_gpu ? "CUDA " : "") + "op case named '" + name + "'");
+    opcases::CaseFn case_fn;
+    if (const opcases::BackendCaseFn* generic = opcases::find_backend_case(name)) {
+      case_fn = on_device(*generic, device);
+    } else {
+      if (!on_gpu && device != "cpu") {
+        fail(code::kArgument, "op case '" + name + "' runs on 'cpu' or 'cuda'; only the " +
+                                  "generic cases (backend.<op>) run on device '" + device + "'");
+      }
+      const opcases::CaseFn* fn = on_gpu ? opcases::find_gpu_case(name) : opcases::find_case(name);
+      if (fn == nullptr) {
+        fail(code::kArgument,
+             "no " + std::string(on_gpu ? "CUDA " : "") + "op case named '" + name + "'");
+      }
+      case_fn = *fn;
     }
     auto attrs = std::make_shared<opcases::Attrs>();
     Napi::Object a = object_arg(info, 1);
@@ -110,7 +144,6 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
       (*inputs)[key] = read_host_tensor(key, in.Get(key));
     }
     auto outputs = std::make_shared<opcases::Tensors>();
-    const opcases::CaseFn case_fn = *fn;
     return PromiseWorker::start(
         env, [=]() { case_fn(*attrs, *inputs, *outputs); },
         [outputs](Napi::Env e) -> Napi::Value {
@@ -131,9 +164,19 @@ Napi::Value RunOp(const Napi::CallbackInfo& info) {
 Napi::Value OpCases(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    // opCases('cuda') lists the CUDA twins this build has (none in the CPU build).
-    const std::vector<std::string> names =
-        wants_cuda(info, 0) ? opcases::gpu_case_names() : opcases::case_names();
+    // opCases('cuda') lists the CUDA twins this build has (none in the CPU build); the generic
+    // cases are listed for every device that can run them.
+    const std::string device = device_arg(info, 0);
+    std::vector<std::string> names;
+    if (device == "cuda") {
+      names = opcases::gpu_case_names();
+      if (gpu_info().compiled) {
+        for (std::string& n : opcases::backend_case_names()) names.push_back(std::move(n));
+      }
+    } else {
+      if (device == "cpu") names = opcases::case_names();
+      for (std::string& n : opcases::backend_case_names()) names.push_back(std::move(n));
+    }
     Napi::Array arr = Napi::Array::New(env, names.size());
     for (size_t i = 0; i < names.size(); ++i) arr.Set(static_cast<uint32_t>(i), names[i]);
     return arr;

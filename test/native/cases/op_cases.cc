@@ -16,6 +16,11 @@ std::map<std::string, CaseFn>& gpu_registry() {
   return cases;
 }
 
+std::map<std::string, BackendCaseFn>& backend_registry() {
+  static std::map<std::string, BackendCaseFn> cases;
+  return cases;
+}
+
 }  // namespace
 
 void register_case(const std::string& name, CaseFn fn) { registry()[name] = std::move(fn); }
@@ -89,6 +94,21 @@ std::vector<std::string> gpu_case_names() {
   return names;
 }
 
+void register_backend_case(const std::string& name, BackendCaseFn fn) {
+  backend_registry()[name] = std::move(fn);
+}
+
+const BackendCaseFn* find_backend_case(const std::string& name) {
+  auto it = backend_registry().find(name);
+  return it == backend_registry().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> backend_case_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, fn] : backend_registry()) names.push_back(name);
+  return names;
+}
+
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -96,7 +116,7 @@ int64_t numel(const std::vector<int64_t>& shape) {
 }
 
 void require_shape(const std::string& op, const std::string& name, const HostTensor& t,
-                  const std::vector<int64_t>& want) {
+                   const std::vector<int64_t>& want) {
   if (t.shape != want) {
     fail(code::kShape, op + ": '" + name + "' must have shape " + shape_text(want) + ", got " +
                            shape_text(t.shape));
@@ -105,8 +125,8 @@ void require_shape(const std::string& op, const std::string& name, const HostTen
 
 void require_batch(const std::string& op, const std::string& name, const HostTensor& t) {
   if (t.shape.empty() || numel(t.shape) <= 0) {
-    fail(code::kShape, op + ": '" + name + "' must be a non-empty batch [n, ...], got " +
-                           shape_text(t.shape));
+    fail(code::kShape,
+         op + ": '" + name + "' must be a non-empty batch [n, ...], got " + shape_text(t.shape));
   }
 }
 

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+namespace pfgm::nn {
+class Backend;
+}  // namespace pfgm::nn
+
 namespace pfgm::opcases {
 
 struct HostTensor {
@@ -43,7 +47,7 @@ struct Registrar {
 int64_t numel(const std::vector<int64_t>& shape);
 // ERR_PFGM_SHAPE naming op and input unless t has shape `want`.
 void require_shape(const std::string& op, const std::string& name, const HostTensor& t,
-                  const std::vector<int64_t>& want);
+                   const std::vector<int64_t>& want);
 // ERR_PFGM_SHAPE unless t is a non-empty batch [n, ...].
 void require_batch(const std::string& op, const std::string& name, const HostTensor& t);
 // A double as output `name` of shape [2]: float hi and the float of the remainder (lo), so a
@@ -60,16 +64,31 @@ struct GpuRegistrar {
   GpuRegistrar(const char* name, CaseFn fn) { register_gpu_case(name, std::move(fn)); }
 };
 
+// Cases that run on any backend (backend_cases.cc: `backend.<op>` for every op of
+// nn/backend_ops.h): runOp(name, attrs, inputs, device) calls them with the backend of `device`,
+// 'cpu', 'cuda' or a test device registered by name (nn::register_backend: 'cpu-guarded').
+using BackendCaseFn =
+    std::function<void(nn::Backend& be, const Attrs& attrs, const Tensors& in, Tensors& out)>;
+void register_backend_case(const std::string& name, BackendCaseFn fn);
+const BackendCaseFn* find_backend_case(const std::string& name);
+std::vector<std::string> backend_case_names();
+
+struct BackendCaseRegistrar {
+  BackendCaseRegistrar(const char* name, BackendCaseFn fn) {
+    register_backend_case(name, std::move(fn));
+  }
+};
+
 }  // namespace pfgm::opcases
 
 #define PFGM_OP_CASE_CAT2(a, b) a##b
 #define PFGM_OP_CASE_CAT(a, b) PFGM_OP_CASE_CAT2(a, b)
 // PFGM_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
-#define PFGM_OP_CASE(name, ...)                                                    \
-  static const ::pfgm::opcases::Registrar PFGM_OP_CASE_CAT(pfgm_op_case_, __LINE__)( \
-      name, __VA_ARGS__)
+#define PFGM_OP_CASE(name, ...)                                                           \
+  static const ::pfgm::opcases::Registrar PFGM_OP_CASE_CAT(pfgm_op_case_, __LINE__)(name, \
+                                                                                    __VA_ARGS__)
 
 // PFGM_GPU_OP_CASE("axpby", [](const Attrs& a, const Tensors& in, Tensors& out) { ... });
-#define PFGM_GPU_OP_CASE(name, ...)                                                        \
+#define PFGM_GPU_OP_CASE(name, ...)                                                         \
   static const ::pfgm::opcases::GpuRegistrar PFGM_OP_CASE_CAT(pfgm_gpu_op_case_, __LINE__)( \
       name, __VA_ARGS__)

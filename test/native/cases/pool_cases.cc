@@ -4,7 +4,8 @@
 // through runOp; every case validates its inputs, so a bad shape comes back as ERR_PFGM_SHAPE.
 //
 // Geometry attributes take one number (both axes) or two ([height, width]):
-//   kernel, stride (default 1 for convolutions, the kernel for pooling as in PyTorch), pad (default 0).
+//   kernel, stride (default 1 for convolutions, the kernel for pooling as in PyTorch), pad (default
+//   0).
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -12,8 +13,8 @@
 #include <vector>
 
 #include "errors.h"
-#include "ops/conv_inference.h"
 #include "op_cases.h"
+#include "ops/conv_inference.h"
 #include "ops/pool.h"
 #include "ops/resize.h"
 
@@ -27,7 +28,8 @@ struct Pair {
 };
 
 // Attribute `name` as one or two whole numbers >= lo; `fallback` when absent.
-Pair pair_attr(const Attrs& a, const std::string& op, const std::string& name, int64_t lo, Pair fallback) {
+Pair pair_attr(const Attrs& a, const std::string& op, const std::string& name, int64_t lo,
+               Pair fallback) {
   if (a.count(name) == 0) return fallback;
   const std::vector<double> v = attr_list(a, name);
   const bool whole = !v.empty() && v.size() <= 2 && [&] {
@@ -37,14 +39,16 @@ Pair pair_attr(const Attrs& a, const std::string& op, const std::string& name, i
     return true;
   }();
   if (!whole) {
-    fail(code::kArgument, op + ": attribute '" + name + "' must be one or two whole numbers >= " + std::to_string(lo));
+    fail(code::kArgument, op + ": attribute '" + name +
+                              "' must be one or two whole numbers >= " + std::to_string(lo));
   }
   return {static_cast<int64_t>(v[0]), static_cast<int64_t>(v.size() == 2 ? v[1] : v[0])};
 }
 
 op::Nhwc nhwc_input(const std::string& op, const HostTensor& x) {
   if (x.shape.size() != 4 || x.shape[0] < 1 || x.shape[1] < 1 || x.shape[2] < 1 || x.shape[3] < 1) {
-    fail(code::kShape, op + ": 'x' must be a non-empty NHWC tensor [n, h, w, c], got " + shape_text(x.shape));
+    fail(code::kShape,
+         op + ": 'x' must be a non-empty NHWC tensor [n, h, w, c], got " + shape_text(x.shape));
   }
   return {x.shape[0], x.shape[1], x.shape[2], x.shape[3]};
 }
@@ -72,7 +76,8 @@ void avg_pool_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
   const cpu::Pool2dShape s = pool_shape("avg_pool2d", a, x);
   const bool include_pad = attr(a, "count_include_pad", 1.0) != 0.0;
-  cpu::avg_pool2d_forward(s, include_pad, x.data.data(), output(out, "y", {s.in.n, s.oh(), s.ow(), s.in.c}));
+  cpu::avg_pool2d_forward(s, include_pad, x.data.data(),
+                          output(out, "y", {s.in.n, s.oh(), s.ow(), s.in.c}));
 }
 
 // inputs x [n, h, w, c]; attr size [oh, ow]; output y [n, oh, ow, c].
@@ -80,7 +85,8 @@ void adaptive_avg_pool_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
   const op::Nhwc s = nhwc_input("adaptive_avg_pool2d", x);
   const Pair size = pair_attr(a, "adaptive_avg_pool2d", "size", 1, {1, 1});
-  cpu::adaptive_avg_pool2d_forward(s, size.h, size.w, x.data.data(), output(out, "y", {s.n, size.h, size.w, s.c}));
+  cpu::adaptive_avg_pool2d_forward(s, size.h, size.w, x.data.data(),
+                                   output(out, "y", {s.n, size.h, size.w, s.c}));
 }
 
 // inputs x [n, h, w, c]; attr size [oh, ow] (required); output y [n, oh, ow, c].
@@ -89,7 +95,8 @@ void resize_case(const Attrs& a, const Tensors& in, Tensors& out) {
   const op::Nhwc s = nhwc_input("resize_bilinear", x);
   const Pair size = pair_attr(a, "resize_bilinear", "size", 1, {0, 0});
   if (size.h == 0) fail(code::kArgument, "resize_bilinear: attribute 'size' is required");
-  cpu::resize_bilinear_forward(s, size.h, size.w, x.data.data(), output(out, "y", {s.n, size.h, size.w, s.c}));
+  cpu::resize_bilinear_forward(s, size.h, size.w, x.data.data(),
+                               output(out, "y", {s.n, size.h, size.w, s.c}));
 }
 
 // inputs x [n, h, w, cin], weight [cout, cin, kh, kw], bias [cout] (optional); attrs stride, pad,
@@ -106,13 +113,14 @@ void conv_inference_case(const Attrs& a, const Tensors& in, Tensors& out) {
   }
   const Pair stride = pair_attr(a, op, "stride", 1, {1, 1});
   const Pair pad = pair_attr(a, op, "pad", 0, {0, 0});
-  const cpu::ConvGeometry g{s.c,    weight.shape[0], weight.shape[2], weight.shape[3],
-                            stride.h, stride.w,      pad.h,           pad.w};
-  const cpu::InferenceConv2d conv(g, weight.data, bias != nullptr ? bias->data : std::vector<float>{},
+  const cpu::ConvGeometry g{s.c,      weight.shape[0], weight.shape[2], weight.shape[3],
+                            stride.h, stride.w,        pad.h,           pad.w};
+  const cpu::InferenceConv2d conv(g, weight.data,
+                                  bias != nullptr ? bias->data : std::vector<float>{},
                                   attr(a, "relu", 0.0) != 0.0);
   if (s.h + 2 * pad.h < g.kh || s.w + 2 * pad.w < g.kw) {
-    fail(code::kShape, op + ": input " + shape_text(x.shape) + " padded is smaller than the kernel " +
-                           shape_text(weight.shape));
+    fail(code::kShape, op + ": input " + shape_text(x.shape) +
+                           " padded is smaller than the kernel " + shape_text(weight.shape));
   }
   conv.forward(s.n, s.h, s.w, x.data.data(), output(out, "y", {s.n, g.oh(s.h), g.ow(s.w), g.cout}));
 }

@@ -10,20 +10,20 @@
 
 namespace {
 
+using pfgm::opcases::attr;
 using pfgm::opcases::Attrs;
 using pfgm::opcases::HostTensor;
-using pfgm::opcases::Tensors;
-using pfgm::opcases::attr;
 using pfgm::opcases::input;
 using pfgm::opcases::output;
+using pfgm::opcases::Tensors;
 
 // Inputs t0 .. t{k-1} (one shape, 1 <= k <= kMaxCombineTerms); attr coefs [k]; output out.
 PFGM_OP_CASE("linear_combination", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const std::vector<double> coefs = pfgm::opcases::attr_list(a, "coefs");
   const int terms = static_cast<int>(coefs.size());
   if (terms < 1 || terms > pfgm::kMaxCombineTerms) {
-    pfgm::fail(pfgm::code::kArgument, "linear_combination: 1 to " +
-                                          std::to_string(pfgm::kMaxCombineTerms) + " coefs");
+    pfgm::fail(pfgm::code::kArgument,
+               "linear_combination: 1 to " + std::to_string(pfgm::kMaxCombineTerms) + " coefs");
   }
   const HostTensor& first = input(in, "t0");
   std::vector<const float*> ptrs;
@@ -59,7 +59,8 @@ PFGM_OP_CASE("churn_noise", [](const Attrs& a, const Tensors& in, Tensors& out) 
   const int64_t count = x.shape[0], n = pfgm::opcases::numel(x.shape) / count;
   std::vector<uint64_t> seeds;
   const pfgm::SampleStreams s = streams_of(a, count, seeds);
-  pfgm::cpu::churn_noise_f32(x.data.data(), output(out, "out", x.shape), count, n, attr(a, "scale"), s);
+  pfgm::cpu::churn_noise_f32(x.data.data(), output(out, "out", x.shape), count, n, attr(a, "scale"),
+                             s);
 });
 
 // attrs count, n, seed | seeds, sample_offset, step; output out [count, n] of +-1.

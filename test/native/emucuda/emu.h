@@ -181,13 +181,13 @@ T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
 }
 template <class T>
 T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  return ::pfgm_emu::from_bits<T>(::pfgm_emu::warp_op(::pfgm_emu::Shfl::kUp, mask, ::pfgm_emu::to_bits(v),
-                                                      static_cast<int>(delta), width));
+  return ::pfgm_emu::from_bits<T>(::pfgm_emu::warp_op(
+      ::pfgm_emu::Shfl::kUp, mask, ::pfgm_emu::to_bits(v), static_cast<int>(delta), width));
 }
 template <class T>
 T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  return ::pfgm_emu::from_bits<T>(::pfgm_emu::warp_op(::pfgm_emu::Shfl::kDown, mask,
-                                                      ::pfgm_emu::to_bits(v), static_cast<int>(delta), width));
+  return ::pfgm_emu::from_bits<T>(::pfgm_emu::warp_op(
+      ::pfgm_emu::Shfl::kDown, mask, ::pfgm_emu::to_bits(v), static_cast<int>(delta), width));
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
@@ -231,16 +231,24 @@ inline float __fdividef(float a, float b) { return a / b; }
 inline float __frcp_rn(float a) { return 1.0f / a; }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
-inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f)); }
+inline float __saturatef(float x) {
+  return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f));
+}
 // Reinterpretation and integer intrinsics.
-inline unsigned __float_as_uint(float f) { return ::pfgm_emu::from_bits<unsigned>(::pfgm_emu::to_bits(f)); }
-inline float __uint_as_float(unsigned u) { return ::pfgm_emu::from_bits<float>(::pfgm_emu::to_bits(u)); }
+inline unsigned __float_as_uint(float f) {
+  return ::pfgm_emu::from_bits<unsigned>(::pfgm_emu::to_bits(f));
+}
+inline float __uint_as_float(unsigned u) {
+  return ::pfgm_emu::from_bits<float>(::pfgm_emu::to_bits(u));
+}
 inline int __float_as_int(float f) { return ::pfgm_emu::from_bits<int>(::pfgm_emu::to_bits(f)); }
 inline float __int_as_float(int i) { return ::pfgm_emu::from_bits<float>(::pfgm_emu::to_bits(i)); }
 inline long long __double_as_longlong(double d) {
   return ::pfgm_emu::from_bits<long long>(::pfgm_emu::to_bits(d));
 }
-inline double __longlong_as_double(long long i) { return ::pfgm_emu::from_bits<double>(::pfgm_emu::to_bits(i)); }
+inline double __longlong_as_double(long long i) {
+  return ::pfgm_emu::from_bits<double>(::pfgm_emu::to_bits(i));
+}
 inline unsigned __umulhi(unsigned a, unsigned b) {
   return static_cast<unsigned>((static_cast<uint64_t>(a) * b) >> 32);
 }

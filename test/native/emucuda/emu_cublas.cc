@@ -42,7 +42,8 @@ float load(const void* base, int64_t i, cudaDataType t, cublasComputeType_t comp
   if (t == CUDA_R_16BF) return pfgm::bf16::to_float(static_cast<const uint16_t*>(base)[i]);
   const float v = static_cast<const float*>(base)[i];
   if (compute == CUBLAS_COMPUTE_32F_FAST_TF32) return pfgm_emu::round_tf32(v);
-  if (compute == CUBLAS_COMPUTE_32F_FAST_16BF) return pfgm::bf16::to_float(pfgm::bf16::from_float(v));
+  if (compute == CUBLAS_COMPUTE_32F_FAST_16BF)
+    return pfgm::bf16::to_float(pfgm::bf16::from_float(v));
   return v;
 }
 
@@ -51,16 +52,20 @@ cublasStatus_t check_extent(const char* name, const void* p, int64_t count, cuda
   if (count <= 0) return CUBLAS_STATUS_SUCCESS;
   const size_t bytes = static_cast<size_t>(count) * element_bytes(type);
   if (pfgm_emu::is_device_range(p, bytes)) return CUBLAS_STATUS_SUCCESS;
-  return invalid(std::string(name) + ": " + std::to_string(bytes) + " bytes from it are not inside one device allocation (" +
+  return invalid(std::string(name) + ": " + std::to_string(bytes) +
+                 " bytes from it are not inside one device allocation (" +
                  pfgm_emu::describe_address(p) + ")");
 }
 
 // Elements spanned by a column-major rows x cols operand with leading dimension ld.
-int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (cols - 1) * ld + rows; }
+int64_t span(int64_t rows, int64_t cols, int64_t ld) {
+  return rows == 0 || cols == 0 ? 0 : (cols - 1) * ld + rows;
+}
 
-cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* alpha, const void* A,
-                    cudaDataType at, int lda, long long sa, const void* B, cudaDataType bt, int ldb, long long sb,
-                    const void* beta, void* C, cudaDataType ct, int ldc, long long sc, int batch,
+cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                    const void* alpha, const void* A, cudaDataType at, int lda, long long sa,
+                    const void* B, cudaDataType bt, int ldb, long long sb, const void* beta,
+                    void* C, cudaDataType ct, int ldc, long long sc, int batch,
                     cublasComputeType_t compute) {
   if (m < 0 || n < 0 || k < 0 || batch < 0) return invalid("a negative dimension or batch count");
   if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T)) {
@@ -75,14 +80,19 @@ cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, in
   }
   const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, a_cols = ta == CUBLAS_OP_N ? k : m;
   const int64_t b_rows = tb == CUBLAS_OP_N ? k : n, b_cols = tb == CUBLAS_OP_N ? n : k;
-  if (lda < std::max<int64_t>(1, a_rows)) return invalid("lda " + std::to_string(lda) + " < rows of A " + std::to_string(a_rows));
-  if (ldb < std::max<int64_t>(1, b_rows)) return invalid("ldb " + std::to_string(ldb) + " < rows of B " + std::to_string(b_rows));
-  if (ldc < std::max(1, m)) return invalid("ldc " + std::to_string(ldc) + " < m " + std::to_string(m));
+  if (lda < std::max<int64_t>(1, a_rows))
+    return invalid("lda " + std::to_string(lda) + " < rows of A " + std::to_string(a_rows));
+  if (ldb < std::max<int64_t>(1, b_rows))
+    return invalid("ldb " + std::to_string(ldb) + " < rows of B " + std::to_string(b_rows));
+  if (ldc < std::max(1, m))
+    return invalid("ldc " + std::to_string(ldc) + " < m " + std::to_string(m));
   if (m == 0 || n == 0 || batch == 0) return CUBLAS_STATUS_SUCCESS;
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   for (int b = 0; b < batch; ++b) {
-    const char* ap = static_cast<const char*>(A) + b * sa * static_cast<long long>(element_bytes(at));
-    const char* bp = static_cast<const char*>(B) + b * sb * static_cast<long long>(element_bytes(bt));
+    const char* ap =
+        static_cast<const char*>(A) + b * sa * static_cast<long long>(element_bytes(at));
+    const char* bp =
+        static_cast<const char*>(B) + b * sb * static_cast<long long>(element_bytes(bt));
     float* cp = static_cast<float*>(C) + b * sc;
     if (k > 0 && al != 0.0f) {
       if (const cublasStatus_t s = check_extent("A", ap, span(a_rows, a_cols, lda), at)) return s;
@@ -161,29 +171,34 @@ const char* cublasGetStatusName(cublasStatus_t status) {
   }
 }
 const char* cublasGetStatusString(cublasStatus_t status) {
-  return status == CUBLAS_STATUS_INVALID_VALUE && !last_detail.empty() ? last_detail.c_str() : "an emulated cuBLAS error";
+  return status == CUBLAS_STATUS_INVALID_VALUE && !last_detail.empty() ? last_detail.c_str()
+                                                                       : "an emulated cuBLAS error";
 }
 
-cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                            int k, const void* alpha, const void* A, cudaDataType Atype, int lda, const void* B,
-                            cudaDataType Btype, int ldb, const void* beta, void* C, cudaDataType Ctype, int ldc,
-                            cublasComputeType_t computeType, cublasGemmAlgo_t) {
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
+                            cublasOperation_t transb, int m, int n, int k, const void* alpha,
+                            const void* A, cudaDataType Atype, int lda, const void* B,
+                            cudaDataType Btype, int ldb, const void* beta, void* C,
+                            cudaDataType Ctype, int ldc, cublasComputeType_t computeType,
+                            cublasGemmAlgo_t) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (pfgm_emu::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
-  return gemm(transa, transb, m, n, k, alpha, A, Atype, lda, 0, B, Btype, ldb, 0, beta, C, Ctype, ldc, 0, 1,
-              computeType);
+  return gemm(transa, transb, m, n, k, alpha, A, Atype, lda, 0, B, Btype, ldb, 0, beta, C, Ctype,
+              ldc, 0, 1, computeType);
 }
 
-cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
-                                          int m, int n, int k, const void* alpha, const void* A, cudaDataType Atype,
-                                          int lda, long long int strideA, const void* B, cudaDataType Btype, int ldb,
-                                          long long int strideB, const void* beta, void* C, cudaDataType Ctype,
-                                          int ldc, long long int strideC, int batchCount,
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa,
+                                          cublasOperation_t transb, int m, int n, int k,
+                                          const void* alpha, const void* A, cudaDataType Atype,
+                                          int lda, long long int strideA, const void* B,
+                                          cudaDataType Btype, int ldb, long long int strideB,
+                                          const void* beta, void* C, cudaDataType Ctype, int ldc,
+                                          long long int strideC, int batchCount,
                                           cublasComputeType_t computeType, cublasGemmAlgo_t) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (pfgm_emu::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
-  return gemm(transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb, strideB, beta, C, Ctype, ldc,
-              strideC, batchCount, computeType);
+  return gemm(transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb, strideB, beta,
+              C, Ctype, ldc, strideC, batchCount, computeType);
 }
 
 }  // extern "C"

@@ -8,10 +8,10 @@
 // linear.cu and attention_blas.cu run as they are.
 #include <cstdint>
 
-#include "../../../cuda/runtime/allocator.cuh"
 #include "../../../cuda/kernels/dense.cuh"
-#include "../../../cuda/runtime/launch.cuh"
 #include "../../../cuda/ops.h"
+#include "../../../cuda/runtime/allocator.cuh"
+#include "../../../cuda/runtime/launch.cuh"
 #include "emu_state.h"
 #include "errors.h"
 #include "nn/backend.h"
@@ -35,16 +35,16 @@ nn::Backend& cpu() { return nn::cpu_backend(); }
 
 }  // namespace
 
-void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
-                    MathMode math) {
+void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b,
+                    float* y, MathMode math) {
   gpu::DeviceArray<float> xr, wr;
   cpu().conv2d_forward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
                        rounded(w, s.cout * s.cin * s.k * s.k, math, wr), nullptr, y);
   if (b != nullptr) gpu::add_bias_rows(s.n * s.oh() * s.ow(), s.cout, b, y);
 }
 
-void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db, MathMode math) {
+void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw, float* db, MathMode math) {
   gpu::DeviceArray<float> xr, wr, dyr;
   cpu().conv2d_backward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
                         rounded(w, s.cout * s.cin * s.k * s.k, math, wr),
@@ -54,7 +54,9 @@ void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, c
 
 // cuDNN's algorithm plans do not exist here; conv-linear-parity's plan checks need a GPU.
 ConvPlanInfo conv2d_plan(const op::Conv2dShape&, MathMode) {
-  fail(code::kDevice, "conv2d_plan: cuDNN's plans are not emulated (the CUDA emulator's convolutions are the CPU's)");
+  fail(code::kDevice,
+       "conv2d_plan: cuDNN's plans are not emulated (the CUDA emulator's convolutions are the "
+       "CPU's)");
 }
 
 }  // namespace pfgm::cuda

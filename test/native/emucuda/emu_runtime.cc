@@ -17,16 +17,16 @@
 
 #include <algorithm>
 #include <cinttypes>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <string>
 
-#include "runtime/check.cuh"
 #include "emu_state.h"
+#include "runtime/check.cuh"
 
 namespace pfgm_emu {
 namespace {
@@ -36,13 +36,13 @@ constexpr size_t kPage = 4096;
 constexpr size_t kDefaultTotal = size_t{16} << 30;
 
 struct Allocation {
-  char* base;        // the mapping, guard pages included
-  size_t span;       // its length
-  size_t bytes;      // what was asked for
+  char* base;    // the mapping, guard pages included
+  size_t span;   // its length
+  size_t bytes;  // what was asked for
 };
 
 std::mutex memory_mutex;
-std::map<uintptr_t, Allocation> live;  // keyed by the pointer handed out
+std::map<uintptr_t, Allocation> live;            // keyed by the pointer handed out
 std::deque<std::pair<uintptr_t, size_t>> freed;  // the last few thousand, for fault reports
 size_t live_bytes = 0;
 
@@ -54,7 +54,8 @@ std::map<int, std::string> details;  // code -> the latest detail, for cudaGetEr
 size_t total_bytes() {
   static const size_t total = [] {
     const char* mb = std::getenv("PFGM_EMU_MEMORY_MB");
-    return mb != nullptr ? static_cast<size_t>(std::strtoull(mb, nullptr, 10)) << 20 : kDefaultTotal;
+    return mb != nullptr ? static_cast<size_t>(std::strtoull(mb, nullptr, 10)) << 20
+                         : kDefaultTotal;
   }();
   return total;
 }
@@ -89,9 +90,9 @@ cudaError_t check_device(const void* p, size_t bytes, const char* call, const ch
     uintptr_t s;
     if (bytes == 0 || find_live(p, bytes, &s) != nullptr) return cudaSuccess;
   }
-  raise_error(cudaErrorInvalidValue, std::string(call) + ": " + arg + " [" + hex(p) + ", +" +
-                                         std::to_string(bytes) + " bytes) is not inside one device allocation (" +
-                                         describe_address(p) + ")");
+  raise_error(cudaErrorInvalidValue,
+              std::string(call) + ": " + arg + " [" + hex(p) + ", +" + std::to_string(bytes) +
+                  " bytes) is not inside one device allocation (" + describe_address(p) + ")");
   return cudaErrorInvalidValue;
 }
 
@@ -130,19 +131,24 @@ std::string describe_address(const void* p) {
   if (it != live.begin()) {
     auto below = std::prev(it);
     const uintptr_t s = below->first, e = s + below->second.bytes;
-    if (a < e) return "address " + hex(p) + ", inside a live " + std::to_string(below->second.bytes) + "-byte device allocation";
+    if (a < e)
+      return "address " + hex(p) + ", inside a live " + std::to_string(below->second.bytes) +
+             "-byte device allocation";
     if (a < e + kPage) {
       return "address " + hex(p) + ", " + std::to_string(a - e) + " bytes past the end of a " +
-             std::to_string(below->second.bytes) + "-byte device allocation at " + hex(reinterpret_cast<void*>(s));
+             std::to_string(below->second.bytes) + "-byte device allocation at " +
+             hex(reinterpret_cast<void*>(s));
     }
   }
   if (it != live.end() && it->first - a <= kPage) {
     return "address " + hex(p) + ", " + std::to_string(it->first - a) + " bytes before a " +
-           std::to_string(it->second.bytes) + "-byte device allocation at " + hex(reinterpret_cast<void*>(it->first));
+           std::to_string(it->second.bytes) + "-byte device allocation at " +
+           hex(reinterpret_cast<void*>(it->first));
   }
   for (auto f = freed.rbegin(); f != freed.rend(); ++f) {
     if (a >= f->first && a < f->first + f->second + kPage) {
-      return "address " + hex(p) + ", in a " + std::to_string(f->second) + "-byte device allocation freed before";
+      return "address " + hex(p) + ", in a " + std::to_string(f->second) +
+             "-byte device allocation freed before";
     }
   }
   if (a < kPage) return "address " + hex(p) + " (a null pointer)";
@@ -165,14 +171,17 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(memory_mutex);
     if (bytes > total_bytes() || live_bytes + bytes > total_bytes()) {
-      raise_error(cudaErrorMemoryAllocation, "cudaMalloc of " + std::to_string(bytes) + " bytes: the emulated device holds " +
+      raise_error(cudaErrorMemoryAllocation, "cudaMalloc of " + std::to_string(bytes) +
+                                                 " bytes: the emulated device holds " +
                                                  std::to_string(total_bytes()) + " bytes");
       return cudaErrorMemoryAllocation;
     }
   }
-  void* m = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* m = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
   if (m == MAP_FAILED) {
-    raise_error(cudaErrorMemoryAllocation, "cudaMalloc of " + std::to_string(bytes) + " bytes: mmap failed");
+    raise_error(cudaErrorMemoryAllocation,
+                "cudaMalloc of " + std::to_string(bytes) + " bytes: mmap failed");
     return cudaErrorMemoryAllocation;
   }
   char* base = static_cast<char*>(m);
@@ -195,7 +204,8 @@ cudaError_t cudaFree(void* ptr) {
     std::lock_guard<std::mutex> lock(memory_mutex);
     auto it = live.find(reinterpret_cast<uintptr_t>(ptr));
     if (it == live.end()) {
-      raise_error(cudaErrorInvalidValue, "cudaFree(" + hex(ptr) + "): not a pointer cudaMalloc returned, or freed twice");
+      raise_error(cudaErrorInvalidValue,
+                  "cudaFree(" + hex(ptr) + "): not a pointer cudaMalloc returned, or freed twice");
       return cudaErrorInvalidValue;
     }
     a = it->second;
@@ -216,7 +226,8 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
   using namespace pfgm_emu;
   if (const cudaError_t s = sticky_error()) return s;
   const char* call = "cudaMemcpy";
@@ -238,10 +249,11 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
       if ((e = check_host(src, bytes, call, "src"))) return e;
       if ((e = check_host(dst, bytes, call, "dst"))) return e;
       break;
-    case cudaMemcpyDefault:
-      break;
+    case cudaMemcpyDefault: break;
     default:
-      raise_error(cudaErrorInvalidMemcpyDirection, std::string(call) + ": kind " + std::to_string(kind) + " is not a copy direction");
+      raise_error(
+          cudaErrorInvalidMemcpyDirection,
+          std::string(call) + ": kind " + std::to_string(kind) + " is not a copy direction");
       return cudaErrorInvalidMemcpyDirection;
   }
   if (bytes > 0) std::memmove(dst, src, bytes);
@@ -260,7 +272,9 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  return cudaMemsetAsync(p, value, bytes, nullptr);
+}
 
 // Every launch and copy completes before it returns, so synchronizing only reports errors.
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return pfgm_emu::sticky_error(); }
@@ -350,7 +364,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     case cudaDevAttrWarpSize: *value = 32; break;
     case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
     default:
-      raise_error(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute " + std::to_string(attr) + " is not emulated");
+      raise_error(cudaErrorInvalidValue,
+                  "cudaDeviceGetAttribute: attribute " + std::to_string(attr) + " is not emulated");
       return cudaErrorInvalidValue;
   }
   return cudaSuccess;

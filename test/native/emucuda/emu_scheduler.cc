@@ -9,8 +9,8 @@
 //
 // x86-64 only (the context switch); CMake builds the emulated addon only there.
 #include <pthread.h>
-#include <signal.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -166,7 +166,8 @@ void install_once() {
     std::abort();
   }
   stacks = static_cast<char*>(mem);
-  for (int i = 0; i < kMaxThreads; ++i) mprotect(stacks + static_cast<size_t>(i) * kSlot, kPage, PROT_NONE);
+  for (int i = 0; i < kMaxThreads; ++i)
+    mprotect(stacks + static_cast<size_t>(i) * kSlot, kPage, PROT_NONE);
   struct sigaction sa {};
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
@@ -197,14 +198,14 @@ void ensure_alt_stack() {
 
 void* init_stack(int i) {
   auto* top = reinterpret_cast<uint64_t*>(stack_base(i) + kStackBytes);
-  uint64_t* sp = top - 2;            // 16-aligned after the return address is popped
+  uint64_t* sp = top - 2;  // 16-aligned after the return address is popped
   *--sp = reinterpret_cast<uint64_t>(&pfgm_emu_start);
-  *--sp = 0;                                              // rbp
-  *--sp = 0;                                              // rbx
-  *--sp = reinterpret_cast<uint64_t>(&fiber_main);        // r12: what pfgm_emu_start calls
-  *--sp = 0;                                              // r13: its argument
-  *--sp = 0;                                              // r14
-  *--sp = 0;                                              // r15
+  *--sp = 0;                                        // rbp
+  *--sp = 0;                                        // rbx
+  *--sp = reinterpret_cast<uint64_t>(&fiber_main);  // r12: what pfgm_emu_start calls
+  *--sp = 0;                                        // r13: its argument
+  *--sp = 0;                                        // r14
+  *--sp = 0;                                        // r15
   uint32_t mxcsr;
   uint16_t fcw;
   asm volatile("stmxcsr %0" : "=m"(mxcsr));
@@ -247,7 +248,8 @@ std::string describe_states() {
     int j = i;
     while (j + 1 < g.threads && g.fibers[j + 1].state == g.fibers[i].state) ++j;
     if (!out.empty()) out += "; ";
-    out += (i == j ? "thread " + std::to_string(i) : "threads " + std::to_string(i) + "-" + std::to_string(j)) +
+    out += (i == j ? "thread " + std::to_string(i)
+                   : "threads " + std::to_string(i) + "-" + std::to_string(j)) +
            " " + state_name(g.fibers[i]);
     i = j + 1;
   }
@@ -287,7 +289,8 @@ bool release_warps(bool* released) {
         if (!(f.mask >> m & 1u)) continue;
         if (m >= lanes) {
           g.error = where(f) + ": the warp intrinsic's mask names lane " + std::to_string(m) +
-                    ", which this block (of " + std::to_string(g.threads) + " threads) does not have";
+                    ", which this block (of " + std::to_string(g.threads) +
+                    " threads) does not have";
           return false;
         }
         const Fiber& o = g.fibers[w0 + m];
@@ -308,7 +311,8 @@ bool release_warps(bool* released) {
       }
       if (!ready) continue;
       if (f.width <= 0 || f.width > kWarp || (f.width & (f.width - 1)) != 0) {
-        g.error = where(f) + ": shuffle width " + std::to_string(f.width) + " is not a power of 2 up to 32";
+        g.error = where(f) + ": shuffle width " + std::to_string(f.width) +
+                  " is not a power of 2 up to 32";
         return false;
       }
       // Every lane of the mask is here: compute all results before anyone resumes.
@@ -322,7 +326,9 @@ bool release_warps(bool* released) {
         switch (o.op) {
           case Shfl::kBallot: o.result = ballot; break;
           case Shfl::kAny: o.result = ballot != 0; break;
-          case Shfl::kAll: o.result = ballot == (f.mask & ((lanes == 32 ? 0xffffffffull : ((1ull << lanes) - 1)))); break;
+          case Shfl::kAll:
+            o.result = ballot == (f.mask & ((lanes == 32 ? 0xffffffffull : ((1ull << lanes) - 1))));
+            break;
           case Shfl::kSync: o.result = 0; break;
           default: {
             const int s = source_lane(o, m);
@@ -356,7 +362,8 @@ bool release_block() {
     if (f.state != State::kBlockBarrier) {
       g.error = std::string("kernel ") + g.name + ", block " + xyz(g_block_idx) +
                 ": the block can never continue (a barrier some threads skip, or a warp intrinsic "
-                "waiting for lanes held at __syncthreads): " + describe_states();
+                "waiting for lanes held at __syncthreads): " +
+                describe_states();
       return false;
     }
     if (first) vote = f.vote;
@@ -480,7 +487,8 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t shared_bytes, cuda
       what = "touched " + describe_address(addr);
     }
     (void)fi;
-    raise_error(cudaErrorIllegalAddress, (f != nullptr ? where(*f) : std::string("kernel ") + name) + ": " + what);
+    raise_error(cudaErrorIllegalAddress,
+                (f != nullptr ? where(*f) : std::string("kernel ") + name) + ": " + what);
     g_thread_idx = nullptr;
     return;
   }

@@ -12,12 +12,12 @@
 // Kinds 1-3 leave a sticky error, as on a GPU, so each runs in a process of its own.
 #include <cstdint>
 
-#include "runtime/allocator.cuh"
-#include "runtime/check.cuh"
+#include "cases/op_cases.h"
 #include "device.h"
 #include "errors.h"
+#include "runtime/allocator.cuh"
+#include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "cases/op_cases.h"
 
 namespace {
 

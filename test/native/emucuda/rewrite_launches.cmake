@@ -2,11 +2,12 @@
 #
 # Turns each CUDA launch `name<<<grid, block[, shared[, stream]]>>>(args)` of IN into the C++ call
 # `::pfgm_emu::launch("name", grid, block[, shared[, stream]]).with([](auto... a) { name(a...); })
-# (args)` (test/native/emucuda/emu.h), so the file compiles as C++ for the emulated test addon. A #line keeps compiler
-# messages pointing at the original file.
+# (args)` (test/native/emucuda/emu.h), so the file compiles as C++ for the emulated test addon.
+# White space may stand between the name and `<<<` (clang-format breaks long launches there).
+# A #line keeps compiler messages pointing at the original file.
 file(READ "${IN}" source)
 string(REGEX REPLACE
-  "([A-Za-z_][A-Za-z0-9_:]*(<[^<>;()]*>)?)<<<(([^>]|>[^>]|>>[^>])*)>>>"
+  "([A-Za-z_][A-Za-z0-9_:]*(<[^<>;()]*>)?)[ \t\r\n]*<<<(([^>]|>[^>]|>>[^>])*)>>>"
   "::pfgm_emu::launch(\"\\1\", \\3).with([](auto... pfgm_emu_a) { \\1(pfgm_emu_a...); })"
   rewritten "${source}")
 string(FIND "${rewritten}" "<<<" left)

@@ -16,14 +16,14 @@
 #include <cstring>
 #include <string>
 
-#include "../../../cuda/runtime/allocator.cuh"
-#include "../../../cuda/libs/attention_blas.cuh"
 #include "../../../cuda/kernels/dense.cuh"
+#include "../../../cuda/libs/attention_blas.cuh"
 #include "../../../cuda/ops.h"
+#include "../../../cuda/runtime/allocator.cuh"
 #include "device.h"
 #include "errors.h"
-#include "nn/backend.h"
 #include "guarded/guarded.h"
+#include "nn/backend.h"
 #include "ops/loss.h"
 #include "ops/rows.h"
 #include "physics/physics.h"
@@ -41,9 +41,18 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   Access a("cudaMemcpyAsync");
   const int64_t b = static_cast<int64_t>(bytes);
   switch (kind) {
-    case cudaMemcpyHostToDevice: a.host(src, "src (host)"); a.device(dst, b, "dst"); break;
-    case cudaMemcpyDeviceToHost: a.device(src, b, "src"); a.host(dst, "dst (host)"); break;
-    case cudaMemcpyDeviceToDevice: a.device(src, b, "src"); a.device(dst, b, "dst"); break;
+    case cudaMemcpyHostToDevice:
+      a.host(src, "src (host)");
+      a.device(dst, b, "dst");
+      break;
+    case cudaMemcpyDeviceToHost:
+      a.device(src, b, "src");
+      a.host(dst, "dst (host)");
+      break;
+    case cudaMemcpyDeviceToDevice:
+      a.device(src, b, "src");
+      a.device(dst, b, "dst");
+      break;
     default: return cudaErrorInvalidMemcpyDirection;
   }
   if (bytes > 0) std::memmove(dst, src, bytes);
@@ -189,9 +198,13 @@ namespace {
   fail(code::kDevice, std::string(what) + " is not part of the fake-CUDA test addon");
 }
 }  // namespace
-void student_t_noise_f64(const double*, double*, const NoiseSpec&) { absent("student_t_noise_f64"); }
+void student_t_noise_f64(const double*, double*, const NoiseSpec&) {
+  absent("student_t_noise_f64");
+}
 void pfgm_perturb_f32(const float*, float*, float*, const PfgmSpec&) { absent("pfgm_perturb_f32"); }
-void pfgm_perturb_f64(const double*, double*, double*, const PfgmSpec&) { absent("pfgm_perturb_f64"); }
+void pfgm_perturb_f64(const double*, double*, double*, const PfgmSpec&) {
+  absent("pfgm_perturb_f64");
+}
 void training_sigma_f32(float*, int64_t, double, double, const SampleStreams&) {
   absent("training_sigma_f32");
 }

@@ -31,8 +31,8 @@
 #include <string>
 
 #include "errors.h"
-#include "nn/backend.h"
 #include "guarded.h"
+#include "nn/backend.h"
 
 namespace pfgm::nn::guarded {
 namespace {
@@ -81,7 +81,8 @@ class Arena {
     std::lock_guard<std::recursive_mutex> lock(mu);
     const size_t span = ((bytes > 0 ? bytes : 1) + page_ - 1) / page_ * page_;
     if (used_ + span + page_ > kReserve) {
-      fail(code::kMemory, "guarded device: its 64 GiB arena is used up (it never reuses addresses)");
+      fail(code::kMemory,
+           "guarded device: its 64 GiB arena is used up (it never reuses addresses)");
     }
     char* p = base_ + used_;
     used_ += span + page_;
@@ -123,7 +124,8 @@ class Arena {
 
  private:
   Arena() {
-    void* p = mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p =
+        mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) fail(code::kMemory, "guarded device: could not reserve its address space");
     base_ = static_cast<char*>(p);
     g_arena_begin = reinterpret_cast<uintptr_t>(base_);
@@ -182,9 +184,9 @@ void Access::device(const void* p, int64_t bytes, const char* what, bool nullabl
   const bool inside = it != arena.blocks.begin() &&
                       (--it, a + static_cast<size_t>(bytes) <= it->first + it->second.bytes);
   if (!inside) {
-    const std::string why = in_arena(p)
-                                ? "runs past the end of its device array"
-                                : "is not device memory (a host pointer where an upload is missing)";
+    const std::string why =
+        in_arena(p) ? "runs past the end of its device array"
+                    : "is not device memory (a host pointer where an upload is missing)";
     fail(code::kInternal, std::string("guarded device: ") + op_ + "'s " + what + " (" +
                               std::to_string(bytes / 4) + " floats) " + why);
   }
@@ -246,11 +248,11 @@ class GuardedBackend final : public Backend {
 #define IN(p, count) guard.in(p, count, #p);
 #define OUT(p, count) guard.out(p, count, #p);
 #define OPT(p, count) guard.opt(p, count, #p);
-#define HOST(p, what) guard.host(p, what);
+#define HOST(p, count, what) guard.host(p, what);
 #define PFGM_GUARDED_OP(kind, ret, name, label, params, args, checks) \
-  ret name params override {                                         \
-    Window guard(#name);                                             \
-    checks return inner().name args;                                 \
+  ret name params override {                                          \
+    Window guard(#name);                                              \
+    checks return inner().name args;                                  \
   }
   PFGM_BACKEND_OPS(PFGM_GUARDED_OP)
 #undef PFGM_GUARDED_OP
@@ -265,7 +267,9 @@ class GuardedBackend final : public Backend {
     explicit Window(const char* op) : a_(op) {}
     void in(const void* p, int64_t count, const char* what) { a_.device(p, count * 4, what); }
     void out(const void* p, int64_t count, const char* what) { a_.device(p, count * 4, what); }
-    void opt(const void* p, int64_t count, const char* what) { a_.device(p, count * 4, what, true); }
+    void opt(const void* p, int64_t count, const char* what) {
+      a_.device(p, count * 4, what, true);
+    }
     void host(const void* p, const char* what) { a_.host(p, what); }
 
    private:

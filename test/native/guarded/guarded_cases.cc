@@ -7,8 +7,8 @@
 //   5 host code reading device memory (the process ends with status 86: run it in a child).
 #include <vector>
 
-#include "errors.h"
 #include "cases/op_cases.h"
+#include "errors.h"
 #include "guarded.h"
 #include "nn/backend.h"
 

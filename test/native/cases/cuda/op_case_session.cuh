@@ -8,17 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "cases/op_cases.h"
+#include "errors.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
-#include "errors.h"
 #include "runtime/launch.cuh"
-#include "cases/op_cases.h"
 
 namespace pfgm::cuda::opcase {
 
 using opcases::HostTensor;
-using opcases::Tensors;
 using opcases::numel;
+using opcases::Tensors;
 
 // Device copies of a case's inputs and outputs, downloaded at the end.
 class Session {
@@ -27,12 +27,14 @@ class Session {
   const float* in_opt(const HostTensor* t) { return t != nullptr ? in(*t) : nullptr; }
 
   // An output of `shape`, zero-filled like the CPU cases' outputs, or a copy of `init`.
-  float* out(const std::string& name, const std::vector<int64_t>& shape, const HostTensor* init = nullptr) {
+  float* out(const std::string& name, const std::vector<int64_t>& shape,
+             const HostTensor* init = nullptr) {
     const int64_t count = numel(shape);
     float* p = init != nullptr ? upload(init->data.data(), count) : alloc(count);
     if (init == nullptr && count > 0) {
-      gpu::check(cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
-                 "cudaMemsetAsync (op case output)");
+      gpu::check(
+          cudaMemsetAsync(p, 0, static_cast<size_t>(count) * sizeof(float), gpu::engine_stream()),
+          "cudaMemsetAsync (op case output)");
     }
     outs_.push_back(Out{name, shape, p});
     return p;
@@ -50,7 +52,8 @@ class Session {
       float* host = opcases::output(out, o.name, o.shape);
       const int64_t count = numel(o.shape);
       if (count > 0) {
-        gpu::check(cudaMemcpy(host, o.ptr, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost),
+        gpu::check(cudaMemcpy(host, o.ptr, static_cast<size_t>(count) * sizeof(float),
+                              cudaMemcpyDeviceToHost),
                    "cudaMemcpy (op case output to the host)");
       }
     }
@@ -69,8 +72,9 @@ class Session {
   float* upload(const float* host, int64_t count) {
     float* p = alloc(count);
     if (count > 0) {
-      gpu::check(cudaMemcpy(p, host, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice),
-                 "cudaMemcpy (op case input to the GPU)");
+      gpu::check(
+          cudaMemcpy(p, host, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice),
+          "cudaMemcpy (op case input to the GPU)");
     }
     return p;
   }
@@ -80,8 +84,8 @@ class Session {
 };
 
 // An integer attribute in [lo, hi], or ERR_PFGM_ARGUMENT naming it.
-inline int64_t int_attr(const opcases::Attrs& a, const std::string& op, const std::string& name, double fallback,
-                 double lo, double hi) {
+inline int64_t int_attr(const opcases::Attrs& a, const std::string& op, const std::string& name,
+                        double fallback, double lo, double hi) {
   const double v = opcases::attr(a, name, fallback);
   if (!(v >= lo && v <= hi) || v != std::floor(v)) {
     fail(code::kArgument, op + ": attribute '" + name + "' must be an integer in [" +

@@ -8,27 +8,27 @@
 #include <string>
 #include <vector>
 
+#include "cases/cuda/op_case_session.cuh"
+#include "cases/op_cases.h"
+#include "ops.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
-#include "ops.h"
-#include "cases/op_cases.h"
-#include "cases/cuda/op_case_session.cuh"
 #include "sample/sampler_math.h"
 
 namespace pfgm::cuda {
 namespace {
 
+using opcase::int_attr;
+using opcase::Session;
+using opcases::attr;
 using opcases::Attrs;
 using opcases::HostTensor;
-using opcases::Tensors;
-using opcases::attr;
 using opcases::input;
 using opcases::numel;
 using opcases::optional_input;
 using opcases::require_shape;
-using opcase::Session;
-using opcase::int_attr;
+using opcases::Tensors;
 
 // ---- elementwise -----------------------------------------------------------------------------
 
@@ -53,7 +53,8 @@ PFGM_GPU_OP_CASE("concat_channels", [](const Attrs&, const Tensors& in, Tensors&
   const HostTensor& tb = input(in, "b");
   if (ta.shape.empty() || tb.shape.size() != ta.shape.size() ||
       !std::equal(ta.shape.begin(), ta.shape.end() - 1, tb.shape.begin())) {
-    fail(code::kShape, "concat_channels: a and b must differ only in their last (channel) dimension");
+    fail(code::kShape,
+         "concat_channels: a and b must differ only in their last (channel) dimension");
   }
   const int64_t ca = ta.shape.back(), cb = tb.shape.back();
   const int64_t pixels = ca > 0 ? numel(ta.shape) / ca : numel(tb.shape) / (cb > 0 ? cb : 1);
@@ -71,7 +72,8 @@ PFGM_GPU_OP_CASE("concat_channels", [](const Attrs&, const Tensors& in, Tensors&
 
 PFGM_GPU_OP_CASE("add_channel_bias", [](const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  if (x.shape.size() != 4 || numel(x.shape) <= 0) fail(code::kShape, "add_channel_bias: x must be NHWC");
+  if (x.shape.size() != 4 || numel(x.shape) <= 0)
+    fail(code::kShape, "add_channel_bias: x must be NHWC");
   const int64_t n = x.shape[0], hw = x.shape[1] * x.shape[2], c = x.shape[3];
   require_shape("add_channel_bias", "bias", input(in, "bias"), {n, c});
   Session s;
@@ -81,7 +83,8 @@ PFGM_GPU_OP_CASE("add_channel_bias", [](const Attrs&, const Tensors& in, Tensors
 
 PFGM_GPU_OP_CASE("nchw_to_nhwc", [](const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  if (x.shape.size() != 4 || numel(x.shape) <= 0) fail(code::kShape, "nchw_to_nhwc: x must be NCHW");
+  if (x.shape.size() != 4 || numel(x.shape) <= 0)
+    fail(code::kShape, "nchw_to_nhwc: x must be NCHW");
   const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
   Session s;
   nchw_to_nhwc(n, c, h, w, s.in(x), s.out("y", {n, h, w, c}));
@@ -90,7 +93,8 @@ PFGM_GPU_OP_CASE("nchw_to_nhwc", [](const Attrs&, const Tensors& in, Tensors& ou
 
 PFGM_GPU_OP_CASE("nhwc_to_nchw", [](const Attrs&, const Tensors& in, Tensors& out) {
   const HostTensor& x = input(in, "x");
-  if (x.shape.size() != 4 || numel(x.shape) <= 0) fail(code::kShape, "nhwc_to_nchw: x must be NHWC");
+  if (x.shape.size() != 4 || numel(x.shape) <= 0)
+    fail(code::kShape, "nhwc_to_nchw: x must be NHWC");
   const int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3];
   Session s;
   nhwc_to_nchw(n, c, h, w, s.in(x), s.out("y", {n, c, h, w}));
@@ -124,7 +128,8 @@ PFGM_GPU_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) 
   spec.p = static_cast<float>(p);
   if (!(spec.p < 1.0f)) fail(code::kArgument, op + ": p rounds to 1 in float32");
   spec.seed = static_cast<uint64_t>(int_attr(a, op, "seed", 0, 0, 9007199254740992.0));
-  spec.sample_offset = static_cast<uint64_t>(int_attr(a, op, "sample_offset", 0, 0, 9007199254740992.0));
+  spec.sample_offset =
+      static_cast<uint64_t>(int_attr(a, op, "sample_offset", 0, 0, 9007199254740992.0));
   spec.step = static_cast<uint32_t>(int_attr(a, op, "step", 0, 0, 4294967295.0));
   spec.site = static_cast<uint32_t>(int_attr(a, op, "site", 0, 0, 255));
   Session s;
@@ -147,10 +152,12 @@ PFGM_GPU_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& ou
   gs.n = n;
   gs.hw = x.shape[1] * x.shape[2];
   gs.c = c;
-  gs.groups = int_attr(a, op, "groups", static_cast<double>(cpu::edm_groups(c)), 1, static_cast<double>(c));
+  gs.groups =
+      int_attr(a, op, "groups", static_cast<double>(cpu::edm_groups(c)), 1, static_cast<double>(c));
   if (c % gs.groups != 0) fail(code::kShape, op + ": groups must divide the channels");
   const double eps = attr(a, "eps", 1e-5);
-  if (!(eps >= 0.0 && std::isfinite(eps))) fail(code::kArgument, op + ": eps must be finite and >= 0");
+  if (!(eps >= 0.0 && std::isfinite(eps)))
+    fail(code::kArgument, op + ": eps must be finite and >= 0");
   gs.eps = static_cast<float>(eps);
   gs.silu = attr(a, "silu", 0.0) != 0.0;
   require_shape(op, "gamma", input(in, "gamma"), {c});
@@ -170,8 +177,8 @@ PFGM_GPU_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& ou
   cuda::group_norm_forward(gs, xd, sh, gamma, beta, s.out("y", x.shape), mean, rstd);
   if (dy != nullptr) {
     cuda::group_norm_backward(gs, xd, sh, gamma, beta, mean, rstd, s.in(*dy), s.out("dx", x.shape),
-                        s.out("dgamma", {c}), s.out("dbeta", {c}),
-                        shift != nullptr ? s.out("dshift", {n, c}) : nullptr);
+                              s.out("dgamma", {c}), s.out("dbeta", {c}),
+                              shift != nullptr ? s.out("dshift", {n, c}) : nullptr);
   }
   s.finish("group_norm", out);
 });
@@ -199,11 +206,13 @@ PFGM_GPU_OP_CASE("weighted_mse", [](const Attrs&, const Tensors& in, Tensors& ou
 
 PFGM_GPU_OP_CASE("adam_step", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor& p = input(in, "p");
-  for (const char* name : {"g", "m", "v"}) require_shape("adam_step", name, input(in, name), p.shape);
+  for (const char* name : {"g", "m", "v"})
+    require_shape("adam_step", name, input(in, name), p.shape);
   const HostTensor* ema = optional_input(in, "ema");
   if (ema != nullptr) require_shape("adam_step", "ema", *ema, p.shape);
   const double t = attr(a, "t", 1.0);
-  if (!(t >= 1.0 && t == std::floor(t))) fail(code::kArgument, "adam_step: t must be an integer >= 1");
+  if (!(t >= 1.0 && t == std::floor(t)))
+    fail(code::kArgument, "adam_step: t must be an integer >= 1");
   Session s;
   float* pd = s.out("p", p.shape, &p);
   float* md = s.out("m", p.shape, &input(in, "m"));
@@ -269,7 +278,8 @@ PFGM_GPU_OP_CASE("linear_combination", [](const Attrs& a, const Tensors& in, Ten
   const std::vector<double> coefs = opcases::attr_list(a, "coefs");
   const int terms = static_cast<int>(coefs.size());
   if (terms < 1 || terms > kMaxCombineTerms) {
-    fail(code::kArgument, "linear_combination: 1 to " + std::to_string(kMaxCombineTerms) + " coefs");
+    fail(code::kArgument,
+         "linear_combination: 1 to " + std::to_string(kMaxCombineTerms) + " coefs");
   }
   const HostTensor& first = input(in, "t0");
   Session s;
@@ -279,7 +289,8 @@ PFGM_GPU_OP_CASE("linear_combination", [](const Attrs& a, const Tensors& in, Ten
     require_shape("linear_combination", name, input(in, name), first.shape);
     ptrs.push_back(s.in(input(in, name)));
   }
-  linear_combination_f32(numel(first.shape), terms, coefs.data(), ptrs.data(), s.out("out", first.shape));
+  linear_combination_f32(numel(first.shape), terms, coefs.data(), ptrs.data(),
+                         s.out("out", first.shape));
   s.finish("linear_combination", out);
 });
 

@@ -12,15 +12,15 @@
 // the op refuses with ERR_PFGM_DEVICE.
 #include <string>
 
-#include "libs/attention_blas.cuh"
 #include "cases/cuda/op_case_session.cuh"
 #include "cases/op_cases.h"
+#include "libs/attention_blas.cuh"
 
 namespace pfgm::cuda {
 namespace {
 
-using opcase::Session;
 using opcase::int_attr;
+using opcase::Session;
 using opcases::Attrs;
 using opcases::HostTensor;
 using opcases::Tensors;
@@ -32,21 +32,24 @@ PFGM_GPU_OP_CASE("attention_blas", [](const Attrs& attrs, const Tensors& in, Ten
     fail(code::kShape, op + ": qkv must be [n, h, w, c], got " + opcases::shape_text(qkv.shape));
   }
   for (int64_t d : qkv.shape) {
-    if (d < 1) fail(code::kShape, op + ": qkv has an empty dimension " + opcases::shape_text(qkv.shape));
+    if (d < 1)
+      fail(code::kShape, op + ": qkv has an empty dimension " + opcases::shape_text(qkv.shape));
   }
   const int64_t n = qkv.shape[0], h = qkv.shape[1], w = qkv.shape[2], c3 = qkv.shape[3];
   const int64_t heads = int_attr(attrs, op, "heads", 1, 1, 1e9);
   const MathMode math = static_cast<MathMode>(int_attr(attrs, op, "math", 0, 0, 2));
   const bool inference = int_attr(attrs, op, "inference", 0, 0, 1) == 1;
   if (c3 % 3 != 0 || (c3 / 3) % heads != 0) {
-    fail(code::kShape, op + ": qkv's channels " + std::to_string(c3) + " must be 3 c with the heads (" +
-                           std::to_string(heads) + ") dividing c");
+    fail(code::kShape, op + ": qkv's channels " + std::to_string(c3) +
+                           " must be 3 c with the heads (" + std::to_string(heads) +
+                           ") dividing c");
   }
   const op::AttentionShape s{n, h * w, c3 / 3, heads};
   const HostTensor* dout = opcases::optional_input(in, "dout");
   if (dout != nullptr) opcases::require_shape(op, "dout", *dout, {n, h, w, s.c});
   if (inference && dout != nullptr) {
-    fail(code::kArgument, op + ": inference keeps no weights, so it takes no dout (the backward needs them)");
+    fail(code::kArgument,
+         op + ": inference keeps no weights, so it takes no dout (the backward needs them)");
   }
   Session ss;
   const float* q = ss.in(qkv);
@@ -58,7 +61,8 @@ PFGM_GPU_OP_CASE("attention_blas", [](const Attrs& attrs, const Tensors& in, Ten
   }
   float* weights = ss.out("weights", {n, heads, s.hw, s.hw});
   attention_forward_blas(s, q, y, weights, math);
-  if (dout != nullptr) attention_backward_blas(s, q, weights, ss.in(*dout), ss.out("dqkv", qkv.shape), math);
+  if (dout != nullptr)
+    attention_backward_blas(s, q, weights, ss.in(*dout), ss.out("dqkv", qkv.shape), math);
   ss.finish(op.c_str(), out);
 });
 

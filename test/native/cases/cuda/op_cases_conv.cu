@@ -15,27 +15,28 @@
 #include <string>
 #include <vector>
 
+#include "cases/cuda/op_case_session.cuh"
+#include "cases/op_cases.h"
 #include "kernels/dense.cuh"
 #include "ops.h"
-#include "cases/op_cases.h"
-#include "cases/cuda/op_case_session.cuh"
 
 namespace pfgm::cuda {
 namespace {
 
+using opcase::Session;
 using opcases::Attrs;
 using opcases::HostTensor;
-using opcases::Tensors;
 using opcases::input;
 using opcases::optional_input;
 using opcases::require_shape;
-using opcase::Session;
+using opcases::Tensors;
 
 // A required whole-number attribute >= lo, as the CPU case reads it (conv_cases.cc).
 int64_t whole_attr(const Attrs& a, const std::string& name, int64_t lo) {
   const double v = opcases::attr(a, name);
   if (!(v >= static_cast<double>(lo) && v < 2147483648.0) || v != std::floor(v)) {
-    fail(code::kArgument, "attribute '" + name + "' must be a whole number >= " + std::to_string(lo));
+    fail(code::kArgument,
+         "attribute '" + name + "' must be a whole number >= " + std::to_string(lo));
   }
   return static_cast<int64_t>(v);
 }
@@ -46,8 +47,9 @@ MathMode math_attr(const Attrs& a, const std::string& op) {
 
 void expect_rank(const char* op, const char* name, const HostTensor& t, size_t rank) {
   if (t.shape.size() != rank) {
-    fail(code::kShape, std::string(op) + ": " + name + " has shape " + opcases::shape_text(t.shape) +
-                           ", expected rank " + std::to_string(rank));
+    fail(code::kShape, std::string(op) + ": " + name + " has shape " +
+                           opcases::shape_text(t.shape) + ", expected rank " +
+                           std::to_string(rank));
   }
 }
 
@@ -58,13 +60,20 @@ PFGM_GPU_OP_CASE("conv2d", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const HostTensor* dy = optional_input(in, "dy");
   expect_rank("conv2d", "x", x, 4);
   expect_rank("conv2d", "weight", weight, 4);
-  const op::Conv2dShape s{x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0],
-                           whole_attr(a, "k", 1), whole_attr(a, "stride", 1), whole_attr(a, "pad", 0)};
+  const op::Conv2dShape s{x.shape[0],
+                          x.shape[1],
+                          x.shape[2],
+                          x.shape[3],
+                          weight.shape[0],
+                          whole_attr(a, "k", 1),
+                          whole_attr(a, "stride", 1),
+                          whole_attr(a, "pad", 0)};
   require_shape("conv2d", "weight", weight, {s.cout, s.cin, s.k, s.k});
   if (bias != nullptr) require_shape("conv2d", "bias", *bias, {s.cout});
   if (s.h + 2 * s.pad < s.k || s.w + 2 * s.pad < s.k) {
-    fail(code::kShape, "conv2d: input " + opcases::shape_text(x.shape) + " padded by " + std::to_string(s.pad) +
-                           " is smaller than the kernel " + std::to_string(s.k));
+    fail(code::kShape, "conv2d: input " + opcases::shape_text(x.shape) + " padded by " +
+                           std::to_string(s.pad) + " is smaller than the kernel " +
+                           std::to_string(s.k));
   }
   const std::vector<int64_t> y_shape{s.n, s.oh(), s.ow(), s.cout};
   if (dy != nullptr) require_shape("conv2d", "dy", *dy, y_shape);

@@ -6,30 +6,32 @@
 #include <string>
 #include <vector>
 
-#include "ops.h"
+#include "cases/cuda/op_case_session.cuh"
 #include "cases/label_case.h"
 #include "cases/op_cases.h"
-#include "cases/cuda/op_case_session.cuh"
+#include "ops.h"
 
 namespace pfgm::cuda {
 namespace {
 
-using opcases::Attrs;
-using opcases::HostTensor;
-using opcases::Tensors;
+using opcase::int_attr;
+using opcase::Session;
 using opcases::attr;
 using opcases::attr_list;
+using opcases::Attrs;
+using opcases::HostTensor;
 using opcases::input;
 using opcases::optional_input;
 using opcases::require_shape;
 using opcases::shape_text;
-using opcase::Session;
-using opcase::int_attr;
+using opcases::Tensors;
 
 op::Nhwc nhwc(const std::string& op, const std::string& name, const HostTensor& t) {
-  if (t.shape.size() != 4) fail(code::kShape, op + ": " + name + " must be [n, h, w, c], got " + shape_text(t.shape));
+  if (t.shape.size() != 4)
+    fail(code::kShape, op + ": " + name + " must be [n, h, w, c], got " + shape_text(t.shape));
   for (int64_t d : t.shape) {
-    if (d < 1) fail(code::kShape, op + ": " + name + " has an empty dimension " + shape_text(t.shape));
+    if (d < 1)
+      fail(code::kShape, op + ": " + name + " has an empty dimension " + shape_text(t.shape));
   }
   return {t.shape[0], t.shape[1], t.shape[2], t.shape[3]};
 }
@@ -43,8 +45,9 @@ PFGM_GPU_OP_CASE("attention", [](const Attrs& attrs, const Tensors& in, Tensors&
   const op::Nhwc x = nhwc("attention", "qkv", qkv);
   const int64_t heads = int_attr(attrs, "attention", "heads", 1, 1, 1e9);
   if (x.c % 3 != 0 || (x.c / 3) % heads != 0) {
-    fail(code::kShape, "attention: qkv's channels " + std::to_string(x.c) + " must be 3 c with the heads (" +
-                           std::to_string(heads) + ") dividing c");
+    fail(code::kShape, "attention: qkv's channels " + std::to_string(x.c) +
+                           " must be 3 c with the heads (" + std::to_string(heads) +
+                           ") dividing c");
   }
   const op::AttentionShape s{x.n, x.h * x.w, x.c / 3, heads};
   const HostTensor* dout = optional_input(in, "dout");
@@ -69,25 +72,32 @@ void fir_case(bool down, const Attrs& attrs, const Tensors& in, Tensors& out) {
   for (double v : attr_list(attrs, "filter")) f.push_back(static_cast<float>(v));
   if (f.empty()) fail(code::kArgument, op + ": attribute 'filter' needs at least one tap");
   const double pad = attr(attrs, "pad", (static_cast<double>(f.size()) - 1) / 2);
-  if (!(pad >= 0) || pad != std::floor(pad)) fail(code::kArgument, op + ": attribute 'pad' must be a non-negative integer");
+  if (!(pad >= 0) || pad != std::floor(pad))
+    fail(code::kArgument, op + ": attribute 'pad' must be a non-negative integer");
   // f stays on the host: the ops copy the taps into a kernel argument.
-  const op::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()), static_cast<int64_t>(pad)};
+  const op::ResampleShape s{nhwc(op, "x", x), f.data(), static_cast<int64_t>(f.size()),
+                            static_cast<int64_t>(pad)};
   const int64_t oh = down ? s.down_h() : s.up_h(), ow = down ? s.down_w() : s.up_w();
   if (oh < 1 || ow < 1 || (down && (s.in.h + 2 * s.pad < s.taps || s.in.w + 2 * s.pad < s.taps))) {
-    fail(code::kShape, op + ": x " + shape_text(x.shape) + " is too small for " + std::to_string(s.taps) +
-                           " taps with pad " + std::to_string(s.pad));
+    fail(code::kShape, op + ": x " + shape_text(x.shape) + " is too small for " +
+                           std::to_string(s.taps) + " taps with pad " + std::to_string(s.pad));
   }
   const std::vector<int64_t> yshape{s.in.n, oh, ow, s.in.c};
   const HostTensor* dy = optional_input(in, "dy");
   if (dy != nullptr) require_shape(op, "dy", *dy, yshape);
   Session ss;
   (down ? cuda::fir_down_forward : cuda::fir_up_forward)(s, ss.in(x), ss.out("y", yshape));
-  if (dy != nullptr) (down ? cuda::fir_down_backward : cuda::fir_up_backward)(s, ss.in(*dy), ss.out("dx", x.shape));
+  if (dy != nullptr)
+    (down ? cuda::fir_down_backward : cuda::fir_up_backward)(s, ss.in(*dy), ss.out("dx", x.shape));
   ss.finish(op.c_str(), out);
 }
 
-PFGM_GPU_OP_CASE("fir_down", [](const Attrs& a, const Tensors& in, Tensors& out) { fir_case(true, a, in, out); });
-PFGM_GPU_OP_CASE("fir_up", [](const Attrs& a, const Tensors& in, Tensors& out) { fir_case(false, a, in, out); });
+PFGM_GPU_OP_CASE("fir_down", [](const Attrs& a, const Tensors& in, Tensors& out) {
+  fir_case(true, a, in, out);
+});
+PFGM_GPU_OP_CASE("fir_up", [](const Attrs& a, const Tensors& in, Tensors& out) {
+  fir_case(false, a, in, out);
+});
 
 // ---- embeddings ------------------------------------------------------------------------------
 
@@ -104,7 +114,8 @@ PFGM_GPU_OP_CASE("positional_embedding", [](const Attrs& a, const Tensors& in, T
     fail(code::kArgument, op + ": max_positions must be finite and > 0");
   }
   Session ss;
-  cuda::positional_embedding(x.shape[0], channels, max_positions, endpoint, ss.in(x), ss.out("y", {x.shape[0], channels}));
+  cuda::positional_embedding(x.shape[0], channels, max_positions, endpoint, ss.in(x),
+                             ss.out("y", {x.shape[0], channels}));
   ss.finish(op.c_str(), out);
 });
 
@@ -119,7 +130,8 @@ PFGM_GPU_OP_CASE("fourier_embedding", [](const Attrs&, const Tensors& in, Tensor
   }
   const int64_t channels = 2 * freqs.shape[0];
   Session ss;
-  cuda::fourier_embedding(x.shape[0], channels, ss.in(freqs), ss.in(x), ss.out("y", {x.shape[0], channels}));
+  cuda::fourier_embedding(x.shape[0], channels, ss.in(freqs), ss.in(x),
+                          ss.out("y", {x.shape[0], channels}));
   ss.finish(op.c_str(), out);
 });
 

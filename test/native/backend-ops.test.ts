@@ -1,0 +1,406 @@
+// The generic op entries (test/native/cases/backend_cases.cc): op case `backend.<op>` exists for
+// every op of the list in src/native/nn/backend_ops.h, generated from it, and calls the op through
+// nn::Backend on any device of the test addons. A table of ops of every kind (elementwise, rows
+// with host coefficients, group norm, FIR resampling, Adam, the loss, the reductions that return
+// host values) is checked against references written here (a closed form or a direct loop in
+// float64), the guarded device ('cpu-guarded') and the fake-CUDA addon's CUDA backend against
+// 'cpu' bit for bit, and the CUDA kernels (emulated, and on a GPU where there is one) against the
+// references. Adding an op to the list needs one row of the table, nothing else here.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon/load.js';
+import type { NativeAddon, NativeHostTensor } from '../../src/addon/native.js';
+import { type Attrs, filled, type Inputs } from '../helpers/ops.js';
+import { builtAddons, repoRoot } from '../helpers/toolkit.js';
+
+type Outputs = Record<string, NativeHostTensor>;
+type Device = 'cpu' | 'cuda' | 'cpu-guarded';
+type Values = Record<string, ArrayLike<number>>;
+/** An op's expected outputs, computed in float64 from the case's attributes and input values. */
+type Reference = (
+  a: Record<string, number>,
+  x: Record<string, Float32Array>,
+  lists: Record<string, number[]>,
+) => Values;
+
+interface Row {
+  op: string;
+  attrs: Attrs;
+  inputs: Inputs;
+  reference: Reference;
+  /** Largest max |out - ref| / max |ref| accepted, per output. */
+  tol: number;
+}
+
+const row = (op: string, attrs: Attrs, inputs: Inputs, reference: Reference, tol = 1e-6): Row => ({
+  op,
+  attrs,
+  inputs,
+  reference,
+  tol,
+});
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+const positive = (shape: number[], seed: number) => filled(shape, seed, 0.1, 1);
+
+/** torch.optim.Adam with grad_scale and EDM's EMA in the same pass (optim/optim.h). */
+const adam: Reference = (a, x) => {
+  const n = a.count as number;
+  const [param, m, v, ema] = [new Float64Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+  const [b1, b2, t] = [a.beta1 as number, a.beta2 as number, a.t as number];
+  for (let i = 0; i < n; i++) {
+    const g = (x.grad?.[i] as number) * (a.grad_scale as number);
+    m[i] = b1 * (x.m?.[i] as number) + (1 - b1) * g;
+    v[i] = b2 * (x.v?.[i] as number) + (1 - b2) * g * g;
+    const step = ((a.lr as number) / (1 - b1 ** t)) * (m[i] as number);
+    param[i] =
+      (x.param?.[i] as number) - step / (Math.sqrt(v[i] as number) / Math.sqrt(1 - b2 ** t) + (a.eps as number));
+    ema[i] = (param[i] as number) + (a.ema_beta as number) * ((x.ema?.[i] as number) - (param[i] as number));
+  }
+  return { param, m, v, ema };
+};
+
+/** EDM's group norm with the per-sample shift and SiLU (ops/group_norm.h), NHWC. */
+const groupNorm: Reference = (a, x) => {
+  const [n, hw, c, groups] = [a.n as number, a.hw as number, a.c as number, a.groups as number];
+  const per = c / groups;
+  const y = new Float64Array(n * hw * c);
+  const mean = new Float64Array(n * groups);
+  const rstd = new Float64Array(n * groups);
+  const value = (s: number, p: number, ch: number) =>
+    (x.x?.[(s * hw + p) * c + ch] as number) + (x.shift?.[s * c + ch] as number);
+  for (let s = 0; s < n; s++) {
+    for (let g = 0; g < groups; g++) {
+      const chans = range(per).map((k) => g * per + k);
+      const all = range(hw).flatMap((p) => chans.map((ch) => value(s, p, ch)));
+      const mu = all.reduce((u, w) => u + w, 0) / all.length;
+      const variance = all.reduce((u, w) => u + (w - mu) ** 2, 0) / all.length;
+      const r = 1 / Math.sqrt(variance + (a.eps as number));
+      mean[s * groups + g] = mu;
+      rstd[s * groups + g] = r;
+      for (let p = 0; p < hw; p++) {
+        for (const ch of chans) {
+          const z = (value(s, p, ch) - mu) * r * (x.gamma?.[ch] as number) + (x.beta?.[ch] as number);
+          y[(s * hw + p) * c + ch] = a.silu ? z * sigmoid(z) : z;
+        }
+      }
+    }
+  }
+  return { y, mean, rstd };
+};
+
+/** EDM's FIR downsampling: conv2d with f f^T / (sum f)^2, stride 2, zero padding (ops/resample.h). */
+const firDown: Reference = (a, x, lists) => {
+  const f = lists.f as number[];
+  const [n, h, w, c, pad, taps] = [
+    a.n as number,
+    a.h as number,
+    a.w as number,
+    a.c as number,
+    a.pad as number,
+    f.length,
+  ];
+  const sum = f.reduce((u, v) => u + v, 0);
+  const [oh, ow] = [Math.floor((h + 2 * pad - taps) / 2) + 1, Math.floor((w + 2 * pad - taps) / 2) + 1];
+  const y = new Float64Array(n * oh * ow * c);
+  for (let s = 0; s < n; s++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        for (let ch = 0; ch < c; ch++) {
+          let acc = 0;
+          for (let i = 0; i < taps; i++) {
+            for (let j = 0; j < taps; j++) {
+              const [iy, ix] = [2 * oy - pad + i, 2 * ox - pad + j];
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              acc +=
+                (((f[i] as number) * (f[j] as number)) / sum ** 2) *
+                (x.x?.[((s * h + iy) * w + ix) * c + ch] as number);
+            }
+          }
+          y[((s * oh + oy) * ow + ox) * c + ch] = acc;
+        }
+      }
+    }
+  }
+  return { y };
+};
+
+/** Per-row reductions (ops/rows.h) and the loss (ops/loss.h), written out. */
+const rowsOf = (x: Float32Array, cols: number) =>
+  range(x.length / cols).map((r) => Array.from(x.subarray(r * cols, (r + 1) * cols)));
+
+const table: Row[] = [
+  row('axpby', { count: 7, alpha: 0.5, beta: -2 }, { a: filled([7], 1), b: filled([7], 2) }, (a, x) => ({
+    y: range(7).map((i) => (a.alpha as number) * (x.a?.[i] as number) + (a.beta as number) * (x.b?.[i] as number)),
+  })),
+  row('swap_halves', { rows: 3, cols: 4 }, { x: filled([3, 4], 3) }, (_a, x) => ({
+    y: rowsOf(x.x as Float32Array, 4).flatMap((r) => [...r.slice(2), ...r.slice(0, 2)]),
+  })),
+  row('silu_forward', { count: 9 }, { x: filled([9], 4, -4, 4) }, (_a, x) => ({
+    y: Array.from(x.x as Float32Array, (v) => v * sigmoid(v)),
+  })),
+  row(
+    'group_norm_forward',
+    { n: 2, hw: 3, c: 4, groups: 2, eps: 1e-5, silu: true },
+    { x: filled([2, 3, 4], 5), shift: filled([2, 4], 6), gamma: filled([4], 7), beta: filled([4], 8) },
+    groupNorm,
+    1e-5,
+  ),
+  row('fir_down_forward', { n: 2, h: 5, w: 4, c: 3, pad: 1, f: [1, 3, 3, 1] }, { x: filled([2, 5, 4, 3], 9) }, firDown),
+  row(
+    'adam_step',
+    { count: 6, lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, t: 3, grad_scale: 0.5, ema_beta: 0.75 },
+    {
+      param: filled([6], 10),
+      grad: filled([6], 11),
+      m: filled([6], 12, -0.1, 0.1),
+      v: positive([6], 13),
+      ema: filled([6], 14),
+    },
+    adam,
+    1e-5,
+  ),
+  row('scale_rows', { rows: 3, cols: 4 }, { a: filled([3], 15), x: filled([3, 4], 16) }, (_a, x) => ({
+    y: rowsOf(x.x as Float32Array, 4).flatMap((r, i) => r.map((v) => (x.a?.[i] as number) * v)),
+  })),
+  row(
+    'weighted_mse_backward',
+    { samples: 2, per_sample: 3 },
+    { pred: filled([2, 3], 17), target: filled([2, 3], 18), weight: positive([2], 19) },
+    (_a, x) => ({
+      dpred: range(6).map(
+        (i) =>
+          (2 * (x.weight?.[Math.floor(i / 3)] as number) * ((x.pred?.[i] as number) - (x.target?.[i] as number))) / 2,
+      ),
+    }),
+  ),
+  row(
+    'weighted_mse_forward',
+    { samples: 2, per_sample: 3 },
+    { pred: filled([2, 3], 20), target: filled([2, 3], 21), weight: positive([2], 22) },
+    (_a, x) => {
+      let loss = 0;
+      for (let i = 0; i < 6; i++) {
+        loss += (x.weight?.[Math.floor(i / 3)] as number) * ((x.pred?.[i] as number) - (x.target?.[i] as number)) ** 2;
+      }
+      return { result: [loss / 2] };
+    },
+  ),
+  row('sumsq_rows', { rows: 2, cols: 5 }, { x: filled([2, 5], 23) }, (_a, x) => ({
+    out: rowsOf(x.x as Float32Array, 5).map((r) => r.reduce((u, v) => u + v * v, 0)),
+  })),
+  row('grad_stats', { count: 10 }, { g: filled([10], 24) }, (_a, x) => ({
+    finite: [1],
+    norm: [Math.sqrt(Array.from(x.g as Float32Array).reduce((u, v) => u + v * v, 0))],
+  })),
+];
+
+/** Outputs as float64 values: [hi, lo] doubles (a `result`, a `norm`) and `<name>.lo` pairs joined. */
+function values(out: Outputs): Record<string, number[]> {
+  const v: Record<string, number[]> = {};
+  for (const [name, t] of Object.entries(out)) {
+    if (name.endsWith('.lo')) continue;
+    const lo = out[`${name}.lo`];
+    if (lo) v[name] = Array.from(t.data, (hi, i) => hi + (lo.data[i] as number));
+    else if (name === 'result' || name === 'norm') v[name] = [(t.data[0] as number) + (t.data[1] as number)];
+    else v[name] = Array.from(t.data);
+  }
+  return v;
+}
+
+function expectMatchesReference(r: Row, out: Outputs, device: string): void {
+  const numbers: Record<string, number> = {};
+  const lists: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(r.attrs)) {
+    if (Array.isArray(v)) lists[k] = v;
+    else numbers[k] = Number(v);
+  }
+  const x = Object.fromEntries(Object.entries(r.inputs).map(([k, t]) => [k, t.data]));
+  const want = r.reference(numbers, x, lists);
+  const got = values(out);
+  expect(Object.keys(got).sort(), `${r.op} on ${device}: its outputs`).toEqual(Object.keys(want).sort());
+  for (const [name, ref] of Object.entries(want)) {
+    const a = got[name] as number[];
+    expect(a.length, `${r.op}/${name} on ${device}`).toBe(ref.length);
+    let [diff, scale] = [0, 0];
+    for (let i = 0; i < ref.length; i++) {
+      const d = Math.abs((a[i] as number) - (ref[i] as number));
+      diff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(diff, d);
+      scale = Math.max(scale, Math.abs(ref[i] as number));
+    }
+    expect(diff / Math.max(scale, 1e-30), `${r.op}/${name} on ${device}: max |diff| ${diff}`).toBeLessThanOrEqual(
+      r.tol,
+    );
+  }
+}
+
+/** Every output equal bit for bit (NaN payloads aside, none are expected). */
+function expectSameBits(a: Outputs, b: Outputs, what: string): void {
+  expect(Object.keys(a).sort(), what).toEqual(Object.keys(b).sort());
+  for (const [name, t] of Object.entries(a)) {
+    expect(t.shape, `${what}: ${name}`).toEqual(b[name]?.shape);
+    expect(new Uint32Array(t.data.buffer), `${what}: ${name}`).toEqual(
+      new Uint32Array((b[name] as NativeHostTensor).data.buffer),
+    );
+  }
+}
+
+const cases = (addon: NativeAddon, r: Row, device: Device) => addon.runOp(`backend.${r.op}`, r.attrs, r.inputs, device);
+// Synchronous refusals and rejected promises alike become a rejection.
+const attempt = (f: () => Promise<unknown>) => Promise.resolve().then(f);
+
+/** The ops of the list, read from backend_ops.h itself. */
+const listed = [
+  ...readFileSync(join(repoRoot, 'src', 'native', 'nn', 'backend_ops.h'), 'utf8').matchAll(
+    /^ {2}X\((\w+), [^,]+, (\w+),/gm,
+  ),
+].map((m) => m[2] as string);
+
+describe('the generic op entries, one per op of backend_ops.h', () => {
+  it('exist for every op of the list and no other, on cpu and cpu-guarded', () => {
+    expect(listed.length).toBeGreaterThanOrEqual(30);
+    const want = listed.map((op) => `backend.${op}`).sort();
+    const generic = (device: Device) =>
+      native()
+        .opCases(device)
+        .filter((n) => n.startsWith('backend.'));
+    expect(generic('cpu').sort()).toEqual(want);
+    expect(generic('cpu-guarded').sort()).toEqual(want);
+    // the table covers ops of different kinds; all of them are in the list
+    for (const r of table) expect(listed, r.op).toContain(r.op);
+  });
+
+  it.each(table.map((r) => [r.op, r] as const))('%s on cpu matches its reference', async (_op, r) => {
+    expectMatchesReference(r, await cases(native(), r, 'cpu'), 'cpu');
+  });
+
+  it.each(table.map((r) => [r.op, r] as const))('%s on cpu-guarded equals cpu bit for bit', async (_op, r) => {
+    const [guarded, cpu] = [await cases(native(), r, 'cpu-guarded'), await cases(native(), r, 'cpu')];
+    expectSameBits(guarded, cpu, `${r.op}: cpu-guarded against cpu`);
+  });
+
+  it('refuses an input of the wrong size, a missing input and a name no parameter reads', async () => {
+    const r = table[0] as Row;
+    for (const device of ['cpu', 'cpu-guarded'] as const) {
+      await expect(
+        attempt(() => native().runOp('backend.axpby', r.attrs, { ...r.inputs, b: filled([6], 2) }, device)),
+      ).rejects.toMatchObject({
+        code: 'ERR_PFGM_SHAPE',
+        message: expect.stringMatching(/backend\.axpby: input 'b' holds 6 values, the op reads 7/),
+      });
+    }
+    await expect(attempt(() => native().runOp('backend.axpby', r.attrs, { a: filled([7], 1) }))).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+      message: expect.stringMatching(/input 'b' is missing/),
+    });
+    await expect(
+      attempt(() => native().runOp('backend.axpby', { ...r.attrs, gamma: 1 }, r.inputs)),
+    ).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+      message: expect.stringMatching(/no parameter reads attribute 'gamma'/),
+    });
+    await expect(
+      attempt(() => native().runOp('backend.axpby', { ...r.attrs, count: 6.5 }, r.inputs)),
+    ).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+      message: expect.stringMatching(/'count' must be a whole number/),
+    });
+    // a host array of the wrong size is refused too
+    await expect(
+      attempt(() =>
+        native().runOp('backend.scale_rows', { rows: 3, cols: 4 }, { a: filled([2], 1), x: filled([3, 4], 2) }),
+      ),
+    ).rejects.toMatchObject({
+      code: 'ERR_PFGM_SHAPE',
+      message: expect.stringMatching(/input 'a' holds 2 values, the op reads 3/),
+    });
+  });
+
+  it('passes null for an optional array left out, and only the generic cases run on cpu-guarded', async () => {
+    const r = table.find((t) => t.op === 'adam_step') as Row;
+    const withEma = await native().runOp('backend.adam_step', r.attrs, r.inputs);
+    const { ema: _ema, ...rest } = r.inputs;
+    const without = await native().runOp('backend.adam_step', { ...r.attrs, ema: 0 }, rest);
+    expect(Object.keys(without).sort()).toEqual(['m', 'param', 'v']);
+    expectSameBits(without, { param: withEma.param, m: withEma.m, v: withEma.v } as Outputs, 'adam without the EMA');
+    await expect(
+      attempt(() =>
+        native().runOp('axpby', { alpha: 1, beta: 2 }, { a: filled([3], 1), b: filled([3], 2) }, 'cpu-guarded'),
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_PFGM_ARGUMENT', message: expect.stringMatching(/only the generic cases/) });
+    await expect(attempt(() => native().runOp('backend.axpby', {}, {}, 'gpu' as 'cuda'))).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+    });
+  });
+});
+
+// The fake-CUDA addon: cuda/backend.cu's forwarding, staging and downloads over the CPU ops.
+const fakeFile = join(builtAddons, 'pfgm_fakecuda.node');
+const fake = existsSync(fakeFile) ? (createRequire(import.meta.url)(fakeFile) as NativeAddon) : undefined;
+
+describe.skipIf(!fake)('the generic entries on the fake-CUDA addon', () => {
+  it.each(table.map((r) => [r.op, r] as const))("%s on its 'cuda' equals cpu bit for bit", async (_op, r) => {
+    const addon = fake as NativeAddon;
+    expect(addon.opCases('cuda')).toContain(`backend.${r.op}`);
+    expectSameBits(await cases(addon, r, 'cuda'), await cases(native(), r, 'cpu'), `${r.op}: fake cuda against cpu`);
+  });
+});
+
+// The CUDA test addon on a machine with a usable GPU: the kernels against the same references.
+const cudaFile = join(builtAddons, 'pfgm_cuda.node');
+const gpu = existsSync(cudaFile) ? (createRequire(import.meta.url)(cudaFile) as NativeAddon) : undefined;
+
+describe.skipIf(gpu?.buildInfo().cuda.available !== true)('the generic entries on the GPU', () => {
+  it.each(table.map((r) => [r.op, r] as const))('%s on cuda matches its reference', async (_op, r) => {
+    expectMatchesReference(r, await cases(gpu as NativeAddon, r, 'cuda'), 'the GPU');
+  });
+});
+
+// The emulated-CUDA addon runs the real kernels; in a child process, as test/native/cuda-emulated
+// does (a kernel fault leaves the emulated context unusable), with exact device extents.
+const emuFile = join(builtAddons, 'pfgm_emucuda.node');
+
+describe.skipIf(!existsSync(emuFile))('the generic entries on the emulated CUDA kernels', () => {
+  it('match the references', { timeout: 300_000 }, () => {
+    const jobs = table.map((r) => ({
+      op: r.op,
+      attrs: r.attrs,
+      inputs: Object.fromEntries(
+        Object.entries(r.inputs).map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data) }]),
+      ),
+    }));
+    const script = `
+      const addon = require(${JSON.stringify(emuFile)});
+      const jobs = JSON.parse(process.argv[1]);
+      (async () => {
+        const results = [];
+        for (const j of jobs) {
+          const inputs = Object.fromEntries(Object.entries(j.inputs).map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) }]));
+          const out = await addon.runOp('backend.' + j.op, j.attrs, inputs, 'cuda');
+          results.push(Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { shape: t.shape, data: Array.from(t.data) }])));
+        }
+        console.log(JSON.stringify(results));
+      })().catch((e) => { console.error(e.code, e.message); process.exit(1); });`;
+    const r = spawnSync(process.execPath, ['-e', script, JSON.stringify(jobs)], {
+      encoding: 'utf8',
+      env: { ...process.env, PFGM_CUDA_NO_CACHING: '1' },
+      maxBuffer: 64 * 2 ** 20,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const results = JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as Record<
+      string,
+      { shape: number[]; data: number[] }
+    >[];
+    expect(results.length).toBe(table.length);
+    table.forEach((row, i) => {
+      const out = Object.fromEntries(
+        Object.entries(results[i] ?? {}).map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(t.data) }]),
+      );
+      expectMatchesReference(row, out, 'the emulated CUDA device');
+    });
+  });
+});
