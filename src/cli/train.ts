@@ -21,17 +21,14 @@ import {
   validateNetworkConfig,
 } from '../models/config.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
-import { oneHotLabels, randomClasses } from '../physics/classes.js';
 import { checkRunLength, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
-import { pfgmSample } from '../sample/pfgmOde.js';
-import { sample } from '../sample/sample.js';
 import type { DeviceOption } from '../tensor.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkTrainingMemory } from '../train/memory.js';
 import { resumedTrainOptions, type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
-import { imageGrid } from '../viz/grid.js';
-import { scatterPlot } from '../viz/scatter.js';
 import { commandArgs, outputDirectory } from './args.js';
+import { StopSignals } from './stopSignals.js';
+import { writeSamples } from './trainSamples.js';
 
 export const TRAIN_HELP = `Usage: pfgm train [--data SRC] --out DIR [options]
 
@@ -423,112 +420,6 @@ function progressLine(t: TickStats, totalKimg: number): string {
   const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
   const eta = t.imagesPerSecond > 0 ? ((totalKimg - t.kimg) * 1000) / t.imagesPerSecond : 0;
   return `\r[${bar}] ${t.kimg.toFixed(1)}/${totalKimg.toFixed(1)} kimg  loss ${t.loss.toFixed(4)}  ${t.imagesPerSecond.toFixed(0)} img/s  eta ${Math.round(eta)} s   `;
-}
-
-async function writeSamples(net: Network, data: Dataset, file: string, seed: number): Promise<void> {
-  const vector = data.info.kind === 'vector';
-  // A conditional network's image grid: one row of 8 per class (up to 16); other samples of a
-  // conditional network get one random class each, as `pfgm sample` gives them.
-  const rows = !vector && net.labelDim > 0 && net.labelDim <= 16 ? net.labelDim : 0;
-  const count = vector ? 1000 : rows > 0 ? rows * 8 : 64;
-  const classes =
-    rows > 0
-      ? Array.from({ length: count }, (_, i) => Math.floor(i / 8))
-      : net.labelDim > 0
-        ? randomClasses(count, net.labelDim, { seed })
-        : undefined;
-  const labels = classes === undefined ? undefined : oneHotLabels(classes, net.labelDim);
-  // PFGM's z-ODE starts from the reference's clipped prior (see pfgmSample's radiusClip).
-  const { x } =
-    net.objective === 'pfgm'
-      ? await pfgmSample(net, { count, seed, radiusClip: 'reference', labels })
-      : await sample(net, { count, steps: 18, seed, D: net.D, sigmaMax: vector ? 20 : 80, labels });
-  let png: Uint8Array;
-  if (vector && data.info.shape[0] === 2) {
-    const ref = await data.read(Array.from({ length: Math.min(1000, data.info.count) }, (_, i) => i));
-    png = scatterPlot(x, { reference: ref.data });
-  } else if (!vector) {
-    png = imageGrid(x, data.info.shape as [number, number, number], { columns: 8 });
-  } else {
-    return; // no picture for vectors of more than two dimensions
-  }
-  await writeFile(file, png);
-}
-
-/**
- * Ctrl-C and SIGTERM during training. The first signal stops the run after the current step and
- * saves the checkpoint; a second one while a checkpoint is being written waits for it (and says
- * so); a third forces the exit at once (the checkpoint being written is lost, the previous one
- * stays). The exit code is 128 + the first signal's number: 130 for SIGINT, 143 for SIGTERM.
- */
-class StopSignals {
-  readonly abort = new AbortController();
-  #count = 0;
-  #first: NodeJS.Signals | undefined;
-  #writing = false;
-  #finished = false;
-  readonly #out: string;
-  readonly #handler = (signal: NodeJS.Signals) => this.#onSignal(signal);
-
-  constructor(out: string) {
-    this.#out = out;
-  }
-
-  /** 130 after SIGINT, 143 after SIGTERM. */
-  get exitCode(): number {
-    return this.#first === 'SIGTERM' ? 143 : 130;
-  }
-
-  install(): void {
-    process.on('SIGINT', this.#handler);
-    process.on('SIGTERM', this.#handler);
-  }
-
-  /**
-   * The run is over. Without a signal the handlers go; after one they stay until the process
-   * ends, so that a late signal exits with the right code instead of killing the process.
-   */
-  finish(): void {
-    this.#finished = true;
-    if (this.#count === 0) {
-      process.off('SIGINT', this.#handler);
-      process.off('SIGTERM', this.#handler);
-    }
-  }
-
-  /** Runs a checkpoint save; a signal during it waits for it. */
-  async saving<T>(save: () => Promise<T>): Promise<T> {
-    if (this.abort.signal.aborted) process.stderr.write(`pfgm train: saving the checkpoint to ${this.#out} ...\n`);
-    this.#writing = true;
-    try {
-      return await save();
-    } finally {
-      this.#writing = false;
-    }
-  }
-
-  #onSignal(signal: NodeJS.Signals): void {
-    this.#count++;
-    if (this.#finished) process.exit(this.exitCode);
-    if (this.#count === 1) {
-      this.#first = signal;
-      process.stderr.write(
-        `\npfgm train: ${signal}: stopping after this step and saving the checkpoint (a third signal forces the exit)\n`,
-      );
-      this.abort.abort(new Error('interrupted'));
-    } else if (this.#count === 2) {
-      process.stderr.write(
-        this.#writing
-          ? 'pfgm train: still saving the checkpoint: waiting for it to finish (a third signal forces the exit and loses this save)\n'
-          : 'pfgm train: stopping: waiting for the step to end and the checkpoint to be saved (a third signal forces the exit)\n',
-      );
-    } else {
-      process.stderr.write(
-        `pfgm train: forced exit${this.#writing ? `: the checkpoint being written is lost, the previous one in ${this.#out} is kept` : ''}\n`,
-      );
-      process.exit(this.exitCode);
-    }
-  }
 }
 
 /** Runs `pfgm train`; resolves to the exit code. */

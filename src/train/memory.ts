@@ -156,7 +156,9 @@ export function checkTrainingMemory(
   const need = (batch: number) =>
     trainingMemory(net, { batch, microBatch: shape.microBatch, readCount: shape.readCount(batch) });
   // On a GPU the step's tensors are checked against the GPU's memory, the data against the host's.
-  const gpuMemory = net.device === 'cuda' ? getDeviceInfo().cuda.memoryBytes : undefined;
+  // A device that reports no memory size (0 or absent: a test device, an old driver) is not checked.
+  const reported = net.device === 'cuda' ? getDeviceInfo().cuda.memoryBytes : undefined;
+  const gpuMemory = reported !== undefined && reported > 0 ? reported : undefined;
   const fits = (m: TrainingMemory) =>
     m.bytes - m.deviceBytes <= available && (gpuMemory === undefined || m.deviceBytes <= gpuMemory);
   const m = need(shape.batch);
