@@ -92,6 +92,8 @@ describe('resolveTrainOptions', () => {
       lrRampupRunDivisor: 10,
       lrRampupKimgMax: 10000,
       sigmaData: { image: 0.5, vector: 1 },
+      // EDM's usual label dropout for classifier-free guidance, used with --cond only.
+      labelDropout: 0.1,
     });
     expect(TRAIN_DEFAULTS.network).toEqual({ sigmaData: 0.5 });
     expect(Object.isFrozen(TRAIN_DEFAULTS)).toBe(true);
