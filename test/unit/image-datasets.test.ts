@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/codecs/crc32.js';
 import { decodePng, encodePng, type PngImage } from '../../src/codecs/png.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { imageFolder, pngToSample } from '../../src/data/imageFolder.js';
@@ -13,6 +12,7 @@ import { zipDataset } from '../../src/data/zip.js';
 import { PfgmError } from '../../src/errors.js';
 import { gridImage, imageGrid, toByte } from '../../src/viz/grid.js';
 import { scatterImage, scatterPlot } from '../../src/viz/scatter.js';
+import { storedZip } from '../helpers/zip.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'pfgm-images-'));
@@ -64,45 +64,6 @@ async function using<T>(ds: Dataset, body: (ds: Dataset) => Promise<T>): Promise
   } finally {
     await ds.close();
   }
-}
-
-/** A ZIP of stored entries (enough to build odd archives in a test). */
-function storedZip(entries: [string, Uint8Array | string][]): Uint8Array {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [name, content] of entries) {
-    const data = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content);
-    const nameBytes = Buffer.from(name);
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBytes, data);
-    centrals.push(central, nameBytes);
-    offset += 30 + nameBytes.length + data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return new Uint8Array(Buffer.concat([...locals, cd, end]));
 }
 
 describe('imageFolder', () => {
