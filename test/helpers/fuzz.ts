@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import type { Batch, Dataset } from '../../src/data/dataset.js';
 import { PfgmError } from '../../src/errors.js';
 
 /**
@@ -36,6 +37,22 @@ export async function parsed<T>(what: string, parse: () => T | Promise<T>): Prom
   } catch (error) {
     expectCoded(error, what);
     return undefined;
+  }
+}
+
+/**
+ * Reads the first (up to 4) samples of a dataset the parser accepted, checks that the batch holds
+ * that many samples of the declared shape, and closes the dataset. Resolves to the batch, or to
+ * undefined when the read was refused with a coded PfgmError.
+ */
+export async function readFirstSamples(ds: Dataset, what: string): Promise<Batch | undefined> {
+  try {
+    const n = Math.min(ds.info.count, 4);
+    const batch = await parsed(`${what} (read)`, () => ds.read(Array.from({ length: n }, (_, i) => i)));
+    if (batch !== undefined) expect(batch.data.length).toBe(n * ds.info.shape.reduce((a, b) => a * b, 1));
+    return batch;
+  } finally {
+    await ds.close();
   }
 }
 

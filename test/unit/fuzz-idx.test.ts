@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { idx } from '../../src/data/idx.js';
-import { fuzzRuns, mutationsOf, parsed, randomBytes, scratch } from '../helpers/fuzz.js';
+import { fuzzRuns, mutationsOf, parsed, randomBytes, readFirstSamples, scratch } from '../helpers/fuzz.js';
 
 const tmp = scratch('idx');
 afterAll(() => tmp.remove());
@@ -37,13 +37,7 @@ async function load(imageBytes: Uint8Array, labelBytes: Uint8Array | undefined, 
   const options = labelBytes === undefined ? {} : { labels: tmp.file(labelBytes) };
   const ds = await parsed(what, () => idx(imagesPath, options));
   if (ds === undefined) return;
-  try {
-    const n = Math.min(ds.info.count, 4);
-    const batch = await parsed(`${what} (read)`, () => ds.read(Array.from({ length: n }, (_, i) => i)));
-    if (batch !== undefined) expect(batch.data.length).toBe(n * ds.info.shape.reduce((a, b) => a * b, 1));
-  } finally {
-    await ds.close();
-  }
+  await readFirstSamples(ds, what);
 }
 
 describe('fuzz: idx', () => {
