@@ -44,6 +44,12 @@ export type PfgmErrorCode =
    * its `maxQueue` allows: nothing was queued; try again later (HTTP 503).
    */
   | 'ERR_PFGM_BUSY'
+  /**
+   * A data-parallel group that cannot form (a busy or unreachable master port, a rank outside the
+   * world, ranks started with different settings or data) or that lost a rank while training
+   * (it stopped, failed or did not answer within the timeout); see docs/distributed.md.
+   */
+  | 'ERR_PFGM_DISTRIBUTED'
   /** A bug in pfgm: please report it. */
   | 'ERR_PFGM_INTERNAL';
 
@@ -59,6 +65,7 @@ const CODES: ReadonlySet<string> = new Set<PfgmErrorCode>([
   'ERR_PFGM_CHECKPOINT',
   'ERR_PFGM_NUMERIC',
   'ERR_PFGM_BUSY',
+  'ERR_PFGM_DISTRIBUTED',
   'ERR_PFGM_INTERNAL',
 ]);
 

@@ -23,6 +23,16 @@ export {
   type SafetensorsFile,
 } from './codecs/safetensors.js';
 export * from './data/index.js';
+export { DEFAULT_MASTER_PORT, type Launcher, type RankEnvironment, rankEnvironment } from './distributed/env.js';
+export {
+  type CollectiveBackend,
+  type CollectiveBackends,
+  collectiveBackends,
+  DEFAULT_DISTRIBUTED_TIMEOUT_S,
+  DistributedGroup,
+  type DistributedOptions,
+  initDistributed,
+} from './distributed/group.js';
 export { PfgmError, type PfgmErrorCode } from './errors.js';
 export {
   type ClassifierConfig,
@@ -124,6 +134,7 @@ export {
   type BatchLabels,
   type CreateNetworkOptions,
   createNetwork,
+  type DataParallelStepOptions,
   type FlatWeights,
   Network,
   type Objective,

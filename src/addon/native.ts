@@ -120,6 +120,7 @@ export interface NativeStepResult {
   gradNorm: number;
   skipped: boolean;
   lr: number;
+  stop: boolean;
 }
 
 export interface NativeCounters {
@@ -148,6 +149,10 @@ export interface NativeNetwork {
       noise?: Float32Array;
       sigma?: Float32Array;
       options: NativeTrainOptions;
+      /** Data-parallel: the global index of this rank's first sample (keys every draw). */
+      sampleOffset?: number;
+      /** Data-parallel: this rank asks the group to stop after the step. */
+      stopVote?: boolean;
       pfgm?: {
         refs: Float32Array;
         refsCount: number;
@@ -164,6 +169,26 @@ export interface NativeNetwork {
   inputVjp(
     args: NativeBatch & { x: Float32Array; sigma: Float32Array; v: Float32Array; ema?: boolean },
   ): Promise<NativeVjp>;
+  /** Joins (or with null leaves) a data-parallel group for the training steps. */
+  attachDistributed(group: NativeDistributed | null): void;
+  /** The root rank's weights, EMA, Adam moments and counters on every rank of the group. */
+  syncFromRoot(root: number): Promise<void>;
+}
+
+/** A data-parallel group (src/native/binding/dist_binding.cc). */
+export interface NativeDistributed {
+  close(): void;
+  info(): { rank: number; worldSize: number; backend: 'gloo' | 'nccl' };
+  allReduce(values: Float64Array, op: 'sum' | 'mean'): Promise<Float64Array>;
+  allGather(values: Float64Array): Promise<Float64Array>;
+  broadcast(values: Float64Array, root: number): Promise<Float64Array>;
+  barrier(): Promise<void>;
+}
+
+/** Whether a collective library is available, and which or why not. */
+export interface NativeCollectiveBackend {
+  available: boolean;
+  detail: string;
 }
 
 /** A denoised batch and the input VJP v^T dD/dx (src/native/binding/sampler_binding.cc). */
@@ -284,6 +309,17 @@ export interface NativeAddon {
   trainingSigma(args: NativeTrainingSigmaArgs): Promise<NativeTensor>;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
+  initDistributed(args: {
+    rank: number;
+    worldSize: number;
+    masterAddr: string;
+    masterPort: number;
+    host?: string;
+    timeoutSeconds: number;
+    backend: 'gloo' | 'nccl';
+    cudaDevice?: number;
+  }): Promise<NativeDistributed>;
+  collectiveBackends(): { gloo: NativeCollectiveBackend; nccl: NativeCollectiveBackend };
   /** One op case on host tensors. Test build only (build/Release/testing): the shipped addons lack it. */
   runOp(
     name: string,

@@ -27,7 +27,16 @@ import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkTrainingMemory } from '../train/memory.js';
 import { resumedTrainOptions, type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { commandArgs, outputDirectory } from './args.js';
+import { launchWorkers } from './launch.js';
 import { StopSignals } from './stopSignals.js';
+import {
+  DISTRIBUTED_HELP,
+  DISTRIBUTED_OPTIONS,
+  joinGroup,
+  launchPlan,
+  watchLauncher,
+  workerArgs,
+} from './trainDistributed.js';
 import { writeSamples } from './trainSamples.js';
 
 export const TRAIN_HELP = `Usage: pfgm train [--data SRC] --out DIR [options]
@@ -81,6 +90,7 @@ Options:
   --json               print one JSON object per tick on stdout instead of the progress bar
   -h, --help           this help
 
+${DISTRIBUTED_HELP}
 Ctrl-C (or SIGTERM) stops after the current step and saves the checkpoint; a second one while
 it is saved waits for it; a third exits at once (the previous checkpoint stays). Exit code 130
 after SIGINT, 143 after SIGTERM. A batch that cannot fit in memory is refused before any data is
@@ -113,6 +123,8 @@ interface Parsed {
   device?: DeviceOption;
   precision?: Precision;
   json: boolean;
+  /** The data-parallel flags, as given. */
+  distributed: { [K in keyof typeof DISTRIBUTED_OPTIONS]?: string };
   /** The training options whose flags were given (names as in {@link TrainOptions}). */
   explicit: ReadonlySet<string>;
 }
@@ -199,6 +211,7 @@ const OPTIONS = {
   resume: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...DISTRIBUTED_OPTIONS,
 } as const;
 
 function parse(args: string[]): Parsed | undefined {
@@ -300,6 +313,7 @@ function parse(args: string[]): Parsed | undefined {
     device: values.device as DeviceOption | undefined,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
+    distributed: Object.fromEntries(Object.keys(DISTRIBUTED_OPTIONS).map((k) => [k, values[k as keyof typeof values]])),
     explicit: new Set(
       Object.entries(TRAINING_FLAGS)
         .filter(([f]) => values[f as keyof typeof values] !== undefined)
@@ -426,6 +440,9 @@ function progressLine(t: TickStats, totalKimg: number): string {
 export async function trainCommand(args: string[]): Promise<number> {
   const o = parse(args);
   if (o === undefined) return 0;
+  const plan = launchPlan(o.distributed);
+  if (plan !== undefined) return launchWorkers(['train', ...workerArgs(args)], plan);
+  watchLauncher();
   await outputDirectory('--out', o.out);
   const source = o.data ?? defaultData();
   const data = await openDataset(source);
@@ -445,7 +462,11 @@ export async function trainCommand(args: string[]): Promise<number> {
       precision: o.precision,
     });
   }
-  if (net.labelDim === 0 && data.info.labelDim > 0) {
+  // A rank of a data-parallel run (launched here or by torchrun, srun, mpirun): rank 0 alone
+  // writes stats, samples and checkpoints and reports progress.
+  const joined = await joinGroup(net.device, o.distributed);
+  const root = joined === undefined || joined.group.isRoot;
+  if (net.labelDim === 0 && data.info.labelDim > 0 && root) {
     process.stderr.write(
       `pfgm train: the data have ${data.info.labelDim} classes; training an unconditional network (--cond trains a class-conditional one)\n`,
     );
@@ -490,6 +511,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   const stop = new StopSignals(o.out);
   const trainer = new Trainer(net, data, {
     ...options,
+    distributed: joined?.group,
     checkpoint: async (t) => {
       await stop.saving(() => saveCheckpoint(o.out, net, meta, { trainer: t.state(), source }));
     },
@@ -514,6 +536,7 @@ export async function trainCommand(args: string[]): Promise<number> {
         : { kimg: totalKimg, signal: stop.abort.signal };
     for await (const t of trainer.run(run)) {
       tick++;
+      if (!root) continue;
       await writeFile(statsFile, `${JSON.stringify(t)}\n`, { flag: 'a' });
       if (o.json) process.stdout.write(`${JSON.stringify(t)}\n`);
       else process.stderr.write(progressLine(t, totalKimg));
@@ -523,7 +546,10 @@ export async function trainCommand(args: string[]): Promise<number> {
       }
     }
   } catch (error) {
-    if (stop.abort.signal.aborted) {
+    // In a group, a rank without a signal of its own stops with the ones that had one.
+    const stoppedByGroup = joined !== undefined && error instanceof DOMException && error.name === 'AbortError';
+    if (stop.abort.signal.aborted || stoppedByGroup) {
+      if (!root) return stop.exitCode;
       process.stderr.write(
         `pfgm train: interrupted; checkpoint written to ${o.out}, continue with --resume ${o.out}\n`,
       );
@@ -535,7 +561,9 @@ export async function trainCommand(args: string[]): Promise<number> {
   } finally {
     stop.finish();
     await data.close();
+    joined?.group.close();
   }
+  if (!root) return 0;
   if (!o.json) process.stderr.write('\n');
   process.stderr.write(`pfgm train: done. Model: ${join(o.out, 'model.safetensors')}, stats: ${statsFile}\n`);
   net.dispose();

@@ -7,6 +7,7 @@
  */
 import { type DeviceName, getDeviceInfo, native } from '../addon/load.js';
 import type { NativeBufferName, NativeNetwork, NativeNetworkInfo } from '../addon/native.js';
+import type { DistributedGroup } from '../distributed/group.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
@@ -33,6 +34,7 @@ import type {
 export type {
   BatchLabels,
   CreateNetworkOptions,
+  DataParallelStepOptions,
   FlatWeights,
   Objective,
   OptimizerOptions,
@@ -368,6 +370,7 @@ export class Network {
       labels: options.labels,
       augment: options.augment,
       options: toNativeTrainOptions(o),
+      ...dataParallel(options),
       pfgm: {
         refs,
         refsCount,
@@ -450,7 +453,31 @@ export class Network {
       noise: options.noise,
       sigma: options.sigma,
       options: toNativeTrainOptions(o),
+      ...dataParallel(options),
     });
+  }
+
+  /**
+   * Joins a data-parallel group for training (a `Trainer` given `distributed` does this): every
+   * {@link Network.trainStep} and {@link Network.pfgmStep} then averages its gradients and loss
+   * over the group and counts the group's images (docs/distributed.md). `undefined` leaves it.
+   *
+   * @throws PfgmError `ERR_PFGM_DISTRIBUTED` when the group's library does not serve this
+   *   network's device (Gloo needs a CPU network, NCCL a CUDA one).
+   */
+  attachDistributed(group: DistributedGroup | undefined): void {
+    const h = this.#handle('attachDistributed');
+    callNative(() => h.attachDistributed(group === undefined ? null : group.handle));
+  }
+
+  /**
+   * Copies rank `root`'s weights, EMA, Adam moments and counters to every rank of the attached
+   * group (a `Trainer` does this before its first step, so ranks that loaded different files or
+   * none agree). Call it on every rank.
+   */
+  async syncFromRoot(root = 0): Promise<void> {
+    this.#handle('syncFromRoot');
+    await this.#queued('syncFromRoot', (n, a) => n.syncFromRoot(a.root), { root });
   }
 
   /**
@@ -571,4 +598,11 @@ export function createNetwork(network: PresetName | NetworkConfig, options: Crea
     device,
     precision: nativePrecision,
   });
+}
+
+/** The data-parallel fields of a step's options, checked. */
+function dataParallel(o: { sampleOffset?: number; stopVote?: boolean }): { sampleOffset?: number; stopVote?: boolean } {
+  if (o.sampleOffset !== undefined && !(Number.isSafeInteger(o.sampleOffset) && o.sampleOffset >= 0))
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `sampleOffset must be a non-negative integer, got ${o.sampleOffset}`);
+  return { sampleOffset: o.sampleOffset, stopVote: o.stopVote === true };
 }

@@ -110,6 +110,7 @@ export type OptimizerOptions = Pick<
 export interface TrainStepOptions
   extends BatchLabels,
     OptimizerOptions,
+    DataParallelStepOptions,
     Pick<TrainOptions, 'seed' | 'pMean' | 'pStd' | 'microBatch' | 'stf'> {
   /** Augmented dimensions D (> 0, or Infinity for EDM). */
   D: number;
@@ -120,7 +121,11 @@ export interface TrainStepOptions
 }
 
 /** Options of {@link Network.pfgmStep}: PFGM's hyperparameters (docs/method.md §3) and the optimizer's. */
-export interface PfgmStepOptions extends BatchLabels, OptimizerOptions, Pick<TrainOptions, 'seed' | 'microBatch'> {
+export interface PfgmStepOptions
+  extends BatchLabels,
+    OptimizerOptions,
+    DataParallelStepOptions,
+    Pick<TrainOptions, 'seed' | 'microBatch'> {
   /** Largest exponent of (1 + tau). */
   M: number;
   /** Growth rate. */
@@ -143,6 +148,26 @@ export interface TrainStepResult {
   skipped: boolean;
   /** The learning rate this step used (after ramp-up). */
   lr: number;
+  /**
+   * Whether a rank of the data-parallel group voted to stop after this step (its
+   * {@link DataParallelStepOptions.stopVote}); every rank sees the same. Outside a group, the
+   * step's own vote.
+   */
+  stop: boolean;
+}
+
+/**
+ * What a step of data-parallel training adds (docs/distributed.md); a `Trainer` given a group sets
+ * both. Outside a group the offset still keys the draws.
+ */
+export interface DataParallelStepOptions {
+  /**
+   * The global index of this rank's first sample in the global batch (default 0): every random
+   * draw is keyed by it, so N ranks of batch B/N draw what one process of batch B draws.
+   */
+  sampleOffset?: number;
+  /** This rank asks the group to stop after the step (see {@link TrainStepResult.stop}). */
+  stopVote?: boolean;
 }
 
 /** Training progress counters. */

@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "binding/classifier_binding.h"
+#include "binding/dist_binding.h"
 #include "binding/exports_hook.h"
 #include "binding/inception_binding.h"
 #include "binding/linalg_binding.h"
@@ -86,6 +87,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSampler(env, exports);
   InitLinalg(env, exports);              // metrics: eigensolver, feature statistics, Fréchet, k-NN
   ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
+  InitDist(env, exports);                // data-parallel groups (Gloo, NCCL)
   add_registered_exports(env, exports);  // whatever this build linked in beside the engine
   return exports;
 }

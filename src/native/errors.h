@@ -15,6 +15,8 @@ inline constexpr const char* kDevice = "ERR_PFGM_DEVICE";  // device not present
 inline constexpr const char* kCuda = "ERR_PFGM_CUDA";      // a CUDA runtime failure
 inline constexpr const char* kMemory = "ERR_PFGM_OUT_OF_MEMORY";
 inline constexpr const char* kDisposed = "ERR_PFGM_DISPOSED";
+// A process group that cannot form or has lost a rank (docs/distributed.md).
+inline constexpr const char* kDistributed = "ERR_PFGM_DISTRIBUTED";
 inline constexpr const char* kInternal = "ERR_PFGM_INTERNAL";
 }  // namespace code
 

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Batch, Dataset } from '../data/dataset.js';
+import type { DistributedGroup } from '../distributed/group.js';
 import { PfgmError } from '../errors.js';
 import type { Network, PfgmSettings } from '../models/network.js';
 import { pfgmHyperparameters } from '../physics/pfgm.js';
@@ -18,6 +19,7 @@ import {
   type TRAIN_DEFAULTS,
   type TrainOptions,
 } from '../physics/trainOptions.js';
+import { checkGroup, localBatch } from './dataParallel.js';
 import { checkTrainingMemory } from './memory.js';
 import { epochOrder, flipFlag } from './order.js';
 
@@ -35,9 +37,17 @@ export interface TrainerOptions extends TrainOptions {
   /**
    * Called to write a checkpoint: at the end of a run, when aborted (before the abort error is
    * thrown), when reading a batch fails (before that error is thrown), and every
-   * `checkpointTicks` ticks.
+   * `checkpointTicks` ticks. In a data-parallel group only rank 0 calls it.
    */
   checkpoint?: (trainer: Trainer) => Promise<void>;
+  /**
+   * A data-parallel group ({@link initDistributed}) to train in (docs/distributed.md): `batch`
+   * is then the global batch, split evenly over the ranks; each rank reads its own shard of
+   * every global batch, the gradients are averaged in one all-reduce per step, and the weights
+   * equal those of one process at the global batch up to float round-off. Every rank must
+   * construct its Trainer with the same options and data.
+   */
+  distributed?: DistributedGroup;
 }
 
 /** What one tick reports. */
@@ -193,6 +203,8 @@ export class Trainer {
    * size) and the callbacks; these are what every step gets.
    */
   readonly options: ResolvedTrainOptions & Readonly<Pick<TrainerOptions, 'onProgress' | 'checkpoint'>>;
+  /** The data-parallel group, when training in one. */
+  readonly distributed: DistributedGroup | undefined;
   #epoch = 0;
   #position = 0;
   #order: Uint32Array | undefined;
@@ -237,6 +249,26 @@ export class Trainer {
       onProgress: options.onProgress,
       checkpoint: options.checkpoint,
     });
+    this.distributed = options.distributed;
+    if (this.distributed !== undefined) {
+      localBatch(o, this.distributed.worldSize);
+      net.attachDistributed(this.distributed);
+    }
+  }
+
+  /** Samples this process trains on per step: the batch, or its share of it in a group. */
+  get localBatch(): number {
+    return this.distributed === undefined ? this.options.batch : localBatch(this.options, this.distributed.worldSize);
+  }
+
+  /** The global index of this process's first sample in each batch. */
+  get #offset(): number {
+    return this.distributed === undefined ? 0 : this.distributed.rank * this.localBatch;
+  }
+
+  /** Whether this process writes checkpoints (outside a group, or rank 0 of one). */
+  get #writes(): boolean {
+    return this.distributed === undefined || this.distributed.isRoot;
   }
 
   /**
@@ -288,11 +320,14 @@ export class Trainer {
    * step runs and before the loop awaits it, and that rejection must reach the loop (and through
    * it the caller of run()), not Node's unhandled-rejection handler, which ends the process.
    */
-  #readAhead(n: number): Promise<Batch> {
+  #readAhead(n: number, shard: boolean): Promise<Batch> {
     this.#resume = { epoch: this.#epoch, position: this.#position };
     let read: Promise<Batch>;
     try {
-      read = this.data.read(this.#nextIndices(n));
+      // Every rank walks the same global order; each reads its own slice of the global batch.
+      const global = this.#nextIndices(n);
+      const b = this.localBatch;
+      read = this.data.read(shard ? global.subarray(this.#offset, this.#offset + b) : global);
     } catch (error) {
       read = Promise.reject(error);
     }
@@ -310,7 +345,7 @@ export class Trainer {
       return await pending;
     } catch (error) {
       const o = this.options;
-      if (o.checkpoint && trained) {
+      if (o.checkpoint && trained && this.#writes) {
         try {
           await o.checkpoint(this);
         } catch (saveError) {
@@ -340,27 +375,35 @@ export class Trainer {
     return out;
   }
 
-  #prepare(batch: Batch, step: number): Batch {
+  /** Mirrors images at random; `first` is the global index of the batch's first sample. */
+  #prepare(batch: Batch, step: number, first: number): Batch {
     if (!this.options.xflip || this.data.info.kind !== 'image') return batch;
     const [c, h, w] = this.data.info.shape as [number, number, number];
     const per = c * h * w;
     const n = batch.data.length / per;
     for (let i = 0; i < n; i++) {
-      if (!flipFlag(this.options.seed, step, i)) continue;
+      if (!flipFlag(this.options.seed, step, first + i)) continue;
       for (let row = 0; row < c * h; row++) batch.data.subarray(i * per + row * w, i * per + (row + 1) * w).reverse();
     }
     return batch;
   }
 
-  #pfgmStep(batch: Batch, pfgm: PfgmSettings) {
+  #pfgmStep(batch: Batch, pfgm: PfgmSettings, stopVote: boolean) {
     const o = this.options;
     const per = this.net.sampleSize;
+    // Every rank reads the whole reference batch; its small batch is its slice of the first
+    // `batch` samples, so the field targets are those of one process.
+    const b = this.localBatch;
+    const first = this.#offset;
+    const ld = this.data.info.labelDim;
     const labels =
-      this.net.labelDim > 0 && this.data.info.labelDim > 0 && batch.labels !== undefined
-        ? batch.labels.subarray(0, o.batch * this.data.info.labelDim)
+      this.net.labelDim > 0 && ld > 0 && batch.labels !== undefined
+        ? batch.labels.subarray(first * ld, (first + b) * ld)
         : undefined;
-    return this.net.pfgmStep(batch.data.subarray(0, o.batch * per), batch.data, {
+    return this.net.pfgmStep(batch.data.subarray(first * per, (first + b) * per), batch.data, {
       ...o,
+      sampleOffset: first,
+      stopVote,
       M: pfgm.M,
       tau: pfgm.tau,
       s: pfgm.s,
@@ -388,7 +431,23 @@ export class Trainer {
     checkRunLength(run);
     // Before any data is read: a batch far too large is refused at once (ERR_PFGM_OUT_OF_MEMORY).
     const readFor = (batch: number) => (o.objective === 'pfgm' ? Math.max(batch, o.pfgm.refBatch) : batch);
-    checkTrainingMemory(this.net, { batch: o.batch, microBatch: o.microBatch, readCount: readFor });
+    // A rank holds its share of the batch, and with pfgm the whole reference batch.
+    const world = this.distributed?.worldSize ?? 1;
+    checkTrainingMemory(this.net, {
+      batch: this.localBatch,
+      microBatch: o.microBatch,
+      readCount: (b) => readFor(b * world),
+    });
+    const group = this.distributed;
+    if (group !== undefined) {
+      // Before any step: the same network, options and data everywhere, then rank 0's weights,
+      // optimizer state, counters and data position on every rank.
+      await checkGroup(group, this.net, this.state(), this.data.info);
+      await this.net.syncFromRoot(0);
+      const [epoch, position] = await group.broadcast(Float64Array.of(this.#epoch, this.#position), 0);
+      if (epoch !== this.#epoch || position !== this.#position)
+        this.loadState({ epoch: epoch as number, position: position as number, seed: o.seed });
+    }
     const targetImages = run.kimg !== undefined ? run.kimg * 1000 : Number.POSITIVE_INFINITY;
     const targetSteps = run.steps ?? Number.POSITIVE_INFINITY;
     const start = this.net.counters();
@@ -406,24 +465,44 @@ export class Trainer {
     let tickSteps = 0;
     let ticks = 0;
     let last = { lr: 0 };
-    let pending = this.#readAhead(readCount);
+    const shard = pfgm === undefined;
+    let pending = this.#readAhead(readCount, shard);
     for (;;) {
       const counters = this.net.counters();
       if (counters.images >= targetImages || counters.steps >= targetSteps) break;
-      if (run.signal?.aborted) {
+      // In a group the ranks stop together: a signal becomes a vote carried by the next step.
+      if (run.signal?.aborted && group === undefined) {
         if (o.checkpoint) await o.checkpoint(this);
         const back = this.#resume;
         if (back !== undefined) this.loadState({ ...back, seed: o.seed });
         run.signal.throwIfAborted();
       }
-      const batch = this.#prepare(await this.#awaitBatch(pending, counters.steps > start.steps), counters.steps);
+      const batch = this.#prepare(
+        await this.#awaitBatch(pending, counters.steps > start.steps),
+        counters.steps,
+        shard ? this.#offset : 0,
+      );
       // Read the next batch while this step runs natively.
-      pending = this.#readAhead(readCount);
+      pending = this.#readAhead(readCount, shard);
+      const stopVote = run.signal?.aborted === true;
       const r =
         pfgm !== undefined
-          ? await this.#pfgmStep(batch, pfgm)
-          : await this.net.trainStep(batch.data, { ...o, labels: useLabels ? batch.labels : undefined });
+          ? await this.#pfgmStep(batch, pfgm, stopVote)
+          : await this.net.trainStep(batch.data, {
+              ...o,
+              labels: useLabels ? batch.labels : undefined,
+              sampleOffset: this.#offset,
+              stopVote,
+            });
       last = r;
+      if (r.stop && group !== undefined) {
+        // Every rank finished this step and saw the vote: rank 0 saves it, all stop here.
+        if (o.checkpoint && this.#writes) await o.checkpoint(this);
+        const back = this.#resume;
+        if (back !== undefined) this.loadState({ ...back, seed: o.seed });
+        if (run.signal?.aborted) run.signal.throwIfAborted();
+        throw new DOMException(`rank ${group.rank}: another rank of the group stopped the run`, 'AbortError');
+      }
       if (!r.skipped) {
         tickLoss += r.loss;
         tickNorm += r.gradNorm;
@@ -448,7 +527,7 @@ export class Trainer {
         tickImagesSeen = tickLoss = tickNorm = tickSteps = 0;
         ticks++;
         o.onProgress?.(tick);
-        if (o.checkpoint && (done || (o.checkpointTicks > 0 && ticks % o.checkpointTicks === 0)))
+        if (o.checkpoint && this.#writes && (done || (o.checkpointTicks > 0 && ticks % o.checkpointTicks === 0)))
           await o.checkpoint(this);
         yield tick;
       }

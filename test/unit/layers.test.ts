@@ -8,6 +8,7 @@
 //   addon        src/addon/         loading the native addon, its types
 //   tensor       src/tensor.ts      Tensor over the addon
 //   physics      src/physics/       the PFGM++ perturbation kernel, priors, schedules, streams
+//   distributed  src/distributed/   data-parallel groups: launchers' environments, Gloo/NCCL
 //   models       src/models/        networks, their configs, the model file and checkpoint marker
 //   sample       src/sample/        solvers and samplers
 //   train        src/train/         Trainer, training-state files, checkpoint directories
@@ -39,6 +40,7 @@ const LAYERS: readonly (readonly [string, readonly string[]])[] = [
   ['addon', ['addon/']],
   ['tensor', ['tensor.ts']],
   ['physics', ['physics/']],
+  ['distributed', ['distributed/']],
   ['models', ['models/']],
   ['sample', ['sample/']],
   ['train', ['train/']],

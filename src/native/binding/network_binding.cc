@@ -8,6 +8,7 @@
 #include "../nn/mlp.h"
 #include "../nn/profile.h"
 #include "../nn/song_unet.h"
+#include "dist_binding.h"
 #include "napi_util.h"
 
 namespace pfgm::binding {
@@ -197,19 +198,22 @@ BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* dat
 }  // namespace
 
 void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "Network",
-                                    {InstanceMethod("dispose", &NetworkHandle::Dispose),
-                                     InstanceMethod("paramInfo", &NetworkHandle::ParamInfo),
-                                     InstanceMethod("getBuffer", &NetworkHandle::GetBuffer),
-                                     InstanceMethod("setBuffer", &NetworkHandle::SetBuffer),
-                                     InstanceMethod("denoise", &NetworkHandle::Denoise),
-                                     InstanceMethod("field", &NetworkHandle::Field),
-                                     InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
-                                     InstanceMethod("inputVjp", &NetworkHandle::InputVjp),
-                                     InstanceMethod("trainStep", &NetworkHandle::TrainStep),
-                                     InstanceMethod("counters", &NetworkHandle::Counters),
-                                     InstanceMethod("setCounters", &NetworkHandle::SetCounters),
-                                     StaticMethod("profile", &NetworkHandle::Profile)});
+  Napi::Function ctor =
+      DefineClass(env, "Network",
+                  {InstanceMethod("dispose", &NetworkHandle::Dispose),
+                   InstanceMethod("paramInfo", &NetworkHandle::ParamInfo),
+                   InstanceMethod("getBuffer", &NetworkHandle::GetBuffer),
+                   InstanceMethod("setBuffer", &NetworkHandle::SetBuffer),
+                   InstanceMethod("denoise", &NetworkHandle::Denoise),
+                   InstanceMethod("field", &NetworkHandle::Field),
+                   InstanceMethod("lossAndGrad", &NetworkHandle::LossAndGrad),
+                   InstanceMethod("inputVjp", &NetworkHandle::InputVjp),
+                   InstanceMethod("trainStep", &NetworkHandle::TrainStep),
+                   InstanceMethod("counters", &NetworkHandle::Counters),
+                   InstanceMethod("setCounters", &NetworkHandle::SetCounters),
+                   InstanceMethod("attachDistributed", &NetworkHandle::AttachDistributed),
+                   InstanceMethod("syncFromRoot", &NetworkHandle::SyncFromRoot),
+                   StaticMethod("profile", &NetworkHandle::Profile)});
   exports.Set("Network", ctor);
 }
 
@@ -464,6 +468,12 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
       if (!(pin->M >= 0) || !(pin->tau > 0) || !(pin->s > 0) || !(pin->gamma >= 0))
         fail(code::kArgument, "pfgm needs M >= 0, tau > 0, s > 0 and gamma >= 0");
     }
+    // Data-parallel steps (docs/distributed.md): the global index of this rank's first sample,
+    // and this rank's vote to stop after the step.
+    const double offset = has_field(o, "sampleOffset") ? number_field(o, "sampleOffset") : 0;
+    if (!(offset >= 0) || offset != std::floor(offset) || offset > 9007199254740991.0)
+      fail(code::kArgument, "'sampleOffset' must be a non-negative integer");
+    const bool stop_vote = has_field(o, "stopVote") && bool_field(o, "stopVote");
     auto result = std::make_shared<train::StepResult>();
     return PromiseWorker::start(
         env,
@@ -477,6 +487,8 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
             in.labels = b->view();
             in.seed = t.seed;
             in.micro_batch = t.micro_batch;
+            in.sample_offset = static_cast<uint64_t>(offset);
+            in.stop_vote = stop_vote;
             *result = s->step_pfgm(in, t.opt);
             return;
           }
@@ -492,6 +504,8 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           in.sigma = BatchInputs::or_null(b->sigma);
           in.micro_batch = t.micro_batch;
           in.stf = t.stf;
+          in.sample_offset = static_cast<uint64_t>(offset);
+          in.stop_vote = stop_vote;
           *result = s->step(in, t.opt);
         },
         [=](Napi::Env e) -> Napi::Value {
@@ -500,6 +514,7 @@ Napi::Value NetworkHandle::TrainStep(const Napi::CallbackInfo& info) {
           r.Set("gradNorm", result->grad_norm);
           r.Set("skipped", result->skipped);
           r.Set("lr", result->lr);
+          r.Set("stop", result->stop);
           return r;
         });
   });
@@ -538,6 +553,43 @@ Napi::Value NetworkHandle::SetCounters(const Napi::CallbackInfo& info) {
     s->set_counters(int_field(o, "steps", 0), int_field(o, "adamSteps", 0),
                     num_field(o, "images", 0), int_field(o, "skipped", 0));
     return env.Undefined();
+  });
+}
+
+}  // namespace pfgm::binding
+
+namespace pfgm::binding {
+
+// attachDistributed(group | null): later training steps average over the group (see
+// train::Session::set_collectives).
+Napi::Value NetworkHandle::AttachDistributed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("attachDistributed");
+    std::shared_ptr<dist::Collectives> group;
+    if (info.Length() > 0 && !info[0].IsNull() && !info[0].IsUndefined())
+      group = DistributedHandle::group_of(info[0]);
+    std::lock_guard<std::mutex> lock(s->mutex());
+    s->set_collectives(std::move(group));
+    return env.Undefined();
+  });
+}
+
+// syncFromRoot(root) -> Promise<void>: root's weights, EMA, Adam moments and counters on every
+// rank of the attached group.
+Napi::Value NetworkHandle::SyncFromRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto s = live("syncFromRoot");
+    const int root =
+        info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+    return PromiseWorker::start(
+        env,
+        [s, root]() {
+          std::lock_guard<std::mutex> lock(s->mutex());
+          s->sync_from(root);
+        },
+        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
   });
 }
 

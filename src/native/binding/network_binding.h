@@ -28,6 +28,8 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value SetCounters(const Napi::CallbackInfo& info);
+  Napi::Value AttachDistributed(const Napi::CallbackInfo& info);
+  Napi::Value SyncFromRoot(const Napi::CallbackInfo& info);
   static Napi::Value Profile(const Napi::CallbackInfo& info);
 
   std::shared_ptr<train::Session> session_;

@@ -128,7 +128,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
     // sigma. Streams are keyed by (seed, sample index in batch, step), so a step's draws never
     // repeat. The n sigmas are drawn on the host (the coefficients need them there), the noise on
     // the backend, from the same streams on every backend.
-    const SampleStreams streams{nullptr, in.seed, 0, step_index};
+    const SampleStreams streams{nullptr, in.seed, in.sample_offset, step_index};
     sigma_d_.resize(static_cast<size_t>(n));
     cpu::training_sigma_f64(sigma_d_.data(), n, in.p_mean, in.p_std, streams);
     sigma_f_.resize(static_cast<size_t>(n));
@@ -169,7 +169,7 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   StepResult r{};
   {
     PFGM_PROFILE("step.forward_backward");
-    r.loss = accumulate(n, in.micro_batch, in.seed, step_index,
+    r.loss = accumulate(n, in.micro_batch, in.seed, step_index, in.sample_offset,
                         [&](const nn::Context& ctx, int64_t start, int64_t) {
                           const nn::Labels labels = labels_from(batch_labels, start);
                           return net_->loss_and_grad(
@@ -177,7 +177,8 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
                               nullptr, target != nullptr ? target + start * per : nullptr);
                         });
   }
-  apply_update(r, n, opt);
+  reduce_across_ranks(r, in.stop_vote);
+  apply_update(r, global_batch(n), opt);
   return r;
 }
 
@@ -189,9 +190,13 @@ nn::Labels Session::labels_from(const nn::Labels& labels, int64_t start) {
 
 template <class LossFn>
 double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step,
-                           LossFn loss) {
+                           uint64_t offset, LossFn loss) {
   const int64_t micro = micro_batch > 0 && micro_batch < n ? micro_batch : n;
-  if (micro == n) return loss(context(n, true, false, seed, step), 0, n);
+  if (micro == n) {
+    nn::Context ctx = context(n, true, false, seed, step);
+    ctx.sample_offset = offset;
+    return loss(ctx, 0, n);
+  }
   // Gradient accumulation: the batch's draws are made once by the caller, then each chunk's mean
   // loss and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
   // loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
@@ -201,13 +206,56 @@ double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32
   for (int64_t start = 0; start < n; start += micro) {
     const int64_t len = std::min(micro, n - start);
     nn::Context ctx = context(len, true, false, seed, step);
-    ctx.sample_offset = static_cast<uint64_t>(start);
+    ctx.sample_offset = offset + static_cast<uint64_t>(start);
     const double share = static_cast<double>(len) / static_cast<double>(n);
     total += share * loss(ctx, start, len);
     be_.axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
   }
   grads_.swap(accum_);
   return total;
+}
+
+void Session::set_collectives(std::shared_ptr<dist::Collectives> group) {
+  if (group) {
+    const bool host = be_.device() == Device::cpu;
+    const std::string backend = group->backend();
+    if (host && backend != "gloo") {
+      fail(code::kDistributed, "a CPU network trains with Gloo, not " + backend +
+                                   ": initDistributed({ backend: 'gloo' })");
+    }
+    if (!host && backend == "gloo") {
+      fail(code::kDistributed,
+           "a GPU network trains with NCCL (Gloo works on host memory): initDistributed({ "
+           "backend: 'nccl' }), or train on the CPU");
+    }
+  }
+  dist_ = std::move(group);
+}
+
+void Session::sync_from(int root) {
+  if (!dist_ || dist_->size() == 1) return;
+  ensure_training_state();
+  for (nn::Buffer* b : {&params_, &buffers_, &ema_, &m_, &v_})
+    if (b->size() > 0) dist_->broadcast(b->data(), b->size(), root);
+  double c[4] = {static_cast<double>(steps_), static_cast<double>(adam_t_), nimg_,
+                 static_cast<double>(skipped_)};
+  dist_->broadcast_host(c, 4, root);
+  set_counters(static_cast<int64_t>(c[0]), static_cast<int64_t>(c[1]), c[2],
+               static_cast<int64_t>(c[3]));
+}
+
+void Session::reduce_across_ranks(StepResult& r, bool stop_vote) {
+  r.stop = stop_vote;
+  if (!dist_ || dist_->size() == 1) return;
+  PFGM_PROFILE("step.all_reduce");
+  // docs/distributed.md: the mean of the ranks' mean gradients is the global batch's mean
+  // gradient (equal shares); every rank gets the same bits, so the non-finite check, clipping
+  // and Adam agree everywhere.
+  dist_->all_reduce(grads_.data(), params_.size(), dist::ReduceOp::kMean);
+  double v[2] = {r.loss, stop_vote ? 1.0 : 0.0};
+  dist_->all_reduce_host(v, 2, dist::ReduceOp::kSum);
+  r.loss = v[0] * (1.0 / dist_->size());
+  r.stop = v[1] > 0;
 }
 
 void Session::apply_update(StepResult& r, int64_t n, const OptimConfig& opt) {
@@ -254,7 +302,7 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
     spec.tau = in.tau;
     spec.s = in.s;
     spec.restrict_M = in.restrict_m;
-    spec.streams = SampleStreams{nullptr, in.seed, 0, step_index};
+    spec.streams = SampleStreams{nullptr, in.seed, in.sample_offset, step_index};
     x_host_.resize(static_cast<size_t>(n * per));
     z_host_.resize(static_cast<size_t>(n));
     cpu::pfgm_perturb_f32(in.y, x_host_.data(), z_host_.data(), spec);
@@ -273,14 +321,15 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   {
     PFGM_PROFILE("step.forward_backward");
     r.loss =
-        accumulate(n, in.micro_batch, in.seed, step_index,
+        accumulate(n, in.micro_batch, in.seed, step_index, in.sample_offset,
                    [&](const nn::Context& ctx, int64_t start, int64_t) {
                      const nn::Labels labels = labels_from(batch_labels, start);
                      return net_->field_loss_and_grad(ctx, x + start * per, z_host_.data() + start,
                                                       labels, target + start * (per + 1));
                    });
   }
-  apply_update(r, n, opt);
+  reduce_across_ranks(r, in.stop_vote);
+  apply_update(r, global_batch(n), opt);
   return r;
 }
 

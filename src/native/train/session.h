@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../dist/collectives.h"
 #include "../nn/denoiser.h"
 
 namespace pfgm::train {
@@ -42,6 +43,10 @@ struct StepInput {
   const float* sigma = nullptr;  // explicit per-sample sigma (with noise)
   int64_t micro_batch;           // > 0 and < batch: accumulate gradients over chunks this size
   bool stf;                      // stable target field: train on the batch posterior mean
+  // Data-parallel training (docs/distributed.md): the global index of this rank's first sample,
+  // which keys every draw, so N ranks of batch B/N draw what one process of batch B draws.
+  uint64_t sample_offset = 0;
+  bool stop_vote = false;  // this rank asks the group to stop after this step
 };
 
 // PFGM's objective (docs/method.md §3): the small batch y is perturbed to augmented points (x, z)
@@ -57,6 +62,8 @@ struct PfgmStepInput {
   bool restrict_m;
   uint64_t seed;
   int64_t micro_batch;
+  uint64_t sample_offset = 0;  // as StepInput's
+  bool stop_vote = false;
 };
 
 struct StepResult {
@@ -64,6 +71,7 @@ struct StepResult {
   double grad_norm;
   bool skipped;  // non-finite gradient: nothing was applied
   double lr;
+  bool stop = false;  // some rank voted to stop (its stop_vote); every rank sees the same
 };
 
 class Session {
@@ -73,6 +81,14 @@ class Session {
   nn::Denoiser& net() { return *net_; }
   nn::Backend& backend() { return be_; }
   std::mutex& mutex() { return mu_; }
+
+  // Joins a data-parallel group (null leaves it): every step then averages its gradients and
+  // loss over the group, and counts the group's images. Gloo groups need the CPU backend, NCCL
+  // groups a GPU one (ERR_PFGM_DISTRIBUTED otherwise).
+  void set_collectives(std::shared_ptr<dist::Collectives> group);
+  const std::shared_ptr<dist::Collectives>& collectives() const { return dist_; }
+  // Copies `root`'s weights, EMA, Adam moments and counters to every rank of the group.
+  void sync_from(int root);
 
   StepResult step(const StepInput& in, const OptimConfig& opt);
   StepResult step_pfgm(const PfgmStepInput& in, const OptimConfig& opt);
@@ -120,7 +136,12 @@ class Session {
   // Runs loss(ctx, start, len) over the batch in chunks of micro_batch, accumulating each chunk's
   // gradient weighted by its share, so the result is the whole batch's mean loss and gradient.
   template <class LossFn>
-  double accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step, LossFn loss);
+  double accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step, uint64_t offset,
+                    LossFn loss);
+  // In a group: gradients and loss averaged over the ranks, the stop votes counted.
+  void reduce_across_ranks(StepResult& r, bool stop_vote);
+  // Images of one step: the batch times the group's size.
+  int64_t global_batch(int64_t n) const { return dist_ ? n * dist_->size() : n; }
   // Non-finite check, clipping, Adam and EMA after the gradients of a batch of n are in grads_.
   void apply_update(StepResult& r, int64_t n, const OptimConfig& opt);
   nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
@@ -135,6 +156,7 @@ class Session {
   std::vector<double> sigma_d_;
   int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
   double nimg_ = 0;
+  std::shared_ptr<dist::Collectives> dist_;
   std::mutex mu_;  // one operation at a time: the network's saved activations are shared state
 };
 
