@@ -45,6 +45,14 @@ export interface CudaInfo {
   cublas: boolean;
 }
 
+/** A collective library for data-parallel training (docs/distributed.md). */
+export interface CollectiveInfo {
+  /** Whether this build can form a group with it. */
+  available: boolean;
+  /** The library found, or what is missing and how to get it. */
+  detail: string;
+}
+
 /** What was loaded, and why. */
 export interface DeviceInfo {
   /** The backend in use: `cuda` when a GPU is used, else `cpu`. */
@@ -61,4 +69,6 @@ export interface DeviceInfo {
   cpu: CpuInfo;
   /** The CUDA backend: whether it was compiled, whether a device is usable, and which. */
   cuda: CudaInfo;
+  /** The collective libraries of data-parallel training: Gloo (CPU) and NCCL (GPUs). */
+  collectives: { gloo: CollectiveInfo; nccl: CollectiveInfo };
 }

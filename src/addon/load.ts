@@ -17,7 +17,8 @@ export type { CpuInfo, CudaInfo, DeviceInfo, DeviceName };
 
 interface Loaded {
   addon: NativeAddon;
-  info: DeviceInfo;
+  /** Everything but the collectives, which are asked for when reported. */
+  info: Omit<DeviceInfo, 'collectives'>;
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -143,5 +144,5 @@ export function native(): NativeAddon {
  */
 export function getDeviceInfo(): DeviceInfo {
   loaded ??= load();
-  return structuredClone(loaded.info);
+  return { ...structuredClone(loaded.info), collectives: loaded.addon.collectiveBackends() };
 }

@@ -20,6 +20,8 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
     info.requested === 'cpu'
       ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
       : `cuda:     ${cuda.compiled ? `built (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
+    `gloo:     ${info.collectives.gloo.available ? 'yes' : 'no'} — ${info.collectives.gloo.detail}`,
+    `nccl:     ${info.collectives.nccl.available ? 'yes' : 'no'} — ${info.collectives.nccl.detail}`,
     '',
   ].join('\n');
 }

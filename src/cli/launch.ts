@@ -50,12 +50,15 @@ interface Worker {
   child: ChildProcess;
   /** The last lines it wrote on stderr, for the summary of a failure. */
   tail: string[];
+  /** It was still running when the grace period ended, and was killed. */
+  hung?: boolean;
   exit?: { code: number | null; signal: NodeJS.Signals | null };
 }
 
 function describeExit(w: Worker): string {
   const e = w.exit;
   if (e === undefined) return 'still running';
+  if (w.hung) return 'did not stop when asked (hung?), killed';
   return e.signal !== null ? `killed by ${e.signal}` : `exit code ${e.code}`;
 }
 
@@ -143,7 +146,13 @@ export async function launchWorkers(args: readonly string[], plan: LaunchPlan): 
             // The others fail on their own once their collectives lose this rank; a rank that
             // hangs is stopped here, then killed after the grace period.
             stopAll('SIGTERM');
-            killTimer = setTimeout(() => stopAll('SIGKILL'), (plan.graceSeconds ?? 30) * 1000);
+            killTimer = setTimeout(
+              () => {
+                for (const x of workers) if (x.exit === undefined) x.hung = true;
+                stopAll('SIGKILL');
+              },
+              (plan.graceSeconds ?? 10) * 1000,
+            );
             killTimer.unref();
           }
           done();
