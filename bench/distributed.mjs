@@ -55,7 +55,10 @@ function run(n) {
     env: { ...process.env, OMP_NUM_THREADS: '1', PFGM_DEVICE: 'cpu' },
   });
   if (r.status !== 0) throw new Error(`pfgm train failed:\n${r.stderr}`);
-  const ticks = readFileSync(join(out, 'stats.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const ticks = readFileSync(join(out, 'stats.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   // One tick per step at this length: imagesPerSecond of a tick is the global batch / step time.
   const ms = ticks
     .slice(2)

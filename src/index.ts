@@ -4,7 +4,15 @@
  *
  * @packageDocumentation
  */
-export { type CpuInfo, type CudaInfo, type DeviceInfo, type DeviceName, getDeviceInfo } from './addon/load.js';
+export {
+  type CollectiveInfo,
+  type CollectiveLibraries,
+  type CpuInfo,
+  type CudaInfo,
+  type DeviceInfo,
+  type DeviceName,
+  getDeviceInfo,
+} from './addon/load.js';
 export {
   decodePng,
   type EncodePngOptions,
@@ -23,7 +31,13 @@ export {
   type SafetensorsFile,
 } from './codecs/safetensors.js';
 export * from './data/index.js';
-export { DEFAULT_MASTER_PORT, type Launcher, type RankEnvironment, rankEnvironment } from './distributed/env.js';
+export {
+  DEFAULT_MASTER_PORT,
+  type Env,
+  type Launcher,
+  type RankEnvironment,
+  rankEnvironment,
+} from './distributed/env.js';
 export {
   type CollectiveBackend,
   type CollectiveBackends,

@@ -53,6 +53,14 @@ export interface CollectiveInfo {
   detail: string;
 }
 
+/** The collective libraries of data-parallel training. */
+export interface CollectiveLibraries {
+  /** Gloo, between CPU processes. */
+  gloo: CollectiveInfo;
+  /** NCCL, between GPUs. */
+  nccl: CollectiveInfo;
+}
+
 /** What was loaded, and why. */
 export interface DeviceInfo {
   /** The backend in use: `cuda` when a GPU is used, else `cpu`. */
@@ -70,5 +78,5 @@ export interface DeviceInfo {
   /** The CUDA backend: whether it was compiled, whether a device is usable, and which. */
   cuda: CudaInfo;
   /** The collective libraries of data-parallel training: Gloo (CPU) and NCCL (GPUs). */
-  collectives: { gloo: CollectiveInfo; nccl: CollectiveInfo };
+  collectives: CollectiveLibraries;
 }

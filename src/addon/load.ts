@@ -10,10 +10,10 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PfgmError } from '../errors.js';
-import type { CpuInfo, CudaInfo, DeviceInfo, DeviceName } from './deviceInfo.js';
+import type { CollectiveInfo, CollectiveLibraries, CpuInfo, CudaInfo, DeviceInfo, DeviceName } from './deviceInfo.js';
 import type { NativeAddon } from './native.js';
 
-export type { CpuInfo, CudaInfo, DeviceInfo, DeviceName };
+export type { CollectiveInfo, CollectiveLibraries, CpuInfo, CudaInfo, DeviceInfo, DeviceName };
 
 interface Loaded {
   addon: NativeAddon;

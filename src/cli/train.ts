@@ -34,6 +34,7 @@ import {
   DISTRIBUTED_OPTIONS,
   joinGroup,
   launchPlan,
+  pinLocalGpu,
   watchLauncher,
   workerArgs,
 } from './trainDistributed.js';
@@ -443,6 +444,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   const plan = launchPlan(o.distributed);
   if (plan !== undefined) return launchWorkers(['train', ...workerArgs(args)], plan);
   watchLauncher();
+  pinLocalGpu();
   await outputDirectory('--out', o.out);
   const source = o.data ?? defaultData();
   const data = await openDataset(source);

@@ -135,3 +135,16 @@ export function watchLauncher(): void {
   }, 1000);
   timer.unref();
 }
+
+/**
+ * Gives a rank started by torchrun, srun or mpirun on a machine of several ranks its own GPU,
+ * `CUDA_VISIBLE_DEVICES` = the `LOCAL_RANK`-th visible device, as `pfgm train --nproc-per-node`
+ * does for its workers. Must run before the addon is loaded (the CUDA runtime reads it once).
+ */
+export function pinLocalGpu(): void {
+  const env = rankEnvironment();
+  if (env === undefined || env.launcher === 'pfgm' || env.localWorldSize <= 1) return;
+  const visible = process.env.CUDA_VISIBLE_DEVICES?.split(',').filter((d) => d.trim() !== '');
+  if (visible !== undefined && visible.length === 1) return; // the launcher pinned it already
+  process.env.CUDA_VISIBLE_DEVICES = visible?.[env.localRank] ?? String(env.localRank);
+}

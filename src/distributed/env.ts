@@ -32,7 +32,8 @@ export interface RankEnvironment {
 /** torchrun's default rendezvous port, used when only the address is given. */
 export const DEFAULT_MASTER_PORT = 29500;
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** Environment variables, as `process.env` holds them. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 function integer(env: Env, name: string, min: number): number {
   const text = env[name];

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { native } from '../addon/load.js';
+import { type CollectiveLibraries, getDeviceInfo, native } from '../addon/load.js';
 import type { NativeDistributed } from '../addon/native.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
 import { DEFAULT_MASTER_PORT, type RankEnvironment, rankEnvironment } from './env.js';
@@ -31,7 +31,8 @@ export interface DistributedOptions {
    */
   host?: string;
   /**
-   * `gloo` between CPU processes (default on the CPU), `nccl` between GPUs (default on CUDA).
+   * `gloo` between CPU processes (the default with the CPU backend), `nccl` between GPUs (the
+   * default when pfgm uses CUDA, see `getDeviceInfo()`).
    */
   backend?: CollectiveBackend;
   /**
@@ -42,12 +43,7 @@ export interface DistributedOptions {
 }
 
 /** Whether each collective library can be used in this build, and which or why not. */
-export interface CollectiveBackends {
-  /** Gloo (CPU processes). */
-  gloo: { available: boolean; detail: string };
-  /** NCCL (GPUs). */
-  nccl: { available: boolean; detail: string };
-}
+export type CollectiveBackends = CollectiveLibraries;
 
 /** What `pfgm info` reports about the collective libraries. */
 export function collectiveBackends(): CollectiveBackends {
@@ -196,7 +192,7 @@ function resolved(options: DistributedOptions, env: RankEnvironment | undefined)
 export async function initDistributed(options: DistributedOptions = {}): Promise<DistributedGroup> {
   const env = options.rank === undefined || options.worldSize === undefined ? rankEnvironment() : undefined;
   const o = resolved(options, env);
-  const backend = options.backend ?? 'gloo';
+  const backend = options.backend ?? (getDeviceInfo().backend === 'cuda' ? 'nccl' : 'gloo');
   if (backend !== 'gloo' && backend !== 'nccl')
     throw new PfgmError('ERR_PFGM_DISTRIBUTED', `initDistributed: backend must be 'gloo' or 'nccl', got '${backend}'`);
   const available = collectiveBackends()[backend];

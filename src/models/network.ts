@@ -14,6 +14,7 @@ import type { DeviceOption } from '../tensor.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { CallQueue } from './callQueue.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
+import { dataParallel } from './dataParallelStep.js';
 import type {
   BatchLabels,
   CreateNetworkOptions,
@@ -458,12 +459,11 @@ export class Network {
   }
 
   /**
-   * Joins a data-parallel group for training (a `Trainer` given `distributed` does this): every
-   * {@link Network.trainStep} and {@link Network.pfgmStep} then averages its gradients and loss
-   * over the group and counts the group's images (docs/distributed.md). `undefined` leaves it.
+   * Joins a data-parallel group (a `Trainer` given `distributed` does this): each training step
+   * then averages gradients and loss over the group (docs/distributed.md). `undefined` leaves it.
    *
-   * @throws PfgmError `ERR_PFGM_DISTRIBUTED` when the group's library does not serve this
-   *   network's device (Gloo needs a CPU network, NCCL a CUDA one).
+   * @throws PfgmError `ERR_PFGM_DISTRIBUTED` when the group's library does not serve this network's
+   *   device (Gloo needs a CPU network, NCCL a CUDA one).
    */
   attachDistributed(group: DistributedGroup | undefined): void {
     const h = this.#handle('attachDistributed');
@@ -472,8 +472,7 @@ export class Network {
 
   /**
    * Copies rank `root`'s weights, EMA, Adam moments and counters to every rank of the attached
-   * group (a `Trainer` does this before its first step, so ranks that loaded different files or
-   * none agree). Call it on every rank.
+   * group (a `Trainer` does this before its first step). Call it on every rank.
    */
   async syncFromRoot(root = 0): Promise<void> {
     this.#handle('syncFromRoot');
@@ -598,11 +597,4 @@ export function createNetwork(network: PresetName | NetworkConfig, options: Crea
     device,
     precision: nativePrecision,
   });
-}
-
-/** The data-parallel fields of a step's options, checked. */
-function dataParallel(o: { sampleOffset?: number; stopVote?: boolean }): { sampleOffset?: number; stopVote?: boolean } {
-  if (o.sampleOffset !== undefined && !(Number.isSafeInteger(o.sampleOffset) && o.sampleOffset >= 0))
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `sampleOffset must be a non-negative integer, got ${o.sampleOffset}`);
-  return { sampleOffset: o.sampleOffset, stopVote: o.stopVote === true };
 }
