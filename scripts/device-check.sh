@@ -11,6 +11,9 @@
 #   bash scripts/device-check.sh profile [-- ARGS]  bench/gpu-profile.mjs ARGS (per-op GPU time of a
 #                                                  training step), then bench/torch_gpu_profile.py
 #                                                  ARGS for PyTorch's kernels of the same step
+#   bash scripts/device-check.sh distributed [-- ARGS]  bench/distributed.mjs --device cuda ARGS: one
+#                                                  NCCL rank against the plain step, and the
+#                                                  gradient all-reduce's time -> $OUT/distributed.json
 #   bash scripts/device-check.sh sanitize          compute-sanitizer memcheck + racecheck over
 #                                                  scripts/gpu-sanitize-ops.mjs (every kernel kind once)
 #   bash scripts/device-check.sh all               build, info, test
@@ -52,7 +55,7 @@ usage() {
 
 usage_error() {
   echo "device-check: $1" >&2
-  echo "usage: bash scripts/device-check.sh build | info | test [NAME...] | bench fp32|tf32|bf16 [-- ARGS] | profile [-- ARGS] | sanitize | all" >&2
+  echo "usage: bash scripts/device-check.sh build | info | test [NAME...] | bench fp32|tf32|bf16 [-- ARGS] | profile [-- ARGS] | distributed [-- ARGS] | sanitize | all" >&2
   exit 2
 }
 
@@ -60,7 +63,7 @@ usage_error() {
 STAGE=${1:-}
 [ $# -gt 0 ] && shift
 case "$STAGE" in
-  profile)
+  profile | distributed)
     [ "${1:-}" = "--" ] && shift
     ;;
   build | info | all | sanitize)
@@ -416,6 +419,20 @@ run_profile() {
   tail -1 "$OUT/profile-torch-$tag.json" | tee -a "$OUT/profile.jsonl"
 }
 
+# --- distributed --------------------------------------------------------------------------------
+
+# NCCL on this GPU (docs/distributed.md, "GPUs"): the step with one NCCL rank against the plain
+# step, and the time of the bucketed gradient all-reduce.
+run_distributed() {
+  local left=$((BUDGET - SECONDS - 10)) rc
+  [ "$left" -gt 30 ] || die "no time left in this call for the distributed benchmark"
+  log "bench/distributed.mjs --device cuda $* (limit ${left} s; $OUT/distributed.json)"
+  timeout -k 10 "$left" "$NODE" bench/distributed.mjs --device cuda "$@" >"$OUT/distributed.json" 2>"$OUT/distributed.err"
+  rc=$?
+  cat "$OUT/distributed.json"
+  [ "$rc" = 0 ] || { tail -20 "$OUT/distributed.err"; die "bench/distributed.mjs stopped with exit $rc"; }
+}
+
 # --- sanitize -----------------------------------------------------------------------------------
 
 # Out-of-bounds accesses, misaligned or uninitialised reads (memcheck) and shared-memory races
@@ -448,6 +465,7 @@ case "$STAGE" in
   test) ensure_built && gpu_check quiet && run_tests "$@" || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
   bench) ensure_built && gpu_check quiet && run_bench "$@" ;;
   profile) ensure_built && gpu_check quiet && run_profile "$@" ;;
+  distributed) ensure_built && gpu_check quiet && run_distributed "$@" ;;
   sanitize) ensure_built && gpu_check quiet && run_sanitize || die "compute-sanitizer found errors (logs in $OUT)" ;;
   all) build && gpu_check && run_tests || die "some GPU test files failed or did not run (lines above; logs in $OUT)" ;;
 esac

@@ -246,7 +246,7 @@ void Session::sync_from(int root) {
 
 void Session::reduce_across_ranks(StepResult& r, bool stop_vote) {
   r.stop = stop_vote;
-  if (!dist_ || dist_->size() == 1) return;
+  if (!dist_) return;
   PFGM_PROFILE("step.all_reduce");
   // docs/distributed.md: the mean of the ranks' mean gradients is the global batch's mean
   // gradient (equal shares); every rank gets the same bits, so the non-finite check, clipping
