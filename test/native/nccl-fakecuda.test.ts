@@ -106,7 +106,9 @@ describe.skipIf(!present)('NCCL glue over a fake NCCL (cuda/libs/nccl.cu)', () =
 
       // The last step's gradient all-reduce, per rank stream.
       const log = addon.fakeCollectiveLog();
-      const streams = [...new Set(log.map((l) => /f32 avg on (stream@\d+)/.exec(l)?.[1]).filter((s) => s !== undefined))];
+      const streams = [
+        ...new Set(log.map((l) => /f32 avg on (stream@\d+)/.exec(l)?.[1]).filter((s) => s !== undefined)),
+      ];
       expect(streams).toHaveLength(2);
       const params = reference.paramCount;
       for (const s of streams) {
