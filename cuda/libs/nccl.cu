@@ -1,10 +1,10 @@
-// NCCL between GPU ranks (docs/distributed.md, "GPUs"): the collectives of dist/collectives.h on
-// device memory, on a stream of their own. libnccl is opened at run time (dlopen), so the CUDA
-// addon loads and trains on one GPU on a machine without it; it is looked for where
-// PFGM_NCCL_LIBRARY says, then as libnccl.so.2 through the loader (system packages,
-// LD_LIBRARY_PATH), then in the folders the build found it in (NVIDIA's nvidia/nccl wheel, the CUDA
-// toolkit). Only the handful of entry points used here are declared: NCCL's C ABI for them has been
-// stable since 2.x.
+// NCCL between GPU ranks (docs/distributed.md, "GPUs"): the collectives of
+// collectives/collectives.h on device memory, on a stream of their own. libnccl is opened at run
+// time (dlopen), so the CUDA addon loads and trains on one GPU on a machine without it; it is
+// looked for where PFGM_NCCL_LIBRARY says, then as libnccl.so.2 through the loader (system
+// packages, LD_LIBRARY_PATH), then in the folders the build found it in (NVIDIA's nvidia/nccl
+// wheel, the CUDA toolkit). Only the handful of entry points used here are declared: NCCL's C ABI
+// for them has been stable since 2.x.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "dist/rendezvous.h"
+#include "collectives/rendezvous.h"
 #include "errors.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"

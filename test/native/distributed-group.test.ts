@@ -1,5 +1,5 @@
-// The collectives of a Gloo group (dist/gloo_collectives.cc) and the rendezvous checks
-// (dist/rendezvous.cc), with every rank in this one process (each joins on its own worker
+// The collectives of a Gloo group (collectives/gloo_collectives.cc) and the rendezvous checks
+// (collectives/rendezvous.cc), with every rank in this one process (each joins on its own worker
 // thread): sums, means, gathers and broadcasts against their closed forms, and each refused
 // launch with its message.
 import { createServer } from 'node:net';

@@ -1,12 +1,12 @@
-// The JS side of a data-parallel group (dist/collectives.h): initDistributed() joins one, the
-// handle it resolves to runs small collectives, and networks attach to it for training.
+// The JS side of a data-parallel group (collectives/collectives.h): initDistributed() joins one,
+// the handle it resolves to runs small collectives, and networks attach to it for training.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
 
-#include "../dist/collectives.h"
+#include "../collectives/collectives.h"
 
 namespace pfgm::binding {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../dist/collectives.h"
+#include "../collectives/collectives.h"
 #include "../nn/denoiser.h"
 
 namespace pfgm::train {
