@@ -13,6 +13,8 @@ export {
   type DeviceName,
   getDeviceInfo,
 } from './addon/load.js';
+export type { NpyKind } from './codecs/npy.js';
+export { encodeNpz, type NpzArray, readNpz } from './codecs/npz.js';
 export {
   decodePng,
   type EncodePngOptions,
@@ -56,6 +58,7 @@ export {
 export {
   type ClassifierFeaturesOptions,
   type ClassifierSource,
+  classifierExtractor,
   classifierFeatures,
   type ImageMetrics,
   type ImageMetricsOptions,
@@ -85,6 +88,7 @@ export {
 } from './eval/classifier/train.js';
 export { energyDistance, type SlicedOptions, slicedWasserstein } from './eval/distances.js';
 export { type FidImages, fid } from './eval/fid.js';
+export { RunningStats, readFidStats, writeFidStats } from './eval/fidStats.js';
 export {
   type FeatureSet,
   type FeatureStats,
@@ -117,6 +121,13 @@ export {
   type PrecisionRecallOptions,
   precisionRecall,
 } from './eval/precisionRecall.js';
+export {
+  datasetStats,
+  type FeatureExtractor,
+  inceptionExtractor,
+  type StreamedStats,
+  sampledStats,
+} from './eval/streamed.js';
 export { writeFileAtomic } from './io/atomic.js';
 export {
   CHECKPOINT_FORMAT,

@@ -10,13 +10,15 @@ import { parseArgs } from 'node:util';
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/open.js';
 import { PfgmError } from '../errors.js';
-import { imageMetrics } from '../eval/classifier/metrics.js';
+import { classifierExtractor, imageMetrics } from '../eval/classifier/metrics.js';
 import { energyDistance, slicedWasserstein } from '../eval/distances.js';
-import { fid } from '../eval/fid.js';
-import { loadInception } from '../eval/inception.js';
+import { readFidStats, writeFidStats } from '../eval/fidStats.js';
+import { type FeatureStats, frechetDistance } from '../eval/frechet.js';
+import { INCEPTION_FEATURES, loadInception } from '../eval/inception.js';
 import { nll } from '../eval/nll.js';
+import { datasetStats, type FeatureExtractor, inceptionExtractor, sampledStats } from '../eval/streamed.js';
 import { loadModel } from '../models/modelFile.js';
-import { sample } from '../sample/sample.js';
+import type { Network } from '../models/network.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
 import { defaultBatch } from '../sample/stream.js';
 import { epochOrder } from '../train/order.js';
@@ -26,10 +28,16 @@ const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'nll'] as const;
 type Metric = (typeof METRICS)[number];
 
 /** The help text of `pfgm eval`. */
-export const EVAL_HELP = `Usage: pfgm eval --ckpt FILE --data SRC [options]
+export const EVAL_HELP = `Usage: pfgm eval --ckpt FILE (--data SRC | --ref FILE.npz) [options]
+       pfgm eval ref --data SRC --out FILE.npz --inception FILE [--count n] [--batch n]
 
 Samples a trained model and compares the samples with real data (the same sources as pfgm
-train), printing one JSON object on stdout.
+train), printing one JSON object on stdout. fid and fd stream: samples and real images go
+through the feature network one batch at a time into a running mean and covariance (float64),
+so --count 50000 needs the memory of one batch.
+
+pfgm eval ref writes the Inception statistics of real data (all of it, or --count images) as
+EDM's and PFGM++'s fid.py ref does (an .npz of mu and sigma), for --ref.
 
 Metrics (--metric a,b,...; default: sw,energy for vectors, fd,pr for images):
   sw        sliced Wasserstein-1 distance (vectors)
@@ -54,6 +62,8 @@ Options:
   --seed s             seed of the samples and of the real subset (default 0)
   --classifier FILE    classifier weights for fd/pr (default: the shipped Fashion-MNIST one)
   --inception FILE     Inception-v3 weights (safetensors) for fid
+  --ref FILE.npz       fid against these reference statistics (pfgm eval ref, or EDM's and
+                       PFGM++'s own files) instead of --data's images
   --nll-count n        real samples whose likelihood is estimated (default 64)
   -h, --help           this help
 `;
@@ -64,11 +74,75 @@ async function realSubset(data: Dataset, count: number, seed: number): Promise<F
   return (await data.read(order)).data;
 }
 
+/** A positive integer flag, or `dflt` when absent. */
+function int(name: string, text: string | undefined, dflt: number): number {
+  if (text === undefined) return dflt;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 1)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--${name} must be a positive integer, got '${text}'`);
+  return v;
+}
+
+function seedFlag(text: string | undefined): number {
+  const seed = text === undefined ? 0 : Number(text);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${text}'`);
+  return seed;
+}
+
+/** `pfgm eval ref`: the Inception statistics of real data, as fid.py ref writes them. */
+async function evalRefCommand(args: string[]): Promise<number> {
+  const options = {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    inception: { type: 'string' },
+    count: { type: 'string' },
+    batch: { type: 'string' },
+    seed: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  const { values } = parseArgs({ args: commandArgs(args, options), options });
+  if (values.help) {
+    process.stdout.write(EVAL_HELP);
+    return 0;
+  }
+  if (values.data === undefined || values.out === undefined || values.inception === undefined) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      'pfgm eval ref needs --data SRC, --out FILE.npz and --inception FILE (docs/fid.md)',
+    );
+  }
+  const count = values.count === undefined ? undefined : int('count', values.count, 1);
+  const batch = int('batch', values.batch, 100);
+  const data = await openDataset(values.data);
+  const inception = await loadInception(values.inception);
+  try {
+    if (data.info.kind !== 'image')
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `--data ${values.data} holds vectors; FID needs images`);
+    const t0 = performance.now();
+    const r = await datasetStats(data, [inceptionExtractor(inception, data.info.shape)], {
+      count,
+      batch,
+      seed: seedFlag(values.seed),
+    });
+    await writeFidStats(values.out, r.stats[0] as FeatureStats);
+    process.stdout.write(
+      `${JSON.stringify({ out: values.out, data: values.data, count: r.count, dim: INCEPTION_FEATURES, seconds: (performance.now() - t0) / 1000 })}\n`,
+    );
+    return 0;
+  } finally {
+    inception.dispose();
+    await data.close();
+  }
+}
+
 /** Runs `pfgm eval`; resolves to the exit code. */
 export async function evalCommand(args: string[]): Promise<number> {
+  if (args[0] === 'ref') return evalRefCommand(args.slice(1));
   const options = {
     ckpt: { type: 'string' },
     data: { type: 'string' },
+    ref: { type: 'string' },
     metric: { type: 'string' },
     count: { type: 'string' },
     solver: { type: 'string' },
@@ -86,37 +160,31 @@ export async function evalCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (values.ckpt === undefined) throw new PfgmError('ERR_PFGM_ARGUMENT', 'pfgm eval needs --ckpt FILE (a model file)');
-  if (values.data === undefined)
-    throw new PfgmError('ERR_PFGM_ARGUMENT', 'pfgm eval needs --data SRC (real data to compare with)');
-  const int = (name: string, text: string | undefined, dflt: number) => {
-    if (text === undefined) return dflt;
-    const v = Number(text);
-    if (!Number.isInteger(v) || v < 1)
-      throw new PfgmError('ERR_PFGM_ARGUMENT', `--${name} must be a positive integer, got '${text}'`);
-    return v;
-  };
+  if (values.data === undefined && values.ref === undefined)
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      'pfgm eval needs --data SRC (real data to compare with), or --ref FILE.npz for fid',
+    );
   const solver = (values.solver ?? 'heun') as SolverName;
   if (!solverNames.includes(solver))
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--solver ${values.solver}: use one of ${solverNames.join(', ')}`);
-  const seed = values.seed === undefined ? 0 : Number(values.seed);
-  if (!Number.isInteger(seed) || seed < 0)
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `--seed must be an integer >= 0, got '${values.seed}'`);
+  const seed = seedFlag(values.seed);
   const countFlag = values.count === undefined ? undefined : int('count', values.count, 1);
   const steps = int('steps', values.steps, 18);
   const nllCount = int('nll-count', values['nll-count'], 64);
-  const data = await openDataset(values.data);
+  const data = values.data === undefined ? undefined : await openDataset(values.data);
   const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
-    const image = data.info.kind === 'image';
-    const size = data.info.shape.reduce((a, b) => a * b, 1);
-    if (size !== net.sampleSize) {
+    const size = net.sampleSize;
+    if (data !== undefined && data.info.shape.reduce((a, b) => a * b, 1) !== size) {
       throw new PfgmError(
         'ERR_PFGM_SHAPE',
         `the model makes samples of [${net.sampleShape}] but ${values.data} holds [${data.info.shape}]: compare with the data it was trained on`,
       );
     }
+    const image = data === undefined || data.info.kind === 'image';
     const metrics = (values.metric?.split(',').map((m) => m.trim()) ??
-      (image ? ['fd', 'pr'] : ['sw', 'energy'])) as Metric[];
+      (data === undefined ? ['fid'] : image ? ['fd', 'pr'] : ['sw', 'energy'])) as Metric[];
     for (const m of metrics) {
       if (!METRICS.includes(m)) throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m}: use ${METRICS.join(', ')}`);
       if ((m === 'sw' || m === 'energy') && image)
@@ -125,38 +193,28 @@ export async function evalCommand(args: string[]): Promise<number> {
         throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} is for images; vectors use sw or energy`);
       if (m === 'fid' && values.inception === undefined)
         throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric fid needs --inception FILE (docs/fid.md)');
+      if (m !== 'fid' && data === undefined)
+        throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} needs --data SRC (--ref serves fid only)`);
     }
     const count = countFlag ?? (image ? 500 : 1000);
     const out: Record<string, unknown> = { ckpt: values.ckpt, data: values.data, D: net.D, objective: net.objective };
+    if (values.ref !== undefined) out.ref = values.ref;
     const needSamples = metrics.some((m) => m !== 'nll');
-    const real = needSamples ? await realSubset(data, count, seed) : new Float32Array(0);
     if (needSamples) {
-      const t0 = performance.now();
-      const batch = int('batch', values.batch, defaultBatch(net, count));
-      const r = await sample(net, { count, batch, solver, steps, seed, weights: 'ema' });
-      Object.assign(out, { count, batch, solver, steps, nfe: r.nfe, sampleSeconds: (performance.now() - t0) / 1000 });
-      const dim = size;
-      const fake = r.x;
-      const result: Record<string, number> = {};
-      if (metrics.includes('sw')) result.sw = slicedWasserstein(fake, real, dim);
-      if (metrics.includes('energy')) result.energy = energyDistance(fake, real, dim);
-      if (metrics.includes('fd') || metrics.includes('pr')) {
-        const m = await imageMetrics(real, fake, { classifier: values.classifier ?? 'fashion-mnist' });
-        if (metrics.includes('fd')) result.fd = m.fd;
-        if (metrics.includes('pr')) Object.assign(result, { precision: m.precision, recall: m.recall });
-      }
-      if (metrics.includes('fid')) {
-        const inception = await loadInception(values.inception as string);
-        try {
-          const shape = data.info.shape as [number, number, number];
-          result.fid = await fid(inception, { real, fake, shape });
-        } finally {
-          inception.dispose();
-        }
-      }
-      out.metrics = result;
+      const result = await sampleMetrics(net, data, metrics, {
+        count,
+        batch: int('batch', values.batch, defaultBatch(net, count)),
+        solver,
+        steps,
+        seed,
+        classifier: values.classifier ?? 'fashion-mnist',
+        inception: values.inception,
+        ref: values.ref,
+      });
+      Object.assign(out, result.info);
+      out.metrics = result.metrics;
     }
-    if (metrics.includes('nll')) {
+    if (metrics.includes('nll') && data !== undefined) {
       if (net.objective !== 'pfgmpp')
         throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric nll needs a denoiser (objective pfgmpp)');
       const x = await realSubset(data, nllCount, seed + 1);
@@ -167,6 +225,87 @@ export async function evalCommand(args: string[]): Promise<number> {
     return 0;
   } finally {
     net.dispose();
-    await data.close();
+    await data?.close();
+  }
+}
+
+interface SampleMetricsOptions {
+  count: number;
+  batch: number;
+  solver: SolverName;
+  steps: number;
+  seed: number;
+  classifier: string;
+  inception?: string;
+  ref?: string;
+}
+
+/**
+ * The metrics over generated samples: fid and fd stream (one batch of images at a time through
+ * Inception / the classifier into running statistics); sw, energy and pr need every sample, so
+ * only they keep them.
+ */
+async function sampleMetrics(
+  net: Network,
+  data: Dataset | undefined,
+  metrics: readonly Metric[],
+  o: SampleMetricsOptions,
+): Promise<{ info: Record<string, unknown>; metrics: Record<string, number> }> {
+  const shape = net.sampleShape;
+  const inception =
+    o.inception === undefined || !metrics.includes('fid') ? undefined : await loadInception(o.inception);
+  try {
+    const streamed: FeatureExtractor[] = [];
+    const fidAt = inception === undefined ? -1 : streamed.push(inceptionExtractor(inception, shape)) - 1;
+    const fdAt = metrics.includes('fd') ? streamed.push(await classifierExtractor(o.classifier)) - 1 : -1;
+    const hold = metrics.some((m) => m === 'sw' || m === 'energy' || m === 'pr');
+    const fake = hold ? new Float32Array(o.count * net.sampleSize) : undefined;
+    let at = 0;
+    const t0 = performance.now();
+    const s = await sampledStats(
+      net,
+      { count: o.count, batch: o.batch, solver: o.solver, steps: o.steps, seed: o.seed, weights: 'ema' },
+      streamed,
+      (x) => {
+        fake?.set(x, at);
+        at += x.length;
+      },
+    );
+    const info = {
+      count: o.count,
+      batch: o.batch,
+      solver: o.solver,
+      steps: o.steps,
+      nfe: s.nfe,
+      sampleSeconds: (performance.now() - t0) / 1000,
+    };
+    const result: Record<string, number> = {};
+    // The real side: reference statistics from a file, or the same streamed features of the
+    // seeded real subset.
+    const realExtractors = streamed.filter((_, k) => !(k === fidAt && o.ref !== undefined));
+    const real =
+      data !== undefined && realExtractors.length > 0
+        ? await datasetStats(data, realExtractors, { count: o.count, batch: o.batch, seed: o.seed })
+        : undefined;
+    const realStats = (k: number) =>
+      real?.stats[realExtractors.indexOf(streamed[k] as FeatureExtractor)] as FeatureStats;
+    if (fidAt >= 0) {
+      const ref = o.ref !== undefined ? await readFidStats(o.ref) : realStats(fidAt);
+      result.fid = await frechetDistance(s.stats[fidAt] as FeatureStats, ref);
+    }
+    if (fdAt >= 0) result.fd = await frechetDistance(s.stats[fdAt] as FeatureStats, realStats(fdAt));
+    if (fake !== undefined && data !== undefined) {
+      const realAll = await realSubset(data, o.count, o.seed);
+      const dim = net.sampleSize;
+      if (metrics.includes('sw')) result.sw = slicedWasserstein(fake, realAll, dim);
+      if (metrics.includes('energy')) result.energy = energyDistance(fake, realAll, dim);
+      if (metrics.includes('pr')) {
+        const m = await imageMetrics(realAll, fake, { classifier: o.classifier });
+        Object.assign(result, { precision: m.precision, recall: m.recall });
+      }
+    }
+    return { info, metrics: result };
+  } finally {
+    inception?.dispose();
   }
 }

@@ -204,19 +204,25 @@ export function npyShapeText(shape: number[]): string {
 }
 
 /**
- * An NPY file (format 1.0) of little-endian float32 values in C order.
+ * An NPY file (format 1.0) of little-endian float32 (`<f4`) or, from a Float64Array, float64
+ * (`<f8`) values in C order.
  *
  * @param shape - The array's shape; its product must equal `data.length`.
  */
-export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Array {
+export function encodeNpy(data: Float32Array | Float64Array, shape: readonly number[]): Uint8Array {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length || shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new PfgmError('ERR_PFGM_SHAPE', `encodeNpy: shape [${shape}] does not hold ${data.length} values`);
   }
-  const head = npyFloat32Header(shape);
-  const out = new Uint8Array(head.length + data.length * 4);
+  const f64 = data instanceof Float64Array;
+  const head = npyHeader(f64 ? '<f8' : '<f4', shape);
+  const out = new Uint8Array(head.length + data.length * (f64 ? 8 : 4));
   out.set(head, 0);
-  out.set(float32LittleEndian(data), head.length);
+  const view = new DataView(out.buffer, head.length);
+  for (let i = 0; i < data.length; i++) {
+    if (f64) view.setFloat64(i * 8, data[i] as number, true);
+    else view.setFloat32(i * 4, data[i] as number, true);
+  }
   return out;
 }
 
@@ -225,8 +231,13 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Ar
  * the bytes before the data, for a writer that appends the data in pieces.
  */
 export function npyFloat32Header(shape: readonly number[]): Uint8Array {
+  return npyHeader('<f4', shape);
+}
+
+/** The header of an NPY file (format 1.0) of `descr` values in C order of `shape`. */
+function npyHeader(descr: '<f4' | '<f8', shape: readonly number[]): Uint8Array {
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;
   // Magic (6) + version (2) + length (2) + header + '\n' is padded to a multiple of 64 bytes.
   const pad = 64 - ((10 + header.length + 1) % 64);
   header = `${header}${' '.repeat(pad % 64)}\n`;

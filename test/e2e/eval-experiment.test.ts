@@ -87,12 +87,53 @@ describe('pfgm eval', () => {
     expect(m.precision).toBeGreaterThanOrEqual(0);
     expect(m.recall).toBeLessThanOrEqual(1);
     expect(m.fid).toBeGreaterThan(0);
+
+    // fid.py-style reference statistics of the same 8 real images (another batch size), then the
+    // FID against them: the streamed statistics agree to round-off, so the two FIDs do too.
+    const ref = join(work, 'ref.npz');
+    const w = pfgm([
+      'eval',
+      'ref',
+      '--data',
+      'fashion-mnist:test',
+      '--count',
+      '8',
+      '--batch',
+      '5',
+      '--out',
+      ref,
+      '--inception',
+      inception,
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+    expect(JSON.parse(w.stdout)).toMatchObject({ out: ref, count: 8, dim: 2048 });
+    const viaRef = pfgm([
+      'eval',
+      '--ckpt',
+      imageModel,
+      '--ref',
+      ref,
+      '--count',
+      '8',
+      '--batch',
+      '3',
+      '--steps',
+      '2',
+      '--inception',
+      inception,
+    ]);
+    expect(viaRef.code, viaRef.stderr).toBe(0);
+    const out = JSON.parse(viaRef.stdout);
+    expect(out).toMatchObject({ ref, count: 8, batch: 3 });
+    expect(Math.abs(out.metrics.fid - m.fid) / m.fid).toBeLessThan(1e-6);
   }, 240_000);
 
   it('explains bad options', () => {
     const cases: [string[], RegExp][] = [
       [['eval', '--data', 'toy:moons'], /--ckpt/],
       [['eval', '--ckpt', vectorModel], /--data/],
+      [['eval', '--ckpt', imageModel, '--ref', 'x.npz', '--metric', 'fd'], /--metric fd needs --data/],
+      [['eval', 'ref', '--data', 'fashion-mnist:test'], /--out FILE.npz and --inception/],
       [['eval', '--ckpt', vectorModel, '--data', 'toy:moons', '--metric', 'fd'], /for images/],
       [['eval', '--ckpt', imageModel, '--data', 'fashion-mnist:test', '--metric', 'fid'], /--inception/],
       [['eval', '--ckpt', vectorModel, '--data', 'fashion-mnist:test'], /compare with the data/],

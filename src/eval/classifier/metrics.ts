@@ -9,6 +9,7 @@
 import { PfgmError } from '../../errors.js';
 import { frechetTerms } from '../frechet.js';
 import { precisionRecall } from '../precisionRecall.js';
+import type { FeatureExtractor } from '../streamed.js';
 import { type Classifier, loadClassifier, type ShippedClassifier } from './model.js';
 
 /** A classifier to compute features with: a shipped one by name, a classifier file's path, or a loaded {@link Classifier}. */
@@ -145,4 +146,19 @@ export async function imageMetrics(
   const fd = (await frechetTerms(fr, ff, dim)).distance;
   const pr = await precisionRecall(fr, ff, dim, { k: options.k ?? 3 });
   return { fd, precision: pr.precision, recall: pr.recall, featureDim: dim, realCount, fakeCount, classifier: name };
+}
+
+/**
+ * The classifier's feature layer as a {@link FeatureExtractor}, so its Fréchet distance can be
+ * computed over streamed batches (`sampledStats`, `datasetStats`).
+ */
+export async function classifierExtractor(source?: ClassifierSource): Promise<FeatureExtractor> {
+  const [c] = await resolveClassifier(source);
+  return {
+    dim: c.config.featureDim,
+    features: (images, count) => {
+      checkImages('classifierExtractor', 'images', images, count, c);
+      return c.features(images, {});
+    },
+  };
 }
