@@ -23,12 +23,13 @@ import { type SolverName, solverNames } from '../sample/solvers.js';
 import { defaultBatch } from '../sample/stream.js';
 import { epochOrder } from '../train/order.js';
 import { commandArgs } from './args.js';
+import { listSnapshots, type SweepRow, writeSweep } from './evalSweep.js';
 
 const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'nll'] as const;
 type Metric = (typeof METRICS)[number];
 
 /** The help text of `pfgm eval`. */
-export const EVAL_HELP = `Usage: pfgm eval --ckpt FILE (--data SRC | --ref FILE.npz) [options]
+export const EVAL_HELP = `Usage: pfgm eval (--ckpt FILE | --ckpt-dir RUN) (--data SRC | --ref FILE.npz) [options]
        pfgm eval ref --data SRC --out FILE.npz --inception FILE [--count n] [--batch n]
 
 Samples a trained model and compares the samples with real data (the same sources as pfgm
@@ -52,6 +53,9 @@ Metrics (--metric a,b,...; default: sw,energy for vectors, fd,pr for images):
 
 Options:
   --ckpt FILE          the model file
+  --ckpt-dir RUN       every snapshot pfgm train --snapshot-every kept in RUN, in kimg order: one
+                       JSON line each, then RUN/snapshot-metrics.csv and a plot per metric
+                       (RUN/snapshot-<metric>.png) against kimg
   --data SRC           real data, e.g. fashion-mnist:test, toy:moons, my.csv
   --count n            samples and real samples compared (default 1000 vectors, 500 images)
   --solver NAME        ${solverNames.join(' | ')} (default heun)
@@ -141,6 +145,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   if (args[0] === 'ref') return evalRefCommand(args.slice(1));
   const options = {
     ckpt: { type: 'string' },
+    'ckpt-dir': { type: 'string' },
     data: { type: 'string' },
     ref: { type: 'string' },
     metric: { type: 'string' },
@@ -159,7 +164,12 @@ export async function evalCommand(args: string[]): Promise<number> {
     process.stdout.write(EVAL_HELP);
     return 0;
   }
-  if (values.ckpt === undefined) throw new PfgmError('ERR_PFGM_ARGUMENT', 'pfgm eval needs --ckpt FILE (a model file)');
+  if ((values.ckpt === undefined) === (values['ckpt-dir'] === undefined)) {
+    throw new PfgmError(
+      'ERR_PFGM_ARGUMENT',
+      'pfgm eval needs --ckpt FILE (a model file) or --ckpt-dir RUN (every snapshot of a run), one of them',
+    );
+  }
   if (values.data === undefined && values.ref === undefined)
     throw new PfgmError(
       'ERR_PFGM_ARGUMENT',
@@ -173,15 +183,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   const steps = int('steps', values.steps, 18);
   const nllCount = int('nll-count', values['nll-count'], 64);
   const data = values.data === undefined ? undefined : await openDataset(values.data);
-  const { net } = await loadModel(values.ckpt, { weights: 'ema' });
   try {
-    const size = net.sampleSize;
-    if (data !== undefined && data.info.shape.reduce((a, b) => a * b, 1) !== size) {
-      throw new PfgmError(
-        'ERR_PFGM_SHAPE',
-        `the model makes samples of [${net.sampleShape}] but ${values.data} holds [${data.info.shape}]: compare with the data it was trained on`,
-      );
-    }
     const image = data === undefined || data.info.kind === 'image';
     const metrics = (values.metric?.split(',').map((m) => m.trim()) ??
       (data === undefined ? ['fid'] : image ? ['fd', 'pr'] : ['sw', 'energy'])) as Metric[];
@@ -197,34 +199,58 @@ export async function evalCommand(args: string[]): Promise<number> {
         throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} needs --data SRC (--ref serves fid only)`);
     }
     const count = countFlag ?? (image ? 500 : 1000);
-    const out: Record<string, unknown> = { ckpt: values.ckpt, data: values.data, D: net.D, objective: net.objective };
-    if (values.ref !== undefined) out.ref = values.ref;
-    const needSamples = metrics.some((m) => m !== 'nll');
-    if (needSamples) {
-      const result = await sampleMetrics(net, data, metrics, {
-        count,
-        batch: int('batch', values.batch, defaultBatch(net, count)),
-        solver,
-        steps,
-        seed,
-        classifier: values.classifier ?? 'fashion-mnist',
-        inception: values.inception,
-        ref: values.ref,
-      });
-      Object.assign(out, result.info);
-      out.metrics = result.metrics;
+    const dir = values['ckpt-dir'];
+    const files = dir !== undefined ? await listSnapshots(dir) : [{ kimg: Number.NaN, file: values.ckpt as string }];
+    const rows: SweepRow[] = [];
+    for (const { kimg, file } of files) {
+      const { net } = await loadModel(file, { weights: 'ema' });
+      try {
+        const size = net.sampleSize;
+        if (data !== undefined && data.info.shape.reduce((a, b) => a * b, 1) !== size) {
+          throw new PfgmError(
+            'ERR_PFGM_SHAPE',
+            `the model makes samples of [${net.sampleShape}] but ${values.data} holds [${data.info.shape}]: compare with the data it was trained on`,
+          );
+        }
+        const out: Record<string, unknown> = { ckpt: file, data: values.data, D: net.D, objective: net.objective };
+        if (dir !== undefined) out.kimg = kimg;
+        if (values.ref !== undefined) out.ref = values.ref;
+        const result: Record<string, number> = {};
+        if (metrics.some((m) => m !== 'nll')) {
+          const r = await sampleMetrics(net, data, metrics, {
+            count,
+            batch: int('batch', values.batch, defaultBatch(net, count)),
+            solver,
+            steps,
+            seed,
+            classifier: values.classifier ?? 'fashion-mnist',
+            inception: values.inception,
+            ref: values.ref,
+          });
+          Object.assign(out, r.info);
+          Object.assign(result, r.metrics);
+          out.metrics = r.metrics;
+        }
+        if (metrics.includes('nll') && data !== undefined) {
+          if (net.objective !== 'pfgmpp')
+            throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric nll needs a denoiser (objective pfgmpp)');
+          const x = await realSubset(data, nllCount, seed + 1);
+          const r = await nll(net, x, { seed, bits: image ? 8 : false });
+          out.nll = { bpd: r.bpd, count: x.length / size, nfe: r.nfe };
+          result.bpd = r.bpd;
+        }
+        process.stdout.write(`${JSON.stringify(out)}\n`);
+        rows.push({ kimg, file, metrics: result });
+      } finally {
+        net.dispose();
+      }
     }
-    if (metrics.includes('nll') && data !== undefined) {
-      if (net.objective !== 'pfgmpp')
-        throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric nll needs a denoiser (objective pfgmpp)');
-      const x = await realSubset(data, nllCount, seed + 1);
-      const r = await nll(net, x, { seed, bits: image ? 8 : false });
-      out.nll = { bpd: r.bpd, count: x.length / size, nfe: r.nfe };
+    if (dir !== undefined) {
+      const written = await writeSweep(dir, rows);
+      process.stderr.write(`pfgm eval: ${rows.length} snapshots; wrote ${written.join(', ')}\n`);
     }
-    process.stdout.write(`${JSON.stringify(out)}\n`);
     return 0;
   } finally {
-    net.dispose();
     await data?.close();
   }
 }

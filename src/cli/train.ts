@@ -20,6 +20,7 @@ import {
   presetNames,
   validateNetworkConfig,
 } from '../models/config.js';
+import { saveModel } from '../models/modelFile.js';
 import { createNetwork, type Network, type Objective, type Precision } from '../models/network.js';
 import { checkRunLength, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../physics/trainOptions.js';
 import type { DeviceOption } from '../tensor.js';
@@ -27,6 +28,7 @@ import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkTrainingMemory } from '../train/memory.js';
 import { resumedTrainOptions, type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
 import { commandArgs, outputDirectory } from './args.js';
+import { snapshotName } from './evalSweep.js';
 import { launchWorkers } from './launch.js';
 import { StopSignals } from './stopSignals.js';
 import {
@@ -82,6 +84,8 @@ Options:
   --seed s             seed of the data order, perturbations and dropout (default 0)
   --xflip              mirror images at random (EDM's --xflip)
   --sample-every n     write samples every n ticks (default 10; 0 = only at the end)
+  --snapshot-every n   keep the model every n ticks as network-snapshot-<kimg>.safetensors (and
+                       at the end; default 0 = none): pfgm eval --ckpt-dir DIR measures them all
   --checkpoint-every n save the checkpoint every n ticks (default 10; always at the end and on Ctrl-C)
   --device auto|cpu|cuda  where to train (default auto: the GPU when the CUDA build finds one)
   --precision fp32|tf32|bf16  arithmetic of convolutions and matrix products on CUDA (default
@@ -119,6 +123,7 @@ interface Parsed {
   labelDropout?: number;
   dropout?: number;
   sampleEvery: number;
+  snapshotEvery: number;
   checkpointEvery: number;
   resume?: string;
   device?: DeviceOption;
@@ -206,6 +211,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   xflip: { type: 'boolean' },
   'sample-every': { type: 'string' },
+  'snapshot-every': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   device: { type: 'string' },
   precision: { type: 'string' },
@@ -256,6 +262,9 @@ function parse(args: string[]): Parsed | undefined {
   const sampleEvery = values['sample-every'] === undefined ? 10 : Number(values['sample-every']);
   if (!Number.isInteger(sampleEvery) || sampleEvery < 0)
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--sample-every must be an integer >= 0');
+  const snapshotEvery = values['snapshot-every'] === undefined ? 0 : Number(values['snapshot-every']);
+  if (!Number.isInteger(snapshotEvery) || snapshotEvery < 0)
+    throw new PfgmError('ERR_PFGM_ARGUMENT', '--snapshot-every must be an integer >= 0');
   const checkpointEvery = values['checkpoint-every'] === undefined ? 10 : Number(values['checkpoint-every']);
   if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--checkpoint-every must be an integer >= 0');
@@ -309,6 +318,7 @@ function parse(args: string[]): Parsed | undefined {
     labelDropout,
     dropout,
     sampleEvery,
+    snapshotEvery,
     checkpointEvery,
     resume: values.resume,
     device: values.device as DeviceOption | undefined,
@@ -546,6 +556,8 @@ export async function trainCommand(args: string[]): Promise<number> {
       if (last || (o.sampleEvery > 0 && tick % o.sampleEvery === 0)) {
         await writeSamples(net, data, join(o.out, `samples-${t.kimg.toFixed(1).padStart(7, '0')}kimg.png`), 0);
       }
+      if (o.snapshotEvery > 0 && (last || tick % o.snapshotEvery === 0))
+        await saveModel(join(o.out, snapshotName(t.kimg)), net, meta);
     }
   } catch (error) {
     // In a group, a rank without a signal of its own stops with the ones that had one.
