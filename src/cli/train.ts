@@ -26,10 +26,11 @@ import { checkRunLength, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions 
 import type { DeviceOption } from '../tensor.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkTrainingMemory } from '../train/memory.js';
-import { resumedTrainOptions, type TickStats, Trainer, type TrainerState } from '../train/trainer.js';
+import { resumedTrainOptions, Trainer, type TrainerState } from '../train/trainer.js';
 import { commandArgs, outputDirectory } from './args.js';
 import { snapshotName } from './evalSweep.js';
 import { launchWorkers } from './launch.js';
+import { tickReporter } from './progress.js';
 import { StopSignals } from './stopSignals.js';
 import {
   DISTRIBUTED_HELP,
@@ -93,6 +94,7 @@ Options:
   --resume DIR         continue the run saved in DIR (same data and seed) with its saved
                        hyperparameters; flags given now override them (said in one line)
   --json               print one JSON object per tick on stdout instead of the progress bar
+  --quiet              no progress on stderr (on a terminal a bar, otherwise one line per tick)
   -h, --help           this help
 
 ${DISTRIBUTED_HELP}
@@ -129,6 +131,7 @@ interface Parsed {
   device?: DeviceOption;
   precision?: Precision;
   json: boolean;
+  quiet: boolean;
   /** The data-parallel flags, as given. */
   distributed: { [K in keyof typeof DISTRIBUTED_OPTIONS]?: string };
   /** The training options whose flags were given (names as in {@link TrainOptions}). */
@@ -217,6 +220,7 @@ const OPTIONS = {
   precision: { type: 'string' },
   resume: { type: 'string' },
   json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   ...DISTRIBUTED_OPTIONS,
 } as const;
@@ -324,6 +328,7 @@ function parse(args: string[]): Parsed | undefined {
     device: values.device as DeviceOption | undefined,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
+    quiet: values.quiet ?? false,
     distributed: Object.fromEntries(Object.keys(DISTRIBUTED_OPTIONS).map((k) => [k, values[k as keyof typeof values]])),
     explicit: new Set(
       Object.entries(TRAINING_FLAGS)
@@ -439,14 +444,6 @@ async function baseNetwork(spec: string | undefined, data: Dataset): Promise<Net
   });
 }
 
-function progressLine(t: TickStats, totalKimg: number): string {
-  const frac = Math.min(1, t.kimg / totalKimg);
-  const width = 24;
-  const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-  const eta = t.imagesPerSecond > 0 ? ((totalKimg - t.kimg) * 1000) / t.imagesPerSecond : 0;
-  return `\r[${bar}] ${t.kimg.toFixed(1)}/${totalKimg.toFixed(1)} kimg  loss ${t.loss.toFixed(4)}  ${t.imagesPerSecond.toFixed(0)} img/s  eta ${Math.round(eta)} s   `;
-}
-
 /** Runs `pfgm train`; resolves to the exit code. */
 export async function trainCommand(args: string[]): Promise<number> {
   const o = parse(args);
@@ -540,6 +537,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     { label: flag },
   );
   let tick = 0;
+  const progress = tickReporter(totalKimg, { quiet: o.quiet || !root });
   stop.install();
   try {
     const run =
@@ -551,7 +549,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       if (!root) continue;
       await writeFile(statsFile, `${JSON.stringify(t)}\n`, { flag: 'a' });
       if (o.json) process.stdout.write(`${JSON.stringify(t)}\n`);
-      else process.stderr.write(progressLine(t, totalKimg));
+      else progress.tick(t);
       const last = t.kimg >= totalKimg - 1e-9 || (o.steps !== undefined && t.step >= o.steps);
       if (last || (o.sampleEvery > 0 && tick % o.sampleEvery === 0)) {
         await writeSamples(net, data, join(o.out, `samples-${t.kimg.toFixed(1).padStart(7, '0')}kimg.png`), 0);
@@ -570,7 +568,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       return stop.exitCode;
     }
     // The error's line goes below the progress bar, not onto it.
-    if (tick > 0 && !o.json) process.stderr.write('\n');
+    progress.end();
     throw error;
   } finally {
     stop.finish();
@@ -578,7 +576,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     joined?.group.close();
   }
   if (!root) return 0;
-  if (!o.json) process.stderr.write('\n');
+  progress.end();
   process.stderr.write(`pfgm train: done. Model: ${join(o.out, 'model.safetensors')}, stats: ${statsFile}\n`);
   net.dispose();
   return 0;
