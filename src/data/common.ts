@@ -139,6 +139,10 @@ export class MemoryDataset implements Dataset {
   }
 
   /** Drops the references to the data (so it can be garbage-collected). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#fill = () => undefined;

@@ -42,8 +42,10 @@ export interface Dataset {
    *   naming the file and the problem when the source turns out to be corrupt.
    */
   read(indices: ArrayLike<number>): Promise<Batch>;
-  /** Releases open files; reading afterwards is an error. */
+  /** Releases open files; reading afterwards is an error. Idempotent. */
   close(): Promise<void>;
+  /** `await using data = await openDataset(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Elements of one sample of a dataset. */

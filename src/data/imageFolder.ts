@@ -417,6 +417,9 @@ export function createPngDataset(spec: PngDatasetSpec): Dataset {
       closed = true;
       await spec.release();
     },
+    async [Symbol.asyncDispose](): Promise<void> {
+      await this.close();
+    },
   };
 }
 

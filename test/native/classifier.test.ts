@@ -158,6 +158,7 @@ describe('training', () => {
       info: { ...train.info, count: 3000 },
       read: (i: ArrayLike<number>) => train.read(i),
       close: () => train.close(),
+      [Symbol.asyncDispose]: () => train.close(),
     };
     const progress: number[] = [];
     using c = await trainClassifier(subset, {

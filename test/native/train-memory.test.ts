@@ -21,6 +21,7 @@ function counted(): { data: Dataset; reads: () => number } {
     data: {
       info: inner.info,
       close: () => inner.close(),
+      [Symbol.asyncDispose]: () => inner.close(),
       read(indices: ArrayLike<number>): Promise<Batch> {
         reads++;
         return inner.read(indices);

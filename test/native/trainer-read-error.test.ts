@@ -18,6 +18,7 @@ function failingData(failAt: number): Dataset {
   return {
     info: inner.info,
     close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
     read(indices: ArrayLike<number>): Promise<Batch> {
       if (reads++ !== failAt) return inner.read(indices);
       return new Promise((_, reject) =>
