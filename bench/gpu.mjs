@@ -7,13 +7,13 @@
 //   npm run bench:gpu [-- --networks ddpmpp-cifar10,ddpmpp-small --batch 128 --steps 20]
 //   node bench/gpu.mjs --device cpu --networks ddpmpp-small --batch 2 --steps 1 --sample-batch 2 --sample-steps 2
 // PyTorch runs first, in a child process per network, so that pfgm's process holds no GPU memory
-// while it runs; pfgm then runs in this process with the same warm-up / repeat policy.
-import { execFileSync } from 'node:child_process';
+// while it runs; pfgm then runs in this process with the same warm-up / repeat policy. Both sides
+// are timed by the code behind `pfgm bench` (src/bench/), so the two cannot drift apart.
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createNetwork, getDeviceInfo, sample, VERSION } from '../dist/index.js';
+import { benchSample, benchTrain } from '../dist/bench/measure.js';
+import { runTorchTwin } from '../dist/bench/torch.js';
+import { getDeviceInfo, VERSION } from '../dist/index.js';
 
 const usage = `usage: node bench/gpu.mjs [options]
   --device cuda|cpu        where both sides run (default cuda; cpu only for a smoke run)
@@ -99,128 +99,59 @@ if (device === 'cuda' && !(info.backend === 'cuda' && info.cuda.available)) {
   );
 }
 
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const r = (v, digits = 2) => (v === null || v === undefined ? null : Number(v.toFixed(digits)));
 const ratio = (a, b) => (a && b ? r(a / b, 3) : null);
-const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-// ---- PyTorch: bench/torch_gpu.py in a child process, one per network -----------------------
+// ---- PyTorch: bench/torch_gpu.py in a child process, one per network (src/bench/torch.ts) ------
 function runTorch(network) {
   if (values['no-torch']) return { error: 'skipped (--no-torch)' };
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_gpu.py');
-  const args = [
-    script,
-    '--device',
-    device,
-    '--network',
+  return runTorchTwin({
     network,
-    '--batch',
-    String(batch),
-    '--steps',
-    String(steps),
-    '--warmup',
-    String(warmup),
-    '--sample-batch',
-    String(sampleBatch),
-    '--sample-steps',
-    String(sampleSteps),
-    '--sample-repeats',
-    String(sampleRepeats),
-    '--modes',
-    modes.join(','),
-    '--D',
-    values.D,
-  ];
-  if (values['no-compile']) args.push('--no-compile');
-  if (values['compile-mode']) args.push('--compile-mode', values['compile-mode']);
-  try {
-    const out = execFileSync(values.python, args, {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-      stdio: ['ignore', 'pipe', 'inherit'], // PyTorch's warnings and compile logs go to our stderr
-    });
-    return JSON.parse(out.trim().split('\n').pop());
-  } catch (e) {
-    const last = String(e.stdout ?? '')
-      .trim()
-      .split('\n')
-      .pop();
-    try {
-      const parsed = JSON.parse(last); // torch_gpu.py reports a missing GPU as JSON, exit 2
-      if (parsed.error) return parsed;
-    } catch {}
-    return { error: `PyTorch run failed (${String(e.message).split('\n')[0]})` };
-  }
+    device,
+    precision: modes[0],
+    modes,
+    batch,
+    repeats: steps,
+    warmup,
+    steps: sampleSteps,
+    sampleBatch,
+    sampleRepeats,
+    D,
+    compile: !values['no-compile'],
+    compileMode: values['compile-mode'],
+    python: values.python,
+  });
 }
 
-// ---- pfgm: in this process -------------------------------------------------------------------
+// ---- pfgm: in this process, by the code of pfgm bench (src/bench/measure.ts) -------------------
 async function timePfgm(network, precision) {
-  // `device` and `precision` are the CUDA networks' options; a network must say it is
-  // on the device asked for, so that a build without them cannot pass CPU numbers off as GPU ones.
-  // precision only means something on CUDA, so the CPU smoke run does not pass it.
-  const net = createNetwork(network, { seed: 0, D, device, ...(device === 'cuda' ? { precision } : {}) });
   try {
-    const onDevice = net.device ?? 'cpu';
-    if (onDevice !== device) {
-      throw new Error(
-        `createNetwork('${network}', { device: '${device}' }) gave a network on '${onDevice}' ` +
-          `(net.device = ${net.device}): this pfgm build has no CUDA networks`,
-      );
-    }
-    if (device === 'cuda' && net.precision !== undefined && net.precision !== precision) {
-      throw new Error(`asked for precision '${precision}', the network reports '${net.precision}'`);
-    }
-    const y = new Float32Array(batch * net.sampleSize);
-    for (let i = 0; i < y.length; i++) y[i] = Math.sin(i * 12.9898) * 0.9; // fixed data in [-1, 1]
-    const out = { precision, params: net.paramCount };
-    // A step's Promise resolves after its work is done on the device, so wall time around the
-    // await is the step's time (the same policy as torch_gpu.py's synchronised timer).
-    const losses = [];
-    const stepMs = [];
-    for (let s = 0; s < warmup + steps; s++) {
-      const t0 = process.hrtime.bigint();
-      const res = await net.trainStep(y, { D, seed: s, lr: 2e-4 });
-      const dt = seconds(t0);
-      losses.push(res.loss);
-      if (s === 0) out.train_first_step_s = r(dt, 4);
-      if (s >= warmup) stepMs.push(dt * 1000);
-    }
-    if (!losses.every(Number.isFinite)) throw new Error(`non-finite training loss: ${losses}`);
-    const ms = median(stepMs);
-    Object.assign(out, {
-      train_ms_per_step: r(ms, 3),
-      train_ms_all: stepMs.map((v) => r(v, 3)),
-      train_images_per_s: r(batch / (ms / 1000)),
-      loss_first: r(losses[0], 4),
-      loss_last: r(losses[losses.length - 1], 4),
+    const t = await benchTrain({ network, device, precision, batch, repeats: steps, warmup, D });
+    const s = await benchSample({
+      network,
+      device,
+      precision,
+      batch: sampleBatch,
+      repeats: sampleRepeats,
+      warmup: 1,
+      steps: sampleSteps,
     });
-    const times = [];
-    let nfe = 0;
-    for (let i = 0; i <= sampleRepeats; i++) {
-      const t0 = process.hrtime.bigint();
-      const res = await sample(net, { count: sampleBatch, steps: sampleSteps, solver: 'heun', seed: i });
-      const dt = seconds(t0);
-      nfe = res.nfe;
-      if (!res.x.every(Number.isFinite)) throw new Error('non-finite sample');
-      if (i === 0) out.sample_first_s = r(dt, 4);
-      else times.push(dt);
-    }
-    const s = median(times);
-    Object.assign(out, {
-      sample_nfe: nfe,
-      sample_s: r(s, 4),
-      sample_s_all: times.map((v) => r(v, 4)),
-      sample_images_per_s: r(sampleBatch / s),
-      sample_ms_per_nfe: r((s * 1000) / nfe, 3),
-    });
-    return out;
+    return {
+      precision,
+      params: t.params,
+      train_ms_per_step: r(t.ms, 3),
+      train_ms_all: t.msAll,
+      train_images_per_s: r(t.imagesPerSecond),
+      loss_first: r(t.loss?.first, 4),
+      loss_last: r(t.loss?.last, 4),
+      sample_nfe: s.nfe,
+      sample_s: r(s.ms / 1000, 4),
+      sample_s_all: s.msAll.map((v) => r(v / 1000, 4)),
+      sample_images_per_s: r(s.imagesPerSecond),
+      sample_ms_per_nfe: r(s.ms / (s.nfe ?? 1), 3),
+    };
   } catch (e) {
     return { precision, error: `${e.code ? `${e.code}: ` : ''}${e.message}` };
-  } finally {
-    net.dispose();
   }
 }
 

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { getDeviceInfo } from '../addon/load.js';
 import { VERSION } from '../version.js';
 import { commandArgs, describeFailure } from './args.js';
+import { BENCH_HELP, benchCommand } from './bench.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
 import { formatDeviceInfo } from './info.js';
@@ -25,6 +26,7 @@ Commands:
   serve             serve samples over HTTP (pfgm serve --help)
   eval              measure a model's samples against real data (pfgm eval --help)
   experiment        the PFGM++ robustness experiments (pfgm experiment robustness --help)
+  bench             time training and sampling here, against PyTorch with --torch (pfgm bench --help)
 
 Options:
   -h, --help        show this help (also: pfgm <command> --help)
@@ -46,6 +48,7 @@ const COMMAND_HELP: Record<string, string> = {
   serve: SERVE_HELP,
   eval: EVAL_HELP,
   experiment: EXPERIMENT_HELP,
+  bench: BENCH_HELP,
   info: `Usage: pfgm info [--json]
 
 Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
@@ -94,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'experiment':
         return await experimentCommand(rest);
+      case 'bench':
+        return await benchCommand(rest);
       default:
         process.stderr.write(`pfgm: unknown command '${command}'. Run 'pfgm --help' for the list.\n`);
         return 2;

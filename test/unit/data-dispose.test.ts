@@ -19,7 +19,13 @@ async function scoped(source: string): Promise<Dataset> {
 
 describe('Dataset[Symbol.asyncDispose]', () => {
   const npy = join(work, 'v.npy');
-  writeFileSync(npy, encodeNpy(Float32Array.from({ length: 12 }, (_, i) => i), [6, 2]));
+  writeFileSync(
+    npy,
+    encodeNpy(
+      Float32Array.from({ length: 12 }, (_, i) => i),
+      [6, 2],
+    ),
+  );
   for (const source of ['toy:moons', npy]) {
     it(`closes ${source} at the end of the scope`, async () => {
       const data = await scoped(source);

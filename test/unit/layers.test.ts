@@ -15,6 +15,7 @@
 //   eval         src/eval/          distances, likelihood, metrics, Inception, the classifier
 //   viz          src/viz/           PNG plots, grids, the font, writing samples
 //   experiments  src/experiments/   studies built on the API
+//   bench        src/bench/         timing training and sampling, the PyTorch twin
 //   serve        src/serve/         the HTTP server over the Sampler
 //   cli          src/cli/           the `pfgm` command
 //   index        src/index.ts       the public API
@@ -47,6 +48,7 @@ const LAYERS: readonly (readonly [string, readonly string[]])[] = [
   ['eval', ['eval/']],
   ['viz', ['viz/']],
   ['experiments', ['experiments/']],
+  ['bench', ['bench/']],
   ['serve', ['serve/']],
   ['cli', ['cli/']],
   ['index', ['index.ts']],
