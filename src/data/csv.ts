@@ -1,8 +1,12 @@
 /**
- * Vectors from a comma-separated text file: one sample per row.
+ * Vectors from a comma-separated text file: one sample per row. The text is split into records by
+ * csv-parse (RFC 4180: quoted fields, commas and line breaks inside quotes, `""` for a quote, LF,
+ * CRLF or CR line ends), a well-kept parser rather than a hand-written one; the checks and the
+ * row/column errors are pfgm's.
  *
  * @module
  */
+import { CsvError, parse } from 'csv-parse/sync';
 import { PfgmError } from '../errors.js';
 import { baseName, MemoryDataset, readWhole } from './common.js';
 import type { Dataset } from './dataset.js';
@@ -21,9 +25,44 @@ export interface CsvOptions {
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-function unquote(cell: string): string {
-  const t = cell.trim();
-  return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1).trim() : t;
+/** One record of the file and the line it starts on (from 1). */
+interface Row {
+  cells: string[];
+  line: number;
+}
+
+/** The file's records, each with its first line; blank records at the end dropped. */
+function records(path: string, text: string): Row[] {
+  let parsed: { record: string[]; info: { lines: number } }[];
+  try {
+    parsed = parse(text, {
+      info: true,
+      bom: true,
+      trim: true,
+      relax_column_count: true,
+      skip_empty_lines: false,
+      record_delimiter: ['\r\n', '\n', '\r'],
+    }) as unknown as { record: string[]; info: { lines: number } }[];
+  } catch (e) {
+    if (e instanceof CsvError) {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        `csv file '${path}', row ${(e as CsvError & { lines?: number }).lines ?? '?'}: ${e.message.replace(/ at line \d+.*$/, '')}; ` +
+          'quote a field that holds a comma, quote or line break with double quotes, and double the quotes inside it (RFC 4180)',
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  const rows: Row[] = [];
+  let next = 1;
+  for (const r of parsed) {
+    rows.push({ cells: r.record, line: next });
+    next = r.info.lines + 1;
+  }
+  const blank = (r: Row) => r.cells.length === 1 && (r.cells[0] as string).trim() === '';
+  while (rows.length > 0 && blank(rows[rows.length - 1] as Row)) rows.pop();
+  return rows;
 }
 
 function describeColumn(column: number, header: string[] | undefined): string {
@@ -33,8 +72,8 @@ function describeColumn(column: number, header: string[] | undefined): string {
 
 /**
  * Opens a .csv file of numbers as a `vector` dataset of shape [N] (N = columns, less the label
- * column): one sample per row, cells separated by commas (spaces around them and double quotes
- * are ignored). The first row is a header when it is not all numbers. Blank lines at the end are
+ * column): one sample per row, cells separated by commas as RFC 4180 has them (quoted cells, CRLF
+ * line ends; spaces around cells are ignored). The first row is a header when it is not all numbers. Blank lines at the end are
  * ignored. Every row must have the same number of columns, and every cell must be a finite
  * decimal number (NaN and Infinity are errors). The whole file is read into memory.
  *
@@ -47,13 +86,12 @@ function describeColumn(column: number, header: string[] | undefined): string {
  *   `ERR_PFGM_SHAPE` for rows of different lengths.
  */
 export async function csv(path: string, options: CsvOptions = {}): Promise<Dataset> {
-  const text = (await readWhole(path, 'csv file')).toString('utf8').replace(/^\uFEFF/, '');
-  const lines = text.split(/\r?\n|\r/);
-  while (lines.length > 0 && (lines[lines.length - 1] as string).trim() === '') lines.pop();
+  const text = (await readWhole(path, 'csv file')).toString('utf8');
+  const lines = records(path, text);
   if (lines.length === 0) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `csv file '${path}' is empty: write one sample per row`);
   }
-  const firstCells = (lines[0] as string).split(',').map(unquote);
+  const firstCells = (lines[0] as Row).cells;
   const hasHeader = !firstCells.every((c) => NUMBER.test(c));
   const header = hasHeader ? firstCells : undefined;
   const firstData = hasHeader ? 1 : 0;
@@ -100,16 +138,15 @@ export async function csv(path: string, options: CsvOptions = {}): Promise<Datas
   const data = new Float32Array(rows * N);
   const labelValues = labelCol >= 0 ? new Float64Array(rows) : undefined;
   for (let r = 0; r < rows; r++) {
-    const line = firstData + r;
-    const rowName = `row ${line + 1}`;
-    const raw = lines[line] as string;
-    if (raw.trim() === '') {
+    const row = lines[firstData + r] as Row;
+    const rowName = `row ${row.line}`;
+    if (row.cells.length === 1 && (row.cells[0] as string) === '') {
       throw new PfgmError(
         'ERR_PFGM_SHAPE',
         `csv file '${path}', ${rowName} is blank: remove blank lines between samples (only trailing ones are ignored)`,
       );
     }
-    const cells = raw.split(',');
+    const cells = row.cells;
     if (cells.length !== columns) {
       throw new PfgmError(
         'ERR_PFGM_SHAPE',
@@ -119,7 +156,7 @@ export async function csv(path: string, options: CsvOptions = {}): Promise<Datas
     }
     let k = r * N;
     for (let c = 0; c < columns; c++) {
-      const cell = unquote(cells[c] as string);
+      const cell = cells[c] as string;
       const where = `csv file '${path}', ${rowName}, ${describeColumn(c, header)}`;
       if (!NUMBER.test(cell)) {
         const why =

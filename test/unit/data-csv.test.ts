@@ -20,6 +20,22 @@ async function file(name: string, text: string): Promise<string> {
 }
 
 describe('csv', () => {
+  it("reads RFC 4180 as Python's csv module writes it: quoted fields, CRLF, commas, quotes and line breaks in quotes", async () => {
+    // test/fixtures/gen/csv_fixture.py
+    const path = join(import.meta.dirname, '..', 'fixtures', 'csv', 'rfc4180.csv');
+    const ds = await csv(path, { labelColumn: 'label' });
+    expect(ds.info).toMatchObject({ shape: [3], count: 3, labelDim: 2, classNames: ['3', '7'] });
+    const b = await ds.read([0, 1, 2]);
+    expect([...b.data]).toEqual([1.5, -2, Math.fround(3e-3), 0.25, 4, -100, 8, 0.5, 6]);
+    expect([...(b.classes ?? [])]).toEqual([1, 0, 1]);
+    await ds.close();
+    // Errors still name the row as a spreadsheet shows it (the file's line where the record starts).
+    const bad = await file('bad.csv', '"a, b",c\r\n1,2\r\n"3",x\r\n');
+    await expect(csv(bad)).rejects.toThrow(/row 3, column 2 \('c'\) 'x' is not a number/);
+    const unclosed = await file('unclosed.csv', 'a,b\n1,"2\n');
+    await expect(csv(unclosed)).rejects.toThrow(/csv file '.*unclosed\.csv', row \d+: .*quote a field/);
+  });
+
   it('reads rows without a header, ignoring trailing blank lines', async () => {
     const ds = await csv(await file('plain.csv', '1,2,3\n4.5,-5e-1, 6\r\n.25,+7,8E2\n\n\n'));
     expect(ds.info).toEqual({ name: 'plain.csv', kind: 'vector', shape: [3], count: 3, labelDim: 0 });
