@@ -12,6 +12,7 @@
 
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
+import { decodeJpeg, isJpeg, JPEG_HEAD_BYTES, readJpegHeader } from '../codecs/jpeg.js';
 import {
   decodePng,
   type PNG_MAX_PIXELS,
@@ -85,6 +86,14 @@ export interface PngDatasetSpec {
   release(): Promise<void>;
   /** The pixel limit of decoding (default: the decoder's, {@link pngPixelLimit}). */
   maxPixels?: number;
+}
+
+/** The file names an image dataset reads: PNG and JPEG. */
+export const IMAGE_NAME = /\.(png|jpe?g)$/i;
+
+/** Bytes to read for an image's header: PNG's is in its first 33, JPEG's after its metadata. */
+export function headBytes(name: string): number {
+  return /\.jpe?g$/i.test(name) ? JPEG_HEAD_BYTES : 33;
 }
 
 /** Grayscale (1) or colour (3) channel count of a PNG, ignoring alpha. */
@@ -233,7 +242,11 @@ export async function scanPngHeaders(
         { cause: e },
       );
     }
-    headers[i] = readPngHeader(head, names[i], { maxPixels });
+    headers[i] = (
+      isJpeg(head)
+        ? readJpegHeader(head, names[i] as string, { maxPixels })
+        : readPngHeader(head, names[i], { maxPixels })
+    ) as PngHeader;
   });
   const first = headers[0] as PngHeader;
   const firstName = names[0] as string;
@@ -388,7 +401,9 @@ export function createPngDataset(spec: PngDatasetSpec): Dataset {
             { cause: e },
           );
         }
-        const image = decodePng(bytes, source.name, { maxPixels: spec.maxPixels });
+        const image = isJpeg(bytes)
+          ? decodeJpeg(bytes, source.name, { maxPixels: spec.maxPixels })
+          : decodePng(bytes, source.name, { maxPixels: spec.maxPixels });
         if (!spec.resize && (image.width !== W || image.height !== H)) {
           throw new PfgmError(
             'ERR_PFGM_SHAPE',
@@ -499,19 +514,24 @@ export async function imageFolder(path: string, options: ImageDatasetOptions = {
     );
   }
   const files = await listFiles(path);
-  const pngs = files.filter((f) => f.toLowerCase().endsWith('.png')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const pngs = files.filter((f) => IMAGE_NAME.test(f)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (pngs.length === 0) {
-    const others = files.filter((f) => /\.(jpe?g|webp|bmp|gif|tiff?)$/i.test(f)).length;
+    const others = files.filter((f) => /\.(webp|bmp|gif|tiff?)$/i.test(f)).length;
     throw new PfgmError(
       'ERR_PFGM_ARGUMENT',
-      `imageFolder: no .png files in ${path}` +
+      `imageFolder: no .png or .jpg files in ${path}` +
         (others > 0
           ? ` (it has ${others} images in other formats: convert them to PNG)`
-          : '; put the images there as .png files'),
+          : '; put the images there as .png or .jpg files'),
     );
   }
   const full = pngs.map((f) => join(path, ...f.split('/')));
-  const shape = await scanPngHeaders(`imageFolder ${path}`, full, (i) => readHead(full[i] as string, 33), options);
+  const shape = await scanPngHeaders(
+    `imageFolder ${path}`,
+    full,
+    (i) => readHead(full[i] as string, headBytes(pngs[i] as string)),
+    options,
+  );
 
   // Labels.
   let classes: Int32Array | undefined;

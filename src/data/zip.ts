@@ -16,6 +16,8 @@ import {
   checkImageOptions,
   classesFromMap,
   createPngDataset,
+  headBytes,
+  IMAGE_NAME,
   type ImageDatasetOptions,
   type PngDatasetSpec,
   parseDatasetJson,
@@ -50,13 +52,13 @@ export async function zipDataset(path: string, options: ImageDatasetOptions = {}
   try {
     const files = zip.entries.filter((e) => !e.isDirectory && !hidden(e.name));
     const pngs = files
-      .filter((e) => e.name.toLowerCase().endsWith('.png'))
+      .filter((e) => IMAGE_NAME.test(e.name))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (pngs.length === 0) {
-      const others = files.filter((e) => /\.(jpe?g|webp|bmp|gif|tiff?)$/i.test(e.name)).length;
+      const others = files.filter((e) => /\.(webp|bmp|gif|tiff?)$/i.test(e.name)).length;
       throw new PfgmError(
         'ERR_PFGM_ARGUMENT',
-        `zipDataset: no .png entries in ${path}` +
+        `zipDataset: no .png or .jpg entries in ${path}` +
           (others > 0
             ? ` (it has ${others} images in other formats: convert them to PNG)`
             : '; is this an image dataset archive (e.g. one written by EDM dataset_tool.py)?'),
@@ -66,7 +68,7 @@ export async function zipDataset(path: string, options: ImageDatasetOptions = {}
     const shape = await scanPngHeaders(
       `zipDataset ${path}`,
       names,
-      (i) => zip.readHead(pngs[i] as ZipEntry, 33),
+      (i) => zip.readHead(pngs[i] as ZipEntry, headBytes((pngs[i] as ZipEntry).name)),
       options,
     );
 
