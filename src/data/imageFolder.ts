@@ -12,7 +12,7 @@
 
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
-import { decodeJpeg, isJpeg, JPEG_HEAD_BYTES, readJpegHeader } from '../codecs/jpeg.js';
+import { decodeJpeg, isJpeg, readJpegHeader } from '../codecs/jpeg.js';
 import {
   decodePng,
   type PNG_MAX_PIXELS,
@@ -24,6 +24,7 @@ import {
 import { PfgmError } from '../errors.js';
 import { checkInteger } from '../validate.js';
 import type { Batch, Dataset, DatasetInfo } from './dataset.js';
+import { headBytes, IMAGE_NAME, isPng } from './imageFormats.js';
 
 /** Options of {@link imageFolder} and `zipDataset`. */
 export interface ImageDatasetOptions {
@@ -86,14 +87,6 @@ export interface PngDatasetSpec {
   release(): Promise<void>;
   /** The pixel limit of decoding (default: the decoder's, {@link pngPixelLimit}). */
   maxPixels?: number;
-}
-
-/** The file names an image dataset reads: PNG and JPEG. */
-export const IMAGE_NAME = /\.(png|jpe?g)$/i;
-
-/** Bytes to read for an image's header: PNG's is in its first 33, JPEG's after its metadata. */
-export function headBytes(name: string): number {
-  return /\.jpe?g$/i.test(name) ? JPEG_HEAD_BYTES : 33;
 }
 
 /** Grayscale (1) or colour (3) channel count of a PNG, ignoring alpha. */
@@ -242,10 +235,11 @@ export async function scanPngHeaders(
         { cause: e },
       );
     }
+    const name = names[i] as string;
+    // By content; a file named .jpg that is neither format gets the JPEG reader's message.
+    const jpegLike = isJpeg(head) || (!isPng(head) && /\.jpe?g\)?$/i.test(name));
     headers[i] = (
-      isJpeg(head)
-        ? readJpegHeader(head, names[i] as string, { maxPixels })
-        : readPngHeader(head, names[i], { maxPixels })
+      jpegLike ? readJpegHeader(head, name, { maxPixels }) : readPngHeader(head, name, { maxPixels })
     ) as PngHeader;
   });
   const first = headers[0] as PngHeader;

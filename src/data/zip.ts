@@ -16,13 +16,12 @@ import {
   checkImageOptions,
   classesFromMap,
   createPngDataset,
-  headBytes,
-  IMAGE_NAME,
   type ImageDatasetOptions,
   type PngDatasetSpec,
   parseDatasetJson,
   scanPngHeaders,
 } from './imageFolder.js';
+import { headBytes, IMAGE_NAME } from './imageFormats.js';
 
 function hidden(name: string): boolean {
   return name.startsWith('__MACOSX/') || name.split('/').some((part) => part.startsWith('.'));

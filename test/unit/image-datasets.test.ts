@@ -235,10 +235,13 @@ describe('imageFolder', () => {
   it('reports empty folders, missing folders and bad files', async () => {
     const empty = folder({ 'notes.txt': 'nothing here' });
     await expect(imageFolder(empty)).rejects.toThrow(
-      new RegExp(`no \\.png files in ${empty.replaceAll('\\', '\\\\')}`),
+      new RegExp(`no \\.png or \\.jpg files in ${empty.replaceAll('\\', '\\\\')}`),
     );
-    const jpegs = folder({ 'a.jpg': 'x', 'b.JPEG': 'y' });
-    await expect(imageFolder(jpegs)).rejects.toThrow(/2 images in other formats: convert them to PNG/);
+    const others = folder({ 'a.webp': 'x', 'b.GIF': 'y' });
+    await expect(imageFolder(others)).rejects.toThrow(/2 images in other formats: convert them to PNG/);
+    // A file named .jpg that is not one is refused by name when the folder is opened.
+    const fake = folder({ 'a.jpg': 'x' });
+    await expect(imageFolder(fake)).rejects.toThrow(/a\.jpg: not a JPEG file/);
     await expect(imageFolder(join(tmp, 'nowhere'))).rejects.toThrow(/nowhere does not exist/);
     await expect(imageFolder(join(fixtures, 'zip', 'edm.zip'))).rejects.toThrow(/not a folder.*zipDataset/);
     await expect(imageFolder(empty, { channels: 2 as 1 })).rejects.toThrow(/channels must be 1 or 3/);
@@ -308,7 +311,7 @@ describe('zipDataset', () => {
       return path;
     };
     const png = rgb(2, 2, 0);
-    await expect(zipDataset(write('none.zip', [['a.txt', 'hi']]))).rejects.toThrow(/no \.png entries in .*none\.zip/);
+    await expect(zipDataset(write('none.zip', [['a.txt', 'hi']]))).rejects.toThrow(/no \.png or \.jpg entries in .*none\.zip/);
     const vector = write('vector.zip', [
       ['a.png', png],
       ['dataset.json', '{"labels": [["a.png", [0.5, 1]]]}'],
