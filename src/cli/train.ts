@@ -58,7 +58,7 @@ Data (--data SRC):
   toy:NAME               2-D toy sets: gaussians, moons, rings, checkerboard, spirals
                          (the default without Fashion-MNIST: toy:gaussians)
   FILE.csv | FILE.npy    vectors, one sample per row
-  IDX file (.gz ok), a CIFAR-10 binary folder, a folder of PNGs, an EDM-style ZIP of PNGs
+  IDX file (.gz ok), a CIFAR-10 binary folder, a folder of PNGs or JPEGs, an EDM-style ZIP of them
 
 Options:
   --out DIR            where results go (required)
