@@ -3,16 +3,22 @@
  * central directory, and reads entries lazily through a `FileHandle` (positioned reads, so
  * concurrent reads are safe), stored or deflated, each checked against its CRC-32.
  *
- * Not supported, each with a clear error: ZIP64 archives (over 65,535 entries or 4 GiB),
- * archives split over several files, encrypted entries, and compression methods other than
- * stored (0) and deflate (8). Names without the UTF-8 flag are read as Latin-1 (the same as
+ * ZIP64 archives (over 65,535 entries or 4 GiB, as EDM's `dataset_tool` writes for FFHQ's
+ * 70,000 images) are read: the ZIP64 end record and the ZIP64 extra fields of entries. This reader
+ * is the project's own (rather than yauzl's) because the datasets need only this much of the
+ * format, read lazily and checked entry by entry, and it has no dependencies; inflating large
+ * entries happens in zlib's thread pool (`read`).
+ *
+ * Not supported, each with a clear error: archives split over several files, encrypted entries,
+ * and compression methods other than stored (0) and deflate (8). Names without the UTF-8 flag are read as Latin-1 (the same as
  * CP437 for ASCII names).
  *
  * @module
  */
 
 import { type FileHandle, open } from 'node:fs/promises';
-import { constants, inflateRawSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { constants, inflateRaw } from 'node:zlib';
 import { PfgmError } from '../errors.js';
 import { crc32 } from './crc32.js';
 
@@ -38,6 +44,8 @@ export interface ZipEntry {
 
 const EOCD_SIGNATURE = 0x06054b50;
 const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
+const ZIP64_EOCD_SIGNATURE = 0x06064b50;
+const ZIP64_EXTRA = 0x0001;
 const CENTRAL_SIGNATURE = 0x02014b50;
 const LOCAL_SIGNATURE = 0x04034b50;
 const METHOD_NAMES: Record<number, string> = {
@@ -50,6 +58,9 @@ const METHOD_NAMES: Record<number, string> = {
   95: 'xz',
   98: 'PPMd',
 };
+
+// zlib's asynchronous inflate runs in libuv's thread pool, off the JS thread.
+const inflate = promisify(inflateRaw);
 
 const latin1 = new TextDecoder('latin1');
 const utf8 = new TextDecoder('utf-8');
@@ -148,7 +159,7 @@ export class ZipReader {
       data = stored;
     } else {
       try {
-        data = plain(inflateRawSync(stored, { maxOutputLength: Math.max(1, e.size) }));
+        data = plain(await inflate(stored, { maxOutputLength: Math.max(1, e.size) }));
       } catch (error) {
         throw new PfgmError(
           'ERR_PFGM_ARGUMENT',
@@ -189,7 +200,7 @@ export class ZipReader {
       let data: Uint8Array;
       try {
         data = plain(
-          inflateRawSync(stored, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, e.size) }),
+          await inflate(stored, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, e.size) }),
         );
       } catch (error) {
         throw new PfgmError(
@@ -285,19 +296,31 @@ async function readDirectory(path: string, handle: FileHandle): Promise<ZipEntry
       `${path}: not a ZIP archive (no end-of-central-directory record); check the file, or re-create the archive if it was cut short`,
     );
   }
-  const disk = tv.getUint16(eocd + 4, true);
-  const cdDisk = tv.getUint16(eocd + 6, true);
-  const countOnDisk = tv.getUint16(eocd + 8, true);
-  const count = tv.getUint16(eocd + 10, true);
-  const cdSize = tv.getUint32(eocd + 12, true);
-  const cdOffset = tv.getUint32(eocd + 16, true);
+  let disk = tv.getUint16(eocd + 4, true);
+  let cdDisk = tv.getUint16(eocd + 6, true);
+  let countOnDisk = tv.getUint16(eocd + 8, true);
+  let count = tv.getUint16(eocd + 10, true);
+  let cdSize = tv.getUint32(eocd + 12, true);
+  let cdOffset = tv.getUint32(eocd + 16, true);
+  let endOfDirectory = tailStart + eocd;
   const zip64Locator = eocd >= 20 && tv.getUint32(eocd - 20, true) === ZIP64_LOCATOR_SIGNATURE;
-  if (zip64Locator || count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    throw new PfgmError(
-      'ERR_PFGM_ARGUMENT',
-      `${path}: a ZIP64 archive (over 65,535 entries or 4 GiB), which this reader does not support; ` +
-        'split the dataset into smaller archives or use an image folder instead',
-    );
+  if (zip64Locator) {
+    // The ZIP64 end record holds the 64-bit counts and offsets the classic one saturates.
+    const at = Number(tv.getBigUint64(eocd - 20 + 8, true));
+    const rec = await readAt(handle, at, 56);
+    const rv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+    if (rec.length < 56 || rv.getUint32(0, true) !== ZIP64_EOCD_SIGNATURE) {
+      corrupt(path, `the ZIP64 end record is missing at byte ${at}`);
+    }
+    disk = rv.getUint32(16, true);
+    cdDisk = rv.getUint32(20, true);
+    countOnDisk = Number(rv.getBigUint64(24, true));
+    count = Number(rv.getBigUint64(32, true));
+    cdSize = Number(rv.getBigUint64(40, true));
+    cdOffset = Number(rv.getBigUint64(48, true));
+    endOfDirectory = at;
+  } else if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    corrupt(path, 'the end record says ZIP64 but there is no ZIP64 end record');
   }
   if (disk !== 0 || cdDisk !== 0 || countOnDisk !== count) {
     throw new PfgmError(
@@ -305,8 +328,7 @@ async function readDirectory(path: string, handle: FileHandle): Promise<ZipEntry
       `${path}: a multi-part (split) ZIP archive, which this reader does not support; join it into one archive`,
     );
   }
-  const eocdAbsolute = tailStart + eocd;
-  if (cdOffset + cdSize > eocdAbsolute) {
+  if (cdOffset + cdSize > endOfDirectory) {
     corrupt(path, `the central directory (bytes ${cdOffset} to ${cdOffset + cdSize}) runs past the end record`);
   }
   const cd = await readAt(handle, cdOffset, cdSize);
@@ -320,22 +342,41 @@ async function readDirectory(path: string, handle: FileHandle): Promise<ZipEntry
     const flags = view.getUint16(at + 8, true);
     const method = view.getUint16(at + 10, true);
     const crc = view.getUint32(at + 16, true);
-    const compressedSize = view.getUint32(at + 20, true);
-    const size = view.getUint32(at + 24, true);
+    let compressedSize = view.getUint32(at + 20, true);
+    let size = view.getUint32(at + 24, true);
     const nameLength = view.getUint16(at + 28, true);
     const extraLength = view.getUint16(at + 30, true);
     const commentLength = view.getUint16(at + 32, true);
-    const localHeaderOffset = view.getUint32(at + 42, true);
+    let localHeaderOffset = view.getUint32(at + 42, true);
     const end = at + 46 + nameLength + extraLength + commentLength;
     if (end > cd.length) corrupt(path, `central directory record ${i} runs past the directory`);
     const nameBytes = cd.subarray(at + 46, at + 46 + nameLength);
     const name = (flags & 0x800 ? utf8 : latin1).decode(nameBytes).replaceAll('\\', '/');
     if (compressedSize === 0xffffffff || size === 0xffffffff || localHeaderOffset === 0xffffffff) {
-      throw new PfgmError(
-        'ERR_PFGM_ARGUMENT',
-        `${path}: entry ${name} uses ZIP64 sizes (a file over 4 GiB), which this reader does not support; ` +
-          'store smaller files, or use an image folder instead',
-      );
+      // The 64-bit values are in the ZIP64 extra field, in this order, for the saturated ones only.
+      let e = at + 46 + nameLength;
+      const extraEnd = e + extraLength;
+      let found = false;
+      while (e + 4 <= extraEnd) {
+        const id = view.getUint16(e, true);
+        const len = view.getUint16(e + 2, true);
+        if (id === ZIP64_EXTRA) {
+          let f = e + 4;
+          const next = (): number => {
+            if (f + 8 > e + 4 + len) corrupt(path, `entry ${name}'s ZIP64 extra field is too short`);
+            const v = Number(view.getBigUint64(f, true));
+            f += 8;
+            return v;
+          };
+          if (size === 0xffffffff) size = next();
+          if (compressedSize === 0xffffffff) compressedSize = next();
+          if (localHeaderOffset === 0xffffffff) localHeaderOffset = next();
+          found = true;
+          break;
+        }
+        e += 4 + len;
+      }
+      if (!found) corrupt(path, `entry ${name} has 32-bit fields saturated but no ZIP64 extra field`);
     }
     if (localHeaderOffset + 30 + compressedSize > cdOffset) {
       corrupt(path, `entry ${name}'s data (at byte ${localHeaderOffset}) runs into the central directory`);

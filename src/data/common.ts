@@ -6,7 +6,8 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCallback } from 'node:zlib';
 import { PfgmError } from '../errors.js';
 import type { Batch, Dataset, DatasetInfo } from './dataset.js';
 import { sampleSize } from './dataset.js';
@@ -70,12 +71,14 @@ export async function readWhole(path: string, what: string): Promise<Buffer> {
   }
 }
 
+const gunzip = promisify(gunzipCallback);
+
 /** Reads a file and gunzips it when it starts with the gzip magic bytes (1f 8b). */
 export async function readMaybeGzip(path: string, what: string): Promise<Buffer> {
   const raw = await readWhole(path, what);
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
     try {
-      return gunzipSync(raw);
+      return await gunzip(raw); // in zlib's thread pool, off the JS thread
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new PfgmError(

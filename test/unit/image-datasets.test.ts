@@ -288,6 +288,16 @@ describe('zipDataset', () => {
     await using(await zipDataset(path, { labels: false }), async (ds) => expect(ds.info.labelDim).toBe(0));
   });
 
+  it('reads a ZIP64 archive (as EDM writes past 65,535 images) with its labels', async () => {
+    await using(await zipDataset(join(fixtures, 'zip', 'edm-zip64.zip')), async (ds) => {
+      expect(ds.info).toMatchObject({ shape: [1, 2, 3], count: 4, labelDim: 2 });
+      const b = await ds.read([3]);
+      // Image 3: value 40 * 3 + 3 * y + x.
+      expect([...b.data].map((v) => Math.round((v + 1) * 127.5))).toEqual([120, 121, 122, 123, 124, 125]);
+      expect([...(b.classes ?? [])]).toEqual([1]);
+    });
+  });
+
   it('reads a grayscale archive without labels', async () => {
     await using(await zipDataset(join(fixtures, 'zip', 'edm-gray-nolabels.zip')), async (ds) => {
       expect(ds.info.shape).toEqual([1, 2, 2]);
@@ -311,7 +321,9 @@ describe('zipDataset', () => {
       return path;
     };
     const png = rgb(2, 2, 0);
-    await expect(zipDataset(write('none.zip', [['a.txt', 'hi']]))).rejects.toThrow(/no \.png or \.jpg entries in .*none\.zip/);
+    await expect(zipDataset(write('none.zip', [['a.txt', 'hi']]))).rejects.toThrow(
+      /no \.png or \.jpg entries in .*none\.zip/,
+    );
     const vector = write('vector.zip', [
       ['a.png', png],
       ['dataset.json', '{"labels": [["a.png", [0.5, 1]]]}'],
