@@ -8,7 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { heun, karras, linePlot, samplePrior, slicedWasserstein, toySampler } from '../dist/index.js';
+import { heun, karras, samplePrior, slicedWasserstein, toySampler } from '../dist/index.js';
+import { linePlot } from '../dist/viz/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = 2;

@@ -291,27 +291,3 @@ export {
 } from './train/trainer.js';
 export { loadTrainingState, saveTrainingState } from './train/trainingState.js';
 export { VERSION } from './version.js';
-export {
-  type DrawTextOptions,
-  drawText,
-  GLYPH_ADVANCE,
-  GLYPH_HEIGHT,
-  GLYPH_WIDTH,
-  glyphRows,
-  hasGlyph,
-  LINE_HEIGHT,
-  textHeight,
-  textWidth,
-} from './viz/font.js';
-export { gridImage, type ImageGridOptions, imageGrid, toByte } from './viz/grid.js';
-export {
-  type LinePlotImage,
-  type LinePlotOptions,
-  type LineSeries,
-  lineImage,
-  linePlot,
-  PLOT_COLORS,
-  type PlotFrame,
-} from './viz/lines.js';
-export { type Rgb, type ScatterPlotOptions, scatterImage, scatterPlot } from './viz/scatter.js';
-export { formatTicks, type NiceTicksOptions, niceTicks } from './viz/ticks.js';
