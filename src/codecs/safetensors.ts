@@ -9,8 +9,8 @@
 
 import { PfgmError } from '../errors.js';
 
-/** Element types this reader and writer handle. */
-export type SafetensorsDtype = 'F32' | 'F64' | 'I32' | 'U8' | 'I64';
+/** Element types this reader and writer handle (F16 and BF16 as their raw 16-bit patterns). */
+export type SafetensorsDtype = 'F32' | 'F64' | 'F16' | 'BF16' | 'I32' | 'U8' | 'I64';
 
 /** One tensor of a safetensors file. */
 export interface SafetensorsEntry {
@@ -18,8 +18,11 @@ export interface SafetensorsEntry {
   dtype: SafetensorsDtype;
   /** Dimensions, outermost first. */
   shape: number[];
-  /** The values, copied out of the file into an aligned array. */
-  data: Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array;
+  /**
+   * The values, copied out of the file into an aligned array; F16 and BF16 as their 16-bit
+   * patterns (a Uint16Array; {@link floatValues} converts).
+   */
+  data: Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | BigInt64Array;
 }
 
 /** A decoded safetensors file. */
@@ -30,7 +33,42 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, I32: 4, U8: 1, I64: 8 };
+const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I32: 4, U8: 1, I64: 8 };
+
+/** Whether tensors of this element type hold floating-point values ({@link floatValues} reads them). */
+export function isFloatDtype(dtype: string): boolean {
+  return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || dtype === 'F64';
+}
+
+/** IEEE half-precision bits to a number. */
+function half(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/**
+ * A floating-point tensor's values as float32 (F32 as it is; F64 rounded; F16 and BF16 exactly,
+ * since both fit in float32).
+ *
+ * @throws PfgmError `ERR_PFGM_DTYPE` for an integer tensor.
+ */
+export function floatValues(t: SafetensorsEntry): Float32Array {
+  if (t.dtype === 'F32') return t.data as Float32Array;
+  if (t.dtype === 'F64') return Float32Array.from(t.data as Float64Array);
+  if (t.dtype === 'BF16') {
+    const bits = new Uint32Array((t.data as Uint16Array).length);
+    (t.data as Uint16Array).forEach((b, i) => {
+      bits[i] = b << 16;
+    });
+    return new Float32Array(bits.buffer);
+  }
+  if (t.dtype === 'F16') return Float32Array.from(t.data as Uint16Array, half);
+  throw new PfgmError('ERR_PFGM_DTYPE', `a ${t.dtype} tensor is not floating point`);
+}
 
 function bad(why: string): never {
   throw new PfgmError('ERR_PFGM_ARGUMENT', `not a valid safetensors file: ${why}`);
@@ -49,6 +87,9 @@ function typed(dtype: SafetensorsDtype, bytes: Uint8Array): SafetensorsEntry['da
       return new Int32Array(copy);
     case 'I64':
       return new BigInt64Array(copy);
+    case 'F16':
+    case 'BF16':
+      return new Uint16Array(copy);
     default:
       return new Uint8Array(copy);
   }

@@ -7,8 +7,7 @@
  * - the buffers (NCSN++'s `map_noise.freqs`) unprefixed, and for SongUNets the constant
  *   `*.resample_filter` buffers EDM registers on its up/down convolutions, so that the default set
  *   alone is a complete EDM state dict (`load_state_dict(strict=True)` accepts it);
- * - the raw (trained) weights under the prefix `raw.` (`raw.map_layer0.weight`), parameters only
- *   (left out with `{ raw: false }`, e.g. for an export);
+ * - the raw (trained) weights under `raw.` (`raw.map_layer0.weight`), unless `{ raw: false }`;
  * - `__metadata__` (string values): `format` = `pfgm-model`, `version` = `1`, `config` (JSON of
  *   {@link toNativeConfig}: EDM's snake_case names plus `kind`), `precond` (JSON
  *   `{sigma_data, D, d_aware_c_in}`, D = `"inf"` for EDM), `objective`, `dataset` (JSON of the
@@ -22,17 +21,15 @@
  * sd = safetensors.torch.load_file("model-000003.safetensors")
  * net.load_state_dict({k: v for k, v in sd.items() if not k.startswith("raw.")})   # EMA weights
  * ```
- * A state dict exported from PyTorch (EDM's names, no `raw.` set) loads with {@link loadModel}:
- * its raw weights are then the EMA ones; without pfgm's metadata pass `{ config }` (and
- * `sigmaData`, `D` when they are not EDM's 0.5 and Infinity).
- *
- * Every problem with a file is a {@link PfgmError} `ERR_PFGM_CHECKPOINT` that names the file and
- * says what to do; bad arguments to the save functions are `ERR_PFGM_ARGUMENT`.
+ * A PyTorch state dict (EDM's names, `model.`-prefixed or not, F32, F16, BF16 or F64, no `raw.`
+ * set) loads with {@link loadModel}, its EMA weights standing in for raw ones; without pfgm's
+ * metadata pass `{ config }` (and `sigmaData`, `D` when not EDM's 0.5 and Infinity). Every problem
+ * with a file is a {@link PfgmError} `ERR_PFGM_CHECKPOINT` naming the file and the fix.
  *
  * @module
  */
 import { dirname, resolve } from 'node:path';
-import { encodeSafetensors, type SafetensorsEntry, type SafetensorsFile } from '../codecs/safetensors.js';
+import { encodeSafetensors, type SafetensorsEntry } from '../codecs/safetensors.js';
 import type { DatasetInfo } from '../data/dataset.js';
 import { PfgmError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -50,11 +47,11 @@ import {
   toNativeConfig,
   validateNetworkConfig,
 } from './config.js';
+import { weightsFromFile } from './modelWeights.js';
 import {
   type CreateNetworkOptions,
   createNetwork,
   type Network,
-  type ParameterInfo,
   type PfgmSettings,
   type Precision,
   type TrainCounters,
@@ -65,7 +62,6 @@ import {
   canonical,
   checkFileVersion,
   countersFrom,
-  describeConfig,
   FILE_VERSION,
   f32,
   fail,
@@ -378,77 +374,6 @@ function metaFromMetadata(path: string, md: Record<string, string>, precond: Req
     meta[key] = jsonKeys.includes(key) ? (fromJson(path, key, value) as ModelMeta[string]) : value;
   }
   return meta;
-}
-
-/** Checks every tensor of a model file against the network and gathers the flat weight sets. */
-function weightsFromFile(
-  path: string,
-  file: SafetensorsFile,
-  net: Network,
-): { ema: Float32Array; raw: Float32Array | undefined; buffers: Float32Array } {
-  const params = net.parameters();
-  const bufferInfo = net.buffers();
-  const filters = resampleFilters(net.config);
-  const paramNames = new Set(params.map((p) => p.name));
-  const bufferNames = new Set(bufferInfo.map((b) => b.name));
-  const missing: string[] = [];
-  const wrong: string[] = [];
-  const unexpected: string[] = [];
-  const hasRaw = [...file.tensors.keys()].some((k) => k.startsWith('raw.') && paramNames.has(k.slice(4)));
-
-  const fill = (list: ParameterInfo[], prefix: string): Float32Array => {
-    const flat = new Float32Array(list.reduce((n, p) => Math.max(n, p.offset + p.numel), 0));
-    for (const p of list) {
-      const name = prefix + p.name;
-      const t = file.tensors.get(name);
-      if (t === undefined) missing.push(name);
-      else if (t.dtype !== 'F32') wrong.push(`${name} is ${t.dtype}, expected F32`);
-      else if (canonical(t.shape) !== canonical(p.shape))
-        wrong.push(`${name} has shape [${t.shape}], expected [${p.shape}]`);
-      else flat.set(t.data as Float32Array, p.offset);
-    }
-    return flat;
-  };
-  const ema = fill(params, '');
-  const raw = hasRaw ? fill(params, 'raw.') : undefined;
-  const buffers = fill(bufferInfo, '');
-
-  for (const [name, t] of file.tensors) {
-    const base = name.startsWith('raw.') ? name.slice(4) : name;
-    if (paramNames.has(base)) continue;
-    if (bufferNames.has(base)) continue; // a `raw.` copy of a buffer (a Python writer's) is ignored
-    const f = filters.get(base);
-    if (f === undefined) {
-      unexpected.push(name);
-      continue;
-    }
-    const values = t.data;
-    const same =
-      canonical(t.shape) === canonical(f.shape) &&
-      values.length === f.data.length &&
-      f.data.every((v, i) => Math.abs(Number(values[i]) - v) <= 1e-6);
-    if (!same)
-      wrong.push(
-        `${name} does not equal the resampleFilter [${net.config.kind === 'songunet' ? net.config.resampleFilter : ''}] of the config`,
-      );
-  }
-
-  if (missing.length + wrong.length + unexpected.length > 0) {
-    const list = (what: string, names: string[]) =>
-      names.length === 0
-        ? []
-        : [`${what} (${names.length}): ${names.slice(0, 5).join('; ')}${names.length > 5 ? '; ...' : ''}`];
-    fail(
-      `'${path}' does not fit the network ${describeConfig(net.config)}: ${[
-        ...list('missing tensors', missing),
-        ...list('wrong tensors', wrong),
-        ...list('unexpected tensors', unexpected),
-      ].join(
-        '. ',
-      )}. The file holds a different network or was cut short: load it with the config it was trained with (options.config for a file without pfgm metadata), or re-export it`,
-    );
-  }
-  return { ema, raw, buffers };
 }
 
 /** A model file checked completely against a network, not yet loaded into it. */
