@@ -28,6 +28,8 @@ export {
 export {
   decodeSafetensors,
   encodeSafetensors,
+  floatValues,
+  isFloatDtype,
   type SafetensorsDtype,
   type SafetensorsEntry,
   type SafetensorsFile,
