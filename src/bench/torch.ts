@@ -78,6 +78,9 @@ export interface TorchTwinOptions {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** The networks bench/torch_ref/edm_nets.py builds (its PRESETS). */
+export const TWIN_PRESETS: readonly string[] = ['ddpmpp-cifar10', 'ncsnpp-cifar10', 'ddpmpp-ffhq64', 'ddpmpp-small'];
+
 /** `bench/torch_gpu.py` of this package (dist/bench/ and src/bench/ are two levels below it). */
 export function torchTwinScript(): string {
   return resolve(here, '..', '..', 'bench', 'torch_gpu.py');
@@ -88,6 +91,9 @@ export function torchTwinScript(): string {
  * script, a failed run. Never throws.
  */
 export function runTorchTwin(o: TorchTwinOptions): TorchRun {
+  if (!TWIN_PRESETS.includes(o.network)) {
+    return { error: `the PyTorch twin has the presets ${TWIN_PRESETS.join(', ')}, not ${o.network}` };
+  }
   const python = o.python ?? process.env.PYTHON ?? 'python3';
   const script = torchTwinScript();
   if (!existsSync(script)) return { error: `the PyTorch twin ${script} is not in this installation` };

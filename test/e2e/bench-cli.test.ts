@@ -44,9 +44,34 @@ describe('pfgm bench', () => {
     // images/s is the batch over the median step (ms rounded to the microsecond).
     expect(Math.abs(j.pfgm.imagesPerSecond / (16 / (j.pfgm.ms / 1000)) - 1)).toBeLessThan(1e-3);
     expect(Number.isFinite(j.pfgm.loss.first)).toBe(true);
-    if (torchOk) expect(j.vsEager).toBeGreaterThan(0);
-    else expect(j.torch.error).toMatch(/has no torch: install it/);
+    // The twin knows EDM's presets only; without torch it says how to get it.
+    expect(j.torch.error).toMatch(torchOk ? /has the presets .*ddpmpp-small, not mlp/ : /has no torch: install it/);
   }, 120_000);
+
+  it.skipIf(!torchOk)(
+    'runs the PyTorch twin in the same invocation (needs torch)',
+    () => {
+      const r = pfgm([
+        'bench',
+        'train',
+        '--network',
+        'ddpmpp-small',
+        '--batch',
+        '2',
+        '--repeats',
+        '1',
+        '--warmup',
+        '1',
+        '--torch',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.torch.eager.train_images_per_s).toBeGreaterThan(0);
+      expect(j.vsEager).toBeCloseTo(j.pfgm.imagesPerSecond / j.torch.eager.train_images_per_s, 2);
+    },
+    180_000,
+  );
 
   it('times sampling, appends results to a file, and compares two', () => {
     const a = join(work, 'a.jsonl');
