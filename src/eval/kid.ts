@@ -26,8 +26,9 @@ export interface KidResult {
   kid: number;
   /** The standard deviation over subsets. */
   std: number;
-  /** Subsets and their size. */
+  /** Subsets averaged. */
   subsets: number;
+  /** Vectors per subset from each set. */
   subsetSize: number;
 }
 
