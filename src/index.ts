@@ -116,6 +116,7 @@ export {
   inceptionTensors,
   loadInception,
 } from './eval/inception.js';
+export { type KidOptions, type KidResult, kid } from './eval/kid.js';
 export { type NllOptions, type NllResult, nll } from './eval/nll.js';
 export {
   knnRadii,
@@ -127,6 +128,8 @@ export {
   datasetStats,
   type FeatureExtractor,
   inceptionExtractor,
+  type KeepingExtractor,
+  keeping,
   type StreamedStats,
   sampledStats,
 } from './eval/streamed.js';

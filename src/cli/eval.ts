@@ -15,8 +15,9 @@ import { energyDistance, slicedWasserstein } from '../eval/distances.js';
 import { readFidStats, writeFidStats } from '../eval/fidStats.js';
 import { type FeatureStats, frechetDistance } from '../eval/frechet.js';
 import { INCEPTION_FEATURES, loadInception } from '../eval/inception.js';
+import { kid } from '../eval/kid.js';
 import { nll } from '../eval/nll.js';
-import { datasetStats, type FeatureExtractor, inceptionExtractor, sampledStats } from '../eval/streamed.js';
+import { datasetStats, type FeatureExtractor, inceptionExtractor, keeping, sampledStats } from '../eval/streamed.js';
 import { loadModel } from '../models/modelFile.js';
 import type { Network } from '../models/network.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
@@ -25,7 +26,9 @@ import { epochOrder } from '../train/order.js';
 import { commandArgs } from './args.js';
 import { listSnapshots, type SweepRow, writeSweep } from './evalSweep.js';
 
-const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'nll'] as const;
+const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'kid', 'nll'] as const;
+/** Rows of Inception features per side that KID is computed from. */
+const KID_FEATURES = 2000;
 type Metric = (typeof METRICS)[number];
 
 /** The help text of `pfgm eval`. */
@@ -48,6 +51,8 @@ Metrics (--metric a,b,...; default: sw,energy for vectors, fd,pr for images):
   pr        precision and recall (Kynkäänniemi et al., k = 3) in the same feature space
   fid       FID with Inception-v3: needs --inception FILE (docs/fid.md says how to convert the
             standard weights)
+  kid       KID (kernel Inception distance, unbiased in the set size) from the same features:
+            100 subsets of up to 1000 of the first ${KID_FEATURES} images of each side; needs --data
   nll       negative log-likelihood in bits per dimension (probability-flow ODE with a
             Hutchinson trace estimate) of --nll-count real samples
 
@@ -191,10 +196,10 @@ export async function evalCommand(args: string[]): Promise<number> {
       if (!METRICS.includes(m)) throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m}: use ${METRICS.join(', ')}`);
       if ((m === 'sw' || m === 'energy') && image)
         throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} is for vectors; images use fd, pr or fid`);
-      if ((m === 'fd' || m === 'pr' || m === 'fid') && !image)
+      if ((m === 'fd' || m === 'pr' || m === 'fid' || m === 'kid') && !image)
         throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} is for images; vectors use sw or energy`);
-      if (m === 'fid' && values.inception === undefined)
-        throw new PfgmError('ERR_PFGM_ARGUMENT', '--metric fid needs --inception FILE (docs/fid.md)');
+      if ((m === 'fid' || m === 'kid') && values.inception === undefined)
+        throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} needs --inception FILE (docs/fid.md)`);
       if (m !== 'fid' && data === undefined)
         throw new PfgmError('ERR_PFGM_ARGUMENT', `--metric ${m} needs --data SRC (--ref serves fid only)`);
     }
@@ -278,11 +283,14 @@ async function sampleMetrics(
   o: SampleMetricsOptions,
 ): Promise<{ info: Record<string, unknown>; metrics: Record<string, number> }> {
   const shape = net.sampleShape;
+  const wantKid = metrics.includes('kid');
   const inception =
-    o.inception === undefined || !metrics.includes('fid') ? undefined : await loadInception(o.inception);
+    o.inception === undefined || !(metrics.includes('fid') || wantKid) ? undefined : await loadInception(o.inception);
   try {
     const streamed: FeatureExtractor[] = [];
-    const fidAt = inception === undefined ? -1 : streamed.push(inceptionExtractor(inception, shape)) - 1;
+    const fakeKept =
+      inception === undefined ? undefined : keeping(inceptionExtractor(inception, shape), wantKid ? KID_FEATURES : 0);
+    const fidAt = fakeKept === undefined ? -1 : streamed.push(fakeKept) - 1;
     const fdAt = metrics.includes('fd') ? streamed.push(await classifierExtractor(o.classifier)) - 1 : -1;
     const hold = metrics.some((m) => m === 'sw' || m === 'energy' || m === 'pr');
     const fake = hold ? new Float32Array(o.count * net.sampleSize) : undefined;
@@ -308,18 +316,27 @@ async function sampleMetrics(
     const result: Record<string, number> = {};
     // The real side: reference statistics from a file, or the same streamed features of the
     // seeded real subset.
-    const realExtractors = streamed.filter((_, k) => !(k === fidAt && o.ref !== undefined));
+    // The real side's Inception pass keeps its own first rows for KID.
+    const realKept =
+      inception === undefined ? undefined : keeping(inceptionExtractor(inception, shape), wantKid ? KID_FEATURES : 0);
+    const realExtractors = streamed
+      .map((e, k) => (k === fidAt ? realKept : e))
+      .filter((e, k): e is FeatureExtractor => e !== undefined && !(k === fidAt && o.ref !== undefined && !wantKid));
     const real =
       data !== undefined && realExtractors.length > 0
         ? await datasetStats(data, realExtractors, { count: o.count, batch: o.batch, seed: o.seed })
         : undefined;
     const realStats = (k: number) =>
-      real?.stats[realExtractors.indexOf(streamed[k] as FeatureExtractor)] as FeatureStats;
-    if (fidAt >= 0) {
+      real?.stats[realExtractors.indexOf((k === fidAt ? realKept : streamed[k]) as FeatureExtractor)] as FeatureStats;
+    if (fidAt >= 0 && metrics.includes('fid')) {
       const ref = o.ref !== undefined ? await readFidStats(o.ref) : realStats(fidAt);
       result.fid = await frechetDistance(s.stats[fidAt] as FeatureStats, ref);
     }
     if (fdAt >= 0) result.fd = await frechetDistance(s.stats[fdAt] as FeatureStats, realStats(fdAt));
+    if (wantKid && fakeKept !== undefined && realKept !== undefined) {
+      const k = kid(fakeKept.kept(), realKept.kept(), INCEPTION_FEATURES, { seed: o.seed });
+      Object.assign(result, { kid: k.kid, kidStd: k.std });
+    }
     if (fake !== undefined && data !== undefined) {
       const realAll = await realSubset(data, o.count, o.seed);
       const dim = net.sampleSize;

@@ -93,3 +93,36 @@ export async function datasetStats(
   }
   return accumulate(batches(), extractors);
 }
+
+/** A {@link FeatureExtractor} that also keeps the first `cap` rows it computed (for KID). */
+export interface KeepingExtractor extends FeatureExtractor {
+  /** The rows kept so far, `kept().length / dim` of them. */
+  kept(): Float32Array;
+}
+
+/** Wraps `e` so that the first `cap` feature rows it computes are kept. */
+export function keeping(e: FeatureExtractor, cap: number): KeepingExtractor {
+  const parts: Float32Array[] = [];
+  let rows = 0;
+  return {
+    dim: e.dim,
+    async features(images, count) {
+      const f = await e.features(images, count);
+      if (rows < cap) {
+        const take = Math.min(count, cap - rows);
+        parts.push(f.slice(0, take * e.dim));
+        rows += take;
+      }
+      return f;
+    },
+    kept() {
+      const out = new Float32Array(rows * e.dim);
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    },
+  };
+}

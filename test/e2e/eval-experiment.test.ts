@@ -77,7 +77,7 @@ describe('pfgm eval', () => {
       '--steps',
       '2',
       '--metric',
-      'fd,pr,fid',
+      'fd,pr,fid,kid',
       '--inception',
       inception,
     ]);
@@ -87,6 +87,8 @@ describe('pfgm eval', () => {
     expect(m.precision).toBeGreaterThanOrEqual(0);
     expect(m.recall).toBeLessThanOrEqual(1);
     expect(m.fid).toBeGreaterThan(0);
+    expect(Number.isFinite(m.kid)).toBe(true);
+    expect(m.kidStd).toBeGreaterThanOrEqual(0);
 
     // fid.py-style reference statistics of the same 8 real images (another batch size), then the
     // FID against them: the streamed statistics agree to round-off, so the two FIDs do too.
