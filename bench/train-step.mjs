@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { native } from '../dist/addon/load.js';
+import { benchTrain } from '../dist/bench/measure.js';
 import { createNetwork, getDeviceInfo } from '../dist/index.js';
 
 const { values } = parseArgs({
@@ -37,18 +38,17 @@ const round = (v) => (v === null || v === undefined ? null : Math.round(v * 100)
 const ratio = (a, b) => (b ? Math.round((a / b) * 1000) / 1000 : null);
 
 async function timePfgm(network, batch, steps, warmup) {
-  const net = createNetwork(network, { seed: 0 });
-  const per = net.sampleSize;
-  const y = new Float32Array(batch * per);
-  for (let i = 0; i < y.length; i++) y[i] = Math.sin(i * 12.9898) * 0.9; // fixed data in [-1, 1]
-  const stepMs = [];
+  // The training step is timed by the code behind `pfgm bench train` (src/bench/measure.ts).
   let profile = null;
-  for (let s = 0; s < warmup + steps; s++) {
-    if (s === warmup) native().Network.profile(); // drop the warm-up's stage timings
-    const t0 = process.hrtime.bigint();
-    await net.trainStep(y, { D, seed: 1, lr: 2e-4 });
-    if (s >= warmup) stepMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
+  const t = await benchTrain({
+    network,
+    device: 'cpu',
+    batch,
+    repeats: steps,
+    warmup,
+    D,
+    onWarm: () => native().Network.profile(),
+  });
   if (process.env.PFGM_PROFILE === '1') {
     profile = Object.fromEntries(
       Object.entries(native().Network.profile())
@@ -56,6 +56,10 @@ async function timePfgm(network, batch, steps, warmup) {
         .map(([k, v]) => [k, round(v / steps)]),
     );
   }
+  // The forward pass alone (EMA weights), which pfgm bench does not time.
+  const net = createNetwork(network, { seed: 0 });
+  const y = new Float32Array(batch * net.sampleSize);
+  for (let i = 0; i < y.length; i++) y[i] = Math.sin(i * 12.9898) * 0.9;
   const sigma = new Float32Array(batch).fill(1);
   const fwdMs = [];
   for (let s = 0; s < warmup + steps; s++) {
@@ -63,9 +67,8 @@ async function timePfgm(network, batch, steps, warmup) {
     await net.denoise(y, sigma, { weights: 'ema' });
     if (s >= warmup) fwdMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  const params = net.paramCount;
   net.dispose();
-  return { ms: median(stepMs), all: stepMs.map(round), forwardMs: median(fwdMs), params, profile };
+  return { ms: t.ms, all: t.msAll.map(round), forwardMs: median(fwdMs), params: t.params, profile };
 }
 
 function timeTorch(network, batch, steps, warmup) {

@@ -30,6 +30,8 @@ export interface BenchOptions {
   warmup?: number;
   /** Augmented dimensions of the training noise (default 128). */
   D?: number;
+  /** Called once the warm-up is over, before the first timed repetition (e.g. to reset a profiler). */
+  onWarm?: () => void;
 }
 
 /** Options of {@link benchSample}. */
@@ -142,6 +144,7 @@ export async function benchTrain(options: BenchOptions = {}): Promise<BenchResul
     const ms: number[] = [];
     const losses: number[] = [];
     for (let s = 0; s < warmup + repeats; s++) {
+      if (s === warmup) options.onWarm?.();
       const t0 = performance.now();
       const r = await n.net.trainStep(y, { D: options.D ?? 128, seed: s, lr: 2e-4 });
       const dt = performance.now() - t0;
@@ -166,6 +169,7 @@ export async function benchSample(options: SampleBenchOptions = {}): Promise<Ben
     const ms: number[] = [];
     let nfe = 0;
     for (let i = 0; i < warmup + repeats; i++) {
+      if (i === warmup) options.onWarm?.();
       const t0 = performance.now();
       const r = await sample(n.net, { count: batch, steps, solver: 'heun', seed: i });
       const dt = performance.now() - t0;
