@@ -188,8 +188,8 @@ export function decodeNpyValues(
   }
 }
 
-/** IEEE 754 half to number. */
-function half(h: number): number {
+/** IEEE 754 half-precision bits to a number (also safetensors' F16). */
+export function half(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;

@@ -8,6 +8,7 @@
  */
 
 import { PfgmError } from '../errors.js';
+import { half } from './npy.js';
 
 /** Element types this reader and writer handle (F16 and BF16 as their raw 16-bit patterns). */
 export type SafetensorsDtype = 'F32' | 'F64' | 'F16' | 'BF16' | 'I32' | 'U8' | 'I64';
@@ -38,16 +39,6 @@ const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, F16: 2, BF16: 
 /** Whether tensors of this element type hold floating-point values ({@link floatValues} reads them). */
 export function isFloatDtype(dtype: string): boolean {
   return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || dtype === 'F64';
-}
-
-/** IEEE half-precision bits to a number. */
-function half(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /**

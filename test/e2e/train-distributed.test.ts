@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/models/modelFile.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import type { TrainerState } from '../../src/train/trainer.js';
+import { savedWeights } from '../helpers/modelWeights.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'bin', 'pfgm.js');
@@ -56,17 +56,6 @@ const recipe = (steps: number, resume = false) => [
   String(steps),
 ];
 
-async function weights(dir: string): Promise<{ raw: Float32Array; ema: Float32Array }> {
-  const raw = await loadModel(dir, { weights: 'raw' });
-  const ema = await loadModel(dir, { weights: 'ema' });
-  try {
-    return { raw: raw.net.flatWeights().raw, ema: ema.net.flatWeights().raw };
-  } finally {
-    raw.net.dispose();
-    ema.net.dispose();
-  }
-}
-
 function maxDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
   let m = 0;
@@ -93,7 +82,7 @@ describe('pfgm train --nproc-per-node', () => {
   it('2 ranks equal one process with --micro-batch 6 bit for bit, and report the global loss', async () => {
     const single = one('micro6', ['--micro-batch', '6']);
     const dist = one('ranks2', ['--nproc-per-node', '2']);
-    const [a, b] = [await weights(single), await weights(dist)];
+    const [a, b] = [await savedWeights(single), await savedWeights(dist)];
     expect(maxDiff(a.raw, b.raw)).toBe(0);
     expect(maxDiff(a.ema, b.ema)).toBe(0);
     const stats = (dir: string) =>
@@ -108,12 +97,12 @@ describe('pfgm train --nproc-per-node', () => {
   });
 
   it('3 ranks (each with --micro-batch 2) agree with one process at the whole batch within the bound', async () => {
-    const whole = await weights(one('whole'));
-    const three = await weights(one('ranks3', ['--nproc-per-node', '3', '--micro-batch', '2']));
+    const whole = await savedWeights(one('whole'));
+    const three = await savedWeights(one('ranks3', ['--nproc-per-node', '3', '--micro-batch', '2']));
     const d = maxDiff(whole.raw, three.raw);
     expect(d).toBeLessThanOrEqual(bound(steps));
     // Not vacuous: another seed is far outside the bound.
-    const other = await weights(one('seed1', ['--seed', '1']));
+    const other = await savedWeights(one('seed1', ['--seed', '1']));
     expect(maxDiff(whole.raw, other.raw)).toBeGreaterThan(100 * bound(steps));
   });
 
@@ -132,7 +121,7 @@ describe('pfgm train --nproc-per-node', () => {
       ckpt.net.dispose();
       straight.net.dispose();
     }
-    const d = maxDiff((await weights(dir)).raw, (await weights(join(work, 'whole'))).raw);
+    const d = maxDiff((await savedWeights(dir)).raw, (await savedWeights(join(work, 'whole'))).raw);
     expect(d).toBeLessThanOrEqual(bound(steps));
   });
 });

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/models/modelFile.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import type { TrainerState } from '../../src/train/trainer.js';
+import { savedWeights } from '../helpers/modelWeights.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'pfgm-train-resume-'));
@@ -22,17 +22,6 @@ function pfgm(args: string[]) {
 }
 
 const common = ['--data', 'toy:moons', '--network', 'mlp', '--D', '64', '--json', '--sample-every', '0'];
-
-async function weights(dir: string) {
-  const raw = await loadModel(dir, { weights: 'raw' });
-  const ema = await loadModel(dir, { weights: 'ema' });
-  try {
-    return { raw: raw.net.flatWeights().raw, ema: ema.net.flatWeights().raw };
-  } finally {
-    raw.net.dispose();
-    ema.net.dispose();
-  }
-}
 
 describe('pfgm train --resume', () => {
   it('keeps the saved schedule: equal to an uninterrupted run with the saved hyperparameters', async () => {
@@ -62,8 +51,8 @@ describe('pfgm train --resume', () => {
       String(saved.options?.lrRampupKimg),
     ]);
     expect(straight.code, straight.stderr).toBe(0);
-    const wa = await weights(a);
-    const wb = await weights(b);
+    const wa = await savedWeights(a);
+    const wb = await savedWeights(b);
     expect(Buffer.from(wa.raw.buffer).equals(Buffer.from(wb.raw.buffer))).toBe(true);
     expect(Buffer.from(wa.ema.buffer).equals(Buffer.from(wb.ema.buffer))).toBe(true);
   }, 180_000);
