@@ -47,13 +47,11 @@ const fd = async (x) => (await imageMetrics(real, x)).fd;
 
 // The twin reads the training images and each seed's order from .npy files pfgm writes.
 let imagesNpy;
-function twinInputs(seed) {
+async function twinInputs(seed) {
   if (imagesNpy === undefined) {
     imagesNpy = join(work, 'train.npy');
-    return train.read(Array.from({ length: train.info.count }, (_, i) => i)).then((b) => {
-      writeFileSync(imagesNpy, encodeNpy(b.data, [train.info.count, 1, 28, 28]));
-      return twinInputs(seed);
-    });
+    const b = await train.read(Array.from({ length: train.info.count }, (_, i) => i));
+    writeFileSync(imagesNpy, encodeNpy(b.data, [train.info.count, 1, 28, 28]));
   }
   const order = new Float32Array(steps * batch);
   for (let at = 0, epoch = 0; at < order.length; epoch++) {
@@ -62,7 +60,7 @@ function twinInputs(seed) {
   }
   const orderNpy = join(work, `order-${seed}.npy`);
   writeFileSync(orderNpy, encodeNpy(order, [order.length]));
-  return Promise.resolve(orderNpy);
+  return orderNpy;
 }
 
 const pfgmRuns = [];
