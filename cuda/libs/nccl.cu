@@ -189,13 +189,18 @@ class NcclCollectives : public dist::Collectives {
     begin();
     const int64_t bucket =
         static_cast<int64_t>(std::max<size_t>(bucket_bytes() / sizeof(float), 1));
-    for (int64_t at = 0; at < count; at += bucket) {
-      const size_t n = static_cast<size_t>(std::min(bucket, count - at));
-      nccl(api_->AllReduce(data + at, data + at, n, ncclFloat32,
-                           op == dist::ReduceOp::kMean ? ncclAvg : ncclSum, comm_, stream_),
-           "ncclAllReduce");
-    }
+    for (int64_t at = 0; at < count; at += bucket)
+      reduce(data + at, std::min(bucket, count - at), op);
     finish("all-reduce");
+  }
+
+  // Overlap (docs/distributed.md, "GPUs"): buckets are launched from the end of the buffer, as
+  // backward finishes them, each after an event that orders it behind the backward work issued so
+  // far; finish() launches the rest and waits as all_reduce does. Buckets keep all_reduce's
+  // boundaries, so the reduced bits are the same.
+  std::unique_ptr<dist::PendingAllReduce> start_all_reduce(float* data, int64_t count,
+                                                           dist::ReduceOp op) override {
+    return std::make_unique<Pending>(*this, data, count, op);
   }
 
   void broadcast(float* data, int64_t count, int root) override {
@@ -251,6 +256,51 @@ class NcclCollectives : public dist::Collectives {
   }
 
  private:
+  class Pending : public dist::PendingAllReduce {
+   public:
+    Pending(NcclCollectives& group, float* data, int64_t count, dist::ReduceOp op)
+        : group_(group),
+          data_(data),
+          count_(count),
+          op_(op),
+          bucket_(static_cast<int64_t>(std::max<size_t>(bucket_bytes() / sizeof(float), 1))),
+          unlaunched_((count + bucket_ - 1) / bucket_) {}
+
+    void ready_from(int64_t from) override {
+      int64_t first = unlaunched_;
+      while (first > 0 && (first - 1) * bucket_ >= from) --first;
+      if (first == unlaunched_) return;
+      std::lock_guard<std::mutex> lock(group_.mu_);
+      group_.begin();
+      for (int64_t b = unlaunched_ - 1; b >= first; --b) {
+        const int64_t at = b * bucket_;
+        group_.reduce(data_ + at, std::min(bucket_, count_ - at), op_);
+      }
+      unlaunched_ = first;
+    }
+
+    void finish() override {
+      if (count_ == 0) return;
+      ready_from(0);
+      std::lock_guard<std::mutex> lock(group_.mu_);
+      group_.finish("all-reduce");
+    }
+
+   private:
+    NcclCollectives& group_;
+    float* data_;
+    int64_t count_;
+    dist::ReduceOp op_;
+    int64_t bucket_;
+    int64_t unlaunched_;  // buckets [0, unlaunched_) wait for backward
+  };
+
+  void reduce(float* data, int64_t count, dist::ReduceOp op) {
+    nccl(api_->AllReduce(data, data, static_cast<size_t>(count), ncclFloat32,
+                         op == dist::ReduceOp::kMean ? ncclAvg : ncclSum, comm_, stream_),
+         "ncclAllReduce");
+  }
+
   // The collectives run on their own stream, after the engine's work so far (the backward pass
   // that filled the gradients) and before the engine's next (the optimizer).
   void begin() {

@@ -6,7 +6,9 @@
 // process with --micro-batch at half the batch (the fake sums in rank order, as micro-batches
 // accumulate), the gradient buffer must go in buckets no larger than PFGM_NCCL_BUCKET_MB, on the
 // ranks' own NCCL streams, after the engine's work (an event the NCCL stream waits for) and
-// before the engine's next (an event the engine waits for).
+// before the engine's next (an event the engine waits for). With the heavy ops logged too
+// (PFGM_FAKECUDA_LOG_OPS), the buckets must start while backward still runs: last bucket first,
+// as soon as the modules that write it have run, each behind an event on the engine stream.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -28,6 +30,7 @@ type FakeAddon = NativeAddon & { fakeCollectiveLog(): string[] };
 process.env.PFGM_NCCL_LIBRARY = file;
 process.env.PFGM_NCCL_BUCKET_MB = String(1000 / 2 ** 20); // 1000 bytes: 250 floats a bucket
 const BUCKET = 250;
+process.env.PFGM_FAKECUDA_LOG_OPS = '1';
 const fake = present ? (createRequire(import.meta.url)(file) as FakeAddon) : undefined;
 
 const config = preset('mlp', { features: 2, hidden: 32, numBlocks: 2 });
@@ -138,6 +141,88 @@ describe.skipIf(!present)('NCCL glue over a fake NCCL (cuda/libs/nccl.cu)', () =
       for (const g of groups) g.close();
     }
   }, 120_000);
+
+  // Per network: its config, one sample's size, and the op whose calls mark backward's progress.
+  const overlapCases = [
+    { name: 'mlp', config: { ...config, dropout: 0.1 }, per: 2, op: 'op linear_backward' },
+    {
+      name: 'SongUNet',
+      config: preset('ddpmpp-small', {
+        modelChannels: 8,
+        channelMult: [1, 2],
+        numBlocks: 1,
+        imgResolution: 8,
+        attnResolutions: [4],
+      }),
+      per: 64,
+      op: 'op conv2d_backward',
+    },
+  ] as const;
+  for (const c of overlapCases) {
+    it(`${c.name}: starts reducing the gradient buckets while backward runs, last bucket first, with the same result`, async () => {
+      const addon = fake as FakeAddon;
+      const h = await addon.initDistributed({
+        rank: 0,
+        worldSize: 1,
+        masterAddr: '127.0.0.1',
+        masterPort: await freePort(),
+        timeoutSeconds: 30,
+        backend: 'nccl',
+      });
+      const group = new DistributedGroup(h, 0);
+      const net = redirectedNetwork(
+        c.config,
+        { D: options.D, seed: options.seed },
+        (x) => new addon.Network({ ...x, device: 'cuda' } as never),
+      ).net;
+      const reference = createNetwork(c.config, { D: options.D, seed: options.seed });
+      try {
+        net.attachDistributed(group);
+        const b = 4;
+        const params = reference.paramCount;
+        const launches = Math.ceil(params / BUCKET);
+        for (let step = 0; step < 2; step++) {
+          const y = Float32Array.from({ length: b * c.per }, (_, i) => Math.cos(i * 0.29 + step));
+          addon.fakeCollectiveLog();
+          const r = await net.trainStep(y, options);
+          const log = addon.fakeCollectiveLog();
+          const one = await reference.trainStep(y, options);
+          // A group of one averages over one rank: the same bits as no group at all.
+          expect(r.loss).toBe(one.loss);
+          expect(r.gradNorm).toBe(one.gradNorm);
+
+          const buckets = log.flatMap((l, i) => (/^ncclAllReduce count \d+ f32 avg/.test(l) ? [i] : []));
+          const sizes = buckets.map((i) => Number(/count (\d+)/.exec(log[i] as string)?.[1]));
+          expect(sizes.reduce((a, n) => a + n, 0)).toBe(params);
+          expect(sizes).toHaveLength(launches);
+          // Last bucket first (the only partial one), then the full ones towards the start.
+          expect(sizes[0]).toBe(params - (launches - 1) * BUCKET);
+          expect(sizes.slice(1).every((n) => n === BUCKET)).toBe(true);
+          // Overlap: buckets were issued between backward's first weight gradient and its last.
+          const backward = log.flatMap((l, i) => (l === c.op ? [i] : []));
+          expect(backward.length).toBeGreaterThan(2);
+          const first = buckets[0] as number;
+          expect(first).toBeGreaterThan(backward[0] as number);
+          expect(first).toBeLessThan(backward.at(-1) as number);
+          // Every bucket waits for an event recorded on the engine stream after the backward work
+          // issued before its launch.
+          for (const i of buckets) {
+            const wait = log.slice(0, i).findLastIndex((l) => l.startsWith('wait stream@'));
+            expect(wait).toBeGreaterThan(-1);
+            const event = (log[wait] as string).split(' for ')[1];
+            const record = log.slice(0, wait).findLastIndex((l) => l === `record ${event} on engine`);
+            expect(record).toBeGreaterThan(-1);
+            expect(log.slice(record, i).includes(c.op)).toBe(false);
+          }
+        }
+        expect(net.flatWeights().raw).toEqual(reference.flatWeights().raw);
+      } finally {
+        net.dispose();
+        reference.dispose();
+        group.close();
+      }
+    }, 60_000);
+  }
 
   it('refuses Gloo for a GPU network and NCCL for a CPU one', async () => {
     const addon = fake as FakeAddon;

@@ -13,6 +13,18 @@ namespace pfgm::dist {
 
 enum class ReduceOp { kSum, kMean };
 
+// A gradient all-reduce that backward feeds as it goes (docs/distributed.md, "GPUs"): a backend
+// that can overlap starts reducing the parts of the buffer that are final while the rest of the
+// backward pass still computes. Every rank must make the same calls in the same order.
+class PendingAllReduce {
+ public:
+  virtual ~PendingAllReduce() = default;
+  // data[from, count) is final: its reduction may start.
+  virtual void ready_from(int64_t from) = 0;
+  // The whole buffer is final: completes the reduction (as all_reduce does).
+  virtual void finish() = 0;
+};
+
 class Collectives {
  public:
   virtual ~Collectives() = default;
@@ -30,6 +42,11 @@ class Collectives {
   // out[r * count + k] = rank r's in[k].
   virtual void all_gather_host(const double* in, int64_t count, double* out) = 0;
   virtual void barrier() = 0;
+  // An all_reduce of `data` started before its values are all final. The default starts nothing
+  // early: finish() runs all_reduce (Gloo reduces host memory on the calling thread, which is
+  // busy with backward anyway).
+  virtual std::unique_ptr<PendingAllReduce> start_all_reduce(float* data, int64_t count,
+                                                             ReduceOp op);
 };
 
 // How a rank joins the group (docs/distributed.md, "Rendezvous").

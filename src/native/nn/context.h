@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "buffer.h"
+#include "grads_ready.h"
 
 namespace pfgm::nn {
 
@@ -20,6 +21,9 @@ struct Context {
   uint64_t seed = 0;      // dropout streams: (seed, sample_offset + i, step, site)
   uint64_t sample_offset = 0;
   uint32_t step = 0;
+  // Told while backward runs how far the gradient buffer is final (grads_ready.h); null unless a
+  // data-parallel step overlaps its reduction with backward.
+  GradientsReady* grads_ready = nullptr;
 
   const float* p(int64_t offset) const { return params + offset; }
   float* g(int64_t offset) const { return grads + offset; }

@@ -21,20 +21,34 @@ Mlp::Mlp(const MlpConfig& c) : cfg_(c) {
   const Scope root{};
   mapping_ = Mapping(
       ps_, MappingSpec{c.noise_channels, c.emb_channels, c.label_dim, 0, false, c.label_dropout});
+  int64_t begin = ps_.param_count();
+  auto module_end = [&] {
+    const int id = ready_.add_module(begin, ps_.param_count());
+    begin = ps_.param_count();
+    return id;
+  };
   in_proj_ = Linear(ps_, root.sub("in_proj"), c.features, c.hidden, true, init);
+  in_id_ = module_end();
   blocks_.resize(static_cast<size_t>(c.num_blocks));
   for (int64_t i = 0; i < c.num_blocks; ++i) {
     const Scope b = root.sub("blocks").sub(std::to_string(i));
     blocks_[i].fc0 = Linear(ps_, b.sub("fc0"), c.hidden, c.hidden, true, init);
     blocks_[i].affine = Linear(ps_, b.sub("affine"), c.emb_channels, c.hidden, true, init);
     blocks_[i].fc1 = Linear(ps_, b.sub("fc1"), c.hidden, c.hidden, true, init_zero);
+    block_ids_.push_back(module_end());
   }
   out_proj_ = Linear(ps_, root.sub("out_proj"), c.hidden, cfg_.out_features, true, init_zero);
+  out_id_ = module_end();
+  ready_.seal(ps_.param_count());
 }
 
 void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
                   const float* class_labels, const float*, float* out) {
   const int64_t n = n_ = ctx.batch, hd = cfg_.hidden;
+  ready_.start_pass();
+  ready_.used(in_id_);
+  ready_.used(out_id_);
+  for (const int id : block_ids_) ready_.used(id);
   const float* emb = mapping_.forward(ctx, n, noise_labels, class_labels, nullptr);
 
   const int64_t cnt = n * hd;
@@ -76,6 +90,7 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
   float* gh = ctx.ensure(gh_, cnt);
   float* ga = ctx.ensure(ga_, cnt);
   out_proj_.backward(ctx, dout, ga);
+  ready_.finished(ctx, out_id_);
   ctx.be().silu_backward(cnt, act_out_.data(), ga, gh);  // gh: gradient at the residual stream
   float* demb = ctx.ensure(demb_, n * ec);
   ctx.be().fill(n * ec, 0.0f, demb);
@@ -97,8 +112,10 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     ctx.be().silu_backward(cnt, b.h_in.data(), ga, gt);
     ctx.be().axpby(cnt, 1.0f, gh, 1.0f, gt,
                    gh);  // residual: h_in feeds both fc0's branch and h_out
+    ready_.finished(ctx, block_ids_[k]);
   }
   in_proj_.backward(ctx, gh, dx);
+  ready_.finished(ctx, in_id_);
   mapping_.backward(ctx, demb);
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backbone.h"
+#include "grads_ready.h"
 #include "layers.h"
 #include "mapping.h"
 
@@ -48,6 +49,10 @@ class Mlp : public Backbone {
   Mapping mapping_;
   Linear in_proj_, out_proj_;
   std::vector<Block> blocks_;
+  // Backward finishes out_proj, the blocks from the last, then in_proj: each is one module.
+  ReadyTracker ready_;
+  int in_id_ = -1, out_id_ = -1;
+  std::vector<int> block_ids_;
   int64_t n_ = 0;
   Buffer tmp_, h0_, h_out_, act_out_;
   Buffer gh_, ga_, gb_, gc_, demb_, ge_;

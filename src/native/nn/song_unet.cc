@@ -47,6 +47,11 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
   mapping_ = Mapping(ps_, MappingSpec{noise_channels_, emb_channels_, c.label_dim, c.augment_dim,
                                       c.embedding_type == "fourier", c.label_dropout});
 
+  int64_t begin = ps_.param_count();
+  auto tracked = [&](std::vector<int>& ids) {
+    ids.push_back(ready_.add_module(begin, ps_.param_count()));
+    begin = ps_.param_count();
+  };
   uint32_t site = 0;
   auto block = [&](const Scope& s, int64_t cin, int64_t cout, bool attention, bool up, bool down) {
     UNetBlockSpec spec;
@@ -60,11 +65,13 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
     spec.resample_filter = c.resample_filter;
     spec.dropout_site = site++;
     blocks_.push_back(std::make_unique<UNetBlock>(ps_, s, spec));
+    tracked(block_ids_);
     return Item{Kind::kBlock, static_cast<int>(blocks_.size() - 1)};
   };
   auto conv = [&](Kind kind, const Scope& s, int64_t cin, int64_t cout, int64_t k, ResampleSpec rs,
                   InitSpec in) {
     convs_.push_back(std::make_unique<Conv2d>(ps_, s, cin, cout, k, true, rs, in));
+    tracked(conv_ids_);
     return Item{kind, static_cast<int>(convs_.size() - 1)};
   };
 
@@ -130,12 +137,14 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
       }
       norms_.push_back(
           std::make_unique<GroupNorm>(ps_, dec.sub(res_name(res, "aux_norm")), cout, 1e-6f));
+      tracked(norm_ids_);
       dec_.push_back(Item{Kind::kAuxNorm, static_cast<int>(norms_.size() - 1)});
       dec_.push_back(conv(Kind::kAuxConv, dec.sub(res_name(res, "aux_conv")), cout, c.out_channels,
                           3, {}, init_zero));
     }
   }
   if (site >= 256) fail(code::kArgument, "too many U-Net blocks (dropout sites are 8 bits)");
+  ready_.seal(ps_.param_count());
 }
 
 op::Nhwc SongUNet::input_shape(int64_t n) const {
@@ -161,6 +170,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
   n_ = ctx.batch;
   tape_.clear();
   tape_nodes_used_ = 0;
+  ready_.start_pass();
   const float* emb = mapping_.forward(ctx, n_, noise_labels, class_labels, augment_labels);
 
   const int input = new_node(ctx, input_shape(n_));
@@ -171,6 +181,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
     const int o = new_node(ctx, m.out_shape(nodes_[in].shape));
     m.forward(ctx, nodes_[in].shape, nodes_[in].value.data(), nodes_[o].value.data());
     tape_.push_back(Step{StepKind::kConv, module, in, -1, o, 0, 0});
+    ready_.used(conv_ids_[module]);
     return o;
   };
   auto run_block = [&](int module, int in) {
@@ -178,6 +189,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
     const int o = new_node(ctx, m.out_shape(nodes_[in].shape));
     m.forward(ctx, nodes_[in].shape, nodes_[in].value.data(), emb, nodes_[o].value.data());
     tape_.push_back(Step{StepKind::kBlock, module, in, -1, o, 0, 0});
+    ready_.used(block_ids_[module]);
     return o;
   };
   auto run_add = [&](int a, int b, float sa, float sb) {
@@ -230,6 +242,7 @@ void SongUNet::forward(const Context& ctx, const float* x, const float* noise_la
         m.forward(ctx, nodes_[cur].shape, nodes_[cur].value.data(), nullptr, true,
                   nodes_[tmp].value.data());
         tape_.push_back(Step{StepKind::kNorm, it.index, cur, -1, tmp, 0, 0});
+        ready_.used(norm_ids_[it.index]);
         break;
       }
       case Kind::kAuxConv: {
@@ -298,18 +311,21 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
         const bool want = s.a != input || dx != nullptr;
         float* d = want ? grad_for_write(ctx, s.a, &fresh) : nullptr;
         convs_[s.module]->backward(ctx, g, d);
+        ready_.finished(ctx, conv_ids_[s.module]);
         if (want) accumulate(ctx, s.a, d, fresh);
         break;
       }
       case StepKind::kBlock: {
         float* d = grad_for_write(ctx, s.a, &fresh);
         blocks_[s.module]->backward(ctx, g, d, demb_.data());
+        ready_.finished(ctx, block_ids_[s.module]);
         accumulate(ctx, s.a, d, fresh);
         break;
       }
       case StepKind::kNorm: {
         float* d = grad_for_write(ctx, s.a, &fresh);
         norms_[s.module]->backward(ctx, g, d, nullptr);
+        ready_.finished(ctx, norm_ids_[s.module]);
         accumulate(ctx, s.a, d, fresh);
         break;
       }

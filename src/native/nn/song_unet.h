@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backbone.h"
+#include "grads_ready.h"
 #include "layers.h"
 #include "mapping.h"
 #include "unet_block.h"
@@ -76,6 +77,10 @@ class SongUNet : public Backbone {
   std::vector<std::unique_ptr<UNetBlock>> blocks_;
   std::vector<std::unique_ptr<GroupNorm>> norms_;
   std::vector<Item> enc_, dec_;
+  // Each conv, block and norm is one module of the tracker that tells a data-parallel step which
+  // gradient buckets backward has finished; *_ids_[i] is module i's tracker id.
+  ReadyTracker ready_;
+  std::vector<int> conv_ids_, block_ids_, norm_ids_;
 
   // Per-pass state.
   int64_t n_ = 0;

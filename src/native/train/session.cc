@@ -90,6 +90,16 @@ void Session::deliver(float* host, const float* out, int64_t count) {
   if (host != nullptr && out != host) be_.download(count, out, host);
 }
 
+namespace {
+
+// Hands backward's progress to the step's pending all-reduce.
+struct ReadyFeed : nn::GradientsReady {
+  dist::PendingAllReduce* pending = nullptr;
+  void ready_from(int64_t from) override { pending->ready_from(from); }
+};
+
+}  // namespace
+
 nn::Context Session::context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step) {
   nn::Context ctx;
   if (training) ensure_training_state();
@@ -195,6 +205,15 @@ double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32
   if (micro == n) {
     nn::Context ctx = context(n, true, false, seed, step);
     ctx.sample_offset = offset;
+    // In a group, the gradient reduction starts bucket by bucket while backward runs (where the
+    // backend can overlap: NCCL); backward writes the final gradients of one pass, so a bucket is
+    // final once its modules have run. With micro-batches the sum is final only after the last.
+    ReadyFeed feed;
+    if (dist_) {
+      pending_ = dist_->start_all_reduce(grads_.data(), params_.size(), dist::ReduceOp::kMean);
+      feed.pending = pending_.get();
+      ctx.grads_ready = &feed;
+    }
     return loss(ctx, 0, n);
   }
   // Gradient accumulation: the batch's draws are made once by the caller, then each chunk's mean
@@ -251,7 +270,12 @@ void Session::reduce_across_ranks(StepResult& r, bool stop_vote) {
   // docs/distributed.md: the mean of the ranks' mean gradients is the global batch's mean
   // gradient (equal shares); every rank gets the same bits, so the non-finite check, clipping
   // and Adam agree everywhere.
-  dist_->all_reduce(grads_.data(), params_.size(), dist::ReduceOp::kMean);
+  if (pending_) {
+    const std::unique_ptr<dist::PendingAllReduce> pending = std::move(pending_);
+    pending->finish();
+  } else {
+    dist_->all_reduce(grads_.data(), params_.size(), dist::ReduceOp::kMean);
+  }
   double v[2] = {r.loss, stop_vote ? 1.0 : 0.0};
   dist_->all_reduce_host(v, 2, dist::ReduceOp::kSum);
   r.loss = v[0] * (1.0 / dist_->size());

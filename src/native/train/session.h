@@ -157,6 +157,8 @@ class Session {
   int64_t steps_ = 0, adam_t_ = 0, skipped_ = 0;
   double nimg_ = 0;
   std::shared_ptr<dist::Collectives> dist_;
+  // The gradient all-reduce of the step in flight, when backward feeds it (overlap); else null.
+  std::unique_ptr<dist::PendingAllReduce> pending_;
   std::mutex mu_;  // one operation at a time: the network's saved activations are shared state
 };
 

@@ -13,6 +13,7 @@
 // on a GPU by test/gpu/.
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -22,6 +23,7 @@
 #include "../../../cuda/runtime/allocator.cuh"
 #include "device.h"
 #include "errors.h"
+#include "fake_log.h"
 #include "guarded/guarded.h"
 #include "nn/backend.h"
 #include "ops/loss.h"
@@ -114,6 +116,16 @@ namespace {
 // The ops whose CUDA contract is the backend interface's (device pointers; FIR taps on the host,
 // travelling by value): the guarded backend checks exactly that, then runs the CPU op.
 nn::Backend& be() { return nn::guarded_backend(); }
+
+// With PFGM_FAKECUDA_LOG_OPS=1 the heavy ops (kind MATH: linear and convolution, forward and
+// backward) are logged too, so a test can see where collectives fall among the engine's work.
+bool log_ops() {
+  static const bool on = [] {
+    const char* v = std::getenv("PFGM_FAKECUDA_LOG_OPS");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
 }  // namespace
 
 // Generated from the list of ops (nn/backend_ops.h), kinds PLAIN, MATH and ATTENTION. The math
@@ -121,8 +133,11 @@ nn::Backend& be() { return nn::guarded_backend(); }
 // reads and writes what the tiled one does.
 #define PFGM_FAKE_PLAIN(ret, name, params, args) \
   ret name params { return be().name args; }
-#define PFGM_FAKE_MATH(ret, name, params, args) \
-  ret name(PFGM_OP_UNPAREN params, MathMode) { return be().name args; }
+#define PFGM_FAKE_MATH(ret, name, params, args)                     \
+  ret name(PFGM_OP_UNPAREN params, MathMode) {                      \
+    if (log_ops()) pfgm::fakecuda::log(std::string("op ") + #name); \
+    return be().name args;                                          \
+  }
 #define PFGM_FAKE_ATTENTION(ret, name, params, args) \
   PFGM_FAKE_PLAIN(ret, name, params, args)           \
   ret name##_blas(PFGM_OP_UNPAREN params, MathMode) { return be().name args; }
