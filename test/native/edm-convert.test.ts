@@ -1,6 +1,6 @@
 // EDM's and PFGM++'s network snapshots in pfgm: python/convert_edm.py turns a pickle made by EDM's
-// own code (test/fixtures/gen/edm_pickles.py: EDMPrecond around DDPM++ and a class-conditional
-// NCSN++, random weights) into a model file, and pfgm's denoiser of that file equals the pickled
+// own code (test/fixtures/gen/edm_pickles.py: EDMPrecond around DDPM++, a class-conditional NCSN++
+// and a class-conditional ADM network (DhariwalUNet), random weights) into a model file, and pfgm's denoiser of that file equals the pickled
 // module's D(x, sigma, labels) on the same inputs (computed by EDM's code when the fixtures were
 // made) within 1e-5 relative. The conversion itself runs again where torch and EDM's repository
 // (EDM_REPO) are at hand.
@@ -46,12 +46,19 @@ async function expectSameDenoiser(model: string, name: string): Promise<void> {
   }
 }
 
+const SNAPSHOTS: Record<string, { network: string; kind: string; labelDim: number }> = {
+  ddpmpp: { network: 'SongUNet', kind: 'songunet', labelDim: 0 },
+  'ncsnpp-cond': { network: 'SongUNet', kind: 'songunet', labelDim: 3 },
+  'adm-cond': { network: 'DhariwalUNet', kind: 'dhariwalunet', labelDim: 3 },
+};
+
 describe('EDM snapshots through python/convert_edm.py', () => {
-  for (const name of ['ddpmpp', 'ncsnpp-cond']) {
+  for (const [name, want] of Object.entries(SNAPSHOTS)) {
     it(`${name}: the converted file denoises as EDM's pickled module`, async () => {
       await expectSameDenoiser(join(fixtures, `${name}.safetensors`), name);
       const { net, meta } = await loadModel(join(fixtures, `${name}.safetensors`));
-      expect(net.labelDim).toBe(name === 'ncsnpp-cond' ? 3 : 0);
+      expect(net.labelDim).toBe(want.labelDim);
+      expect(net.config.kind).toBe(want.kind);
       expect(net.D).toBe(Number.POSITIVE_INFINITY);
       expect(meta.objective).toBe('pfgmpp');
       net.dispose();
@@ -61,7 +68,7 @@ describe('EDM snapshots through python/convert_edm.py', () => {
   it.skipIf(!canConvert)(
     'converts the pickles again (needs torch and EDM_REPO)',
     async () => {
-      for (const name of ['ddpmpp', 'ncsnpp-cond']) {
+      for (const [name, want] of Object.entries(SNAPSHOTS)) {
         const out = join(work, `${name}.safetensors`);
         const r = spawnSync(
           'python3',
@@ -72,7 +79,7 @@ describe('EDM snapshots through python/convert_edm.py', () => {
           },
         );
         expect(r.status, r.stderr).toBe(0);
-        expect(JSON.parse(r.stdout)).toMatchObject({ network: 'SongUNet', D: 2048, sigma_data: 0.5 });
+        expect(JSON.parse(r.stdout)).toMatchObject({ network: want.network, D: 2048, sigma_data: 0.5 });
         await expectSameDenoiser(out, name);
         const { net } = await loadModel(out);
         expect(net.D).toBe(2048);
