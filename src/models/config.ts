@@ -329,27 +329,26 @@ function validateUNet(c: SongUNetConfig | DhariwalUNetConfig): void {
   prob('labelDropout', c.labelDropout);
 }
 
-/** The channels of each decoder block that concatenates a skip, as EDM's constructors count them. */
+/**
+ * The channel counts of the decoder blocks that concatenate a skip, as EDM's constructors count
+ * them (in closed form: numBlocks may be any size here).
+ */
 function decoderInputs(c: SongUNetConfig | DhariwalUNetConfig): number[] {
   const mc = c.modelChannels;
-  const skips: number[] = [];
-  let cout = 0;
-  c.channelMult.forEach((mult, level) => {
-    // The first convolution (SongUNet: modelChannels; DhariwalUNet: modelChannels * mult), then
-    // each level's downsampling block, which keeps the channels, and its blocks.
-    if (level === 0) cout = c.kind === 'dhariwalunet' ? mc * mult : mc;
-    skips.push(cout);
-    for (let i = 0; i < c.numBlocks; i++) {
-      cout = mc * mult;
-      skips.push(cout);
-    }
-  });
+  const width = c.channelMult.map((m) => mc * m);
+  const levels = width.length;
+  // A level's first skip: the first convolution's output (SongUNet: modelChannels; DhariwalUNet:
+  // modelChannels * channelMult[0]), else the downsampling block's, which keeps the channels.
+  const first = (level: number) =>
+    level > 0 ? (width[level - 1] as number) : c.kind === 'dhariwalunet' ? width[0] : mc;
   const inputs: number[] = [];
-  for (let level = c.channelMult.length - 1; level >= 0; level--) {
-    for (let i = 0; i <= c.numBlocks; i++) {
-      inputs.push(cout + (skips.pop() as number));
-      cout = mc * (c.channelMult[level] as number);
-    }
+  for (let level = levels - 1; level >= 0; level--) {
+    const w = width[level] as number;
+    const below = level === levels - 1 ? w : (width[level + 1] as number);
+    // block0 takes the level below's output with this level's last block output; the middle
+    // blocks two of this level's; the last one this level's first skip.
+    inputs.push(below + w, w + (first(level) as number));
+    if (c.numBlocks >= 2) inputs.push(2 * w);
   }
   return inputs;
 }

@@ -97,7 +97,8 @@ describe('pfgm sample', () => {
     // A sample depends on its seed and on the class.
     expect(values.slice(0, 64)).not.toEqual(values.slice(64, 128));
     const other = join(work, 'adm-class2.npy');
-    expect(pfgm(['sample', '--ckpt', adm, '--seeds', '0-3', '--steps', '4', '--class', '2', '--out', other]).code).toBe(0);
+    const r2 = pfgm(['sample', '--ckpt', adm, '--seeds', '0-3', '--steps', '4', '--class', '2', '--out', other]);
+    expect(r2.code, r2.stderr).toBe(0);
     expect(await samples(other)).not.toEqual(values);
   }, 60_000);
 

@@ -3,11 +3,12 @@
 // adm-cond.safetensors) and computed, with EDM's code, its denoiser output, EDM's loss
 // (docs/method.md §2.2) and the gradient of every parameter on a fixed batch with class and
 // augment labels (adm-cond-grads.safetensors). The engine's forward, loss and every gradient must
-// match; finite differences of the loss check the backward pass once more without PyTorch; and
-// the adm-imagenet64 preset has the parameters, names and shapes EDM's
+// match; finite differences of the loss check the backward pass once more without PyTorch; a fresh
+// network is initialised as EDM's code initialises it; and the adm-imagenet64 preset has the parameters, names and shapes EDM's
 // DhariwalUNet(img_resolution=64, in_channels=3, out_channels=3, label_dim=1000) has.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { preset } from '../../src/models/config.js';
 import { loadModel } from '../../src/models/modelFile.js';
 import { createNetwork, type Network } from '../../src/models/network.js';
 import { compare, fixturePath, loadFixture } from '../helpers/golden.js';
@@ -85,6 +86,43 @@ describe('DhariwalUNet matches EDM', () => {
       checked++;
     }
     expect(checked).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe("DhariwalUNet's initialisation", () => {
+  it("is EDM's: kaiming-uniform times sqrt(1/3) with biases alike, zero conv1 / proj / out_conv", () => {
+    const config = preset('adm-imagenet64', {
+      imgResolution: 8,
+      labelDim: 10,
+      modelChannels: 64,
+      channelMult: [1, 2],
+      numBlocks: 1,
+      attnResolutions: [4],
+    });
+    using net = createNetwork(config, { seed: 3 });
+    const w = net.stateDict('raw');
+    const maxAbs = (name: string) => (w.get(name) as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    // sqrt(1/3) * sqrt(3 / fan_in) = 1 / sqrt(fan_in), for weights and biases.
+    for (const [name, fanIn] of [
+      ['enc.8x8_conv.weight', 3 * 9],
+      ['enc.8x8_conv.bias', 3 * 9],
+      ['enc.8x8_block0.conv0.weight', 64 * 9],
+      ['enc.8x8_block0.affine.bias', 256],
+      ['dec.4x4_in0.qkv.weight', 128],
+      ['map_layer0.bias', 64],
+    ] as const) {
+      expect(maxAbs(name), name).toBeLessThanOrEqual(1 / Math.sqrt(fanIn));
+      expect(maxAbs(name), name).toBeGreaterThan(0.8 / Math.sqrt(fanIn));
+    }
+    for (const name of ['enc.8x8_block0.conv1.weight', 'dec.4x4_in0.proj.weight', 'out_conv.weight', 'out_conv.bias'])
+      expect(maxAbs(name), name).toBe(0);
+    // map_label: kaiming_normal times sqrt(label_dim), i.e. unit variance.
+    const label = w.get('map_label.weight') as Float32Array;
+    const variance = label.reduce((u, v) => u + v * v, 0) / label.length;
+    expect(variance).toBeGreaterThan(0.9);
+    expect(variance).toBeLessThan(1.1);
+    expect(w.has('map_label.bias')).toBe(false);
+    expect(net.parameters().find((p) => p.name === 'enc.8x8_block0.affine.weight')?.shape).toEqual([128, 256]);
   });
 });
 
