@@ -115,8 +115,8 @@ DhariwalUNet::DhariwalUNet(const DhariwalUNetConfig& c) : cfg_(c) {
     }
   }
   out_norm_ = GroupNorm(ps_, root.sub("out_norm"), cout, 1e-5f);
-  out_conv_ = Conv2d(ps_, root.sub("out_conv"), cout, c.out_channels, 3, true, ResampleSpec{},
-                     init_zero);
+  out_conv_ =
+      Conv2d(ps_, root.sub("out_conv"), cout, c.out_channels, 3, true, ResampleSpec{}, init_zero);
   if (site >= 256) fail(code::kArgument, "too many U-Net blocks (dropout sites are 8 bits)");
 
   enc_out_.resize(enc_.size() + 1);
