@@ -1,8 +1,8 @@
 // EDM's and PFGM++'s network snapshots in pfgm: python/convert_edm.py turns a pickle made by EDM's
 // own code (test/fixtures/gen/edm_pickles.py: EDMPrecond around DDPM++, a class-conditional NCSN++
-// and a class-conditional ADM network (DhariwalUNet), random weights) into a model file, and pfgm's denoiser of that file equals the pickled
-// module's D(x, sigma, labels) on the same inputs (computed by EDM's code when the fixtures were
-// made) within 1e-5 relative. The conversion itself runs again where torch and EDM's repository
+// and a class-conditional ADM network (DhariwalUNet), random weights) into a model file, and
+// pfgm's denoiser of that file equals the pickled module's D(x, sigma, labels) on the same inputs
+// (computed by EDM's code when the fixtures were made) within 1e-5 relative. The conversion itself runs again where torch and EDM's repository
 // (EDM_REPO) are at hand, and there an ADM network with two attention heads is made, pickled and
 // converted too.
 import { spawnSync } from 'node:child_process';
