@@ -6,11 +6,12 @@ writes it, or the published checkpoints) into a pfgm model file that `loadModel`
 
 The pickles hold EDM's own classes (torch_utils.persistence), so their repository must be on
 PYTHONPATH, as for their own scripts; nothing of theirs is copied here. What is converted: the
-EMA network (`data["ema"]`, an EDMPrecond around a SongUNet: DDPM++ or NCSN++, with or without
-class labels), its configuration (the constructor arguments the pickle records), sigma_data and
-the class count. D is the pickle's when it records one (PFGM++), else --D (default inf: EDM).
-EDM's ADM network (DhariwalUNet) and the VP/VE preconditionings are refused with the reason.
-Weights are written in float32 under EDM's names.
+EMA network (`data["ema"]`, an EDMPrecond around a SongUNet, DDPM++ or NCSN++, or around EDM's
+ADM network, DhariwalUNet, as in edm-imagenet-64x64-cond-adm.pkl; with or without class labels),
+its configuration (the constructor arguments the pickle records), sigma_data and the class count.
+D is the pickle's when it records one (PFGM++), else --D (default inf: EDM). The VP/VE
+preconditionings are refused with the reason. Weights are written in float32 under EDM's names
+(EDM's use_fp16 only casts activations on a GPU; pfgm computes in the precision it is asked for).
 """
 import argparse
 import inspect
@@ -27,6 +28,11 @@ SONGUNET_KEYS = [
     "channel_mult", "channel_mult_emb", "num_blocks", "attn_resolutions", "dropout", "label_dropout",
     "embedding_type", "channel_mult_noise", "encoder_type", "decoder_type", "resample_filter",
 ]
+DHARIWALUNET_KEYS = [
+    "img_resolution", "in_channels", "out_channels", "label_dim", "augment_dim", "model_channels",
+    "channel_mult", "channel_mult_emb", "num_blocks", "attn_resolutions", "dropout", "label_dropout",
+]
+NETWORKS = {"SongUNet": ("songunet", SONGUNET_KEYS), "DhariwalUNet": ("dhariwalunet", DHARIWALUNET_KEYS)}
 
 
 def fail(message):
@@ -78,10 +84,11 @@ def convert(pkl, out, D=None):
         fail(f"{pkl} holds a {precond}; pfgm converts EDMPrecond networks (EDM's and PFGM++'s config F)")
     model = net.model
     kind = type(model).__name__
-    if kind != "SongUNet":
-        fail(f"{pkl} holds a {kind}; pfgm's engine runs SongUNet (DDPM++, NCSN++) networks, not EDM's ADM (DhariwalUNet)")
+    if kind not in NETWORKS:
+        fail(f"{pkl} holds a {kind}; pfgm's engine runs EDM's SongUNet (DDPM++, NCSN++) and DhariwalUNet (ADM) networks")
+    ours, keys = NETWORKS[kind]
     kw = init_kwargs(model)
-    config = {"kind": "songunet", **{k: plain(kw[k]) for k in SONGUNET_KEYS if k in kw}}
+    config = {"kind": ours, **{k: plain(kw[k]) for k in keys if k in kw}}
     pk = init_kwargs(net)
     if D is None:
         D = pk.get("D", getattr(net, "D", None))

@@ -114,6 +114,10 @@ def load(path, weights="ema", device="cpu"):
         model = edm_nets.SongUNet(**kwargs)
     elif kind == "mlp":
         model = edm_nets.MLP(**kwargs)
+    elif kind == "dhariwalunet":
+        raise ValueError(f"{path}: EDM's ADM network (DhariwalUNet); this module builds SongUNet and MLP networks. "
+                         "Its default tensor set is EDM's state dict: load it into EDM's training.networks.DhariwalUNet "
+                         "with load_state_dict")
     else:
         raise ValueError(f"{path}: unknown network kind {kind!r}")
     prefix = "raw." if weights == "raw" else ""

@@ -141,6 +141,7 @@ export {
   type CheckpointMarker,
 } from './models/checkpointMarker.js';
 export {
+  type DhariwalUNetConfig,
   fromNativeConfig,
   type MlpConfig,
   type NetworkConfig,

@@ -1,9 +1,15 @@
 /**
- * Human-readable form of {@link DeviceInfo} for `pfgm info`.
+ * Human-readable form of {@link DeviceInfo} for `pfgm info`, and the networks it can build.
  *
  * @module
  */
 import type { DeviceInfo } from '../addon/load.js';
+import { networkKinds, presetNames } from '../models/config.js';
+
+/** The network families and presets, as `pfgm info` lists them (JSON: its `networks` field). */
+export function networkSummary(): { kinds: string[]; presets: string[] } {
+  return { kinds: networkKinds.map((k) => k.kind), presets: [...presetNames] };
+}
 
 /** Formats the device report, one fact a line. */
 export function formatDeviceInfo(info: DeviceInfo, version: string): string {
@@ -22,6 +28,8 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
       : `cuda:     ${cuda.compiled ? `built (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
     `gloo:     ${info.collectives.gloo.available ? 'yes' : 'no'} — ${info.collectives.gloo.detail}`,
     `nccl:     ${info.collectives.nccl.available ? 'yes' : 'no'} — ${info.collectives.nccl.detail}`,
+    `networks: ${networkKinds.map((k) => `${k.kind} (${k.description})`).join(', ')}`,
+    `presets:  ${presetNames.join(', ')}`,
     '',
   ].join('\n');
 }

@@ -1,6 +1,6 @@
 /**
- * Network configurations: EDM's SongUNet (DDPM++ and NCSN++) for images, an MLP for vectors, and
- * the presets of the PFGM++ / EDM papers. Field names are EDM's constructor arguments in
+ * Network configurations: EDM's SongUNet (DDPM++ and NCSN++) and its ADM network (DhariwalUNet) for
+ * images, an MLP for vectors, and the presets of the PFGM++ / EDM papers. Field names are EDM's constructor arguments in
  * camelCase; {@link toNativeConfig} hands them to the engine in EDM's snake_case.
  *
  * @module
@@ -47,6 +47,44 @@ export interface SongUNetConfig {
   resampleFilter: number[];
 }
 
+/**
+ * EDM's ADM network, DhariwalUNet (training/networks.py): Dhariwal & Nichol's U-Net as EDM
+ * reimplements it for ImageNet-64, with every argument of its constructor. Its blocks scale and
+ * shift their activations by the noise embedding (adaptive scale), attend with one head per 64
+ * channels at `attnResolutions`, and resample with the [1, 1] filter.
+ */
+export interface DhariwalUNetConfig {
+  /** Network family. */
+  kind: 'dhariwalunet';
+  /** Image height = width at input and output. */
+  imgResolution: number;
+  /** Colour channels at the input. */
+  inChannels: number;
+  /** Channels at the output (usually = inChannels). */
+  outChannels: number;
+  /** Number of class labels; 0 = unconditional. */
+  labelDim: number;
+  /** Augmentation-label size (EDM's augment pipe: 9); 0 = none. */
+  augmentDim: number;
+  /** Base channel count (also the width of the positional noise embedding). */
+  modelChannels: number;
+  /** Channel multiplier per resolution level. */
+  channelMult: number[];
+  /** Embedding width = modelChannels * channelMultEmb. */
+  channelMultEmb: number;
+  /** Residual blocks per resolution. */
+  numBlocks: number;
+  /**
+   * Resolutions with self-attention (with out_channels / 64 heads: a block of fewer than 64
+   * channels has none, as in EDM).
+   */
+  attnResolutions: number[];
+  /** Dropout probability inside the blocks. */
+  dropout: number;
+  /** Probability of dropping the class label (classifier-free guidance). */
+  labelDropout: number;
+}
+
 /** The MLP denoiser for vectors (docs/engine.md gives its equations). */
 export interface MlpConfig {
   /** Network family. */
@@ -70,10 +108,16 @@ export interface MlpConfig {
 }
 
 /** Any network the engine builds. */
-export type NetworkConfig = SongUNetConfig | MlpConfig;
+export type NetworkConfig = SongUNetConfig | DhariwalUNetConfig | MlpConfig;
 
 /** Names of the built-in presets. */
-export type PresetName = 'ddpmpp-cifar10' | 'ncsnpp-cifar10' | 'ddpmpp-ffhq64' | 'ddpmpp-small' | 'mlp';
+export type PresetName =
+  | 'ddpmpp-cifar10'
+  | 'ncsnpp-cifar10'
+  | 'ddpmpp-ffhq64'
+  | 'ddpmpp-small'
+  | 'adm-imagenet64'
+  | 'mlp';
 
 const DDPMPP_CIFAR10: SongUNetConfig = {
   kind: 'songunet',
@@ -94,6 +138,25 @@ const DDPMPP_CIFAR10: SongUNetConfig = {
   encoderType: 'standard',
   decoderType: 'standard',
   resampleFilter: [1, 1],
+};
+
+// EDM's ImageNet-64 network (train.py --arch=adm --cond=1 --dropout=0.10 --augment=0): 295,899,267
+// parameters, as EDM's DhariwalUNet(img_resolution=64, in_channels=3, out_channels=3,
+// label_dim=1000) counts them.
+const ADM_IMAGENET64: DhariwalUNetConfig = {
+  kind: 'dhariwalunet',
+  imgResolution: 64,
+  inChannels: 3,
+  outChannels: 3,
+  labelDim: 1000,
+  augmentDim: 0,
+  modelChannels: 192,
+  channelMult: [1, 2, 3, 4],
+  channelMultEmb: 4,
+  numBlocks: 3,
+  attnResolutions: [32, 16, 8],
+  dropout: 0.1,
+  labelDropout: 0,
 };
 
 // EDM trains its published networks with augmentation (augment_dim 9: map_augment adds
@@ -120,6 +183,7 @@ const PRESETS: Record<PresetName, NetworkConfig> = {
     attnResolutions: [7],
     dropout: 0.1,
   },
+  'adm-imagenet64': ADM_IMAGENET64,
   mlp: {
     kind: 'mlp',
     features: 2,
@@ -135,6 +199,16 @@ const PRESETS: Record<PresetName, NetworkConfig> = {
 
 /** The names of every preset. */
 export const presetNames: readonly PresetName[] = Object.keys(PRESETS) as PresetName[];
+
+/**
+ * The network families the engine builds, with what each is: the `kind` of a
+ * {@link NetworkConfig}.
+ */
+export const networkKinds: readonly { kind: NetworkConfig['kind']; description: string }[] = [
+  { kind: 'songunet', description: "EDM's SongUNet: DDPM++ and NCSN++" },
+  { kind: 'dhariwalunet', description: "EDM's ADM network (DhariwalUNet)" },
+  { kind: 'mlp', description: 'an MLP for vectors' },
+];
 
 function bad(message: string): never {
   throw new PfgmError('ERR_PFGM_ARGUMENT', message);
@@ -187,8 +261,37 @@ export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
     prob('labelDropout', c.labelDropout);
     return c;
   }
-  if (c.kind !== 'songunet')
-    bad(`network config: kind must be 'songunet' or 'mlp', got ${JSON.stringify((c as { kind: unknown }).kind)}`);
+  if (c.kind !== 'songunet' && c.kind !== 'dhariwalunet') {
+    bad(
+      `network config: kind must be 'songunet', 'dhariwalunet' or 'mlp', got ${JSON.stringify((c as { kind: unknown }).kind)}`,
+    );
+  }
+  validateUNet(c);
+  if (c.kind === 'dhariwalunet') {
+    // The positional noise embedding has modelChannels / 2 cos-sin pairs.
+    if (c.modelChannels % 2 !== 0) bad('network config: modelChannels must be even for dhariwalunet');
+    return c;
+  }
+  int('channelMultNoise', c.channelMultNoise, 1);
+  if ((c.modelChannels * c.channelMultNoise) % 2 !== 0)
+    bad('network config: modelChannels * channelMultNoise must be even');
+  if (!['positional', 'fourier'].includes(c.embeddingType))
+    bad("network config: embeddingType must be 'positional' or 'fourier'");
+  if (!['standard', 'skip', 'residual'].includes(c.encoderType))
+    bad("network config: encoderType must be 'standard', 'skip' or 'residual'");
+  if (!['standard', 'skip'].includes(c.decoderType)) bad("network config: decoderType must be 'standard' or 'skip'");
+  if (
+    !Array.isArray(c.resampleFilter) ||
+    c.resampleFilter.length < 1 ||
+    !c.resampleFilter.every((v) => Number.isFinite(v))
+  ) {
+    bad('network config: resampleFilter must be a non-empty array of numbers, e.g. [1, 1] or [1, 3, 3, 1]');
+  }
+  return c;
+}
+
+/** The fields SongUNet and DhariwalUNet share, checked alike. */
+function validateUNet(c: SongUNetConfig | DhariwalUNetConfig): void {
   int('imgResolution', c.imgResolution, 1);
   int('inChannels', c.inChannels, 1);
   int('outChannels', c.outChannels, 1);
@@ -197,7 +300,6 @@ export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
   int('modelChannels', c.modelChannels, 1);
   int('channelMultEmb', c.channelMultEmb, 1);
   int('numBlocks', c.numBlocks, 1);
-  int('channelMultNoise', c.channelMultNoise, 1);
   if (!Array.isArray(c.channelMult) || c.channelMult.length === 0)
     bad('network config: channelMult must be a non-empty array');
   for (const [i, m] of c.channelMult.entries()) int(`channelMult[${i}]`, m, 1);
@@ -216,23 +318,39 @@ export function validateNetworkConfig(c: NetworkConfig): NetworkConfig {
       );
     }
   }
-  if ((c.modelChannels * c.channelMultNoise) % 2 !== 0)
-    bad('network config: modelChannels * channelMultNoise must be even');
+  for (const m of decoderInputs(c)) {
+    if (m % Math.min(32, Math.floor(m / 4)) !== 0) {
+      bad(
+        `network config: a decoder block takes ${m} channels (its input concatenated with a skip), which EDM's group norm cannot split into min(32, C/4) groups; choose modelChannels and channelMult so that these sums are multiples of 32 (e.g. modelChannels a multiple of 32)`,
+      );
+    }
+  }
   prob('dropout', c.dropout);
   prob('labelDropout', c.labelDropout);
-  if (!['positional', 'fourier'].includes(c.embeddingType))
-    bad("network config: embeddingType must be 'positional' or 'fourier'");
-  if (!['standard', 'skip', 'residual'].includes(c.encoderType))
-    bad("network config: encoderType must be 'standard', 'skip' or 'residual'");
-  if (!['standard', 'skip'].includes(c.decoderType)) bad("network config: decoderType must be 'standard' or 'skip'");
-  if (
-    !Array.isArray(c.resampleFilter) ||
-    c.resampleFilter.length < 1 ||
-    !c.resampleFilter.every((v) => Number.isFinite(v))
-  ) {
-    bad('network config: resampleFilter must be a non-empty array of numbers, e.g. [1, 1] or [1, 3, 3, 1]');
+}
+
+/**
+ * The channel counts of the decoder blocks that concatenate a skip, as EDM's constructors count
+ * them (in closed form: numBlocks may be any size here).
+ */
+function decoderInputs(c: SongUNetConfig | DhariwalUNetConfig): number[] {
+  const mc = c.modelChannels;
+  const width = c.channelMult.map((m) => mc * m);
+  const levels = width.length;
+  // A level's first skip: the first convolution's output (SongUNet: modelChannels; DhariwalUNet:
+  // modelChannels * channelMult[0]), else the downsampling block's, which keeps the channels.
+  const first = (level: number) =>
+    level > 0 ? (width[level - 1] as number) : c.kind === 'dhariwalunet' ? width[0] : mc;
+  const inputs: number[] = [];
+  for (let level = levels - 1; level >= 0; level--) {
+    const w = width[level] as number;
+    const below = level === levels - 1 ? w : (width[level + 1] as number);
+    // block0 takes the level below's output with this level's last block output; the middle
+    // blocks two of this level's; the last one this level's first skip.
+    inputs.push(below + w, w + (first(level) as number));
+    if (c.numBlocks >= 2) inputs.push(2 * w);
   }
-  return c;
+  return inputs;
 }
 
 const SNAKE: Record<string, string> = {
@@ -275,7 +393,7 @@ export function fromNativeConfig(c: Record<string, unknown>): NetworkConfig {
   for (const [k, v] of Object.entries(SNAKE)) camel[v] = k;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) out[camel[k] ?? k] = v;
-  const base = out.kind === 'mlp' ? PRESETS.mlp : DDPMPP_CIFAR10;
+  const base = out.kind === 'mlp' ? PRESETS.mlp : out.kind === 'dhariwalunet' ? ADM_IMAGENET64 : DDPMPP_CIFAR10;
   return validateNetworkConfig({ ...base, ...out } as NetworkConfig);
 }
 

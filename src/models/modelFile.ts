@@ -4,7 +4,7 @@
  * **Model file** ({@link saveModel}, one `.safetensors`, every tensor F32, little-endian):
  * - the EMA weights under EDM's state-dict names (`map_layer0.weight`, `enc.8x8_conv.weight`, ...):
  *   the default tensor set, what PyTorch gets from `load_file` + `load_state_dict`;
- * - the buffers (NCSN++'s `map_noise.freqs`) unprefixed, and for SongUNets the constant
+ * - the buffers (NCSN++'s `map_noise.freqs`) unprefixed, and for the U-Nets the constant
  *   `*.resample_filter` buffers EDM registers on its up/down convolutions, so that the default set
  *   alone is a complete EDM state dict (`load_state_dict(strict=True)` accepts it);
  * - the raw (trained) weights under `raw.` (`raw.map_layer0.weight`), unless `{ raw: false }`;
@@ -175,7 +175,9 @@ function configFromMetadata(path: string, value: unknown): { config: NetworkConf
   let config: NetworkConfig;
   try {
     const full = fromNativeConfig(rest);
-    const known = Object.keys(preset(full.kind === 'mlp' ? 'mlp' : 'ddpmpp-cifar10'));
+    const known = Object.keys(
+      preset(full.kind === 'mlp' ? 'mlp' : full.kind === 'dhariwalunet' ? 'adm-imagenet64' : 'ddpmpp-cifar10'),
+    );
     config = Object.fromEntries(Object.entries(full).filter(([k]) => known.includes(k))) as unknown as NetworkConfig;
     validateNetworkConfig(config);
   } catch (e) {

@@ -66,7 +66,7 @@ export function weightsFromFile(
       f.data.every((v, i) => Math.abs(Number(values[i]) - v) <= 1e-6);
     if (!same)
       wrong.push(
-        `${name} does not equal the resampleFilter [${net.config.kind === 'songunet' ? net.config.resampleFilter : ''}] of the config`,
+        `${name} does not equal the resampleFilter [${net.config.kind === 'songunet' ? net.config.resampleFilter : net.config.kind === 'dhariwalunet' ? '1,1' : ''}] of the config`,
       );
   }
 

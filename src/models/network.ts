@@ -1,6 +1,6 @@
 /**
- * A denoiser network in the native engine: EDM's preconditioning (docs/method.md §2.2) around a SongUNet
- * or an MLP, with its parameters, EMA copy and optimizer state in flat native buffers, and one
+ * A denoiser network in the native engine: EDM's preconditioning (docs/method.md §2.2) around a SongUNet,
+ * EDM's ADM network (DhariwalUNet) or an MLP, with its parameters, EMA copy and optimizer state in flat native buffers, and one
  * native call per training step.
  *
  * @module

@@ -41,7 +41,7 @@ export function bytesPerSample(model: Sampleable): number {
   const size = sampleSizeOf(model);
   const config = (model as { config?: unknown }).config as
     | {
-        kind: 'songunet';
+        kind: 'songunet' | 'dhariwalunet';
         imgResolution: number;
         modelChannels: number;
         channelMult: number[];
@@ -51,7 +51,7 @@ export function bytesPerSample(model: Sampleable): number {
     | undefined;
   let activations = 64 * size;
   if (config?.kind === 'mlp') activations = 6 * config.hidden * config.numBlocks;
-  else if (config?.kind === 'songunet') {
+  else if (config?.kind === 'songunet' || config?.kind === 'dhariwalunet') {
     activations = 0;
     config.channelMult.forEach((mult, level) => {
       const res = config.imgResolution / 2 ** level;

@@ -34,11 +34,16 @@ describe('pfgm CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^backend: +(cpu|cuda) \(/m);
     expect(r.stdout).toMatch(/oneDNN \d+\.\d+/);
+    expect(r.stdout).toMatch(/^networks: songunet .*, dhariwalunet .*, mlp /m);
+    expect(r.stdout).toMatch(/^presets: .*adm-imagenet64/m);
     const json = JSON.parse(pfgm(['info', '--json']).stdout) as {
       backend: string;
       reason: string;
       cpu: { threads: number };
+      networks: { kinds: string[]; presets: string[] };
     };
+    expect(json.networks.kinds).toEqual(['songunet', 'dhariwalunet', 'mlp']);
+    expect(json.networks.presets).toContain('adm-imagenet64');
     expect(json.backend).toBe(hasGpu ? 'cuda' : 'cpu');
     expect(json.cpu.threads).toBeGreaterThan(0);
     expect(json.reason.length).toBeGreaterThan(5);

@@ -79,6 +79,29 @@ describe('pfgm sample', () => {
     expect(decodePng(readFileSync(png)).width).toBeGreaterThan(100);
   }, 60_000);
 
+  it("samples EDM's ADM network converted from EDM's pickle (python/convert_edm.py)", async () => {
+    // test/fixtures/edm/adm-cond.safetensors: a small class-conditional DhariwalUNet of EDM's code.
+    const adm = join(root, 'test', 'fixtures', 'edm', 'adm-cond.safetensors');
+    const arr = join(work, 'adm.npy');
+    const r = pfgm(['sample', '--ckpt', adm, '--seeds', '0-3', '--steps', '4', '--class', '1', '--out', arr, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ count: 4, solver: 'heun', nfe: 7 });
+    // [4, 1, 8, 8] float32, read back one flattened sample per row.
+    const samples = async (file: string) => {
+      await using set = await npy(file, { kind: 'vector' });
+      expect(set.info).toMatchObject({ count: 4, shape: [64] });
+      return Array.from((await set.read([0, 1, 2, 3])).data);
+    };
+    const values = await samples(arr);
+    expect(values.every(Number.isFinite)).toBe(true);
+    // A sample depends on its seed and on the class.
+    expect(values.slice(0, 64)).not.toEqual(values.slice(64, 128));
+    const other = join(work, 'adm-class2.npy');
+    const r2 = pfgm(['sample', '--ckpt', adm, '--seeds', '0-3', '--steps', '4', '--class', '2', '--out', other]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await samples(other)).not.toEqual(values);
+  }, 60_000);
+
   it('explains bad options', () => {
     const cases: [string[], RegExp][] = [
       [['sample', '--out', join(work, 'a.csv')], /--ckpt/],

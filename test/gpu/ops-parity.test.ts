@@ -3,13 +3,13 @@
 // no CUDA device is usable. Written without a GPU at hand (docs/cuda.md lists what was run where);
 // the tolerances below follow from how each kernel rounds:
 //
-// - exact (bit for bit): elementwise ops, dropout (same Philox bits, one rounding), the loss
-//   gradient, Adam + EMA, EMA, axpy, Rademacher probes. The CUDA code spells every operation with
-//   fp:: (ops/rounding.h) so nvcc cannot fuse a multiply-add the CPU (baseline x86-64, no FMA)
-//   rounds twice.
-// - <= 1 ulp: the linear combination (both sum in double and round once; the double sums may
-//   differ in their last bit through FMA, which moves the float result only at a rounding tie)
-//   and churn noise (double Box-Muller; CUDA's and libm's log/sin/cos differ by a few double ulp).
+// - exact (bit for bit): elementwise ops, the adaptive scale's forward and input gradient, dropout
+//   (same Philox bits, one rounding), the loss gradient, Adam + EMA, EMA, axpy, Rademacher probes.
+//   The CUDA code spells every operation with fp:: (ops/rounding.h) so nvcc cannot fuse a
+//   multiply-add the CPU (baseline x86-64, no FMA) rounds twice.
+// - <= 1 ulp: the adaptive scale's per-channel sums and the linear combination (both sum in double
+//   and round once; the double sums may differ in their last bits through FMA or their order,
+//   which moves the float result only at a rounding tie) and churn noise (double Box-Muller; CUDA's and libm's log/sin/cos differ by a few double ulp).
 // - <= 8 ulp forward, 1e-6 |dy| (1 + |x|) backward: SiLU. Both use the same polynomial exp; the CPU
 //   runs its AVX2 clone with FMA-contracted Horner steps and nvcc contracts too, but not
 //   necessarily the same steps (expected: 2-3 ulp); the derivative's 1 + x (1 - s) cancels near
@@ -153,6 +153,25 @@ describe.skipIf(!hasCuda)('CUDA ops parity with the CPU engine', () => {
     // deterministic: a second run gives the same bits
     const again = await native().runOp('group_norm', { groups, silu, eps: 1e-5 }, inputs, 'cuda');
     for (const name of Object.keys(again)) expect(bitDiffs(out(again, name), out(r.gpu, name)), name).toBe(0);
+  });
+
+  it('adaptive scale (modulate): y and dx bit-identical, the per-channel sums within 1 ulp', async () => {
+    // 40 channels: two channel tiles of the sum kernel, the second partial; 64 x 64 positions: 512
+    // per lane of a block.
+    for (const [n, hw, c] of [
+      [3, 99, 40],
+      [2, 4096, 192],
+    ] as const) {
+      const x = filled([n, hw, c], 30);
+      const params = filled([n, 2 * c], 31);
+      const dy = filled([n, hw, c], 32);
+      expectExact(await both('backend.modulate_forward', { n, hw, c }, { x, params }));
+      const r = await both('backend.modulate_backward', { n, hw, c }, { x, params, dy });
+      expectExact(r, ['dx']);
+      // Both sum in double and round once; the orders differ (the CPU's sequential, the GPU's in
+      // eight lanes), which moves the float only at a rounding tie.
+      expect(maxUlp(out(r.gpu, 'dparams'), out(r.cpu, 'dparams'))).toBeLessThanOrEqual(1);
+    }
   });
 
   it('weighted MSE: loss within 1e-5, gradient bit-identical', async () => {

@@ -221,6 +221,22 @@ export const ncsn = preset('ncsnpp-cifar10', {
   numBlocks: 1,
   attnResolutions: [4],
 });
+// Two levels, the lower one of 64 channels: one attention head there (one per 64 channels, as in
+// EDM), none at the 32-channel level although it is listed.
+export const adm = preset('adm-imagenet64', {
+  imgResolution: 8,
+  inChannels: 2,
+  outChannels: 2,
+  labelDim: 3,
+  augmentDim: 9,
+  labelDropout: 0.2,
+  modelChannels: 32,
+  channelMult: [1, 2],
+  channelMultEmb: 2,
+  numBlocks: 1,
+  attnResolutions: [8, 4],
+  dropout: 0.1,
+});
 export const mlp = preset('mlp', { hidden: 32, numBlocks: 2, labelDim: 3, labelDropout: 0.2, dropout: 0.1 });
 
 export const denoisers: Case[] = [
@@ -231,6 +247,12 @@ export const denoisers: Case[] = [
     batch: 4,
   },
   { name: 'NCSN++: Fourier embedding, augment labels; EDM (D = inf)', config: ncsn, options: { seed: 6 }, batch: 3 },
+  {
+    name: 'DhariwalUNet: adaptive scale, attention, labels, augment labels, dropout; D = 256',
+    config: adm,
+    options: { seed: 9, D: 256 },
+    batch: 3,
+  },
   { name: 'MLP: labels, dropout; D = 1 with adaptive scaling', config: mlp, options: { seed: 7, D: 1 }, batch: 6 },
   { name: 'MLP: D = 64 with the D-aware c_in', config: mlp, options: { seed: 8, D: 64, dAwareCIn: true }, batch: 5 },
 ];

@@ -150,6 +150,31 @@ const table: Row[] = [
     groupNorm,
     1e-5,
   ),
+  row('modulate_forward', { n: 2, hw: 3, c: 4 }, { x: filled([2, 3, 4], 25), params: filled([2, 8], 26) }, (_a, x) => ({
+    y: range(24).map((k) => {
+      const [i, ch] = [Math.floor(k / 12), k % 4];
+      const p = x.params as Float32Array;
+      return (p[i * 8 + 4 + ch] as number) + (x.x?.[k] as number) * ((p[i * 8 + ch] as number) + 1);
+    }),
+  })),
+  row(
+    'modulate_backward',
+    { n: 2, hw: 3, c: 4 },
+    { x: filled([2, 3, 4], 27), params: filled([2, 8], 28), dy: filled([2, 3, 4], 29) },
+    (_a, x) => {
+      const [xs, p, dy] = [x.x as Float32Array, x.params as Float32Array, x.dy as Float32Array];
+      const sum = (i: number, ch: number, f: (k: number) => number) =>
+        range(3).reduce((u, q) => u + f((i * 3 + q) * 4 + ch), 0);
+      const dparams = range(16).map((j) => {
+        const [i, ch] = [Math.floor(j / 8), j % 4];
+        return j % 8 < 4
+          ? sum(i, ch, (k) => (dy[k] as number) * (xs[k] as number))
+          : sum(i, ch, (k) => dy[k] as number);
+      });
+      const dx = range(24).map((k) => (dy[k] as number) * ((p[Math.floor(k / 12) * 8 + (k % 4)] as number) + 1));
+      return { dx, dparams };
+    },
+  ),
   row('fir_down_forward', { n: 2, h: 5, w: 4, c: 3, pad: 1, f: [1, 3, 3, 1] }, { x: filled([2, 5, 4, 3], 9) }, firDown),
   row(
     'adam_step',

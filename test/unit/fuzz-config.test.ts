@@ -13,19 +13,41 @@ import {
 } from '../../src/models/config.js';
 import { expectCoded, fuzzRuns, mutationsOf, parsed } from '../helpers/fuzz.js';
 
-const configs: NetworkConfig[] = [preset('mlp'), preset('ddpmpp-small'), preset('ncsnpp-cifar10')];
+const configs: NetworkConfig[] = [
+  preset('mlp'),
+  preset('ddpmpp-small'),
+  preset('ncsnpp-cifar10'),
+  preset('adm-imagenet64'),
+];
 const texts = configs.flatMap((c) => [JSON.stringify(toNativeConfig(c)), JSON.stringify(c, null, 1)]);
 
 function check(c: NetworkConfig | undefined): void {
   if (c === undefined) return;
   expect(validateNetworkConfig(c)).toBe(c);
-  expect(['mlp', 'songunet']).toContain(c.kind);
+  expect(['mlp', 'songunet', 'dhariwalunet']).toContain(c.kind);
 }
 
 const value = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   fc.integer({ min: -2, max: 300 }),
-  fc.constantFrom(0, 1, 0.5, 1e300, -0, null, 'mlp', 'songunet', 'fourier', 'skip', [], [1, 2], [0], [1.5], ['1']),
+  fc.constantFrom(
+    0,
+    1,
+    0.5,
+    1e300,
+    -0,
+    null,
+    'mlp',
+    'songunet',
+    'dhariwalunet',
+    'fourier',
+    'skip',
+    [],
+    [1, 2],
+    [0],
+    [1.5],
+    ['1'],
+  ),
 );
 
 describe('fuzz: network config JSON', () => {

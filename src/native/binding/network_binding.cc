@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "../nn/dhariwal_unet.h"
 #include "../nn/mlp.h"
 #include "../nn/profile.h"
 #include "../nn/song_unet.h"
@@ -110,6 +111,22 @@ std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra
     s.resample_filter = list_field<float>(c, "resample_filter", s.resample_filter);
     return std::make_unique<nn::SongUNet>(s);
   }
+  if (kind == "dhariwalunet") {
+    nn::DhariwalUNetConfig d;
+    d.img_resolution = int_field(c, "img_resolution", d.img_resolution);
+    d.in_channels = int_field(c, "in_channels", d.in_channels);
+    d.out_channels = int_field(c, "out_channels", d.out_channels) + extra_out;
+    d.label_dim = int_field(c, "label_dim", 0);
+    d.augment_dim = int_field(c, "augment_dim", 0);
+    d.model_channels = int_field(c, "model_channels", d.model_channels);
+    d.channel_mult = list_field<int64_t>(c, "channel_mult", d.channel_mult);
+    d.channel_mult_emb = int_field(c, "channel_mult_emb", d.channel_mult_emb);
+    d.num_blocks = int_field(c, "num_blocks", d.num_blocks);
+    d.attn_resolutions = list_field<int64_t>(c, "attn_resolutions", d.attn_resolutions);
+    d.dropout = static_cast<float>(num_field(c, "dropout", d.dropout));
+    d.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
+    return std::make_unique<nn::DhariwalUNet>(d);
+  }
   if (kind == "mlp") {
     nn::MlpConfig m;
     m.features = int_field(c, "in_features", m.features);
@@ -123,7 +140,8 @@ std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra
     m.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
     return std::make_unique<nn::Mlp>(m);
   }
-  fail(code::kArgument, "unknown network kind '" + kind + "' (use 'songunet' or 'mlp')");
+  fail(code::kArgument,
+       "unknown network kind '" + kind + "' (use 'songunet', 'dhariwalunet' or 'mlp')");
 }
 
 // Copies a Float32Array field of exactly `count` values (or returns empty when optional+absent).

@@ -65,6 +65,7 @@
 #include "../ops/group_norm.h"
 #include "../ops/linear.h"
 #include "../ops/loss.h"
+#include "../ops/modulate.h"
 #include "../ops/resample.h"
 #include "../ops/rows.h"
 #include "../optim/optim.h"
@@ -177,6 +178,17 @@
     (int64_t n, int64_t hw, int64_t c, const float* x, const float* bias, float* y),              \
     (n, hw, c, x, bias, y),                                                                       \
     IN(x, n * hw * c) IN(bias, n * c) OUT(y, n * hw * c))                                         \
+  /* EDM's adaptive scale (ops/modulate.h): params [n, 2c] = [scale | shift] per sample. */         \
+  X(PLAIN, void, modulate_forward, "gpu:modulate.forward",                                        \
+    (int64_t n, int64_t hw, int64_t c, const float* x, const float* params, float* y),            \
+    (n, hw, c, x, params, y),                                                                     \
+    IN(x, n * hw * c) IN(params, n * 2 * c) OUT(y, n * hw * c))                                   \
+  X(PLAIN, void, modulate_backward, "gpu:modulate.backward",                                      \
+    (int64_t n, int64_t hw, int64_t c, const float* x, const float* params, const float* dy,      \
+     float* dx, float* dparams),                                                                  \
+    (n, hw, c, x, params, dy, dx, dparams),                                                       \
+    IN(x, n * hw * c) IN(params, n * 2 * c) IN(dy, n * hw * c) OUT(dx, n * hw * c)                \
+    OUT(dparams, n * 2 * c))                                                                      \
   X(PLAIN, void, nchw_to_nhwc, nullptr,                                                           \
     (int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y), (n, c, h, w, x, y),   \
     IN(x, n * c * h * w) OUT(y, n * c * h * w))                                                   \

@@ -18,7 +18,8 @@ InitSpec with_fans(InitSpec init, double fan_in, double fan_out) {
   return init;
 }
 
-// EDM initialises biases with the weight's mode times init_bias, which is 0 in every SongUNet.
+// EDM initialises biases with the weight's mode times init_bias: 0 in every SongUNet, sqrt(1/3)
+// in the ADM network.
 InitSpec bias_init(const InitSpec& weight, double init_bias) {
   if (init_bias == 0) return InitSpec{InitMode::kConstant, 1, 1, 0.0};
   InitSpec b = weight;
@@ -59,7 +60,7 @@ void Linear::zero_grads(const Context& ctx) {
 // --- Conv2d ----------------------------------------------------------------------------------
 
 Conv2d::Conv2d(ParamSet& ps, const Scope& scope, int64_t cin, int64_t cout, int64_t kernel,
-               bool bias, ResampleSpec resample, InitSpec init)
+               bool bias, ResampleSpec resample, InitSpec init, double init_bias)
     : cin_(cin), cout_(cout), k_(kernel), rs_(std::move(resample)) {
   if (rs_.up && rs_.down) fail(code::kArgument, "a convolution cannot both up- and downsample");
   if (k_ == 0 && !rs_.up && !rs_.down) fail(code::kArgument, "a kernel-0 conv must resample");
@@ -67,7 +68,7 @@ Conv2d::Conv2d(ParamSet& ps, const Scope& scope, int64_t cin, int64_t cout, int6
     const double fan = static_cast<double>(k_ * k_);
     const InitSpec wi = with_fans(init, cin * fan, cout * fan);
     w_ = ps.add(scope.name("weight"), {cout, cin, k_, k_}, wi);
-    if (bias) b_ = ps.add(scope.name("bias"), {cout}, bias_init(wi, 0));
+    if (bias) b_ = ps.add(scope.name("bias"), {cout}, bias_init(wi, init_bias));
   } else {
     cout_ = cin_;
   }

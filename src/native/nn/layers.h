@@ -41,9 +41,10 @@ struct ResampleSpec {
 class Conv2d {
  public:
   Conv2d() = default;
-  // kernel 0: resampling only (EDM's aux_down / aux_up and weightless skips).
+  // kernel 0: resampling only (EDM's aux_down / aux_up and weightless skips). init_bias: the bias's
+  // gain on init's mode (EDM's init_bias; 0 gives a zero bias).
   Conv2d(ParamSet& ps, const Scope& scope, int64_t cin, int64_t cout, int64_t kernel, bool bias,
-         ResampleSpec resample, InitSpec init);
+         ResampleSpec resample, InitSpec init, double init_bias = 0);
   int64_t cin() const { return cin_; }
   int64_t cout() const { return cout_; }
   op::Nhwc out_shape(const op::Nhwc& in) const;
@@ -84,6 +85,10 @@ class GroupNorm {
 
 // EDM's init dicts: xavier_uniform with a gain (init = 1, init_zero = 1e-5, init_attn = sqrt(0.2)).
 inline InitSpec xavier(double gain = 1.0) { return InitSpec{InitMode::kXavierUniform, 1, 1, gain}; }
+// The ADM network's: kaiming_uniform with a gain (init = sqrt(1/3), init_zero = 0).
+inline InitSpec kaiming_uniform(double gain = 1.0) {
+  return InitSpec{InitMode::kKaimingUniform, 1, 1, gain};
+}
 
 // Resizes without shrinking capacity churn: activations are reused from step to step.
 inline float* ensure(std::vector<float>& v, int64_t n) {

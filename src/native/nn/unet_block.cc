@@ -10,23 +10,26 @@
 namespace pfgm::nn {
 
 UNetBlock::UNetBlock(ParamSet& ps, const Scope& scope, const UNetBlockSpec& spec) : spec_(spec) {
-  const InitSpec init = xavier(), init_zero = xavier(1e-5), init_attn = xavier(std::sqrt(0.2));
+  const InitSpec init = spec.init, init_zero = spec.init_zero;
+  const double bias = spec.init_bias;
   const int64_t cin = spec.in_channels, cout = spec.out_channels;
   ResampleSpec rs{spec.up, spec.down, false, spec.resample_filter};
   // Registration order = EDM's state-dict order.
   norm0_ = GroupNorm(ps, scope.sub("norm0"), cin, spec.eps);
-  conv0_ = Conv2d(ps, scope.sub("conv0"), cin, cout, 3, true, rs, init);
-  affine_ = Linear(ps, scope.sub("affine"), spec.emb_channels, cout, true, init);
+  conv0_ = Conv2d(ps, scope.sub("conv0"), cin, cout, 3, true, rs, init, bias);
+  affine_ = Linear(ps, scope.sub("affine"), spec.emb_channels, cout * (spec.adaptive_scale ? 2 : 1),
+                   true, init, bias);
   norm1_ = GroupNorm(ps, scope.sub("norm1"), cout, spec.eps);
   conv1_ = Conv2d(ps, scope.sub("conv1"), cout, cout, 3, true, ResampleSpec{}, init_zero);
   if (cout != cin || spec.up || spec.down) {
     has_skip_ = true;
     const int64_t kernel = spec.resample_proj || cout != cin ? 1 : 0;
-    skip_ = Conv2d(ps, scope.sub("skip"), cin, cout, kernel, true, rs, init);
+    skip_ = Conv2d(ps, scope.sub("skip"), cin, cout, kernel, true, rs, init, bias);
   }
   if (spec.attention) {
     norm2_ = GroupNorm(ps, scope.sub("norm2"), cout, spec.eps);
-    qkv_ = Conv2d(ps, scope.sub("qkv"), cout, cout * 3, 1, true, ResampleSpec{}, init_attn);
+    qkv_ =
+        Conv2d(ps, scope.sub("qkv"), cout, cout * 3, 1, true, ResampleSpec{}, spec.init_attn, bias);
     proj_ = Conv2d(ps, scope.sub("proj"), cout, cout, 1, true, ResampleSpec{}, init_zero);
   }
 }
@@ -43,8 +46,18 @@ void UNetBlock::forward(const Context& ctx, const op::Nhwc& in, const float* x, 
 
   norm0_.forward(ctx, in, x, nullptr, true, ctx.ensure(a0_, in.numel()));
   conv0_.forward(ctx, in, a0_.data(), ctx.ensure(a1_, cnt));
-  affine_.forward(ctx, n, emb, ctx.ensure(shift_, n * mid.c));
-  norm1_.forward(ctx, mid, a1_.data(), shift_.data(), true, ctx.ensure(a2_, cnt));
+  if (spec_.adaptive_scale) {
+    // silu(shift + norm1(h) * (scale + 1)): the norm, the modulation and the SiLU apart, as the
+    // modulation comes after the norm's affine.
+    affine_.forward(ctx, n, emb, ctx.ensure(shift_, n * 2 * mid.c));
+    norm1_.forward(ctx, mid, a1_.data(), nullptr, false, ctx.ensure(n1_, cnt));
+    ctx.be().modulate_forward(n, mid.h * mid.w, mid.c, n1_.data(), shift_.data(),
+                              ctx.ensure(z1_, cnt));
+    ctx.be().silu_forward(cnt, z1_.data(), ctx.ensure(a2_, cnt));
+  } else {
+    affine_.forward(ctx, n, emb, ctx.ensure(shift_, n * mid.c));
+    norm1_.forward(ctx, mid, a1_.data(), shift_.data(), true, ctx.ensure(a2_, cnt));
+  }
   const float* c1_in = a2_.data();
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.forward");
@@ -116,8 +129,16 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
     g2 = g_a2_.data();
   }
   float* g1 = ctx.ensure(g_a1_, cnt);
-  float* gshift = ctx.ensure(g_shift_, n * mid.c);
-  norm1_.backward(ctx, g2, g1, gshift);
+  float* gshift = ctx.ensure(g_shift_, n * mid.c * (spec_.adaptive_scale ? 2 : 1));
+  if (spec_.adaptive_scale) {
+    float* gz = ctx.ensure(g_z1_, cnt);
+    ctx.be().silu_backward(cnt, z1_.data(), g2, gz);
+    float* gn = ctx.ensure(g_n1_, cnt);
+    ctx.be().modulate_backward(n, mid.h * mid.w, mid.c, n1_.data(), shift_.data(), gz, gn, gshift);
+    norm1_.backward(ctx, gn, g1, nullptr);
+  } else {
+    norm1_.backward(ctx, g2, g1, gshift);
+  }
   float* ge = ctx.ensure(g_emb_, n * spec_.emb_channels);
   affine_.backward(ctx, gshift, ge);
   ctx.be().axpby(n * spec_.emb_channels, 1.0f, demb, 1.0f, ge, demb);

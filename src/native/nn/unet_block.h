@@ -1,7 +1,11 @@
-// EDM's UNetBlock as SongUNet configures it (adaptive_scale = False, skip_scale = sqrt(1/2),
-// eps = 1e-6, resample_proj = True, one attention head):
-//   h = conv0(silu(norm0(x)));  h = silu(norm1(h + affine(emb)));  h = conv1(dropout(h))
-//   x = (h + skip(x)) * skip_scale
+// EDM's UNetBlock, as SongUNet configures it (adaptive_scale = False, skip_scale = sqrt(1/2),
+// eps = 1e-6, resample_proj = True, one attention head) and as the ADM network does
+// (adaptive_scale = True, skip_scale = 1, eps = 1e-5, resample_proj = False, out_channels / 64
+// heads, kaiming_uniform init):
+//   h = conv0(silu(norm0(x)))
+//   h = silu(norm1(h + affine(emb)))                         (SongUNet)
+//   h = silu(shift + norm1(h) * (scale + 1)), [scale | shift] = affine(emb)   (adaptive scale)
+//   h = conv1(dropout(h));  x = (h + skip(x)) * skip_scale
 //   if attention: x = (proj(attn(qkv(norm2(x)))) + x) * skip_scale
 #pragma once
 
@@ -20,6 +24,10 @@ struct UNetBlockSpec {
   float eps = 1e-6f;
   std::vector<float> resample_filter{1, 1};
   bool resample_proj = true;
+  bool adaptive_scale = false;
+  // EDM's init dicts and init_bias (init's bias gain); init_attn is init's when EDM passes none.
+  InitSpec init = xavier(), init_zero = xavier(1e-5), init_attn = xavier(0.44721359549995793);
+  double init_bias = 0;
   uint32_t dropout_site = 0;  // tells this block's dropout stream from the others'
 };
 
@@ -43,9 +51,9 @@ class UNetBlock {
   op::Nhwc in_{}, out_{};
   const float* x_ = nullptr;
   // Saved activations (forward) and their gradients (backward), reused across steps.
-  Buffer a0_, a1_, shift_, a2_, a3_, a4_, sk_, x1_, n2_, qkv_buf_, att_, attw_;
+  Buffer a0_, a1_, shift_, n1_, z1_, a2_, a3_, a4_, sk_, x1_, n2_, qkv_buf_, att_, attw_;
   Buffer g_res_, g_att_, g_qkv_, g_n2_, g_x1_, g_sum_, g_a3_, g_a2_, g_a1_, g_shift_, g_emb_, g_a0_,
-      g_skip_;
+      g_skip_, g_z1_, g_n1_;
 };
 
 }  // namespace pfgm::nn
