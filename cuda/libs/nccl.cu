@@ -5,8 +5,8 @@
 // packages, LD_LIBRARY_PATH), then in the folders the build found it in (NVIDIA's nvidia/nccl
 // wheel, the CUDA toolkit), then in those of PFGM_NCCL_SEARCH_PATH, which the loader of a prebuilt
 // addon fills with the folders it found on this machine (src/addon/nvidiaLibraries.ts), since a
-// prebuilt's build-time folders are the build machine's. Only the handful of entry points used here are declared: NCCL's C ABI
-// for them has been stable since 2.x.
+// prebuilt's build-time folders are the build machine's. Only the handful of entry points used here
+// are declared: NCCL's C ABI for them has been stable since 2.x.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 

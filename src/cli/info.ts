@@ -21,7 +21,7 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
       ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
       : `cuda:     ${cuda.compiled ? `built${info.cudaAddonOrigin ? ` (${info.cudaAddonOrigin})` : ''} (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
     ...(info.nvidiaLibraries ?? []).map(
-      (lib) => `${`${lib.soname}:`.padEnd(10)}${lib.path ?? `not found — ${lib.fix ?? 'install it'}`}`,
+      (lib) => `${`${lib.soname}:`.padEnd(9)} ${lib.path ?? `not found — ${lib.fix ?? 'install it'}`}`,
     ),
     `gloo:     ${info.collectives.gloo.available ? 'yes' : 'no'} — ${info.collectives.gloo.detail}`,
     `nccl:     ${info.collectives.nccl.available ? 'yes' : 'no'} — ${info.collectives.nccl.detail}`,

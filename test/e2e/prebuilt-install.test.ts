@@ -7,6 +7,7 @@
 // at it (docs/dev/release.md). Skipped, with the reason, where the addon or dist/ is not built.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -179,5 +180,56 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     expect(r.code, r.out).toBe(0);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
     expect(readdirSync(out)).toContain('stats.jsonl');
+  });
+
+  // A release's CUDA addon names cuDNN (this machine's was built without it): the installed
+  // package's manifest is made to say so, as the release script writes it from the addon's
+  // DT_NEEDED, and the real preloader of the package looks for it.
+  function needCudnn(ctx: { skip: () => void }): string {
+    if (!packed.some((p) => p.name === '@pfgm/linux-x64-cuda')) ctx.skip();
+    const manifestPath = join(project, 'node_modules', '@pfgm', 'linux-x64-cuda', 'package.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    manifest.pfgm.needs = ['libcudnn.so.9'];
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    return join(project, 'node_modules', 'pfgm', 'bin', 'pfgm.js');
+  }
+
+  it('without cuDNN the CUDA package says what to install, and the CPU package serves', (ctx) => {
+    const pfgm = needCudnn(ctx);
+    const r = run(process.execPath, [pfgm, 'info', '--json'], project);
+    expect(r.code, r.out).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.backend).toBe('cpu');
+    expect(info.addonOrigin).toBe('@pfgm/linux-x64 0.1.0');
+    expect(info.nvidiaLibraries).toHaveLength(1);
+    expect(info.nvidiaLibraries[0].soname).toBe('libcudnn.so.9');
+    expect(info.nvidiaLibraries[0].path).toBeUndefined();
+    expect(info.nvidiaLibraries[0].fix).toMatch(/pip install nvidia-cudnn-cu13/);
+    expect(info.cuda.reason).toMatch(
+      /@pfgm\/linux-x64-cuda 0\.1\.0 needs libcudnn\.so\.9 \(not found: .*pip install nvidia-cudnn-cu13/,
+    );
+    const text = run(process.execPath, [pfgm, 'info'], project);
+    expect(text.stdout).toMatch(/libcudnn\.so\.9: not found — install cuDNN 9/);
+  });
+
+  it("finds cuDNN in a Python environment's NVIDIA wheel and opens it before the CUDA addon", (ctx) => {
+    const pfgm = needCudnn(ctx);
+    // A stand-in for cuDNN: any real shared library under the wheel's file name.
+    const venv = join(work, 'venv');
+    const lib = join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia', 'cudnn', 'lib');
+    mkdirSync(lib, { recursive: true });
+    copyFileSync(join(project, 'node_modules', '@pfgm', 'linux-x64', 'libhiredis.so.0.14'), join(lib, 'libcudnn.so.9'));
+    const r = spawnSync(process.execPath, [pfgm, 'info', '--json'], {
+      cwd: project,
+      env: { ...env, VIRTUAL_ENV: venv },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.nvidiaLibraries).toEqual([{ soname: 'libcudnn.so.9', path: join(lib, 'libcudnn.so.9') }]);
+    // The CUDA addon then loaded (from the package) and found no GPU here.
+    expect(info.cudaAddonOrigin).toBe('@pfgm/linux-x64-cuda 0.1.0');
+    expect(info.cuda.compiled).toBe(true);
+    expect(info.backend).toBe('cpu');
   });
 });
