@@ -157,9 +157,8 @@ function loadCpu(): { addon: NativeAddon; candidate: AddonCandidate } {
       'ERR_PFGM_LOAD',
       list[0]?.origin === 'PFGM_ADDON_DIR'
         ? `the native addon is not built: ${where} is missing (PFGM_ADDON_DIR names its folder)`
-        : `the native addon is not installed: ${packageNote ?? 'no platform package'} (npm installs ` +
-            `${platformPackageName('cpu')} on Linux x64 with glibc), and there is no local build (${where}): ` +
-            `reinstall pfgm (npm install pfgm), or ${SOURCE_BUILD}`,
+        : `the native addon is not installed: ${packageNote ?? 'no platform package'}, and there is no ` +
+            `local build (${where}): ${SOURCE_BUILD}`,
     );
   }
   const failures: string[] = [];

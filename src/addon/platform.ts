@@ -48,6 +48,21 @@ function addonFile(kind: AddonKind): string {
   return kind === 'cuda' ? 'pfgm_cuda.node' : 'pfgm_cpu.node';
 }
 
+/** Platforms with prebuilt packages: `@pfgm/<os>-<arch>` exists for these (with glibc). */
+const PREBUILT_PLATFORMS = ['linux-x64'];
+
+/** Why npm did not install the platform package here, in words a user can act on. */
+function notInstalled(name: string): string {
+  const platform = `${process.platform}-${process.arch}`;
+  if (!PREBUILT_PLATFORMS.includes(platform)) return `there is no prebuilt package for ${platform}`;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  if (report?.header?.glibcVersionRuntime === undefined) return `the prebuilt ${name} needs glibc, which this system lacks`;
+  return (
+    `${name} is not installed (npm leaves it out with --omit=optional or --no-optional; ` +
+    '`npm install --include=optional pfgm` installs it)'
+  );
+}
+
 /** The platform package of `kind` when it is installed and of this package's version. */
 export function platformPackage(kind: AddonKind, version: string): AddonCandidate | { missing: string } {
   const name = platformPackageName(kind);
@@ -55,7 +70,7 @@ export function platformPackage(kind: AddonKind, version: string): AddonCandidat
   try {
     manifestPath = requireHere.resolve(`${name}/package.json`);
   } catch {
-    return { missing: `${name} is not installed` };
+    return { missing: notInstalled(name) };
   }
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as PackageManifest;
   if (manifest.version !== version) {

@@ -140,19 +140,24 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     }
   });
 
-  it('loads oneDNN and libgomp from the package folder, not the system', () => {
+  it('loads oneDNN, libgomp and their own dependencies from the package folder, not the system', () => {
     const script = [
       "import { getDeviceInfo } from 'pfgm';",
       'getDeviceInfo();',
       "const maps = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8');",
-      'const libs = [...new Set(maps.split("\\n").map((l) => l.split(/\\s+/)[5]).filter((p) => /lib(dnnl|gomp)\\.so/.test(p ?? "")))];',
+      'const libs = [...new Set(maps.split("\\n").map((l) => l.split(/\\s+/)[5]).filter((p) => /lib(dnnl|gomp|OpenCL|ibverbs)\\.so/.test(p ?? "")))];',
       'console.log(JSON.stringify(libs));',
     ].join('\n');
     const r = run(process.execPath, ['--input-type=module', '-e', script], project);
     expect(r.code, r.out).toBe(0);
     const libs = JSON.parse(r.stdout) as string[];
     const folder = join(project, 'node_modules', '@pfgm', 'linux-x64');
-    expect(libs.map((l) => l.replace(/.*\//, '')).sort()).toEqual(['libdnnl.so.2', 'libgomp.so.1']);
+    // libOpenCL (libdnnl's) and libibverbs (libgloo's, where Gloo was built in) are found through
+    // the addon's RPATH, which also applies to its libraries' dependencies.
+    const bundled = Object.keys(packed.find((p) => p.name === '@pfgm/linux-x64')?.bundled ?? {});
+    const expected = bundled.filter((l) => /^lib(dnnl|gomp|OpenCL|ibverbs)\.so/.test(l));
+    expect(expected).toEqual(expect.arrayContaining(['libdnnl.so.2', 'libgomp.so.1']));
+    expect(libs.map((l) => l.replace(/.*\//, '')).sort()).toEqual(expected.sort());
     for (const lib of libs) expect(dirname(lib)).toBe(folder);
   });
 
