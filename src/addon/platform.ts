@@ -55,8 +55,10 @@ const PREBUILT_PLATFORMS = ['linux-x64'];
 function notInstalled(name: string): string {
   const platform = `${process.platform}-${process.arch}`;
   if (!PREBUILT_PLATFORMS.includes(platform)) return `there is no prebuilt package for ${platform}`;
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  if (report?.header?.glibcVersionRuntime === undefined) return `the prebuilt ${name} needs glibc, which this system lacks`;
+  // musl's dynamic loader (Alpine); process.report would say it too, but takes tens of milliseconds.
+  if (existsSync(`/lib/ld-musl-${process.arch === 'x64' ? 'x86_64' : 'aarch64'}.so.1`)) {
+    return `the prebuilt ${name} needs glibc, and this system has musl`;
+  }
   return (
     `${name} is not installed (npm leaves it out with --omit=optional or --no-optional; ` +
     '`npm install --include=optional pfgm` installs it)'
