@@ -35,6 +35,11 @@ export function buildCommand(args: string[]): number {
     process.stderr.write(`pfgm build: unexpected argument '${args[0]}' (it takes none; see pfgm build --help)\n`);
     return 2;
   }
+  process.stdout.write(
+    `pfgm build: building the native addon from source into ${join(packageRoot, 'build', 'Release')}; ` +
+      'it needs cmake, g++ and libdnnl-dev (apt-get install -y cmake g++ libdnnl-dev) and the npm ' +
+      'packages cmake-js and node-addon-api (pfgm build --help)\n',
+  );
   const result = spawnSync(process.execPath, [join(packageRoot, 'scripts', 'build-addon.mjs'), '--from-source'], {
     cwd: packageRoot,
     stdio: 'inherit',

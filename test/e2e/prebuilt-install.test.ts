@@ -187,6 +187,14 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     expect(readdirSync(out)).toContain('stats.jsonl');
   });
 
+  it('pfgm build says what a source build needs, and builds nothing without it', () => {
+    const r = run(process.execPath, [join(project, 'node_modules', 'pfgm', 'bin', 'pfgm.js'), 'build'], project);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/needs cmake, g\+\+ and libdnnl-dev/);
+    expect(r.out).toMatch(/'cmake' is missing\. Install it: apt-get install -y cmake g\+\+ libdnnl-dev/);
+    expect(existsSync(join(project, 'node_modules', 'pfgm', 'build'))).toBe(false);
+  });
+
   // A release's CUDA addon names cuDNN (this machine's was built without it): the installed
   // package's manifest is made to say so, as the release script writes it from the addon's
   // DT_NEEDED, and the real preloader of the package looks for it.
