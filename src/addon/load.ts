@@ -89,7 +89,7 @@ function preparePackage(candidate: AddonCandidate, report: (libs: NvidiaLibraryI
 }
 
 function tryCuda(): CudaAttempt {
-  const { list, packageNote } = addonCandidates('cuda', VERSION);
+  const { list } = addonCandidates('cuda', VERSION);
   const existing = list.filter(present);
   if (existing.length === 0) {
     const path = list[0]?.path ?? 'pfgm_cuda.node';
@@ -97,8 +97,8 @@ function tryCuda(): CudaAttempt {
       reason:
         list[0]?.origin === 'PFGM_ADDON_DIR'
           ? `no CUDA build: ${path} is missing (PFGM_ADDON_DIR)`
-          : `no CUDA build: ${packageNote ?? `${platformPackageName('cuda')} is not installed`}, and no CUDA ` +
-            'toolkit was found when the addon was built',
+          : `no CUDA build: neither ${platformPackageName('cuda')} nor a local one (no CUDA toolkit was ` +
+            'found when the addon was built)',
     };
   }
   const failures: string[] = [];
