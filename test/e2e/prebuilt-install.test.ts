@@ -37,6 +37,10 @@ const release = join(work, 'release');
 const project = join(work, 'project');
 const bin = join(work, 'bin');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+const cpuName = `@pfgm/${process.platform}-${process.arch}`;
+const cudaName = `${cpuName}-cuda`;
+const cpuDir = join(project, 'node_modules', cpuName);
+const cudaDir = join(project, 'node_modules', cudaName);
 
 /** npm's own script (npm-cli.js), found through the PATH this test was started with. */
 function npmCli(): string {
@@ -55,7 +59,9 @@ const env = {
   npm_config_update_notifier: 'false',
   // Debian's oneDNN and libgomp are installed here; LD_LIBRARY_PATH would put them first for a
   // library that found its dependencies through RUNPATH instead of the addon's RPATH.
-  LD_LIBRARY_PATH: '/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu',
+  LD_LIBRARY_PATH: ['/usr/lib', '/lib']
+    .map((d) => `${d}/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`)
+    .join(':'),
 };
 
 function run(cmd: string, args: string[], cwd: string) {
@@ -102,18 +108,16 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
   }, 240_000);
 
   it('packs the CPU package with oneDNN and libgomp, and declares the platform and the glibc floor', () => {
-    const cpu = packed.find((p) => p.name === `@pfgm/linux-x64`);
+    const cpu = packed.find((p) => p.name === cpuName);
     expect(cpu?.bundled).toHaveProperty(['libdnnl.so.2']);
     expect(cpu?.bundled).toHaveProperty(['libgomp.so.1']);
     expect(cpu?.glibc).toMatch(/^2\.\d+$/);
-    const manifest = JSON.parse(
-      readFileSync(join(project, 'node_modules', '@pfgm', 'linux-x64', 'package.json'), 'utf8'),
-    );
+    const manifest = JSON.parse(readFileSync(join(cpuDir, 'package.json'), 'utf8'));
     expect(manifest).toMatchObject({ os: ['linux'], cpu: ['x64'], libc: ['glibc'], pfgm: { glibc: cpu?.glibc } });
   });
 
   it('the install script takes the prebuilt addon and builds nothing', () => {
-    expect(installLog).toMatch(/using the prebuilt addon @pfgm\/linux-x64 0\.1\.0/);
+    expect(installLog).toContain(`using the prebuilt addon ${cpuName} 0.1.0`);
     const pfgm = join(project, 'node_modules', 'pfgm');
     expect(existsSync(join(pfgm, 'package.json'))).toBe(true);
     expect(existsSync(join(pfgm, 'build'))).toBe(false);
@@ -128,10 +132,10 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     );
     expect(r.code, r.out).toBe(0);
     const info = JSON.parse(r.stdout);
-    expect(info.addonOrigin).toBe('@pfgm/linux-x64 0.1.0');
-    expect(info.addonPath).toBe(join(project, 'node_modules', '@pfgm', 'linux-x64', 'pfgm_cpu.node'));
+    expect(info.addonOrigin).toBe(`${cpuName} 0.1.0`);
+    expect(info.addonPath).toBe(join(cpuDir, 'pfgm_cpu.node'));
     expect(info.backend).toBe('cpu');
-    const cuda = packed.find((p) => p.name === '@pfgm/linux-x64-cuda');
+    const cuda = packed.find((p) => p.name === cudaName);
     if (cuda) {
       // The CUDA package loaded (its oneDNN from the CPU package beside it) and found no GPU here.
       expect(info.cuda.compiled).toBe(true);
@@ -151,10 +155,10 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     const r = run(process.execPath, ['--input-type=module', '-e', script], project);
     expect(r.code, r.out).toBe(0);
     const libs = JSON.parse(r.stdout) as string[];
-    const folder = join(project, 'node_modules', '@pfgm', 'linux-x64');
+    const folder = cpuDir;
     // libOpenCL (libdnnl's) and libibverbs (libgloo's, where Gloo was built in) are found through
     // the addon's RPATH, which also applies to its libraries' dependencies.
-    const bundled = Object.keys(packed.find((p) => p.name === '@pfgm/linux-x64')?.bundled ?? {});
+    const bundled = Object.keys(packed.find((p) => p.name === cpuName)?.bundled ?? {});
     const expected = bundled.filter((l) => /^lib(dnnl|gomp|OpenCL|ibverbs)\.so/.test(l));
     expect(expected).toEqual(expect.arrayContaining(['libdnnl.so.2', 'libgomp.so.1']));
     expect(libs.map((l) => l.replace(/.*\//, '')).sort()).toEqual(expected.sort());
@@ -199,8 +203,8 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
   // package's manifest is made to say so, as the release script writes it from the addon's
   // DT_NEEDED, and the real preloader of the package looks for it.
   function needCudnn(ctx: { skip: () => void }): string {
-    if (!packed.some((p) => p.name === '@pfgm/linux-x64-cuda')) ctx.skip();
-    const manifestPath = join(project, 'node_modules', '@pfgm', 'linux-x64-cuda', 'package.json');
+    if (!packed.some((p) => p.name === cudaName)) ctx.skip();
+    const manifestPath = join(cudaDir, 'package.json');
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
     manifest.pfgm.needs = ['libcudnn.so.9'];
     writeFileSync(manifestPath, JSON.stringify(manifest));
@@ -213,13 +217,13 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     expect(r.code, r.out).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.backend).toBe('cpu');
-    expect(info.addonOrigin).toBe('@pfgm/linux-x64 0.1.0');
+    expect(info.addonOrigin).toBe(`${cpuName} 0.1.0`);
     expect(info.nvidiaLibraries).toHaveLength(1);
     expect(info.nvidiaLibraries[0].soname).toBe('libcudnn.so.9');
     expect(info.nvidiaLibraries[0].path).toBeUndefined();
     expect(info.nvidiaLibraries[0].fix).toMatch(/pip install nvidia-cudnn-cu13/);
     expect(info.cuda.reason).toMatch(
-      /@pfgm\/linux-x64-cuda 0\.1\.0 needs libcudnn\.so\.9 \(not found: .*pip install nvidia-cudnn-cu13/,
+      /-cuda 0\.1\.0 needs libcudnn\.so\.9 \(not found: .*pip install nvidia-cudnn-cu13/,
     );
     const text = run(process.execPath, [pfgm, 'info'], project);
     expect(text.stdout).toMatch(/libcudnn\.so\.9: not found — install cuDNN 9/);
@@ -227,11 +231,12 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
 
   it("finds cuDNN in a Python environment's NVIDIA wheel and opens it before the CUDA addon", (ctx) => {
     const pfgm = needCudnn(ctx);
-    // A stand-in for cuDNN: any real shared library under the wheel's file name.
+    // A stand-in for cuDNN: a real shared object without constructors (the preloader itself; a
+    // second copy of a library the process has, such as libgomp, would be loaded twice).
     const venv = join(work, 'venv');
     const lib = join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia', 'cudnn', 'lib');
     mkdirSync(lib, { recursive: true });
-    copyFileSync(join(project, 'node_modules', '@pfgm', 'linux-x64', 'libhiredis.so.0.14'), join(lib, 'libcudnn.so.9'));
+    copyFileSync(join(cudaDir, 'pfgm_preload.node'), join(lib, 'libcudnn.so.9'));
     const r = spawnSync(process.execPath, [pfgm, 'info', '--json'], {
       cwd: project,
       env: { ...env, VIRTUAL_ENV: venv },
@@ -241,7 +246,7 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     const info = JSON.parse(r.stdout);
     expect(info.nvidiaLibraries).toEqual([{ soname: 'libcudnn.so.9', path: join(lib, 'libcudnn.so.9') }]);
     // The CUDA addon then loaded (from the package) and found no GPU here.
-    expect(info.cudaAddonOrigin).toBe('@pfgm/linux-x64-cuda 0.1.0');
+    expect(info.cudaAddonOrigin).toBe(`${cudaName} 0.1.0`);
     expect(info.cuda.compiled).toBe(true);
     expect(info.backend).toBe('cpu');
   });
