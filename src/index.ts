@@ -12,6 +12,7 @@ export {
   type DeviceInfo,
   type DeviceName,
   getDeviceInfo,
+  type NvidiaLibraryInfo,
 } from './addon/load.js';
 export type { NpyKind } from './codecs/npy.js';
 export { encodeNpz, type NpzArray, readNpz } from './codecs/npz.js';

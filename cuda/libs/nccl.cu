@@ -3,8 +3,10 @@
 // time (dlopen), so the CUDA addon loads and trains on one GPU on a machine without it; it is
 // looked for where PFGM_NCCL_LIBRARY says, then as libnccl.so.2 through the loader (system
 // packages, LD_LIBRARY_PATH), then in the folders the build found it in (NVIDIA's nvidia/nccl
-// wheel, the CUDA toolkit). Only the handful of entry points used here are declared: NCCL's C ABI
-// for them has been stable since 2.x.
+// wheel, the CUDA toolkit), then in those of PFGM_NCCL_SEARCH_PATH, which the loader of a prebuilt
+// addon fills with the folders it found on this machine (src/addon/nvidiaLibraries.ts), since a
+// prebuilt's build-time folders are the build machine's. Only the handful of entry points used here
+// are declared: NCCL's C ABI for them has been stable since 2.x.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
@@ -72,6 +74,8 @@ std::vector<std::string> candidates() {
     out.emplace_back(given);
   out.emplace_back("libnccl.so.2");
   std::string hints = PFGM_NCCL_HINTS;
+  if (const char* found = std::getenv("PFGM_NCCL_SEARCH_PATH"); found != nullptr && *found != '\0')
+    hints += std::string(":") + found;
   size_t start = 0;
   while (start < hints.size()) {
     const size_t end = std::min(hints.find(':', start), hints.size());

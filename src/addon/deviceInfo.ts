@@ -61,6 +61,16 @@ export interface CollectiveLibraries {
   nccl: CollectiveInfo;
 }
 
+/** Where one of NVIDIA's libraries that the prebuilt CUDA addon needs was found, or what to install. */
+export interface NvidiaLibraryInfo {
+  /** The soname the addon asks for, e.g. `libcudnn.so.9`. */
+  soname: string;
+  /** The file that was opened, when found. */
+  path?: string;
+  /** When not found: the exact fix (a pip or apt line). */
+  fix?: string;
+}
+
 /** What was loaded, and why. */
 export interface DeviceInfo {
   /** The backend in use: `cuda` when a GPU is used, else `cpu`. */
@@ -73,6 +83,18 @@ export interface DeviceInfo {
   requested: 'auto' | DeviceName;
   /** The addon file that was loaded. */
   addonPath: string;
+  /**
+   * Where that addon comes from: a platform package (`@pfgm/linux-x64 0.1.0`), `local build`
+   * (`npx pfgm build`, or a checkout's `npm ci`) or `PFGM_ADDON_DIR`.
+   */
+  addonOrigin: string;
+  /** Where the CUDA build that was loaded came from (as `addonOrigin`), when one was. */
+  cudaAddonOrigin?: string;
+  /**
+   * NVIDIA's libraries the prebuilt CUDA addon (`@pfgm/linux-x64-cuda`) needs, where each was
+   * found or what to install; absent when that package was not tried.
+   */
+  nvidiaLibraries?: NvidiaLibraryInfo[];
   /** The CPU engine: OpenMP threads, oneDNN version and the instruction set oneDNN uses. */
   cpu: CpuInfo;
   /** The CUDA backend: whether it was compiled, whether a device is usable, and which. */

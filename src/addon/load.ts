@@ -1,19 +1,30 @@
 /**
  * Chooses and loads the native addon (docs/dev/architecture.md, "The addon boundary"): the CUDA build when it loads and
- * finds a GPU, else the CPU build, unless `PFGM_DEVICE=cpu|cuda` says otherwise. The choice and
- * its reason are reported by {@link getDeviceInfo} and `pfgm info`.
+ * finds a GPU, else the CPU build, unless `PFGM_DEVICE=cpu|cuda` says otherwise. Each build is
+ * looked for in `PFGM_ADDON_DIR` when set, else in the prebuilt platform package for this machine
+ * and then in a local source build (src/addon/platform.ts, docs/dev/release.md). The choice, where
+ * the addon came from and why are reported by {@link getDeviceInfo} and `pfgm info`.
  *
  * @module
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { PfgmError } from '../errors.js';
-import type { CollectiveInfo, CollectiveLibraries, CpuInfo, CudaInfo, DeviceInfo, DeviceName } from './deviceInfo.js';
+import { VERSION } from '../version.js';
+import type {
+  CollectiveInfo,
+  CollectiveLibraries,
+  CpuInfo,
+  CudaInfo,
+  DeviceInfo,
+  DeviceName,
+  NvidiaLibraryInfo,
+} from './deviceInfo.js';
 import type { NativeAddon } from './native.js';
+import { ncclSearchPath, type OpenLibrary, preloadNvidiaLibraries } from './nvidiaLibraries.js';
+import { type AddonCandidate, addonCandidates, loadFailure, platformPackageName, present } from './platform.js';
 
-export type { CollectiveInfo, CollectiveLibraries, CpuInfo, CudaInfo, DeviceInfo, DeviceName };
+export type { CollectiveInfo, CollectiveLibraries, CpuInfo, CudaInfo, DeviceInfo, DeviceName, NvidiaLibraryInfo };
 
 interface Loaded {
   addon: NativeAddon;
@@ -21,13 +32,8 @@ interface Loaded {
   info: Omit<DeviceInfo, 'collectives'>;
 }
 
-const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const requireNative = createRequire(import.meta.url);
 let loaded: Loaded | undefined;
-
-function addonDir(): string {
-  return process.env.PFGM_ADDON_DIR ?? join(packageRoot, 'build', 'Release');
-}
 
 function requestedDevice(): 'auto' | DeviceName {
   const value = (process.env.PFGM_DEVICE ?? 'auto').trim().toLowerCase();
@@ -48,45 +54,142 @@ interface CudaAttempt {
   reason: string;
   /** What the CUDA build reported, when it loaded. */
   cuda?: CudaInfo;
+  /** Where the CUDA package's libraries were found, when it was tried. */
+  nvidia?: NvidiaLibraryInfo[];
+  /** Where the CUDA build that loaded came from. */
+  origin?: string;
+}
+
+/**
+ * Opens NVIDIA's libraries that a prebuilt CUDA addon names, with the package's preloader;
+ * undefined when all were found, else why not (with the fix).
+ */
+function preparePackage(candidate: AddonCandidate, report: (libs: NvidiaLibraryInfo[]) => void): string | undefined {
+  if (candidate.packageDir === undefined) return undefined;
+  if (process.env.PFGM_NCCL_SEARCH_PATH === undefined) {
+    const nccl = ncclSearchPath();
+    if (nccl !== '') process.env.PFGM_NCCL_SEARCH_PATH = nccl;
+  }
+  const needs = candidate.needs ?? [];
+  if (needs.length === 0) {
+    report([]);
+    return undefined;
+  }
+  let open: OpenLibrary;
+  try {
+    open = (requireNative(join(candidate.packageDir, 'pfgm_preload.node')) as { open: OpenLibrary }).open;
+  } catch (error) {
+    return loadFailure(candidate, `its library preloader failed (${firstLine(error)})`);
+  }
+  const libs = preloadNvidiaLibraries(needs, open);
+  report(libs);
+  const missing = libs.filter((l) => l.path === undefined);
+  if (missing.length === 0) return undefined;
+  return `${candidate.origin} needs ${missing.map((l) => `${l.soname} (not found: ${l.fix})`).join('; ')}`;
 }
 
 function tryCuda(): CudaAttempt {
-  const path = join(addonDir(), 'pfgm_cuda.node');
-  if (!existsSync(path)) {
-    return { reason: 'no CUDA build: no CUDA toolkit was found when the addon was built' };
+  const { list } = addonCandidates('cuda', VERSION);
+  const existing = list.filter(present);
+  if (existing.length === 0) {
+    const path = list[0]?.path ?? 'pfgm_cuda.node';
+    return {
+      reason:
+        list[0]?.origin === 'PFGM_ADDON_DIR'
+          ? `no CUDA build: ${path} is missing (PFGM_ADDON_DIR)`
+          : `no CUDA build: neither ${platformPackageName('cuda')} nor a local one (no CUDA toolkit was ` +
+            'found when the addon was built)',
+    };
   }
-  let addon: NativeAddon;
-  try {
-    addon = requireNative(path) as NativeAddon;
-  } catch (error) {
-    return { reason: `the CUDA build could not be loaded (${firstLine(error)})` };
-  }
-  const build = addon.buildInfo();
-  if (!build.cuda.available) return { reason: build.cuda.reason, cuda: build.cuda };
-  return {
-    loaded: {
-      addon,
-      info: {
-        backend: 'cuda',
-        defaultDevice: 'cuda',
-        reason: build.cuda.reason,
-        requested: 'auto',
-        addonPath: path,
-        cpu: build.cpu,
-        cuda: build.cuda,
+  const failures: string[] = [];
+  let nvidia: NvidiaLibraryInfo[] | undefined;
+  for (const candidate of existing) {
+    const unprepared = preparePackage(candidate, (libs) => {
+      nvidia = libs;
+    });
+    if (unprepared !== undefined) {
+      failures.push(unprepared);
+      continue;
+    }
+    let addon: NativeAddon;
+    try {
+      addon = requireNative(candidate.path) as NativeAddon;
+    } catch (error) {
+      failures.push(loadFailure(candidate, firstLine(error)));
+      continue;
+    }
+    const build = addon.buildInfo();
+    // No GPU (no driver, no device) is the machine's, not the build's: another build would not do better.
+    if (!build.cuda.available) {
+      return { reason: build.cuda.reason, cuda: build.cuda, origin: candidate.origin, ...(nvidia ? { nvidia } : {}) };
+    }
+    return {
+      loaded: {
+        addon,
+        info: {
+          backend: 'cuda',
+          defaultDevice: 'cuda',
+          reason: build.cuda.reason,
+          requested: 'auto',
+          addonPath: candidate.path,
+          addonOrigin: candidate.origin,
+          cudaAddonOrigin: candidate.origin,
+          ...(nvidia ? { nvidiaLibraries: nvidia } : {}),
+          cpu: build.cpu,
+          cuda: build.cuda,
+        },
       },
-    },
-    reason: build.cuda.reason,
-  };
+      reason: build.cuda.reason,
+    };
+  }
+  return { reason: `the CUDA build could not be loaded: ${failures.join('; ')}`, ...(nvidia ? { nvidia } : {}) };
+}
+
+const SOURCE_BUILD =
+  'build it from source with `npx pfgm build` (it needs cmake, g++ and oneDNN: apt-get install -y cmake g++ libdnnl-dev)';
+
+function loadCpu(): { addon: NativeAddon; candidate: AddonCandidate } {
+  const { list, packageNote } = addonCandidates('cpu', VERSION);
+  const existing = list.filter(present);
+  if (existing.length === 0) {
+    const where = list.map((c) => c.path).join(', ');
+    throw new PfgmError(
+      'ERR_PFGM_LOAD',
+      list[0]?.origin === 'PFGM_ADDON_DIR'
+        ? `the native addon is not built: ${where} is missing (PFGM_ADDON_DIR names its folder)`
+        : `the native addon is not installed: ${packageNote ?? 'no platform package'}, and there is no ` +
+            `local build (${where}): ${SOURCE_BUILD}`,
+    );
+  }
+  const failures: string[] = [];
+  let cause: unknown;
+  for (const candidate of existing) {
+    try {
+      return { addon: requireNative(candidate.path) as NativeAddon, candidate };
+    } catch (error) {
+      cause = error;
+      failures.push(loadFailure(candidate, firstLine(error)));
+    }
+  }
+  throw new PfgmError(
+    'ERR_PFGM_LOAD',
+    `the native addon could not be loaded: ${failures.join('; ')}. Reinstall pfgm (npm install pfgm), ` +
+      `or ${SOURCE_BUILD}`,
+    { cause },
+  );
 }
 
 function load(): Loaded {
   const requested = requestedDevice();
   let cudaReason = 'PFGM_DEVICE=cpu';
   let cudaBuild: CudaInfo | undefined;
+  let nvidia: NvidiaLibraryInfo[] | undefined;
+  let cudaOrigin: string | undefined;
   if (requested !== 'cpu') {
     const cuda = tryCuda();
     cudaBuild = cuda.cuda;
+    nvidia = cuda.nvidia;
+    cudaOrigin = cuda.origin;
     if (cuda.loaded) {
       cuda.loaded.info.requested = requested;
       return cuda.loaded;
@@ -96,25 +199,7 @@ function load(): Loaded {
     }
     cudaReason = cuda.reason;
   }
-  const path = join(addonDir(), 'pfgm_cpu.node');
-  if (!existsSync(path)) {
-    throw new PfgmError(
-      'ERR_PFGM_LOAD',
-      `the native addon is not built (${path} is missing): run \`npm rebuild pfgm\` ` +
-        '(it needs cmake, g++ and libdnnl-dev: apt-get install -y cmake g++ libdnnl-dev)',
-    );
-  }
-  let addon: NativeAddon;
-  try {
-    addon = requireNative(path) as NativeAddon;
-  } catch (error) {
-    throw new PfgmError(
-      'ERR_PFGM_LOAD',
-      `the native addon ${path} could not be loaded (${firstLine(error)}): ` +
-        'reinstall its libraries (apt-get install -y libdnnl-dev) and run `npm rebuild pfgm`',
-      { cause: error },
-    );
-  }
+  const { addon, candidate } = loadCpu();
   const build = addon.buildInfo();
   return {
     addon,
@@ -123,7 +208,10 @@ function load(): Loaded {
       defaultDevice: 'cpu',
       reason: requested === 'cpu' ? 'PFGM_DEVICE=cpu' : `CPU backend; CUDA not used: ${cudaReason}`,
       requested,
-      addonPath: path,
+      addonPath: candidate.path,
+      addonOrigin: candidate.origin,
+      ...(cudaOrigin ? { cudaAddonOrigin: cudaOrigin } : {}),
+      ...(nvidia ? { nvidiaLibraries: nvidia } : {}),
       cpu: build.cpu,
       cuda: { ...(cudaBuild ?? build.cuda), reason: cudaReason, available: false },
     },

@@ -21,11 +21,14 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
   return [
     `pfgm ${version}`,
     `backend:  ${info.backend} (${info.reason})`,
-    `addon:    ${info.addonPath}`,
+    `addon:    ${info.addonPath} (${info.addonOrigin})`,
     `cpu:      ${info.cpu.threads} threads, oneDNN ${info.cpu.onednn} (${info.cpu.isa})`,
     info.requested === 'cpu'
       ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
-      : `cuda:     ${cuda.compiled ? `built (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
+      : `cuda:     ${cuda.compiled ? `built${info.cudaAddonOrigin ? ` (${info.cudaAddonOrigin})` : ''} (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
+    ...(info.nvidiaLibraries ?? []).map(
+      (lib) => `${`${lib.soname}:`.padEnd(9)} ${lib.path ?? `not found — ${lib.fix ?? 'install it'}`}`,
+    ),
     `gloo:     ${info.collectives.gloo.available ? 'yes' : 'no'} — ${info.collectives.gloo.detail}`,
     `nccl:     ${info.collectives.nccl.available ? 'yes' : 'no'} — ${info.collectives.nccl.detail}`,
     `networks: ${networkKinds.map((k) => `${k.kind} (${k.description})`).join(', ')}`,

@@ -8,6 +8,7 @@ import { getDeviceInfo } from '../addon/load.js';
 import { VERSION } from '../version.js';
 import { commandArgs, describeFailure } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
+import { BUILD_HELP, buildCommand } from './build.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
 import { formatDeviceInfo, networkSummary } from './info.js';
@@ -27,6 +28,7 @@ Commands:
   eval              measure a model's samples against real data (pfgm eval --help)
   experiment        the PFGM++ robustness experiments (pfgm experiment robustness --help)
   bench             time training and sampling here, against PyTorch with --torch (pfgm bench --help)
+  build             build the native addon from source (needs cmake, g++, libdnnl-dev; pfgm build --help)
 
 Options:
   -h, --help        show this help (also: pfgm <command> --help)
@@ -34,6 +36,7 @@ Options:
 
 Environment:
   PFGM_DEVICE=cpu|cuda|auto   force a backend (default auto: CUDA when a GPU is usable)
+  PFGM_ADDON_DIR=dir          load the addons from dir instead of @pfgm/* or build/Release
   OMP_NUM_THREADS=n           CPU threads of the native engine
   PFGM_MEMORY_BYTES=n         memory a training batch may use (default: the free memory; 0: no check)
   PFGM_PNG_MAX_PIXELS=n       largest PNG image decoded (default 67108864, 64 Mpx)
@@ -49,11 +52,13 @@ const COMMAND_HELP: Record<string, string> = {
   eval: EVAL_HELP,
   experiment: EXPERIMENT_HELP,
   bench: BENCH_HELP,
+  build: BUILD_HELP,
   info: `Usage: pfgm info [--json]
 
-Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
-oneDNN version and instruction set), the GPU when there is one, and the network kinds and
-presets the engine builds.
+Prints which native build pfgm loaded (CUDA or CPU), from where (a prebuilt @pfgm/* package, a
+local build, PFGM_ADDON_DIR) and why, the CPU engine (OpenMP threads, oneDNN version and
+instruction set), the GPU when there is one, where the prebuilt CUDA build found cuDNN and
+cuBLAS (or what to install), and the network kinds and presets the engine builds.
 
   --json    print the same as one JSON object
 `,
@@ -104,6 +109,8 @@ export async function main(argv: string[]): Promise<number> {
         return await experimentCommand(rest);
       case 'bench':
         return await benchCommand(rest);
+      case 'build':
+        return buildCommand(rest);
       default:
         process.stderr.write(`pfgm: unknown command '${command}'. Run 'pfgm --help' for the list.\n`);
         return 2;

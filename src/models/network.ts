@@ -74,7 +74,7 @@ export function resolveNetworkDevice(device: DeviceOption | undefined): DeviceNa
     throw new PfgmError(
       'ERR_PFGM_DEVICE',
       `device 'cuda': this CUDA build was made without ${missing.join(' and ')}, which networks need; ` +
-        'install them (pip install nvidia-cudnn-cu13 nvidia-cublas, or set CUDNN_ROOT / CUBLAS_ROOT) and rebuild (npm rebuild pfgm), or use device cpu',
+        'install them (pip install nvidia-cudnn-cu13 nvidia-cublas, or set CUDNN_ROOT / CUBLAS_ROOT) and rebuild from source (npx pfgm build), or use device cpu',
     );
   }
   return 'cuda';
