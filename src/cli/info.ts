@@ -5,6 +5,15 @@
  */
 import type { DeviceInfo } from '../addon/load.js';
 
+/**
+ * Where `pfgm eval`'s Inception-v3 runs by default: the device a network would use
+ * (`resolveNetworkDevice('auto')`), so CUDA only with a usable GPU and cuDNN and cuBLAS linked in.
+ */
+export function inceptionDevice(info: DeviceInfo): string {
+  const c = info.cuda;
+  return info.backend === 'cuda' && c.available && c.cudnn && c.cublas ? 'cuda (fp32)' : 'cpu (oneDNN)';
+}
+
 /** Formats the device report, one fact a line. */
 export function formatDeviceInfo(info: DeviceInfo, version: string): string {
   const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
@@ -20,6 +29,7 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
     info.requested === 'cpu'
       ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
       : `cuda:     ${cuda.compiled ? `built (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
+    `fid:      Inception-v3 on ${inceptionDevice(info)}`,
     `gloo:     ${info.collectives.gloo.available ? 'yes' : 'no'} — ${info.collectives.gloo.detail}`,
     `nccl:     ${info.collectives.nccl.available ? 'yes' : 'no'} — ${info.collectives.nccl.detail}`,
     '',
