@@ -110,6 +110,7 @@ export {
   INCEPTION_RESOLUTION,
   type InceptionFeaturesOptions,
   type InceptionImageShape,
+  type InceptionLoadOptions,
   InceptionNetwork,
   type InceptionTensorInfo,
   inceptionFeatures,

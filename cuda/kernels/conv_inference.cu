@@ -54,8 +54,8 @@ void conv2d_inference_forward(const op::ConvInferenceShape& s, const float* x, c
   if (s.n == 0) return;
   const op::ConvGeometry& g = s.g;
   const int64_t oh = s.oh(), ow = s.ow(), cols = g.kh * g.kw * g.cin;
-  const bool pointwise = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 &&
-                         g.pad_h == 0 && g.pad_w == 0;
+  const bool pointwise =
+      g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
   if (pointwise) {
     linear_forward({s.n * s.h * s.w, g.cin, g.cout}, x, weight, bias, y, math);
   } else {

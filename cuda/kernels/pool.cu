@@ -55,8 +55,7 @@ __global__ void pool_kernel(op::Pool2dShape s, int64_t oh, int64_t ow, int mode,
 }
 
 // PyTorch's adaptive windows: start = floor(o * in / out), end = ceil((o + 1) * in / out).
-__global__ void adaptive_avg_kernel(op::Nhwc in, int64_t oh, int64_t ow, const float* x,
-                                    float* y) {
+__global__ void adaptive_avg_kernel(op::Nhwc in, int64_t oh, int64_t ow, const float* x, float* y) {
   const int64_t c = in.c, count = in.n * oh * ow * c;
   for (int64_t k = first_index(); k < count; k += grid_stride()) {
     const int64_t ch = k % c, ox = (k / c) % ow, oy = (k / (c * ow)) % oh, n = k / (c * ow * oh);
@@ -65,7 +64,8 @@ __global__ void adaptive_avg_kernel(op::Nhwc in, int64_t oh, int64_t ow, const f
     const float* plane = x + n * in.h * in.w * c;
     float acc = 0.0f;
     for (int64_t iy = ys.begin; iy < ys.end; ++iy) {
-      for (int64_t ix = xs.begin; ix < xs.end; ++ix) acc = fp::add(acc, plane[(iy * in.w + ix) * c + ch]);
+      for (int64_t ix = xs.begin; ix < xs.end; ++ix)
+        acc = fp::add(acc, plane[(iy * in.w + ix) * c + ch]);
     }
     y[k] = fp::div(acc, static_cast<float>((ys.end - ys.begin) * (xs.end - xs.begin)));
   }
@@ -76,7 +76,7 @@ void pool(const op::Pool2dShape& s, int mode, const float* x, float* y, const ch
   const int64_t count = s.in.n * s.oh() * s.ow() * s.in.c;
   if (count == 0) return;
   pool_kernel<<<gpu::grid_for(count), gpu::kThreads, 0, gpu::engine_stream()>>>(s, s.oh(), s.ow(),
-                                                                                 mode, x, y);
+                                                                                mode, x, y);
   gpu::check_kernel(name);
 }
 

@@ -184,7 +184,9 @@ export class InceptionNetwork {
     }
     const height = checkInteger('inceptionFeatures: height', options.height, 1, 65536);
     const width = checkInteger('inceptionFeatures: width', options.width, 1, 65536);
-    const batchSize = checkInteger('inceptionFeatures: batchSize', options.batchSize ?? (this.device === 'cuda' ? 64 : 8),
+    const batchSize = checkInteger(
+      'inceptionFeatures: batchSize',
+      options.batchSize ?? (this.device === 'cuda' ? 64 : 8),
       1,
       4096,
     );

@@ -9,10 +9,25 @@ type Values = Record<string, ArrayLike<number>>;
 
 const at = (x: Float32Array | undefined, i: number) => (x as Float32Array)[i] as number;
 
+/** Attribute k of a row, or `fallback` when the row leaves it out. */
+function attr(a: Numbers, k: string, fallback?: number): number {
+  const v = a[k] ?? fallback;
+  if (v === undefined) throw new Error(`attribute '${k}' is missing`);
+  return v;
+}
+
 /** relu?(conv(x [n, h, w, cin], weight [cout, kh, kw, cin]) + bias), per-axis stride and zero padding. */
 export function convInferenceRef(a: Numbers, x: Arrays): Values {
-  const [n, h, w, cin, cout, kh, kw] = [a.n, a.h, a.w, a.cin, a.cout, a.kh, a.kw] as number[];
-  const [sh, sw, ph, pw] = [a.stride_h ?? 1, a.stride_w ?? 1, a.pad_h ?? 0, a.pad_w ?? 0] as number[];
+  const [n, h, w, cin, cout, kh, kw] = [
+    attr(a, 'n'),
+    attr(a, 'h'),
+    attr(a, 'w'),
+    attr(a, 'cin'),
+    attr(a, 'cout'),
+    attr(a, 'kh'),
+    attr(a, 'kw'),
+  ];
+  const [sh, sw, ph, pw] = [attr(a, 'stride_h', 1), attr(a, 'stride_w', 1), attr(a, 'pad_h', 0), attr(a, 'pad_w', 0)];
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
   const y = new Float64Array(n * oh * ow * cout);
@@ -41,8 +56,8 @@ export function convInferenceRef(a: Numbers, x: Arrays): Values {
 /** F.max_pool2d / F.avg_pool2d (floor mode) with `mode` 'max', 'avg' (count_include_pad from a), NHWC. */
 export function poolRef(mode: 'max' | 'avg') {
   return (a: Numbers, x: Arrays): Values => {
-    const [n, h, w, c, kh, kw] = [a.n, a.h, a.w, a.c, a.kh, a.kw] as number[];
-    const [sh, sw, ph, pw] = [a.stride_h ?? 1, a.stride_w ?? 1, a.pad_h ?? 0, a.pad_w ?? 0] as number[];
+    const [n, h, w, c, kh, kw] = [attr(a, 'n'), attr(a, 'h'), attr(a, 'w'), attr(a, 'c'), attr(a, 'kh'), attr(a, 'kw')];
+    const [sh, sw, ph, pw] = [attr(a, 'stride_h', 1), attr(a, 'stride_w', 1), attr(a, 'pad_h', 0), attr(a, 'pad_w', 0)];
     const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
     const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
     const y = new Float64Array(n * oh * ow * c);
@@ -73,7 +88,7 @@ export function poolRef(mode: 'max' | 'avg') {
 
 /** F.adaptive_avg_pool2d to (oh, ow): windows [floor(i h / oh), ceil((i + 1) h / oh)), NHWC. */
 export function adaptiveAvgRef(a: Numbers, x: Arrays): Values {
-  const [n, h, w, c, oh, ow] = [a.n, a.h, a.w, a.c, a.oh, a.ow] as number[];
+  const [n, h, w, c, oh, ow] = [attr(a, 'n'), attr(a, 'h'), attr(a, 'w'), attr(a, 'c'), attr(a, 'oh'), attr(a, 'ow')];
   const y = new Float64Array(n * oh * ow * c);
   for (let s = 0; s < n; s++) {
     for (let oy = 0; oy < oh; oy++) {
@@ -95,7 +110,7 @@ export function adaptiveAvgRef(a: Numbers, x: Arrays): Values {
 
 /** F.interpolate(mode='bilinear', align_corners=False) to (oh, ow), NHWC; an unchanged axis is copied. */
 export function resizeBilinearRef(a: Numbers, x: Arrays): Values {
-  const [n, h, w, c, oh, ow] = [a.n, a.h, a.w, a.c, a.oh, a.ow] as number[];
+  const [n, h, w, c, oh, ow] = [attr(a, 'n'), attr(a, 'h'), attr(a, 'w'), attr(a, 'c'), attr(a, 'oh'), attr(a, 'ow')];
   const taps = (size: number, out: number, d: number): [number, number, number, number] => {
     if (size === out) return [d, d, 1, 0];
     const src = Math.max((size / out) * (d + 0.5) - 0.5, 0);
@@ -122,7 +137,7 @@ export function resizeBilinearRef(a: Numbers, x: Arrays): Values {
 
 /** y (given as the input `y`) with channels [offset, offset + c) of every pixel replaced by x's. */
 export function placeChannelsRef(a: Numbers, x: Arrays): Values {
-  const [pixels, c, cy, offset] = [a.pixels, a.c, a.cy, a.offset] as number[];
+  const [pixels, c, cy, offset] = [attr(a, 'pixels'), attr(a, 'c'), attr(a, 'cy'), attr(a, 'offset')];
   const y = Float64Array.from(x.y as Float32Array);
   for (let p = 0; p < pixels; p++) {
     for (let j = 0; j < c; j++) y[p * cy + offset + j] = at(x.x, p * c + j);

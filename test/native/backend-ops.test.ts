@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeAddon, NativeHostTensor } from '../../src/addon/native.js';
-import { type Attrs, filled, type Inputs } from '../helpers/ops.js';
 import {
   adaptiveAvgRef,
   convInferenceRef,
@@ -21,6 +20,7 @@ import {
   poolRef,
   resizeBilinearRef,
 } from '../helpers/inference-ops.js';
+import { type Attrs, filled, type Inputs } from '../helpers/ops.js';
 import { builtAddons, repoRoot } from '../helpers/toolkit.js';
 
 type Outputs = Record<string, NativeHostTensor>;

@@ -1,6 +1,6 @@
-// new Inception() from JS, then load(weights, device) and features(images). Inputs are copied on the JS
-// thread (so JS may reuse its arrays at once) and the work runs on a worker thread; the network's
-// own mutex serialises feature calls on one network.
+// new Inception() from JS, then load(weights, device) and features(images). Inputs are copied on
+// the JS thread (so JS may reuse its arrays at once) and the work runs on a worker thread; the
+// network's own mutex serialises feature calls on one network.
 #include "inception_binding.h"
 
 #include <cmath>

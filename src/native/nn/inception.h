@@ -94,9 +94,9 @@ class InceptionV3Fid {
   };
 
   Backend* be_;
-  bool cpu_layers_;                     // be_ is the CPU engine itself
+  bool cpu_layers_;                      // be_ is the CPU engine itself
   std::map<std::string, Layer> layers_;  // by BasicConv2d name
-  Buffer params_;                       // every layer's weights and biases, off the CPU engine
+  Buffer params_;                        // every layer's weights and biases, off the CPU engine
   std::mutex mu_;
   std::vector<Buffer> buffers_;  // activation slots in be_'s memory, kept from call to call
 };
