@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "../errors.h"
 #include "../ops/elementwise.h"
@@ -15,8 +14,7 @@
 namespace pfgm::nn {
 namespace {
 
-using cpu::ConvGeometry;
-using op::Nhwc;
+using op::ConvGeometry;
 
 struct ConvSpec {
   std::string name;
