@@ -3,15 +3,16 @@
  *
  * @module
  */
+import type { DeviceName } from '../addon/deviceInfo.js';
 import type { DeviceInfo } from '../addon/load.js';
 
 /**
  * Where `pfgm eval`'s Inception-v3 runs by default: the device a network would use
  * (`resolveNetworkDevice('auto')`), so CUDA only with a usable GPU and cuDNN and cuBLAS linked in.
  */
-export function inceptionDevice(info: DeviceInfo): string {
+export function inceptionDevice(info: DeviceInfo): DeviceName {
   const c = info.cuda;
-  return info.backend === 'cuda' && c.available && c.cudnn && c.cublas ? 'cuda (fp32)' : 'cpu (oneDNN)';
+  return info.backend === 'cuda' && c.available && c.cudnn && c.cublas ? 'cuda' : 'cpu';
 }
 
 /** Formats the device report, one fact a line. */
@@ -29,7 +30,7 @@ export function formatDeviceInfo(info: DeviceInfo, version: string): string {
     info.requested === 'cpu'
       ? 'cuda:     not checked (PFGM_DEVICE=cpu)'
       : `cuda:     ${cuda.compiled ? `built (cuDNN ${cuda.cudnn ? 'yes' : 'no'}, cuBLAS ${cuda.cublas ? 'yes' : 'no'})` : 'not built'}; ${gpu}`,
-    `fid:      Inception-v3 on ${inceptionDevice(info)}`,
+    `fid:      Inception-v3 on ${inceptionDevice(info) === 'cuda' ? 'cuda (fp32)' : 'cpu (oneDNN)'}`,
     `gloo:     ${info.collectives.gloo.available ? 'yes' : 'no'} — ${info.collectives.gloo.detail}`,
     `nccl:     ${info.collectives.nccl.available ? 'yes' : 'no'} — ${info.collectives.nccl.detail}`,
     '',

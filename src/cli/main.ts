@@ -10,7 +10,7 @@ import { commandArgs, describeFailure } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
-import { formatDeviceInfo } from './info.js';
+import { formatDeviceInfo, inceptionDevice } from './info.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
 import { SERVE_HELP, serveCommand } from './serve.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
@@ -52,9 +52,10 @@ const COMMAND_HELP: Record<string, string> = {
   info: `Usage: pfgm info [--json]
 
 Prints which native build pfgm loaded (CUDA or CPU) and why, the CPU engine (OpenMP threads,
-oneDNN version and instruction set) and the GPU when there is one.
+oneDNN version and instruction set), the GPU when there is one, and where FID's Inception-v3 runs
+(pfgm eval: CUDA in fp32 when networks run there, else the CPU).
 
-  --json    print the same as one JSON object
+  --json    print the same as one JSON object (inceptionDevice: 'cpu' or 'cuda')
 `,
 };
 
@@ -66,7 +67,8 @@ async function info(args: string[]): Promise<void> {
     return;
   }
   const device = getDeviceInfo();
-  process.stdout.write(values.json ? `${JSON.stringify(device, null, 2)}\n` : formatDeviceInfo(device, VERSION));
+  const json = { ...device, inceptionDevice: inceptionDevice(device) };
+  process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : formatDeviceInfo(device, VERSION));
 }
 
 /** Runs the CLI with `argv` (without node and the script). Resolves to the exit code. */

@@ -45,7 +45,19 @@ describe.skipIf(!present)('the CLI on a (fake) CUDA device', () => {
     expect(r.stdout).toMatch(/fid: +Inception-v3 on cuda \(fp32\)/);
     const cpu = pfgm(['info'], 'cpu');
     expect(cpu.stdout).toMatch(/fid: +Inception-v3 on cpu \(oneDNN\)/);
+    expect(JSON.parse(pfgm(['info', '--json'], 'auto').stdout).inceptionDevice).toBe('cuda');
   });
+
+  it('bench:inception measures the features on the (fake) CUDA device it picks by itself', () => {
+    const env = { ...process.env, PFGM_ADDON_DIR: addons, PFGM_DEVICE: 'auto' };
+    const args = ['--batch', '1', '--size', '16', '--iters', '1', '--rounds', '1', '--no-torch'];
+    const r = spawnSync(process.execPath, [join(root, 'bench', 'inception.mjs'), ...args], { encoding: 'utf8', env });
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    expect(json).toMatchObject({ bench: 'inception', device: 'cuda', batch: 1 });
+    expect(json.gpu).toMatch(/fake CUDA/);
+    expect(json.pfgm_images_per_s).toBeGreaterThan(0);
+  }, 120_000);
 
   it('pfgm eval ref runs Inception on the CUDA backend by itself, and on the CPU with PFGM_DEVICE=cpu', async () => {
     const inception = join(work, 'inception.safetensors');
