@@ -2,10 +2,10 @@
  * Inception-v3 features for the Fréchet Inception Distance (FID): the network of pytorch-fid
  * (mseitzer/pytorch-fid, TensorFlow's 2015-12-05 weights), built from the engine's own ops and run
  * on the device a network would use: CUDA where the CUDA build has a usable GPU (in fp32), else the
- * CPU (`PFGM_DEVICE=cpu` or `{ device: 'cpu' }` forces it). Images of any size are resized to 299×299 (bilinear, align_corners=False) inside the
- * network, and each gives the 2048 "pool3" features of the final average pool. The weights are not
- * shipped: convert pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` once with
- * `scripts/convert-inception.py` (docs/fid.md).
+ * CPU (`PFGM_DEVICE=cpu` or `{ device: 'cpu' }` forces it). Images of any size are resized to
+ * 299×299 (bilinear, align_corners=False) inside the network, and each gives the 2048 "pool3"
+ * features of the final average pool. The weights are not shipped: convert pytorch-fid's
+ * `pt_inception-2015-12-05-6726825d.pth` once with `scripts/convert-inception.py` (docs/fid.md).
  *
  * @example
  * ```ts
