@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // FID Inception-v3 features per image: pfgm's native network (src/eval/inception.ts) against the
-// same network in PyTorch (bench/torch_inception.py, as pytorch-fid runs it), one invocation, the
-// same thread count, the two alternating `--rounds` times so that a busy machine slows both alike.
-// Weights are arbitrary (speed does not depend on them), or a converted file with --weights.
-// Prints one JSON object.
-//   npm run bench:inception [-- --batch 8 --size 32 --channels 3 --iters 3 --rounds 2 --no-torch --channels-last]
-// (--channels-last also times PyTorch with channels_last tensors, which pytorch-fid does not use.)
+// same network in PyTorch (bench/torch_inception.py, as pytorch-fid runs it), one invocation, on
+// the same device (pfgm's choice, as `pfgm eval` makes it, or --device), the same thread count, the
+// two alternating `--rounds` times so that a busy machine slows both alike. On CUDA both run fp32
+// (TF32 off: docs/cuda.md, "FID's Inception"). Weights are arbitrary (speed does not depend on
+// them), or a converted file with --weights. Prints one JSON object; `device` says where pfgm ran,
+// `pfgm_images_per_s` is the median rate.
+//   npm run bench:inception [-- --device auto|cpu|cuda --batch 8 --size 32 --channels 3 --iters 3
+//                              --rounds 2 --no-torch --channels-last]
+// (--batch defaults to 8 on the CPU, 64 on CUDA; --channels-last also times PyTorch with
+// channels_last tensors, which pytorch-fid does not use.)
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,7 +20,8 @@ import { createInception, getDeviceInfo, inceptionTensors, loadInception } from 
 
 const { values } = parseArgs({
   options: {
-    batch: { type: 'string', default: '8' },
+    device: { type: 'string', default: 'auto' },
+    batch: { type: 'string' },
     size: { type: 'string', default: '32' },
     channels: { type: 'string', default: '3' },
     iters: { type: 'string', default: '3' },
@@ -28,9 +33,7 @@ const { values } = parseArgs({
   },
 });
 const threads = Number(process.env.OMP_NUM_THREADS ?? availableParallelism());
-const [batch, size, channels, iters, rounds] = ['batch', 'size', 'channels', 'iters', 'rounds'].map((k) =>
-  Number(values[k]),
-);
+const [size, channels, iters, rounds] = ['size', 'channels', 'iters', 'rounds'].map((k) => Number(values[k]));
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
   return s[s.length >> 1];
@@ -57,7 +60,11 @@ function arbitraryWeights() {
   return w;
 }
 
-const net = values.weights ? await loadInception(values.weights) : await createInception(arbitraryWeights());
+const loadOptions = { device: values.device };
+const net = values.weights
+  ? await loadInception(values.weights, loadOptions)
+  : await createInception(arbitraryWeights(), loadOptions);
+const batch = Number(values.batch ?? (net.device === 'cuda' ? 64 : 8));
 const images = new Float32Array(batch * channels * size * size);
 for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 12.9898) * 0.9;
 const shape = { count: batch, channels, height: size, width: size, batchSize: batch };
@@ -78,6 +85,7 @@ for (let r = 0; r < rounds; r++) {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'torch_inception.py');
   try {
     const args = [script, '--batch', String(batch), '--threads', String(threads), '--size', String(size)];
+    args.push('--device', net.device);
     args.push('--channels', String(channels), '--iters', String(iters), '--warmup', '1');
     if (values['channels-last']) args.push('--channels-last');
     const out = execFileSync(values.python, args, {
@@ -96,6 +104,8 @@ net.dispose();
 const torchMs = torchRuns.flatMap((t) => t.torch_ms_per_image_all ?? []);
 const result = {
   bench: 'inception',
+  device: net.device,
+  gpu: net.device === 'cuda' ? (getDeviceInfo().cuda.name ?? null) : null,
   batch,
   input: [channels, size, size],
   threads,
@@ -103,8 +113,10 @@ const result = {
   pfgm_ms_per_image: round(median(pfgmMs)),
   pfgm_ms_per_image_best: round(Math.min(...pfgmMs)),
   pfgm_ms_per_image_all: pfgmMs.map(round),
+  pfgm_images_per_s: round(1000 / median(pfgmMs)),
   torch_ms_per_image: torchMs.length ? round(median(torchMs)) : null,
   torch_ms_per_image_best: torchMs.length ? round(Math.min(...torchMs)) : null,
+  torch_images_per_s: torchMs.length ? round(1000 / median(torchMs)) : null,
   torch_channels_last_ms_per_image: round(
     median(torchRuns.map((t) => t.torch_channels_last_ms_per_image ?? null).filter((v) => v !== null)),
   ),

@@ -1,10 +1,11 @@
 """PyTorch side of `npm run bench:inception`: pytorch-fid's FID Inception-v3 (our plain-PyTorch twin,
 bench/torch_ref/inception_fid.py, the same layers and pooling as pytorch-fid's) timed on the CPU
-with the caller's thread count, as pytorch-fid runs it: float32, NCHW, torch.no_grad, the resize
-to 299x299 inside the model. Weights are PyTorch's default initialisation (speed does not depend on
-them). Prints one JSON line.
+with the caller's thread count, or on CUDA (--device cuda, TF32 off as pfgm's FID runs it,
+synchronized before each clock read), as pytorch-fid runs it: float32, NCHW, torch.no_grad, the
+resize to 299x299 inside the model. Weights are PyTorch's default initialisation (speed does not
+depend on them). Prints one JSON line.
 
-  python3 bench/torch_inception.py --batch 8 --threads 2 --size 32 --channels 3
+  python3 bench/torch_inception.py --batch 8 --threads 2 --size 32 --channels 3 [--device cuda]
 """
 import argparse
 import json
@@ -29,19 +30,30 @@ def main():
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--channels-last", action="store_true", help="also time the channels_last memory format")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = FidInceptionV3().eval()
-    x = torch.rand(args.batch, args.channels, args.size, args.size)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    model = FidInceptionV3().eval().to(device)
+    x = torch.rand(args.batch, args.channels, args.size, args.size, device=device)
+
+    def sync():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
 
     def timed(m, fmt):
         times = []
         with torch.no_grad():
             for i in range(args.warmup + args.iters):
+                sync()
                 t0 = time.perf_counter()
                 inp = x.repeat(1, 3, 1, 1) if args.channels == 1 else x
                 m(inp.contiguous(memory_format=fmt))
+                sync()
                 if i >= args.warmup:
                     times.append((time.perf_counter() - t0) * 1000 / args.batch)
         return times
@@ -52,6 +64,7 @@ def main():
         "torch_ms_per_image_all": nchw,
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "torch_device": args.device,
     }
     if args.channels_last:
         cl = timed(model.to(memory_format=torch.channels_last), torch.channels_last)

@@ -101,6 +101,13 @@ class OpTimer {
           std::to_string(s.cin) + "->" + std::to_string(s.cout) + " @" + std::to_string(s.h) + "x" +
           std::to_string(s.w));
   }
+  OpTimer(const char* op, const op::ConvInferenceShape& s) {
+    if (!profile::enabled()) return;
+    const op::ConvGeometry& g = s.g;
+    begin(std::string(op) + " k" + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" +
+          std::to_string(g.stride_h) + " " + std::to_string(g.cin) + "->" + std::to_string(g.cout) +
+          " @" + std::to_string(s.h) + "x" + std::to_string(s.w));
+  }
   OpTimer(const char* op, const op::LinearShape& s) {
     if (!profile::enabled()) return;
     begin(std::string(op) + " " + std::to_string(s.in) + "->" + std::to_string(s.out) + " x" +

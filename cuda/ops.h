@@ -19,6 +19,8 @@
 //   embedding.cu: the embeddings round like the CPU (double pow / cos / sin rounded once).
 //   conv.cu / linear.cu (the layouts of ops/conv.h, ops/linear.h): the math modes below; they
 //     refuse with ERR_PFGM_DEVICE without cuDNN / cuBLAS in the build.
+//   pool.cu, resize.cu, elementwise.cu's place_channels (the FID Inception's ops): bit-identical.
+//     conv_inference.cu: a patch matrix and linear.cu's GEMM (its math modes; cuBLAS needed).
 //
 // Only CUDA sources include this header for now. When engine code compiled into both addons calls
 // these, add refusing stubs to src/native/gpu_absent.cc as for the physics kernels.

@@ -111,6 +111,7 @@ export {
   INCEPTION_RESOLUTION,
   type InceptionFeaturesOptions,
   type InceptionImageShape,
+  type InceptionLoadOptions,
   InceptionNetwork,
   type InceptionTensorInfo,
   inceptionFeatures,

@@ -2,6 +2,7 @@
 // indexed by the output so writes are coalesced. Arithmetic rounds like the CPU's (fp::), so the
 // results are the CPU's bit for bit.
 #include "ops.h"
+#include "ops/elementwise.h"
 #include "ops/rounding.h"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
@@ -29,6 +30,13 @@ __global__ void concat_kernel(int64_t pixels, int64_t ca, const float* a, int64_
   for (int64_t k = first_index(); k < pixels * c; k += grid_stride()) {
     const int64_t p = k / c, ch = k % c;
     y[k] = ch < ca ? a[p * ca + ch] : b[p * cb + (ch - ca)];
+  }
+}
+
+__global__ void place_kernel(int64_t pixels, int64_t c, const float* x, int64_t cy, int64_t offset,
+                             float* y) {
+  for (int64_t k = first_index(); k < pixels * c; k += grid_stride()) {
+    y[(k / c) * cy + offset + k % c] = x[k];
   }
 }
 
@@ -91,6 +99,16 @@ void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, con
   concat_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(pixels, ca, a, cb,
                                                                                   b, y);
   gpu::check_kernel("concat_kernel");
+}
+
+void place_channels(int64_t pixels, int64_t c, const float* x, int64_t cy, int64_t offset,
+                    float* y) {
+  cpu::check_place_channels(pixels, c, cy, offset);
+  const int64_t total = pixels * c;
+  if (total <= 0) return;
+  place_kernel<<<gpu::grid_for(total), gpu::kThreads, 0, gpu::engine_stream()>>>(pixels, c, x, cy,
+                                                                                 offset, y);
+  gpu::check_kernel("place_kernel");
 }
 
 void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db, const float* dy) {

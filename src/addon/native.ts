@@ -225,7 +225,8 @@ export interface NativeInceptionTensor {
 
 /** The FID Inception-v3 (src/native/binding/inception_binding.cc). */
 export interface NativeInception {
-  load(weights: Record<string, Float32Array>): Promise<void>;
+  /** `device`: 'cpu' (default), 'cuda', or a device the build registered. */
+  load(weights: Record<string, Float32Array>, device?: string): Promise<void>;
   features(args: {
     images: Float32Array;
     count: number;
@@ -236,6 +237,8 @@ export interface NativeInception {
     taps?: string[];
   }): Promise<{ features: Float32Array; taps?: Record<string, Float32Array> }>;
   isLoaded(): boolean;
+  /** The device load() was given; undefined before it settles. */
+  device(): string | undefined;
   dispose(): void;
 }
 

@@ -136,7 +136,7 @@ async function evalRefCommand(args: string[]): Promise<number> {
     });
     await writeFidStats(values.out, r.stats[0] as FeatureStats);
     process.stdout.write(
-      `${JSON.stringify({ out: values.out, data: values.data, count: r.count, dim: INCEPTION_FEATURES, seconds: (performance.now() - t0) / 1000 })}\n`,
+      `${JSON.stringify({ out: values.out, data: values.data, count: r.count, dim: INCEPTION_FEATURES, inceptionDevice: inception.device, seconds: (performance.now() - t0) / 1000 })}\n`,
     );
     return 0;
   } finally {
@@ -311,6 +311,7 @@ async function sampleMetrics(
       solver: o.solver,
       steps: o.steps,
       nfe: s.nfe,
+      ...(inception === undefined ? {} : { inceptionDevice: inception.device }),
       sampleSeconds: (performance.now() - t0) / 1000,
     };
     const result: Record<string, number> = {};

@@ -11,7 +11,7 @@ import { BENCH_HELP, benchCommand } from './bench.js';
 import { BUILD_HELP, buildCommand } from './build.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { EXPERIMENT_HELP, experimentCommand } from './experiment.js';
-import { formatDeviceInfo, networkSummary } from './info.js';
+import { formatDeviceInfo, inceptionDevice, networkSummary } from './info.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
 import { SERVE_HELP, serveCommand } from './serve.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
@@ -58,9 +58,10 @@ const COMMAND_HELP: Record<string, string> = {
 Prints which native build pfgm loaded (CUDA or CPU), from where (a prebuilt @pfgm/* package, a
 local build, PFGM_ADDON_DIR) and why, the CPU engine (OpenMP threads, oneDNN version and
 instruction set), the GPU when there is one, where the prebuilt CUDA build found cuDNN and
-cuBLAS (or what to install), and the network kinds and presets the engine builds.
+cuBLAS (or what to install), where FID's Inception-v3 runs (pfgm eval: CUDA in fp32 when networks
+run there, else the CPU), and the network kinds and presets the engine builds.
 
-  --json    print the same as one JSON object
+  --json    print the same as one JSON object (inceptionDevice: 'cpu' or 'cuda')
 `,
 };
 
@@ -72,11 +73,8 @@ async function info(args: string[]): Promise<void> {
     return;
   }
   const device = getDeviceInfo();
-  process.stdout.write(
-    values.json
-      ? `${JSON.stringify({ ...device, networks: networkSummary() }, null, 2)}\n`
-      : formatDeviceInfo(device, VERSION),
-  );
+  const json = { ...device, inceptionDevice: inceptionDevice(device), networks: networkSummary() };
+  process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : formatDeviceInfo(device, VERSION));
 }
 
 /** Runs the CLI with `argv` (without node and the script). Resolves to the exit code. */

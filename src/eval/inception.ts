@@ -1,10 +1,11 @@
 /**
  * Inception-v3 features for the Fréchet Inception Distance (FID): the network of pytorch-fid
  * (mseitzer/pytorch-fid, TensorFlow's 2015-12-05 weights), built from the engine's own ops and run
- * on the CPU. Images of any size are resized to 299×299 (bilinear, align_corners=False) inside the
- * network, and each gives the 2048 "pool3" features of the final average pool. The weights are not
- * shipped: convert pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` once with
- * `scripts/convert-inception.py` (docs/fid.md).
+ * on the device a network would use: CUDA where the CUDA build has a usable GPU (in fp32), else the
+ * CPU (`PFGM_DEVICE=cpu` or `{ device: 'cpu' }` forces it). Images of any size are resized to
+ * 299×299 (bilinear, align_corners=False) inside the network, and each gives the 2048 "pool3"
+ * features of the final average pool. The weights are not shipped: convert pytorch-fid's
+ * `pt_inception-2015-12-05-6726825d.pth` once with `scripts/convert-inception.py` (docs/fid.md).
  *
  * @example
  * ```ts
@@ -16,10 +17,13 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
+import type { DeviceName } from '../addon/deviceInfo.js';
 import { native } from '../addon/load.js';
 import type { NativeInception } from '../addon/native.js';
 import { decodeSafetensors, type SafetensorsFile } from '../codecs/safetensors.js';
 import { awaitNative, callNative, PfgmError, type PfgmErrorCode } from '../errors.js';
+import { resolveNetworkDevice } from '../models/network.js';
+import type { DeviceOption } from '../tensor.js';
 import { checkInteger } from '../validate.js';
 
 /** Features per image: the width of Inception-v3's final average pool ("pool3"). */
@@ -48,9 +52,22 @@ export interface InceptionImageShape {
   width: number;
 }
 
+/** Options of {@link loadInception} and {@link createInception}. */
+export interface InceptionLoadOptions {
+  /**
+   * Where the network runs: `'auto'` (default) picks CUDA when a network would (the CUDA build, a
+   * usable GPU, cuDNN and cuBLAS linked in; `PFGM_DEVICE=cpu` forces the CPU), `'cpu'` or `'cuda'`
+   * name one. On CUDA the convolutions run in fp32 (docs/cuda.md, "FID's Inception").
+   */
+  device?: DeviceOption;
+}
+
 /** Options of {@link inceptionFeatures} and {@link InceptionNetwork.features}. */
 export interface InceptionFeaturesOptions extends InceptionImageShape {
-  /** Images per native call (default 8); each image of a batch needs about 18 MB of activations. */
+  /**
+   * Images per native call (default 8 on the CPU, 64 on CUDA); each image of a batch needs about
+   * 18 MB of activations, in the GPU's memory on CUDA.
+   */
   batchSize?: number;
   /** Stops between batches; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -128,17 +145,21 @@ function pickWeights(
 }
 
 /**
- * The FID Inception-v3 with its weights, on the CPU engine. Make one with {@link loadInception}
- * or {@link createInception}; free it with {@link InceptionNetwork.dispose} (or `using`).
+ * The FID Inception-v3 with its weights, on the CPU engine or on CUDA ({@link InceptionNetwork.device}).
+ * Make one with {@link loadInception} or {@link createInception}; free it with
+ * {@link InceptionNetwork.dispose} (or `using`).
  */
 export class InceptionNetwork {
   /** Features per image (2048). */
   readonly featureDim: number = INCEPTION_FEATURES;
+  /** Where the network runs: `'cpu'` (oneDNN) or `'cuda'` (fp32). */
+  readonly device: DeviceName;
   #native: NativeInception | undefined;
 
   /** @internal */
-  constructor(handle: NativeInception) {
+  constructor(handle: NativeInception, device: DeviceName) {
     this.#native = handle;
+    this.device = device;
   }
 
   /** Whether {@link InceptionNetwork.dispose} was called. */
@@ -163,7 +184,12 @@ export class InceptionNetwork {
     }
     const height = checkInteger('inceptionFeatures: height', options.height, 1, 65536);
     const width = checkInteger('inceptionFeatures: width', options.width, 1, 65536);
-    const batchSize = checkInteger('inceptionFeatures: batchSize', options.batchSize ?? 8, 1, 4096);
+    const batchSize = checkInteger(
+      'inceptionFeatures: batchSize',
+      options.batchSize ?? (this.device === 'cuda' ? 64 : 8),
+      1,
+      4096,
+    );
     const per = channels * height * width;
     if (images.length !== count * per) {
       throw new PfgmError(
@@ -220,15 +246,25 @@ export class InceptionNetwork {
   }
 }
 
+/** A native network on the resolved device, its weights loaded. */
+async function built(picked: Record<string, Float32Array>, options: InceptionLoadOptions): Promise<InceptionNetwork> {
+  const device = resolveNetworkDevice(options.device);
+  const handle = callNative(() => new (native().Inception)());
+  await awaitNative(() => handle.load(picked, device));
+  return new InceptionNetwork(handle, device);
+}
+
 /**
  * Builds the network from tensors named as pytorch-fid's state dict (see {@link inceptionTensors});
  * extra tensors (e.g. `fc.weight`) are ignored. Batch norms (eps 0.001) are folded into the
  * convolutions off the JS thread.
  *
- * @throws PfgmError `ERR_PFGM_ARGUMENT` naming a missing or mis-sized tensor.
+ * @throws PfgmError `ERR_PFGM_ARGUMENT` naming a missing or mis-sized tensor; `ERR_PFGM_DEVICE`
+ *   when `device: 'cuda'` is asked for where CUDA cannot run it.
  */
 export async function createInception(
   weights: ReadonlyMap<string, Float32Array | Float64Array>,
+  options: InceptionLoadOptions = {},
 ): Promise<InceptionNetwork> {
   const picked = pickWeights(
     (name) => {
@@ -238,9 +274,7 @@ export async function createInception(
     'ERR_PFGM_ARGUMENT',
     'createInception',
   );
-  const handle = callNative(() => new (native().Inception)());
-  await awaitNative(() => handle.load(picked));
-  return new InceptionNetwork(handle);
+  return built(picked, options);
 }
 
 /**
@@ -249,8 +283,9 @@ export async function createInception(
  *
  * @throws PfgmError `ERR_PFGM_CHECKPOINT` when the file is missing, not safetensors, or lacks a
  *   tensor or has one of the wrong shape; the message says how to convert the official weights.
+ *   `ERR_PFGM_DEVICE` when `device: 'cuda'` is asked for where CUDA cannot run it.
  */
-export async function loadInception(path: string): Promise<InceptionNetwork> {
+export async function loadInception(path: string, options: InceptionLoadOptions = {}): Promise<InceptionNetwork> {
   if (typeof path !== 'string' || path.length === 0) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `loadInception: path must be a non-empty string; ${HOW_TO_CONVERT}`);
   }
@@ -280,16 +315,15 @@ export async function loadInception(path: string): Promise<InceptionNetwork> {
     'ERR_PFGM_CHECKPOINT',
     `Inception weights file '${path}'`,
   );
-  const handle = callNative(() => new (native().Inception)());
-  await awaitNative(() => handle.load(picked));
-  return new InceptionNetwork(handle);
+  return built(picked, options);
 }
 
 /**
  * The 2048 Inception-v3 "pool3" features of each image, as pytorch-fid computes them: images
  * `[count, channels, height, width]` (NCHW) with values in [-1, 1] (the project's convention;
  * pytorch-fid's [0, 1] input mapped by 2x - 1), grayscale repeated to RGB, resized bilinearly to
- * 299×299 inside the network. Runs `batchSize` images per native call, on all CPU threads.
+ * 299×299 inside the network. Runs `batchSize` images per native call, on the network's device
+ * (all CPU threads, or the GPU: each batch uploaded once and its features downloaded once).
  *
  * @returns `Float32Array` of `[count, 2048]` features, row-major.
  * @throws PfgmError `ERR_PFGM_SHAPE` when the array does not hold `count` images of the given shape,

@@ -54,10 +54,14 @@ describe('pfgm CLI', () => {
       backend: string;
       addonPath: string;
       reason: string;
+      inceptionDevice: string;
     };
     expect(json.backend).toBe('cpu');
     expect(json.addonPath).toMatch(/pfgm_cpu\.node$/);
     expect(json.reason).toBe('PFGM_DEVICE=cpu');
+    // FID's Inception follows the backend
+    expect(json.inceptionDevice).toBe('cpu');
+    expect(pfgm(['info'], { PFGM_DEVICE: 'cpu' }).stdout).toMatch(/^fid: +Inception-v3 on cpu \(oneDNN\)$/m);
   });
 
   it.skipIf(hasGpu)(

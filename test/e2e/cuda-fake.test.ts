@@ -2,14 +2,21 @@
 // fake-CUDA test addon (test/native/fakecuda/: cuda/backend.cu over a stand-in CUDA runtime on the
 // guarded CPU device, see docs/cuda.md) is offered to the loader as the CUDA build, so `auto`
 // picks it and `--device cuda --precision bf16` runs the CUDA backend's code through the CLI,
-// the Trainer, checkpoints, resume and sampling. Its ops compute with the CPU engine's code, so
-// the same runs with PFGM_DEVICE=cpu must give the same losses and the same samples bit for bit.
+// the Trainer, checkpoints, resume and sampling, and `pfgm eval ref` runs its Inception there by
+// itself. Its ops compute with the CPU engine's code, so the same runs with PFGM_DEVICE=cpu must
+// give the same losses and the same samples bit for bit (Inception's features within 1e-5: its CPU
+// layers keep oneDNN's own weight layout).
 // Skipped where the fake addon was not built (no CUDA toolkit).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeSafetensors, type SafetensorsEntry } from '../../src/codecs/safetensors.js';
+import { readFidStats } from '../../src/eval/fidStats.js';
+import { inceptionTensors } from '../../src/eval/inception.js';
+import { compare } from '../helpers/golden.js';
+import { inceptionTestWeights } from '../helpers/inception.js';
 import { offeredAsCuda, repoRoot as root } from '../helpers/toolkit.js';
 
 const work = mkdtempSync(join(tmpdir(), 'pfgm-fakecuda-e2e-'));
@@ -31,11 +38,51 @@ function losses(dir: string): number[] {
 }
 
 describe.skipIf(!present)('the CLI on a (fake) CUDA device', () => {
-  it('pfgm info reports the CUDA build as the backend', () => {
+  it('pfgm info reports the CUDA build as the backend, and where FID runs', () => {
     const r = pfgm(['info'], 'auto');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/fake CUDA/);
+    expect(r.stdout).toMatch(/fid: +Inception-v3 on cuda \(fp32\)/);
+    const cpu = pfgm(['info'], 'cpu');
+    expect(cpu.stdout).toMatch(/fid: +Inception-v3 on cpu \(oneDNN\)/);
+    expect(JSON.parse(pfgm(['info', '--json'], 'auto').stdout).inceptionDevice).toBe('cuda');
   });
+
+  it('bench:inception measures the features on the (fake) CUDA device it picks by itself', () => {
+    const env = { ...process.env, PFGM_ADDON_DIR: addons, PFGM_DEVICE: 'auto' };
+    const args = ['--batch', '1', '--size', '16', '--iters', '1', '--rounds', '1', '--no-torch'];
+    const r = spawnSync(process.execPath, [join(root, 'bench', 'inception.mjs'), ...args], { encoding: 'utf8', env });
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    expect(json).toMatchObject({ bench: 'inception', device: 'cuda', batch: 1 });
+    expect(json.gpu).toMatch(/fake CUDA/);
+    expect(json.pfgm_images_per_s).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('pfgm eval ref runs Inception on the CUDA backend by itself, and on the CPU with PFGM_DEVICE=cpu', async () => {
+    const inception = join(work, 'inception.safetensors');
+    const list = inceptionTensors();
+    const weights = inceptionTestWeights(list);
+    const entries: [string, SafetensorsEntry][] = list.map((t) => [
+      t.name,
+      { dtype: 'F32', shape: [...t.shape], data: weights.get(t.name) as Float32Array },
+    ]);
+    writeFileSync(inception, encodeSafetensors(entries, {}));
+    const stats: Record<string, Float64Array> = {};
+    for (const [device, where] of [
+      ['auto', 'cuda'],
+      ['cpu', 'cpu'],
+    ] as const) {
+      const out = join(work, `ref-${device}.npz`);
+      const args = ['eval', 'ref', '--data', 'fashion-mnist:test', '--count', '3', '--batch', '3'];
+      const r = pfgm([...args, '--out', out, '--inception', inception], device);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ count: 3, dim: 2048, inceptionDevice: where });
+      stats[where] = (await readFidStats(out)).mean;
+    }
+    const c = compare(stats.cuda as Float64Array, stats.cpu as Float64Array, { rtol: 1e-5, atol: 0 });
+    expect(c.ok, `mean features, cuda against cpu: max |diff| ${c.maxAbs} at scale ${c.scale}`).toBe(true);
+  }, 180_000);
 
   it('trains with --device cuda --precision bf16, resumes, samples: the same bits as the CPU', () => {
     const runs: Record<string, { losses: number[]; samples: Buffer }> = {};

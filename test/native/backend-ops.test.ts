@@ -13,6 +13,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeAddon, NativeHostTensor } from '../../src/addon/native.js';
+import {
+  adaptiveAvgRef,
+  convInferenceRef,
+  placeChannelsRef,
+  poolRef,
+  resizeBilinearRef,
+} from '../helpers/inference-ops.js';
 import { type Attrs, filled, type Inputs } from '../helpers/ops.js';
 import { builtAddons, repoRoot } from '../helpers/toolkit.js';
 
@@ -218,6 +225,52 @@ const table: Row[] = [
   row('sumsq_rows', { rows: 2, cols: 5 }, { x: filled([2, 5], 23) }, (_a, x) => ({
     out: rowsOf(x.x as Float32Array, 5).map((r) => r.reduce((u, v) => u + v * v, 0)),
   })),
+  // The FID Inception's ops (test/helpers/inference-ops.ts): a rectangular kernel with per-axis
+  // stride and padding through the patch matrix, and a 1x1 one that is the product itself.
+  row(
+    'conv2d_inference_forward',
+    { n: 2, h: 6, w: 5, cin: 3, cout: 4, kh: 3, kw: 2, stride_h: 2, stride_w: 1, pad_h: 1, pad_w: 1, relu: 1 },
+    { x: filled([2, 6, 5, 3], 25), weight: filled([4, 3, 2, 3], 26), bias: filled([4], 27) },
+    convInferenceRef,
+    1e-5,
+  ),
+  row(
+    'conv2d_inference_forward',
+    { n: 2, h: 3, w: 4, cin: 5, cout: 3, kh: 1, kw: 1, relu: 0 },
+    { x: filled([2, 3, 4, 5], 28), weight: filled([3, 1, 1, 5], 29) },
+    convInferenceRef,
+    1e-5,
+  ),
+  row(
+    'max_pool2d_forward',
+    { n: 2, h: 5, w: 6, c: 3, kh: 3, kw: 3, stride_h: 2, stride_w: 2, pad_h: 1, pad_w: 1 },
+    { x: filled([2, 5, 6, 3], 30) },
+    poolRef('max'),
+  ),
+  row(
+    'avg_pool2d_forward',
+    { n: 2, h: 4, w: 5, c: 3, kh: 3, kw: 3, pad_h: 1, pad_w: 1, count_include_pad: 0 },
+    { x: filled([2, 4, 5, 3], 31) },
+    poolRef('avg'),
+  ),
+  row(
+    'adaptive_avg_pool2d_forward',
+    { n: 2, h: 5, w: 7, c: 3, oh: 2, ow: 3 },
+    { x: filled([2, 5, 7, 3], 32) },
+    adaptiveAvgRef,
+  ),
+  row(
+    'resize_bilinear_forward',
+    { n: 2, h: 5, w: 4, c: 2, oh: 7, ow: 3 },
+    { x: filled([2, 5, 4, 2], 33) },
+    resizeBilinearRef,
+  ),
+  row(
+    'place_channels',
+    { pixels: 3, c: 2, cy: 5, offset: 2 },
+    { x: filled([3, 2], 34), y: filled([3, 5], 35) },
+    placeChannelsRef,
+  ),
   row('grad_stats', { count: 10 }, { g: filled([10], 24) }, (_a, x) => ({
     finite: [1],
     norm: [Math.sqrt(Array.from(x.g as Float32Array).reduce((u, v) => u + v * v, 0))],

@@ -4,9 +4,10 @@
 // build, and test/gpu's parity files run against it in a child vitest: the kernel files (ops,
 // physics, attention and resampling, the attention over cuBLAS, the linear layers), and the
 // network file (a SongUNet's denoise, loss and every gradient, training steps with the native
-// draws, one ddpmpp-small step, bf16 against fp32). cuBLAS is emulated from its definition
-// (emu_cublas.cc), so cuda/libs/linear.cu and cuda/libs/attention_blas.cu run as they are; cuDNN is not,
-// and the emulator's convolutions are the CPU engine's (emu_libraries.cc). They
+// draws, one ddpmpp-small step, bf16 against fp32), and the FID Inception on one image. cuBLAS is
+// emulated from its definition (emu_cublas.cc), so cuda/libs/linear.cu and
+// cuda/libs/attention_blas.cu run as they are; cuDNN is not, and the emulator's convolutions are
+// the CPU engine's (emu_libraries.cc); the Inception's are not cuDNN's, so they run as on a GPU. They
 // run with PFGM_CUDA_NO_CACHING=1, so every device buffer has its exact extent and a read past it
 // faults, and once more with each block's threads in reverse order, so a kernel whose result
 // depends on the order of its threads between barriers (a race on a GPU) fails one of the runs.
@@ -187,6 +188,15 @@ describe.skipIf(!present)('test/gpu on the emulated device', () => {
     const by = statuses(json, 'conv-linear-parity.test.ts');
     expect(by.passed?.filter((t) => /^linear (fp32|tf32|bf16):/.test(t)).length).toBe(18);
     expect(by.passed?.length).toBeGreaterThanOrEqual(26);
+  });
+
+  it('the FID Inception runs its whole graph on the real kernels within 1e-5 of PyTorch and the CPU', {
+    timeout: 300_000,
+  }, () => {
+    // One image (about 20 s here): the patch matrices, the emulated cuBLAS GEMM, the pools, the
+    // resize and the concatenations of cuda/kernels/ with exact device extents.
+    const json = gpuFiles(['inception-parity.test.ts'], {}, 'one image');
+    expect(statuses(json, 'inception-parity.test.ts').passed?.length).toBe(1);
   });
 
   it('the kernels give the same results with the threads of each block in reverse order', { timeout: 600_000 }, () => {

@@ -1,6 +1,6 @@
-// new Inception() from JS, then load(weights) and features(images). Inputs are copied on the JS
-// thread (so JS may reuse its arrays at once) and the work runs on a worker thread; the network's
-// own mutex serialises feature calls on one network.
+// new Inception() from JS, then load(weights, device) and features(images). Inputs are copied on
+// the JS thread (so JS may reuse its arrays at once) and the work runs on a worker thread; the
+// network's own mutex serialises feature calls on one network.
 #include "inception_binding.h"
 
 #include <cmath>
@@ -46,6 +46,7 @@ void InceptionHandle::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod("features", &InceptionHandle::Features),
                                      InstanceMethod("dispose", &InceptionHandle::Dispose),
                                      InstanceMethod("isLoaded", &InceptionHandle::IsLoaded),
+                                     InstanceMethod("device", &InceptionHandle::Device),
                                      StaticMethod("tensors", &InceptionHandle::Tensors),
                                      StaticMethod("stages", &InceptionHandle::Stages)});
   exports.Set("Inception", ctor);
@@ -59,6 +60,23 @@ Napi::Value InceptionHandle::Load(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     if (disposed_) fail(code::kDisposed, "load: the Inception network was disposed");
     Napi::Object o = object_arg(info, 0);
+    // The device, as a Network's config names it: 'cpu' (default), 'cuda' (fp32: docs/cuda.md says
+    // why FID does not use TF32) or a device this build registered (the test build's guarded one).
+    std::string device = "cpu";
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      if (!info[1].IsString()) fail(code::kArgument, "load: the device must be a string");
+      device = info[1].As<Napi::String>().Utf8Value();
+    }
+    nn::Backend* backend = nullptr;
+    if (device == "cpu") {
+      backend = &nn::cpu_backend();
+    } else if (device == "cuda") {
+      backend = &nn::cuda_backend(nn::Precision::kFp32);
+    } else if (const nn::BackendFactory factory = nn::find_backend(device)) {
+      backend = &factory(nn::Precision::kFp32);
+    } else {
+      fail(code::kArgument, "load: unknown device '" + device + "' (use 'cpu' or 'cuda')");
+    }
     // Copy exactly the tensors the network reads; the native side checks each one's size again.
     auto weights = std::make_shared<std::map<std::string, std::vector<float>>>();
     for (const nn::InceptionTensor& t : nn::inception_tensors()) {
@@ -71,10 +89,16 @@ Napi::Value InceptionHandle::Load(const Napi::CallbackInfo& info) {
     Napi::ObjectReference self = Napi::Persistent(Value());
     auto keep = std::make_shared<Napi::ObjectReference>(std::move(self));
     return PromiseWorker::start(
-        env, [weights, built]() { *built = std::make_shared<nn::InceptionV3Fid>(*weights); },
-        [this, built, keep](Napi::Env e) -> Napi::Value {
+        env,
+        [weights, built, backend]() {
+          *built = std::make_shared<nn::InceptionV3Fid>(*weights, *backend);
+        },
+        [this, built, keep, device](Napi::Env e) -> Napi::Value {
           // On the JS thread: `keep` holds this object alive until here.
-          if (!disposed_) net_ = *built;
+          if (!disposed_) {
+            net_ = *built;
+            device_ = device;
+          }
           return e.Undefined();
         });
   });
@@ -141,6 +165,11 @@ Napi::Value InceptionHandle::Dispose(const Napi::CallbackInfo& info) {
   disposed_ = true;
   net_.reset();  // in-flight work holds its own reference and finishes safely
   return info.Env().Undefined();
+}
+
+Napi::Value InceptionHandle::Device(const Napi::CallbackInfo& info) {
+  if (!net_) return info.Env().Undefined();
+  return Napi::String::New(info.Env(), device_);
 }
 
 Napi::Value InceptionHandle::IsLoaded(const Napi::CallbackInfo& info) {

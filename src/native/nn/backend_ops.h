@@ -60,13 +60,16 @@
 #include "../ops/activation.h"
 #include "../ops/attention.h"
 #include "../ops/conv.h"
+#include "../ops/conv_inference.h"
 #include "../ops/elementwise.h"
 #include "../ops/embedding.h"
 #include "../ops/group_norm.h"
 #include "../ops/linear.h"
 #include "../ops/loss.h"
 #include "../ops/modulate.h"
+#include "../ops/pool.h"
 #include "../ops/resample.h"
+#include "../ops/resize.h"
 #include "../ops/rows.h"
 #include "../optim/optim.h"
 #include "../physics/noise.h"
@@ -145,6 +148,26 @@
     IN(x, s.n * s.hw * s.c) OPT(shift, s.n * s.c) IN(gamma, s.c) IN(beta, s.c)                    \
     IN(mean, s.n * s.groups) IN(rstd, s.n * s.groups) IN(dy, s.n * s.hw * s.c)                    \
     OUT(dx, s.n * s.hw * s.c) OPT(dgamma, s.c) OPT(dbeta, s.c) OPT(dshift, s.n * s.c))            \
+  /* Inference only (the FID Inception, nn/inception.h): weight [cout, kh, kw, cin] (OHWI).   */ \
+  X(MATH, void, conv2d_inference_forward, "gpu:conv_inference.forward",                           \
+    (const op::ConvInferenceShape& s, const float* x, const float* weight, const float* bias,     \
+     float* y),                                                                                   \
+    (s, x, weight, bias, y),                                                                      \
+    IN(x, s.n * s.h * s.w * s.g.cin) IN(weight, s.g.cout * s.g.kh * s.g.kw * s.g.cin)             \
+    OPT(bias, s.g.cout) OUT(y, s.n * s.oh() * s.ow() * s.g.cout))                                 \
+  X(PLAIN, void, max_pool2d_forward, "gpu:pool.max",                                              \
+    (const op::Pool2dShape& s, const float* x, float* y), (s, x, y),                              \
+    IN(x, s.in.numel()) OUT(y, s.in.n * s.oh() * s.ow() * s.in.c))                                \
+  X(PLAIN, void, avg_pool2d_forward, "gpu:pool.avg",                                              \
+    (const op::Pool2dShape& s, bool count_include_pad, const float* x, float* y),                 \
+    (s, count_include_pad, x, y),                                                                 \
+    IN(x, s.in.numel()) OUT(y, s.in.n * s.oh() * s.ow() * s.in.c))                                \
+  X(PLAIN, void, adaptive_avg_pool2d_forward, "gpu:pool.adaptive_avg",                            \
+    (const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y), (in, oh, ow, x, y),   \
+    IN(x, in.numel()) OUT(y, in.n * oh * ow * in.c))                                              \
+  X(PLAIN, void, resize_bilinear_forward, "gpu:resize.bilinear",                                  \
+    (const op::Nhwc& in, int64_t oh, int64_t ow, const float* x, float* y), (in, oh, ow, x, y),   \
+    IN(x, in.numel()) OUT(y, in.n * oh * ow * in.c))                                              \
                                                                                                   \
   /* --- memory-bound ops ------------------------------------------------------------------- */ \
   X(PLAIN, void, silu_forward, "gpu:silu.forward",                                                \
@@ -170,6 +193,11 @@
     (int64_t pixels, int64_t ca, const float* a, int64_t cb, const float* b, float* y),           \
     (pixels, ca, a, cb, b, y),                                                                    \
     IN(a, pixels * ca) IN(b, pixels * cb) OUT(y, pixels * (ca + cb)))                             \
+  /* y[p, offset + j] = x[p, j] for j < c: one part of a concatenation of several, in place. */ \
+  X(PLAIN, void, place_channels, "gpu:place_channels",                                            \
+    (int64_t pixels, int64_t c, const float* x, int64_t cy, int64_t offset, float* y),            \
+    (pixels, c, x, cy, offset, y),                                                                \
+    IN(x, pixels * c) OUT(y, pixels * cy))                                                        \
   X(PLAIN, void, split_channels, "gpu:split_channels",                                            \
     (int64_t pixels, int64_t ca, float* da, int64_t cb, float* db, const float* dy),              \
     (pixels, ca, da, cb, db, dy),                                                                 \

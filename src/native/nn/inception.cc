@@ -1,25 +1,20 @@
-// The FID Inception-v3 (inception.h) over the engine's inference ops: each BasicConv2d is one
-// InferenceConv2d with the batch norm folded in, the blocks are written out as torchvision's
-// InceptionA-E with pytorch-fid's FID pooling, and the branch outputs are copied into their channel
-// range of the block's output (torch.cat(dim=1) in NHWC).
+// The FID Inception-v3 (inception.h) over a backend's ops: each BasicConv2d is one convolution with
+// the batch norm folded in, the blocks are written out as torchvision's InceptionA-E with
+// pytorch-fid's FID pooling, and the branch outputs are placed into their channel range of the
+// block's output (torch.cat(dim=1) in NHWC).
 #include "inception.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "../errors.h"
 #include "../ops/elementwise.h"
-#include "../ops/parallel.h"
-#include "../ops/pool.h"
-#include "../ops/resize.h"
 #include "profile.h"
 
 namespace pfgm::nn {
 namespace {
 
-using cpu::ConvGeometry;
-using op::Nhwc;
+using op::ConvGeometry;
 
 struct ConvSpec {
   std::string name;
@@ -100,10 +95,14 @@ const std::vector<ConvSpec>& specs() {
   return s;
 }
 
+struct Folded {
+  std::vector<float> weight;  // OIHW, PyTorch's layout
+  std::vector<float> bias;
+};
+
 // The folded layer: conv(x, w) then (z - mean) / sqrt(var + eps) * gamma + beta is
 // conv(x, w * s) + (beta - mean * s) with s = gamma / sqrt(var + eps), computed in double.
-cpu::InferenceConv2d fold(const ConvSpec& spec,
-                          const std::map<std::string, std::vector<float>>& weights) {
+Folded fold(const ConvSpec& spec, const std::map<std::string, std::vector<float>>& weights) {
   auto tensor = [&](const std::string& leaf, size_t count) -> const std::vector<float>& {
     const std::string name = spec.name + "." + leaf;
     auto it = weights.find(name);
@@ -124,7 +123,7 @@ cpu::InferenceConv2d fold(const ConvSpec& spec,
   const std::vector<float>& beta = tensor("bn.bias", cout);
   const std::vector<float>& mean = tensor("bn.running_mean", cout);
   const std::vector<float>& var = tensor("bn.running_var", cout);
-  std::vector<float> folded(w.size()), bias(cout);
+  Folded f{std::vector<float>(w.size()), std::vector<float>(cout)};
   for (size_t o = 0; o < cout; ++o) {
     if (!(var[o] >= 0.0f)) {
       fail(code::kArgument, "Inception weights: '" + spec.name + ".bn.running_var' holds " +
@@ -133,10 +132,19 @@ cpu::InferenceConv2d fold(const ConvSpec& spec,
     const double s = static_cast<double>(gamma[o]) /
                      std::sqrt(static_cast<double>(var[o]) + InceptionV3Fid::kBatchNormEps);
     for (size_t i = 0; i < per_out; ++i)
-      folded[o * per_out + i] = static_cast<float>(w[o * per_out + i] * s);
-    bias[o] = static_cast<float>(beta[o] - mean[o] * s);
+      f.weight[o * per_out + i] = static_cast<float>(w[o * per_out + i] * s);
+    f.bias[o] = static_cast<float>(beta[o] - mean[o] * s);
   }
-  return cpu::InferenceConv2d(g, std::move(folded), std::move(bias), /*relu=*/true);
+  return f;
+}
+
+// OIHW -> OHWI appended to `out` (the layout of the backends' conv2d_inference_forward).
+void append_ohwi(const ConvGeometry& g, const std::vector<float>& oihw, std::vector<float>& out) {
+  for (int64_t o = 0; o < g.cout; ++o)
+    for (int64_t y = 0; y < g.kh; ++y)
+      for (int64_t x = 0; x < g.kw; ++x)
+        for (int64_t i = 0; i < g.cin; ++i)
+          out.push_back(oihw[static_cast<size_t>(((o * g.cin + i) * g.kh + y) * g.kw + x)]);
 }
 
 }  // namespace
@@ -163,12 +171,32 @@ const std::vector<std::string>& InceptionV3Fid::stage_names() {
   return names;
 }
 
-InceptionV3Fid::InceptionV3Fid(const std::map<std::string, std::vector<float>>& weights) {
-  for (const ConvSpec& s : specs()) layers_.emplace(s.name, fold(s, weights));
+InceptionV3Fid::InceptionV3Fid(const std::map<std::string, std::vector<float>>& weights,
+                               Backend& backend)
+    : be_(&backend), cpu_layers_(&backend == &cpu_backend()) {
+  std::vector<float> params;  // off the CPU engine: every layer's OHWI weight, then its bias
+  for (const ConvSpec& s : specs()) {
+    Folded f = fold(s, weights);
+    Layer& layer = layers_[s.name];
+    layer.g = s.g;
+    if (cpu_layers_) {
+      layer.cpu = cpu::InferenceConv2d(s.g, std::move(f.weight), std::move(f.bias), /*relu=*/true);
+      continue;
+    }
+    layer.weight = static_cast<int64_t>(params.size());
+    append_ohwi(s.g, f.weight, params);
+    layer.bias = static_cast<int64_t>(params.size());
+    params.insert(params.end(), f.bias.begin(), f.bias.end());
+  }
+  if (!params.empty()) {
+    const int64_t count = static_cast<int64_t>(params.size());
+    be_->upload(count, params.data(), params_.ensure(*be_, count));
+  }
 }
 
 // One chunk's forward pass: activation slots handed out from the network's buffers (kept between
-// calls, so steady-state batches allocate nothing), the blocks of inception.h, and the taps.
+// calls, so steady-state batches allocate nothing), the blocks of inception.h, and the taps. Every
+// activation lives in the backend's memory and every step is one of its ops.
 class InceptionV3Fid::Forward {
  public:
   struct Act {
@@ -176,42 +204,49 @@ class InceptionV3Fid::Forward {
     op::Nhwc shape;
   };
 
-  Forward(InceptionV3Fid& net, InceptionTaps* taps) : net_(net), taps_(taps) {}
+  Forward(InceptionV3Fid& net, InceptionTaps* taps) : net_(net), be_(*net.be_), taps_(taps) {}
 
-  // A buffer of `count` floats in slot `slot` (slots 0 and 1 hold block inputs and outputs in turn,
-  // 2 the resized input, 3 and up the branches of the current block).
+  // A buffer of at least `count` floats in slot `slot` (slots 0 and 1 hold block inputs and outputs
+  // in turn, 2 the RGB input, 3 and up the branches of the current block, 11 the uploaded images
+  // and 12 the features).
   float* slot(size_t slot, int64_t count) {
     if (net_.buffers_.size() <= slot) net_.buffers_.resize(slot + 1);
-    std::vector<float>& b = net_.buffers_[slot];
-    if (b.size() < static_cast<size_t>(count)) b.resize(static_cast<size_t>(count));
+    Buffer& b = net_.buffers_[slot];
+    if (b.size() < count) b.ensure(be_, count);
     return b.data();
   }
 
   Act conv(const std::string& name, const Act& x, size_t out_slot) {
-    const cpu::InferenceConv2d& layer = net_.layers_.at(name);
-    const ConvGeometry& g = layer.geometry();
+    const Layer& layer = net_.layers_.at(name);
+    const ConvGeometry& g = layer.g;
     const op::Nhwc out{x.shape.n, g.oh(x.shape.h), g.ow(x.shape.w), g.cout};
     float* y = slot(out_slot, out.numel());
     PFGM_PROFILE("inception.conv");
-    layer.forward(x.shape.n, x.shape.h, x.shape.w, x.data, y);
+    if (net_.cpu_layers_) {
+      layer.cpu.forward(x.shape.n, x.shape.h, x.shape.w, x.data, y);
+    } else {
+      const float* p = net_.params_.data();
+      be_.conv2d_inference_forward({x.shape.n, x.shape.h, x.shape.w, g, /*relu=*/true}, x.data,
+                                   p + layer.weight, p + layer.bias, y);
+    }
     return {y, out};
   }
 
   Act max_pool(const Act& x, int64_t stride, int64_t pad, size_t out_slot) {
-    const cpu::Pool2dShape s{x.shape, 3, 3, stride, stride, pad, pad};
+    const op::Pool2dShape s{x.shape, 3, 3, stride, stride, pad, pad};
     const op::Nhwc out{x.shape.n, s.oh(), s.ow(), x.shape.c};
     float* y = slot(out_slot, out.numel());
     PFGM_PROFILE("inception.max_pool");
-    cpu::max_pool2d_forward(s, x.data, y);
+    be_.max_pool2d_forward(s, x.data, y);
     return {y, out};
   }
 
   // pytorch-fid's patch: F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False).
   Act avg_pool_same(const Act& x, size_t out_slot) {
-    const cpu::Pool2dShape s{x.shape, 3, 3, 1, 1, 1, 1};
+    const op::Pool2dShape s{x.shape, 3, 3, 1, 1, 1, 1};
     float* y = slot(out_slot, x.shape.numel());
     PFGM_PROFILE("inception.avg_pool");
-    cpu::avg_pool2d_forward(s, /*count_include_pad=*/false, x.data, y);
+    be_.avg_pool2d_forward(s, /*count_include_pad=*/false, x.data, y);
     return {y, x.shape};
   }
 
@@ -222,20 +257,10 @@ class InceptionV3Fid::Forward {
     for (const Act& p : parts) out.c += p.shape.c;
     float* y = slot(out_slot, out.numel());
     PFGM_PROFILE("inception.concat");
-    const int64_t pixels = out.pixels();
-    // Whole pixels per parallel chunk, about kParallelGrain floats each.
-    const int64_t per = std::max<int64_t>(1, cpu::kParallelGrain / out.c);
-    const int64_t chunks = (pixels + per - 1) / per;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t k = 0; k < chunks; ++k) {
-      for (int64_t p = k * per; p < std::min(pixels, (k + 1) * per); ++p) {
-        int64_t offset = 0;
-        for (const Act& part : parts) {
-          std::memcpy(y + p * out.c + offset, part.data + p * part.shape.c,
-                      static_cast<size_t>(part.shape.c) * sizeof(float));
-          offset += part.shape.c;
-        }
-      }
+    int64_t offset = 0;
+    for (const Act& part : parts) {
+      be_.place_channels(out.pixels(), part.shape.c, part.data, out.c, offset, y);
+      offset += part.shape.c;
     }
     return {y, out};
   }
@@ -248,7 +273,9 @@ class InceptionV3Fid::Forward {
     std::vector<float>& dst = it->second;
     const size_t at = dst.size();
     dst.resize(at + static_cast<size_t>(x.shape.numel()));
-    cpu::nhwc_to_nchw(x.shape.n, x.shape.c, x.shape.h, x.shape.w, x.data, dst.data() + at);
+    std::vector<float> tmp;
+    const float* host = host_view(be_, x.data, x.shape.numel(), tmp);
+    cpu::nhwc_to_nchw(x.shape.n, x.shape.c, x.shape.h, x.shape.w, host, dst.data() + at);
   }
 
   // FIDInceptionA: 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg pool (padding excluded) -> 1x1.
@@ -312,20 +339,28 @@ class InceptionV3Fid::Forward {
     return concat({b1, b3a, b3b, bda, bdb, bp}, out_slot);
   }
 
-  // images [b, c, h, w] NCHW -> [b, 299, 299, 3] NHWC: a grayscale channel repeated three times
-  // (pytorch-fid expects RGB), then the bilinear resize unless the images are 299x299 already.
+  // images [b, c, h, w] NCHW (host) -> [b, 299, 299, 3] NHWC: uploaded once, a grayscale channel
+  // repeated three times (pytorch-fid expects RGB), then the bilinear resize unless the images are
+  // 299x299 already.
   Act input(int64_t b, int64_t c, int64_t h, int64_t w, const float* src) {
     PFGM_PROFILE("inception.input");
-    float* rgb = slot(2, b * h * w * 3);
+    const int64_t pixels = b * h * w;
+    const float* images = src;  // the CPU engine's memory is the host's
+    if (!net_.cpu_layers_) {
+      float* uploaded = slot(11, pixels * c);
+      be_.upload(pixels * c, src, uploaded);
+      images = uploaded;
+    }
+    float* rgb = slot(2, pixels * 3);
     if (c == 3) {
-      cpu::nchw_to_nhwc(b, 3, h, w, src, rgb);
-    } else {
-      for (int64_t p = 0; p < b * h * w; ++p) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = src[p];
+      be_.nchw_to_nhwc(b, 3, h, w, images, rgb);
+    } else {  // [b, 1, h, w] is [b, h, w, 1]
+      for (int64_t k = 0; k < 3; ++k) be_.place_channels(pixels, 1, images, 3, k, rgb);
     }
     if (h == kResolution && w == kResolution) return {rgb, {b, h, w, 3}};
     // Slot 3 is free until the first block; the stem reads the resized input from it.
     float* resized = slot(3, b * kResolution * kResolution * 3);
-    cpu::resize_bilinear_forward({b, h, w, 3}, kResolution, kResolution, rgb, resized);
+    be_.resize_bilinear_forward({b, h, w, 3}, kResolution, kResolution, rgb, resized);
     return {resized, {b, kResolution, kResolution, 3}};
   }
 
@@ -356,11 +391,15 @@ class InceptionV3Fid::Forward {
     stage("Mixed_7b", block_e("Mixed_7b", a, /*max_pooled=*/false, next));
     stage("Mixed_7c", block_e("Mixed_7c", a, /*max_pooled=*/true, next));
     PFGM_PROFILE("inception.global_pool");
-    cpu::adaptive_avg_pool2d_forward(a.shape, 1, 1, a.data, out);  // [n, 1, 1, 2048] is [n, 2048]
+    // [n, 1, 1, 2048] is [n, 2048]; the one download of the batch
+    float* features = slot(12, a.shape.n * kFeatures);
+    be_.adaptive_avg_pool2d_forward(a.shape, 1, 1, a.data, features);
+    be_.download(a.shape.n * kFeatures, features, out);
   }
 
  private:
   InceptionV3Fid& net_;
+  Backend& be_;
   InceptionTaps* taps_;
 };
 

@@ -14,6 +14,13 @@
 //     -> global average pool                                                                   2048
 //     features
 //
+// The network is written once, over the ops of an nn::Backend (backend_ops.h): the CPU engine or
+// CUDA, whichever the caller names (the same choice as a Network's). The one difference is the
+// convolution: on the CPU engine each layer is an InferenceConv2d that keeps its weights in
+// oneDNN's layout; on any other backend the folded weights are uploaded once, in OHWI, into one
+// buffer of that backend and each layer is its conv2d_inference_forward (docs/dev/architecture.md,
+// "The FID Inception"). A batch is uploaded once and its features downloaded once.
+//
 // Every convolution is torchvision's BasicConv2d: conv (no bias) -> batch norm (eps 0.001, running
 // statistics) -> ReLU. The batch norm is folded into the convolution when the weights are loaded:
 // w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps), so each layer is
@@ -32,6 +39,8 @@
 #include <vector>
 
 #include "../ops/conv_inference.h"
+#include "backend.h"
+#include "buffer.h"
 
 namespace pfgm::nn {
 
@@ -54,25 +63,42 @@ class InceptionV3Fid {
   static constexpr int64_t kFeatures = 2048;
   static constexpr double kBatchNormEps = 1e-3;
 
-  // Takes every tensor of inception_tensors() by name (extra names are ignored). ERR_PFGM_SHAPE /
-  // ERR_PFGM_ARGUMENT naming the tensor when one is missing or has the wrong size.
-  explicit InceptionV3Fid(const std::map<std::string, std::vector<float>>& weights);
+  // Takes every tensor of inception_tensors() by name (extra names are ignored) and runs on
+  // `backend`. ERR_PFGM_SHAPE / ERR_PFGM_ARGUMENT naming the tensor when one is missing or has the
+  // wrong size.
+  explicit InceptionV3Fid(const std::map<std::string, std::vector<float>>& weights,
+                          Backend& backend = cpu_backend());
+
+  // The backend the network runs on.
+  Backend& backend() const { return *be_; }
 
   // The names `taps` may ask for.
   static const std::vector<std::string>& stage_names();
 
   // features[n, 2048] of images[n, c, h, w] (NCHW, c = 1 or 3, any h, w >= 1), `batch` images at a
-  // time. When `taps` is given, the stages named by its keys are appended to their vectors.
-  // Calls on one network run one at a time.
+  // time; `images` and `out` are host arrays. When `taps` is given, the stages named by its keys
+  // are appended to their vectors (downloaded stage by stage, a debugging aid). Calls on one
+  // network run one at a time.
   void features(int64_t n, int64_t c, int64_t h, int64_t w, const float* images, int64_t batch,
                 float* out, InceptionTaps* taps);
 
  private:
   class Forward;  // one chunk's pass (inception.cc)
 
-  std::map<std::string, cpu::InferenceConv2d> layers_;  // by BasicConv2d name, batch norm folded in
+  // One BasicConv2d, batch norm folded in: the oneDNN layer on the CPU engine, else the offsets of
+  // its OHWI weight and its bias in params_.
+  struct Layer {
+    op::ConvGeometry g{};
+    cpu::InferenceConv2d cpu;
+    int64_t weight = -1, bias = -1;
+  };
+
+  Backend* be_;
+  bool cpu_layers_;                      // be_ is the CPU engine itself
+  std::map<std::string, Layer> layers_;  // by BasicConv2d name
+  Buffer params_;                        // every layer's weights and biases, off the CPU engine
   std::mutex mu_;
-  std::vector<std::vector<float>> buffers_;  // activation slots, kept from call to call
+  std::vector<Buffer> buffers_;  // activation slots in be_'s memory, kept from call to call
 };
 
 }  // namespace pfgm::nn

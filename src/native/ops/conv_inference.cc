@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../errors.h"
+#include "../nn/backend_ops.h"
 #include "onednn.h"
 
 namespace pfgm::cpu {
@@ -94,13 +95,78 @@ struct InferenceConv2d::Impl {
   }
 };
 
-InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weight,
-                                 std::vector<float> bias, bool relu)
-    : g_(g) {
+namespace {
+
+void check_geometry(const ConvGeometry& g) {
   const bool positive = g.cin >= 1 && g.cout >= 1 && g.kh >= 1 && g.kw >= 1 && g.stride_h >= 1 &&
                         g.stride_w >= 1 && g.pad_h >= 0 && g.pad_w >= 0;
   if (!positive)
     fail(code::kShape, describe(g) + ": sizes and strides must be positive, padding >= 0");
+}
+
+void check_input(const ConvGeometry& g, int64_t n, int64_t h, int64_t w) {
+  if (n < 0 || h < 1 || w < 1 || h + 2 * g.pad_h < g.kh || w + 2 * g.pad_w < g.kw) {
+    fail(code::kShape, describe(g) + ": input " + std::to_string(h) + "x" + std::to_string(w) +
+                           " (batch " + std::to_string(n) +
+                           ") is empty or smaller than the kernel after padding");
+  }
+}
+
+}  // namespace
+
+void check_conv_inference_shape(const op::ConvInferenceShape& s) {
+  check_geometry(s.g);
+  check_input(s.g, s.n, s.h, s.w);
+}
+
+// The backends' op: stateless, so the weights (OHWI, as the GPU's matrix product reads them) are
+// reordered into the kernel's layout on every call, as the training convolution does; oneDNN's
+// primitive cache keeps the kernel itself. The FID network on the CPU uses InferenceConv2d
+// instead, which reorders once per layer.
+void conv2d_inference_forward(const op::ConvInferenceShape& s, const float* x, const float* weight,
+                              const float* bias, float* y) {
+  check_conv_inference_shape(s);
+  if (s.n == 0) return;
+  const ConvGeometry& g = s.g;
+  onednn::guarded("conv2d_inference_forward", [&] {
+    const memory::desc src = f32_desc({s.n, g.cin, s.h, s.w}, Tag::nhwc);
+    const memory::desc dst = f32_desc({s.n, g.cout, s.oh(), s.ow()}, Tag::nhwc);
+    const memory::desc plain = f32_desc({g.cout, g.cin, g.kh, g.kw}, Tag::ohwi);
+    const memory::desc weights_any = f32_desc({g.cout, g.cin, g.kh, g.kw}, Tag::any);
+    const memory::desc bias_desc = f32_desc({g.cout}, Tag::a);
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights_any,
+        bias_desc, dst, {g.stride_h, g.stride_w}, {g.pad_h, g.pad_w}, {g.pad_h, g.pad_w});
+    dnnl::primitive_attr attr = onednn::user_scratchpad();
+    if (s.relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+    memory w = wrap(plain, weight);
+    if (pd.weights_desc() != plain) {
+      memory reordered(pd.weights_desc(), engine());
+      dnnl::reorder::primitive_desc rpd(engine(), plain, engine(), pd.weights_desc(),
+                                        onednn::user_scratchpad());
+      onednn::execute(dnnl::reorder(rpd), rpd, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, reordered}});
+      w = reordered;
+    }
+    std::vector<float> zeros;
+    if (bias == nullptr) zeros.assign(static_cast<size_t>(g.cout), 0.0f);
+    onednn::execute(dnnl::convolution_forward(pd), pd,
+                    {{DNNL_ARG_SRC, wrap(pd.src_desc(), x)},
+                     {DNNL_ARG_WEIGHTS, w},
+                     {DNNL_ARG_BIAS, wrap(pd.bias_desc(), bias != nullptr ? bias : zeros.data())},
+                     {DNNL_ARG_DST, wrap(pd.dst_desc(), y)}});
+    onednn::stream().wait();
+  });
+}
+
+InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weight,
+                                 std::vector<float> bias, bool relu)
+    : g_(g) {
+  check_geometry(g);
   const size_t wanted = static_cast<size_t>(g.cout * g.cin * g.kh * g.kw);
   if (weight.size() != wanted) {
     fail(code::kShape, describe(g) + ": the weight has " + std::to_string(weight.size()) +
@@ -125,11 +191,7 @@ InferenceConv2d::InferenceConv2d(const ConvGeometry& g, std::vector<float> weigh
 
 void InferenceConv2d::forward(int64_t n, int64_t h, int64_t w, const float* x, float* y) const {
   if (!impl_) fail(code::kInternal, "InferenceConv2d::forward on a layer that was never built");
-  if (n < 0 || h < 1 || w < 1 || h + 2 * g_.pad_h < g_.kh || w + 2 * g_.pad_w < g_.kw) {
-    fail(code::kShape, describe(g_) + ": input " + std::to_string(h) + "x" + std::to_string(w) +
-                           " (batch " + std::to_string(n) +
-                           ") is empty or smaller than the kernel after padding");
-  }
+  check_input(g_, n, h, w);
   if (n == 0) return;
   onednn::guarded("conv2d_inference", [&] {
     const Impl::Kernel& k = impl_->kernel_for(n, h, w);

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct ConvGeometry {
   int64_t cin, cout;
@@ -19,6 +19,28 @@ struct ConvGeometry {
   int64_t oh(int64_t h) const { return (h + 2 * pad_h - kh) / stride_h + 1; }
   int64_t ow(int64_t w) const { return (w + 2 * pad_w - kw) / stride_w + 1; }
 };
+
+// One call of the backends' inference convolution (nn/backend_ops.h: conv2d_inference_forward):
+// x [n, h, w, cin] NHWC, weight [cout, kh, kw, cin] (OHWI: the rows of the patch matrix that an
+// NHWC input gives, so the GPU runs it as one matrix product), bias [cout] or null, and ReLU
+// applied after the bias when `relu`.
+struct ConvInferenceShape {
+  int64_t n, h, w;
+  ConvGeometry g;
+  bool relu;
+  int64_t oh() const { return g.oh(h); }
+  int64_t ow() const { return g.ow(w); }
+};
+
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
+using op::ConvGeometry;
+
+// ERR_PFGM_SHAPE naming the layer when the geometry is not positive or the padded input is
+// smaller than the kernel (both backends check with it).
+void check_conv_inference_shape(const op::ConvInferenceShape& s);
 
 class InferenceConv2d {
  public:

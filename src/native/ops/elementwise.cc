@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+
+#include "../errors.h"
 
 namespace pfgm::cpu {
 namespace {
@@ -46,6 +49,25 @@ void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, con
     for (int64_t p = begin; p < end; ++p) {
       std::memcpy(y + p * c, a + p * ca, static_cast<size_t>(ca) * sizeof(float));
       std::memcpy(y + p * c + ca, b + p * cb, static_cast<size_t>(cb) * sizeof(float));
+    }
+  });
+}
+
+void check_place_channels(int64_t pixels, int64_t c, int64_t cy, int64_t offset) {
+  if (pixels < 0 || c < 1 || offset < 0 || offset + c > cy) {
+    fail(code::kShape, "place_channels: " + std::to_string(c) + " channels at offset " +
+                           std::to_string(offset) + " of " + std::to_string(cy) + " (" +
+                           std::to_string(pixels) +
+                           " pixels): the part must fit inside the output's channels");
+  }
+}
+
+void place_channels(int64_t pixels, int64_t c, const float* x, int64_t cy, int64_t offset,
+                    float* y) {
+  check_place_channels(pixels, c, cy, offset);
+  parallel_pixels(pixels, c, [=](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      std::memcpy(y + p * cy + offset, x + p * c, static_cast<size_t>(c) * sizeof(float));
     }
   });
 }

@@ -12,6 +12,12 @@ void scale(int64_t count, float alpha, const float* a, float* y);
 // y[p, :] = [a[p, 0:ca], b[p, 0:cb]] for p in [0, pixels): torch.cat(dim=1) in NHWC.
 void concat_channels(int64_t pixels, int64_t ca, const float* a, int64_t cb, const float* b,
                      float* y);
+// y[p, offset:offset + c] = x[p, 0:c] for p in [0, pixels): one part of a concatenation of any
+// number of parts, the other channels of y untouched.
+void place_channels(int64_t pixels, int64_t c, const float* x, int64_t cy, int64_t offset,
+                    float* y);
+// ERR_PFGM_SHAPE unless c >= 1, offset >= 0 and offset + c <= cy (both backends check with it).
+void check_place_channels(int64_t pixels, int64_t c, int64_t cy, int64_t offset);
 // The gradient of concat_channels: da (nullable) and db (nullable) from dy.
 void split_channels(int64_t pixels, int64_t ca, float* da, int64_t cb, float* db, const float* dy);
 // y[n, p, c] = x[n, p, c] + bias[n, c] over `hw` positions per sample.

@@ -11,7 +11,7 @@
 
 #include "layout.h"
 
-namespace pfgm::cpu {
+namespace pfgm::op {
 
 struct Pool2dShape {
   op::Nhwc in;
@@ -21,6 +21,12 @@ struct Pool2dShape {
   int64_t oh() const { return (in.h + 2 * pad_h - kh) / stride_h + 1; }
   int64_t ow() const { return (in.w + 2 * pad_w - kw) / stride_w + 1; }
 };
+
+}  // namespace pfgm::op
+
+namespace pfgm::cpu {
+
+using op::Pool2dShape;
 
 // Throws ERR_PFGM_SHAPE naming the problem when `s` breaks a precondition above.
 void check_pool_shape(const Pool2dShape& s);

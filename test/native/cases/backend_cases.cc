@@ -317,6 +317,49 @@ struct Convert<op::Conv2dShape> {
     return s;
   }
 };
+// kh, kw, stride_h, stride_w (1), pad_h, pad_w (0) and relu (0 / 1) beside n, h, w, cin, cout.
+template <>
+struct Convert<op::ConvInferenceShape> {
+  static op::ConvInferenceShape read(Call& c, const std::string&) {
+    op::ConvInferenceShape s{};
+    s.n = c.integer<int64_t>("n");
+    s.h = c.integer<int64_t>("h");
+    s.w = c.integer<int64_t>("w");
+    s.g.cin = c.integer<int64_t>("cin");
+    s.g.cout = c.integer<int64_t>("cout");
+    s.g.kh = c.integer<int64_t>("kh");
+    s.g.kw = c.integer<int64_t>("kw");
+    s.g.stride_h = c.integer<int64_t>("stride_h", int64_t{1});
+    s.g.stride_w = c.integer<int64_t>("stride_w", int64_t{1});
+    s.g.pad_h = c.integer<int64_t>("pad_h", int64_t{0});
+    s.g.pad_w = c.integer<int64_t>("pad_w", int64_t{0});
+    s.relu = Convert<bool>::read(c, "relu");
+    return s;
+  }
+};
+// An activation's n, h, w, c.
+template <>
+struct Convert<op::Nhwc> {
+  static op::Nhwc read(Call& c, const std::string&) {
+    return {c.integer<int64_t>("n"), c.integer<int64_t>("h"), c.integer<int64_t>("w"),
+            c.integer<int64_t>("c")};
+  }
+};
+// The input's n, h, w, c; the window kh, kw; stride_h, stride_w (1); pad_h, pad_w (0).
+template <>
+struct Convert<op::Pool2dShape> {
+  static op::Pool2dShape read(Call& c, const std::string& name) {
+    op::Pool2dShape s{};
+    s.in = Convert<op::Nhwc>::read(c, name);
+    s.kh = c.integer<int64_t>("kh");
+    s.kw = c.integer<int64_t>("kw");
+    s.stride_h = c.integer<int64_t>("stride_h", int64_t{1});
+    s.stride_w = c.integer<int64_t>("stride_w", int64_t{1});
+    s.pad_h = c.integer<int64_t>("pad_h", int64_t{0});
+    s.pad_w = c.integer<int64_t>("pad_w", int64_t{0});
+    return s;
+  }
+};
 template <>
 struct Convert<op::AttentionShape> {
   static op::AttentionShape read(Call& c, const std::string&) {
