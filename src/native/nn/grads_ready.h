@@ -47,9 +47,9 @@ class ReadyTracker {
     int64_t begin, end;
   };
   std::vector<Range> ranges_;
-  std::vector<int> by_begin_;      // module ids sorted by begin (after seal)
-  std::vector<int> uses_, left_;   // per module: uses this pass, uses not yet run backward
-  size_t frontier_ = 0;            // by_begin_[frontier_, end) are final
+  std::vector<int> by_begin_;     // module ids sorted by begin (after seal)
+  std::vector<int> uses_, left_;  // per module: uses this pass, uses not yet run backward
+  size_t frontier_ = 0;           // by_begin_[frontier_, end) are final
   bool valid_ = false, armed_ = false;
 };
 
