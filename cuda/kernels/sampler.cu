@@ -1,8 +1,13 @@
 // CUDA twins of sample/sampler_cpu.cc: one thread per element (or per Philox block) around the
-// shared per-element functions of sampler_math.h, so the same streams give the same draws.
+// shared per-element functions of sampler_math.h, so the same streams give the same draws. The two
+// reductions write one partial per block (a fixed tree in shared memory over a fixed grid) and the
+// host combines the partials in block order, so a result never depends on scheduling.
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "ops.h"
+#include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
 #include "sample/sampler_math.h"
@@ -40,7 +45,85 @@ __global__ void rademacher_kernel(float* out, int64_t count, int64_t n, SampleSt
   }
 }
 
+// At most this many blocks for the reductions: enough to fill a GPU, few partials to bring back.
+constexpr int64_t kReduceBlocks = 1024;
+
+__global__ void first_nonfinite_kernel(int64_t n, const float* x, int64_t* partial) {
+  __shared__ int64_t best[gpu::kThreads];
+  int64_t mine = n;
+  // The thread's indices ascend, so its first hit is its smallest.
+  for (int64_t k = first_index(); k < n; k += grid_stride()) {
+    if (not_finite(x[k])) {
+      mine = k;
+      break;
+    }
+  }
+  best[threadIdx.x] = mine;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride && best[threadIdx.x + stride] < best[threadIdx.x])
+      best[threadIdx.x] = best[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = best[0];
+}
+
+__global__ void scaled_sumsq_kernel(int64_t n, const float* e, const float* a, const float* b,
+                                    double rtol, double atol, double* partial) {
+  __shared__ double sum[gpu::kThreads];
+  double acc = 0.0;
+  for (int64_t k = first_index(); k < n; k += grid_stride())
+    acc += scaled_square(e[k], a[k], b[k], rtol, atol);
+  sum[threadIdx.x] = acc;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) sum[threadIdx.x] += sum[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = sum[0];
+}
+
+// The block partials of a reduction, on the host.
+template <typename T>
+std::vector<T> partials_to_host(const gpu::DeviceArray<T>& d, unsigned blocks, const char* what) {
+  std::vector<T> host(blocks);
+  gpu::check(cudaMemcpyAsync(host.data(), d.get(), blocks * sizeof(T), cudaMemcpyDeviceToHost,
+                             gpu::engine_stream()),
+             what);
+  gpu::check(cudaStreamSynchronize(gpu::engine_stream()), what);
+  return host;
+}
+
+unsigned reduce_grid(int64_t n) {
+  return static_cast<unsigned>(std::min<int64_t>(gpu::grid_for(n), kReduceBlocks));
+}
+
 }  // namespace
+
+int64_t first_nonfinite_f32(int64_t n, const float* x) {
+  if (n <= 0) return -1;
+  const unsigned blocks = reduce_grid(n);
+  gpu::DeviceArray<int64_t> d(blocks, gpu::engine_stream());
+  first_nonfinite_kernel<<<blocks, gpu::kThreads, 0, gpu::engine_stream()>>>(n, x, d.get());
+  gpu::check_kernel("first_nonfinite_kernel");
+  int64_t best = n;
+  for (int64_t p : partials_to_host(d, blocks, "cudaMemcpyAsync (finiteness check)"))
+    best = std::min(best, p);
+  return best < n ? best : -1;
+}
+
+double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* b, double rtol,
+                        double atol) {
+  if (n <= 0) return 0.0;
+  const unsigned blocks = reduce_grid(n);
+  gpu::DeviceArray<double> d(blocks, gpu::engine_stream());
+  scaled_sumsq_kernel<<<blocks, gpu::kThreads, 0, gpu::engine_stream()>>>(n, e, a, b, rtol, atol,
+                                                                          d.get());
+  gpu::check_kernel("scaled_sumsq_kernel");
+  double total = 0.0;
+  for (double p : partials_to_host(d, blocks, "cudaMemcpyAsync (error norm)")) total += p;
+  return total;
+}
 
 void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
                             float* out) {

@@ -285,6 +285,25 @@ export interface NativeClassifier {
   }): Promise<{ loss: number; correct: number }>;
 }
 
+/**
+ * A sampling run whose arrays stay in the network's device memory, named by id
+ * (src/native/binding/sample_run_binding.cc); every method but `transfers` and `dispose` runs on a
+ * worker.
+ */
+export interface NativeSampleRun {
+  upload(id: number, x: Float32Array): Promise<void>;
+  download(id: number): Promise<Float32Array>;
+  release(id: number): Promise<void>;
+  prior(id: number, D: number, sigmaMax: number, streams: NativeStreams): Promise<void>;
+  denoise(input: number, sigma: number, out: number): Promise<void>;
+  combine(out: number, coefs: Float64Array, ids: number[]): Promise<void>;
+  churn(input: number, out: number, scale: number, streams: NativeStreams): Promise<void>;
+  check(id: number): Promise<{ index: number; value: number }>;
+  scaledSumsq(e: number, a: number, b: number, rtol: number, atol: number): Promise<number>;
+  transfers(): { uploads: number; downloads: number };
+  dispose(): void;
+}
+
 export interface NativeAddon {
   Inception: (new () => NativeInception) & {
     /** Every tensor load() needs, in pytorch-fid's state-dict order. */
@@ -292,6 +311,10 @@ export interface NativeAddon {
     /** The stage names features() can tap. */
     stages(): string[];
   };
+  SampleRun: new (
+    network: NativeNetwork,
+    config: { batch: number; ema: boolean; guidance?: number; labels?: Float32Array; augment?: Float32Array },
+  ) => NativeSampleRun;
   Network: (new (
     config: Record<string, unknown>,
   ) => NativeNetwork) & {

@@ -171,10 +171,7 @@ export class Network {
     return this.#info.buffers.map((p) => ({ ...p, shape: [...p.shape] }));
   }
 
-  /**
-   * Runs a native call after every call queued before it on this network has settled, so that
-   * calls run in the order they were made; a failed call does not break the chain.
-   */
+  /** Runs a native call after every call queued before it has settled (calls run in call order). */
   #queued<A extends object, T>(
     what: string,
     call: (handle: NativeNetwork, args: A) => Promise<T>,
@@ -185,10 +182,13 @@ export class Network {
   }
 
   #handle(what: string): NativeNetwork {
-    if (this.#native === undefined) {
-      throw new PfgmError('ERR_PFGM_DISPOSED', `${what}: the network was disposed`);
-    }
+    if (this.#native === undefined) throw new PfgmError('ERR_PFGM_DISPOSED', `${what}: the network was disposed`);
     return this.#native;
+  }
+
+  /** The native handle, for a sampling run on its device (src/sample/deviceOps.ts). @internal */
+  nativeHandle(what: string): NativeNetwork {
+    return this.#handle(what);
   }
 
   /**

@@ -13,6 +13,7 @@
 #include "binding/napi_util.h"
 #include "binding/network_binding.h"
 #include "binding/physics_binding.h"
+#include "binding/sample_run_binding.h"
 #include "binding/sampler_binding.h"
 #include "binding/tensor_handle.h"
 #include "device.h"
@@ -85,6 +86,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   InitSampler(env, exports);
+  SampleRunHandle::Init(env, exports);   // sampling runs whose state stays on the device
   InitLinalg(env, exports);              // metrics: eigensolver, feature statistics, Fréchet, k-NN
   ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
   InitDist(env, exports);                // data-parallel groups (Gloo, NCCL)

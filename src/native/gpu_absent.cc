@@ -3,6 +3,7 @@
 #include "errors.h"
 #include "nn/backend.h"
 #include "physics/physics.h"
+#include "sample/sampler.h"
 
 namespace pfgm::gpu {
 namespace {
@@ -35,6 +36,21 @@ void pfgm_perturb_f64(const double*, double*, double*, const PfgmSpec&) { gpu::a
 void training_sigma_f32(float*, int64_t, double, double, const SampleStreams&) { gpu::allocate(0); }
 void training_sigma_f64(double*, int64_t, double, double, const SampleStreams&) {
   gpu::allocate(0);
+}
+void linear_combination_f32(int64_t, int, const double*, const float* const*, float*) {
+  gpu::allocate(0);
+}
+void churn_noise_f32(const float*, float*, int64_t, int64_t, double, const SampleStreams&) {
+  gpu::allocate(0);
+}
+void rademacher_f32(float*, int64_t, int64_t, const SampleStreams&) { gpu::allocate(0); }
+int64_t first_nonfinite_f32(int64_t, const float*) {
+  gpu::allocate(0);
+  return -1;
+}
+double scaled_sumsq_f32(int64_t, const float*, const float*, const float*, double, double) {
+  gpu::allocate(0);
+  return 0;
 }
 }  // namespace pfgm::cuda
 

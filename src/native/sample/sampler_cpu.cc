@@ -63,4 +63,17 @@ void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& s
   });
 }
 
+int64_t first_nonfinite_f32(int64_t n, const float* x) {
+  for (int64_t k = 0; k < n; ++k)
+    if (not_finite(x[k])) return k;
+  return -1;
+}
+
+double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* b, double rtol,
+                        double atol) {
+  double acc = 0.0;
+  for (int64_t k = 0; k < n; ++k) acc += scaled_square(e[k], a[k], b[k], rtol, atol);
+  return acc;
+}
+
 }  // namespace pfgm::cpu

@@ -37,6 +37,20 @@ PFGM_HD void churn_block(const float* x, float* out, int64_t n, int64_t i, int64
   }
 }
 
+// (e / (atol + rtol max(|a|, |b|)))^2 in double: one term of RK45's scaled error norm (Hairer's,
+// src/sample/dopri.ts), summed on the device so only the sum comes back to the host.
+PFGM_HD double scaled_square(float e, float a, float b, double rtol, double atol) {
+  const double fa = a < 0.0f ? -static_cast<double>(a) : static_cast<double>(a);
+  const double fb = b < 0.0f ? -static_cast<double>(b) : static_cast<double>(b);
+  const double r = static_cast<double>(e) / (atol + rtol * (fa > fb ? fa : fb));
+  return r * r;
+}
+
+// NaN and both infinities (a NaN fails every comparison).
+PFGM_HD bool not_finite(float v) {
+  return !(v <= 3.4028234663852886e38f && v >= -3.4028234663852886e38f);
+}
+
 // Element j of sample i's Rademacher stream (+1 or -1 with probability 1/2 each): bit j % 32 of
 // word (j / 32) % 4 of block j / 128, so one Philox block serves 128 elements.
 PFGM_HD float stream_sign(const SampleStreams& streams, int64_t i, int64_t j, uint32_t purpose) {

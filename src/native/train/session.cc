@@ -344,6 +344,11 @@ void Session::denoise(int64_t batch, const float* x, const float* sigma, const n
   deliver(raw, r, cnt);
 }
 
+void Session::denoise_resident(int64_t batch, const float* x, const float* sigma,
+                               const nn::Labels& labels, bool ema, float* out) {
+  net_->denoise(context(batch, false, ema, 0, 0), x, sigma, labels, out, nullptr);
+}
+
 double Session::field_loss_and_grad(int64_t batch, const float* x, const float* z,
                                     const nn::Labels& labels, const float* target) {
   ensure_training_state();

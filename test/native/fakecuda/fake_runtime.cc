@@ -27,6 +27,7 @@
 #include "ops/loss.h"
 #include "ops/rows.h"
 #include "physics/physics.h"
+#include "sample/sampler.h"
 
 using pfgm::nn::guarded::Access;
 
@@ -190,6 +191,39 @@ void student_t_noise_f32(const float* y, float* out, const NoiseSpec& spec) {
   c.device(out, spec.count * spec.n * F, "out");
   c.device(spec.sigma, spec.count * 8, "spec.sigma", true);
   cpu::student_t_noise_f32(y, out, spec);
+}
+
+// The sampler's twins that a sampling run on the GPU calls (sample/run.cc): the same CUDA
+// contract, checked the same way.
+void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
+                            float* out) {
+  Access c("cuda::linear_combination_f32");
+  c.host(coefs, "coefs (host)");
+  c.host(inputs, "inputs (the host array of device pointers)");
+  for (int t = 0; t < terms; ++t) c.device(inputs[t], n * F, "inputs[t]");
+  c.device(out, n * F, "out");
+  cpu::linear_combination_f32(n, terms, coefs, inputs, out);
+}
+void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
+                     const SampleStreams& streams) {
+  Access c("cuda::churn_noise_f32");
+  c.device(x, count * n * F, "x");
+  c.device(out, count * n * F, "out");
+  c.device(streams.seeds, count * 8, "streams.seeds", true);
+  cpu::churn_noise_f32(x, out, count, n, scale, streams);
+}
+int64_t first_nonfinite_f32(int64_t n, const float* x) {
+  Access c("cuda::first_nonfinite_f32");
+  c.device(x, n * F, "x");
+  return cpu::first_nonfinite_f32(n, x);
+}
+double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* b, double rtol,
+                        double atol) {
+  Access c("cuda::scaled_sumsq_f32");
+  c.device(e, n * F, "e");
+  c.device(a, n * F, "a");
+  c.device(b, n * F, "b");
+  return cpu::scaled_sumsq_f32(n, e, a, b, rtol, atol);
 }
 
 // The rest of the physics twins: not used by networks, so not in this device.
