@@ -332,6 +332,8 @@ export interface NativeAddon {
   trainingSigma(args: NativeTrainingSigmaArgs): Promise<NativeTensor>;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
+  /** Makes GPU `ordinal` the process's GPU (src/native/device.h). */
+  selectCudaDevice(ordinal: number): void;
   initDistributed(args: {
     rank: number;
     worldSize: number;

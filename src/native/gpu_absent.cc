@@ -25,6 +25,7 @@ void copy_to_device(void*, const void*, size_t) { no_cuda(); }
 void copy_to_host(void*, const void*, size_t) { no_cuda(); }
 void copy_on_device(void*, const void*, size_t) { no_cuda(); }
 void synchronize() {}
+void set_current_device(int) {}
 
 }  // namespace pfgm::gpu
 

@@ -53,10 +53,9 @@ sample::Streams streams_arg(const Napi::CallbackInfo& info, size_t i, int64_t ba
 
 // Runs `work` on the run under its network's mutex and resolves with `result`.
 template <typename Work>
-Napi::Value on_worker(Napi::Env env, std::shared_ptr<sample::Run> run, Work work,
-                      PromiseWorker::Result result = [](Napi::Env e) -> Napi::Value {
-                        return e.Undefined();
-                      }) {
+Napi::Value on_worker(
+    Napi::Env env, std::shared_ptr<sample::Run> run, Work work,
+    PromiseWorker::Result result = [](Napi::Env e) -> Napi::Value { return e.Undefined(); }) {
   return PromiseWorker::start(
       env,
       [run, work]() {
@@ -69,19 +68,18 @@ Napi::Value on_worker(Napi::Env env, std::shared_ptr<sample::Run> run, Work work
 }  // namespace
 
 void SampleRunHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor =
-      DefineClass(env, "SampleRun",
-                  {InstanceMethod("upload", &SampleRunHandle::Upload),
-                   InstanceMethod("download", &SampleRunHandle::Download),
-                   InstanceMethod("release", &SampleRunHandle::Release),
-                   InstanceMethod("prior", &SampleRunHandle::Prior),
-                   InstanceMethod("denoise", &SampleRunHandle::Denoise),
-                   InstanceMethod("combine", &SampleRunHandle::Combine),
-                   InstanceMethod("churn", &SampleRunHandle::Churn),
-                   InstanceMethod("check", &SampleRunHandle::Check),
-                   InstanceMethod("scaledSumsq", &SampleRunHandle::ScaledSumsq),
-                   InstanceMethod("transfers", &SampleRunHandle::Transfers),
-                   InstanceMethod("dispose", &SampleRunHandle::Dispose)});
+  Napi::Function ctor = DefineClass(env, "SampleRun",
+                                    {InstanceMethod("upload", &SampleRunHandle::Upload),
+                                     InstanceMethod("download", &SampleRunHandle::Download),
+                                     InstanceMethod("release", &SampleRunHandle::Release),
+                                     InstanceMethod("prior", &SampleRunHandle::Prior),
+                                     InstanceMethod("denoise", &SampleRunHandle::Denoise),
+                                     InstanceMethod("combine", &SampleRunHandle::Combine),
+                                     InstanceMethod("churn", &SampleRunHandle::Churn),
+                                     InstanceMethod("check", &SampleRunHandle::Check),
+                                     InstanceMethod("scaledSumsq", &SampleRunHandle::ScaledSumsq),
+                                     InstanceMethod("transfers", &SampleRunHandle::Transfers),
+                                     InstanceMethod("dispose", &SampleRunHandle::Dispose)});
   exports.Set("SampleRun", ctor);
 }
 
@@ -104,7 +102,8 @@ SampleRunHandle::SampleRunHandle(const Napi::CallbackInfo& info)
       if (!std::isfinite(c.guidance)) fail(code::kArgument, "'guidance' must be finite");
     }
     const nn::Backbone& net = session->net().net();
-    if (has_field(o, "labels")) c.labels = float_values(o.Get("labels"), c.batch * net.label_dim(), "labels");
+    if (has_field(o, "labels"))
+      c.labels = float_values(o.Get("labels"), c.batch * net.label_dim(), "labels");
     if (has_field(o, "augment"))
       c.augment = float_values(o.Get("augment"), c.batch * net.augment_dim(), "augment");
     std::lock_guard<std::mutex> lock(session->mutex());

@@ -122,8 +122,8 @@ void Run::denoise(int in_id, double sigma, int out_id) {
 void Run::combine(int out_id, const std::vector<double>& coefs, const std::vector<int>& ins) {
   if (coefs.empty() || coefs.size() != ins.size() ||
       coefs.size() > static_cast<size_t>(kMaxCombineTerms))
-    fail(code::kArgument, "combine: 1 to " + std::to_string(kMaxCombineTerms) +
-                              " terms, one coefficient per array");
+    fail(code::kArgument,
+         "combine: 1 to " + std::to_string(kMaxCombineTerms) + " terms, one coefficient per array");
   std::vector<const float*> arrays;
   for (int id : ins) arrays.push_back(in(id, "combine"));
   float* o = out(out_id);
@@ -143,7 +143,8 @@ void Run::churn(int in_id, int out_id, double scale, const Streams& streams) {
 
 int64_t Run::first_nonfinite(int id, float* value) {
   const float* x = in(id, "finiteness check");
-  const int64_t k = gpu() ? cuda::first_nonfinite_f32(numel_, x) : cpu::first_nonfinite_f32(numel_, x);
+  const int64_t k =
+      gpu() ? cuda::first_nonfinite_f32(numel_, x) : cpu::first_nonfinite_f32(numel_, x);
   // One element, not the batch: not counted as a transfer.
   if (k >= 0) be_.download(1, x + k, value);
   return k;

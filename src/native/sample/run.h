@@ -1,10 +1,11 @@
-// A sampling run whose solver state stays in the network's backend memory (docs/dev/architecture.md,
-// "Where sampling state lives"). The solvers of src/sample/*.ts keep their control flow and their
-// coefficient arithmetic in TypeScript and name arrays by id; this object holds those arrays on the
-// device and runs, per call, one fused kernel (a linear combination, EDM's churn noise), one network
-// evaluation on device memory, a prior draw from the per-sample streams, or a reduction whose
-// scalar comes back. Only upload() and download() cross between host and device, so a run that
-// draws its prior here and downloads its finished samples moves the batch once.
+// A sampling run whose solver state stays in the network's backend memory
+// (docs/dev/architecture.md, "Where sampling state lives"). The solvers of src/sample/*.ts keep
+// their control flow and their coefficient arithmetic in TypeScript and name arrays by id; this
+// object holds those arrays on the device and runs, per call, one fused kernel (a linear
+// combination, EDM's churn noise), one network evaluation on device memory, a prior draw from the
+// per-sample streams, or a reduction whose scalar comes back. Only upload() and download() cross
+// between host and device, so a run that draws its prior here and downloads its finished samples
+// moves the batch once.
 #pragma once
 
 #include <atomic>
@@ -70,7 +71,7 @@ class Run {
 
  private:
   bool gpu() const;
-  float* out(int id);                   // created on demand
+  float* out(int id);                         // created on demand
   const float* in(int id, const char* what);  // must exist
   void seeds_to_device(const Streams& s, SampleStreams& d);
 

@@ -13,6 +13,8 @@
 // on a GPU by test/gpu/.
 #include <cuda_runtime_api.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -22,6 +24,7 @@
 #include "../../../cuda/runtime/allocator.cuh"
 #include "device.h"
 #include "errors.h"
+#include "fake_log.h"
 #include "guarded/guarded.h"
 #include "nn/backend.h"
 #include "ops/loss.h"
@@ -79,12 +82,24 @@ Info query() {
   info.available = true;
   info.reason = "the fake-CUDA test addon: cuda/backend.cu over the guarded CPU device";
   info.name = "fake CUDA (guarded CPU memory)";
-  info.device_count = 1;
+  // PFGM_FAKE_CUDA_DEVICES=N pretends to have N devices, for the tests of `cuda:N`; every one of
+  // them is the same guarded memory.
+  const char* n = std::getenv("PFGM_FAKE_CUDA_DEVICES");
+  info.device_count = n != nullptr && std::atoi(n) > 0 ? std::atoi(n) : 1;
   info.cudnn = true;
   info.cublas = true;
   return info;
 }
-void* allocate(size_t bytes) { return nn::guarded::allocate(bytes); }
+// The selected device, for the tests: fakeCudaDevice() in fake_nccl.cc reports it.
+namespace {
+std::atomic<int> g_fake_current{0};
+}  // namespace
+void set_current_device(int ordinal) { g_fake_current.store(ordinal); }
+int fake_current_device() { return g_fake_current.load(); }
+void* allocate(size_t bytes) {
+  fix_device();
+  return nn::guarded::allocate(bytes);
+}
 void release(void* p) { nn::guarded::release(p); }
 void* pool_allocate(size_t bytes, cudaStream_t) {
   return bytes == 0 ? nullptr : nn::guarded::allocate(bytes);
