@@ -83,6 +83,40 @@ __global__ void scaled_sumsq_kernel(int64_t n, const float* e, const float* a, c
   if (threadIdx.x == 0) partial[blockIdx.x] = sum[0];
 }
 
+// One block per sample: ||v_x||^2 and the z component's sum in double over a fixed tree, then the
+// drift written in field()'s packed order.
+__global__ void pfgm_drift_kernel(int64_t hw, int64_t c, const float* f, double z, double gamma,
+                                  float* out) {
+  __shared__ double vx2[gpu::kThreads];
+  __shared__ double zs[gpu::kThreads];
+  __shared__ double scale;
+  const int64_t co = c + 1, per = c * hw, i = blockIdx.x;
+  const float* fi = f + i * hw * co;
+  double a = 0.0, b = 0.0;
+  for (int64_t k = threadIdx.x; k < per; k += blockDim.x) {
+    const double v = fi[(k % hw) * co + k / hw];
+    a += v * v;
+  }
+  for (int64_t p = threadIdx.x; p < hw; p += blockDim.x) b += fi[p * co + c];
+  vx2[threadIdx.x] = a;
+  zs[threadIdx.x] = b;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) {
+      vx2[threadIdx.x] += vx2[threadIdx.x + stride];
+      zs[threadIdx.x] += zs[threadIdx.x + stride];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const float vz = static_cast<float>(zs[0] / static_cast<double>(hw));
+    scale = pfgm_drift_scale(vx2[0], vz, z, per, gamma);
+  }
+  __syncthreads();
+  for (int64_t k = threadIdx.x; k < per; k += blockDim.x)
+    out[i * per + k] = static_cast<float>(scale * fi[(k % hw) * co + k / hw]);
+}
+
 // The block partials of a reduction, on the host.
 template <typename T>
 std::vector<T> partials_to_host(const gpu::DeviceArray<T>& d, unsigned blocks, const char* what) {
@@ -123,6 +157,15 @@ double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* 
   double total = 0.0;
   for (double p : partials_to_host(d, blocks, "cudaMemcpyAsync (error norm)")) total += p;
   return total;
+}
+
+void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,
+                    float* out) {
+  if (count <= 0 || hw * c <= 0) return;
+  if (count > (int64_t{1} << 31) - 1) fail(code::kShape, "pfgm_drift: at most 2^31 - 1 samples");
+  pfgm_drift_kernel<<<static_cast<unsigned>(count), gpu::kThreads, 0, gpu::engine_stream()>>>(
+      hw, c, f, z, gamma, out);
+  gpu::check_kernel("pfgm_drift_kernel");
 }
 
 void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,

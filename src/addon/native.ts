@@ -133,6 +133,14 @@ export interface NativeCounters {
 /** A network and its training state (src/native/binding/network_binding.cc). */
 export interface NativeNetwork {
   dispose(): void;
+  /** A sampling run on this network's device (src/native/binding/sample_run_binding.cc). */
+  sampleRun(config: {
+    batch: number;
+    ema: boolean;
+    guidance?: number;
+    labels?: Float32Array;
+    augment?: Float32Array;
+  }): NativeSampleRun;
   paramInfo(): NativeNetworkInfo;
   getBuffer(name: NativeBufferName): Float32Array;
   setBuffer(name: NativeBufferName, data: Float32Array): void;
@@ -294,7 +302,13 @@ export interface NativeSampleRun {
   upload(id: number, x: Float32Array): Promise<void>;
   download(id: number): Promise<Float32Array>;
   release(id: number): Promise<void>;
-  prior(id: number, D: number, sigmaMax: number, streams: NativeStreams): Promise<void>;
+  prior(
+    id: number,
+    D: number,
+    sigmaMax: number,
+    streams: NativeStreams & { clipMin?: number; clipMax?: number },
+  ): Promise<void>;
+  drift(input: number, z: number, gamma: number, out: number): Promise<void>;
   denoise(input: number, sigma: number, out: number): Promise<void>;
   combine(out: number, coefs: Float64Array, ids: number[]): Promise<void>;
   churn(input: number, out: number, scale: number, streams: NativeStreams): Promise<void>;
@@ -311,10 +325,6 @@ export interface NativeAddon {
     /** The stage names features() can tap. */
     stages(): string[];
   };
-  SampleRun: new (
-    network: NativeNetwork,
-    config: { batch: number; ema: boolean; guidance?: number; labels?: Float32Array; augment?: Float32Array },
-  ) => NativeSampleRun;
   Network: (new (
     config: Record<string, unknown>,
   ) => NativeNetwork) & {

@@ -24,13 +24,14 @@ void select_device(int ordinal) {
     const int n = info.device_count;
     fail(code::kDevice,
          "device '" + name + "' does not exist: this machine has " + std::to_string(n) +
-             (n == 1 ? " CUDA device (cuda:0)" : " CUDA devices (cuda:0 to cuda:" + std::to_string(n - 1) + ")") +
+             (n == 1 ? " CUDA device (cuda:0)"
+                     : " CUDA devices (cuda:0 to cuda:" + std::to_string(n - 1) + ")") +
              " among those CUDA_VISIBLE_DEVICES leaves visible");
   }
   const int current = g_selected.load();
   if (g_fixed.load() && current != ordinal) {
-    fail(code::kDevice, "device '" + name + "': this process already works on cuda:" +
-                            std::to_string(current) +
+    fail(code::kDevice, "device '" + name +
+                            "': this process already works on cuda:" + std::to_string(current) +
                             "; a process uses one GPU (run one process per GPU, docs/cuda.md)");
   }
   g_selected.store(ordinal);

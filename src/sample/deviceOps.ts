@@ -9,7 +9,6 @@
  * @internal
  * @module
  */
-import { native } from '../addon/load.js';
 import type { NativeSampleRun, NativeStreams } from '../addon/native.js';
 import { awaitNative, callNative } from '../errors.js';
 import type { Network } from '../models/network.js';
@@ -42,7 +41,8 @@ export class DeviceOps implements SolverOps<number> {
 
   constructor(net: Network, config: DeviceRunConfig, options: SolverOptions) {
     const handle = net.nativeHandle('sample');
-    this.#run = callNative(() => new (native().SampleRun)(handle, config));
+    // Made by the addon that made the network.
+    this.#run = callNative(() => handle.sampleRun(config));
     this.#options = options;
     this.#numel = config.batch * net.sampleSize;
   }
@@ -52,11 +52,38 @@ export class DeviceOps implements SolverOps<number> {
     return callNative(() => this.#run.transfers());
   }
 
-  /** The PFGM++ prior at `sigmaMax`, drawn on the device from the per-sample streams. */
-  async prior(D: number, sigmaMax: number, streams: NativeStreams): Promise<number> {
+  /**
+   * The PFGM++ prior at `sigmaMax` (PFGM's: D = 1 at zMax, with its radius clip), drawn on the
+   * device from the per-sample streams.
+   */
+  async prior(
+    D: number,
+    sigmaMax: number,
+    streams: NativeStreams & { clipMin?: number; clipMax?: number },
+  ): Promise<number> {
     const id = this.#id();
     await awaitNative(() => this.#run.prior(id, D, sigmaMax, streams));
     return id;
+  }
+
+  /**
+   * PFGM's z-ODE drift dx/d(ln z) at (x, z) (a network trained with the `pfgm` objective), with
+   * the checks of the host path named by `step` and z.
+   */
+  async drift(x: number, z: number, step: number, gamma: number): Promise<number> {
+    this.#options.signal?.throwIfAborted();
+    const check = this.#options.allowNonFinite !== true;
+    if (check) await this.#check(x, 'the solver state', step, z, 'z');
+    const out = this.#id();
+    await awaitNative(() => this.#run.drift(x, z, gamma, out));
+    this.nfe++;
+    if (check) await this.#check(out, "the network's field", step, z, 'z');
+    return out;
+  }
+
+  /** A host copy of array `id`. */
+  host(id: number): Promise<Float32Array> {
+    return awaitNative(() => this.#run.download(id));
   }
 
   /** A start point given on the host. */
@@ -109,8 +136,8 @@ export class DeviceOps implements SolverOps<number> {
     this.#options.signal?.throwIfAborted();
   }
 
-  async finish(x: number, step: number, sigma: number): Promise<SampleResult> {
-    if (this.#options.allowNonFinite !== true) await this.#check(x, 'the solver state', step, sigma);
+  async finish(x: number, step: number, sigma: number, levelName = 'sigma'): Promise<SampleResult> {
+    if (this.#options.allowNonFinite !== true) await this.#check(x, 'the solver state', step, sigma, levelName);
     return { x: await awaitNative(() => this.#run.download(x)), nfe: this.nfe };
   }
 
@@ -131,8 +158,8 @@ export class DeviceOps implements SolverOps<number> {
     return this.#next++;
   }
 
-  async #check(id: number, what: string, step: number, level: number): Promise<void> {
+  async #check(id: number, what: string, step: number, level: number, levelName = 'sigma'): Promise<void> {
     const r = await awaitNative(() => this.#run.check(id));
-    if (r.index >= 0) throw nonFiniteError(what, r.value, r.index, step, level);
+    if (r.index >= 0) throw nonFiniteError(what, r.value, r.index, step, level, levelName);
   }
 }

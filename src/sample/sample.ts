@@ -101,8 +101,8 @@ export interface SampleOptions extends BatchLabels {
    * Keep the solver state (x, the denoised batches, a multistep solver's history) in the network's
    * device memory, drawing the prior there and bringing back only the finished samples (default:
    * true for a network on CUDA, false otherwise; docs/cuda.md). On the CPU it runs the same
-   * kernels as the host path and gives the same bits. Needs a {@link Network}; the PFGM z-ODE
-   * (objective `pfgm`) always keeps its state on the host.
+   * kernels as the host path and gives the same bits (the PFGM z-ODE's Heun: within rounding).
+   * Needs a {@link Network}.
    */
   stateOnDevice?: boolean;
   /**
@@ -403,6 +403,7 @@ async function samplePfgmModel(net: Network, options: SampleOptions, solver: Sol
     weights: options.weights,
     radiusClip: 'reference',
     signal: options.signal,
+    stateOnDevice: options.stateOnDevice,
     allowNonFinite: options.allowNonFinite,
     callback: callback === undefined ? undefined : ({ i, z, x }) => callback({ i, sigma: z, x, denoised: x }),
   });

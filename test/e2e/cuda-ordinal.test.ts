@@ -81,7 +81,19 @@ describe.skipIf(!present)('cuda:N on the fake CUDA runtime with two devices', ()
 
   it('--device cuda:N on the CLI: train and sample on GPU 1; a missing GPU is a one-line error', () => {
     const out = join(work, 'run');
-    const train = pfgm(['train', '--data', 'toy:moons', '--out', out, '--steps', '3', '--batch', '16', '--device', 'cuda:1']);
+    const train = pfgm([
+      'train',
+      '--data',
+      'toy:moons',
+      '--out',
+      out,
+      '--steps',
+      '3',
+      '--batch',
+      '16',
+      '--device',
+      'cuda:1',
+    ]);
     expect(train.code, train.stderr).toBe(0);
     const model = join(out, 'model.safetensors');
     const npy = join(work, 's.npy');

@@ -12,7 +12,15 @@
 // the number of steps. Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
-import { createNetwork, getDeviceInfo, type Network, type SampleOptions, sample } from '../../src/index.js';
+import {
+  createNetwork,
+  getDeviceInfo,
+  type Network,
+  pfgmHyperparameters,
+  pfgmSample,
+  type SampleOptions,
+  sample,
+} from '../../src/index.js';
 import { scaledError } from '../helpers/ops.js';
 
 const gpuReady = (() => {
@@ -33,7 +41,7 @@ const emuCopies = (): EmuCopies | undefined =>
   gpuReady ? (native() as unknown as { emuCopies?: () => EmuCopies }).emuCopies?.() : undefined;
 
 /** An MLP with weights that make its output depend on x, sigma and the labels. */
-function pair(features: number, labelDim: number): [Network, Network] {
+function pair(features: number, labelDim: number, objective: 'pfgmpp' | 'pfgm' = 'pfgmpp'): [Network, Network] {
   const config = {
     kind: 'mlp' as const,
     features,
@@ -45,8 +53,8 @@ function pair(features: number, labelDim: number): [Network, Network] {
     dropout: 0,
     labelDropout: 0,
   };
-  const cpu = createNetwork(config, { seed: 1, device: 'cpu' });
-  const gpu = createNetwork(config, { seed: 1, device: 'cuda' });
+  const cpu = createNetwork(config, { seed: 1, device: 'cpu', objective });
+  const gpu = createNetwork(config, { seed: 1, device: 'cuda', objective });
   let s = 7;
   const raw = cpu.flatWeights().raw.map(() => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -82,6 +90,24 @@ describe.skipIf(!gpuReady)('sampling with the state on the GPU', () => {
       const got = await sample(gpu, common);
       expect(scaledError(got.x, want.x), name).toBeLessThan(1e-4);
       expect(got.nfe, name).toBe(want.nfe);
+    }
+    cpu.dispose();
+    gpu.dispose();
+  });
+
+  it("PFGM's z-ODE (prior, drift and steps on the device) gives the CPU engine's samples within 1e-4", async () => {
+    const [cpu, gpu] = pair(4, 0, 'pfgm');
+    for (const net of [cpu, gpu])
+      net.pfgm = { ...pfgmHyperparameters({ dataNorm: 2, N: 4, M: 60 }), gamma: 5, restrictM: true };
+    for (const solver of ['euler', 'heun', 'rk45'] as const) {
+      const options = { count: 5, seed: 3, solver, steps: 5, radiusClip: 'reference' as const, rtol: 1e-3, atol: 1e-3 };
+      const want = await pfgmSample(cpu, options);
+      emuCopies();
+      const got = await pfgmSample(gpu, options);
+      const copies = emuCopies();
+      expect(scaledError(got.x, want.x), solver).toBeLessThan(1e-4);
+      expect(got.nfe, solver).toBe(want.nfe);
+      if (copies !== undefined) expect(copies.toHost.filter((b) => b >= 5 * 4 * 4).length, solver).toBe(1);
     }
     cpu.dispose();
     gpu.dispose();

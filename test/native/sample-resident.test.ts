@@ -11,6 +11,8 @@ import {
   karras,
   type Network,
   PfgmError,
+  pfgmHyperparameters,
+  pfgmSample,
   preset,
   type SampleOptions,
   type StepInfo,
@@ -164,5 +166,53 @@ describe('stateOnDevice on the CPU backend', () => {
     using net = randomNet(0);
     const bad = await rejection(sample(net, { count: 2, steps: 3, stateOnDevice: 'yes' as unknown as boolean }));
     expect(bad.message).toMatch(/stateOnDevice must be a boolean/);
+  });
+});
+
+describe("stateOnDevice for PFGM's z-ODE on the CPU backend", () => {
+  it('draws the clipped prior and the drift on the device: euler and rk45 bit for bit, heun within rounding', async () => {
+    using net = createNetwork(
+      {
+        kind: 'mlp',
+        features: 3,
+        hidden: 32,
+        numBlocks: 2,
+        embChannels: 32,
+        noiseChannels: 16,
+        labelDim: 0,
+        dropout: 0,
+        labelDropout: 0,
+      },
+      { objective: 'pfgm', seed: 2 },
+    );
+    net.pfgm = { ...pfgmHyperparameters({ dataNorm: 1.5, N: 3, M: 60 }), gamma: 5, restrictM: true };
+    for (const solver of ['euler', 'rk45', 'heun'] as const) {
+      const options = {
+        count: 5,
+        seed: [4, 3, 2, 1, 0],
+        solver,
+        steps: 6,
+        radiusClip: 'reference' as const,
+        rtol: 1e-3,
+        atol: 1e-3,
+      };
+      const hostZ: number[] = [];
+      const deviceZ: number[] = [];
+      const host = await pfgmSample(net, { ...options, callback: (s) => hostZ.push(s.z) });
+      const device = await pfgmSample(net, { ...options, stateOnDevice: true, callback: (s) => deviceZ.push(s.z) });
+      expect(device.nfe, solver).toBe(host.nfe);
+      expect(deviceZ, solver).toEqual(hostZ);
+      if (solver === 'heun') {
+        let worst = 0;
+        for (const [k, v] of device.x.entries()) worst = Math.max(worst, Math.abs(v - (host.x[k] as number)));
+        expect(worst, solver).toBeLessThanOrEqual(1e-6 * Math.max(1, ...Array.from(host.x, Math.abs)));
+      } else {
+        expect(bytes(device.x).equals(bytes(host.x)), solver).toBe(true);
+      }
+    }
+    // sample() passes stateOnDevice through
+    const viaSample = await sample(net, { count: 2, solver: 'euler', steps: 4, seed: 1, stateOnDevice: true });
+    const onHost = await sample(net, { count: 2, solver: 'euler', steps: 4, seed: 1 });
+    expect(bytes(viaSample.x).equals(bytes(onHost.x))).toBe(true);
   });
 });

@@ -222,6 +222,7 @@ void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod("setCounters", &NetworkHandle::SetCounters),
                    InstanceMethod("attachDistributed", &NetworkHandle::AttachDistributed),
                    InstanceMethod("syncFromRoot", &NetworkHandle::SyncFromRoot),
+                   InstanceMethod("sampleRun", &NetworkHandle::SampleRun),
                    StaticMethod("profile", &NetworkHandle::Profile)});
   constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
   exports.Set("Network", ctor);

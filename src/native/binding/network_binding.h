@@ -33,6 +33,7 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   Napi::Value SetCounters(const Napi::CallbackInfo& info);
   Napi::Value AttachDistributed(const Napi::CallbackInfo& info);
   Napi::Value SyncFromRoot(const Napi::CallbackInfo& info);
+  Napi::Value SampleRun(const Napi::CallbackInfo& info);
   static Napi::Value Profile(const Napi::CallbackInfo& info);
 
   static Napi::FunctionReference* constructor_;

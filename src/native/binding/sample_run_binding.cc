@@ -1,7 +1,7 @@
-// new SampleRun(network, { batch, ema, guidance?, labels?, augment? }) from JS: a sampling run on
-// the network's device (sample/run.h). Every call that touches the device runs on a worker under
-// the network's mutex, so a run's calls and the network's other calls never overlap; src/sample
-// (deviceArrays.ts) awaits each call before the next, through the network's call queue.
+// network.sampleRun({ batch, ema, guidance?, labels?, augment? }) (or new SampleRun(network, ...)):
+// a sampling run on the network's device (sample/run.h). Every call that touches the device runs on
+// a worker under the network's mutex, so a run's calls and the network's other calls never overlap;
+// src/sample (deviceArrays.ts) awaits each call before the next, through the network's call queue.
 #include "sample_run_binding.h"
 
 #include <cmath>
@@ -67,6 +67,22 @@ Napi::Value on_worker(
 
 }  // namespace
 
+Napi::FunctionReference* SampleRunHandle::constructor_ = nullptr;
+
+// network.sampleRun(config) -> a sampling run on that network's device (network_binding.h).
+Napi::Value NetworkHandle::SampleRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    live("sampleRun");
+    return SampleRunHandle::Create(info.This(), info.Length() > 0 ? info[0] : env.Undefined());
+  });
+}
+
+Napi::Value SampleRunHandle::Create(Napi::Value network, Napi::Value config) {
+  if (constructor_ == nullptr) fail(code::kInternal, "SampleRun is not initialised");
+  return constructor_->New({network, config});
+}
+
 void SampleRunHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "SampleRun",
                                     {InstanceMethod("upload", &SampleRunHandle::Upload),
@@ -74,12 +90,14 @@ void SampleRunHandle::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod("release", &SampleRunHandle::Release),
                                      InstanceMethod("prior", &SampleRunHandle::Prior),
                                      InstanceMethod("denoise", &SampleRunHandle::Denoise),
+                                     InstanceMethod("drift", &SampleRunHandle::Drift),
                                      InstanceMethod("combine", &SampleRunHandle::Combine),
                                      InstanceMethod("churn", &SampleRunHandle::Churn),
                                      InstanceMethod("check", &SampleRunHandle::Check),
                                      InstanceMethod("scaledSumsq", &SampleRunHandle::ScaledSumsq),
                                      InstanceMethod("transfers", &SampleRunHandle::Transfers),
                                      InstanceMethod("dispose", &SampleRunHandle::Dispose)});
+  constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
   exports.Set("SampleRun", ctor);
 }
 
@@ -156,7 +174,7 @@ Napi::Value SampleRunHandle::Release(const Napi::CallbackInfo& info) {
   });
 }
 
-// prior(id, D, sigmaMax, { seeds, offset }) -> Promise<void>
+// prior(id, D, sigmaMax, { seeds, offset, clipMin?, clipMax? }) -> Promise<void>
 Napi::Value SampleRunHandle::Prior(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -167,7 +185,12 @@ Napi::Value SampleRunHandle::Prior(const Napi::CallbackInfo& info) {
     if (!(sigma > 0) || std::isinf(sigma)) fail(code::kArgument, "sigmaMax must be finite and > 0");
     auto s = std::make_shared<sample::Streams>(
         streams_arg(info, 3, run->numel() / run->session().net().sample_numel()));
-    return on_worker(env, run, [=](sample::Run& r) { r.prior(id, D, sigma, *s); });
+    Napi::Object o = object_arg(info, 3);
+    const double lo = has_field(o, "clipMin") ? number_field(o, "clipMin") : 0.0;
+    const double hi = has_field(o, "clipMax") ? number_field(o, "clipMax") : INFINITY;
+    if (!(lo >= 0) || !(hi > 0) || lo > hi)
+      fail(code::kArgument, "the radius clip needs 0 <= min <= max");
+    return on_worker(env, run, [=](sample::Run& r) { r.prior(id, D, sigma, *s, lo, hi); });
   });
 }
 
@@ -179,6 +202,19 @@ Napi::Value SampleRunHandle::Denoise(const Napi::CallbackInfo& info) {
     const int in = id_arg(info, 0), out = id_arg(info, 2);
     const double sigma = number_arg(info, 1, "sigma");
     return on_worker(env, run, [=](sample::Run& r) { r.denoise(in, sigma, out); });
+  });
+}
+
+// drift(in, z, gamma, out) -> Promise<void>: PFGM's z-ODE drift (objective 'pfgm').
+Napi::Value SampleRunHandle::Drift(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto run = live("drift");
+    const int in = id_arg(info, 0), out = id_arg(info, 3);
+    const double z = number_arg(info, 1, "z"), gamma = number_arg(info, 2, "gamma");
+    if (!(z > 0) || std::isinf(z)) fail(code::kArgument, "z must be positive and finite");
+    if (!(gamma >= 0) || std::isinf(gamma)) fail(code::kArgument, "gamma must be finite and >= 0");
+    return on_worker(env, run, [=](sample::Run& r) { r.drift(in, z, gamma, out); });
   });
 }
 

@@ -13,6 +13,9 @@ class SampleRunHandle : public Napi::ObjectWrap<SampleRunHandle> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   explicit SampleRunHandle(const Napi::CallbackInfo& info);
+  // network.sampleRun(config): a run on that network, made by the addon that made the network
+  // (a test may hold networks of two addons).
+  static Napi::Value Create(Napi::Value network, Napi::Value config);
 
  private:
   std::shared_ptr<sample::Run> live(const char* what) const;
@@ -21,6 +24,7 @@ class SampleRunHandle : public Napi::ObjectWrap<SampleRunHandle> {
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Prior(const Napi::CallbackInfo& info);
   Napi::Value Denoise(const Napi::CallbackInfo& info);
+  Napi::Value Drift(const Napi::CallbackInfo& info);
   Napi::Value Combine(const Napi::CallbackInfo& info);
   Napi::Value Churn(const Napi::CallbackInfo& info);
   Napi::Value Check(const Napi::CallbackInfo& info);
@@ -28,6 +32,7 @@ class SampleRunHandle : public Napi::ObjectWrap<SampleRunHandle> {
   Napi::Value Transfers(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
+  static Napi::FunctionReference* constructor_;
   std::shared_ptr<sample::Run> run_;
 };
 

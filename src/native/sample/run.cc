@@ -79,7 +79,8 @@ void Run::seeds_to_device(const Streams& s, SampleStreams& d) {
   d.seeds = reinterpret_cast<const uint64_t*>(dst);
 }
 
-void Run::prior(int id, double D, double sigma_max, const Streams& streams) {
+void Run::prior(int id, double D, double sigma_max, const Streams& streams, double clip_min,
+                double clip_max) {
   if (!(D > 0)) fail(code::kArgument, "D must be > 0 (or Infinity)");
   NoiseSpec spec{};
   spec.count = config_.batch;
@@ -89,8 +90,8 @@ void Run::prior(int id, double D, double sigma_max, const Streams& streams) {
   spec.sigma_scalar = sigma_max;
   spec.purpose_gauss = kPurposePriorGauss;
   spec.purpose_chi2 = kPurposePriorChi2;
-  spec.clip_min = 0.0;
-  spec.clip_max = INFINITY;
+  spec.clip_min = clip_min;
+  spec.clip_max = clip_max;
   seeds_to_device(streams, spec.streams);
   be_.student_t_noise_f32(out(id), spec);
 }
@@ -117,6 +118,20 @@ void Run::denoise(int in_id, double sigma, int out_id) {
   const float* halves[2] = {both, both + numel_};
   gpu() ? cuda::linear_combination_f32(numel_, 2, coefs, halves, o)
         : cpu::linear_combination_f32(numel_, 2, coefs, halves, o);
+}
+
+void Run::drift(int in_id, double z, double gamma, int out_id) {
+  const float* x = in(in_id, "drift");
+  float* o = out(out_id);
+  const nn::Labels labels{labels_.empty() ? nullptr : labels_.data(),
+                          augment_.empty() ? nullptr : augment_.data()};
+  // Network::field fills a Float32Array with z; the drift's own arithmetic keeps z in double.
+  z_.assign(static_cast<size_t>(config_.batch), static_cast<float>(z));
+  const float* f = session_->field_resident(config_.batch, x, z_.data(), labels, config_.ema);
+  const op::Nhwc shape = session_->net().net().input_shape(1);
+  const int64_t hw = shape.h * shape.w;
+  gpu() ? cuda::pfgm_drift_f32(config_.batch, hw, shape.c, f, z, gamma, o)
+        : cpu::pfgm_drift_f32(config_.batch, hw, shape.c, f, z, gamma, o);
 }
 
 void Run::combine(int out_id, const std::vector<double>& coefs, const std::vector<int>& ins) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -53,11 +54,16 @@ class Run {
   // Frees array `id` (its id may be written again later).
   void release(int id);
   // The PFGM++ prior at sigma_max (docs/method.md §2.3, src/physics/prior.ts) into `out`.
-  void prior(int out, double D, double sigma_max, const Streams& streams);
+  // clip_min / clip_max: the optional radius clip (0 and +inf: none), as the PFGM prior uses.
+  void prior(int out, double D, double sigma_max, const Streams& streams, double clip_min = 0.0,
+             double clip_max = INFINITY);
   // out = D(in, sigma) (with guidance when configured).
   void denoise(int in, double sigma, int out);
   // out = sum_t coefs[t] * ins[t]: the solvers' one fused update.
   void combine(int out, const std::vector<double>& coefs, const std::vector<int>& ins);
+  // out = PFGM's z-ODE drift dx/d(ln z) at (in, z) (sampler.h pfgm_drift_f32), for a network
+  // trained with the `pfgm` objective.
+  void drift(int in, double z, double gamma, int out);
   // out = in + scale * eps from the kPurposeChurn streams (EDM's churn, the injected noise).
   void churn(int in, int out, double scale, const Streams& streams);
   // The first non-finite element of `id`: its index (or -1) and value.
@@ -82,7 +88,7 @@ class Run {
   // By id; the JS side never reuses an id, so a late release cannot free a newer array.
   std::unordered_map<int, nn::Buffer> arrays_;
   nn::Buffer labels_, augment_, pair_in_, pair_out_, seeds_;
-  std::vector<float> sigma_;
+  std::vector<float> sigma_, z_;
   std::atomic<int64_t> uploads_{0}, downloads_{0};
 };
 

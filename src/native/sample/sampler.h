@@ -35,7 +35,12 @@ namespace pfgm {
   /* sum_k scaled_square(e[k], a[k], b[k], rtol, atol) (sampler_math.h) in double: RK45's error   \
      norm squared, times n. */                                                                    \
   double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* b, double rtol, \
-                          double atol);
+                          double atol);                                                           \
+  /* PFGM's z-ODE drift from the backbone's raw output f [count, hw, c + 1] (channels last):      \
+     out[i, ch hw + p] = pfgm_drift_scale(...) f[i, p, ch] (sampler_math.h), with ||v_x||^2 and   \
+     the mean z component summed in double. */                                                    \
+  void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z,             \
+                      double gamma, float* out);
 
 namespace cpu {
 PFGM_SAMPLER_DECLARATIONS

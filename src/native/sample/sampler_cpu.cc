@@ -76,4 +76,27 @@ double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* 
   return acc;
 }
 
+// The order of zDrift (src/sample/pfgmOde.ts) over field()'s packing: ||v_x||^2 channel by
+// channel, the z component's mean pixel by pixel; so the CPU gives the host path's bits.
+void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,
+                    float* out) {
+  const int64_t co = c + 1, per = c * hw;
+  for (int64_t i = 0; i < count; ++i) {
+    const float* fi = f + i * hw * co;
+    double zsum = 0;
+    for (int64_t p = 0; p < hw; ++p) zsum += fi[p * co + c];
+    const float vz = static_cast<float>(zsum / static_cast<double>(hw));
+    double vx2 = 0;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < hw; ++p) {
+        const double v = fi[p * co + ch];
+        vx2 += v * v;
+      }
+    const double scale = pfgm_drift_scale(vx2, vz, z, per, gamma);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < hw; ++p)
+        out[i * per + ch * hw + p] = static_cast<float>(scale * fi[p * co + ch]);
+  }
+}
+
 }  // namespace pfgm::cpu

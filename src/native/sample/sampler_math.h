@@ -4,6 +4,7 @@
 // backends").
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "../physics/noise.h"
@@ -44,6 +45,27 @@ PFGM_HD double scaled_square(float e, float a, float b, double rtol, double atol
   const double fb = b < 0.0f ? -static_cast<double>(b) : static_cast<double>(b);
   const double r = static_cast<double>(e) / (atol + rtol * (fa > fb ? fa : fb));
   return r * r;
+}
+
+// PFGM's z-ODE drift in t = ln z is scale * v_x with scale = z / v_z (src/sample/pfgmOde.ts,
+// zDrift, which says why v_z is recovered from ||v_x||): vx2 = ||v_x||^2 over the sample's `per`
+// values, vz_pred the network's mean z component.
+PFGM_HD double pfgm_drift_scale(double vx2, float vz_pred, double z, int64_t per, double gamma) {
+  const double sqrt_n = sqrt(static_cast<double>(per));
+  const double c = sqrt(vx2) / sqrt_n;
+  double vz;
+  if (c < 1 && gamma > 0) {
+    const double c2 = c * c;
+    const double a =
+        (c2 * gamma + sqrt(c2 * c2 * gamma * gamma + (1 - c2) * (c2 * gamma * gamma + z * z))) /
+        (1 - c2);
+    vz = (-sqrt_n * z) / (a + gamma);
+  } else {
+    const double floor = -1e-6 * sqrt(vx2) - 1e-12;
+    const double pred = static_cast<double>(vz_pred);
+    vz = pred < floor || pred != pred ? pred : floor;  // Math.min's NaN
+  }
+  return z / vz;
 }
 
 // NaN and both infinities (a NaN fails every comparison).

@@ -241,6 +241,14 @@ double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* 
   return cpu::scaled_sumsq_f32(n, e, a, b, rtol, atol);
 }
 
+void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,
+                    float* out) {
+  Access a("cuda::pfgm_drift_f32");
+  a.device(f, count * hw * (c + 1) * F, "f");
+  a.device(out, count * hw * c * F, "out");
+  cpu::pfgm_drift_f32(count, hw, c, f, z, gamma, out);
+}
+
 // The rest of the physics twins: not used by networks, so not in this device.
 namespace {
 [[noreturn]] void absent(const char* what) {
