@@ -31,6 +31,13 @@ __global__ void combine_kernel(int64_t n, Terms terms, float* out) {
   }
 }
 
+__global__ void slope_update_kernel(int64_t n, double inv_sigma, const float* x, const float* den,
+                                    Terms terms, float* d_out, float* x_out) {
+  for (int64_t k = first_index(); k < n; k += grid_stride()) {
+    slope_update_element(k, inv_sigma, x, den, terms.count, terms.coefs, terms.in, d_out, x_out);
+  }
+}
+
 __global__ void churn_kernel(const float* x, float* out, int64_t count, int64_t n, double scale,
                              SampleStreams streams) {
   const int64_t blocks = (n + 3) / 4;
@@ -183,6 +190,24 @@ void linear_combination_f32(int64_t n, int terms, const double* coefs, const flo
   }
   combine_kernel<<<gpu::grid_for(n), gpu::kThreads, 0, gpu::engine_stream()>>>(n, t, out);
   gpu::check_kernel("combine_kernel");
+}
+
+void slope_update_f32(int64_t n, double inv_sigma, const float* x, const float* den, int terms,
+                      const double* coefs, const float* const* slopes, float* d_out, float* x_out) {
+  if (terms < 1 || terms >= kMaxCombineTerms) {
+    fail(code::kArgument, "slope_update: 1 to " + std::to_string(kMaxCombineTerms - 1) +
+                              " terms, got " + std::to_string(terms));
+  }
+  if (n <= 0) return;
+  Terms t{};
+  t.count = terms;
+  for (int k = 0; k < terms; ++k) {
+    t.coefs[k] = coefs[k];
+    t.in[k] = k == 0 ? nullptr : slopes[k];
+  }
+  slope_update_kernel<<<gpu::grid_for(n), gpu::kThreads, 0, gpu::engine_stream()>>>(
+      n, inv_sigma, x, den, t, d_out, x_out);
+  gpu::check_kernel("slope_update_kernel");
 }
 
 void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,

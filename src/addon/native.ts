@@ -311,6 +311,15 @@ export interface NativeSampleRun {
   drift(input: number, z: number, gamma: number, out: number): Promise<void>;
   denoise(input: number, sigma: number, out: number): Promise<void>;
   combine(out: number, coefs: Float64Array, ids: number[]): Promise<void>;
+  slopeUpdate(
+    x: number,
+    den: number,
+    sigma: number,
+    coefs: Float64Array,
+    slopes: number[],
+    dOut: number,
+    xOut: number,
+  ): Promise<void>;
   churn(input: number, out: number, scale: number, streams: NativeStreams): Promise<void>;
   check(id: number): Promise<{ index: number; value: number }>;
   scaledSumsq(e: number, a: number, b: number, rtol: number, atol: number): Promise<number>;

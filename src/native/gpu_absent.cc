@@ -53,6 +53,10 @@ double scaled_sumsq_f32(int64_t, const float*, const float*, const float*, doubl
   gpu::allocate(0);
   return 0;
 }
+void slope_update_f32(int64_t, double, const float*, const float*, int, const double*,
+                      const float* const*, float*, float*) {
+  gpu::allocate(0);
+}
 void pfgm_drift_f32(int64_t, int64_t, int64_t, const float*, double, double, float*) {
   gpu::allocate(0);
 }

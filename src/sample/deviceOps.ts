@@ -112,6 +112,20 @@ export class DeviceOps implements SolverOps<number> {
     return out;
   }
 
+  async slopeUpdate(
+    x: number,
+    den: number,
+    sigma: number,
+    coefs: readonly number[],
+    older: readonly number[],
+  ): Promise<[d: number, x: number]> {
+    const d = this.#id();
+    const out = this.#id();
+    // slopes[0] is the new slope, computed in the kernel: its id is a placeholder.
+    await awaitNative(() => this.#run.slopeUpdate(x, den, sigma, Float64Array.from(coefs), [d, ...older], d, out));
+    return [d, out];
+  }
+
   async noise(x: number, scale: number, streams: NativeStreams): Promise<number> {
     this.checkAbort();
     const out = this.#id();

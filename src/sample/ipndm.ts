@@ -114,23 +114,17 @@ export async function ipndmWith<A>(
       cur = den;
       continue;
     }
-    // The slope (x - D) / s of docs/method.md (1.1), rounded once like every update.
-    const d = await ops.combine([
-      [1 / s, cur],
-      [-1 / s, den],
-    ]);
-    ops.drop(den);
+    // The slopes (x - D) / s of docs/method.md (1.1), newest first: this step's and the older
+    // ones the order allows.
+    const nodes = [s, ...slopes.map((e) => e.sigma)].slice(0, maxOrder);
+    const b = variableStep ? adamsBashforthWeights(nodes, next) : (UNIFORM[nodes.length - 1] as readonly number[]);
+    const h = next - s;
+    const coefs = nodes.map((_, j) => h * (b[j] as number));
+    const older = slopes.slice(0, nodes.length - 1).map((e) => e.d);
+    const [d, updated] = await ops.slopeUpdate(cur, den, s, coefs, older);
+    ops.drop(den, cur);
     slopes.unshift({ d, sigma: s });
     if (slopes.length > maxOrder) ops.drop(slopes.pop()?.d);
-    const b = variableStep
-      ? adamsBashforthWeights(
-          slopes.map((e) => e.sigma),
-          next,
-        )
-      : (UNIFORM[slopes.length - 1] as readonly number[]);
-    const h = next - s;
-    const updated = await ops.combine([[1, cur], ...slopes.map((e, j) => [h * (b[j] as number), e.d] as const)]);
-    ops.drop(cur);
     cur = updated;
   }
   return ops.finish(cur, sigmas.length - 2, 0);

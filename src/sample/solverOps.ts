@@ -23,6 +23,11 @@ export interface SolverOps<A> {
   denoise(x: A, sigma: number, step: number): Promise<A>;
   /** `sum_k c_k a_k` as a new array: one fused kernel. */
   combine(terms: TermsOf<A>): Promise<A>;
+  /**
+   * iPNDM's step: the slope `d = (x - D) / sigma` and `x + coefs[0] d + sum_j coefs[j + 1] older[j]`
+   * (a device does both in one kernel; the host as two combinations, the same bits).
+   */
+  slopeUpdate(x: A, den: A, sigma: number, coefs: readonly number[], older: readonly A[]): Promise<[d: A, x: A]>;
   /** `x + scale eps` with eps from the churn streams (`count` samples): one fused kernel. */
   noise(x: A, scale: number, streams: NativeStreams, count: number): Promise<A>;
   /** The RMS of `e / (atol + rtol max(|a|, |b|))` (Hairer's scaled norm, for RK45). */
@@ -51,6 +56,27 @@ export class HostOps implements SolverOps<Float32Array> {
 
   combine(terms: TermsOf<Float32Array>): Promise<Float32Array> {
     return combine(terms);
+  }
+
+  async slopeUpdate(
+    x: Float32Array,
+    den: Float32Array,
+    sigma: number,
+    coefs: readonly number[],
+    older: readonly Float32Array[],
+  ): Promise<[d: Float32Array, x: Float32Array]> {
+    const d = await combine([
+      [1 / sigma, x],
+      [-1 / sigma, den],
+    ]);
+    const terms: (readonly [number, Float32Array])[] = [
+      [1, x],
+      [coefs[0] as number, d],
+    ];
+    older.forEach((o, j) => {
+      terms.push([coefs[j + 1] as number, o]);
+    });
+    return [d, await combine(terms)];
   }
 
   async noise(x: Float32Array, scale: number, streams: NativeStreams, count: number): Promise<Float32Array> {

@@ -40,6 +40,29 @@ std::vector<float> float_values(const Napi::Value& v, int64_t count, const char*
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
 }
 
+std::vector<double> coefs_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    fail(code::kArgument, "sampling run: the coefficients must be a Float64Array");
+  Napi::Float64Array c = info[i].As<Napi::Float64Array>();
+  return std::vector<double>(c.Data(), c.Data() + c.ElementLength());
+}
+
+std::vector<int> ids_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsArray())
+    fail(code::kArgument, "sampling run: expected an array of array ids");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<int> ids;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value v = a.Get(k);
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0) || d > 2147483647.0 || std::floor(d) != d)
+      fail(code::kArgument, "sampling run: array ids are integers in [0, 2^31)");
+    ids.push_back(static_cast<int>(d));
+  }
+  return ids;
+}
+
 sample::Streams streams_arg(const Napi::CallbackInfo& info, size_t i, int64_t batch) {
   Napi::Object o = object_arg(info, i);
   const SeedArgs s = read_seeds(o, batch);
@@ -91,6 +114,7 @@ void SampleRunHandle::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod("prior", &SampleRunHandle::Prior),
                                      InstanceMethod("denoise", &SampleRunHandle::Denoise),
                                      InstanceMethod("drift", &SampleRunHandle::Drift),
+                                     InstanceMethod("slopeUpdate", &SampleRunHandle::SlopeUpdate),
                                      InstanceMethod("combine", &SampleRunHandle::Combine),
                                      InstanceMethod("churn", &SampleRunHandle::Churn),
                                      InstanceMethod("check", &SampleRunHandle::Check),
@@ -218,26 +242,33 @@ Napi::Value SampleRunHandle::Drift(const Napi::CallbackInfo& info) {
   });
 }
 
+// slopeUpdate(x, den, sigma, coefs: Float64Array, slopes: number[], dOut, xOut) -> Promise<void>:
+// iPNDM's step in one kernel (sample/run.h).
+Napi::Value SampleRunHandle::SlopeUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto run = live("slopeUpdate");
+    const int x = id_arg(info, 0), den = id_arg(info, 1), d_out = id_arg(info, 5),
+              x_out = id_arg(info, 6);
+    const double sigma = number_arg(info, 2, "sigma");
+    if (!(sigma > 0) || std::isinf(sigma))
+      fail(code::kArgument, "sigma must be positive and finite");
+    auto coefs = std::make_shared<std::vector<double>>(coefs_arg(info, 3));
+    auto slopes = std::make_shared<std::vector<int>>(ids_arg(info, 4));
+    return on_worker(env, run, [=](sample::Run& r) {
+      r.slope_update(x, den, sigma, *coefs, *slopes, d_out, x_out);
+    });
+  });
+}
+
 // combine(out, coefs: Float64Array, ids: number[]) -> Promise<void>
 Napi::Value SampleRunHandle::Combine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     auto run = live("combine");
     const int out = id_arg(info, 0);
-    if (info.Length() < 3 || !info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array || !info[2].IsArray())
-      fail(code::kArgument, "combine(out, coefs: Float64Array, ids: number[])");
-    Napi::Float64Array c = info[1].As<Napi::Float64Array>();
-    auto coefs = std::make_shared<std::vector<double>>(c.Data(), c.Data() + c.ElementLength());
-    Napi::Array a = info[2].As<Napi::Array>();
-    auto ids = std::make_shared<std::vector<int>>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Value v = a.Get(i);
-      const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 0) || d > 2147483647.0 || std::floor(d) != d)
-        fail(code::kArgument, "combine: ids must be array ids");
-      ids->push_back(static_cast<int>(d));
-    }
+    auto coefs = std::make_shared<std::vector<double>>(coefs_arg(info, 1));
+    auto ids = std::make_shared<std::vector<int>>(ids_arg(info, 2));
     return on_worker(env, run, [=](sample::Run& r) { r.combine(out, *coefs, *ids); });
   });
 }

@@ -25,6 +25,7 @@ class SampleRunHandle : public Napi::ObjectWrap<SampleRunHandle> {
   Napi::Value Prior(const Napi::CallbackInfo& info);
   Napi::Value Denoise(const Napi::CallbackInfo& info);
   Napi::Value Drift(const Napi::CallbackInfo& info);
+  Napi::Value SlopeUpdate(const Napi::CallbackInfo& info);
   Napi::Value Combine(const Napi::CallbackInfo& info);
   Napi::Value Churn(const Napi::CallbackInfo& info);
   Napi::Value Check(const Napi::CallbackInfo& info);

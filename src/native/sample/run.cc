@@ -147,6 +147,24 @@ void Run::combine(int out_id, const std::vector<double>& coefs, const std::vecto
         : cpu::linear_combination_f32(numel_, terms, coefs.data(), arrays.data(), o);
 }
 
+void Run::slope_update(int x_id, int den_id, double sigma, const std::vector<double>& coefs,
+                       const std::vector<int>& slopes, int d_id, int x_out_id) {
+  if (coefs.empty() || coefs.size() != slopes.size() ||
+      coefs.size() >= static_cast<size_t>(kMaxCombineTerms))
+    fail(code::kArgument, "slopeUpdate: 1 to " + std::to_string(kMaxCombineTerms - 1) +
+                              " coefficients, one per slope");
+  const float* x = in(x_id, "slopeUpdate");
+  const float* den = in(den_id, "slopeUpdate");
+  std::vector<const float*> older{nullptr};
+  for (size_t t = 1; t < slopes.size(); ++t) older.push_back(in(slopes[t], "slopeUpdate"));
+  float* d = out(d_id);
+  float* o = out(x_out_id);
+  const int terms = static_cast<int>(coefs.size());
+  const double inv = 1.0 / sigma;
+  gpu() ? cuda::slope_update_f32(numel_, inv, x, den, terms, coefs.data(), older.data(), d, o)
+        : cpu::slope_update_f32(numel_, inv, x, den, terms, coefs.data(), older.data(), d, o);
+}
+
 void Run::churn(int in_id, int out_id, double scale, const Streams& streams) {
   const float* x = in(in_id, "churn");
   float* o = out(out_id);

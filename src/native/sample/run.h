@@ -64,6 +64,10 @@ class Run {
   // out = PFGM's z-ODE drift dx/d(ln z) at (in, z) (sampler.h pfgm_drift_f32), for a network
   // trained with the `pfgm` objective.
   void drift(int in, double z, double gamma, int out);
+  // iPNDM's step in one kernel: d_out = (x - den) / sigma, x_out = x + coefs[0] d_out +
+  // sum_{t >= 1} coefs[t] slopes[t] (slopes[0] is ignored).
+  void slope_update(int x, int den, double sigma, const std::vector<double>& coefs,
+                    const std::vector<int>& slopes, int d_out, int x_out);
   // out = in + scale * eps from the kPurposeChurn streams (EDM's churn, the injected noise).
   void churn(int in, int out, double scale, const Streams& streams);
   // The first non-finite element of `id`: its index (or -1) and value.

@@ -40,7 +40,13 @@ namespace pfgm {
      out[i, ch hw + p] = pfgm_drift_scale(...) f[i, p, ch] (sampler_math.h), with ||v_x||^2 and   \
      the mean z component summed in double. */                                                    \
   void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z,             \
-                      double gamma, float* out);
+                      double gamma, float* out);                                                  \
+  /* iPNDM's step in one pass (sampler_math.h slope_update_element): d_out = (x - den) sigma^-1,  \
+     x_out = x + coefs[0] d_out + sum_{t >= 1} coefs[t] slopes[t] (slopes[0] unused), 1 <= terms  \
+     < kMaxCombineTerms; `coefs` and the `slopes` array on the host. */                           \
+  void slope_update_f32(int64_t n, double inv_sigma, const float* x, const float* den, int terms, \
+                        const double* coefs, const float* const* slopes, float* d_out,            \
+                        float* x_out);
 
 namespace cpu {
 PFGM_SAMPLER_DECLARATIONS

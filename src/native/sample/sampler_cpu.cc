@@ -76,6 +76,24 @@ double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* 
   return acc;
 }
 
+// Two passes of the host path's own combination (its vector clone may contract a product and a
+// sum into one FMA), so the CPU gives the host path's bits; the pass saved matters on a GPU.
+void slope_update_f32(int64_t n, double inv_sigma, const float* x, const float* den, int terms,
+                      const double* coefs, const float* const* slopes, float* d_out, float* x_out) {
+  const double c[2] = {inv_sigma, -inv_sigma};
+  const float* in[2] = {x, den};
+  linear_combination_f32(n, 2, c, in, d_out);
+  double all[kMaxCombineTerms];
+  const float* arrays[kMaxCombineTerms];
+  all[0] = 1.0;
+  arrays[0] = x;
+  for (int t = 0; t < terms; ++t) {
+    all[t + 1] = coefs[t];
+    arrays[t + 1] = t == 0 ? d_out : slopes[t];
+  }
+  linear_combination_f32(n, terms + 1, all, arrays, x_out);
+}
+
 // The order of zDrift (src/sample/pfgmOde.ts) over field()'s packing: ||v_x||^2 channel by
 // channel, the z component's mean pixel by pixel; so the CPU gives the host path's bits.
 void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,

@@ -25,6 +25,25 @@ PFGM_HD float combine_element(int64_t k, int terms, const double* coefs, const f
   return static_cast<float>(acc);
 }
 
+// iPNDM's fused step for element k (the CUDA kernel's): the slope d = (x - D) / sigma rounded as
+// combine_element rounds it (coefficients inv_sigma and -inv_sigma), then x + sum_t coefs[t] d_t
+// with d_0 that slope and d_t = slopes[t] after it, accumulated in the order of combine_element
+// over (x, d, slopes[1], ...): the two combinations of src/sample/ipndm.ts in one pass.
+PFGM_HD void slope_update_element(int64_t k, double inv_sigma, const float* x, const float* den,
+                                  int terms, const double* coefs, const float* const* slopes,
+                                  float* d_out, float* x_out) {
+  double acc = 0.0;
+  acc += inv_sigma * static_cast<double>(x[k]);
+  acc += -inv_sigma * static_cast<double>(den[k]);
+  const float d = static_cast<float>(acc);
+  double up = 0.0;
+  up += 1.0 * static_cast<double>(x[k]);
+  up += coefs[0] * static_cast<double>(d);
+  for (int t = 1; t < terms; ++t) up += coefs[t] * static_cast<double>(slopes[t][k]);
+  d_out[k] = d;
+  x_out[k] = static_cast<float>(up);
+}
+
 // EDM's churn for elements [4b, 4b + 4) of sample i (one Philox block gives four normals):
 // out = x + scale * eps with eps from the kPurposeChurn stream at streams.step.
 PFGM_HD void churn_block(const float* x, float* out, int64_t n, int64_t i, int64_t b, double scale,

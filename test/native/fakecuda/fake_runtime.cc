@@ -241,6 +241,17 @@ double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* 
   return cpu::scaled_sumsq_f32(n, e, a, b, rtol, atol);
 }
 
+void slope_update_f32(int64_t n, double inv_sigma, const float* x, const float* den, int terms,
+                      const double* coefs, const float* const* slopes, float* d_out, float* x_out) {
+  Access a("cuda::slope_update_f32");
+  a.host(coefs, "coefs (host)");
+  a.device(x, n * F, "x");
+  a.device(den, n * F, "den");
+  for (int t = 1; t < terms; ++t) a.device(slopes[t], n * F, "slopes[t]");
+  a.device(d_out, n * F, "d_out");
+  a.device(x_out, n * F, "x_out");
+  cpu::slope_update_f32(n, inv_sigma, x, den, terms, coefs, slopes, d_out, x_out);
+}
 void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,
                     float* out) {
   Access a("cuda::pfgm_drift_f32");
