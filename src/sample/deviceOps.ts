@@ -159,7 +159,12 @@ export class DeviceOps implements SolverOps<number> {
     for (const id of new Set(arrays)) {
       // Ordered after every earlier call of the run by the network's mutex and the awaits; a
       // failure here (a disposed run) has nothing left to free.
-      if (id !== undefined) this.#run.release(id).catch(() => undefined);
+      if (id === undefined) continue;
+      try {
+        this.#run.release(id).catch(() => undefined);
+      } catch {
+        // disposed already: nothing left to free
+      }
     }
   }
 

@@ -148,7 +148,7 @@ SampleRunHandle::SampleRunHandle(const Napi::CallbackInfo& info)
       c.labels = float_values(o.Get("labels"), c.batch * net.label_dim(), "labels");
     if (has_field(o, "augment"))
       c.augment = float_values(o.Get("augment"), c.batch * net.augment_dim(), "augment");
-    std::lock_guard<std::mutex> lock(session->mutex());
+    // Touches no device memory: nothing to wait for.
     run_ = std::make_shared<sample::Run>(session, std::move(c));
     return env.Undefined();
   });

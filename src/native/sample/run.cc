@@ -18,21 +18,32 @@ Run::Run(std::shared_ptr<train::Session> session, RunConfig config)
   per_ = session_->net().sample_numel();
   numel_ = config_.batch * per_;
   const nn::Backbone& net = session_->net().net();
-  const int64_t copies = config_.guided ? 2 : 1;
-  // The labels are staged once for the whole run; with guidance the second half is the
-  // unconditional model's (zero labels, the same augment labels).
-  auto stage = [&](const std::vector<float>& v, int64_t dim, nn::Buffer& dst, bool zero_second) {
-    if (v.empty()) return;
-    if (static_cast<int64_t>(v.size()) != config_.batch * dim)
-      fail(code::kShape, "a sampling run's labels need [batch, dim] values");
+  if (!config_.labels.empty() &&
+      static_cast<int64_t>(config_.labels.size()) != config_.batch * net.label_dim())
+    fail(code::kShape, "a sampling run's labels need [batch, labelDim] values");
+  if (!config_.augment.empty() &&
+      static_cast<int64_t>(config_.augment.size()) != config_.batch * net.augment_dim())
+    fail(code::kShape, "a sampling run's augment labels need [batch, augmentDim] values");
+}
+
+// The labels go to the device once, at the first evaluation (on a worker, under the network's
+// mutex, so making a run never waits for the network); with guidance the second half is the
+// unconditional model's (zero labels, the same augment labels).
+nn::Labels Run::labels() {
+  auto stage = [&](const std::vector<float>& v, nn::Buffer& dst, bool zero_second) {
+    if (v.empty() || !dst.empty()) return;
     std::vector<float> all(v);
-    if (copies == 2) all.insert(all.end(), v.begin(), v.end());
-    if (zero_second && copies == 2) std::fill(all.begin() + v.size(), all.end(), 0.0f);
-    be_.upload(static_cast<int64_t>(all.size()), all.data(),
-               dst.ensure(be_, static_cast<int64_t>(all.size())));
+    if (config_.guided) {
+      all.insert(all.end(), v.begin(), v.end());
+      if (zero_second) std::fill(all.begin() + static_cast<int64_t>(v.size()), all.end(), 0.0f);
+    }
+    const int64_t n = static_cast<int64_t>(all.size());
+    be_.upload(n, all.data(), dst.ensure(be_, n));
   };
-  stage(config_.labels, net.label_dim(), labels_, true);
-  stage(config_.augment, net.augment_dim(), augment_, false);
+  stage(config_.labels, labels_, true);
+  stage(config_.augment, augment_, false);
+  return nn::Labels{labels_.empty() ? nullptr : labels_.data(),
+                    augment_.empty() ? nullptr : augment_.data()};
 }
 
 Run::~Run() = default;
@@ -99,8 +110,7 @@ void Run::prior(int id, double D, double sigma_max, const Streams& streams, doub
 void Run::denoise(int in_id, double sigma, int out_id) {
   const float* x = in(in_id, "denoise");
   float* o = out(out_id);
-  const nn::Labels labels{labels_.empty() ? nullptr : labels_.data(),
-                          augment_.empty() ? nullptr : augment_.data()};
+  const nn::Labels labels = this->labels();
   // Network::denoise fills a Float32Array with sigma: the same rounding here.
   const int64_t rows = config_.guided ? 2 * config_.batch : config_.batch;
   sigma_.assign(static_cast<size_t>(rows), static_cast<float>(sigma));
@@ -123,8 +133,7 @@ void Run::denoise(int in_id, double sigma, int out_id) {
 void Run::drift(int in_id, double z, double gamma, int out_id) {
   const float* x = in(in_id, "drift");
   float* o = out(out_id);
-  const nn::Labels labels{labels_.empty() ? nullptr : labels_.data(),
-                          augment_.empty() ? nullptr : augment_.data()};
+  const nn::Labels labels = this->labels();
   // Network::field fills a Float32Array with z; the drift's own arithmetic keeps z in double.
   z_.assign(static_cast<size_t>(config_.batch), static_cast<float>(z));
   const float* f = session_->field_resident(config_.batch, x, z_.data(), labels, config_.ema);

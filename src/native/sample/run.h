@@ -81,6 +81,7 @@ class Run {
 
  private:
   bool gpu() const;
+  nn::Labels labels();                        // staged on first use
   float* out(int id);                         // created on demand
   const float* in(int id, const char* what);  // must exist
   void seeds_to_device(const Streams& s, SampleStreams& d);
