@@ -117,6 +117,54 @@ describe.skipIf(!gpuReady)('sampling with the state on the GPU', () => {
     gpu.dispose();
   });
 
+  it("the run's kernels over many blocks: finiteness index, error norm, combination, iPNDM step", async () => {
+    // 600 samples of 16 values: 9600 elements, 38 blocks of 256 threads (the reductions' partials
+    // are summed on the host in block order).
+    const [cpu, gpu] = pair(16, 0);
+    const batch = 600;
+    const n = batch * 16;
+    const value = (seed: number) =>
+      Float32Array.from({ length: n }, (_, k) => Math.sin(k * 0.37 + seed) * (1 + (k % 7)));
+    const runs = [cpu, gpu].map((net) => net.nativeHandle('test').sampleRun({ batch, ema: false }));
+    const [a, b, c] = [value(1), value(2), value(3)];
+    const results = [];
+    for (const run of runs) {
+      await run.upload(0, a);
+      await run.upload(1, b);
+      await run.upload(2, c);
+      const clean = await run.check(0);
+      const withNan = a.slice();
+      withNan[7777] = Number.NaN;
+      withNan[9000] = Number.POSITIVE_INFINITY;
+      await run.upload(3, withNan);
+      const found = await run.check(3);
+      const sumsq = await run.scaledSumsq(0, 1, 2, 1e-3, 1e-4);
+      await run.combine(4, Float64Array.of(0.5, -1.25, 3), [0, 1, 2]);
+      await run.slopeUpdate(0, 1, 0.7, Float64Array.of(-0.3, 0.2), [9, 2], 5, 6);
+      results.push({
+        clean,
+        found,
+        sumsq,
+        combined: await run.download(4),
+        slope: await run.download(5),
+        stepped: await run.download(6),
+      });
+      run.dispose();
+    }
+    const [want, got] = results as [(typeof results)[0], (typeof results)[0]];
+    expect(got.clean).toEqual({ index: -1, value: 0 });
+    expect(got.found.index).toBe(7777);
+    expect(Number.isNaN(got.found.value)).toBe(true);
+    expect(want.found.index).toBe(7777);
+    expect(Math.abs(got.sumsq - want.sumsq)).toBeLessThanOrEqual(1e-12 * want.sumsq);
+    // The fused update and the iPNDM step: the same double sum rounded once (<= 1 ulp with FMA).
+    expect(scaledError(got.combined, want.combined)).toBeLessThan(2 ** -23);
+    expect(scaledError(got.slope, want.slope)).toBeLessThan(2 ** -23);
+    expect(scaledError(got.stepped, want.stepped)).toBeLessThan(2 ** -22);
+    cpu.dispose();
+    gpu.dispose();
+  });
+
   it('reports steps to a callback and stops on an AbortSignal between steps', { timeout: 120_000 }, async () => {
     const [cpu, gpu] = pair(4, 0);
     const seen: { i: number; sigma: number; x: Float32Array; denoised: Float32Array }[] = [];
