@@ -275,6 +275,8 @@ Backend& cuda_backend(Precision precision) {
     fail(code::kDevice,
          "device 'cuda' is not usable here: " + info.reason + " (use device 'cpu' or 'auto')");
   }
+  gpu::fix_device();  // the process's GPU from now on (device.h)
+  gpu::bind_thread();
   static CudaBackend fp32(Precision::kFp32), tf32(Precision::kTf32), bf16(Precision::kBf16);
   switch (precision) {
     case Precision::kFp32: return fp32;

@@ -29,6 +29,7 @@
 #include <cstdint>
 
 #include "nn/backend_ops.h"
+#include "sample/sampler.h"
 
 namespace pfgm::cuda {
 
@@ -89,13 +90,7 @@ void fill(int64_t count, float value, float* y);
 // optim.cu (optim/optim.h): bit-identical.
 void ema_update(int64_t count, float* ema, const float* p, double beta);
 
-// sampler.cu (sample/sampler.h). `coefs` and the `inputs` array live on the host, the arrays
-// they point to on the device; streams.seeds, when set, on the device.
-void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
-                            float* out);
-void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
-                     const SampleStreams& streams);
-void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& streams);
+// sampler.cu: declared in sample/sampler.h (both namespaces).
 
 // The cached cuDNN plan of a (shape, math mode): descriptors and, per direction (forward,
 // backward data, backward filter), the candidates from cuDNN's heuristics in the order they are

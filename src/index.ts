@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+
+export type { CudaOrdinalName } from './addon/devices.js';
 export {
   type CollectiveInfo,
   type CollectiveLibraries,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type CudaOrdinalName, cudaOrdinal, selectCudaDevice } from './addon/devices.js';
 import { type DeviceName, getDeviceInfo, native } from './addon/load.js';
 import type { NativeTensor } from './addon/native.js';
 import { awaitNative, callNative, PfgmError } from './errors.js';
@@ -36,8 +37,12 @@ export type DTypeOf<A extends TensorData> = A extends Float32Array
       ? 'i32'
       : 'u8';
 
-/** Where a tensor lives: `auto` is the default device of the loaded backend. */
-export type DeviceOption = DeviceName | 'auto';
+/**
+ * Where a tensor or a network lives: `auto` is the default device of the loaded backend; `cuda:N`
+ * picks GPU N (docs/cuda.md, "Choosing a GPU": one GPU per process), and `cuda` is the process's GPU
+ * (`cuda:0` unless another was chosen).
+ */
+export type DeviceOption = DeviceName | 'auto' | CudaOrdinalName;
 
 /** Options of {@link tensor}. */
 export interface TensorOptions {
@@ -48,9 +53,14 @@ export interface TensorOptions {
 /** Resolves `auto` and checks that a named device is available. @internal */
 export function resolveDevice(device: DeviceOption | undefined): DeviceName {
   const info = getDeviceInfo();
+  const ordinal = cudaOrdinal(device);
+  if (ordinal !== undefined) {
+    selectCudaDevice(ordinal);
+    return 'cuda';
+  }
   const chosen = device === undefined || device === 'auto' ? info.defaultDevice : device;
   if (chosen !== 'cpu' && chosen !== 'cuda') {
-    throw new PfgmError('ERR_PFGM_DEVICE', `unknown device '${String(device)}': use cpu, cuda or auto`);
+    throw new PfgmError('ERR_PFGM_DEVICE', `unknown device '${String(device)}': use cpu, cuda, cuda:N or auto`);
   }
   if (chosen === 'cuda' && info.backend !== 'cuda') {
     throw new PfgmError(

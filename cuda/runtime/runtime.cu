@@ -45,8 +45,13 @@ Info query() {
   return info;
 }
 
+void set_current_device(int ordinal) { check(cudaSetDevice(ordinal), "cudaSetDevice"); }
+
 // Through the caching allocator (allocator.cu), ordered on the engine stream.
-void* allocate(size_t bytes) { return pool_allocate(bytes, engine_stream()); }
+void* allocate(size_t bytes) {
+  fix_device();
+  return pool_allocate(bytes, engine_stream());
+}
 
 void release(void* ptr) {
   if (ptr == nullptr || pool_release(ptr)) return;

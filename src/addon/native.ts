@@ -133,6 +133,14 @@ export interface NativeCounters {
 /** A network and its training state (src/native/binding/network_binding.cc). */
 export interface NativeNetwork {
   dispose(): void;
+  /** A sampling run on this network's device (src/native/binding/sample_run_binding.cc). */
+  sampleRun(config: {
+    batch: number;
+    ema: boolean;
+    guidance?: number;
+    labels?: Float32Array;
+    augment?: Float32Array;
+  }): NativeSampleRun;
   paramInfo(): NativeNetworkInfo;
   getBuffer(name: NativeBufferName): Float32Array;
   setBuffer(name: NativeBufferName, data: Float32Array): void;
@@ -288,6 +296,40 @@ export interface NativeClassifier {
   }): Promise<{ loss: number; correct: number }>;
 }
 
+/**
+ * A sampling run whose arrays stay in the network's device memory, named by id
+ * (src/native/binding/sample_run_binding.cc); every method but `transfers` and `dispose` runs on a
+ * worker.
+ */
+export interface NativeSampleRun {
+  upload(id: number, x: Float32Array): Promise<void>;
+  download(id: number): Promise<Float32Array>;
+  release(id: number): Promise<void>;
+  prior(
+    id: number,
+    D: number,
+    sigmaMax: number,
+    streams: NativeStreams & { clipMin?: number; clipMax?: number },
+  ): Promise<void>;
+  drift(input: number, z: number, gamma: number, out: number): Promise<void>;
+  denoise(input: number, sigma: number, out: number): Promise<void>;
+  combine(out: number, coefs: Float64Array, ids: number[]): Promise<void>;
+  slopeUpdate(
+    x: number,
+    den: number,
+    sigma: number,
+    coefs: Float64Array,
+    slopes: number[],
+    dOut: number,
+    xOut: number,
+  ): Promise<void>;
+  churn(input: number, out: number, scale: number, streams: NativeStreams): Promise<void>;
+  check(id: number): Promise<{ index: number; value: number }>;
+  scaledSumsq(e: number, a: number, b: number, rtol: number, atol: number): Promise<number>;
+  transfers(): { uploads: number; downloads: number };
+  dispose(): void;
+}
+
 export interface NativeAddon {
   Inception: (new () => NativeInception) & {
     /** Every tensor load() needs, in pytorch-fid's state-dict order. */
@@ -312,6 +354,8 @@ export interface NativeAddon {
   trainingSigma(args: NativeTrainingSigmaArgs): Promise<NativeTensor>;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
+  /** Makes GPU `ordinal` the process's GPU (src/native/device.h). */
+  selectCudaDevice(ordinal: number): void;
   initDistributed(args: {
     rank: number;
     worldSize: number;

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { PfgmError } from '../errors.js';
 import { errnoCode, errorMessage } from '../io/files.js';
+import type { DeviceOption } from '../tensor.js';
 
 /** The flag options of one command, as `node:util`'s parseArgs takes them. */
 export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
@@ -155,3 +156,17 @@ export function describeFailure(error: unknown, command: string | undefined): Cl
     code: 1,
   };
 }
+
+/**
+ * A `--device` value: `auto`, `cpu`, `cuda` or `cuda:N` (GPU N, docs/cuda.md "Choosing a GPU");
+ * undefined when the flag is absent. Whether the device exists is checked where the model loads.
+ */
+export function deviceFlag(value: string | undefined): DeviceOption | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'auto' || value === 'cpu' || value === 'cuda' || /^cuda:\d+$/.test(value)) return value as DeviceOption;
+  throw new PfgmError('ERR_PFGM_DEVICE', `--device ${value}: use auto, cpu, cuda or cuda:N (GPU N)`);
+}
+
+/** The help line of `--device`, the same in every command that has it. */
+export const DEVICE_HELP =
+  '  --device D           auto | cpu | cuda | cuda:N (GPU N; default auto, see docs/cuda.md)\n';

@@ -23,7 +23,7 @@ import type { Network } from '../models/network.js';
 import { type SolverName, solverNames } from '../sample/solvers.js';
 import { defaultBatch } from '../sample/stream.js';
 import { epochOrder } from '../train/order.js';
-import { commandArgs } from './args.js';
+import { commandArgs, DEVICE_HELP, deviceFlag } from './args.js';
 import { listSnapshots, type SweepRow, writeSweep } from './evalSweep.js';
 
 const METRICS = ['sw', 'energy', 'fd', 'pr', 'fid', 'kid', 'nll'] as const;
@@ -74,7 +74,7 @@ Options:
   --ref FILE.npz       fid against these reference statistics (pfgm eval ref, or EDM's and
                        PFGM++'s own files) instead of --data's images
   --nll-count n        real samples whose likelihood is estimated (default 64)
-  -h, --help           this help
+${DEVICE_HELP}  -h, --help           this help
 `;
 
 async function realSubset(data: Dataset, count: number, seed: number): Promise<Float32Array> {
@@ -162,6 +162,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     classifier: { type: 'string' },
     inception: { type: 'string' },
     'nll-count': { type: 'string' },
+    device: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   } as const;
   const { values } = parseArgs({ args: commandArgs(args, options), options });
@@ -187,6 +188,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   const countFlag = values.count === undefined ? undefined : int('count', values.count, 1);
   const steps = int('steps', values.steps, 18);
   const nllCount = int('nll-count', values['nll-count'], 64);
+  const device = deviceFlag(values.device);
   const data = values.data === undefined ? undefined : await openDataset(values.data);
   try {
     const image = data === undefined || data.info.kind === 'image';
@@ -208,7 +210,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     const files = dir !== undefined ? await listSnapshots(dir) : [{ kimg: Number.NaN, file: values.ckpt as string }];
     const rows: SweepRow[] = [];
     for (const { kimg, file } of files) {
-      const { net } = await loadModel(file, { weights: 'ema' });
+      const { net } = await loadModel(file, { weights: 'ema', device });
       try {
         const size = net.sampleSize;
         if (data !== undefined && data.info.shape.reduce((a, b) => a * b, 1) !== size) {

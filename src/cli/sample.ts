@@ -15,7 +15,7 @@ import { type SolverName, solverNames } from '../sample/solvers.js';
 import { bytesPerSample, defaultBatch, sampleStream } from '../sample/stream.js';
 import { countNonFiniteRows } from '../sample/update.js';
 import { openSampleWriter } from '../viz/sampleWriter.js';
-import { commandArgs, outputDirectory } from './args.js';
+import { commandArgs, DEVICE_HELP, deviceFlag, outputDirectory } from './args.js';
 
 /** The help text of `pfgm sample`. */
 export const SAMPLE_HELP = `Usage: pfgm sample --ckpt FILE --out OUT [options]
@@ -46,7 +46,7 @@ Options:
   --allow-non-finite   keep samples that hold NaN or Infinity and report how many (by default a
                        non-finite denoiser output or state is an error naming the step and sigma)
   --json               print the summary as JSON
-  -h, --help           this help
+${DEVICE_HELP}  -h, --help           this help
 `;
 
 /** Parses `a-b` and `a,b,c` lists of non-negative integers. */
@@ -119,6 +119,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
     guidance: { type: 'string' },
     'allow-non-finite': { type: 'boolean' },
     json: { type: 'boolean' },
+    device: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   } as const;
   const { values } = parseArgs({ args: commandArgs(args, options), options });
@@ -151,7 +152,7 @@ export async function sampleCommand(args: string[]): Promise<number> {
     throw new PfgmError('ERR_PFGM_ARGUMENT', '--guidance needs a number and --class k');
   // A file's folder is checked (and made) before the model is read and samples are drawn.
   if (/\.(?:csv|npy|png)$/i.test(values.out)) await outputDirectory('--out', dirname(values.out));
-  const { net } = await loadModel(values.ckpt, { weights: 'ema' });
+  const { net } = await loadModel(values.ckpt, { weights: 'ema', device: deviceFlag(values.device) });
   try {
     // Without --class, sample() draws one random class per sample for a conditional model.
     const labels = classText === undefined ? undefined : classLabels(classText, net, count);

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { PfgmError } from '../errors.js';
 import { loadModel } from '../models/modelFile.js';
 import { isLoopback, SampleServer } from '../serve/server.js';
-import { commandArgs } from './args.js';
+import { commandArgs, DEVICE_HELP, deviceFlag } from './args.js';
 
 /** The help text of `pfgm serve`. */
 export const SERVE_HELP = `Usage: pfgm serve --ckpt FILE [options]
@@ -31,7 +31,7 @@ Options:
   --max-queue n        most requests held at once; more get 503 (default 256)
   --max-count n        most samples per request (default 256)
   --max-steps n        most solver steps per request (default 1000)
-  -h, --help           this help
+${DEVICE_HELP}  -h, --help           this help
 
 SIGTERM or SIGINT: new requests get 503, those in flight finish, then the server exits 0.
 `;
@@ -54,6 +54,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     'max-queue': { type: 'string' },
     'max-count': { type: 'string' },
     'max-steps': { type: 'string' },
+    device: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   } as const;
   const { values } = parseArgs({ args: commandArgs(args, options), options });
@@ -66,7 +67,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const host = values.host ?? '127.0.0.1';
   const port = integer('port', values.port, 0) ?? 8080;
   if (port > 65535) throw new PfgmError('ERR_PFGM_ARGUMENT', `--port must be at most 65535, got ${port}`);
-  const { net } = await loadModel(values.ckpt, { weights: 'ema' });
+  const { net } = await loadModel(values.ckpt, { weights: 'ema', device: deviceFlag(values.device) });
   try {
     const server = new SampleServer(net, {
       host,

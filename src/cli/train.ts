@@ -27,7 +27,7 @@ import type { DeviceOption } from '../tensor.js';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { checkTrainingMemory } from '../train/memory.js';
 import { resumedTrainOptions, Trainer, type TrainerState } from '../train/trainer.js';
-import { commandArgs, outputDirectory } from './args.js';
+import { commandArgs, deviceFlag, outputDirectory } from './args.js';
 import { snapshotName } from './evalSweep.js';
 import { launchWorkers } from './launch.js';
 import { tickReporter } from './progress.js';
@@ -88,7 +88,8 @@ Options:
   --snapshot-every n   keep the model every n ticks as network-snapshot-<kimg>.safetensors (and
                        at the end; default 0 = none): pfgm eval --ckpt-dir DIR measures them all
   --checkpoint-every n save the checkpoint every n ticks (default 10; always at the end and on Ctrl-C)
-  --device auto|cpu|cuda  where to train (default auto: the GPU when the CUDA build finds one)
+  --device auto|cpu|cuda|cuda:N  where to train (default auto: the GPU when the CUDA build finds one;
+                          cuda:N picks GPU N, see docs/cuda.md)
   --precision fp32|tf32|bf16  arithmetic of convolutions and matrix products on CUDA (default
                        fp32; bf16 = autocast with fp32 master weights)
   --resume DIR         continue the run saved in DIR (same data and seed) with its saved
@@ -249,9 +250,7 @@ function parse(args: string[]): Parsed | undefined {
       '--stf is an option of --objective pfgmpp; pfgm has its own large-batch target',
     );
   }
-  if (values.device !== undefined && !['auto', 'cpu', 'cuda'].includes(values.device)) {
-    throw new PfgmError('ERR_PFGM_DEVICE', `--device ${values.device}: use auto, cpu or cuda`);
-  }
+  const device = deviceFlag(values.device);
   if (values.precision !== undefined && !['fp32', 'tf32', 'bf16'].includes(values.precision)) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `--precision ${values.precision}: use fp32, tf32 or bf16`);
   }
@@ -325,7 +324,7 @@ function parse(args: string[]): Parsed | undefined {
     snapshotEvery,
     checkpointEvery,
     resume: values.resume,
-    device: values.device as DeviceOption | undefined,
+    device,
     precision: values.precision as Precision | undefined,
     json: values.json ?? false,
     quiet: values.quiet ?? false,

@@ -22,7 +22,7 @@ import { native } from '../addon/load.js';
 import type { NativeInception } from '../addon/native.js';
 import { decodeSafetensors, type SafetensorsFile } from '../codecs/safetensors.js';
 import { awaitNative, callNative, PfgmError, type PfgmErrorCode } from '../errors.js';
-import { resolveNetworkDevice } from '../models/network.js';
+import { resolveNetworkDevice } from '../models/networkDevice.js';
 import type { DeviceOption } from '../tensor.js';
 import { checkInteger } from '../validate.js';
 

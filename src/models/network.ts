@@ -5,16 +5,16 @@
  *
  * @module
  */
-import { type DeviceName, getDeviceInfo, native } from '../addon/load.js';
+import { type DeviceName, native } from '../addon/load.js';
 import type { NativeBufferName, NativeNetwork, NativeNetworkInfo } from '../addon/native.js';
 import type { DistributedGroup } from '../distributed/group.js';
 import { awaitNative, callNative, PfgmError } from '../errors.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, toNativeTrainOptions } from '../physics/trainOptions.js';
-import type { DeviceOption } from '../tensor.js';
 import { checkD, checkNonNegative, checkPositive } from '../validate.js';
 import { CallQueue } from './callQueue.js';
 import { type NetworkConfig, type PresetName, preset, toNativeConfig, validateNetworkConfig } from './config.js';
 import { dataParallel } from './dataParallelStep.js';
+import { resolveNetworkDevice } from './networkDevice.js';
 import type {
   BatchLabels,
   CreateNetworkOptions,
@@ -50,35 +50,6 @@ export type {
   VjpResult,
   WeightSet,
 } from './networkTypes.js';
-
-/**
- * The device `auto` (or a named device) means for a network: CUDA needs the CUDA build, a usable
- * GPU, and cuDNN and cuBLAS linked in. @internal
- */
-export function resolveNetworkDevice(device: DeviceOption | undefined): DeviceName {
-  const info = getDeviceInfo();
-  const gpuReady = info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
-  if (device === undefined || device === 'auto') return gpuReady ? 'cuda' : 'cpu';
-  if (device === 'cpu') return 'cpu';
-  if (device !== 'cuda') {
-    throw new PfgmError('ERR_PFGM_DEVICE', `unknown device '${String(device)}': use cpu, cuda or auto`);
-  }
-  if (info.backend !== 'cuda' || !info.cuda.available) {
-    throw new PfgmError(
-      'ERR_PFGM_DEVICE',
-      `device 'cuda' is not available (${info.cuda.reason}); use device 'cpu' or 'auto'`,
-    );
-  }
-  const missing = [info.cuda.cudnn ? '' : 'cuDNN', info.cuda.cublas ? '' : 'cuBLAS'].filter(Boolean);
-  if (missing.length > 0) {
-    throw new PfgmError(
-      'ERR_PFGM_DEVICE',
-      `device 'cuda': this CUDA build was made without ${missing.join(' and ')}, which networks need; ` +
-        'install them (pip install nvidia-cudnn-cu13 nvidia-cublas, or set CUDNN_ROOT / CUBLAS_ROOT) and rebuild from source (npx pfgm build), or use device cpu',
-    );
-  }
-  return 'cuda';
-}
 
 /**
  * A denoiser D(x, sigma) with its weights and training state; see {@link createNetwork}.
@@ -171,10 +142,7 @@ export class Network {
     return this.#info.buffers.map((p) => ({ ...p, shape: [...p.shape] }));
   }
 
-  /**
-   * Runs a native call after every call queued before it on this network has settled, so that
-   * calls run in the order they were made; a failed call does not break the chain.
-   */
+  /** Runs a native call after every call queued before it has settled (calls run in call order). */
   #queued<A extends object, T>(
     what: string,
     call: (handle: NativeNetwork, args: A) => Promise<T>,
@@ -185,10 +153,13 @@ export class Network {
   }
 
   #handle(what: string): NativeNetwork {
-    if (this.#native === undefined) {
-      throw new PfgmError('ERR_PFGM_DISPOSED', `${what}: the network was disposed`);
-    }
+    if (this.#native === undefined) throw new PfgmError('ERR_PFGM_DISPOSED', `${what}: the network was disposed`);
     return this.#native;
+  }
+
+  /** The native handle, for a sampling run on its device (src/sample/deviceOps.ts). @internal */
+  nativeHandle(what: string): NativeNetwork {
+    return this.#handle(what);
   }
 
   /**

@@ -13,6 +13,7 @@
 #include "binding/napi_util.h"
 #include "binding/network_binding.h"
 #include "binding/physics_binding.h"
+#include "binding/sample_run_binding.h"
 #include "binding/sampler_binding.h"
 #include "binding/tensor_handle.h"
 #include "device.h"
@@ -72,6 +73,20 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   });
 }
 
+// selectCudaDevice(ordinal): the GPU this process uses (device.h; src/addon/devices.ts checks the
+// name first).
+Napi::Value SelectCudaDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const double v =
+        info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 0) || v > 1e6 || v != static_cast<double>(static_cast<int>(v)))
+      fail(code::kDevice, "selectCudaDevice(ordinal): a non-negative integer");
+    gpu::select_device(static_cast<int>(v));
+    return env.Undefined();
+  });
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -84,7 +99,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trainingSigma", Napi::Function::New(env, TrainingSigma));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("selectCudaDevice", Napi::Function::New(env, SelectCudaDevice));
   InitSampler(env, exports);
+  SampleRunHandle::Init(env, exports);   // sampling runs whose state stays on the device
   InitLinalg(env, exports);              // metrics: eigensolver, feature statistics, Fréchet, k-NN
   ClassifierHandle::Init(env, exports);  // metrics: the feature classifier
   InitDist(env, exports);                // data-parallel groups (Gloo, NCCL)

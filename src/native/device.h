@@ -23,6 +23,21 @@ struct Info {
 };
 
 Info query();
+
+// Which GPU this process uses (docs/cuda.md, "Choosing a GPU"): device `ordinal` among those CUDA
+// makes visible. ERR_PFGM_DEVICE, naming how many there are, when it does not exist; and when the
+// process already works on another one (one GPU per process: its memory, streams and library
+// handles are that device's). Without a call, device 0.
+void select_device(int ordinal);
+// Makes the selected GPU current on the calling thread, as CUDA keeps the current device per
+// thread: the binding runs it before every call and every worker's job (binding/napi_util.h).
+// Nothing to do, and no CUDA call, until select_device has chosen a device other than 0.
+void bind_thread();
+// Records that the process now works on the selected GPU (the CUDA backend and device allocations
+// call it), after which select_device accepts only that device.
+void fix_device();
+// The runtime's half of select_device: make `ordinal` current on this thread (cudaSetDevice).
+void set_current_device(int ordinal);
 void* allocate(size_t bytes);
 void release(void* ptr);
 void copy_to_device(void* dst, const void* src, size_t bytes);

@@ -3,6 +3,7 @@
 #include "errors.h"
 #include "nn/backend.h"
 #include "physics/physics.h"
+#include "sample/sampler.h"
 
 namespace pfgm::gpu {
 namespace {
@@ -24,6 +25,7 @@ void copy_to_device(void*, const void*, size_t) { no_cuda(); }
 void copy_to_host(void*, const void*, size_t) { no_cuda(); }
 void copy_on_device(void*, const void*, size_t) { no_cuda(); }
 void synchronize() {}
+void set_current_device(int) {}
 
 }  // namespace pfgm::gpu
 
@@ -34,6 +36,28 @@ void pfgm_perturb_f32(const float*, float*, float*, const PfgmSpec&) { gpu::allo
 void pfgm_perturb_f64(const double*, double*, double*, const PfgmSpec&) { gpu::allocate(0); }
 void training_sigma_f32(float*, int64_t, double, double, const SampleStreams&) { gpu::allocate(0); }
 void training_sigma_f64(double*, int64_t, double, double, const SampleStreams&) {
+  gpu::allocate(0);
+}
+void linear_combination_f32(int64_t, int, const double*, const float* const*, float*) {
+  gpu::allocate(0);
+}
+void churn_noise_f32(const float*, float*, int64_t, int64_t, double, const SampleStreams&) {
+  gpu::allocate(0);
+}
+void rademacher_f32(float*, int64_t, int64_t, const SampleStreams&) { gpu::allocate(0); }
+int64_t first_nonfinite_f32(int64_t, const float*) {
+  gpu::allocate(0);
+  return -1;
+}
+double scaled_sumsq_f32(int64_t, const float*, const float*, const float*, double, double) {
+  gpu::allocate(0);
+  return 0;
+}
+void slope_update_f32(int64_t, double, const float*, const float*, int, const double*,
+                      const float* const*, float*, float*) {
+  gpu::allocate(0);
+}
+void pfgm_drift_f32(int64_t, int64_t, int64_t, const float*, double, double, float*) {
   gpu::allocate(0);
 }
 }  // namespace pfgm::cuda

@@ -10,52 +10,74 @@
  * @module
  */
 import { PfgmError } from '../errors.js';
-import { combine, type Term } from './update.js';
+import type { TermsOf } from './solverOps.js';
+import { combine, scaledNorm } from './update.js';
 
 /** The right-hand side at (x, t): the slope of x, the slope of the auxiliary values, and D(x, t). */
-export interface DopriEval {
+export interface DopriEval<A = Float32Array> {
   /** dx/dt. */
-  k: Float32Array;
+  k: A;
   /** d aux/dt (empty when there are no auxiliary values). */
   kAux: Float64Array;
   /** The denoised batch behind the slope, for callbacks and the final step. */
-  denoised: Float32Array;
+  denoised: A;
 }
 
 /** What one accepted step reports. */
-export interface DopriStep {
+export interface DopriStep<A = Float32Array> {
   /** Accepted steps before this one. */
   i: number;
   /** Where the step starts. */
   t: number;
   /** The state there. */
-  x: Float32Array;
+  x: A;
   /** The evaluation there. */
-  at: DopriEval;
+  at: DopriEval<A>;
 }
 
+/**
+ * Where the state lives: the fused combination, the scaled norm and freeing (a device run's
+ * SolverOps, solverOps.ts); host Float32Arrays when left out.
+ */
+export interface DopriArrays<A> {
+  /** `sum_k c_k a_k` as a new array. */
+  combine(terms: TermsOf<A>): Promise<A>;
+  /** Hairer's scaled RMS norm of `e` against `a` and `b`. */
+  scaledNorm(e: A, a: A, b: A, rtol: number, atol: number): Promise<number>;
+  /** Arrays no longer needed. */
+  drop(...arrays: (A | undefined)[]): void;
+}
+
+const HOST: DopriArrays<Float32Array> = {
+  combine: (terms) => combine(terms),
+  scaledNorm: async (e, a, b, rtol, atol) => scaledNorm(e, a, b, rtol, atol),
+  drop: () => undefined,
+};
+
 /** Options of {@link dopri}. */
-export interface DopriOptions {
+export interface DopriOptions<A = Float32Array> {
   /** Relative tolerance (> 0). */
   rtol: number;
   /** Absolute tolerance (> 0). */
   atol: number;
   /** Give up after this many steps, accepted or rejected (default 100000). */
   maxSteps?: number;
-  /** Called once per accepted step, with the state it starts from. */
-  onStep?: (step: DopriStep) => void;
+  /** Called (and awaited) once per accepted step, with the state it starts from. */
+  onStep?: (step: DopriStep<A>) => void | Promise<void>;
   /** Checked before each evaluation. */
   signal?: AbortSignal;
+  /** Where the state lives (default: host Float32Arrays). */
+  arrays?: DopriArrays<A>;
 }
 
 /** The end of an integration. */
-export interface DopriResult {
+export interface DopriResult<A = Float32Array> {
   /** The state at the last stop. */
-  x: Float32Array;
+  x: A;
   /** The auxiliary values there. */
   aux: Float64Array;
   /** The evaluation there (free: the method's last stage is the next step's first). */
-  at: DopriEval;
+  at: DopriEval<A>;
   /** Steps taken, accepted and rejected. */
   steps: number;
   /** How many of them were rejected. */
@@ -65,7 +87,7 @@ export interface DopriResult {
 // Dormand-Prince 5(4): nodes c, stage matrix a, the fifth-order weights (= row 7 of a, so the last
 // stage is the next step's first: FSAL) and e = fifth-order minus fourth-order weights.
 const C = [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1];
-const A: readonly (readonly number[])[] = [
+const STAGES: readonly (readonly number[])[] = [
   [],
   [1 / 5],
   [3 / 40, 9 / 40],
@@ -76,35 +98,40 @@ const A: readonly (readonly number[])[] = [
 ];
 const E = [71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40];
 
-/** sqrt(mean((e / (atol + rtol max(|a|, |b|)))^2)): Hairer's scaled error norm. */
-function scaledNorm(e: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, rtol: number, atol: number) {
-  let acc = 0;
-  for (let k = 0; k < e.length; k++) {
-    const sc = atol + rtol * Math.max(Math.abs(a[k] as number), Math.abs(b[k] as number));
-    const r = (e[k] as number) / sc;
-    acc += r * r;
-  }
-  return e.length === 0 ? 0 : Math.sqrt(acc / e.length);
-}
-
-function auxCombine(aux: Float64Array, h: number, weights: readonly number[], ks: readonly DopriEval[]): Float64Array {
+function auxCombine<A>(
+  aux: Float64Array,
+  h: number,
+  weights: readonly number[],
+  ks: readonly DopriEval<A>[],
+): Float64Array {
   const out = Float64Array.from(aux);
   for (let j = 0; j < weights.length; j++) {
     const w = h * (weights[j] as number);
     if (w === 0) continue;
-    const kj = (ks[j] as DopriEval).kAux;
+    const kj = (ks[j] as DopriEval<A>).kAux;
     for (let m = 0; m < out.length; m++) out[m] = (out[m] as number) + w * (kj[m] as number);
   }
   return out;
 }
 
-/** `x + h sum_j w_j k_j` through the native combination (zero weights skipped). */
-function stateCombine(x: Float32Array, h: number, weights: readonly number[], ks: readonly DopriEval[]) {
-  const terms: Term[] = [[1, x]];
+/** `x + h sum_j w_j k_j` through the fused combination (zero weights skipped). */
+function stateCombine<A>(
+  arrays: DopriArrays<A>,
+  x: A,
+  h: number,
+  weights: readonly number[],
+  ks: readonly DopriEval<A>[],
+) {
+  const terms: (readonly [number, A])[] = [[1, x]];
   weights.forEach((w, j) => {
-    if (w !== 0) terms.push([h * w, (ks[j] as DopriEval).k]);
+    if (w !== 0) terms.push([h * w, (ks[j] as DopriEval<A>).k]);
   });
-  return combine(terms);
+  return arrays.combine(terms);
+}
+
+/** Frees the slopes and denoised batches of evaluations no longer needed. */
+function dropEvals<A>(arrays: DopriArrays<A>, evals: readonly DopriEval<A>[]): void {
+  for (const e of evals) arrays.drop(e.k, e.denoised);
 }
 
 function notFinite(t: number, step: number): never {
@@ -121,17 +148,18 @@ function notFinite(t: number, step: number): never {
  * their two scaled RMS errors must stay below 1). The first step size follows Hairer's starting
  * rule, which costs one evaluation.
  */
-export async function dopri(
-  f: (x: Float32Array, aux: Float64Array, t: number) => Promise<DopriEval>,
-  x0: Float32Array,
+export async function dopri<A = Float32Array>(
+  f: (x: A, aux: Float64Array, t: number) => Promise<DopriEval<A>>,
+  x0: A,
   aux0: Float64Array,
   t0: number,
   stops: readonly number[],
-  options: DopriOptions,
-): Promise<DopriResult> {
+  options: DopriOptions<A>,
+): Promise<DopriResult<A>> {
   const { rtol, atol } = options;
+  const arrays = options.arrays ?? (HOST as unknown as DopriArrays<A>);
   const maxSteps = options.maxSteps ?? 100_000;
-  const evaluate = (x: Float32Array, aux: Float64Array, t: number) => {
+  const evaluate = (x: A, aux: Float64Array, t: number) => {
     options.signal?.throwIfAborted();
     return f(x, aux, t);
   };
@@ -146,7 +174,8 @@ export async function dopri(
   for (const stop of stops) {
     const dir = Math.sign(stop - t);
     if (dir === 0) continue;
-    if (Number.isNaN(h)) h = dir * (await startStep(evaluate, x, aux, t, at, dir, Math.abs(stop - t), rtol, atol));
+    if (Number.isNaN(h))
+      h = dir * (await startStep(arrays, evaluate, x, aux, t, at, dir, Math.abs(stop - t), rtol, atol));
     if (Number.isNaN(h)) notFinite(t, accepted);
     h = dir * Math.abs(h);
     while (dir * (stop - t) > 0) {
@@ -165,22 +194,24 @@ export async function dopri(
           `RK45 step size underflow at sigma = ${t}: the ODE is not resolvable at rtol ${rtol}, atol ${atol}`,
         );
       }
-      const ks: DopriEval[] = [at];
+      const ks: DopriEval<A>[] = [at];
       let xNew = x;
       let auxNew = aux;
       for (let s = 1; s < 7; s++) {
-        const row = A[s] as readonly number[];
+        const row = STAGES[s] as readonly number[];
         // Stage 7's input is the fifth-order solution itself (FSAL).
-        xNew = await stateCombine(x, step, row, ks);
+        if (s > 1) arrays.drop(xNew); // the previous stage's input
+        xNew = await stateCombine(arrays, x, step, row, ks);
         auxNew = auxCombine(aux, step, row, ks);
         ks.push(await evaluate(xNew, auxNew, t + (C[s] as number) * step));
       }
-      const errX = await combine(
-        E.flatMap((w, j) => (w === 0 ? [] : [[step * w, (ks[j] as DopriEval).k] as Term])),
-        undefined,
+      const errX = await arrays.combine(
+        E.flatMap((w, j) => (w === 0 ? [] : [[step * w, (ks[j] as DopriEval<A>).k] as const])),
       );
       const errAux = auxCombine(new Float64Array(aux.length), step, E, ks);
-      const err = Math.max(scaledNorm(errX, x, xNew, rtol, atol), scaledNorm(errAux, aux, auxNew, rtol, atol));
+      const errNorm = await arrays.scaledNorm(errX, x, xNew, rtol, atol);
+      arrays.drop(errX);
+      const err = Math.max(errNorm, scaledNorm(errAux, aux, auxNew, rtol, atol));
       // NaN compares false with everything: without this the step would be rejected forever.
       if (Number.isNaN(err)) notFinite(t, accepted);
       // Step control: h * 0.9 err^(-1/5), within [0.2, 10], and no growth on the step that
@@ -189,16 +220,20 @@ export async function dopri(
       if (justRejected) factor = Math.min(1, factor);
       justRejected = err > 1;
       if (err <= 1) {
-        options.onStep?.({ i: accepted, t, x, at });
+        await options.onStep?.({ i: accepted, t, x, at });
         accepted++;
+        arrays.drop(x);
+        dropEvals(arrays, ks.slice(0, 6));
         x = xNew;
         aux = auxNew;
         t = last ? stop : t + step;
-        at = ks[6] as DopriEval;
+        at = ks[6] as DopriEval<A>;
         // A step clipped to land on a stop says little about the natural size: keep the proposal.
         if (!last) h = step * factor;
       } else {
         rejected++;
+        arrays.drop(xNew);
+        dropEvals(arrays, ks.slice(1));
         h = step * Math.min(1, factor);
       }
     }
@@ -211,34 +246,38 @@ export async function dopri(
  * from the sizes of x and its slope, refined by one trial Euler step (one extra evaluation).
  * Returns a magnitude; `dir` is the direction of integration.
  */
-async function startStep(
-  evaluate: (x: Float32Array, aux: Float64Array, t: number) => Promise<DopriEval>,
-  x: Float32Array,
+async function startStep<A>(
+  arrays: DopriArrays<A>,
+  evaluate: (x: A, aux: Float64Array, t: number) => Promise<DopriEval<A>>,
+  x: A,
   aux: Float64Array,
   t: number,
-  at: DopriEval,
+  at: DopriEval<A>,
   dir: number,
   span: number,
   rtol: number,
   atol: number,
 ): Promise<number> {
   const norm = (v: ArrayLike<number>, ref: ArrayLike<number>) => scaledNorm(v, ref, ref, rtol, atol);
-  const d0 = Math.max(norm(x, x), norm(aux, aux));
-  const d1 = Math.max(norm(at.k, x), norm(at.kAux, aux));
+  const normX = (v: A) => arrays.scaledNorm(v, x, x, rtol, atol);
+  const d0 = Math.max(await normX(x), norm(aux, aux));
+  const d1 = Math.max(await normX(at.k), norm(at.kAux, aux));
   const h0 = Math.min(span, d0 < 1e-5 || d1 < 1e-5 ? 1e-6 * span : (0.01 * d0) / d1);
   if (Number.isNaN(h0)) return h0; // a NaN state or slope: the caller says so
-  const x1 = await combine([
+  const x1 = await arrays.combine([
     [1, x],
     [dir * h0, at.k],
   ]);
   const aux1 = auxCombine(aux, dir * h0, [1], [at]);
   const at1 = await evaluate(x1, aux1, t + dir * h0);
-  const dk = await combine([
+  const dk = await arrays.combine([
     [1, at1.k],
     [-1, at.k],
   ]);
   const dkAux = at1.kAux.map((v, m) => v - (at.kAux[m] as number));
-  const d2 = Math.max(norm(dk, x), norm(dkAux, aux)) / h0;
+  const d2 = Math.max(await normX(dk), norm(dkAux, aux)) / h0;
+  arrays.drop(x1, dk);
+  dropEvals(arrays, [at1]);
   const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
   return Math.min(100 * h0, h1, span);
 }

@@ -5,8 +5,9 @@
  *
  * @module
  */
+import { HostOps, type SolverOps } from './solverOps.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
-import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
+import { checkSigmas, checkStart } from './update.js';
 
 /**
  * DPM-Solver++(2M): a second-order multistep exponential integrator. In lambda = -ln sigma the ODE
@@ -33,14 +34,19 @@ export async function dpmSolver2M(
 ): Promise<SampleResult> {
   checkStart(x);
   checkSigmas(sigmas);
-  const ev = new Evaluator(denoise, options);
+  return dpmSolver2MWith(new HostOps(denoise, options), x, sigmas);
+}
+
+/** {@link dpmSolver2M} over arrays on the host or the device (solverOps.ts); `sigmas` checked. @internal */
+export async function dpmSolver2MWith<A>(ops: SolverOps<A>, x: A, sigmas: readonly number[]): Promise<SampleResult> {
   let cur = x;
-  let previous: Float32Array | undefined;
+  let previous: A | undefined;
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s, i);
-    ev.step({ i, sigma: s, x: cur, denoised: den });
+    const den = await ops.denoise(cur, s, i);
+    await ops.step(i, s, cur, den);
+    const old = cur;
     if (next === 0) {
       cur = den;
     } else {
@@ -48,21 +54,22 @@ export async function dpmSolver2M(
       const ratio = next / s; // e^{-h}
       const phi1 = -Math.expm1(-h); // 1 - e^{-h}
       if (previous === undefined) {
-        cur = await combine([
+        cur = await ops.combine([
           [ratio, cur],
           [phi1, den],
         ]);
       } else {
         const r = Math.log((sigmas[i - 1] as number) / s) / h;
         const w = 1 / (2 * r);
-        cur = await combine([
+        cur = await ops.combine([
           [ratio, cur],
           [phi1 * (1 + w), den],
           [-phi1 * w, previous],
         ]);
       }
     }
+    ops.drop(old, previous);
     previous = den;
   }
-  return ev.finish(cur, sigmas.length - 2, 0);
+  return ops.finish(cur, sigmas.length - 2, 0);
 }

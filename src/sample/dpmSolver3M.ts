@@ -5,8 +5,9 @@
  * @module
  */
 import { expIntegratorWeights } from './expIntegrator.js';
+import { HostOps, type SolverOps } from './solverOps.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
-import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
+import { checkSigmas, checkStart } from './update.js';
 
 /**
  * DPM-Solver++(3M): the third-order multistep exponential integrator. In lambda = -ln sigma the
@@ -34,26 +35,36 @@ export async function dpmSolver3M(
 ): Promise<SampleResult> {
   checkStart(x);
   checkSigmas(sigmas);
-  const ev = new Evaluator(denoise, options);
+  return dpmSolver3MWith(new HostOps(denoise, options), x, sigmas);
+}
+
+/** {@link dpmSolver3M} over arrays on the host or the device (solverOps.ts); `sigmas` checked. @internal */
+export async function dpmSolver3MWith<A>(ops: SolverOps<A>, x: A, sigmas: readonly number[]): Promise<SampleResult> {
   let cur = x;
   // The last evaluations, newest first, with their lambda = -ln sigma.
-  const history: { den: Float32Array; lambda: number }[] = [];
+  const history: { den: A; lambda: number }[] = [];
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s, i);
-    ev.step({ i, sigma: s, x: cur, denoised: den });
+    const den = await ops.denoise(cur, s, i);
+    await ops.step(i, s, cur, den);
     const lambda = -Math.log(s);
     history.unshift({ den, lambda });
-    if (history.length > 3) history.pop();
+    if (history.length > 3) ops.drop(history.pop()?.den);
     if (next === 0) {
+      ops.drop(cur);
       cur = den;
       continue;
     }
     const h = Math.log(s / next);
     const nodes = history.map((e) => e.lambda - lambda); // 0, then negative
     const weights = expIntegratorWeights(h, nodes);
-    cur = await combine([[next / s, cur], ...history.map((e, k) => [weights[k] as number, e.den] as const)]);
+    const updated = await ops.combine([
+      [next / s, cur],
+      ...history.map((e, k) => [weights[k] as number, e.den] as const),
+    ]);
+    ops.drop(cur);
+    cur = updated;
   }
-  return ev.finish(cur, sigmas.length - 2, 0);
+  return ops.finish(cur, sigmas.length - 2, 0);
 }

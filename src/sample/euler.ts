@@ -4,8 +4,9 @@
  *
  * @module
  */
+import { HostOps, type SolverOps } from './solverOps.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
-import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
+import { checkSigmas, checkStart } from './update.js';
 
 /**
  * Euler's method: `x_{i+1} = x_i + (s_{i+1} - s_i) (x_i - D(x_i, s_i)) / s_i`, which is
@@ -29,18 +30,24 @@ export async function euler(
 ): Promise<SampleResult> {
   checkStart(x);
   checkSigmas(sigmas);
-  const ev = new Evaluator(denoise, options);
+  return eulerWith(new HostOps(denoise, options), x, sigmas);
+}
+
+/** {@link euler} over arrays on the host or the device (solverOps.ts); `sigmas` checked. @internal */
+export async function eulerWith<A>(ops: SolverOps<A>, x: A, sigmas: readonly number[]): Promise<SampleResult> {
   let cur = x;
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s, i);
-    ev.step({ i, sigma: s, x: cur, denoised: den });
+    const den = await ops.denoise(cur, s, i);
+    await ops.step(i, s, cur, den);
     const ratio = next / s;
-    cur = await combine([
+    const updated = await ops.combine([
       [ratio, cur],
       [1 - ratio, den],
     ]);
+    ops.drop(cur, den);
+    cur = updated;
   }
-  return ev.finish(cur, sigmas.length - 2, 0);
+  return ops.finish(cur, sigmas.length - 2, 0);
 }

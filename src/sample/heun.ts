@@ -5,12 +5,12 @@
  * @module
  */
 
-import { native } from '../addon/load.js';
-import { awaitNative, PfgmError } from '../errors.js';
+import { PfgmError } from '../errors.js';
 import { nativeStreams, type Seed } from '../physics/streams.js';
 import { checkInteger, checkNonNegative } from '../validate.js';
+import { HostOps, type SolverOps } from './solverOps.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
-import { checkSigmas, checkStart, combine, Evaluator } from './update.js';
+import { checkSigmas, checkStart } from './update.js';
 
 /**
  * EDM's stochastic churn (Algorithm 2): before step i, raise the noise level from `s_i` to
@@ -67,8 +67,8 @@ export interface HeunOptions extends SolverOptions {
   noiseInjection?: NoiseInjectionOptions;
 }
 
-/** Churn settings checked once. */
-interface Churn {
+/** Churn settings checked once. @internal */
+export interface Churn {
   sChurn: number;
   sTmin: number;
   sTmax: number;
@@ -128,15 +128,38 @@ export async function heun(
 ): Promise<SampleResult> {
   checkStart(x);
   checkSigmas(sigmas);
-  const churn = options.churn === undefined ? undefined : checkChurn(options.churn, x.length);
+  const noise = heunNoise(options, x.length);
+  return heunWith(new HostOps(denoise, options), x, sigmas, noise);
+}
+
+/** Heun's churn and injected noise, checked; `length` is the number of values in x. @internal */
+export interface HeunNoise {
+  /** Churn settings. */
+  churn?: Churn;
+  /** Injected noise, with its strength alpha. */
+  inject?: Churn & { alpha: number };
+}
+
+/** Checks {@link HeunOptions}' churn and noise injection for an x of `length` values. @internal */
+export function heunNoise(options: Pick<HeunOptions, 'churn' | 'noiseInjection'>, length: number): HeunNoise {
+  const churn = options.churn === undefined ? undefined : checkChurn(options.churn, length);
   const inject =
     options.noiseInjection === undefined
       ? undefined
       : {
           alpha: checkNonNegative('noiseInjection.alpha', options.noiseInjection.alpha),
-          ...checkChurn({ sChurn: 0, ...options.noiseInjection }, x.length),
+          ...checkChurn({ sChurn: 0, ...options.noiseInjection }, length),
         };
-  const ev = new Evaluator(denoise, options);
+  return { churn, inject };
+}
+
+/** {@link heun} over arrays on the host or the device (solverOps.ts); `sigmas` checked. @internal */
+export async function heunWith<A>(
+  ops: SolverOps<A>,
+  x: A,
+  sigmas: readonly number[],
+  { churn, inject }: HeunNoise,
+): Promise<SampleResult> {
   const n = sigmas.length - 1;
   let cur = x;
   for (let i = 0; i < n; i++) {
@@ -149,54 +172,43 @@ export async function heun(
         : 0;
     const sHat = s * (1 + gamma);
     if (inject !== undefined && inject.alpha > 0) {
-      ev.checkAbort();
-      const injected = new Float32Array(cur.length);
-      const args = {
-        x: cur,
-        out: injected,
-        count: inject.count,
-        scale: inject.alpha * s,
-        ...nativeStreams({ seed: inject.seed, sampleOffset: inject.sampleOffset, step: i }, inject.count),
-      };
-      await awaitNative(() => native().churnNoise(args));
+      const streams = nativeStreams({ seed: inject.seed, sampleOffset: inject.sampleOffset, step: i }, inject.count);
+      const injected = await ops.noise(cur, inject.alpha * s, streams, inject.count);
+      ops.drop(cur);
       cur = injected;
     }
     let xHat = cur;
     if (gamma > 0 && churn !== undefined) {
-      ev.checkAbort();
-      xHat = new Float32Array(cur.length);
-      const args = {
-        x: cur,
-        out: xHat,
-        count: churn.count,
-        scale: churn.sNoise * Math.sqrt(sHat * sHat - s * s),
-        ...nativeStreams({ seed: churn.seed, sampleOffset: churn.sampleOffset, step: i }, churn.count),
-      };
-      await awaitNative(() => native().churnNoise(args));
+      const scale = churn.sNoise * Math.sqrt(sHat * sHat - s * s);
+      const streams = nativeStreams({ seed: churn.seed, sampleOffset: churn.sampleOffset, step: i }, churn.count);
+      xHat = await ops.noise(cur, scale, streams, churn.count);
+      ops.drop(cur);
     }
-    const den = await ev.denoise(xHat, sHat, i);
-    ev.step({ i, sigma: sHat, x: xHat, denoised: den });
+    const den = await ops.denoise(xHat, sHat, i);
+    await ops.step(i, sHat, xHat, den);
     // Euler: x + (next - s_hat) d = (next / s_hat) x + (1 - next / s_hat) D.
     const ratio = next / sHat;
-    const euler = await combine([
+    const euler = await ops.combine([
       [ratio, xHat],
       [1 - ratio, den],
     ]);
     if (next === 0) {
+      ops.drop(xHat, den);
       cur = euler;
       continue;
     }
     // Trapezoid: x + h/2 (d + d'), d = (x - D) / s_hat, d' = (x_e - D(x_e, next)) / next.
-    const den2 = await ev.denoise(euler, next, i);
+    const den2 = await ops.denoise(euler, next, i);
     const h = next - sHat;
     const a = h / (2 * sHat);
     const b = h / (2 * next);
-    cur = await combine([
+    cur = await ops.combine([
       [1 + a, xHat],
       [-a, den],
       [b, euler],
       [-b, den2],
     ]);
+    ops.drop(xHat, den, euler, den2);
   }
-  return ev.finish(cur, n - 1, 0);
+  return ops.finish(cur, n - 1, 0);
 }

@@ -7,8 +7,9 @@
  * @module
  */
 import { PfgmError } from '../errors.js';
+import { HostOps, type SolverOps } from './solverOps.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
-import { checkSigmas, checkStart, combine, Evaluator, slope } from './update.js';
+import { checkSigmas, checkStart } from './update.js';
 
 /** Options of {@link ipndm}. */
 export interface IpndmOptions extends SolverOptions {
@@ -81,32 +82,50 @@ export async function ipndm(
 ): Promise<SampleResult> {
   checkStart(x);
   checkSigmas(sigmas);
-  const maxOrder = options.maxOrder ?? 4;
+  const maxOrder = checkMaxOrder(options.maxOrder);
+  return ipndmWith(new HostOps(denoise, options), x, sigmas, maxOrder, options.variableStep === true);
+}
+
+/** Checks iPNDM's `maxOrder` (default 4). @internal */
+export function checkMaxOrder(maxOrder = 4): number {
   if (!Number.isInteger(maxOrder) || maxOrder < 1 || maxOrder > 4) {
     throw new PfgmError('ERR_PFGM_ARGUMENT', `maxOrder must be an integer in [1, 4], got ${maxOrder}`);
   }
-  const ev = new Evaluator(denoise, options);
+  return maxOrder;
+}
+
+/** {@link ipndm} over arrays on the host or the device (solverOps.ts); arguments checked. @internal */
+export async function ipndmWith<A>(
+  ops: SolverOps<A>,
+  x: A,
+  sigmas: readonly number[],
+  maxOrder: number,
+  variableStep: boolean,
+): Promise<SampleResult> {
   let cur = x;
-  const slopes: { d: Float32Array; sigma: number }[] = []; // newest first
+  const slopes: { d: A; sigma: number }[] = []; // newest first
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i] as number;
     const next = sigmas[i + 1] as number;
-    const den = await ev.denoise(cur, s, i);
-    ev.step({ i, sigma: s, x: cur, denoised: den });
+    const den = await ops.denoise(cur, s, i);
+    await ops.step(i, s, cur, den);
     if (next === 0) {
+      ops.drop(cur);
       cur = den;
       continue;
     }
-    slopes.unshift({ d: await slope(cur, den, s), sigma: s });
-    if (slopes.length > maxOrder) slopes.pop();
-    const b = options.variableStep
-      ? adamsBashforthWeights(
-          slopes.map((e) => e.sigma),
-          next,
-        )
-      : (UNIFORM[slopes.length - 1] as readonly number[]);
+    // The slopes (x - D) / s of docs/method.md (1.1), newest first: this step's and the older
+    // ones the order allows.
+    const nodes = [s, ...slopes.map((e) => e.sigma)].slice(0, maxOrder);
+    const b = variableStep ? adamsBashforthWeights(nodes, next) : (UNIFORM[nodes.length - 1] as readonly number[]);
     const h = next - s;
-    cur = await combine([[1, cur], ...slopes.map((e, j) => [h * (b[j] as number), e.d] as const)]);
+    const coefs = nodes.map((_, j) => h * (b[j] as number));
+    const older = slopes.slice(0, nodes.length - 1).map((e) => e.d);
+    const [d, updated] = await ops.slopeUpdate(cur, den, s, coefs, older);
+    ops.drop(den, cur);
+    slopes.unshift({ d, sigma: s });
+    if (slopes.length > maxOrder) ops.drop(slopes.pop()?.d);
+    cur = updated;
   }
-  return ev.finish(cur, sigmas.length - 2, 0);
+  return ops.finish(cur, sigmas.length - 2, 0);
 }

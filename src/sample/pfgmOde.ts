@@ -14,6 +14,7 @@ import type { Seed } from '../physics/streams.js';
 import { TRAIN_DEFAULTS } from '../physics/trainOptions.js';
 import { checkInteger, checkPositive } from '../validate.js';
 import { dopri } from './dopri.js';
+import { pfgmOnDevice } from './pfgmResident.js';
 import { checkFiniteAt } from './update.js';
 
 /** Options of {@link pfgmSample}. */
@@ -52,6 +53,13 @@ export interface PfgmSampleOptions extends BatchLabels {
    * with `ERR_PFGM_NUMERIC` naming the step and z; RK45 rejects regardless).
    */
   allowNonFinite?: boolean;
+  /**
+   * Keep the state in the network's device memory (default: true for a network on CUDA; see
+   * {@link SampleOptions.stateOnDevice}). The device computes the drift's norms in another order,
+   * so its samples agree with the host path's within rounding (the CPU gives the same bits for
+   * euler and rk45).
+   */
+  stateOnDevice?: boolean;
   /** Called after every (accepted) step with the new z and x. */
   callback?: (step: { i: number; z: number; x: Float32Array }) => void;
 }
@@ -132,6 +140,26 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     // The reference's [1, upper_norm], kept valid for data whose upper_norm is below 1.
     radiusClip = { min: Math.min(1, net.pfgm.upperNorm), max: net.pfgm.upperNorm };
   } else radiusClip = options.radiusClip;
+  const gamma = net.pfgm?.gamma ?? TRAIN_DEFAULTS.trainer.pfgm.gamma;
+  if (options.stateOnDevice !== undefined && typeof options.stateOnDevice !== 'boolean') {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `stateOnDevice must be a boolean, got ${String(options.stateOnDevice)}`);
+  }
+  if (options.stateOnDevice ?? net.device === 'cuda') {
+    const run = {
+      count,
+      seed: options.seed ?? 0,
+      sampleOffset: options.sampleOffset,
+      solver,
+      steps: solver === 'rk45' ? 0 : checkInteger('steps', options.steps ?? 100, 1),
+      rtol: checkPositive('rtol', options.rtol ?? 1e-4),
+      atol: checkPositive('atol', options.atol ?? 1e-4),
+      zMax,
+      zMin,
+      radiusClip,
+      gamma,
+    };
+    return pfgmOnDevice(net, run, options);
+  }
   const prior = await samplePfgmPrior({
     shape,
     count,
@@ -155,7 +183,7 @@ export async function pfgmSample(net: Network, options: PfgmSampleOptions): Prom
     check(x, 'the solver state', z);
     const v = await net.field(x, z, { labels: options.labels, augment: options.augment, weights });
     check(v, "the network's field", z);
-    return zDrift(v, z, count, per, net.pfgm?.gamma ?? TRAIN_DEFAULTS.trainer.pfgm.gamma);
+    return zDrift(v, z, count, per, gamma);
   };
   const t0 = Math.log(zMax);
   const t1 = Math.log(zMin);

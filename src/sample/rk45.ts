@@ -6,8 +6,9 @@
  */
 import { checkPositive } from '../validate.js';
 import { dopri } from './dopri.js';
+import { HostOps, type SolverOps } from './solverOps.js';
 import type { DenoiseFn, SampleResult, SolverOptions } from './types.js';
-import { checkSigmas, checkStart, Evaluator, slope } from './update.js';
+import { checkSigmas, checkStart } from './update.js';
 
 /** Options of {@link rk45}. */
 export interface Rk45Options extends SolverOptions {
@@ -50,31 +51,50 @@ export async function rk45(
   checkSigmas(sigmas);
   const rtol = checkPositive('rtol', options.rtol ?? 1e-4);
   const atol = checkPositive('atol', options.atol ?? 1e-4);
-  const ev = new Evaluator(denoise, options);
+  return rk45With(new HostOps(denoise, options), x, sigmas, { ...options, rtol, atol });
+}
+
+/**
+ * {@link rk45} over arrays on the host or the device (solverOps.ts); `sigmas`, `rtol` and `atol`
+ * checked. The error norm is a reduction where the state lives: on a device only its value comes
+ * back. @internal
+ */
+export async function rk45With<A>(
+  ops: SolverOps<A>,
+  x: A,
+  sigmas: readonly number[],
+  options: { rtol: number; atol: number; maxSteps?: number; signal?: AbortSignal },
+): Promise<SampleResult> {
   const none = new Float64Array(0);
   let accepted = 0;
-  const f = async (xs: Float32Array, _aux: Float64Array, sigma: number) => {
-    const denoised = await ev.denoise(xs, sigma, accepted);
-    return { k: await slope(xs, denoised, sigma), kAux: none, denoised };
+  const f = async (xs: A, _aux: Float64Array, sigma: number) => {
+    const denoised = await ops.denoise(xs, sigma, accepted);
+    // The slope (x - D) / sigma of docs/method.md (1.1).
+    const k = await ops.combine([
+      [1 / sigma, xs],
+      [-1 / sigma, denoised],
+    ]);
+    return { k, kAux: none, denoised };
   };
   const stops = sigmas.slice(1, -1);
   if (stops.length === 0) {
     // One step straight to 0: nothing to integrate, only the final denoising.
-    const den = await ev.denoise(x, sigmas[0] as number, 0);
-    ev.step({ i: 0, sigma: sigmas[0] as number, x, denoised: den });
-    return ev.finish(den, 0, 0);
+    const den = await ops.denoise(x, sigmas[0] as number, 0);
+    await ops.step(0, sigmas[0] as number, x, den);
+    return ops.finish(den, 0, 0);
   }
   const r = await dopri(f, x, none, sigmas[0] as number, stops, {
-    rtol,
-    atol,
+    rtol: options.rtol,
+    atol: options.atol,
     maxSteps: options.maxSteps,
     signal: options.signal,
-    onStep: (s) => {
+    arrays: ops,
+    onStep: async (s) => {
       accepted = s.i + 1;
-      ev.step({ i: s.i, sigma: s.t, x: s.x, denoised: s.at.denoised });
+      await ops.step(s.i, s.t, s.x, s.at.denoised);
     },
   });
   // The last step, from sigma_min to 0, is the denoised batch there.
-  ev.step({ i: r.steps - r.rejected, sigma: sigmas[sigmas.length - 2] as number, x: r.x, denoised: r.at.denoised });
-  return ev.finish(r.at.denoised, r.steps - r.rejected, 0);
+  await ops.step(r.steps - r.rejected, sigmas[sigmas.length - 2] as number, r.x, r.at.denoised);
+  return ops.finish(r.at.denoised, r.steps - r.rejected, 0);
 }

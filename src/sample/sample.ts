@@ -15,9 +15,10 @@ import { checkD, checkFinite, checkInteger, checkOneOf, checkPositive } from '..
 import { dpmSolver2M } from './dpmSolver2M.js';
 import { dpmSolver3M } from './dpmSolver3M.js';
 import { euler } from './euler.js';
-import { type ChurnOptions, heun, type NoiseInjectionOptions } from './heun.js';
+import { type ChurnOptions, type HeunOptions, heun, type NoiseInjectionOptions } from './heun.js';
 import { ipndm } from './ipndm.js';
 import { pfgmSample } from './pfgmOde.js';
+import { keepsStateOnDevice, solveOnDevice } from './resident.js';
 import { rk45 } from './rk45.js';
 import { type SolverName, solverNames } from './solvers.js';
 import type { DenoiseFn, DenoiseOptions, Sampleable, SampleResult, StepInfo } from './types.js';
@@ -96,6 +97,14 @@ export interface SampleOptions extends BatchLabels {
   callback?: (step: StepInfo) => void;
   /** Stops the run between denoiser evaluations. */
   signal?: AbortSignal;
+  /**
+   * Keep the solver state (x, the denoised batches, a multistep solver's history) in the network's
+   * device memory, drawing the prior there and bringing back only the finished samples (default:
+   * true for a network on CUDA, false otherwise; docs/cuda.md). On the CPU it runs the same
+   * kernels as the host path and gives the same bits (the PFGM z-ODE's Heun: within rounding).
+   * Needs a {@link Network}.
+   */
+  stateOnDevice?: boolean;
   /**
    * Keep samples that hold NaN or Infinity (default false: the run rejects with
    * `ERR_PFGM_NUMERIC`, naming the solver step and sigma where the first non-finite value
@@ -311,6 +320,9 @@ async function solve(model: Sampleable, options: SampleOptions, noiseOffset = 0)
   const D = checkD(options.D ?? model.D);
   const sigmas = scheduleOf(options, solver);
   const seed = options.seed ?? 0;
+  if (keepsStateOnDevice(model, options)) {
+    return solveOnDevice(model, options, solver, sigmas, D, heunNoiseOf(options, count, noiseOffset));
+  }
   const prior = await samplePrior({
     shape: [...model.sampleShape],
     count,
@@ -327,22 +339,8 @@ async function solve(model: Sampleable, options: SampleOptions, noiseOffset = 0)
   switch (solver) {
     case 'euler':
       return euler(denoise, x0, sigmas, common);
-    case 'heun': {
-      const churn =
-        options.churn === undefined
-          ? undefined
-          : { ...options.churn, seed, sampleOffset: options.sampleOffset ?? 0, count };
-      const noiseInjection =
-        options.noiseInjection === undefined
-          ? undefined
-          : {
-              alpha: options.noiseInjection.alpha,
-              seed: options.noiseInjection.seed ?? 1,
-              sampleOffset: noiseOffset,
-              count,
-            };
-      return heun(denoise, x0, sigmas, { ...common, churn, noiseInjection });
-    }
+    case 'heun':
+      return heun(denoise, x0, sigmas, { ...common, ...heunNoiseOf(options, count, noiseOffset) });
     case 'dpm2m':
       return dpmSolver2M(denoise, x0, sigmas, common);
     case 'dpm3m':
@@ -352,6 +350,31 @@ async function solve(model: Sampleable, options: SampleOptions, noiseOffset = 0)
     case 'rk45':
       return rk45(denoise, x0, sigmas, { ...common, rtol: options.rtol, atol: options.atol });
   }
+}
+
+/**
+ * Heun's churn (seeded by the run's seed) and injected noise (a stream of its own, indexed from
+ * `noiseOffset`) for `count` samples. @internal
+ */
+export function heunNoiseOf(
+  options: SampleOptions,
+  count: number,
+  noiseOffset: number,
+): Pick<HeunOptions, 'churn' | 'noiseInjection'> {
+  const churn =
+    options.churn === undefined
+      ? undefined
+      : { ...options.churn, seed: options.seed ?? 0, sampleOffset: options.sampleOffset ?? 0, count };
+  const noiseInjection =
+    options.noiseInjection === undefined
+      ? undefined
+      : {
+          alpha: options.noiseInjection.alpha,
+          seed: options.noiseInjection.seed ?? 1,
+          sampleOffset: noiseOffset,
+          count,
+        };
+  return { churn, noiseInjection };
 }
 
 /**
@@ -380,6 +403,7 @@ async function samplePfgmModel(net: Network, options: SampleOptions, solver: Sol
     weights: options.weights,
     radiusClip: 'reference',
     signal: options.signal,
+    stateOnDevice: options.stateOnDevice,
     allowNonFinite: options.allowNonFinite,
     callback: callback === undefined ? undefined : ({ i, z, x }) => callback({ i, sigma: z, x, denoised: x }),
   });

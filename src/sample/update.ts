@@ -93,11 +93,40 @@ export function countNonFiniteRows(x: Float32Array, count: number): number {
 export function checkFiniteAt(x: Float32Array, what: string, step: number, level: number, levelName = 'sigma'): void {
   const k = firstNonFinite(x);
   if (k < 0) return;
-  throw new PfgmError(
+  throw nonFiniteError(what, x[k] as number, k, step, level, levelName);
+}
+
+/** The error of {@link checkFiniteAt} for `value` at index `k` (also raised by a device run). */
+export function nonFiniteError(
+  what: string,
+  value: number,
+  k: number,
+  step: number,
+  level: number,
+  levelName = 'sigma',
+): PfgmError {
+  return new PfgmError(
     'ERR_PFGM_NUMERIC',
-    `${what} holds non-finite values (${x[k]} at index ${k}) at solver step ${step}, ${levelName} ${level}: ` +
+    `${what} holds non-finite values (${value} at index ${k}) at solver step ${step}, ${levelName} ${level}: ` +
       'check the model for NaN or infinite weights (a diverged training run?), or pass allowNonFinite to keep such samples',
   );
+}
+
+/** sqrt(mean((e / (atol + rtol max(|a|, |b|)))^2)): Hairer's scaled error norm (RK45's step control). */
+export function scaledNorm(
+  e: ArrayLike<number>,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  rtol: number,
+  atol: number,
+): number {
+  let acc = 0;
+  for (let k = 0; k < e.length; k++) {
+    const sc = atol + rtol * Math.max(Math.abs(a[k] as number), Math.abs(b[k] as number));
+    const r = (e[k] as number) / sc;
+    acc += r * r;
+  }
+  return e.length === 0 ? 0 : Math.sqrt(acc / e.length);
 }
 
 /**

@@ -2,12 +2,14 @@
 // (test/native/emucuda/: every custom kernel of cuda/*.cu compiled as C++ and run under CUDA's
 // execution model, with device memory between guard pages) is offered to the loader as the CUDA
 // build, and test/gpu's parity files run against it in a child vitest: the kernel files (ops,
-// physics, attention and resampling, the attention over cuBLAS, the linear layers), and the
+// physics, attention and resampling, the attention over cuBLAS, the linear layers), the
 // network file (a SongUNet's denoise, loss and every gradient, training steps with the native
-// draws, one ddpmpp-small step, bf16 against fp32), and the FID Inception on one image. cuBLAS is
-// emulated from its definition (emu_cublas.cc), so cuda/libs/linear.cu and
-// cuda/libs/attention_blas.cu run as they are; cuDNN is not, and the emulator's convolutions are
-// the CPU engine's (emu_libraries.cc); the Inception's are not cuDNN's, so they run as on a GPU. They
+// draws, one ddpmpp-small step, bf16 against fp32), the FID Inception on one image, and sampling
+// with the solver state on the device (every solver against the CPU engine, and the emulator's copy
+// log: no batch crosses to the host per evaluation). cuBLAS is emulated from its definition
+// (emu_cublas.cc), so cuda/libs/linear.cu and cuda/libs/attention_blas.cu run as they are; cuDNN is
+// not, and the emulator's convolutions are the CPU engine's (emu_libraries.cc); the Inception's are
+// not cuDNN's, so they run as on a GPU. They
 // run with PFGM_CUDA_NO_CACHING=1, so every device buffer has its exact extent and a read past it
 // faults, and once more with each block's threads in reverse order, so a kernel whose result
 // depends on the order of its threads between barriers (a race on a GPU) fails one of the runs.
@@ -165,7 +167,7 @@ describe.skipIf(!present)('test/gpu on the emulated device', () => {
   };
 
   it('kernel, cuBLAS-attention and network parity pass with exact device allocations', { timeout: 600_000 }, () => {
-    const files = [...kernels, 'network-parity.test.ts'];
+    const files = [...kernels, 'network-parity.test.ts', 'sample-resident-parity.test.ts'];
     const json = gpuFiles(files);
     // Every test ran (none skipped for want of a device) but those skipped by design.
     for (const file of files) {

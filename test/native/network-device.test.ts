@@ -35,7 +35,10 @@ describe('createNetwork device and precision', () => {
 
   it('refuses unknown devices and precisions', () => {
     expect(() => createNetwork('mlp', { device: 'tpu' as 'cpu' })).toThrow(
-      expect.objectContaining({ code: 'ERR_PFGM_DEVICE', message: expect.stringMatching(/use cpu, cuda or auto/) }),
+      expect.objectContaining({
+        code: 'ERR_PFGM_DEVICE',
+        message: expect.stringMatching(/use cpu, cuda, cuda:N or auto/),
+      }),
     );
     expect(() => createNetwork('mlp', { precision: 'fp16' as Precision })).toThrow(
       expect.objectContaining({

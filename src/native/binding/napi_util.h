@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "../device.h"
 #include "../errors.h"
 
 namespace pfgm::binding {
@@ -22,6 +23,7 @@ inline Napi::Error coded_error(Napi::Env env, const char* code, const std::strin
 template <typename F>
 Napi::Value guarded(Napi::Env env, F&& body) {
   try {
+    gpu::bind_thread();  // the process's GPU is current on this thread (device.h)
     return body();
   } catch (const Error& e) {
     throw coded_error(env, e.code(), e.what());
@@ -53,6 +55,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
+      gpu::bind_thread();  // libuv's threads start on device 0 (device.h)
       work_();
     } catch (const Error& e) {
       code_ = e.code();

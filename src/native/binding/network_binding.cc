@@ -215,6 +215,15 @@ BatchInputs read_batch(train::Session& s, const Napi::Object& o, const char* dat
 
 }  // namespace
 
+Napi::FunctionReference* NetworkHandle::constructor_ = nullptr;
+
+std::shared_ptr<train::Session> NetworkHandle::session_of(const Napi::Value& v, const char* what) {
+  if (constructor_ == nullptr || !v.IsObject() ||
+      !v.As<Napi::Object>().InstanceOf(constructor_->Value()))
+    fail(code::kArgument, std::string(what) + ": not a native network handle");
+  return Unwrap(v.As<Napi::Object>())->live(what);
+}
+
 void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor =
       DefineClass(env, "Network",
@@ -231,7 +240,9 @@ void NetworkHandle::Init(Napi::Env env, Napi::Object exports) {
                    InstanceMethod("setCounters", &NetworkHandle::SetCounters),
                    InstanceMethod("attachDistributed", &NetworkHandle::AttachDistributed),
                    InstanceMethod("syncFromRoot", &NetworkHandle::SyncFromRoot),
+                   InstanceMethod("sampleRun", &NetworkHandle::SampleRun),
                    StaticMethod("profile", &NetworkHandle::Profile)});
+  constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
   exports.Set("Network", ctor);
 }
 

@@ -14,6 +14,9 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   explicit NetworkHandle(const Napi::CallbackInfo& info);
+  // The session of a JS Network handle (ERR_PFGM_ARGUMENT for anything else, ERR_PFGM_DISPOSED
+  // after dispose()).
+  static std::shared_ptr<train::Session> session_of(const Napi::Value& v, const char* what);
 
  private:
   std::shared_ptr<train::Session> live(const char* what) const;
@@ -30,8 +33,10 @@ class NetworkHandle : public Napi::ObjectWrap<NetworkHandle> {
   Napi::Value SetCounters(const Napi::CallbackInfo& info);
   Napi::Value AttachDistributed(const Napi::CallbackInfo& info);
   Napi::Value SyncFromRoot(const Napi::CallbackInfo& info);
+  Napi::Value SampleRun(const Napi::CallbackInfo& info);
   static Napi::Value Profile(const Napi::CallbackInfo& info);
 
+  static Napi::FunctionReference* constructor_;
   std::shared_ptr<train::Session> session_;
   std::string device_;  // as configured: 'cpu', 'cuda' or a registered device
 };

@@ -9,15 +9,6 @@
 #include "tensor_handle.h"
 
 namespace pfgm::binding {
-namespace {
-
-// Seeds arrive as a BigUint64Array: one seed (stream offset + i) or one per sample.
-struct SeedArgs {
-  std::vector<uint64_t> per_sample;
-  uint64_t seed = 0;
-  uint64_t offset = 0;
-  uint32_t step = 0;
-};
 
 SeedArgs read_seeds(const Napi::Object& o, int64_t count) {
   SeedArgs s;
@@ -42,6 +33,8 @@ SeedArgs read_seeds(const Napi::Object& o, int64_t count) {
   s.step = static_cast<uint32_t>(step);
   return s;
 }
+
+namespace {
 
 // Keeps the per-sample parameter arrays alive on the device while the kernel runs.
 struct StreamBuffers {

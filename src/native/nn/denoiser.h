@@ -70,6 +70,11 @@ class Denoiser {
 
   // PFGM: out [n, N + 1] = the predicted field at the augmented points (x [n, ...], z [n]).
   void field(const Context& ctx, const float* x, const float* z, const Labels& labels, float* out);
+  // The backbone's raw output behind field(), [n, H W, C + 1] channels-last in the backend's
+  // memory (valid until the next call): what a sampling run turns into the z-ODE's drift on the
+  // device (sample/run.h) without the host packing of field().
+  const float* field_forward(const Context& ctx, const float* x, const float* z,
+                             const Labels& labels);
   // Mean over the batch of ||field(x, z) - target||^2 (target [n, N + 1], docs/method.md (3.1)),
   // summed over the N + 1 components; writes every gradient into ctx.grads.
   double field_loss_and_grad(const Context& ctx, const float* x, const float* z,

@@ -12,13 +12,13 @@
 
 namespace pfgm::nn {
 
-void Denoiser::field(const Context& ctx, const float* x, const float* z, const Labels& labels,
-                     float* out) {
+const float* Denoiser::field_forward(const Context& ctx, const float* x, const float* z,
+                                     const Labels& labels) {
   check_mode(true);
   Backend& be = ctx.be();
   const int64_t n = ctx.batch;
   const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
-  const int64_t per = in.numel() / n, hw = in.h * in.w, c = in.c, co = os.c;
+  const int64_t per = in.numel() / n;
   const std::vector<double> q = sample_sumsq(ctx, x);
   std::vector<float> cn_host(static_cast<size_t>(n)), c_in(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
@@ -37,6 +37,16 @@ void Denoiser::field(const Context& ctx, const float* x, const float* z, const L
   be.upload(n, cn_host.data(), cn);
   float* f = ctx.ensure(f_, os.numel());
   net_->forward(ctx, xin, cn, labels.class_labels, labels.augment_labels, f);
+  return f;
+}
+
+void Denoiser::field(const Context& ctx, const float* x, const float* z, const Labels& labels,
+                     float* out) {
+  Backend& be = ctx.be();
+  const int64_t n = ctx.batch;
+  const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
+  const int64_t per = in.numel() / n, hw = in.h * in.w, c = in.c, co = os.c;
+  const float* f = field_forward(ctx, x, z, labels);
   // Packing [n, hw, co] into [n, N + 1] is a host loop (free on the CPU; PFGM's path only).
   std::vector<float> hf, hout;
   const float* fs = host_view(be, f, os.numel(), hf);

@@ -63,4 +63,58 @@ void rademacher_f32(float* out, int64_t count, int64_t n, const SampleStreams& s
   });
 }
 
+int64_t first_nonfinite_f32(int64_t n, const float* x) {
+  for (int64_t k = 0; k < n; ++k)
+    if (not_finite(x[k])) return k;
+  return -1;
+}
+
+double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* b, double rtol,
+                        double atol) {
+  double acc = 0.0;
+  for (int64_t k = 0; k < n; ++k) acc += scaled_square(e[k], a[k], b[k], rtol, atol);
+  return acc;
+}
+
+// Two passes of the host path's own combination (its vector clone may contract a product and a
+// sum into one FMA), so the CPU gives the host path's bits; the pass saved matters on a GPU.
+void slope_update_f32(int64_t n, double inv_sigma, const float* x, const float* den, int terms,
+                      const double* coefs, const float* const* slopes, float* d_out, float* x_out) {
+  const double c[2] = {inv_sigma, -inv_sigma};
+  const float* in[2] = {x, den};
+  linear_combination_f32(n, 2, c, in, d_out);
+  double all[kMaxCombineTerms];
+  const float* arrays[kMaxCombineTerms];
+  all[0] = 1.0;
+  arrays[0] = x;
+  for (int t = 0; t < terms; ++t) {
+    all[t + 1] = coefs[t];
+    arrays[t + 1] = t == 0 ? d_out : slopes[t];
+  }
+  linear_combination_f32(n, terms + 1, all, arrays, x_out);
+}
+
+// The order of zDrift (src/sample/pfgmOde.ts) over field()'s packing: ||v_x||^2 channel by
+// channel, the z component's mean pixel by pixel; so the CPU gives the host path's bits.
+void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,
+                    float* out) {
+  const int64_t co = c + 1, per = c * hw;
+  for (int64_t i = 0; i < count; ++i) {
+    const float* fi = f + i * hw * co;
+    double zsum = 0;
+    for (int64_t p = 0; p < hw; ++p) zsum += fi[p * co + c];
+    const float vz = static_cast<float>(zsum / static_cast<double>(hw));
+    double vx2 = 0;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < hw; ++p) {
+        const double v = fi[p * co + ch];
+        vx2 += v * v;
+      }
+    const double scale = pfgm_drift_scale(vx2, vz, z, per, gamma);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < hw; ++p)
+        out[i * per + ch * hw + p] = static_cast<float>(scale * fi[p * co + ch]);
+  }
+}
+
 }  // namespace pfgm::cpu

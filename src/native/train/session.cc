@@ -368,6 +368,16 @@ void Session::denoise(int64_t batch, const float* x, const float* sigma, const n
   deliver(raw, r, cnt);
 }
 
+void Session::denoise_resident(int64_t batch, const float* x, const float* sigma,
+                               const nn::Labels& labels, bool ema, float* out) {
+  net_->denoise(context(batch, false, ema, 0, 0), x, sigma, labels, out, nullptr);
+}
+
+const float* Session::field_resident(int64_t batch, const float* x, const float* z,
+                                     const nn::Labels& labels, bool ema) {
+  return net_->field_forward(context(batch, false, ema, 0, 0), x, z, labels);
+}
+
 double Session::field_loss_and_grad(int64_t batch, const float* x, const float* z,
                                     const nn::Labels& labels, const float* target) {
   ensure_training_state();

@@ -97,6 +97,17 @@ class Session {
   void denoise(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
                bool ema, float* out, float* raw = nullptr);
 
+  // D(x, sigma) on arrays already in the backend's memory (x, labels, out; sigma stays on the host,
+  // one per sample), with no staging: the evaluation of a sampling run whose state stays on the
+  // device (sample/run.h).
+  void denoise_resident(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
+                        bool ema, float* out);
+
+  // The backbone's raw field output (nn::Denoiser::field_forward) on arrays already in the
+  // backend's memory (x, labels; z on the host, one per sample).
+  const float* field_resident(int64_t batch, const float* x, const float* z,
+                              const nn::Labels& labels, bool ema);
+
   // PFGM's loss and gradients at explicit points and targets, without updating anything.
   double field_loss_and_grad(int64_t batch, const float* x, const float* z,
                              const nn::Labels& labels, const float* target);

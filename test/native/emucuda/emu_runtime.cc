@@ -257,6 +257,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
       return cudaErrorInvalidMemcpyDirection;
   }
   if (bytes > 0) std::memmove(dst, src, bytes);
+  record_copy(kind, bytes);
   return cudaSuccess;
 }
 
@@ -342,6 +343,7 @@ cudaError_t cudaGetDevice(int* d) {
   *d = 0;
   return cudaSuccess;
 }
+cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return cudaErrorInvalidDevice;
   *prop = cudaDeviceProp{};
@@ -372,3 +374,22 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 }
 
 }  // extern "C"
+
+// The copy log of emu_state.h.
+namespace pfgm_emu {
+namespace {
+std::mutex copies_mutex;
+Copies copies;
+}  // namespace
+Copies take_copies() {
+  std::lock_guard<std::mutex> lock(copies_mutex);
+  Copies out = std::move(copies);
+  copies = Copies{};
+  return out;
+}
+void record_copy(cudaMemcpyKind kind, size_t bytes) {
+  std::lock_guard<std::mutex> lock(copies_mutex);
+  if (kind == cudaMemcpyHostToDevice) copies.to_device.push_back(bytes);
+  if (kind == cudaMemcpyDeviceToHost) copies.to_host.push_back(bytes);
+}
+}  // namespace pfgm_emu

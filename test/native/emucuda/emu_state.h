@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace pfgm_emu {
 
@@ -23,6 +24,14 @@ bool is_device_range(const void* p, size_t bytes);
 // "12 bytes past the end of a 4096-byte device allocation at 0x...": where a faulting address
 // lies relative to the live and freed device allocations.
 std::string describe_address(const void* p);
+
+// Host<->device copies since the last take_copies(): the byte count of each, by direction (read
+// by tests through the addon's emuCopies(), emu_exports.cc, to show what crosses to the host).
+struct Copies {
+  std::vector<size_t> to_device, to_host;
+};
+Copies take_copies();
+void record_copy(cudaMemcpyKind kind, size_t bytes);
 
 // f with its mantissa rounded to TF32's 10 bits (to nearest, ties to even), as the tensor cores
 // read fp32 operands; inf and NaN unchanged.

@@ -14,3 +14,8 @@ std::string stream_name(const void* stream);
 std::string event_name(const void* event);
 
 }  // namespace pfgm::fakecuda
+
+namespace pfgm::gpu {
+// The device set_current_device last made current (fake_runtime.cc).
+int fake_current_device();
+}  // namespace pfgm::gpu

@@ -147,8 +147,15 @@ Napi::Value FakeCollectiveLog(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// The device the fake runtime was last told to make current (fake_runtime.cc), for the tests of
+// `cuda:N`.
+Napi::Value FakeCudaDevice(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gpu::fake_current_device());
+}
+
 void add_exports(Napi::Env env, Napi::Object exports) {
   exports.Set("fakeCollectiveLog", Napi::Function::New(env, FakeCollectiveLog));
+  exports.Set("fakeCudaDevice", Napi::Function::New(env, FakeCudaDevice));
 }
 
 const bool kRegistered = (binding::register_exports(add_exports), true);

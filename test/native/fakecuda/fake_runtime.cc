@@ -13,6 +13,7 @@
 // on a GPU by test/gpu/.
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -29,6 +30,7 @@
 #include "ops/loss.h"
 #include "ops/rows.h"
 #include "physics/physics.h"
+#include "sample/sampler.h"
 
 using pfgm::nn::guarded::Access;
 
@@ -80,12 +82,24 @@ Info query() {
   info.available = true;
   info.reason = "the fake-CUDA test addon: cuda/backend.cu over the guarded CPU device";
   info.name = "fake CUDA (guarded CPU memory)";
-  info.device_count = 1;
+  // PFGM_FAKE_CUDA_DEVICES=N pretends to have N devices, for the tests of `cuda:N`; every one of
+  // them is the same guarded memory.
+  const char* n = std::getenv("PFGM_FAKE_CUDA_DEVICES");
+  info.device_count = n != nullptr && std::atoi(n) > 0 ? std::atoi(n) : 1;
   info.cudnn = true;
   info.cublas = true;
   return info;
 }
-void* allocate(size_t bytes) { return nn::guarded::allocate(bytes); }
+// The selected device, for the tests: fakeCudaDevice() in fake_nccl.cc reports it.
+namespace {
+std::atomic<int> g_fake_current{0};
+}  // namespace
+void set_current_device(int ordinal) { g_fake_current.store(ordinal); }
+int fake_current_device() { return g_fake_current.load(); }
+void* allocate(size_t bytes) {
+  fix_device();
+  return nn::guarded::allocate(bytes);
+}
 void release(void* p) { nn::guarded::release(p); }
 void* pool_allocate(size_t bytes, cudaStream_t) {
   return bytes == 0 ? nullptr : nn::guarded::allocate(bytes);
@@ -205,6 +219,58 @@ void student_t_noise_f32(const float* y, float* out, const NoiseSpec& spec) {
   c.device(out, spec.count * spec.n * F, "out");
   c.device(spec.sigma, spec.count * 8, "spec.sigma", true);
   cpu::student_t_noise_f32(y, out, spec);
+}
+
+// The sampler's twins that a sampling run on the GPU calls (sample/run.cc): the same CUDA
+// contract, checked the same way.
+void linear_combination_f32(int64_t n, int terms, const double* coefs, const float* const* inputs,
+                            float* out) {
+  Access c("cuda::linear_combination_f32");
+  c.host(coefs, "coefs (host)");
+  c.host(inputs, "inputs (the host array of device pointers)");
+  for (int t = 0; t < terms; ++t) c.device(inputs[t], n * F, "inputs[t]");
+  c.device(out, n * F, "out");
+  cpu::linear_combination_f32(n, terms, coefs, inputs, out);
+}
+void churn_noise_f32(const float* x, float* out, int64_t count, int64_t n, double scale,
+                     const SampleStreams& streams) {
+  Access c("cuda::churn_noise_f32");
+  c.device(x, count * n * F, "x");
+  c.device(out, count * n * F, "out");
+  c.device(streams.seeds, count * 8, "streams.seeds", true);
+  cpu::churn_noise_f32(x, out, count, n, scale, streams);
+}
+int64_t first_nonfinite_f32(int64_t n, const float* x) {
+  Access c("cuda::first_nonfinite_f32");
+  c.device(x, n * F, "x");
+  return cpu::first_nonfinite_f32(n, x);
+}
+double scaled_sumsq_f32(int64_t n, const float* e, const float* a, const float* b, double rtol,
+                        double atol) {
+  Access c("cuda::scaled_sumsq_f32");
+  c.device(e, n * F, "e");
+  c.device(a, n * F, "a");
+  c.device(b, n * F, "b");
+  return cpu::scaled_sumsq_f32(n, e, a, b, rtol, atol);
+}
+
+void slope_update_f32(int64_t n, double inv_sigma, const float* x, const float* den, int terms,
+                      const double* coefs, const float* const* slopes, float* d_out, float* x_out) {
+  Access a("cuda::slope_update_f32");
+  a.host(coefs, "coefs (host)");
+  a.device(x, n * F, "x");
+  a.device(den, n * F, "den");
+  for (int t = 1; t < terms; ++t) a.device(slopes[t], n * F, "slopes[t]");
+  a.device(d_out, n * F, "d_out");
+  a.device(x_out, n * F, "x_out");
+  cpu::slope_update_f32(n, inv_sigma, x, den, terms, coefs, slopes, d_out, x_out);
+}
+void pfgm_drift_f32(int64_t count, int64_t hw, int64_t c, const float* f, double z, double gamma,
+                    float* out) {
+  Access a("cuda::pfgm_drift_f32");
+  a.device(f, count * hw * (c + 1) * F, "f");
+  a.device(out, count * hw * c * F, "out");
+  cpu::pfgm_drift_f32(count, hw, c, f, z, gamma, out);
 }
 
 // The rest of the physics twins: not used by networks, so not in this device.
