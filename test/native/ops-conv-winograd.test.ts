@@ -154,6 +154,23 @@ describe('PFGM_CONV_WINOGRAD', () => {
     }
   });
 
+  it('gives concurrent calls on several worker threads the answer of a lone call', async () => {
+    // Each calling thread has its own transform buffers; a shared one would mix the calls.
+    process.env.PFGM_CONV_WINOGRAD = '4';
+    try {
+      const calls = Array.from({ length: 6 }, (_, i) =>
+        native().runOp('conv2d', attrs, { ...inputs, x: filled([2, 12, 12, 32], 10 + i) }),
+      );
+      const results = await Promise.all(calls);
+      for (const [i, result] of results.entries()) {
+        const alone = await native().runOp('conv2d', attrs, { ...inputs, x: filled([2, 12, 12, 32], 10 + i) });
+        for (const name of ['y', 'dx', 'dweight', 'dbias']) expect(result[name]?.data).toEqual(alone[name]?.data);
+      }
+    } finally {
+      process.env.PFGM_CONV_WINOGRAD = '0';
+    }
+  });
+
   it('rejects a value it does not know, naming the settings', async () => {
     await expect(run('8')).rejects.toMatchObject({
       code: 'ERR_PFGM_ARGUMENT',
