@@ -8,6 +8,10 @@
 // pfgm runs twice: with the 3x3 convolutions' algorithm as configured (PFGM_CONV_WINOGRAD, by
 // default the measured choice of Winograd or direct per shape) and with the direct path forced
 // (PFGM_CONV_WINOGRAD=0: the `direct` fields); --no-direct skips the second run.
+// The `cpu_ms` fields are process CPU time (every thread) per step, on both sides: on a machine
+// shared with other work, and run with OMP_WAIT_POLICY=passive (so that idle OpenMP threads
+// sleep instead of spinning), they are what a step costs where the wall times also count the
+// other processes' slices.
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -57,6 +61,7 @@ async function timeDirect(network, batch, steps, warmup) {
 async function timePfgm(network, batch, steps, warmup) {
   // The training step is timed by the code behind `pfgm bench train` (src/bench/measure.ts).
   let profile = null;
+  let cpu0 = process.cpuUsage();
   const t = await benchTrain({
     network,
     device: 'cpu',
@@ -64,8 +69,13 @@ async function timePfgm(network, batch, steps, warmup) {
     repeats: steps,
     warmup,
     D,
-    onWarm: () => native().Network.profile(),
+    onWarm: () => {
+      native().Network.profile();
+      cpu0 = process.cpuUsage();
+    },
   });
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1e3 / steps;
   if (process.env.PFGM_PROFILE === '1') {
     profile = Object.fromEntries(
       Object.entries(native().Network.profile())
@@ -85,7 +95,7 @@ async function timePfgm(network, batch, steps, warmup) {
     if (s >= warmup) fwdMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   net.dispose();
-  return { ms: t.ms, all: t.msAll.map(round), forwardMs: median(fwdMs), params: t.params, profile };
+  return { ms: t.ms, all: t.msAll.map(round), cpuMs, forwardMs: median(fwdMs), params: t.params, profile };
 }
 
 function timeTorch(network, batch, steps, warmup) {
@@ -146,6 +156,11 @@ const result = {
   ratio: ratio(pf.ms, th.torch_ms_per_step),
   pfgm_direct_ms_per_step: round(pd?.ms),
   direct_ratio: ratio(pd?.ms, th.torch_ms_per_step),
+  pfgm_cpu_ms_per_step: round(pf.cpuMs),
+  pfgm_direct_cpu_ms_per_step: round(pd?.cpuMs),
+  torch_cpu_ms_per_step: round(th.torch_cpu_ms_per_step),
+  cpu_ratio: ratio(pf.cpuMs, th.torch_cpu_ms_per_step),
+  direct_cpu_ratio: ratio(pd?.cpuMs, th.torch_cpu_ms_per_step),
   pfgm_ms_per_step_all: pf.all,
   pfgm_direct_ms_per_step_all: pd?.all ?? null,
   torch_ms_per_step_all: th.torch_ms_per_step_all?.map(round) ?? null,
@@ -176,6 +191,11 @@ if (!values['no-cifar']) {
     ratio: ratio(pc.ms, tc.torch_ms_per_step),
     pfgm_direct_ms_per_step: round(pcd?.ms),
     direct_ratio: ratio(pcd?.ms, tc.torch_ms_per_step),
+    pfgm_cpu_ms_per_step: round(pc.cpuMs),
+    pfgm_direct_cpu_ms_per_step: round(pcd?.cpuMs),
+    torch_cpu_ms_per_step: round(tc.torch_cpu_ms_per_step),
+    cpu_ratio: ratio(pc.cpuMs, tc.torch_cpu_ms_per_step),
+    direct_cpu_ratio: ratio(pcd?.cpuMs, tc.torch_cpu_ms_per_step),
     pfgm_forward_ms: round(pc.forwardMs),
     pfgm_direct_forward_ms: round(pcd?.forwardMs),
     torch_forward_ms: round(tc.torch_forward_ms),
