@@ -2,7 +2,9 @@
 // NHWC, the engine's layout, so no activation is ever reordered; weights arrive in PyTorch's OIHW
 // and are reordered on each call into the layout the chosen kernel prefers (format_tag::any): that
 // reorder is small next to the convolution and lets oneDNN pick its blocked direct kernels.
-// Primitives are made once per shape and kept, so a training step creates none.
+// Primitives are made once per shape and kept, so a training step creates none. The 3x3,
+// stride-1, padding-1 convolutions go to the Winograd path (conv_winograd.h) where a measured
+// table says it is faster (docs/dev/architecture.md, "Convolution algorithms (CPU)").
 #include "conv.h"
 
 #include <algorithm>
@@ -154,8 +156,9 @@ const Backward& backward_for(const op::Conv2dShape& s) {
   return *slot;
 }
 
-// The Winograd tile size that measured fastest for a shape (docs/dev/architecture.md,
-// "Convolution algorithms"), or 0 where the direct path is.
+// The Winograd tile size that measured fastest for a shape, or 0 where the direct path did
+// (bench/kernels/conv/README.md): F(4x4) once both channel counts fill a 16-channel block and the
+// batch has enough tiles for the 36 GEMMs to run at full speed.
 int64_t auto_tile(const op::Conv2dShape& s) {
   const int64_t tiles = s.n * ((s.h + 3) / 4) * ((s.w + 3) / 4);
   return std::min(s.cin, s.cout) >= 16 && tiles >= 128 ? 4 : 0;

@@ -1,7 +1,7 @@
 // Winograd convolutions F(m x m, 3 x 3) for the engine's 3x3, stride-1, padding-1 convolutions
-// (docs/dev/architecture.md, "Convolution algorithms"): fewer multiplications than oneDNN's direct
-// kernels, which on the CPU are already near the machine's fp32 peak. conv.cc chooses between
-// them and the direct path per shape; this file only computes.
+// (docs/dev/architecture.md, "Convolution algorithms (CPU)"): fewer multiplications than oneDNN's
+// direct kernels, which on the CPU are already near the machine's fp32 peak. conv.cc chooses
+// between them and the direct path per shape; this file only computes.
 #pragma once
 
 #include "conv.h"
