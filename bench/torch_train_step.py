@@ -64,15 +64,16 @@ def main():
                 e.copy_(p.detach().lerp(e, EMA_BETA))
         return loss.item()  # .item() forces the step to finish inside the timed region
 
-    times = []
+    times, cpu_times = [], []
     for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = train_step()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if not math.isfinite(loss):
             raise SystemExit(f"non-finite loss at step {i}")
         if i >= args.warmup:
             times.append(1000 * dt)
+            cpu_times.append(1000 * dc)
 
     # Inference-only forward at the same batch: eval mode (no dropout), no autograd graph.
     net.eval()
@@ -94,6 +95,9 @@ def main():
         "torch_params": count_params(net),
         "torch_ms_per_step": statistics.median(times) if times else None,
         "torch_ms_per_step_all": times,
+        # CPU time of the whole process (every thread) per step: on a machine shared with other
+        # work, with OMP_WAIT_POLICY=passive, what the step itself costs.
+        "torch_cpu_ms_per_step": statistics.median(cpu_times) if cpu_times else None,
         "torch_forward_ms": statistics.median(fwd) if fwd else None,
         # ru_maxrss is in KiB on Linux: the peak of the whole process (weights, Adam state, activations).
         "torch_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

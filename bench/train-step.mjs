@@ -5,6 +5,13 @@
 // CIFAR-10 network at batch 8. Prints one JSON object.
 //   npm run bench:train-step [-- --steps 5 --warmup 2 --cifar-steps 2 --no-cifar --python python3]
 // With PFGM_PROFILE=1 the JSON also holds pfgm_profile_ms: milliseconds per step in each stage.
+// pfgm runs twice: with the 3x3 convolutions' algorithm as configured (PFGM_CONV_WINOGRAD, by
+// default the measured choice of Winograd or direct per shape) and with the direct path forced
+// (PFGM_CONV_WINOGRAD=0: the `direct` fields); --no-direct skips the second run.
+// The `cpu_ms` fields are process CPU time (every thread) per step, on both sides: on a machine
+// shared with other work, and run with OMP_WAIT_POLICY=passive (so that idle OpenMP threads
+// sleep instead of spinning), they are what a step costs where the wall times also count the
+// other processes' slices.
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,6 +32,7 @@ const { values } = parseArgs({
     'cifar-steps': { type: 'string', default: '2' },
     'no-cifar': { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
+    'no-direct': { type: 'boolean', default: false },
     python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
   },
 });
@@ -35,11 +43,25 @@ const median = (a) => {
   return s[s.length >> 1];
 };
 const round = (v) => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
-const ratio = (a, b) => (b ? Math.round((a / b) * 1000) / 1000 : null);
+const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
+
+/** timePfgm with the 3x3 convolutions forced onto oneDNN's direct path, or null with --no-direct. */
+async function timeDirect(network, batch, steps, warmup) {
+  if (values['no-direct']) return null;
+  const before = process.env.PFGM_CONV_WINOGRAD;
+  process.env.PFGM_CONV_WINOGRAD = '0';
+  try {
+    return await timePfgm(network, batch, steps, warmup);
+  } finally {
+    if (before === undefined) delete process.env.PFGM_CONV_WINOGRAD;
+    else process.env.PFGM_CONV_WINOGRAD = before;
+  }
+}
 
 async function timePfgm(network, batch, steps, warmup) {
   // The training step is timed by the code behind `pfgm bench train` (src/bench/measure.ts).
   let profile = null;
+  let cpu0 = process.cpuUsage();
   const t = await benchTrain({
     network,
     device: 'cpu',
@@ -47,8 +69,13 @@ async function timePfgm(network, batch, steps, warmup) {
     repeats: steps,
     warmup,
     D,
-    onWarm: () => native().Network.profile(),
+    onWarm: () => {
+      native().Network.profile();
+      cpu0 = process.cpuUsage();
+    },
   });
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1e3 / steps;
   if (process.env.PFGM_PROFILE === '1') {
     profile = Object.fromEntries(
       Object.entries(native().Network.profile())
@@ -68,7 +95,7 @@ async function timePfgm(network, batch, steps, warmup) {
     if (s >= warmup) fwdMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   net.dispose();
-  return { ms: t.ms, all: t.msAll.map(round), forwardMs: median(fwdMs), params: t.params, profile };
+  return { ms: t.ms, all: t.msAll.map(round), cpuMs, forwardMs: median(fwdMs), params: t.params, profile };
 }
 
 function timeTorch(network, batch, steps, warmup) {
@@ -112,6 +139,7 @@ const warmup = Number(values.warmup);
 const rssBefore = process.resourceUsage().maxRSS;
 const pf = await timePfgm(values.network, batch, steps, warmup);
 const pfgmPeakRss = process.resourceUsage().maxRSS / 1024;
+const pd = await timeDirect(values.network, batch, steps, warmup);
 const th = timeTorch(values.network, batch, steps, warmup);
 const result = {
   bench: 'train-step',
@@ -120,16 +148,26 @@ const result = {
   D: values.D,
   threads,
   isa: getDeviceInfo().cpu.isa,
+  conv_winograd: process.env.PFGM_CONV_WINOGRAD ?? 'auto',
   pfgm_params: pf.params,
   torch_params: th.torch_params ?? null,
   pfgm_ms_per_step: round(pf.ms),
   torch_ms_per_step: round(th.torch_ms_per_step),
   ratio: ratio(pf.ms, th.torch_ms_per_step),
+  pfgm_direct_ms_per_step: round(pd?.ms),
+  direct_ratio: ratio(pd?.ms, th.torch_ms_per_step),
+  pfgm_cpu_ms_per_step: round(pf.cpuMs),
+  pfgm_direct_cpu_ms_per_step: round(pd?.cpuMs),
+  torch_cpu_ms_per_step: round(th.torch_cpu_ms_per_step),
+  cpu_ratio: ratio(pf.cpuMs, th.torch_cpu_ms_per_step),
+  direct_cpu_ratio: ratio(pd?.cpuMs, th.torch_cpu_ms_per_step),
   pfgm_ms_per_step_all: pf.all,
+  pfgm_direct_ms_per_step_all: pd?.all ?? null,
   torch_ms_per_step_all: th.torch_ms_per_step_all?.map(round) ?? null,
   pfgm_forward_ms: round(pf.forwardMs),
   torch_forward_ms: round(th.torch_forward_ms),
   forward_ratio: ratio(pf.forwardMs, th.torch_forward_ms),
+  pfgm_direct_forward_ms: round(pd?.forwardMs),
   pfgm_peak_rss_mb: round(pfgmPeakRss),
   pfgm_rss_before_mb: round(rssBefore / 1024),
   torch_peak_rss_mb: round(th.torch_peak_rss_mb),
@@ -141,6 +179,7 @@ if (!values['no-cifar']) {
   const cb = Number(values['cifar-batch']);
   const cs = Number(values['cifar-steps']);
   const pc = await timePfgm('ddpmpp-cifar10', cb, cs, 1);
+  const pcd = await timeDirect('ddpmpp-cifar10', cb, cs, 1);
   const tc = timeTorch('ddpmpp-cifar10', cb, cs, 1);
   result.cifar10 = {
     network: 'ddpmpp-cifar10',
@@ -150,8 +189,17 @@ if (!values['no-cifar']) {
     pfgm_ms_per_step: round(pc.ms),
     torch_ms_per_step: round(tc.torch_ms_per_step),
     ratio: ratio(pc.ms, tc.torch_ms_per_step),
+    pfgm_direct_ms_per_step: round(pcd?.ms),
+    direct_ratio: ratio(pcd?.ms, tc.torch_ms_per_step),
+    pfgm_cpu_ms_per_step: round(pc.cpuMs),
+    pfgm_direct_cpu_ms_per_step: round(pcd?.cpuMs),
+    torch_cpu_ms_per_step: round(tc.torch_cpu_ms_per_step),
+    cpu_ratio: ratio(pc.cpuMs, tc.torch_cpu_ms_per_step),
+    direct_cpu_ratio: ratio(pcd?.cpuMs, tc.torch_cpu_ms_per_step),
     pfgm_forward_ms: round(pc.forwardMs),
+    pfgm_direct_forward_ms: round(pcd?.forwardMs),
     torch_forward_ms: round(tc.torch_forward_ms),
+    forward_ratio: ratio(pc.forwardMs, tc.torch_forward_ms),
     torch_error: tc.error ?? null,
   };
 }

@@ -1,10 +1,18 @@
 #!/usr/bin/env node
-// Times the 3x3 convolutions of `ddpmpp-small` at batch 64, forward and forward + backward (input,
-// weight and bias gradients), with pfgm's CPU engine and with PyTorch eager on the same machine and
-// thread count. The engine side runs in native code (op case "conv2d.bench") so neither JS nor
-// copies are timed. Prints one JSON object with GFLOP/s per shape, from the median iteration and
-// from the best one (the best is what a machine shared with other work can be trusted for).
-//   node bench/kernels/conv.mjs [--n 64 --iters 10 --rounds 2 --python python3]
+// The CPU engine's 3x3 convolutions in the kernel lab (bench/kernels/conv/README.md): each
+// algorithm (variant) of src/native/ops/conv.cc on the networks' shapes, forward, backward data
+// and backward weights, checked against a float64 direct convolution (op case
+// "conv2d.winograd_error") and timed in native code (op case "conv2d.bench", so neither JS nor
+// copies are timed), beside PyTorch eager on the same machine and thread count. Prints one JSON
+// object with GFLOP/s per shape (direct-convolution FLOPs over the time, so algorithms that do
+// fewer FLOPs show as faster) from the median and the best iteration, and the fraction of the
+// machine's fp32 peak.
+//   node bench/kernels/conv.mjs [--set small|cifar10] [--n 64] [--iters 10] [--rounds 2]
+//                               [--variant direct,winograd2,winograd4,auto] [--ghz 3.5]
+//                               [--cpu-clock] [--no-torch] [--no-check] [--python python3]
+// --cpu-clock times process CPU time instead of wall time (use with OMP_NUM_THREADS=1 on a
+// machine shared with other work). --ghz is the clock for the peak (cores x GHz x 16 fp32 FMA
+// lanes x 2); 3.5 is what a dependent-add loop measured on the project's AMD EPYC.
 // Needs the TypeScript build (dist/) and the test build of the addon (op cases are not in the
 // shipped one): build/Release/testing by default; PFGM_ADDON_DIR picks another addon build.
 import { execFileSync } from 'node:child_process';
@@ -17,39 +25,108 @@ process.env.PFGM_ADDON_DIR ??= join(dirname(fileURLToPath(import.meta.url)), '..
 
 const { values } = parseArgs({
   options: {
-    n: { type: 'string', default: '64' },
+    set: { type: 'string', default: 'small' },
+    n: { type: 'string' },
     iters: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '2' },
+    variant: { type: 'string', default: 'direct,winograd2,winograd4,auto' },
+    ghz: { type: 'string', default: '3.5' },
+    'cpu-clock': { type: 'boolean', default: false },
+    'no-torch': { type: 'boolean', default: false },
+    'no-check': { type: 'boolean', default: false },
     python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
   },
 });
-const n = Number(values.n);
+
+// The variants: PFGM_CONV_WINOGRAD's settings (src/native/ops/conv.cc).
+const SETTINGS = { direct: '0', winograd2: '2', winograd4: '4', auto: 'auto' };
+const variants = values.variant.split(',');
+for (const v of variants) {
+  if (!(v in SETTINGS)) throw new Error(`--variant: ${v} is not one of ${Object.keys(SETTINGS).join(', ')}`);
+}
+// The most used 3x3 shapes of each network ([h, cin, cout]) and its benchmark batch.
+const SETS = {
+  small: {
+    n: 64,
+    shapes: [
+      [28, 32, 32],
+      [28, 64, 32],
+      [14, 64, 64],
+      [14, 128, 64],
+      [7, 64, 64],
+    ],
+  },
+  cifar10: {
+    n: 8,
+    shapes: [
+      [32, 256, 256],
+      [32, 512, 256],
+      [16, 256, 256],
+      [16, 512, 256],
+      [8, 256, 256],
+    ],
+  },
+};
+const set = SETS[values.set];
+if (!set) throw new Error(`--set: ${values.set} is not one of ${Object.keys(SETS).join(', ')}`);
+const n = Number(values.n ?? set.n);
 const iters = Number(values.iters);
 const rounds = Number(values.rounds);
 const cpu = getDeviceInfo().cpu;
+const shapes = set.shapes.map(([h, cin, cout]) => ({
+  name: `${h}x${h} ${cin}->${cout}`,
+  h,
+  cin,
+  cout,
+  k: 3,
+  stride: 1,
+  pad: 1,
+}));
+const peak = cpu.threads * Number(values.ghz) * 16 * 2;
 
-// ddpmpp-small's 3x3 convolutions: its resolutions 28/14/7 with 32 and 64 channels.
-const shapes = [
-  { name: '28x28 32->32', h: 28, cin: 32, cout: 32, k: 3, stride: 1, pad: 1 },
-  { name: '14x14 32->64', h: 14, cin: 32, cout: 64, k: 3, stride: 1, pad: 1 },
-  { name: '14x14 64->64', h: 14, cin: 64, cout: 64, k: 3, stride: 1, pad: 1 },
-  { name: '7x7 64->64', h: 7, cin: 64, cout: 64, k: 3, stride: 1, pad: 1 },
-];
-
-const gflop = (s) => {
-  const oh = Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1;
-  return (2 * n * oh * oh * s.cout * s.cin * s.k * s.k) / 1e9;
-};
+const gflop = (s) => (2 * n * s.h * s.h * s.cout * s.cin * 9) / 1e9;
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const rate = (flop, ms) => Number((flop / (ms / 1e3)).toFixed(1));
 
-/** Per-iteration times of the engine: forward, and forward + both backward primitives. */
-async function engineTimes({ name: _name, ...geometry }) {
-  const attrs = { ...geometry, n, w: geometry.h, iters, warmup: 2 };
-  const out = await native().runOp('conv2d.bench', attrs, {});
-  const fwd = Array.from(out.fwd_ms.data);
-  const fwdbwd = fwd.map((t, i) => t + out.bwd_data_ms.data[i] + out.bwd_weights_ms.data[i]);
-  return { fwd, fwdbwd };
+async function withSetting(setting, body) {
+  const before = process.env.PFGM_CONV_WINOGRAD;
+  process.env.PFGM_CONV_WINOGRAD = setting;
+  try {
+    return await body();
+  } finally {
+    if (before === undefined) delete process.env.PFGM_CONV_WINOGRAD;
+    else process.env.PFGM_CONV_WINOGRAD = before;
+  }
+}
+
+/** Per-iteration times of one variant: forward, backward data, backward weights (+ bias). */
+async function engineTimes(variant, { name: _name, ...geometry }) {
+  const attrs = { ...geometry, n, w: geometry.h, iters, warmup: 2, cpu_clock: values['cpu-clock'] ? 1 : 0 };
+  const out = await withSetting(SETTINGS[variant], () => native().runOp('conv2d.bench', attrs, {}));
+  return {
+    fwd: Array.from(out.fwd_ms.data),
+    bwd_data: Array.from(out.bwd_data_ms.data),
+    bwd_weights: Array.from(out.bwd_weights_ms.data),
+  };
+}
+
+/** Largest error of each variant against float64, in units of 2^-24 sum |x w| (one image). */
+async function check(s) {
+  const tiles = { direct: 0, winograd2: 2, winograd4: 4 };
+  const out = await withSetting('0', () =>
+    native().runOp(
+      'conv2d.winograd_error',
+      { n: 1, h: s.h, w: s.h, cin: s.cin, cout: s.cout, tiles: Object.values(tiles) },
+      {},
+    ),
+  );
+  const value = (t) => Number((t.data[0] + t.data[1]).toFixed(2));
+  return Object.fromEntries(
+    Object.entries(tiles).map(([v, t]) => [
+      v,
+      Object.fromEntries(['y', 'dx', 'dw'].map((g) => [g, value(out[`${g}_ulp_${t}`])])),
+    ]),
+  );
 }
 
 function torchTimes() {
@@ -62,59 +139,64 @@ function torchTimes() {
   return JSON.parse(out);
 }
 
-// Rounds alternate engine and PyTorch so that both meet the same background load.
+// Rounds alternate the variants and PyTorch so that all meet the same background load.
 const times = shapes.map(() => ({
-  pfgm: { fwd: [], fwdbwd: [] },
-  nchw: { fwd: [], fwdbwd: [] },
-  cl: { fwd: [], fwdbwd: [] },
+  ...Object.fromEntries(variants.map((v) => [v, { fwd: [], bwd_data: [], bwd_weights: [] }])),
+  torch: { fwd: [], fwdbwd: [] },
 }));
 let torchInfo = { torch_version: null };
 for (let r = 0; r < rounds; r++) {
   for (const [i, s] of shapes.entries()) {
-    const t = await engineTimes(s);
-    times[i].pfgm.fwd.push(...t.fwd);
-    times[i].pfgm.fwdbwd.push(...t.fwdbwd);
+    for (const v of variants) {
+      const t = await engineTimes(v, s);
+      for (const key of ['fwd', 'bwd_data', 'bwd_weights']) times[i][v][key].push(...t[key]);
+    }
   }
+  if (values['no-torch']) continue;
   try {
     const torch = torchTimes();
     torchInfo = { torch_version: torch.torch_version, torch_threads: torch.threads };
     for (const [i, t] of torch.shapes.entries()) {
-      for (const key of ['fwd', 'fwdbwd']) {
-        times[i].nchw[key].push(...t.nchw[key]);
-        times[i].cl[key].push(...t.channels_last[key]);
-      }
+      times[i].torch.fwd.push(...t.nchw.fwd);
+      times[i].torch.fwdbwd.push(...t.nchw.fwdbwd);
     }
   } catch (error) {
     torchInfo = { torch_version: null, torch_error: String(error.message).split('\n')[0] };
   }
 }
 
-const summary = (flop, t) =>
-  t.fwd.length === 0
-    ? null
-    : {
-        fwd: rate(flop, median(t.fwd)),
-        fwdbwd: rate(3 * flop, median(t.fwdbwd)),
-        fwd_best: rate(flop, Math.min(...t.fwd)),
-        fwdbwd_best: rate(3 * flop, Math.min(...t.fwdbwd)),
-      };
-const results = shapes.map((s, i) => {
+const results = [];
+for (const [i, s] of shapes.entries()) {
   const flop = gflop(s);
-  const pfgm = summary(flop, times[i].pfgm);
-  const torch = summary(flop, times[i].nchw);
-  return {
-    shape: s.name,
-    gflop_fwd: Number(flop.toFixed(3)),
-    pfgm,
-    torch_nchw: torch,
-    torch_channels_last: summary(flop, times[i].cl),
-    fwdbwd_speedup_vs_torch: torch && Number((pfgm.fwdbwd / torch.fwdbwd).toFixed(2)),
-  };
-});
+  const row = { shape: s.name, gflop_fwd: Number(flop.toFixed(3)) };
+  for (const v of variants) {
+    const t = times[i][v];
+    const fwdbwd = t.fwd.map((f, k) => f + t.bwd_data[k] + t.bwd_weights[k]);
+    row[v] = {
+      fwd: rate(flop, median(t.fwd)),
+      bwd_data: rate(flop, median(t.bwd_data)),
+      bwd_weights: rate(flop, median(t.bwd_weights)),
+      fwdbwd: rate(3 * flop, median(fwdbwd)),
+      fwdbwd_best: rate(3 * flop, Math.min(...fwdbwd)),
+      fwdbwd_of_peak: Number((rate(3 * flop, median(fwdbwd)) / peak).toFixed(2)),
+    };
+  }
+  if (times[i].torch.fwd.length > 0) {
+    row.torch_nchw = {
+      fwd: rate(flop, median(times[i].torch.fwd)),
+      fwdbwd: rate(3 * flop, median(times[i].torch.fwdbwd)),
+    };
+  }
+  if (!values['no-check']) row.error_units = await check(s);
+  results.push(row);
+}
 console.log(
   JSON.stringify({
-    bench: 'conv2d 3x3 ddpmpp-small',
-    unit: 'GFLOP/s (fwdbwd counts 3x the forward FLOPs)',
+    bench: `conv2d 3x3 ${values.set === 'small' ? 'ddpmpp-small' : 'ddpmpp-cifar10'}`,
+    unit: 'GFLOP/s of the direct convolution (fwdbwd counts 3x the forward FLOPs)',
+    clock: values['cpu-clock'] ? 'process CPU time' : 'wall',
+    peak_gflops: peak,
+    peak_formula: `${cpu.threads} threads x ${values.ghz} GHz x 16 fp32 FMA lanes x 2`,
     n,
     iters,
     rounds,

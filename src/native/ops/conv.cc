@@ -2,11 +2,15 @@
 // NHWC, the engine's layout, so no activation is ever reordered; weights arrive in PyTorch's OIHW
 // and are reordered on each call into the layout the chosen kernel prefers (format_tag::any): that
 // reorder is small next to the convolution and lets oneDNN pick its blocked direct kernels.
-// Primitives are made once per shape and kept, so a training step creates none.
+// Primitives are made once per shape and kept, so a training step creates none. The 3x3,
+// stride-1, padding-1 convolutions go to the Winograd path (conv_winograd.h) where a measured
+// table says it is faster (docs/dev/architecture.md, "Convolution algorithms (CPU)").
 #include "conv.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_winograd.h"
 #include "onednn.h"
 
 namespace pfgm::cpu {
@@ -151,6 +156,14 @@ const Backward& backward_for(const op::Conv2dShape& s) {
   return *slot;
 }
 
+// The Winograd tile size that measured fastest for a shape, or 0 where the direct path did
+// (bench/kernels/conv/README.md): F(4x4) once both channel counts fill a 16-channel block and the
+// batch has enough tiles for the 36 GEMMs to run at full speed.
+int64_t auto_tile(const op::Conv2dShape& s) {
+  const int64_t tiles = s.n * ((s.h + 3) / 4) * ((s.w + 3) / 4);
+  return std::min(s.cin, s.cout) >= 16 && tiles >= 128 ? 4 : 0;
+}
+
 // The user's OIHW weights as a primitive wants them: the buffer itself, or a reordered copy.
 memory weights_for(const op::Conv2dShape& s, const float* weight, const memory::desc& wanted,
                    const std::optional<Reorder>& reorder) {
@@ -192,12 +205,33 @@ void backward_weights(const op::Conv2dShape& s, const Backward& b, const float* 
   }
 }
 
+// The tile size of the Winograd path for this convolution, or 0 for oneDNN's direct one.
+// PFGM_CONV_WINOGRAD forces it ("0": direct everywhere; "2" or "4": F(2x2) or F(4x4) wherever
+// it applies); unset or "auto", the measured table of auto_tile() decides.
+int64_t winograd_tile(const op::Conv2dShape& s) {
+  if (!winograd::applies(s)) return 0;
+  const char* env = std::getenv("PFGM_CONV_WINOGRAD");
+  if (env == nullptr || *env == '\0' || std::strcmp(env, "auto") == 0) {
+    return auto_tile(s);
+  }
+  if (std::strcmp(env, "0") == 0) return 0;
+  if (std::strcmp(env, "2") == 0) return 2;
+  if (std::strcmp(env, "4") == 0) return 4;
+  fail(code::kArgument, std::string("PFGM_CONV_WINOGRAD is '") + env +
+                            "': set it to auto, 0 (direct convolutions), 2 or 4 (Winograd tiles), "
+                            "or unset it");
+}
+
 }  // namespace
 
 void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* weight,
                     const float* bias, float* y) {
   check_shape(s);
   if (s.n == 0) return;
+  if (const int64_t m = winograd_tile(s); m != 0) {
+    onednn::guarded("conv2d_forward", [&] { winograd::forward(s, m, x, weight, bias, y); });
+    return;
+  }
   onednn::guarded("conv2d_forward", [&] {
     const Forward& f = forward_for(s);
     std::vector<float> zeros;
@@ -221,6 +255,13 @@ void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* weig
   }
   if (dx == nullptr && dweight == nullptr && dbias == nullptr) return;
   onednn::guarded("conv2d_backward", [&] {
+    if (const int64_t m = winograd_tile(s); m != 0) {
+      if (dx != nullptr) winograd::backward_data(s, m, weight, dy, dx);
+      if (dweight != nullptr || dbias != nullptr) {
+        winograd::backward_weights(s, m, x, dy, dweight, dbias);
+      }
+      return;
+    }
     const Backward& b = backward_for(s);
     if (dx != nullptr) backward_data(s, b, weight, dy, dx);
     if (dweight != nullptr || dbias != nullptr) backward_weights(s, b, x, dy, dweight, dbias);

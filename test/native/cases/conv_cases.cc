@@ -1,6 +1,8 @@
 // Op cases for conv2d and linear (golden tests, test/fixtures/gen/ops_conv.py) and their timing
 // loops (bench/kernels/conv.mjs), which run the ops back to back in native code so that neither JS
 // nor copies across the binding are timed.
+#include <time.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -129,21 +131,36 @@ std::vector<float> filler(int64_t count, uint32_t seed) {
   return v;
 }
 
-// Runs each step `iters` times after `warmup` untimed rounds; output `<step>_ms` holds the times.
+// Milliseconds on the wall clock, or with `cpu_clock` the CPU time of the whole process: on a
+// machine shared with other work, CPU time with one thread (OMP_NUM_THREADS=1) is what the
+// work itself costs, while wall time counts the slices other processes took.
+double now_ms(bool cpu_clock) {
+  if (cpu_clock) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+  }
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs each step `iters` times after `warmup` untimed rounds; output `<step>_ms` holds the times
+// (wall clock, or process CPU time with attribute cpu_clock: 1).
 template <typename... Steps>
 void time_steps(const Attrs& a, Tensors& out, const std::vector<std::string>& names,
                 Steps... steps) {
   const int64_t iters = int_attr(a, "iters", 1, 10);
   const int64_t warmup = int_attr(a, "warmup", 0, 2);
+  const bool cpu_clock = int_attr(a, "cpu_clock", 0, 0) != 0;
   std::vector<float*> times;
   for (const std::string& name : names) times.push_back(output(out, name + "_ms", {iters}));
   for (int64_t i = -warmup; i < iters; ++i) {
     size_t step = 0;
     for (auto run : {std::function<void()>(steps)...}) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const double t0 = now_ms(cpu_clock);
       run();
-      const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - t0;
-      if (i >= 0) times[step][i] = static_cast<float>(ms.count());
+      if (i >= 0) times[step][i] = static_cast<float>(now_ms(cpu_clock) - t0);
       ++step;
     }
   }

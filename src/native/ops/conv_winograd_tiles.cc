@@ -1,0 +1,316 @@
+// The per-tile transforms of F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2016; the matrices are theirs). Each 1-D transform is written
+// out with its common subexpressions instead of as a product with B, G or A, since half of their
+// entries are 0 or +-1 and a compiler may not drop a product with 0 from float arithmetic. Every
+// operation is on kBlock contiguous channels as one vector value; the entry points are built for
+// AVX-512, AVX2 and baseline x86-64 and the loader picks one at run time.
+#include "conv_winograd_tiles.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+// The vector type below changes the calling convention between the clones, which GCC warns
+// about; every function that takes or returns one is inlined within this file, so no call
+// crosses clones with it.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PFGM_WINOGRAD_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PFGM_WINOGRAD_CLONES
+#endif
+
+namespace pfgm::cpu::winograd {
+namespace {
+
+constexpr int64_t B = kBlock;
+
+// kBlock channels as one value of GCC's vector extension: one zmm register in the AVX-512 clone,
+// two ymm in the AVX2 one, four xmm in the baseline; loads and stores through memcpy, which
+// compile to unaligned vector moves.
+typedef float V __attribute__((vector_size(B * sizeof(float))));
+inline __attribute__((always_inline)) V ld(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+inline __attribute__((always_inline)) void st(float* p, V v) { std::memcpy(p, &v, sizeof(V)); }
+
+// r[i * rs] = (B^T d)[i], each entry a block of B channels at stride ds / rs.
+template <int M>
+inline __attribute__((always_inline)) void input_1d(const float* d, int64_t ds, float* r,
+                                                    int64_t rs) {
+  if constexpr (M == 2) {
+    const V d0 = ld(d), d1 = ld(d + ds), d2 = ld(d + 2 * ds), d3 = ld(d + 3 * ds);
+    st(r, d0 - d2);
+    st(r + rs, d1 + d2);
+    st(r + 2 * rs, d2 - d1);
+    st(r + 3 * rs, d1 - d3);
+  } else {
+    const V d0 = ld(d), d1 = ld(d + ds), d2 = ld(d + 2 * ds), d3 = ld(d + 3 * ds),
+            d4 = ld(d + 4 * ds), d5 = ld(d + 5 * ds);
+    const V p = d4 - 4.0f * d2, q = d3 - 4.0f * d1;  // rows 1 and 2
+    const V s = d4 - d2, t = 2.0f * (d3 - d1);       // rows 3 and 4
+    st(r, 4.0f * d0 - 5.0f * d2 + d4);
+    st(r + rs, p + q);
+    st(r + 2 * rs, p - q);
+    st(r + 3 * rs, s + t);
+    st(r + 4 * rs, s - t);
+    st(r + 5 * rs, 4.0f * d1 - 5.0f * d3 + d5);
+  }
+}
+
+// o[q * os] = (A^T v)[q].
+template <int M>
+inline __attribute__((always_inline)) void output_1d(const float* v, int64_t vs, float* o,
+                                                     int64_t os) {
+  if constexpr (M == 2) {
+    const V v0 = ld(v), v1 = ld(v + vs), v2 = ld(v + 2 * vs), v3 = ld(v + 3 * vs);
+    st(o, v0 + v1 + v2);
+    st(o + os, v1 - v2 - v3);
+  } else {
+    const V v0 = ld(v), v1 = ld(v + vs), v2 = ld(v + 2 * vs), v3 = ld(v + 3 * vs),
+            v4 = ld(v + 4 * vs), v5 = ld(v + 5 * vs);
+    const V a = v1 + v2, b = v1 - v2, e = v3 + v4, f = v3 - v4;
+    st(o, v0 + a + e);
+    st(o + os, b + 2.0f * f);
+    st(o + 2 * os, a + 4.0f * e);
+    st(o + 3 * os, b + 8.0f * f + v5);
+  }
+}
+
+// r[i * rs] = (A o)[i] for the M values o[p * os]: the adjoint of output_1d.
+template <int M>
+inline __attribute__((always_inline)) void adjoint_1d(const float* o, int64_t os, float* r,
+                                                      int64_t rs) {
+  if constexpr (M == 2) {
+    const V o0 = ld(o), o1 = ld(o + os);
+    st(r, o0);
+    st(r + rs, o0 + o1);
+    st(r + 2 * rs, o0 - o1);
+    st(r + 3 * rs, -o1);
+  } else {
+    const V o0 = ld(o), o1 = ld(o + os), o2 = ld(o + 2 * os), o3 = ld(o + 3 * os);
+    const V e = o0 + o2, f = o1 + o3;                       // rows 1 and 2
+    const V p = o0 + 4.0f * o2, q = 2.0f * o1 + 8.0f * o3;  // rows 3 and 4
+    st(r, o0);
+    st(r + rs, e + f);
+    st(r + 2 * rs, e - f);
+    st(r + 3 * rs, p + q);
+    st(r + 4 * rs, p - q);
+    st(r + 5 * rs, o3);
+  }
+}
+
+template <int M>
+inline __attribute__((always_inline)) void input_tiles(const Tiles& g, const float* x, int64_t c,
+                                                       int64_t cp, float* v, int64_t t0,
+                                                       int64_t t1) {
+  constexpr int64_t A = M + 2;
+  alignas(64) float d[A][A][B];
+  alignas(64) float tmp[A][A][B];
+  const int64_t per_image = g.per_image();
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = g.n_first + t / per_image;
+    const int64_t y0 = (t % per_image) / g.tiles_x * M - 1;
+    const int64_t x0 = (t % per_image) % g.tiles_x * M - 1;
+    for (int64_t c0 = 0; c0 < cp; c0 += B) {
+      const int64_t cw = std::min(B, c - c0);  // real channels in this block (may be <= 0)
+      for (int64_t a = 0; a < A; ++a) {
+        const int64_t yy = y0 + a;
+        for (int64_t b = 0; b < A; ++b) {
+          const int64_t xx = x0 + b;
+          if (yy < 0 || yy >= g.h || xx < 0 || xx >= g.w || cw <= 0) {
+            std::memset(d[a][b], 0, sizeof(d[a][b]));
+            continue;
+          }
+          const float* src = x + ((n * g.h + yy) * g.w + xx) * c + c0;
+          if (cw == B) {
+            std::memcpy(d[a][b], src, sizeof(d[a][b]));
+          } else {
+            std::memset(d[a][b], 0, sizeof(d[a][b]));
+            std::memcpy(d[a][b], src, static_cast<size_t>(cw) * sizeof(float));
+          }
+        }
+      }
+      for (int64_t a = 0; a < A; ++a) input_1d<M>(d[a][0], B, tmp[a][0], B);
+      const int64_t plane = plane_stride(g.count, cp);
+      float* out = v + t * cp + c0;
+      for (int64_t j = 0; j < A; ++j) input_1d<M>(tmp[0][j], A * B, out + j * plane, A * plane);
+    }
+  }
+}
+
+template <int M>
+inline __attribute__((always_inline)) void output_tiles(const Tiles& g, const float* mm, int64_t c,
+                                                        int64_t cp, const float* bias, float* y,
+                                                        int64_t t0, int64_t t1) {
+  constexpr int64_t A = M + 2;
+  alignas(64) float tmp[A][M][B];
+  alignas(64) float o[M][M][B];
+  alignas(64) float bias_block[B];
+  const int64_t per_image = g.per_image();
+  const int64_t plane = plane_stride(g.count, cp);
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = g.n_first + t / per_image;
+    const int64_t y0 = (t % per_image) / g.tiles_x * M;
+    const int64_t x0 = (t % per_image) % g.tiles_x * M;
+    for (int64_t c0 = 0; c0 < c; c0 += B) {
+      const int64_t cw = std::min(B, c - c0);
+      const float* in = mm + t * cp + c0;
+      for (int64_t i = 0; i < A; ++i) output_1d<M>(in + i * A * plane, plane, tmp[i][0], B);
+      for (int64_t q = 0; q < M; ++q) output_1d<M>(tmp[0][q], M * B, o[0][q], M * B);
+      for (int64_t k = 0; k < B; ++k) bias_block[k] = bias != nullptr && k < cw ? bias[c0 + k] : 0;
+      for (int64_t p = 0; p < M && y0 + p < g.h; ++p) {
+        for (int64_t q = 0; q < M && x0 + q < g.w; ++q) {
+          float* dst = y + ((n * g.h + y0 + p) * g.w + x0 + q) * c + c0;
+          if (cw == B) {
+            st(dst, ld(o[p][q]) + ld(bias_block));
+          } else {
+            for (int64_t k = 0; k < cw; ++k) dst[k] = o[p][q][k] + bias_block[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int M>
+inline __attribute__((always_inline)) void adjoint_tiles(const Tiles& g, const float* dy, int64_t c,
+                                                         int64_t cp, float* dm, int64_t t0,
+                                                         int64_t t1) {
+  constexpr int64_t A = M + 2;
+  alignas(64) float o[M][M][B];
+  alignas(64) float tmp[M][A][B];
+  const int64_t per_image = g.per_image();
+  const int64_t plane = plane_stride(g.count, cp);
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = g.n_first + t / per_image;
+    const int64_t y0 = (t % per_image) / g.tiles_x * M;
+    const int64_t x0 = (t % per_image) % g.tiles_x * M;
+    for (int64_t c0 = 0; c0 < cp; c0 += B) {
+      const int64_t cw = std::min(B, c - c0);
+      for (int64_t p = 0; p < M; ++p) {
+        for (int64_t q = 0; q < M; ++q) {
+          std::memset(o[p][q], 0, sizeof(o[p][q]));
+          if (y0 + p >= g.h || x0 + q >= g.w || cw <= 0) continue;
+          const float* src = dy + ((n * g.h + y0 + p) * g.w + x0 + q) * c + c0;
+          std::memcpy(o[p][q], src, static_cast<size_t>(cw) * sizeof(float));
+        }
+      }
+      for (int64_t p = 0; p < M; ++p) adjoint_1d<M>(o[p][0], B, tmp[p][0], B);
+      float* out = dm + t * cp + c0;
+      for (int64_t j = 0; j < A; ++j) adjoint_1d<M>(tmp[0][j], A * B, out + j * plane, A * plane);
+    }
+  }
+}
+
+}  // namespace
+
+PFGM_WINOGRAD_CLONES
+void output_adjoint(const Tiles& g, const float* dy, int64_t c, int64_t cp, float* dm, int64_t t0,
+                    int64_t t1) {
+  if (g.m == 2) {
+    adjoint_tiles<2>(g, dy, c, cp, dm, t0, t1);
+  } else {
+    adjoint_tiles<4>(g, dy, c, cp, dm, t0, t1);
+  }
+}
+
+PFGM_WINOGRAD_CLONES
+void input_transform(const Tiles& g, const float* x, int64_t c, int64_t cp, float* v, int64_t t0,
+                     int64_t t1) {
+  if (g.m == 2) {
+    input_tiles<2>(g, x, c, cp, v, t0, t1);
+  } else {
+    input_tiles<4>(g, x, c, cp, v, t0, t1);
+  }
+}
+
+PFGM_WINOGRAD_CLONES
+void output_transform(const Tiles& g, const float* mm, int64_t c, int64_t cp, const float* bias,
+                      float* y, int64_t t0, int64_t t1) {
+  if (g.m == 2) {
+    output_tiles<2>(g, mm, c, cp, bias, y, t0, t1);
+  } else {
+    output_tiles<4>(g, mm, c, cp, bias, y, t0, t1);
+  }
+}
+
+// G in double: the weights are transformed once per call, so exact sixths cost nothing.
+constexpr double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+constexpr double kG4[6][3] = {{0.25, 0, 0},
+                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                              {0, 0, 1}};
+
+void weight_transform(int64_t m, const float* w, int64_t cin, int64_t cout, int64_t cinp,
+                      int64_t coutp, bool flipped, float* u, int64_t ci0, int64_t ci1) {
+  const int64_t a = m + 2;
+  const double(*gm)[3] = m == 2 ? kG2 : kG4;
+  const int64_t plane = cinp * coutp;
+  // One row ci of all (m + 2)^2 matrices at a time, written out row by row: writing each
+  // (ci, co) to its (m + 2)^2 matrices in turn would touch as many pages per element.
+  std::vector<float> rows(static_cast<size_t>(a * a * coutp));
+  for (int64_t ci = ci0; ci < ci1; ++ci) {
+    std::fill(rows.begin(), rows.end(), 0.0f);
+    for (int64_t co = 0; ci < cin && co < cout; ++co) {
+      double k3[3][3];
+      for (int64_t p = 0; p < 3; ++p) {
+        for (int64_t q = 0; q < 3; ++q) {
+          k3[p][q] = flipped ? w[(ci * cout + co) * 9 + (2 - p) * 3 + (2 - q)]
+                             : w[(co * cin + ci) * 9 + p * 3 + q];
+        }
+      }
+      double gk[6][3];  // G k
+      for (int64_t i = 0; i < a; ++i) {
+        for (int64_t q = 0; q < 3; ++q) {
+          gk[i][q] = gm[i][0] * k3[0][q] + gm[i][1] * k3[1][q] + gm[i][2] * k3[2][q];
+        }
+      }
+      for (int64_t i = 0; i < a; ++i) {
+        for (int64_t j = 0; j < a; ++j) {
+          const double v = gk[i][0] * gm[j][0] + gk[i][1] * gm[j][1] + gk[i][2] * gm[j][2];
+          rows[static_cast<size_t>((i * a + j) * coutp + co)] = static_cast<float>(v);
+        }
+      }
+    }
+    for (int64_t k = 0; k < a * a; ++k) {
+      std::memcpy(u + k * plane + ci * coutp, &rows[static_cast<size_t>(k * coutp)],
+                  static_cast<size_t>(coutp) * sizeof(float));
+    }
+  }
+}
+
+void weight_adjoint(int64_t m, const float* du, int64_t cin, int64_t cout, int64_t cinp,
+                    int64_t coutp, float* dw, int64_t ci0, int64_t ci1) {
+  const int64_t a = m + 2;
+  const double(*gm)[3] = m == 2 ? kG2 : kG4;
+  const int64_t plane = cinp * coutp;
+  // Row ci of the (m + 2)^2 matrices at a time, as weight_transform writes them.
+  for (int64_t ci = ci0; ci < ci1; ++ci) {
+    const float* row = du + ci * coutp;
+    for (int64_t co = 0; co < cout; ++co) {
+      double gu[6][3] = {};  // du G, row i
+      for (int64_t i = 0; i < a; ++i) {
+        for (int64_t j = 0; j < a; ++j) {
+          const double v = row[(i * a + j) * plane + co];
+          for (int64_t q = 0; q < 3; ++q) gu[i][q] += v * gm[j][q];
+        }
+      }
+      for (int64_t p = 0; p < 3; ++p) {
+        for (int64_t q = 0; q < 3; ++q) {
+          double sum = 0;
+          for (int64_t i = 0; i < a; ++i) sum += gm[i][p] * gu[i][q];
+          dw[(co * cin + ci) * 9 + p * 3 + q] = static_cast<float>(sum);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace pfgm::cpu::winograd
