@@ -155,6 +155,7 @@ export {
   presetNames,
   type SongUNetConfig,
   toNativeConfig,
+  type UNetConfigBase,
   validateNetworkConfig,
 } from './models/config.js';
 export {

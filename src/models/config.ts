@@ -7,10 +7,8 @@
  */
 import { PfgmError } from '../errors.js';
 
-/** EDM's SongUNet (training/networks.py) with every option of its constructor. */
-export interface SongUNetConfig {
-  /** Network family. */
-  kind: 'songunet';
+/** The constructor arguments EDM's two U-Nets ({@link SongUNetConfig}, {@link DhariwalUNetConfig}) share. */
+export interface UNetConfigBase {
   /** Image height = width at input and output. */
   imgResolution: number;
   /** Colour channels at the input. */
@@ -21,7 +19,7 @@ export interface SongUNetConfig {
   labelDim: number;
   /** Augmentation-label size (EDM's augment pipe: 9); 0 = none. */
   augmentDim: number;
-  /** Base channel count. */
+  /** Base channel count (for DhariwalUNet also the width of the positional noise embedding). */
   modelChannels: number;
   /** Channel multiplier per resolution level. */
   channelMult: number[];
@@ -35,6 +33,12 @@ export interface SongUNetConfig {
   dropout: number;
   /** Probability of dropping the class label (classifier-free guidance). */
   labelDropout: number;
+}
+
+/** EDM's SongUNet (training/networks.py) with every option of its constructor. */
+export interface SongUNetConfig extends UNetConfigBase {
+  /** Network family. */
+  kind: 'songunet';
   /** `positional` (DDPM++) or `fourier` (NCSN++) noise embedding. */
   embeddingType: 'positional' | 'fourier';
   /** Noise-embedding width = modelChannels * channelMultNoise (1 DDPM++, 2 NCSN++). */
@@ -53,36 +57,14 @@ export interface SongUNetConfig {
  * shift their activations by the noise embedding (adaptive scale), attend with one head per 64
  * channels at `attnResolutions`, and resample with the [1, 1] filter.
  */
-export interface DhariwalUNetConfig {
+export interface DhariwalUNetConfig extends UNetConfigBase {
   /** Network family. */
   kind: 'dhariwalunet';
-  /** Image height = width at input and output. */
-  imgResolution: number;
-  /** Colour channels at the input. */
-  inChannels: number;
-  /** Channels at the output (usually = inChannels). */
-  outChannels: number;
-  /** Number of class labels; 0 = unconditional. */
-  labelDim: number;
-  /** Augmentation-label size (EDM's augment pipe: 9); 0 = none. */
-  augmentDim: number;
-  /** Base channel count (also the width of the positional noise embedding). */
-  modelChannels: number;
-  /** Channel multiplier per resolution level. */
-  channelMult: number[];
-  /** Embedding width = modelChannels * channelMultEmb. */
-  channelMultEmb: number;
-  /** Residual blocks per resolution. */
-  numBlocks: number;
   /**
    * Resolutions with self-attention (with out_channels / 64 heads: a block of fewer than 64
    * channels has none, as in EDM).
    */
   attnResolutions: number[];
-  /** Dropout probability inside the blocks. */
-  dropout: number;
-  /** Probability of dropping the class label (classifier-free guidance). */
-  labelDropout: number;
 }
 
 /** The MLP denoiser for vectors (docs/engine.md gives its equations). */

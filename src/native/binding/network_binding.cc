@@ -87,23 +87,29 @@ TrainOptions read_train_options(const Napi::Object& args) {
   return t;
 }
 
+// The fields EDM's two U-Nets share (SongUNet and DhariwalUNet take the same first arguments).
+template <class UNetConfig>
+void read_unet_fields(const Napi::Object& c, int64_t extra_out, UNetConfig& u) {
+  u.img_resolution = int_field(c, "img_resolution", u.img_resolution);
+  u.in_channels = int_field(c, "in_channels", u.in_channels);
+  u.out_channels = int_field(c, "out_channels", u.out_channels) + extra_out;
+  u.label_dim = int_field(c, "label_dim", 0);
+  u.augment_dim = int_field(c, "augment_dim", 0);
+  u.model_channels = int_field(c, "model_channels", u.model_channels);
+  u.channel_mult = list_field<int64_t>(c, "channel_mult", u.channel_mult);
+  u.channel_mult_emb = int_field(c, "channel_mult_emb", u.channel_mult_emb);
+  u.num_blocks = int_field(c, "num_blocks", u.num_blocks);
+  u.attn_resolutions = list_field<int64_t>(c, "attn_resolutions", u.attn_resolutions);
+  u.dropout = static_cast<float>(num_field(c, "dropout", u.dropout));
+  u.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
+}
+
 // extra_out: output channels (features) beyond the input's; 1 for PFGM's z component.
 std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra_out) {
   const std::string kind = string_field(c, "kind");
   if (kind == "songunet") {
     nn::SongUNetConfig s;
-    s.img_resolution = int_field(c, "img_resolution", s.img_resolution);
-    s.in_channels = int_field(c, "in_channels", s.in_channels);
-    s.out_channels = int_field(c, "out_channels", s.out_channels) + extra_out;
-    s.label_dim = int_field(c, "label_dim", 0);
-    s.augment_dim = int_field(c, "augment_dim", 0);
-    s.model_channels = int_field(c, "model_channels", s.model_channels);
-    s.channel_mult = list_field<int64_t>(c, "channel_mult", s.channel_mult);
-    s.channel_mult_emb = int_field(c, "channel_mult_emb", s.channel_mult_emb);
-    s.num_blocks = int_field(c, "num_blocks", s.num_blocks);
-    s.attn_resolutions = list_field<int64_t>(c, "attn_resolutions", s.attn_resolutions);
-    s.dropout = static_cast<float>(num_field(c, "dropout", s.dropout));
-    s.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
+    read_unet_fields(c, extra_out, s);
     if (has_field(c, "embedding_type")) s.embedding_type = string_field(c, "embedding_type");
     s.channel_mult_noise = int_field(c, "channel_mult_noise", s.channel_mult_noise);
     if (has_field(c, "encoder_type")) s.encoder_type = string_field(c, "encoder_type");
@@ -113,18 +119,7 @@ std::unique_ptr<nn::Backbone> make_backbone(const Napi::Object& c, int64_t extra
   }
   if (kind == "dhariwalunet") {
     nn::DhariwalUNetConfig d;
-    d.img_resolution = int_field(c, "img_resolution", d.img_resolution);
-    d.in_channels = int_field(c, "in_channels", d.in_channels);
-    d.out_channels = int_field(c, "out_channels", d.out_channels) + extra_out;
-    d.label_dim = int_field(c, "label_dim", 0);
-    d.augment_dim = int_field(c, "augment_dim", 0);
-    d.model_channels = int_field(c, "model_channels", d.model_channels);
-    d.channel_mult = list_field<int64_t>(c, "channel_mult", d.channel_mult);
-    d.channel_mult_emb = int_field(c, "channel_mult_emb", d.channel_mult_emb);
-    d.num_blocks = int_field(c, "num_blocks", d.num_blocks);
-    d.attn_resolutions = list_field<int64_t>(c, "attn_resolutions", d.attn_resolutions);
-    d.dropout = static_cast<float>(num_field(c, "dropout", d.dropout));
-    d.label_dropout = static_cast<float>(num_field(c, "label_dropout", 0));
+    read_unet_fields(c, extra_out, d);
     return std::make_unique<nn::DhariwalUNet>(d);
   }
   if (kind == "mlp") {
