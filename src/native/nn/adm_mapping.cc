@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../ops/embedding.h"
+#include "mapping.h"
 
 namespace pfgm::nn {
 
@@ -41,15 +42,8 @@ const float* AdmMapping::forward(const Context& ctx, int64_t n, const float* noi
     // label_input is SongUNet's map_label input (labels * sqrt(label_dim), with EDM's label
     // dropout); the ADM network feeds the labels unscaled, so the factor is taken out again.
     float* lab = ctx.ensure(label_in_, n * spec_.label_dim);
-    op::LabelInputSpec ls;
-    ls.n = n;
-    ls.label_dim = spec_.label_dim;
-    ls.p = spec_.label_dropout;
-    ls.training = ctx.training;
-    ls.seed = ctx.seed;
-    ls.sample_offset = ctx.sample_offset;
-    ls.step = ctx.step;
-    ctx.be().label_input(ls, class_labels, lab);
+    ctx.be().label_input(label_input_spec(ctx, n, spec_.label_dim, spec_.label_dropout),
+                         class_labels, lab);
     ctx.be().scale(n * spec_.label_dim,
                    static_cast<float>(1.0 / std::sqrt(static_cast<double>(spec_.label_dim))), lab,
                    lab);

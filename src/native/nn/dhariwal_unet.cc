@@ -5,31 +5,18 @@
 #include <string>
 
 #include "../errors.h"
+#include "unet_layout.h"
 
 namespace pfgm::nn {
 
 namespace {
-
-std::string res_name(int64_t res, const std::string& what) {
-  return std::to_string(res) + "x" + std::to_string(res) + "_" + what;
-}
-
-bool contains(const std::vector<int64_t>& v, int64_t x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
 
 constexpr int64_t kChannelsPerHead = 64;  // EDM's DhariwalUNet passes channels_per_head=64
 
 }  // namespace
 
 DhariwalUNet::DhariwalUNet(const DhariwalUNetConfig& c) : cfg_(c) {
-  if (c.channel_mult.empty()) fail(code::kArgument, "channel_mult must not be empty");
-  const int64_t levels = static_cast<int64_t>(c.channel_mult.size());
-  if (c.img_resolution % (int64_t{1} << (levels - 1)) != 0) {
-    fail(code::kArgument, "img_resolution " + std::to_string(c.img_resolution) +
-                              " must be divisible by 2^(levels - 1) = " +
-                              std::to_string(int64_t{1} << (levels - 1)));
-  }
+  const int64_t levels = unet_levels(c.img_resolution, c.channel_mult);
   emb_channels_ = c.model_channels * c.channel_mult_emb;
   // EDM: init = kaiming_uniform with init_weight = init_bias = sqrt(1/3); init_zero = 0.
   const double third = std::sqrt(1.0 / 3.0);

@@ -37,15 +37,8 @@ const float* Mapping::forward(const Context& ctx, int64_t n, const float* noise_
   if (spec_.label_dim > 0) {
     float* lab = ctx.ensure(label_in_, n * spec_.label_dim);
     // map_label's input with EDM's label dropout (ops/embedding.h; one Philox draw per sample).
-    op::LabelInputSpec ls;
-    ls.n = n;
-    ls.label_dim = spec_.label_dim;
-    ls.p = spec_.label_dropout;
-    ls.training = ctx.training;
-    ls.seed = ctx.seed;
-    ls.sample_offset = ctx.sample_offset;
-    ls.step = ctx.step;
-    ctx.be().label_input(ls, class_labels, lab);
+    ctx.be().label_input(label_input_spec(ctx, n, spec_.label_dim, spec_.label_dropout),
+                         class_labels, lab);
     float* t = ctx.ensure(tmp_, n * nc);
     map_label_.forward(ctx, n, lab, t);
     ctx.be().axpby(n * nc, 1.0f, e, 1.0f, t, e);

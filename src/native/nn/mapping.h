@@ -7,9 +7,25 @@
 
 #include <vector>
 
+#include "../ops/embedding.h"
 #include "layers.h"
 
 namespace pfgm::nn {
+
+// map_label's input for this pass: the labels with EDM's label dropout (ops/embedding.h; one
+// Philox draw per sample, keyed by the context's seed, sample offset and step).
+inline op::LabelInputSpec label_input_spec(const Context& ctx, int64_t n, int64_t label_dim,
+                                           float p) {
+  op::LabelInputSpec ls;
+  ls.n = n;
+  ls.label_dim = label_dim;
+  ls.p = p;
+  ls.training = ctx.training;
+  ls.seed = ctx.seed;
+  ls.sample_offset = ctx.sample_offset;
+  ls.step = ctx.step;
+  return ls;
+}
 
 struct MappingSpec {
   int64_t noise_channels;

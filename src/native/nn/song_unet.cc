@@ -7,22 +7,11 @@
 #include "../ops/activation.h"
 #include "../ops/elementwise.h"
 #include "mapping.h"
+#include "unet_layout.h"
 
 namespace pfgm::nn {
 
 using op::Nhwc;
-
-namespace {
-
-std::string res_name(int64_t res, const std::string& what) {
-  return std::to_string(res) + "x" + std::to_string(res) + "_" + what;
-}
-
-bool contains(const std::vector<int64_t>& v, int64_t x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
-
-}  // namespace
 
 SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
   if (c.embedding_type != "positional" && c.embedding_type != "fourier")
@@ -31,13 +20,7 @@ SongUNet::SongUNet(const SongUNetConfig& c) : cfg_(c) {
     fail(code::kArgument, "encoder_type must be 'standard', 'skip' or 'residual'");
   if (c.decoder_type != "standard" && c.decoder_type != "skip")
     fail(code::kArgument, "decoder_type must be 'standard' or 'skip'");
-  if (c.channel_mult.empty()) fail(code::kArgument, "channel_mult must not be empty");
-  const int64_t levels = static_cast<int64_t>(c.channel_mult.size());
-  if (c.img_resolution % (int64_t{1} << (levels - 1)) != 0) {
-    fail(code::kArgument, "img_resolution " + std::to_string(c.img_resolution) +
-                              " must be divisible by 2^(levels - 1) = " +
-                              std::to_string(int64_t{1} << (levels - 1)));
-  }
+  const int64_t levels = unet_levels(c.img_resolution, c.channel_mult);
   emb_channels_ = c.model_channels * c.channel_mult_emb;
   noise_channels_ = c.model_channels * c.channel_mult_noise;
   const InitSpec init = xavier(), init_zero = xavier(1e-5);
