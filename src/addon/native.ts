@@ -137,7 +137,10 @@ export interface NativeNetwork {
   sampleRun(config: {
     batch: number;
     ema: boolean;
+    /** Guidance weight of every row. */
     guidance?: number;
+    /** Guided row ranges, ascending and disjoint, each with its weight (instead of `guidance`). */
+    guided?: readonly { start: number; count: number; weight: number }[];
     labels?: Float32Array;
     augment?: Float32Array;
   }): NativeSampleRun;
@@ -309,7 +312,7 @@ export interface NativeSampleRun {
     id: number,
     D: number,
     sigmaMax: number,
-    streams: NativeStreams & { clipMin?: number; clipMax?: number },
+    streams: NativeStreams & { clipMin?: number; clipMax?: number; firstRow?: number; rows?: number },
   ): Promise<void>;
   drift(input: number, z: number, gamma: number, out: number): Promise<void>;
   denoise(input: number, sigma: number, out: number): Promise<void>;

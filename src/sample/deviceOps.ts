@@ -26,8 +26,13 @@ export interface DeviceRunConfig {
   labels?: Float32Array;
   /** [batch, augmentDim] augment labels. */
   augment?: Float32Array;
-  /** Classifier-free guidance weight (both halves in one pass, as on the host). */
+  /** Classifier-free guidance weight of every row (both halves in one pass, as on the host). */
   guidance?: number;
+  /**
+   * Guidance of some rows only, instead of `guidance`: ascending, disjoint ranges, each with its
+   * weight (a Sampler's merged requests); the other rows are not guided.
+   */
+  guided?: readonly { start: number; count: number; weight: number }[];
 }
 
 /** {@link SolverOps} over a native sampling run on the network's device. */
@@ -63,6 +68,23 @@ export class DeviceOps implements SolverOps<number> {
   ): Promise<number> {
     const id = this.#id();
     await awaitNative(() => this.#run.prior(id, D, sigmaMax, streams));
+    return id;
+  }
+
+  /**
+   * The PFGM++ prior at `sigmaMax` of every row, drawn in pieces: rows `[firstRow, firstRow +
+   * rows)` of each piece from its own streams (a Sampler's merged requests, each with its seeds).
+   */
+  async priorRows(
+    D: number,
+    sigmaMax: number,
+    pieces: readonly { streams: NativeStreams; firstRow: number; rows: number }[],
+  ): Promise<number> {
+    const id = this.#id();
+    for (const p of pieces) {
+      const streams = { ...p.streams, firstRow: p.firstRow, rows: p.rows };
+      await awaitNative(() => this.#run.prior(id, D, sigmaMax, streams));
+    }
     return id;
   }
 

@@ -16,7 +16,7 @@ import { DeviceOps } from './deviceOps.js';
 import { dpmSolver2MWith } from './dpmSolver2M.js';
 import { dpmSolver3MWith } from './dpmSolver3M.js';
 import { eulerWith } from './euler.js';
-import { type HeunOptions, heunNoise, heunWith } from './heun.js';
+import { type HeunNoise, type HeunOptions, heunNoise, heunWith } from './heun.js';
 import { ipndmWith } from './ipndm.js';
 import { rk45With } from './rk45.js';
 import type { SampleOptions } from './sample.js';
@@ -74,24 +74,37 @@ export async function solveOnDevice(
   try {
     const streams = nativeStreams({ seed: options.seed ?? 0, sampleOffset: options.sampleOffset }, count);
     const x0 = await ops.prior(D, sigmas[0] as number, streams);
-    switch (solver) {
-      case 'euler':
-        return await eulerWith(ops, x0, sigmas);
-      case 'heun':
-        return await heunWith(ops, x0, sigmas, heun ?? {});
-      case 'dpm2m':
-        return await dpmSolver2MWith(ops, x0, sigmas);
-      case 'dpm3m':
-        return await dpmSolver3MWith(ops, x0, sigmas);
-      case 'ipndm':
-        return await ipndmWith(ops, x0, sigmas, 4, false);
-      case 'rk45':
-        return await rk45With(ops, x0, sigmas, {
-          ...(tolerances ?? { rtol: 1e-4, atol: 1e-4 }),
-          signal: options.signal,
-        });
-    }
+    return await solveWith(ops, x0, solver, sigmas, heun ?? {}, tolerances, options.signal);
   } finally {
     ops.dispose();
+  }
+}
+
+/**
+ * Integrates `x0` (an array of `ops`) with `solver` over `sigmas`: the solvers' device path, for
+ * {@link solveOnDevice} and a Sampler's merged runs.
+ */
+export async function solveWith(
+  ops: DeviceOps,
+  x0: number,
+  solver: SolverName,
+  sigmas: readonly number[],
+  heun: HeunNoise,
+  tolerances: { rtol: number; atol: number } | undefined,
+  signal: AbortSignal | undefined,
+): Promise<SampleResult> {
+  switch (solver) {
+    case 'euler':
+      return await eulerWith(ops, x0, sigmas);
+    case 'heun':
+      return await heunWith(ops, x0, sigmas, heun);
+    case 'dpm2m':
+      return await dpmSolver2MWith(ops, x0, sigmas);
+    case 'dpm3m':
+      return await dpmSolver3MWith(ops, x0, sigmas);
+    case 'ipndm':
+      return await ipndmWith(ops, x0, sigmas, 4, false);
+    case 'rk45':
+      return await rk45With(ops, x0, sigmas, { ...(tolerances ?? { rtol: 1e-4, atol: 1e-4 }), signal });
   }
 }

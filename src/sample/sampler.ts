@@ -10,14 +10,15 @@
 import { PfgmError } from '../errors.js';
 import { Network, type WeightSet } from '../models/network.js';
 import { oneHotLabels, randomClasses } from '../physics/classes.js';
-import { samplePrior } from '../physics/prior.js';
 import { karras } from '../physics/schedule.js';
 import type { Seed } from '../physics/streams.js';
 import { checkD, checkFinite, checkInteger, checkOneOf, checkPositive } from '../validate.js';
+import { type MergedPiece, type MergedRun, runMergedOnHost } from './merged.js';
+import { runMergedOnDevice } from './mergedOnDevice.js';
 import { sample, sampleSizeOf } from './sample.js';
-import { type SolverName, solverNames, solvers } from './solvers.js';
-import type { DenoiseFn, Sampleable, SampleResult } from './types.js';
-import { checkSigmas, combine, countNonFiniteRows, firstNonFinite } from './update.js';
+import { type SolverName, solverNames } from './solvers.js';
+import type { Sampleable, SampleResult } from './types.js';
+import { checkSigmas, countNonFiniteRows, firstNonFinite } from './update.js';
 
 /** Options of a {@link Sampler}. */
 export interface SamplerOptions {
@@ -30,6 +31,12 @@ export interface SamplerOptions {
   maxQueue?: number;
   /** Weights to sample with (default `ema`). */
   weights?: WeightSet;
+  /**
+   * Keep each merged run's solver state in the network's device memory (default: when the model
+   * is a {@link Network} on CUDA), as {@link sample}'s `stateOnDevice`; `true` on the CPU backend
+   * gives the host path's bits, `false` on CUDA runs the solvers on the host.
+   */
+  stateOnDevice?: boolean;
 }
 
 /** One request to a {@link Sampler}. */
@@ -133,6 +140,7 @@ export class Sampler {
   readonly #maxBatch: number;
   readonly #maxQueue: number;
   readonly #weights: WeightSet;
+  readonly #onDevice: boolean;
   readonly #queue: Piece[] = [];
   readonly #jobs = new Set<Job>();
   #pump: Promise<void> | undefined;
@@ -149,6 +157,16 @@ export class Sampler {
     this.#maxBatch = checkInteger('maxBatch', options.maxBatch ?? 128, 1);
     this.#maxQueue = checkInteger('maxQueue', options.maxQueue ?? 256, 1);
     this.#weights = options.weights ?? 'ema';
+    const onDevice = options.stateOnDevice;
+    if (onDevice !== undefined && onDevice !== true && onDevice !== false)
+      throw new PfgmError('ERR_PFGM_ARGUMENT', `stateOnDevice must be a boolean, got ${String(onDevice)}`);
+    if (onDevice === true && !(model instanceof Network)) {
+      throw new PfgmError(
+        'ERR_PFGM_ARGUMENT',
+        'stateOnDevice needs a Network (an ideal denoiser runs on the host): leave it out',
+      );
+    }
+    this.#onDevice = onDevice ?? (model instanceof Network && model.device === 'cuda');
   }
 
   /** The model sampled. */
@@ -408,47 +426,65 @@ export class Sampler {
         weights: this.#weights,
         allowNonFinite: true,
         signal: first.signal,
+        stateOnDevice: model instanceof Network ? this.#onDevice : undefined,
       });
       first.x.set(r.x, p.start * per);
       first.nfe = Math.max(first.nfe, r.nfe);
       return;
     }
-    const rows = live.reduce((a, p) => a + p.n, 0);
-    const x0 = new Float32Array(rows * per);
-    let at = 0;
+    const L = model.labelDim;
+    const merged: MergedPiece[] = [];
+    let rows = 0;
     for (const p of live) {
       const slice = this.#sliceOf(p);
-      const prior = await samplePrior({
-        shape: [...model.sampleShape],
-        count: p.n,
-        D: checkD(model.D),
-        sigmaMax: first.sigmas[0] as number,
+      merged.push({
+        firstRow: rows,
+        rows: p.n,
         seed: slice.seed,
         sampleOffset: slice.sampleOffset,
-        device: 'cpu',
+        guidance: p.job.guidance,
       });
-      x0.set((await prior.data()) as Float32Array, at * per);
-      prior.dispose();
-      at += p.n;
+      rows += p.n;
     }
-    // Stop early only when every request in the run has gone.
+    let labels: Float32Array | undefined;
+    if (first.labels !== undefined) {
+      labels = new Float32Array(rows * L);
+      for (const [k, p] of live.entries())
+        labels.set(this.#sliceOf(p).labels as Float32Array, (merged[k] as MergedPiece).firstRow * L);
+    }
+    // Stop early only when every request in the run has gone; an aborted request settles first,
+    // in its own listener.
     const controller = new AbortController();
-    const r = await solvers[first.solver](this.#denoiser(live), x0, first.sigmas, {
-      allowNonFinite: true,
+    const stopIfEmpty = () => {
+      if (live.every((p) => p.job.settled)) controller.abort();
+    };
+    for (const p of live) p.job.signal?.addEventListener('abort', stopIfEmpty);
+    const run: MergedRun = {
+      rows,
+      pieces: merged,
+      labels,
+      solver: first.solver as MergedRun['solver'],
+      sigmas: first.sigmas,
+      weights: this.#weights,
+      D: checkD(model.D),
       signal: controller.signal,
-      callback: () => {
-        if (live.every((p) => p.job.settled)) controller.abort();
-      },
-    }).catch((error: unknown) => {
-      if (controller.signal.aborted) return undefined;
+    };
+    let r: SampleResult;
+    try {
+      r =
+        this.#onDevice && model instanceof Network
+          ? await runMergedOnDevice(model, run)
+          : await runMergedOnHost(model, run);
+    } catch (error) {
+      if (controller.signal.aborted) return;
       throw error;
-    });
-    if (r === undefined) return;
-    at = 0;
-    for (const p of live) {
+    } finally {
+      for (const p of live) p.job.signal?.removeEventListener('abort', stopIfEmpty);
+    }
+    for (const [k, p] of live.entries()) {
+      const at = (merged[k] as MergedPiece).firstRow;
       p.job.x.set(r.x.subarray(at * per, (at + p.n) * per), p.start * per);
       p.job.nfe = Math.max(p.job.nfe, r.nfe);
-      at += p.n;
     }
   }
 
@@ -466,63 +502,6 @@ export class Sampler {
       seed: Array.isArray(job.seed) ? job.seed.slice(start, start + n) : job.seed,
       sampleOffset: Array.isArray(job.seed) ? undefined : job.sampleOffset + start,
       labels: job.labels?.subarray(start * L, (start + n) * L),
-    };
-  }
-
-  /**
-   * The denoiser of a merged run: one network pass over every row with its labels, plus a copy
-   * with zero labels of the rows of guided requests; each guided request's rows are then
-   * `D_u + w (D_c - D_u)`, computed as {@link sample} computes them.
-   */
-  #denoiser(pieces: Piece[]): DenoiseFn {
-    const model = this.#model;
-    const per = sampleSizeOf(model);
-    const L = model.labelDim;
-    const rows = pieces.reduce((a, p) => a + p.n, 0);
-    const guidedRows = pieces.reduce((a, p) => a + (p.job.guidance === undefined ? 0 : p.n), 0);
-    const conditional = pieces[0]?.job.labels !== undefined;
-    let labels: Float32Array | undefined;
-    if (conditional) {
-      labels = new Float32Array((rows + guidedRows) * L);
-      let at = 0;
-      for (const p of pieces) {
-        labels.set(this.#sliceOf(p).labels as Float32Array, at * L);
-        at += p.n;
-      }
-    }
-    const weights = this.#weights;
-    if (guidedRows === 0) return (x, sigma) => model.denoise(x, sigma, { labels, weights });
-    return async (x, sigma) => {
-      const both = new Float32Array((rows + guidedRows) * per);
-      both.set(x);
-      let at = 0;
-      let extra = rows;
-      for (const p of pieces) {
-        if (p.job.guidance !== undefined) {
-          both.set(x.subarray(at * per, (at + p.n) * per), extra * per);
-          extra += p.n;
-        }
-        at += p.n;
-      }
-      const out = await model.denoise(both, sigma, { labels, weights });
-      const result = out.slice(0, rows * per);
-      at = 0;
-      extra = rows;
-      for (const p of pieces) {
-        const w = p.job.guidance;
-        if (w !== undefined) {
-          await combine(
-            [
-              [w, out.subarray(at * per, (at + p.n) * per)],
-              [1 - w, out.subarray(extra * per, (extra + p.n) * per)],
-            ],
-            result.subarray(at * per, (at + p.n) * per),
-          );
-          extra += p.n;
-        }
-        at += p.n;
-      }
-      return result;
     };
   }
 }

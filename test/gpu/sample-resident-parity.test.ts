@@ -20,6 +20,7 @@ import {
   pfgmHyperparameters,
   pfgmSample,
   type SampleOptions,
+  Sampler,
   sample,
 } from '../../src/index.js';
 import { scaledError } from '../helpers/ops.js';
@@ -224,4 +225,29 @@ describe.skipIf(!gpuReady)('sampling with the state on the GPU', () => {
       gpu.dispose();
     },
   );
+
+  it("a Sampler's merged runs stay on the GPU and give the CPU Sampler's samples", { timeout: 120_000 }, async () => {
+    const [cpu, gpu] = pair(4, 3);
+    const requests = () => [
+      { count: 2, seed: [0, 1], steps: 5, sigmaMax: 20, class: 1 },
+      { count: 3, seed: 9, sampleOffset: 4, steps: 5, sigmaMax: 20, class: 2, guidance: 3 },
+      { count: 4, seed: 2, steps: 5, sigmaMax: 20, class: 0, guidance: 0.5 },
+    ];
+    const onCpu = new Sampler(cpu);
+    const onGpu = new Sampler(gpu);
+    const want = await Promise.all(requests().map((r) => onCpu.sample(r)));
+    emuCopies();
+    const got = await Promise.all(requests().map((r) => onGpu.sample(r)));
+    const copies = emuCopies();
+    expect(onGpu.stats().runs).toBe(1);
+    for (const [k, r] of want.entries()) {
+      expect(scaledError((got[k] as typeof r).x, r.x), `request ${k}`).toBeLessThan(1e-4);
+      expect(got[k]?.nfe).toBe(r.nfe);
+    }
+    // One merged batch of 9 samples crosses to the host once, whatever the number of steps.
+    if (copies !== undefined) expect(copies.toHost.filter((b) => b >= 9 * 4 * 4).length).toBe(1);
+    await Promise.all([onCpu.dispose(), onGpu.dispose()]);
+    cpu.dispose();
+    gpu.dispose();
+  });
 });

@@ -15,6 +15,7 @@ import {
   pfgmSample,
   preset,
   type SampleOptions,
+  Sampler,
   type StepInfo,
   sample,
   sampleStream,
@@ -214,5 +215,48 @@ describe("stateOnDevice for PFGM's z-ODE on the CPU backend", () => {
     const viaSample = await sample(net, { count: 2, solver: 'euler', steps: 4, seed: 1, stateOnDevice: true });
     const onHost = await sample(net, { count: 2, solver: 'euler', steps: 4, seed: 1 });
     expect(bytes(viaSample.x).equals(bytes(onHost.x))).toBe(true);
+  });
+});
+
+describe('a Sampler with stateOnDevice on the CPU backend', () => {
+  const requests = () => [
+    { count: 2, seed: [0, 1], steps: 5, sigmaMax: 20, class: 1 },
+    { count: 3, seed: 9, sampleOffset: 4, steps: 5, sigmaMax: 20, class: 2, guidance: 3 },
+    { count: 4, seed: 2, steps: 5, sigmaMax: 20, labels: oneHot(4, 3), guidance: 0.5 },
+    { count: 1, seed: [8], steps: 5, sigmaMax: 20, class: 0 },
+    { count: 9, seed: 11, steps: 5, sigmaMax: 20, class: 0, solver: 'dpm2m' as const },
+    { count: 3, seed: 4, steps: 6, sigmaMax: 20, class: 2, solver: 'ipndm' as const, guidance: 2 },
+    { count: 2, seed: 3, steps: 3, sigmaMax: 20, class: 2, solver: 'rk45' as const },
+  ];
+
+  it("merged runs (guided and unguided requests, each with its seeds) give the host Sampler's bits", async () => {
+    using net = randomNet();
+    const onHost = new Sampler(net, { maxBatch: 7 });
+    const onDevice = new Sampler(net, { maxBatch: 7, stateOnDevice: true });
+    const want = await Promise.all(requests().map((r) => onHost.sample(r)));
+    const got = await Promise.all(requests().map((r) => onDevice.sample(r)));
+    // Requests of one schedule ran together, and a request larger than maxBatch in pieces.
+    expect(onDevice.stats().runs).toBe(onHost.stats().runs);
+    expect(onDevice.stats().runs).toBeLessThan(requests().length + 1);
+    for (const [k, r] of want.entries()) {
+      expect(bytes((got[k] as typeof r).x).equals(bytes(r.x)), `request ${k}`).toBe(true);
+      expect(got[k]?.nfe).toBe(r.nfe);
+    }
+    await Promise.all([onHost.dispose(), onDevice.dispose()]);
+  });
+
+  it('an aborted request rejects; the run goes on for the others and gives them their bits', async () => {
+    using net = randomNet();
+    await using sampler = new Sampler(net, { stateOnDevice: true });
+    const controller = new AbortController();
+    const kept = sampler.sample({ count: 2, seed: 5, steps: 6, sigmaMax: 20, class: 1 });
+    const gone = sampler.sample({ count: 3, seed: 6, steps: 6, sigmaMax: 20, class: 2, signal: controller.signal });
+    setImmediate(() => setImmediate(() => controller.abort(new Error('caller left'))));
+    await expect(gone).rejects.toThrow('caller left');
+    const labels = Float32Array.of(0, 1, 0, 0, 1, 0);
+    const alone = await sample(net, { count: 2, seed: 5, steps: 6, sigmaMax: 20, labels });
+    expect(bytes((await kept).x).equals(bytes(alone.x))).toBe(true);
+    using ideal = await idealDenoiser(new Float32Array([0, 1, 2, 3]), { D: 4, shape: [2] });
+    expect(() => new Sampler(ideal, { stateOnDevice: true })).toThrow(/stateOnDevice needs a Network/);
   });
 });

@@ -1,4 +1,5 @@
-// network.sampleRun({ batch, ema, guidance?, labels?, augment? }) (or new SampleRun(network, ...)):
+// network.sampleRun({ batch, ema, guidance? | guided?, labels?, augment? }) (or new
+// SampleRun(network, ...)); guided: [{ start, count, weight }] guides those rows only:
 // a sampling run on the network's device (sample/run.h). Every call that touches the device runs on
 // a worker under the network's mutex, so a run's calls and the network's other calls never overlap;
 // src/sample (deviceArrays.ts) awaits each call before the next, through the network's call queue.
@@ -138,10 +139,28 @@ SampleRunHandle::SampleRunHandle(const Napi::CallbackInfo& info)
       fail(code::kArgument, "'batch' must be a positive integer");
     c.batch = static_cast<int64_t>(batch);
     c.ema = has_field(o, "ema") && o.Get("ema").ToBoolean().Value();
+    if (has_field(o, "guidance") && has_field(o, "guided"))
+      fail(code::kArgument, "give 'guidance' (every row) or 'guided' (row ranges), not both");
     if (has_field(o, "guidance")) {
-      c.guided = true;
-      c.guidance = number_field(o, "guidance");
-      if (!std::isfinite(c.guidance)) fail(code::kArgument, "'guidance' must be finite");
+      const double w = number_field(o, "guidance");
+      if (!std::isfinite(w)) fail(code::kArgument, "'guidance' must be finite");
+      c.guided.push_back({0, c.batch, w});
+    }
+    if (has_field(o, "guided")) {
+      if (!o.Get("guided").IsArray())
+        fail(code::kArgument, "'guided' must be an array of { start, count, weight }");
+      Napi::Array a = o.Get("guided").As<Napi::Array>();
+      for (uint32_t k = 0; k < a.Length(); ++k) {
+        if (!a.Get(k).IsObject())
+          fail(code::kArgument, "'guided' must be an array of { start, count, weight }");
+        Napi::Object g = a.Get(k).As<Napi::Object>();
+        const double start = number_field(g, "start"), count = number_field(g, "count");
+        if (!(start >= 0) || !(count >= 1) || start + count > batch || std::floor(start) != start ||
+            std::floor(count) != count)
+          fail(code::kArgument, "'guided' rows must be integer ranges inside the batch");
+        c.guided.push_back(
+            {static_cast<int64_t>(start), static_cast<int64_t>(count), number_field(g, "weight")});
+      }
     }
     const nn::Backbone& net = session->net().net();
     if (has_field(o, "labels"))
@@ -198,7 +217,8 @@ Napi::Value SampleRunHandle::Release(const Napi::CallbackInfo& info) {
   });
 }
 
-// prior(id, D, sigmaMax, { seeds, offset, clipMin?, clipMax? }) -> Promise<void>
+// prior(id, D, sigmaMax, { seeds, offset, clipMin?, clipMax?, firstRow?, rows? }) -> Promise<void>:
+// rows [firstRow, firstRow + rows) (default: the whole batch) from streams 0 .. rows - 1.
 Napi::Value SampleRunHandle::Prior(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -207,14 +227,22 @@ Napi::Value SampleRunHandle::Prior(const Napi::CallbackInfo& info) {
     const double D = number_arg(info, 1, "D");
     const double sigma = number_arg(info, 2, "sigmaMax");
     if (!(sigma > 0) || std::isinf(sigma)) fail(code::kArgument, "sigmaMax must be finite and > 0");
-    auto s = std::make_shared<sample::Streams>(
-        streams_arg(info, 3, run->numel() / run->session().net().sample_numel()));
+    const int64_t batch = run->numel() / run->session().net().sample_numel();
     Napi::Object o = object_arg(info, 3);
+    const double first = has_field(o, "firstRow") ? number_field(o, "firstRow") : 0.0;
+    if (!(first >= 0) || first >= static_cast<double>(batch) || std::floor(first) != first)
+      fail(code::kArgument, "prior: 'firstRow' must be a row of the batch");
+    const double rows =
+        has_field(o, "rows") ? number_field(o, "rows") : static_cast<double>(batch) - first;
+    if (!(rows >= 1) || first + rows > static_cast<double>(batch) || std::floor(rows) != rows)
+      fail(code::kArgument, "prior: 'rows' must be a positive count inside the batch");
+    auto s = std::make_shared<sample::Streams>(streams_arg(info, 3, static_cast<int64_t>(rows)));
     const double lo = has_field(o, "clipMin") ? number_field(o, "clipMin") : 0.0;
     const double hi = has_field(o, "clipMax") ? number_field(o, "clipMax") : INFINITY;
     if (!(lo >= 0) || !(hi > 0) || lo > hi)
       fail(code::kArgument, "the radius clip needs 0 <= min <= max");
-    return on_worker(env, run, [=](sample::Run& r) { r.prior(id, D, sigma, *s, lo, hi); });
+    const auto f = static_cast<int64_t>(first), n = static_cast<int64_t>(rows);
+    return on_worker(env, run, [=](sample::Run& r) { r.prior(id, D, sigma, *s, lo, hi, f, n); });
   });
 }
 

@@ -24,18 +24,36 @@ Run::Run(std::shared_ptr<train::Session> session, RunConfig config)
   if (!config_.augment.empty() &&
       static_cast<int64_t>(config_.augment.size()) != config_.batch * net.augment_dim())
     fail(code::kShape, "a sampling run's augment labels need [batch, augmentDim] values");
+  int64_t end = 0;
+  for (const RunConfig::Guided& g : config_.guided) {
+    if (g.start < end || g.count < 1 || g.start + g.count > config_.batch)
+      fail(code::kArgument,
+           "a sampling run's guided rows must be ascending, disjoint ranges inside the batch");
+    if (!std::isfinite(g.weight)) fail(code::kArgument, "a guidance weight must be finite");
+    end = g.start + g.count;
+  }
+}
+
+int64_t Run::guided_rows() const {
+  int64_t n = 0;
+  for (const RunConfig::Guided& g : config_.guided) n += g.count;
+  return n;
 }
 
 // The labels go to the device once, at the first evaluation (on a worker, under the network's
-// mutex, so making a run never waits for the network); with guidance the second half is the
-// unconditional model's (zero labels, the same augment labels).
+// mutex, so making a run never waits for the network); the guided rows' second copies, after the
+// batch, are the unconditional model's (zero labels, the rows' own augment labels).
 nn::Labels Run::labels() {
   auto stage = [&](const std::vector<float>& v, nn::Buffer& dst, bool zero_second) {
     if (v.empty() || !dst.empty()) return;
     std::vector<float> all(v);
-    if (config_.guided) {
-      all.insert(all.end(), v.begin(), v.end());
-      if (zero_second) std::fill(all.begin() + static_cast<int64_t>(v.size()), all.end(), 0.0f);
+    const int64_t dim = static_cast<int64_t>(v.size()) / config_.batch;
+    for (const RunConfig::Guided& g : config_.guided) {
+      const auto from = v.begin() + g.start * dim;
+      if (zero_second)
+        all.insert(all.end(), static_cast<size_t>(g.count * dim), 0.0f);
+      else
+        all.insert(all.end(), from, from + g.count * dim);
     }
     const int64_t n = static_cast<int64_t>(all.size());
     be_.upload(n, all.data(), dst.ensure(be_, n));
@@ -75,14 +93,14 @@ void Run::download(int id, float* host) {
 
 void Run::release(int id) { arrays_.erase(id); }
 
-void Run::seeds_to_device(const Streams& s, SampleStreams& d) {
+void Run::seeds_to_device(const Streams& s, int64_t rows, SampleStreams& d) {
   d = s.streams;
   d.seeds = nullptr;
   if (s.per_sample.empty()) return;
-  if (static_cast<int64_t>(s.per_sample.size()) != config_.batch)
+  if (static_cast<int64_t>(s.per_sample.size()) != rows)
     fail(code::kShape, "give one seed or one seed per sample");
   // Two floats hold one 64-bit seed; the copy moves bytes, never float values.
-  const int64_t n = 2 * config_.batch;
+  const int64_t n = 2 * rows;
   std::vector<float> bits(static_cast<size_t>(n));
   std::memcpy(bits.data(), s.per_sample.data(), s.per_sample.size() * sizeof(uint64_t));
   float* dst = seeds_.ensure(be_, n);
@@ -91,10 +109,13 @@ void Run::seeds_to_device(const Streams& s, SampleStreams& d) {
 }
 
 void Run::prior(int id, double D, double sigma_max, const Streams& streams, double clip_min,
-                double clip_max) {
+                double clip_max, int64_t first_row, int64_t rows) {
   if (!(D > 0)) fail(code::kArgument, "D must be > 0 (or Infinity)");
+  if (rows < 0) rows = config_.batch - first_row;
+  if (first_row < 0 || rows < 1 || first_row + rows > config_.batch)
+    fail(code::kArgument, "prior: the rows must lie inside the batch");
   NoiseSpec spec{};
-  spec.count = config_.batch;
+  spec.count = rows;
   spec.n = per_;
   spec.D = D;
   spec.sigma = nullptr;
@@ -103,31 +124,43 @@ void Run::prior(int id, double D, double sigma_max, const Streams& streams, doub
   spec.purpose_chi2 = kPurposePriorChi2;
   spec.clip_min = clip_min;
   spec.clip_max = clip_max;
-  seeds_to_device(streams, spec.streams);
-  be_.student_t_noise_f32(out(id), spec);
+  seeds_to_device(streams, rows, spec.streams);
+  be_.student_t_noise_f32(out(id) + first_row * per_, spec);
 }
 
 void Run::denoise(int in_id, double sigma, int out_id) {
   const float* x = in(in_id, "denoise");
   float* o = out(out_id);
   const nn::Labels labels = this->labels();
+  const int64_t extra = guided_rows();
   // Network::denoise fills a Float32Array with sigma: the same rounding here.
-  const int64_t rows = config_.guided ? 2 * config_.batch : config_.batch;
+  const int64_t rows = config_.batch + extra;
   sigma_.assign(static_cast<size_t>(rows), static_cast<float>(sigma));
-  if (!config_.guided) {
+  if (extra == 0) {
     session_->denoise_resident(config_.batch, x, sigma_.data(), labels, config_.ema, o);
     return;
   }
-  float* pair = pair_in_.ensure(be_, 2 * numel_);
+  // [the batch; a second copy of each guided segment], in one pass.
+  float* pair = pair_in_.ensure(be_, rows * per_);
   be_.copy(numel_, x, pair);
-  be_.copy(numel_, x, pair + numel_);
-  float* both = pair_out_.ensure(be_, 2 * numel_);
+  int64_t at = config_.batch;
+  for (const RunConfig::Guided& g : config_.guided) {
+    be_.copy(g.count * per_, x + g.start * per_, pair + at * per_);
+    at += g.count;
+  }
+  float* both = pair_out_.ensure(be_, rows * per_);
   session_->denoise_resident(rows, pair, sigma_.data(), labels, config_.ema, both);
-  const double w = config_.guidance;
-  const double coefs[2] = {w, 1.0 - w};
-  const float* halves[2] = {both, both + numel_};
-  gpu() ? cuda::linear_combination_f32(numel_, 2, coefs, halves, o)
-        : cpu::linear_combination_f32(numel_, 2, coefs, halves, o);
+  // Unguided rows keep the conditional output as it is; each segment is D_u + w (D_c - D_u).
+  if (extra < config_.batch) be_.copy(numel_, both, o);
+  at = config_.batch;
+  for (const RunConfig::Guided& g : config_.guided) {
+    const double coefs[2] = {g.weight, 1.0 - g.weight};
+    const float* halves[2] = {both + g.start * per_, both + at * per_};
+    const int64_t n = g.count * per_;
+    gpu() ? cuda::linear_combination_f32(n, 2, coefs, halves, o + g.start * per_)
+          : cpu::linear_combination_f32(n, 2, coefs, halves, o + g.start * per_);
+    at += g.count;
+  }
 }
 
 void Run::drift(int in_id, double z, double gamma, int out_id) {
@@ -178,7 +211,7 @@ void Run::churn(int in_id, int out_id, double scale, const Streams& streams) {
   const float* x = in(in_id, "churn");
   float* o = out(out_id);
   SampleStreams d{};
-  seeds_to_device(streams, d);
+  seeds_to_device(streams, config_.batch, d);
   gpu() ? cuda::churn_noise_f32(x, o, config_.batch, per_, scale, d)
         : cpu::churn_noise_f32(x, o, config_.batch, per_, scale, d);
 }

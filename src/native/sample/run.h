@@ -24,10 +24,16 @@ namespace pfgm::sample {
 struct RunConfig {
   int64_t batch = 0;  // samples
   bool ema = false;   // the EMA weights
-  // Classifier-free guidance D_u + w (D_c - D_u) (src/sample/sample.ts): both halves in one
-  // network pass over [2 batch], combined by the fused update.
-  bool guided = false;
-  double guidance = 1.0;
+  // Classifier-free guidance D_u + w (D_c - D_u) (src/sample/sample.ts) on rows
+  // [start, start + count) with weight w: the guided rows go through the network a second time,
+  // with zero labels, in the same pass as the batch, and the fused update combines the halves.
+  // One segment over the whole batch is sample()'s guidance; several are a Sampler's merged
+  // requests, each with its own weight (rows outside every segment are not guided).
+  struct Guided {
+    int64_t start = 0, count = 0;
+    double weight = 1.0;
+  };
+  std::vector<Guided> guided;          // ascending, disjoint
   std::vector<float> labels, augment;  // host, [batch, dim]; empty: none
 };
 
@@ -53,10 +59,12 @@ class Run {
   void download(int id, float* host);
   // Frees array `id` (its id may be written again later).
   void release(int id);
-  // The PFGM++ prior at sigma_max (docs/method.md §2.3, src/physics/prior.ts) into `out`.
-  // clip_min / clip_max: the optional radius clip (0 and +inf: none), as the PFGM prior uses.
+  // The PFGM++ prior at sigma_max (docs/method.md §2.3, src/physics/prior.ts) into rows
+  // [first_row, first_row + rows) of `out` (rows < 0: the whole batch), sample i of them from
+  // stream i of `streams`. clip_min / clip_max: the optional radius clip (0 and +inf: none), as
+  // the PFGM prior uses.
   void prior(int out, double D, double sigma_max, const Streams& streams, double clip_min = 0.0,
-             double clip_max = INFINITY);
+             double clip_max = INFINITY, int64_t first_row = 0, int64_t rows = -1);
   // out = D(in, sigma) (with guidance when configured).
   void denoise(int in, double sigma, int out);
   // out = sum_t coefs[t] * ins[t]: the solvers' one fused update.
@@ -84,7 +92,8 @@ class Run {
   nn::Labels labels();                        // staged on first use
   float* out(int id);                         // created on demand
   const float* in(int id, const char* what);  // must exist
-  void seeds_to_device(const Streams& s, SampleStreams& d);
+  void seeds_to_device(const Streams& s, int64_t rows, SampleStreams& d);
+  int64_t guided_rows() const;  // rows evaluated a second time, unguided
 
   std::shared_ptr<train::Session> session_;
   nn::Backend& be_;
