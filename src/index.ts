@@ -196,6 +196,7 @@ export {
   quantizeWeights,
   type TensorQuantization,
 } from './models/quantize.js';
+export { type ShippedModel, shippedModelNames, shippedModelPath } from './models/shippedModels.js';
 export * from './physics/index.js';
 export {
   type CliTrainDefaults,

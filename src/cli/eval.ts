@@ -57,7 +57,7 @@ Metrics (--metric a,b,...; default: sw,energy for vectors, fd,pr for images):
             Hutchinson trace estimate) of --nll-count real samples
 
 Options:
-  --ckpt FILE          the model file
+  --ckpt FILE|NAME     the model file, or fashion-mnist: the model that ships with pfgm
   --ckpt-dir RUN       every snapshot pfgm train --snapshot-every kept in RUN, in kimg order: one
                        JSON line each, then RUN/snapshot-metrics.csv and a plot per metric
                        (RUN/snapshot-<metric>.png) against kimg

@@ -28,7 +28,8 @@ the prior of its D and writes them to OUT:
   DIR        one PNG per image, named by seed (seed000000.png, ...), as EDM's generate.py
 
 Options:
-  --ckpt FILE          the model file (EMA weights are used)
+  --ckpt FILE|NAME     the model file (EMA weights are used), or fashion-mnist: the model that
+                       ships with pfgm (docs/shipped-model.md)
   --count n            how many samples (default 64; with --seeds, the number of seeds)
   --batch n            samples integrated together (default: what a quarter of the free memory
                        holds at the model's estimated cost per sample, at most 1024; printed).

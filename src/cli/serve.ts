@@ -23,7 +23,8 @@ that share a solver and a schedule are integrated together, one batch per ODE st
   GET  /metrics      Prometheus text: requests by status, queue length, samples, samples/s
 
 Options:
-  --ckpt FILE          the model file (EMA weights are used)
+  --ckpt FILE|NAME     the model file (EMA weights are used), or fashion-mnist: the model that
+                       ships with pfgm (docs/shipped-model.md)
   --host H             address to bind (default 127.0.0.1; any other prints a warning: the
                        server has no authentication)
   --port n             port (default 8080; 0 picks a free one, printed)

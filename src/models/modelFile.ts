@@ -76,6 +76,7 @@ import {
   toJson,
 } from './pfgmFiles.js';
 import { resampleFilters } from './resampleFilters.js';
+import { resolveModelPath, shippedModelNames } from './shippedModels.js';
 
 /**
  * What a model file records besides its weights. `objective` is required when saving; every
@@ -494,7 +495,9 @@ export function prepareModel(path: string, bytes: Uint8Array, options: LoadModel
  * Loads a model file (or the model of a checkpoint directory, verified against its marker) into
  * a new network built with {@link createNetwork}, or into `options.into`.
  *
- * @param path - A `.safetensors` model file, or a checkpoint directory.
+ * @param path - A `.safetensors` model file, a checkpoint directory, or the name of a model that
+ *   ships with the package (`fashion-mnist`; a file or folder of that name in the working
+ *   directory wins).
  * @param options - Which weights go where, and the config / preconditioning for files without
  *   pfgm's metadata.
  * @throws PfgmError `ERR_PFGM_CHECKPOINT` for a missing, truncated or corrupt file, a file that is
@@ -502,14 +505,20 @@ export function prepareModel(path: string, bytes: Uint8Array, options: LoadModel
  *   mis-shaped tensors, or a config that does not match `options`.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  let file = path;
+  const where = await resolveModelPath(path);
+  let file = where;
   let bytes: Uint8Array;
-  if (await isDirectory(path)) {
-    const verified = await readVerified(path, ['model']);
+  if (await isDirectory(where)) {
+    const verified = await readVerified(where, ['model']);
     file = verified.paths.model;
     bytes = verified.bytes.model as Uint8Array;
   } else {
-    bytes = await readBytes(path, 'model file');
+    bytes = await readBytes(
+      where,
+      where.includes('/') || where.includes('.')
+        ? 'model file'
+        : `model file (or the name of a shipped model: ${shippedModelNames.join(', ')})`,
+    );
   }
   const prepared = prepareModel(file, bytes, options);
   try {
