@@ -20,7 +20,10 @@
 // anything, an addon without the $ORIGIN DT_RPATH (built by an older CMakeLists.txt: the bundled
 // libraries would not be found) and a CUDA addon built without cuDNN or cuBLAS (convolutions and
 // linear layers would refuse on every GPU) unless --allow-partial-cuda, which the tests use.
-//   node scripts/release/build-platform-packages.mjs [--addons DIR] [--out DIR] [--allow-partial-cuda]
+// The published package.json gets `repository`, `homepage` and `bugs` from --repository URL (or
+// PFGM_REPOSITORY_URL): the project's public address is known where it is published, not in the
+// repository itself, and a release without it is refused rather than published with a guess.
+//   node scripts/release/build-platform-packages.mjs --repository URL [--addons DIR] [--out DIR] [--allow-partial-cuda]
 // Every external tool (readelf, ldd, objdump, dpkg-query, npm) is run with an argument array, no shell.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +33,9 @@ import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const USAGE =
-  'usage: node scripts/release/build-platform-packages.mjs [--addons DIR] [--out DIR] [--allow-partial-cuda]\n' +
+  'usage: node scripts/release/build-platform-packages.mjs --repository URL [--addons DIR] [--out DIR] [--allow-partial-cuda]\n' +
+  '  --repository URL      the public git repository (https://...; or PFGM_REPOSITORY_URL): the published\n' +
+  '                        package.json gets repository, homepage (URL#readme) and bugs (URL/issues)\n' +
   '  --addons DIR          where pfgm_cpu.node, pfgm_cuda.node and pfgm_preload.node are (build/Release)\n' +
   '  --out DIR             where the packages, tarballs and summary.json go (release/)\n' +
   '  --allow-partial-cuda  pack a CUDA addon built without cuDNN or cuBLAS, or leave out a missing one';
@@ -48,6 +53,7 @@ try {
       addons: { type: 'string', default: join(root, 'build', 'Release') },
       out: { type: 'string', default: join(root, 'release') },
       'allow-partial-cuda': { type: 'boolean', default: false },
+      repository: { type: 'string', default: process.env.PFGM_REPOSITORY_URL },
       help: { type: 'boolean', default: false },
     },
   }).values;
@@ -61,6 +67,19 @@ if (options.help) {
 const addons = resolve(options.addons);
 const out = resolve(options.out);
 const allowPartial = options['allow-partial-cuda'];
+const repository = (() => {
+  const text = options.repository;
+  if (text === undefined || text === '')
+    fail(`--repository URL is required: the public git repository the published package points to\n${USAGE}`);
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    fail(`--repository ${text}: not a URL; give the repository's https address`);
+  }
+  if (url.protocol !== 'https:') fail(`--repository ${text}: give the repository's https address`);
+  return url.href.replace(/\.git$/, '').replace(/\/$/, '');
+})();
 
 const INSTALL_TOOLS = { readelf: 'binutils', objdump: 'binutils', ldd: 'libc-bin', 'dpkg-query': 'dpkg' };
 
@@ -432,7 +451,12 @@ function mainPackage(withCuda) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     copyFileSync(join(root, path), join(dir, path));
   }
-  const manifest = { ...mainManifest };
+  const manifest = {
+    ...mainManifest,
+    repository: { type: 'git', url: `git+${repository}.git` },
+    homepage: `${repository}#readme`,
+    bugs: { url: `${repository}/issues` },
+  };
   manifest.optionalDependencies = {
     ...(mainManifest.optionalDependencies ?? {}),
     [cpuName]: version,

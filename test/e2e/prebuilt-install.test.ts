@@ -91,8 +91,15 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     // objdump and readelf. A machine without nvcc has no CUDA addon: only the CPU package then.
     execFileSync(
       process.execPath,
-      [join(root, 'scripts', 'release', 'build-platform-packages.mjs'), '--out', release, '--allow-partial-cuda'],
-      { cwd: root, stdio: 'pipe' },
+      [
+        join(root, 'scripts', 'release', 'build-platform-packages.mjs'),
+        '--out',
+        release,
+        '--allow-partial-cuda',
+        '--repository',
+        'https://example.org/pfgm-project/pfgm.git',
+      ],
+      { cwd: root, stdio: 'pipe', env: { ...process.env, PFGM_REPOSITORY_URL: '' } },
     );
     packed = JSON.parse(readFileSync(join(release, 'summary.json'), 'utf8')) as Packed[];
     mkdirSync(project);
@@ -114,6 +121,27 @@ describe.skipIf(missing.length > 0)('npm install of the packed prebuilt packages
     expect(cpu?.glibc).toMatch(/^2\.\d+$/);
     const manifest = JSON.parse(readFileSync(join(cpuDir, 'package.json'), 'utf8'));
     expect(manifest).toMatchObject({ os: ['linux'], cpu: ['x64'], libc: ['glibc'], pfgm: { glibc: cpu?.glibc } });
+  });
+
+  it('the published package.json points to the repository given to the release, and none is guessed', () => {
+    const manifest = JSON.parse(readFileSync(join(project, 'node_modules', 'pfgm', 'package.json'), 'utf8'));
+    expect(manifest).toMatchObject({
+      repository: { type: 'git', url: 'git+https://example.org/pfgm-project/pfgm.git' },
+      homepage: 'https://example.org/pfgm-project/pfgm#readme',
+      bugs: { url: 'https://example.org/pfgm-project/pfgm/issues' },
+    });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'scripts', 'release', 'build-platform-packages.mjs'), '--out', join(release, 'refused')],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, PFGM_REPOSITORY_URL: '' },
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--repository URL is required');
+    expect(existsSync(join(release, 'refused'))).toBe(false);
   });
 
   it('the install script takes the prebuilt addon and builds nothing', () => {
