@@ -8,16 +8,23 @@ denoiser with EDM's names).
     denoised = net(x, sigma)                                      # x [N, C, H, W], sigma [N] or scalar
     net.img_resolution, net.img_channels, net.label_dim, net.sigma_data, net.D
 
-The network is the package's PyTorch SongUNet / MLP (bench/torch_ref/edm_nets.py, the modules the
-engine is checked against), so the state-dict keys are EDM's: `net.model.load_state_dict` takes an
-EDM checkpoint's weights and `net.model.state_dict()` gives them. The preconditioning is the one
-the file records (docs/method.md, section 2.2): EDM's c_skip, c_out, c_in, c_noise at sigma_data,
-with pfgm's D-aware c_in and adaptive per-sample scale when the model was trained with them.
+The network is the package's PyTorch twin of the file's network kind (bench/torch_ref/edm_nets.py,
+the modules the engine is checked against): EDM's SongUNet (DDPM++, NCSN++; config kind
+"songunet"), EDM's ADM network DhariwalUNet (kind "dhariwalunet", e.g. the adm-imagenet64 preset or
+a converted edm-imagenet-64x64-cond-adm.pkl) or pfgm's MLP for vectors (kind "mlp"), built with the
+constructor arguments the file's config records. The state-dict keys are EDM's:
+`net.model.load_state_dict` takes an EDM checkpoint's weights and `net.model.state_dict()` gives
+them. The preconditioning is the one the file records (docs/method.md, section 2.2): EDM's c_skip,
+c_out, c_in, c_noise at sigma_data, with pfgm's D-aware c_in and adaptive per-sample scale when the
+model was trained with them.
 
 The file is read without the safetensors package (a JSON header, then little-endian tensors);
-F32, F16, BF16 and F64 tensors are accepted. Only denoisers (objective pfgmpp, any D) load: a PFGM
-field network (objective pfgm) is sampled with pfgm's z-ODE instead.
+F32, F16, BF16 and F64 tensors are accepted. weights="raw" takes the file's `raw.` set (the
+parameters) with its unprefixed buffers; a file without one (saved with raw: false, or converted
+from EDM) is refused. Only denoisers (objective pfgmpp, any D) load: a PFGM field network
+(objective pfgm) is sampled with pfgm's z-ODE instead.
 """
+import inspect
 import json
 import math
 import os
@@ -101,6 +108,8 @@ class PfgmDenoiser(torch.nn.Module):
 
 def load(path, weights="ema", device="cpu"):
     """The denoiser of a pfgm model file, in eval mode. weights: 'ema' (default) or 'raw'."""
+    if weights not in ("ema", "raw"):
+        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
     tensors, md = read_safetensors(path)
     if md.get("format") != "pfgm-model":
         raise ValueError(f"{path}: not a pfgm model file (format {md.get('format')!r}); write it with pfgm")
@@ -109,20 +118,32 @@ def load(path, weights="ema", device="cpu"):
     config = json.loads(md["config"])
     precond = json.loads(md["precond"])
     kind = config.get("kind")
+    network = edm_nets.NETWORKS.get(kind)
+    if network is None:
+        raise ValueError(f"{path}: unknown network kind {kind!r}; this module builds {', '.join(edm_nets.NETWORKS)}")
+    # The engine writes its config as the network's constructor arguments in EDM's snake_case
+    # (src/models/config.ts, toNativeConfig) plus 'kind'; a key the constructor does not take is
+    # a file from another version, named rather than left to a TypeError.
     kwargs = {k: v for k, v in config.items() if k not in ("kind", "sigma_data")}
-    if kind == "songunet":
-        model = edm_nets.SongUNet(**kwargs)
-    elif kind == "mlp":
-        model = edm_nets.MLP(**kwargs)
-    elif kind == "dhariwalunet":
-        raise ValueError(f"{path}: EDM's ADM network (DhariwalUNet); this module builds SongUNet and MLP networks. "
-                         "Its default tensor set is EDM's state dict: load it into EDM's training.networks.DhariwalUNet "
-                         "with load_state_dict")
-    else:
-        raise ValueError(f"{path}: unknown network kind {kind!r}")
-    prefix = "raw." if weights == "raw" else ""
-    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix) and (prefix or not k.startswith("raw."))}
-    model.load_state_dict(state, strict=True)
+    known = inspect.signature(network).parameters
+    unknown = sorted(k for k in kwargs if k not in known)
+    if unknown:
+        raise ValueError(f"{path}: config keys {unknown} are not arguments of {network.__name__}; "
+                         "use the pfgm_torch.py of the pfgm version that wrote the file")
+    # Built on the meta device, so no weights are drawn only to be overwritten (296 M of them for
+    # adm-imagenet64); strict loading with assign then gives every parameter and buffer the file's
+    # tensor, and refuses a file that lacks one.
+    with torch.device("meta"):
+        model = network(**kwargs)
+    # The unprefixed set is a whole EDM state dict (EMA parameters and the buffers); the raw set
+    # holds parameters only (src/models/modelFile.ts), so it is laid over the first.
+    state = {k: v for k, v in tensors.items() if not k.startswith("raw.")}
+    if weights == "raw":
+        raw = {k[len("raw.") :]: v for k, v in tensors.items() if k.startswith("raw.")}
+        if not raw:
+            raise ValueError(f"{path}: holds no raw weights (saved with raw: false, or converted); load weights='ema'")
+        state.update(raw)
+    model.load_state_dict(state, strict=True, assign=True)
     D = precond.get("D", "inf")
     D = math.inf if D in ("inf", None) else float(D)
     net = PfgmDenoiser(

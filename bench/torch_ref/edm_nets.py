@@ -1,5 +1,5 @@
-"""PyTorch reference networks for the native engine: EDM's SongUNet (DDPM++ / NCSN++), EDM's
-preconditioning, and the project's MLP denoiser for vectors.
+"""PyTorch reference networks for the native engine: EDM's SongUNet (DDPM++ / NCSN++), EDM's ADM
+network (DhariwalUNet), EDM's preconditioning, and the project's MLP denoiser for vectors.
 
 Written from EDM's training/networks.py (Karras et al. 2022) so that, for the same options:
   * state_dict keys are EDM's (weights move between EDM checkpoints, this file and the C++ engine);
@@ -113,7 +113,7 @@ class GroupNorm(torch.nn.Module):
 
 
 class UNetBlock(torch.nn.Module):
-    """EDM's residual block, restricted to what SongUNet uses plus adaptive_scale for completeness.
+    """EDM's residual block: SongUNet's settings below; DhariwalUNet's differ (see there).
 
     forward (SongUNet settings: adaptive_scale False, skip_scale sqrt(1/2), num_heads 1):
         h = conv0(silu(norm0(x)))                       # conv0 carries up/down if any
@@ -354,6 +354,94 @@ class SongUNet(torch.nn.Module):
         return aux
 
 
+class DhariwalUNet(torch.nn.Module):
+    """EDM's ADM network (Dhariwal & Nichol's U-Net as EDM reimplements it). Options and defaults
+    as EDM's constructor; the engine's twin is src/native/nn/dhariwal_unet.cc with adm_mapping.cc.
+
+    Differs from SongUNet in:
+      * init: kaiming_uniform with weight and bias x sqrt(1/3); init_zero is exactly 0 (out_conv,
+        every conv1 and proj, map_augment);
+      * mapping: emb = PositionalEmbedding(model_channels, endpoint=False)(noise_labels), kept
+        [cos | sin] (no swap), + map_augment(augment_labels); emb = map_layer1(silu(map_layer0(emb)));
+        emb += map_label(drop_labels(class_labels)), the labels unscaled (map_label has no bias
+        and its weights carry the sqrt(label_dim) instead); emb = silu(emb). map_label is built
+        last, after map_layer1 (EDM's RNG order);
+      * blocks: adaptive scale (silu(shift + norm1(h) * (scale + 1))), skip_scale 1, eps 1e-5,
+        resample_proj False, out_channels // 64 attention heads (no attention layers below 64
+        channels, even at attn_resolutions), attention on every block of a listed resolution;
+      * the encoder's first conv is model_channels * channel_mult[0] wide, every encoder output
+        is a skip, and the head is out_conv(silu(out_norm(x))).
+    """
+
+    def __init__(self, img_resolution, in_channels, out_channels, label_dim=0, augment_dim=0,
+                 model_channels=192, channel_mult=(1, 2, 3, 4), channel_mult_emb=4, num_blocks=3,
+                 attn_resolutions=(32, 16, 8), dropout=0.10, label_dropout=0):
+        super().__init__()
+        self.label_dropout = label_dropout
+        emb_channels = model_channels * channel_mult_emb
+        third = math.sqrt(1 / 3)
+        init = dict(init_mode="kaiming_uniform", init_weight=third, init_bias=third)
+        init_zero = dict(init_mode="kaiming_uniform", init_weight=0, init_bias=0)
+        blk = dict(emb_channels=emb_channels, channels_per_head=64, dropout=dropout, init=init, init_zero=init_zero)
+
+        self.map_noise = PositionalEmbedding(model_channels)
+        self.map_augment = Linear(augment_dim, model_channels, bias=False, **init_zero) if augment_dim else None
+        self.map_layer0 = Linear(model_channels, emb_channels, **init)
+        self.map_layer1 = Linear(emb_channels, emb_channels, **init)
+        self.map_label = (Linear(label_dim, emb_channels, bias=False, init_mode="kaiming_normal",
+                                 init_weight=math.sqrt(label_dim)) if label_dim else None)
+
+        self.enc = torch.nn.ModuleDict()
+        cout = in_channels
+        for level, mult in enumerate(channel_mult):
+            res = img_resolution >> level
+            if level == 0:
+                cin = cout
+                cout = model_channels * mult
+                self.enc[f"{res}x{res}_conv"] = Conv2d(cin, cout, kernel=3, **init)
+            else:
+                self.enc[f"{res}x{res}_down"] = UNetBlock(cout, cout, down=True, **blk)
+            for idx in range(num_blocks):
+                cin = cout
+                cout = model_channels * mult
+                self.enc[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=(res in attn_resolutions), **blk)
+        skips = [m.out_channels for m in self.enc.values()]
+
+        self.dec = torch.nn.ModuleDict()
+        for level, mult in reversed(list(enumerate(channel_mult))):
+            res = img_resolution >> level
+            if level == len(channel_mult) - 1:
+                self.dec[f"{res}x{res}_in0"] = UNetBlock(cout, cout, attention=True, **blk)
+                self.dec[f"{res}x{res}_in1"] = UNetBlock(cout, cout, **blk)
+            else:
+                self.dec[f"{res}x{res}_up"] = UNetBlock(cout, cout, up=True, **blk)
+            for idx in range(num_blocks + 1):
+                cin = cout + skips.pop()
+                cout = model_channels * mult
+                self.dec[f"{res}x{res}_block{idx}"] = UNetBlock(cin, cout, attention=(res in attn_resolutions), **blk)
+        self.out_norm = GroupNorm(cout)
+        self.out_conv = Conv2d(cout, out_channels, kernel=3, **init_zero)
+
+    def forward(self, x, noise_labels, class_labels=None, augment_labels=None):
+        emb = self.map_noise(noise_labels)
+        if self.map_augment is not None and augment_labels is not None:
+            emb = emb + self.map_augment(augment_labels)
+        emb = self.map_layer1(silu(self.map_layer0(emb)))
+        if self.map_label is not None:
+            emb = emb + self.map_label(drop_labels(class_labels, self.label_dropout, self.training))
+        emb = silu(emb)
+
+        skips = []
+        for block in self.enc.values():
+            x = block(x, emb) if isinstance(block, UNetBlock) else block(x)
+            skips.append(x)
+        for block in self.dec.values():
+            if x.shape[1] != block.in_channels:
+                x = torch.cat([x, skips.pop()], dim=1)
+            x = block(x, emb)
+        return self.out_conv(silu(self.out_norm(x)))
+
+
 class MLP(torch.nn.Module):
     """The project's denoiser for vectors (toy 2-D data and other flat data). Not from EDM; its
     module names and the formulas below are a contract with the C++ engine.
@@ -478,12 +566,17 @@ PRESETS = {
 }
 
 
+# A model file's config 'kind' (src/models/config.ts) -> the module that builds it.
+NETWORKS = {"songunet": SongUNet, "dhariwalunet": DhariwalUNet, "mlp": MLP}
+
+
 def build(kind, config):
     """Network from a fixture/preset config (EDM's snake_case kwargs; 'kind' and 'sigma_data'
     are ours and not constructor arguments)."""
+    if kind not in NETWORKS:
+        raise ValueError(f"unknown network kind {kind!r}; one of {', '.join(NETWORKS)} expected")
     kwargs = {k: v for k, v in config.items() if k not in ("kind", "sigma_data")}
-    net = SongUNet(**kwargs) if kind == "songunet" else MLP(**kwargs)
-    return Precond(net, sigma_data=config.get("sigma_data", 0.5))
+    return Precond(NETWORKS[kind](**kwargs), sigma_data=config.get("sigma_data", 0.5))
 
 
 def count_params(module):
@@ -503,3 +596,11 @@ if __name__ == "__main__":
             line += f"   EDM {published[name]} M: {'ok' if ok else 'MISMATCH'}"
             assert ok, line
         print(line)
+    # EDM's ImageNet-64 ADM network (train.py --arch=adm --cond=1): 295,899,267 parameters as EDM's
+    # DhariwalUNet counts them (docs/engine.md; pfgm's adm-imagenet64 preset). Built on the meta
+    # device: only the shapes are needed.
+    with torch.device("meta"):
+        n = count_params(DhariwalUNet(img_resolution=64, in_channels=3, out_channels=3, label_dim=1000))
+    line = f"{'adm-imagenet64':16s} {n:>11,d} ({n / 1e6:.2f} M)   EDM 295,899,267: {'ok' if n == 295899267 else 'MISMATCH'}"
+    assert n == 295899267, line
+    print(line)
