@@ -122,7 +122,10 @@ if (family === '--list') {
   const r = spawnSync(exe, ['--list'], { encoding: 'utf8' });
   const list = JSON.parse(r.stdout);
   if (values.json) console.log(JSON.stringify(list));
-  else for (const f of list.families) console.log(`${pad(f.name, 14)} ${f.about}`);
+  else {
+    const width = Math.max(...list.families.map((f) => f.name.length));
+    for (const f of list.families) console.log(`${pad(f.name, width)} ${f.about}`);
+  }
   process.exit(r.status ?? 0);
 }
 

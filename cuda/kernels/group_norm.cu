@@ -2,10 +2,13 @@
 // shift before it and the SiLU after it (EDM's UNetBlock), forward and backward. A block sums one
 // sample's 256-pixel chunk of one 32-channel column (a warp reads 128 contiguous bytes); the
 // partial sums are combined per group in double, in a fixed order, with no atomics: deterministic,
-// within about 1e-5 of the CPU's scale. Layout, precision, the earlier grid and its timings:
-// bench/kernels/group_norm/README.md (the kernel lab runs the variants).
+// within about 1e-5 of the CPU's scale. The backward reads x and dy once where a block can hold a
+// column of whole groups over all of a sample's pixels in registers (one_read_backward_kernel),
+// else twice (the two-pass path); group_norm.cuh names the two. Layout, precision, the earlier
+// grid and its timings: bench/kernels/group_norm/README.md (the kernel lab runs the variants).
 #include <string>
 
+#include "kernels/group_norm.cuh"
 #include "ops.h"
 #include "ops/activation_math.h"
 #include "ops/rounding.h"
@@ -269,6 +272,170 @@ __global__ void param_grad_kernel(Dims d, const double* sum_a, const double* sum
   if (dgamma != nullptr) dgamma[ch] = static_cast<float>(b);
 }
 
+// ---- backward in one read ------------------------------------------------------------------
+// One block per (sample, column of `width` channels = whole groups) covers all of the sample's
+// pixels: thread t takes channel t % width and pixels t / width + k lanes, k < kHeld, and holds
+// x + off and dz of each in registers. So x and dy are read once; the channel sums, the group's
+// coefficients (the same formula, in double, in the same channel order as coefficients_kernel)
+// and dx all come from the held values. A warp reads 32 / width pixels of `width` contiguous
+// floats each (the widest column that fits, up to 32 channels).
+
+// Columns of 8 to 32 channels: each pixel's slice fills whole 32-byte sectors (a narrower one
+// would leave half of each sector to another block) and a warp reads at most 128 bytes per pixel.
+constexpr int kOneReadMinWidth = 8, kOneReadMaxWidth = 32;
+
+struct OneReadPlan {
+  int threads = 0;  // 0: does not fit, take the two-pass path
+  int held = 0;     // pixels per thread (a template argument of the kernel)
+  int64_t width = 0;
+  int64_t lanes = 0;  // threads / width pixel lanes; the remaining threads idle
+};
+
+template <int kThreads, int kHeld>
+__global__ void __launch_bounds__(kThreads, 512 / kThreads)
+    one_read_backward_kernel(Dims d, int64_t width, int64_t lanes, bool silu, const float* x,
+                             const float* shift, const float* gamma, const float* beta,
+                             const float* mean, const float* rstd, const float* dy, float* dx,
+                             double* sum_a, double* sum_b, float* dshift) {
+  __shared__ float red_a[kThreads];
+  __shared__ float red_b[kThreads];
+  __shared__ double col_a[kThreads];
+  __shared__ double col_b[kThreads];
+  __shared__ float grp_q[kThreads];
+  __shared__ float grp_r[kThreads];
+  const int64_t i = blockIdx.y, t = threadIdx.x;
+  const int64_t col = t % width, lane = t / width;
+  const int64_t ch = int64_t{blockIdx.x} * width + col, gi = i * d.groups + ch / d.cg;
+  // Pixels this thread holds; offsets from the column's first element in 32 bits (one_read_plan
+  // requires hw c < 2^31), so the offsets the second loop reuses take one register each.
+  const int held = lane < lanes ? static_cast<int>((d.hw - lane + lanes - 1) / lanes) : 0;
+  const int64_t base = (i * d.hw + lane) * d.c + ch;
+  const int step = static_cast<int>(lanes * d.c);
+
+  // The CPU's rebuild of the forward's constants (backward_consts_kernel).
+  const double sh = shift != nullptr ? static_cast<double>(shift[i * d.c + ch]) : 0.0;
+  const float off = static_cast<float>(sh - static_cast<double>(mean[gi]));
+  const float scale = fp::mul(gamma[ch], rstd[gi]), rs = rstd[gi], bt = beta[ch];
+
+  const float* xs = x + base;
+  const float* dys = dy + base;
+  float xo[kHeld], dz[kHeld];
+  float a = 0.0f, b = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kHeld; ++k) {
+    xo[k] = 0.0f;
+    dz[k] = 0.0f;
+    if (k < held) {
+      xo[k] = xs[k * step] + off;
+      dz[k] = silu ? act::silu_grad(xo[k] * scale + bt, dys[k * step]) : dys[k * step];
+      a += dz[k];
+      b += dz[k] * (xo[k] * rs);
+    }
+  }
+  red_a[t] = a;
+  red_b[t] = b;
+  __syncthreads();
+  if (t < width) {  // the channel's sums over the lanes, in lane order, in double
+    double ca = 0.0, cb = 0.0;
+    for (int64_t l = 0; l < lanes; ++l) {
+      ca += static_cast<double>(red_a[l * width + t]);
+      cb += static_cast<double>(red_b[l * width + t]);
+    }
+    col_a[t] = ca;
+    col_b[t] = cb;
+    if (sum_a != nullptr) {
+      sum_a[i * d.c + ch] = ca;
+      sum_b[i * d.c + ch] = cb;
+    }
+  }
+  __syncthreads();
+  if (t < width / d.cg) {  // one thread per group of the column: coefficients_kernel's formula
+    const int64_t g0 = int64_t{blockIdx.x} * width + t * d.cg;
+    double m1 = 0.0, m2 = 0.0;
+    for (int64_t k = 0; k < d.cg; ++k) {
+      m1 += static_cast<double>(gamma[g0 + k]) * col_a[t * d.cg + k];
+      m2 += static_cast<double>(gamma[g0 + k]) * col_b[t * d.cg + k];
+    }
+    const double count = static_cast<double>(d.hw * d.cg);
+    const double r = rstd[i * d.groups + g0 / d.cg];
+    grp_q[t] = static_cast<float>(-r * r * (m2 / count));
+    grp_r[t] = static_cast<float>(-r * (m1 / count));
+  }
+  if (dx == nullptr && dshift == nullptr) return;  // uniform across the block
+  __syncthreads();
+  const float pc = static_cast<float>(static_cast<double>(rs) * gamma[ch]);
+  const float qc = grp_q[col / d.cg], rc = grp_r[col / d.cg];
+  float s = 0.0f;
+  float* dxs = dx != nullptr ? dx + base : nullptr;
+#pragma unroll
+  for (int k = 0; k < kHeld; ++k) {
+    if (k < held) {
+      const float g = pc * dz[k] + qc * xo[k] + rc;
+      if (dxs != nullptr) dxs[k * step] = g;
+      s += g;
+    }
+  }
+  if (dshift == nullptr) return;
+  red_a[t] = s;  // its last readers finished before the second barrier
+  __syncthreads();
+  if (t < width) {
+    double acc = 0.0;
+    for (int64_t l = 0; l < lanes; ++l) acc += static_cast<double>(red_a[l * width + t]);
+    dshift[i * d.c + ch] = static_cast<float>(acc);
+  }
+}
+
+// The widest column of whole groups (kOneReadMinWidth to kOneReadMaxWidth channels, or one group
+// where a group is wider) whose pixels fit kHeld <= 32 per thread, at 256 threads, else at 512;
+// none (the two-pass path) past that, e.g. 64x64 pixels with 4-channel groups.
+OneReadPlan one_read_plan(const Dims& d) {
+  for (const int threads : {256, 512}) {
+    OneReadPlan best;
+    for (int64_t m = 1; m <= d.groups && d.cg * m <= threads; ++m) {
+      const int64_t width = d.cg * m;
+      if (d.groups % m != 0) continue;
+      if (m > 1 && width > kOneReadMaxWidth) break;
+      if (width < kOneReadMinWidth && width < d.c) continue;
+      const int64_t lanes = threads / width, need = (d.hw + lanes - 1) / lanes;
+      if (need > 32 || d.hw * d.c >= (int64_t{1} << 31)) continue;
+      // 512 threads only when 256 cannot hold the column: there registers are the limit.
+      const int held = threads == 512 ? 32 : need <= 8 ? 8 : need <= 16 ? 16 : 32;
+      best = OneReadPlan{threads, held, width, lanes};
+    }
+    if (best.threads != 0) return best;
+  }
+  return OneReadPlan{};
+}
+
+struct OneReadArgs {
+  bool silu;
+  const float *x, *shift, *gamma, *beta, *mean, *rstd, *dy;
+  float* dx;
+  double *sum_a, *sum_b;
+  float* dshift;
+};
+
+template <int kThreads, int kHeld>
+void launch_one_read_as(const OneReadPlan& p, const Dims& d, const OneReadArgs& a) {
+  const dim3 grid(static_cast<unsigned>(d.c / p.width), static_cast<unsigned>(d.n));
+  one_read_backward_kernel<kThreads, kHeld><<<grid, kThreads, 0, gpu::engine_stream()>>>(
+      d, p.width, p.lanes, a.silu, a.x, a.shift, a.gamma, a.beta, a.mean, a.rstd, a.dy, a.dx,
+      a.sum_a, a.sum_b, a.dshift);
+  gpu::check_kernel("group_norm one-read backward kernel");
+}
+
+void launch_one_read(const OneReadPlan& p, const Dims& d, const OneReadArgs& a) {
+  if (p.threads == 512) {
+    launch_one_read_as<512, 32>(p, d, a);
+  } else if (p.held == 8) {
+    launch_one_read_as<256, 8>(p, d, a);
+  } else if (p.held == 16) {
+    launch_one_read_as<256, 16>(p, d, a);
+  } else {
+    launch_one_read_as<256, 32>(p, d, a);
+  }
+}
+
 template <class F>
 void launch_channel_sums(const Dims& d, const F& f, float* part_a, float* part_b,
                          const char* name) {
@@ -310,17 +477,42 @@ void group_norm_forward(const op::GroupNormShape& s, const float* x, const float
   gpu::check_kernel("group_norm normalize_kernel");
 }
 
-void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
-                         const float* gamma, const float* beta, const float* mean,
-                         const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta,
-                         float* dshift) {
-  if (s.n <= 0 || s.hw <= 0 || s.c <= 0) {
-    zero(dgamma, s.c);
-    zero(dbeta, s.c);
-    if (s.n > 0) zero(dshift, s.n * s.c);
-    return;
-  }
-  const Dims d = dims_of(s);
+namespace {
+
+bool backward_empty(const op::GroupNormShape& s, float* dgamma, float* dbeta, float* dshift) {
+  if (s.n > 0 && s.hw > 0 && s.c > 0) return false;
+  zero(dgamma, s.c);
+  zero(dbeta, s.c);
+  if (s.n > 0) zero(dshift, s.n * s.c);
+  return true;
+}
+
+void param_grads(const Dims& d, const double* sum_a, const double* sum_b, float* dgamma,
+                 float* dbeta) {
+  if (dgamma == nullptr && dbeta == nullptr) return;
+  param_grad_kernel<<<gpu::grid_for(d.c), gpu::kThreads, 0, gpu::engine_stream()>>>(d, sum_a, sum_b,
+                                                                                    dgamma, dbeta);
+  gpu::check_kernel("group_norm param_grad_kernel");
+}
+
+void one_read_backward(const OneReadPlan& p, const Dims& d, const op::GroupNormShape& s,
+                       const float* x, const float* shift, const float* gamma, const float* beta,
+                       const float* mean, const float* rstd, const float* dy, float* dx,
+                       float* dgamma, float* dbeta, float* dshift) {
+  const bool params = dgamma != nullptr || dbeta != nullptr;
+  const cudaStream_t stream = gpu::engine_stream();
+  gpu::DeviceArray<double> sum_a(params ? d.n * d.c : 0, stream), sum_b(sum_a.size(), stream);
+  launch_one_read(
+      p, d,
+      OneReadArgs{s.silu, x, shift, gamma, beta, mean, rstd, dy, dx, params ? sum_a.get() : nullptr,
+                  params ? sum_b.get() : nullptr, dshift});
+  param_grads(d, sum_a.get(), sum_b.get(), dgamma, dbeta);
+}
+
+void two_pass_backward(const Dims& d, const op::GroupNormShape& s, const float* x,
+                       const float* shift, const float* gamma, const float* beta, const float* mean,
+                       const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta,
+                       float* dshift) {
   const cudaStream_t stream = gpu::engine_stream();
   const int64_t nc = d.n * d.c, parts = d.n * d.chunks * d.c;
   gpu::DeviceArray<float> off(nc, stream), scale(nc, stream), rs(nc, stream);
@@ -354,11 +546,41 @@ void group_norm_backward(const op::GroupNormShape& s, const float* x, const floa
       gpu::check_kernel("group_norm shift_grad_kernel");
     }
   }
-  if (dgamma != nullptr || dbeta != nullptr) {
-    param_grad_kernel<<<gpu::grid_for(d.c), gpu::kThreads, 0, stream>>>(d, sum_a.get(), sum_b.get(),
-                                                                        dgamma, dbeta);
-    gpu::check_kernel("group_norm param_grad_kernel");
+  param_grads(d, sum_a.get(), sum_b.get(), dgamma, dbeta);
+}
+
+}  // namespace
+
+GroupNormBackward group_norm_backward_path(const op::GroupNormShape& s) {
+  if (s.n <= 0 || s.hw <= 0 || s.c <= 0) return GroupNormBackward::kTwoPass;
+  return one_read_plan(dims_of(s)).threads != 0 ? GroupNormBackward::kOneRead
+                                                : GroupNormBackward::kTwoPass;
+}
+
+void group_norm_backward_on(GroupNormBackward path, const op::GroupNormShape& s, const float* x,
+                            const float* shift, const float* gamma, const float* beta,
+                            const float* mean, const float* rstd, const float* dy, float* dx,
+                            float* dgamma, float* dbeta, float* dshift) {
+  if (backward_empty(s, dgamma, dbeta, dshift)) return;
+  const Dims d = dims_of(s);
+  if (path == GroupNormBackward::kTwoPass) {
+    two_pass_backward(d, s, x, shift, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta, dshift);
+    return;
   }
+  const OneReadPlan p = one_read_plan(d);
+  if (p.threads == 0) {
+    fail(code::kShape, "group_norm backward on CUDA: " + std::to_string(d.hw) +
+                           " pixels of a column of groups do not fit the one-read kernel");
+  }
+  one_read_backward(p, d, s, x, shift, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta, dshift);
+}
+
+void group_norm_backward(const op::GroupNormShape& s, const float* x, const float* shift,
+                         const float* gamma, const float* beta, const float* mean,
+                         const float* rstd, const float* dy, float* dx, float* dgamma, float* dbeta,
+                         float* dshift) {
+  group_norm_backward_on(group_norm_backward_path(s), s, x, shift, gamma, beta, mean, rstd, dy, dx,
+                         dgamma, dbeta, dshift);
 }
 
 }  // namespace pfgm::cuda

@@ -49,8 +49,8 @@ function runLab(args: string[], order = 'forward'): { status: number | null; rep
 }
 
 describe.skipIf(!built)('the kernel lab on the CUDA emulator', () => {
-  it('has the group_norm, softmax_rows and adam families', () => {
-    expect(families()).toEqual(expect.arrayContaining(['group_norm', 'softmax_rows', 'adam']));
+  it('has the group_norm, group_norm_backward, softmax_rows and adam families', () => {
+    expect(families()).toEqual(expect.arrayContaining(['group_norm', 'group_norm_backward', 'softmax_rows', 'adam']));
   });
 
   for (const order of ['forward', 'reverse']) {

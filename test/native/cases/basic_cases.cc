@@ -98,7 +98,8 @@ pfgm::op::GroupNormShape group_norm_shape(const Attrs& a, const std::string& op,
   return s;
 }
 
-// Inputs x [n,h,w,c], gamma [c], beta [c], optional shift [n,c] and dy [n,h,w,c].
+// Inputs x [n,h,w,c], gamma [c], beta [c], optional shift [n,c] and dy [n,h,w,c]; attrs groups,
+// eps, silu, and no_dx / no_params / no_dshift to leave gradients out.
 PFGM_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const std::string op = "group_norm";
   const HostTensor& x = input(in, "x");
@@ -120,10 +121,14 @@ PFGM_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& out) {
   pfgm::cpu::group_norm_forward(s, x.data.data(), sh, gamma.data.data(), beta.data.data(), y, mean,
                                 rstd);
   if (dy == nullptr) return;
-  float* dx = output(out, "dx", x.shape);
-  float* dgamma = output(out, "dgamma", {d.c});
-  float* dbeta = output(out, "dbeta", {d.c});
-  float* dshift = shift != nullptr ? output(out, "dshift", {d.n, d.c}) : nullptr;
+  // no_dx, no_params, no_dshift: leave those gradients out (null), as callers may.
+  float* dx = flag(a, "no_dx", false) ? nullptr : output(out, "dx", x.shape);
+  const bool params = !flag(a, "no_params", false);
+  float* dgamma = params ? output(out, "dgamma", {d.c}) : nullptr;
+  float* dbeta = params ? output(out, "dbeta", {d.c}) : nullptr;
+  float* dshift = shift != nullptr && !flag(a, "no_dshift", false)
+                      ? output(out, "dshift", {d.n, d.c})
+                      : nullptr;
   pfgm::cpu::group_norm_backward(s, x.data.data(), sh, gamma.data.data(), beta.data.data(), mean,
                                  rstd, dy->data.data(), dx, dgamma, dbeta, dshift);
 });

@@ -10,6 +10,7 @@
 
 #include "cases/cuda/op_case_session.cuh"
 #include "cases/op_cases.h"
+#include "kernels/group_norm.cuh"
 #include "ops.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
@@ -176,9 +177,21 @@ PFGM_GPU_OP_CASE("group_norm", [](const Attrs& a, const Tensors& in, Tensors& ou
   float* rstd = s.out("rstd", {n, gs.groups});
   cuda::group_norm_forward(gs, xd, sh, gamma, beta, s.out("y", x.shape), mean, rstd);
   if (dy != nullptr) {
-    cuda::group_norm_backward(gs, xd, sh, gamma, beta, mean, rstd, s.in(*dy), s.out("dx", x.shape),
-                              s.out("dgamma", {c}), s.out("dbeta", {c}),
-                              shift != nullptr ? s.out("dshift", {n, c}) : nullptr);
+    // backward_path 1 / 2: fail unless the backward takes the one-read / two-pass path here, so
+    // the parity cases keep covering both as the choice in group_norm.cu changes.
+    const double want = attr(a, "backward_path", 0.0);
+    const GroupNormBackward path = group_norm_backward_path(gs);
+    if (want != 0.0 && (want == 1.0) != (path == GroupNormBackward::kOneRead)) {
+      fail(code::kArgument, op + ": the backward takes the " +
+                                (path == GroupNormBackward::kOneRead ? "one-read" : "two-pass") +
+                                " path for this shape, not the one backward_path names");
+    }
+    const bool params = attr(a, "no_params", 0.0) == 0.0;
+    cuda::group_norm_backward(
+        gs, xd, sh, gamma, beta, mean, rstd, s.in(*dy),
+        attr(a, "no_dx", 0.0) != 0.0 ? nullptr : s.out("dx", x.shape),
+        params ? s.out("dgamma", {c}) : nullptr, params ? s.out("dbeta", {c}) : nullptr,
+        shift != nullptr && attr(a, "no_dshift", 0.0) == 0.0 ? s.out("dshift", {n, c}) : nullptr);
   }
   s.finish("group_norm", out);
 });
