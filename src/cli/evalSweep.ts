@@ -6,7 +6,7 @@
  * @module
  */
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { PfgmError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { linePlot } from '../viz/lines.js';
@@ -62,7 +62,7 @@ export async function writeSweep(dir: string, rows: readonly SweepRow[]): Promis
     const points = rows.filter((r) => Number.isFinite(r.metrics[m]));
     if (points.length === 0) continue;
     const png = linePlot([{ name: m, x: points.map((r) => r.kimg), y: points.map((r) => r.metrics[m] as number) }], {
-      title: `${m} against training (${dir})`,
+      title: `${m} against training (${basename(resolve(dir))})`,
       xLabel: 'kimg',
       yLabel: m,
       markers: true,
