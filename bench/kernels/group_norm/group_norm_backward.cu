@@ -18,8 +18,8 @@
 
 namespace {
 
-using pfgm::op::GroupNormShape;
 using pfgm::cuda::GroupNormBackward;
+using pfgm::op::GroupNormShape;
 
 struct Case {
   std::string name;
@@ -30,16 +30,18 @@ struct Case {
 void run_family(const lab::Options& opt, lab::Report& report) {
   std::vector<Case> cases;
   if (opt.size == "small") {  // seconds on the emulator: two one-read shapes, one two-pass
-    cases = {{"2x8x8x64 g16 silu+shift (one read, 32-ch columns)", {2, 64, 64, 16, 1e-5f, true}, true},
-             {"1x20x20x96 g24 (one read, 16-ch columns)", {1, 400, 96, 24, 1e-5f, false}, false},
-             {"1x48x48x32 g8 silu+shift (two-pass)", {1, 2304, 32, 8, 1e-5f, true}, true}};
+    cases = {
+        {"2x8x8x64 g16 silu+shift (one read, 32-ch columns)", {2, 64, 64, 16, 1e-5f, true}, true},
+        {"1x20x20x96 g24 (one read, 16-ch columns)", {1, 400, 96, 24, 1e-5f, false}, false},
+        {"1x48x48x32 g8 silu+shift (two-pass)", {1, 2304, 32, 8, 1e-5f, true}, true}};
   } else {  // the presets' norms at batch 128 (ddpmpp-cifar10, ddpmpp-small), ffhq64's at 32
-    cases = {{"128x32x32x256 g32 silu+shift", {128, 1024, 256, 32, 1e-5f, true}, true},
-             {"128x32x32x512 g32 silu+shift (512 threads)", {128, 1024, 512, 32, 1e-5f, true}, true},
-             {"128x16x16x256 g32 silu+shift", {128, 256, 256, 32, 1e-5f, true}, true},
-             {"128x8x8x256 g32 silu+shift", {128, 64, 256, 32, 1e-5f, true}, true},
-             {"128x28x28x32 g8 silu+shift", {128, 784, 32, 8, 1e-5f, true}, true},
-             {"32x64x64x128 g32 silu+shift (two-pass)", {32, 4096, 128, 32, 1e-5f, true}, true}};
+    cases = {
+        {"128x32x32x256 g32 silu+shift", {128, 1024, 256, 32, 1e-5f, true}, true},
+        {"128x32x32x512 g32 silu+shift (512 threads)", {128, 1024, 512, 32, 1e-5f, true}, true},
+        {"128x16x16x256 g32 silu+shift", {128, 256, 256, 32, 1e-5f, true}, true},
+        {"128x8x8x256 g32 silu+shift", {128, 64, 256, 32, 1e-5f, true}, true},
+        {"128x28x28x32 g8 silu+shift", {128, 784, 32, 8, 1e-5f, true}, true},
+        {"32x64x64x128 g32 silu+shift (two-pass)", {32, 4096, 128, 32, 1e-5f, true}, true}};
   }
   for (const Case& cs : cases) {
     const GroupNormShape s = cs.shape;
@@ -82,9 +84,7 @@ void run_family(const lab::Options& opt, lab::Report& report) {
         opt, report, cs.name, variants,
         [&] {  // NaNs, so an output left unwritten fails its check
           for (float* p : {d_dx.get(), d_dgamma.get(), d_dbeta.get(), d_dshift.get()}) {
-            const int64_t count = p == d_dx.get()       ? total
-                                  : p == d_dshift.get() ? s.n * s.c
-                                                        : s.c;
+            const int64_t count = p == d_dx.get() ? total : p == d_dshift.get() ? s.n * s.c : s.c;
             cudaMemset(p, 0xff, static_cast<size_t>(count) * sizeof(float));
           }
         },
@@ -93,7 +93,8 @@ void run_family(const lab::Options& opt, lab::Report& report) {
               lab::of_largest("dx", d_dx.download(), dx_ref, 5e-5),
               lab::of_largest("dgamma", d_dgamma.download(), dgamma_ref, 5e-5),
               lab::of_largest("dbeta", d_dbeta.download(), dbeta_ref, 5e-5)};
-          if (cs.shift) checks.push_back(lab::of_largest("dshift", d_dshift.download(), dshift_ref, 5e-5));
+          if (cs.shift)
+            checks.push_back(lab::of_largest("dshift", d_dshift.download(), dshift_ref, 5e-5));
           return checks;
         });
   }
