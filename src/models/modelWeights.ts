@@ -59,7 +59,7 @@ export function weightsFromFile(
       unexpected.push(name);
       continue;
     }
-    const values = t.data;
+    const values = floatValues(t);
     const same =
       canonical(t.shape) === canonical(f.shape) &&
       values.length === f.data.length &&

@@ -45,6 +45,29 @@ describe('model files with PyTorch names and half-precision tensors', () => {
     back.dispose();
   });
 
+  it("a U-Net's resampling filters load from BF16 too (compared as values, not as 16-bit patterns)", async () => {
+    using net = createNetwork(
+      preset('ddpmpp-small', { imgResolution: 8, modelChannels: 16, channelMult: [1, 2], attnResolutions: [] }),
+      { D: 8, seed: 3 },
+    );
+    const plain = join(work, 'unet.safetensors');
+    await saveModel(plain, net, { objective: 'pfgmpp' }, { raw: false });
+    const file = decodeSafetensors(new Uint8Array(readFileSync(plain)));
+    expect([...file.tensors.keys()].some((n) => n.endsWith('resample_filter'))).toBe(true);
+    const entries: [string, SafetensorsEntry][] = [...file.tensors].map(([name, t]) => [
+      name,
+      { dtype: 'BF16', shape: t.shape, data: Uint16Array.from(t.data as Float32Array, bf16) },
+    ]);
+    const half = join(work, 'unet-bf16.safetensors');
+    writeFileSync(half, encodeSafetensors(entries, file.metadata));
+    const { net: back } = await loadModel(half);
+    const want = net
+      .flatWeights()
+      .ema.map((v) => floatValues({ dtype: 'BF16', shape: [1], data: Uint16Array.of(bf16(v)) })[0] as number);
+    expect(back.flatWeights().ema).toEqual(want);
+    back.dispose();
+  });
+
   it.skipIf(spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status !== 0)(
     'reads F16 as NumPy converts it',
     () => {
