@@ -2,18 +2,32 @@
 // Makes the model that ships with the package (assets/models/<name>.safetensors, loaded by
 // `loadModel('<name>')` and `pfgm sample --ckpt <name>`): the EMA weights of a finished
 // `pfgm train` run, without the raw weights, with the run's recipe (from its training state) and
-// the FD measured for it (the JSON that `pfgm eval --metric fd` printed) in the metadata.
+// the FD measured for it (the JSON that `pfgm eval --metric fd` printed) in the metadata. The
+// weights are stored as IEEE half floats by default (--dtype f16; loadModel widens them to f32):
+// half the size, so the file stays small in git and in the package, at a relative rounding of
+// 2^-11 per weight. The conversion is deterministic, so the FD to record is the shipped file's
+// own: ship once, evaluate the file, ship again with that evaluation.
 // docs/dev/release.md and docs/shipped-model.md say how the shipped model was made.
 //
-//   node scripts/ship-model.mjs --run RUN --eval EVAL.json [--name fashion-mnist] [--out FILE]
-import { readFile } from 'node:fs/promises';
+//   node scripts/ship-model.mjs --run RUN --eval EVAL.json [--name fashion-mnist] [--out FILE] [--dtype f16|f32]
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeSafetensors, loadModel, saveModel, shippedModelPath } from '../dist/index.js';
+import { decodeSafetensors, encodeSafetensors, loadModel, saveModel, shippedModelPath } from '../dist/index.js';
 
 const { values } = parseArgs({
-  options: { run: { type: 'string' }, eval: { type: 'string' }, name: { type: 'string' }, out: { type: 'string' } },
+  options: {
+    run: { type: 'string' },
+    eval: { type: 'string' },
+    name: { type: 'string' },
+    out: { type: 'string' },
+    dtype: { type: 'string', default: 'f16' },
+  },
 });
+if (values.dtype !== 'f16' && values.dtype !== 'f32') {
+  console.error(`--dtype must be f16 or f32, got ${values.dtype}`);
+  process.exit(2);
+}
 if (values.run === undefined || values.eval === undefined) {
   console.error('usage: node scripts/ship-model.mjs --run RUN --eval EVAL.json [--name fashion-mnist] [--out FILE]');
   process.exit(2);
@@ -67,4 +81,50 @@ await saveModel(
   { raw: false },
 );
 net.dispose();
-console.log(JSON.stringify({ out, kimg, fd: evaluation.metrics.fd }));
+if (values.dtype === 'f16') {
+  const file = decodeSafetensors(await readFile(out));
+  const tensors = [...file.tensors].map(([name, t]) =>
+    t.dtype === 'F32' ? [name, { dtype: 'F16', shape: t.shape, data: toHalf(t.data) }] : [name, t],
+  );
+  await writeFile(out, encodeSafetensors(tensors, file.metadata));
+}
+console.log(JSON.stringify({ out, kimg, dtype: values.dtype, fd: evaluation.metrics.fd }));
+
+/** IEEE 754 binary16 bit patterns of float32 values, rounded to nearest, ties to even. */
+function toHalf(values) {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    f[0] = values[i];
+    const x = u[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const mant = x & 0x7fffff;
+    let h;
+    if (exp === 0xff) {
+      h = sign | 0x7c00 | (mant ? 0x200 : 0); // Inf or NaN
+    } else if (exp > 142) {
+      h = sign | 0x7c00; // beyond 65504 after rounding: Inf
+    } else if (exp >= 113) {
+      // normal half: 10 mantissa bits, round on the 13 dropped ones
+      const m = mant >>> 13;
+      const rest = mant & 0x1fff;
+      h = sign | ((exp - 112) << 10) | m;
+      if (rest > 0x1000 || (rest === 0x1000 && (m & 1) === 1)) h += 1; // may carry into the exponent
+    } else if (exp >= 102) {
+      // subnormal half
+      const full = mant | 0x800000;
+      const shift = 126 - exp;
+      const m = full >>> shift;
+      const rest = full & ((1 << shift) - 1);
+      const halfway = 1 << (shift - 1);
+      h = sign | m;
+      if (rest > halfway || (rest === halfway && (m & 1) === 1)) h += 1;
+    } else {
+      h = sign; // below half the smallest subnormal: zero
+    }
+    out[i] = h;
+  }
+  return out;
+}
