@@ -25,20 +25,20 @@ import type { Sampleable, SampleResult } from './types.js';
 
 /**
  * Whether a run keeps its state on the device: `stateOnDevice` when given (a Network only), else a
- * network on CUDA does.
+ * network on CUDA does. Checked for {@link SampleOptions} and a Sampler's options alike.
  */
-export function keepsStateOnDevice(model: Sampleable, options: SampleOptions): model is Network {
-  if (options.stateOnDevice === undefined) return model instanceof Network && model.device === 'cuda';
-  if (options.stateOnDevice !== true && options.stateOnDevice !== false) {
-    throw new PfgmError('ERR_PFGM_ARGUMENT', `stateOnDevice must be a boolean, got ${String(options.stateOnDevice)}`);
+export function keepsStateOnDevice(model: Sampleable, stateOnDevice: boolean | undefined): model is Network {
+  if (stateOnDevice === undefined) return model instanceof Network && model.device === 'cuda';
+  if (stateOnDevice !== true && stateOnDevice !== false) {
+    throw new PfgmError('ERR_PFGM_ARGUMENT', `stateOnDevice must be a boolean, got ${String(stateOnDevice)}`);
   }
-  if (options.stateOnDevice && !(model instanceof Network)) {
+  if (stateOnDevice && !(model instanceof Network)) {
     throw new PfgmError(
       'ERR_PFGM_ARGUMENT',
       'stateOnDevice needs a Network (an ideal denoiser runs on the host): leave it out',
     );
   }
-  return options.stateOnDevice;
+  return stateOnDevice;
 }
 
 /**

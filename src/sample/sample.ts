@@ -320,7 +320,7 @@ async function solve(model: Sampleable, options: SampleOptions, noiseOffset = 0)
   const D = checkD(options.D ?? model.D);
   const sigmas = scheduleOf(options, solver);
   const seed = options.seed ?? 0;
-  if (keepsStateOnDevice(model, options)) {
+  if (keepsStateOnDevice(model, options.stateOnDevice)) {
     return solveOnDevice(model, options, solver, sigmas, D, heunNoiseOf(options, count, noiseOffset));
   }
   const prior = await samplePrior({

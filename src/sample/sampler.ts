@@ -15,6 +15,7 @@ import type { Seed } from '../physics/streams.js';
 import { checkD, checkFinite, checkInteger, checkOneOf, checkPositive } from '../validate.js';
 import { type MergedPiece, type MergedRun, runMergedOnHost } from './merged.js';
 import { runMergedOnDevice } from './mergedOnDevice.js';
+import { keepsStateOnDevice } from './resident.js';
 import { sample, sampleSizeOf } from './sample.js';
 import { type SolverName, solverNames } from './solvers.js';
 import type { Sampleable, SampleResult } from './types.js';
@@ -157,16 +158,7 @@ export class Sampler {
     this.#maxBatch = checkInteger('maxBatch', options.maxBatch ?? 128, 1);
     this.#maxQueue = checkInteger('maxQueue', options.maxQueue ?? 256, 1);
     this.#weights = options.weights ?? 'ema';
-    const onDevice = options.stateOnDevice;
-    if (onDevice !== undefined && onDevice !== true && onDevice !== false)
-      throw new PfgmError('ERR_PFGM_ARGUMENT', `stateOnDevice must be a boolean, got ${String(onDevice)}`);
-    if (onDevice === true && !(model instanceof Network)) {
-      throw new PfgmError(
-        'ERR_PFGM_ARGUMENT',
-        'stateOnDevice needs a Network (an ideal denoiser runs on the host): leave it out',
-      );
-    }
-    this.#onDevice = onDevice ?? (model instanceof Network && model.device === 'cuda');
+    this.#onDevice = keepsStateOnDevice(model, options.stateOnDevice);
   }
 
   /** The model sampled. */
@@ -433,24 +425,21 @@ export class Sampler {
       return;
     }
     const L = model.labelDim;
+    const rows = live.reduce((a, p) => a + p.n, 0);
+    const labels = first.labels === undefined ? undefined : new Float32Array(rows * L);
     const merged: MergedPiece[] = [];
-    let rows = 0;
+    let at = 0;
     for (const p of live) {
       const slice = this.#sliceOf(p);
+      labels?.set(slice.labels as Float32Array, at * L);
       merged.push({
-        firstRow: rows,
+        firstRow: at,
         rows: p.n,
         seed: slice.seed,
         sampleOffset: slice.sampleOffset,
         guidance: p.job.guidance,
       });
-      rows += p.n;
-    }
-    let labels: Float32Array | undefined;
-    if (first.labels !== undefined) {
-      labels = new Float32Array(rows * L);
-      for (const [k, p] of live.entries())
-        labels.set(this.#sliceOf(p).labels as Float32Array, (merged[k] as MergedPiece).firstRow * L);
+      at += p.n;
     }
     // Stop early only when every request in the run has gone; an aborted request settles first,
     // in its own listener.
