@@ -7,8 +7,9 @@
 // 'cpu' bit for bit, and the CUDA kernels (emulated, and on a GPU where there is one) against the
 // references. Adding an op to the list needs one row of the table, nothing else here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
@@ -225,6 +226,23 @@ const table: Row[] = [
   row('sumsq_rows', { rows: 2, cols: 5 }, { x: filled([2, 5], 23) }, (_a, x) => ({
     out: rowsOf(x.x as Float32Array, 5).map((r) => r.reduce((u, v) => u + v * v, 0)),
   })),
+  // Column sums (the bias gradients): rows over several fixed chunks of 2048, the last partial,
+  // with one column block and with two.
+  ...[
+    [5000, 32],
+    [4100, 70],
+  ].map(([rows, cols]) =>
+    row(
+      'sum_columns',
+      { rows: rows as number, cols: cols as number },
+      { x: filled([rows as number, cols as number], 24) },
+      (_a, x) => ({
+        out: range(cols as number).map((j) =>
+          rowsOf(x.x as Float32Array, cols as number).reduce((u, r) => u + (r[j] as number), 0),
+        ),
+      }),
+    ),
+  ),
   // The FID Inception's ops (test/helpers/inference-ops.ts): a rectangular kernel with per-axis
   // stride and padding through the patch matrix, and a 1x1 one that is the product itself.
   row(
@@ -453,7 +471,7 @@ describe.skipIf(!existsSync(emuFile))('the generic entries on the emulated CUDA 
     }));
     const script = `
       const addon = require(${JSON.stringify(emuFile)});
-      const jobs = JSON.parse(process.argv[1]);
+      const jobs = JSON.parse(require('node:fs').readFileSync(process.argv[1], 'utf8'));
       (async () => {
         const results = [];
         for (const j of jobs) {
@@ -463,11 +481,16 @@ describe.skipIf(!existsSync(emuFile))('the generic entries on the emulated CUDA 
         }
         console.log(JSON.stringify(results));
       })().catch((e) => { console.error(e.code, e.message); process.exit(1); });`;
-    const r = spawnSync(process.execPath, ['-e', script, JSON.stringify(jobs)], {
+    // Through a file: the larger rows would not fit one command-line argument.
+    const jobsDir = mkdtempSync(join(tmpdir(), 'pfgm-backend-ops-'));
+    const jobsFile = join(jobsDir, 'jobs.json');
+    writeFileSync(jobsFile, JSON.stringify(jobs));
+    const r = spawnSync(process.execPath, ['-e', script, jobsFile], {
       encoding: 'utf8',
       env: { ...process.env, PFGM_CUDA_NO_CACHING: '1' },
       maxBuffer: 64 * 2 ** 20,
     });
+    rmSync(jobsDir, { recursive: true, force: true });
     expect(r.status, r.stderr).toBe(0);
     const results = JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as Record<
       string,

@@ -109,34 +109,42 @@ inline __attribute__((always_inline)) void input_tiles(const Tiles& g, const flo
                                                        int64_t cp, float* v, int64_t t0,
                                                        int64_t t1) {
   constexpr int64_t A = M + 2;
-  alignas(64) float d[A][A][B];
+  alignas(64) float d[A][B];  // one clipped row of the tile, zeros beyond the image
   alignas(64) float tmp[A][A][B];
   const int64_t per_image = g.per_image();
+  const int64_t plane = plane_stride(g.count, cp);
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = g.n_first + t / per_image;
     const int64_t y0 = (t % per_image) / g.tiles_x * M - 1;
     const int64_t x0 = (t % per_image) % g.tiles_x * M - 1;
+    const bool inside_x = x0 >= 0 && x0 + A <= g.w;
     for (int64_t c0 = 0; c0 < cp; c0 += B) {
       const int64_t cw = std::min(B, c - c0);  // real channels in this block (may be <= 0)
       for (int64_t a = 0; a < A; ++a) {
         const int64_t yy = y0 + a;
+        if (yy < 0 || yy >= g.h || cw <= 0) {
+          // The row transform of a zero row is zero.
+          std::memset(tmp[a], 0, sizeof(tmp[a]));
+          continue;
+        }
+        const float* row = x + ((n * g.h + yy) * g.w + x0) * c + c0;
+        if (inside_x && cw == B) {
+          // Most tiles of a large image: read the row where it lies, without a copy.
+          input_1d<M>(row, c, tmp[a][0], B);
+          continue;
+        }
         for (int64_t b = 0; b < A; ++b) {
           const int64_t xx = x0 + b;
-          if (yy < 0 || yy >= g.h || xx < 0 || xx >= g.w || cw <= 0) {
-            std::memset(d[a][b], 0, sizeof(d[a][b]));
-            continue;
-          }
-          const float* src = x + ((n * g.h + yy) * g.w + xx) * c + c0;
+          std::memset(d[b], 0, sizeof(d[b]));
+          if (xx < 0 || xx >= g.w) continue;
           if (cw == B) {
-            std::memcpy(d[a][b], src, sizeof(d[a][b]));
+            std::memcpy(d[b], row + b * c, sizeof(d[b]));
           } else {
-            std::memset(d[a][b], 0, sizeof(d[a][b]));
-            std::memcpy(d[a][b], src, static_cast<size_t>(cw) * sizeof(float));
+            std::memcpy(d[b], row + b * c, static_cast<size_t>(cw) * sizeof(float));
           }
         }
+        input_1d<M>(d[0], B, tmp[a][0], B);
       }
-      for (int64_t a = 0; a < A; ++a) input_1d<M>(d[a][0], B, tmp[a][0], B);
-      const int64_t plane = plane_stride(g.count, cp);
       float* out = v + t * cp + c0;
       for (int64_t j = 0; j < A; ++j) input_1d<M>(tmp[0][j], A * B, out + j * plane, A * plane);
     }
@@ -194,10 +202,18 @@ inline __attribute__((always_inline)) void adjoint_tiles(const Tiles& g, const f
       const int64_t cw = std::min(B, c - c0);
       for (int64_t p = 0; p < M; ++p) {
         for (int64_t q = 0; q < M; ++q) {
-          std::memset(o[p][q], 0, sizeof(o[p][q]));
-          if (y0 + p >= g.h || x0 + q >= g.w || cw <= 0) continue;
+          if (y0 + p >= g.h || x0 + q >= g.w || cw <= 0) {
+            std::memset(o[p][q], 0, sizeof(o[p][q]));
+            continue;
+          }
           const float* src = dy + ((n * g.h + y0 + p) * g.w + x0 + q) * c + c0;
-          std::memcpy(o[p][q], src, static_cast<size_t>(cw) * sizeof(float));
+          if (cw == B) {
+            // A fixed-size copy, which compiles to vector moves; a variable one calls memmove.
+            std::memcpy(o[p][q], src, sizeof(o[p][q]));
+          } else {
+            std::memset(o[p][q], 0, sizeof(o[p][q]));
+            std::memcpy(o[p][q], src, static_cast<size_t>(cw) * sizeof(float));
+          }
         }
       }
       for (int64_t p = 0; p < M; ++p) adjoint_1d<M>(o[p][0], B, tmp[p][0], B);

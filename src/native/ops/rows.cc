@@ -1,6 +1,7 @@
 #include "rows.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "elementwise.h"
 
@@ -25,21 +26,34 @@ void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
   }
 }
 
-// Columns split among threads in blocks, each column's rows summed in double in row order, so the
-// result does not depend on the thread count and loses nothing over thousands of rows.
+// Rows cut into fixed chunks and columns into blocks; each (chunk, block) sums its rows in double
+// in row order, and the chunks' sums are added in chunk order. The cuts do not depend on the thread
+// count, so neither does the result, and both threads have work when the columns are few (a
+// 32- or 64-channel bias gradient is a single block, which alone would leave one core idle).
 void sum_columns(int64_t rows, int64_t cols, const float* x, float* out) {
-  constexpr int64_t kBlock = 64;
+  constexpr int64_t kBlock = 64, kChunkRows = 2048;
   const int64_t blocks = (cols + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-  for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t begin = blk * kBlock;
-    const int64_t end = std::min(cols, begin + kBlock);
-    double acc[kBlock] = {};
-    for (int64_t i = 0; i < rows; ++i) {
-      const float* row = x + i * cols;
-      for (int64_t j = begin; j < end; ++j) acc[j - begin] += row[j];
+  const int64_t chunks = std::max<int64_t>(1, (rows + kChunkRows - 1) / kChunkRows);
+  std::vector<double> partial(static_cast<size_t>(chunks * cols));
+#pragma omp parallel for schedule(static) collapse(2) if (rows * cols > (1 << 16))
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t begin = blk * kBlock;
+      const int64_t end = std::min(cols, begin + kBlock);
+      double acc[kBlock] = {};
+      for (int64_t i = chunk * kChunkRows; i < std::min(rows, (chunk + 1) * kChunkRows); ++i) {
+        const float* row = x + i * cols;
+        for (int64_t j = begin; j < end; ++j) acc[j - begin] += row[j];
+      }
+      std::copy(acc, acc + (end - begin), &partial[static_cast<size_t>(chunk * cols + begin)]);
     }
-    for (int64_t j = begin; j < end; ++j) out[j] = static_cast<float>(acc[j - begin]);
+  }
+  for (int64_t j = 0; j < cols; ++j) {
+    double sum = 0;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      sum += partial[static_cast<size_t>(chunk * cols + j)];
+    }
+    out[j] = static_cast<float>(sum);
   }
 }
 

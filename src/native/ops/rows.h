@@ -15,8 +15,9 @@ void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, cons
                 const float* z, float* y);
 // out[i] = sum_j x[i, j]^2, accumulated in double in j order.
 void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out);
-// out[j] = sum_i x[i, j], accumulated in double in i order, rounded once (also the linear
-// layer's bias gradient).
+// out[j] = sum_i x[i, j], accumulated in double (in i order within fixed chunks of rows, the
+// chunks then in order, whatever the thread count), rounded once (also the linear layer's bias
+// gradient).
 void sum_columns(int64_t rows, int64_t cols, const float* x, float* out);
 // y[i, :] = [x[i, cols/2:], x[i, :cols/2]]: EDM swaps the embedding's [cos | sin] to [sin | cos].
 void swap_halves(int64_t rows, int64_t cols, const float* x, float* y);
