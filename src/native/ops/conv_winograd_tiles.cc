@@ -255,45 +255,112 @@ void output_transform(const Tiles& g, const float* mm, int64_t c, int64_t cp, co
   }
 }
 
-// G in double: the weights are transformed once per call, so exact sixths cost nothing.
-constexpr double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-constexpr double kG4[6][3] = {{0.25, 0, 0},
-                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                              {0, 0, 1}};
+namespace {
 
+// G of F(2x2, 3x3) and F(4x4, 3x3), rows i of the transformed kernel G g G^T.
+template <int M>
+struct GMatrix;
+template <>
+struct GMatrix<2> {
+  static constexpr float g[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+};
+template <>
+struct GMatrix<4> {
+  static constexpr float g[6][3] = {{0.25f, 0, 0},
+                                    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                    {0, 0, 1}};
+};
+
+// The weight transforms run on kBlock output channels at once, as the tile transforms do on
+// channels: in float (the products in the transformed domain are float anyway, and a rounding
+// of u adds at most a few units of 2^-24 |w| to each product), with G's zeros dropped at compile
+// time. The weights of one (ci, block of co) are read 9 contiguous floats per co and transposed
+// through a small stack array, since consecutive co lie 9 cin (or 9) floats apart.
+template <int M>
+inline __attribute__((always_inline)) void weight_rows(const float* w, int64_t cin, int64_t cout,
+                                                       int64_t coutp, bool flipped, int64_t ci,
+                                                       float* rows) {
+  constexpr int64_t A = M + 2;
+  constexpr auto& G = GMatrix<M>::g;
+  alignas(64) float k9[9][B];
+  for (int64_t co0 = 0; co0 < coutp; co0 += B) {
+    for (int64_t l = 0; l < B; ++l) {
+      const int64_t co = co0 + l;
+      if (ci >= cin || co >= cout) {
+        for (int64_t pq = 0; pq < 9; ++pq) k9[pq][l] = 0.0f;
+      } else if (flipped) {
+        const float* src = w + (ci * cout + co) * 9;
+        for (int64_t pq = 0; pq < 9; ++pq) k9[pq][l] = src[8 - pq];
+      } else {
+        const float* src = w + (co * cin + ci) * 9;
+        for (int64_t pq = 0; pq < 9; ++pq) k9[pq][l] = src[pq];
+      }
+    }
+    V gk[A][3];  // G k
+    for (int64_t i = 0; i < A; ++i) {
+      for (int64_t q = 0; q < 3; ++q) {
+        gk[i][q] = G[i][0] * ld(k9[q]) + G[i][1] * ld(k9[3 + q]) + G[i][2] * ld(k9[6 + q]);
+      }
+    }
+    for (int64_t i = 0; i < A; ++i) {
+      for (int64_t j = 0; j < A; ++j) {
+        st(rows + (i * A + j) * coutp + co0,
+           gk[i][0] * G[j][0] + gk[i][1] * G[j][1] + gk[i][2] * G[j][2]);
+      }
+    }
+  }
+}
+
+template <int M>
+inline __attribute__((always_inline)) void adjoint_rows(const float* du, int64_t plane, int64_t cin,
+                                                        int64_t cout, int64_t coutp, int64_t ci,
+                                                        float* dw) {
+  constexpr int64_t A = M + 2;
+  constexpr auto& G = GMatrix<M>::g;
+  const float* row = du + ci * coutp;
+  alignas(64) float k9[9][B];
+  for (int64_t co0 = 0; co0 < cout; co0 += B) {
+    V gu[A][3];  // du G, row i
+    for (int64_t i = 0; i < A; ++i) {
+      V acc[3] = {};
+      for (int64_t j = 0; j < A; ++j) {
+        const V v = ld(row + (i * A + j) * plane + co0);
+        for (int64_t q = 0; q < 3; ++q) acc[q] += v * G[j][q];
+      }
+      for (int64_t q = 0; q < 3; ++q) gu[i][q] = acc[q];
+    }
+    for (int64_t p = 0; p < 3; ++p) {
+      for (int64_t q = 0; q < 3; ++q) {
+        V sum = {};
+        for (int64_t i = 0; i < A; ++i) sum += G[i][p] * gu[i][q];
+        st(k9[p * 3 + q], sum);
+      }
+    }
+    for (int64_t l = 0; l < B && co0 + l < cout; ++l) {
+      float* dst = dw + ((co0 + l) * cin + ci) * 9;
+      for (int64_t pq = 0; pq < 9; ++pq) dst[pq] = k9[pq][l];
+    }
+  }
+}
+
+}  // namespace
+
+PFGM_WINOGRAD_CLONES
 void weight_transform(int64_t m, const float* w, int64_t cin, int64_t cout, int64_t cinp,
                       int64_t coutp, bool flipped, float* u, int64_t ci0, int64_t ci1) {
   const int64_t a = m + 2;
-  const double(*gm)[3] = m == 2 ? kG2 : kG4;
   const int64_t plane = cinp * coutp;
   // One row ci of all (m + 2)^2 matrices at a time, written out row by row: writing each
   // (ci, co) to its (m + 2)^2 matrices in turn would touch as many pages per element.
   std::vector<float> rows(static_cast<size_t>(a * a * coutp));
   for (int64_t ci = ci0; ci < ci1; ++ci) {
-    std::fill(rows.begin(), rows.end(), 0.0f);
-    for (int64_t co = 0; ci < cin && co < cout; ++co) {
-      double k3[3][3];
-      for (int64_t p = 0; p < 3; ++p) {
-        for (int64_t q = 0; q < 3; ++q) {
-          k3[p][q] = flipped ? w[(ci * cout + co) * 9 + (2 - p) * 3 + (2 - q)]
-                             : w[(co * cin + ci) * 9 + p * 3 + q];
-        }
-      }
-      double gk[6][3];  // G k
-      for (int64_t i = 0; i < a; ++i) {
-        for (int64_t q = 0; q < 3; ++q) {
-          gk[i][q] = gm[i][0] * k3[0][q] + gm[i][1] * k3[1][q] + gm[i][2] * k3[2][q];
-        }
-      }
-      for (int64_t i = 0; i < a; ++i) {
-        for (int64_t j = 0; j < a; ++j) {
-          const double v = gk[i][0] * gm[j][0] + gk[i][1] * gm[j][1] + gk[i][2] * gm[j][2];
-          rows[static_cast<size_t>((i * a + j) * coutp + co)] = static_cast<float>(v);
-        }
-      }
+    if (m == 2) {
+      weight_rows<2>(w, cin, cout, coutp, flipped, ci, rows.data());
+    } else {
+      weight_rows<4>(w, cin, cout, coutp, flipped, ci, rows.data());
     }
     for (int64_t k = 0; k < a * a; ++k) {
       std::memcpy(u + k * plane + ci * coutp, &rows[static_cast<size_t>(k * coutp)],
@@ -302,29 +369,16 @@ void weight_transform(int64_t m, const float* w, int64_t cin, int64_t cout, int6
   }
 }
 
+PFGM_WINOGRAD_CLONES
 void weight_adjoint(int64_t m, const float* du, int64_t cin, int64_t cout, int64_t cinp,
                     int64_t coutp, float* dw, int64_t ci0, int64_t ci1) {
-  const int64_t a = m + 2;
-  const double(*gm)[3] = m == 2 ? kG2 : kG4;
   const int64_t plane = cinp * coutp;
   // Row ci of the (m + 2)^2 matrices at a time, as weight_transform writes them.
   for (int64_t ci = ci0; ci < ci1; ++ci) {
-    const float* row = du + ci * coutp;
-    for (int64_t co = 0; co < cout; ++co) {
-      double gu[6][3] = {};  // du G, row i
-      for (int64_t i = 0; i < a; ++i) {
-        for (int64_t j = 0; j < a; ++j) {
-          const double v = row[(i * a + j) * plane + co];
-          for (int64_t q = 0; q < 3; ++q) gu[i][q] += v * gm[j][q];
-        }
-      }
-      for (int64_t p = 0; p < 3; ++p) {
-        for (int64_t q = 0; q < 3; ++q) {
-          double sum = 0;
-          for (int64_t i = 0; i < a; ++i) sum += gm[i][p] * gu[i][q];
-          dw[(co * cin + ci) * 9 + p * 3 + q] = static_cast<float>(sum);
-        }
-      }
+    if (m == 2) {
+      adjoint_rows<2>(du, plane, cin, cout, coutp, ci, dw);
+    } else {
+      adjoint_rows<4>(du, plane, cin, cout, coutp, ci, dw);
     }
   }
 }
