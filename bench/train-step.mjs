@@ -4,7 +4,8 @@
 // same thread count, one after the other. Also times a forward-only pass and the 55.73 M DDPM++
 // CIFAR-10 network at batch 8. Prints one JSON object.
 //   npm run bench:train-step [-- --steps 5 --warmup 2 --cifar-steps 2 --no-cifar --python python3]
-// With PFGM_PROFILE=1 the JSON also holds pfgm_profile_ms: milliseconds per step in each stage.
+// With PFGM_PROFILE=1 the JSON also holds pfgm_profile_ms: milliseconds per step in each stage
+// (PFGM_PROFILE=shapes: the convolutions also per shape, e.g. "conv3x3.backward[28x28 32->32]").
 // pfgm runs twice: with the 3x3 convolutions' algorithm as configured (PFGM_CONV_WINOGRAD, by
 // default the measured choice of Winograd or direct per shape) and with the direct path forced
 // (PFGM_CONV_WINOGRAD=0: the `direct` fields); --no-direct skips the second run.
@@ -76,7 +77,7 @@ async function timePfgm(network, batch, steps, warmup) {
   });
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1e3 / steps;
-  if (process.env.PFGM_PROFILE === '1') {
+  if (process.env.PFGM_PROFILE === '1' || process.env.PFGM_PROFILE === 'shapes') {
     profile = Object.fromEntries(
       Object.entries(native().Network.profile())
         .sort((a, b) => b[1] - a[1])

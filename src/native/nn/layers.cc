@@ -129,12 +129,25 @@ op::Nhwc Conv2d::out_shape(const op::Nhwc& in) const {
   return in;
 }
 
+// The stage's name for PFGM_PROFILE; with PFGM_PROFILE=shapes also its input's size, channels
+// and whether it resamples, e.g. "conv3x3.forward[28x28 32->32]" or "[... down]".
+const char* Conv2d::profile_name(const char* stage, const op::Nhwc& in) const {
+  if (!profile::by_shape()) return stage;
+  const char* resample = rs_.up ? " up" : rs_.down ? " down" : "";
+  return profile::stage_name(stage, std::to_string(in.h) + "x" + std::to_string(in.w) + " " +
+                                        std::to_string(cin_) + "->" + std::to_string(cout_) +
+                                        resample);
+}
+
 void Conv2d::forward(const Context& ctx, const op::Nhwc& in, const float* x, float* y) {
   if (in.c != cin_) {
     fail(code::kShape,
          "conv expects " + std::to_string(cin_) + " channels, got " + std::to_string(in.c));
   }
-  PFGM_PROFILE(k_ == 3 ? "conv3x3.forward" : k_ == 1 ? "conv1x1.forward" : "resample.forward");
+  PFGM_PROFILE(profile_name(k_ == 3   ? "conv3x3.forward"
+                            : k_ == 1 ? "conv1x1.forward"
+                                      : "resample.forward",
+                            in));
   in_ = in;
   x_ = x;
   const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
@@ -171,7 +184,10 @@ void Conv2d::forward(const Context& ctx, const op::Nhwc& in, const float* x, flo
 }
 
 void Conv2d::backward(const Context& ctx, const float* dy, float* dx) {
-  PFGM_PROFILE(k_ == 3 ? "conv3x3.backward" : k_ == 1 ? "conv1x1.backward" : "resample.backward");
+  PFGM_PROFILE(profile_name(k_ == 3   ? "conv3x3.backward"
+                            : k_ == 1 ? "conv1x1.backward"
+                                      : "resample.backward",
+                            in_));
   const float* w = k_ > 0 ? ctx.p(w_) : nullptr;
   float* dw = k_ > 0 ? ctx.g(w_) : nullptr;
   float* db = b_ >= 0 ? ctx.g(b_) : nullptr;

@@ -53,6 +53,7 @@ class Conv2d {
   void backward(const Context& ctx, const float* dy, float* dx);
 
  private:
+  const char* profile_name(const char* stage, const op::Nhwc& in) const;
   enum class Path { kConvOnly, kResampleOnly, kResampleThenConv, kConvThenResample };
   int64_t cin_ = 0, cout_ = 0, k_ = 0, w_ = -1, b_ = -1;
   ResampleSpec rs_;

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 namespace pfgm::nn::profile {
 
@@ -11,6 +12,20 @@ bool enabled() {
     return v != nullptr && std::strcmp(v, "0") != 0 && v[0] != '\0';
   }();
   return on;
+}
+
+bool by_shape() {
+  static const bool on = [] {
+    const char* v = std::getenv("PFGM_PROFILE");
+    return v != nullptr && std::strcmp(v, "shapes") == 0;
+  }();
+  return on;
+}
+
+const char* stage_name(const char* stage, const std::string& detail) {
+  if (!by_shape()) return stage;
+  thread_local std::set<std::string> names;
+  return names.insert(std::string(stage) + "[" + detail + "]").first->c_str();
 }
 
 std::map<std::string, double>& totals_ms() {

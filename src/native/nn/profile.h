@@ -10,7 +10,14 @@
 namespace pfgm::nn::profile {
 
 bool enabled();
+// PFGM_PROFILE=shapes: stages that take many shapes (the convolutions) are also timed per shape,
+// each under a name that holds its geometry (see stage_name), to find which layers cost most.
+bool by_shape();
 std::map<std::string, double>& totals_ms();
+
+// `stage`, or with by_shape() `stage` + "[" + detail + "]", as a name that lives as long as the
+// process (interned per thread: a Scope keeps only the pointer).
+const char* stage_name(const char* stage, const std::string& detail);
 
 class Scope {
  public:
