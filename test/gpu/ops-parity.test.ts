@@ -117,11 +117,22 @@ describe.skipIf(!hasCuda)('CUDA ops parity with the CPU engine', () => {
     }
   });
 
-  it('dropout keeps the CPU mask bit for bit (forward and backward)', async () => {
-    for (const p of [0, 0.13, 0.5, 0.9]) {
-      const attrs = { p, seed: 2 ** 40 + 3, step: 9, site: 5, sample_offset: 7 };
-      const r = await both('dropout', attrs, { x: filled([3, 12_345], 13), dy: filled([3, 12_345], 14) });
-      expectExact(r);
+  // Outputs y, the mask's words (their bits as floats), dx read from the mask and dx_regen drawn
+  // again: per-sample sizes that end in a partial word and a partial Philox block, in place too.
+  it('dropout keeps the CPU mask bit for bit (forward, mask words, backward both ways)', async () => {
+    for (const [n, per] of [
+      [3, 12_345],
+      [5, 33],
+      [2, 7],
+    ] as const) {
+      for (const p of [0, 0.13, 0.5, 0.9]) {
+        for (const in_place of [0, 1]) {
+          const attrs = { p, seed: 2 ** 40 + 3, step: 9, site: 5, sample_offset: 7, in_place };
+          const r = await both('dropout', attrs, { x: filled([n, per], 13), dy: filled([n, per], 14) });
+          expectExact(r);
+          expect(bitDiffs(out(r.gpu, 'dx'), out(r.gpu, 'dx_regen')), `${n} x ${per}, p = ${p}`).toBe(0);
+        }
+      }
     }
   });
 

@@ -46,7 +46,7 @@ describe.skipIf(!nvcc)('CUDA kernels that must match the CPU bit for bit', () =>
   it.each([
     ['elementwise', ['axpby_kernel', 'scale_kernel', 'add_channel_bias_kernel']],
     ['modulate', ['modulate_forward_kernel', 'modulate_dx_kernel']],
-    ['activation', ['dropout_kernel']],
+    ['activation', ['dropout_kernel', 'dropout_masked_kernel']],
     ['loss', ['mse_backward_kernel']],
     ['optim', ['adam_kernel', 'axpy_kernel', 'ema_kernel']],
     ['embedding', ['label_kernel', 'positional_kernel', 'fourier_kernel']],

@@ -49,7 +49,9 @@
 //   checks   each pointer's contract, which the guarded device enforces: IN / OUT (device memory,
 //            non-null, `count` floats), OPT (the same, or null) and HOST (host memory, `count`
 //            elements of the pointer's type, for a parameter documented as host; `what` names it
-//            in the error message). The generic test entries size their arrays from the counts.
+//            in the error message). A uint32_t pointer (dropout's mask) counts 32-bit words, in
+//            backend memory allocated as floats. The generic test entries size their arrays from
+//            the counts.
 // Every pointer is in the backend's memory unless it is checked HOST: per-sample coefficients
 // (sigma, loss weights, per-row factors) are computed on the host and are a few floats per sample.
 #pragma once
@@ -176,11 +178,16 @@
   X(PLAIN, void, silu_backward, "gpu:silu.backward",                                              \
     (int64_t count, const float* x, const float* dy, float* dx), (count, x, dy, dx),              \
     IN(x, count) IN(dy, count) OUT(dx, count))                                                    \
+  /* mask: the keep-mask as bits (activation.h), written by the forward and read by the       */ \
+  /* backward; null draws it again from the Philox stream.                                    */ \
   X(PLAIN, void, dropout_forward, "gpu:dropout.forward",                                          \
-    (const op::DropoutSpec& s, const float* x, float* y), (s, x, y),                              \
-    IN(x, s.samples * s.per_sample) OUT(y, s.samples * s.per_sample))                             \
+    (const op::DropoutSpec& s, const float* x, float* y, uint32_t* mask), (s, x, y, mask),        \
+    IN(x, s.samples * s.per_sample) OUT(y, s.samples * s.per_sample)                              \
+    OPT(mask, s.samples * op::dropout_mask_words(s.per_sample)))                                  \
   X(PLAIN, void, dropout_backward, "gpu:dropout.backward",                                        \
-    (const op::DropoutSpec& s, const float* dy, float* dx), (s, dy, dx),                          \
+    (const op::DropoutSpec& s, const uint32_t* mask, const float* dy, float* dx),                 \
+    (s, mask, dy, dx),                                                                            \
+    OPT(mask, s.samples * op::dropout_mask_words(s.per_sample))                                   \
     IN(dy, s.samples * s.per_sample) OUT(dx, s.samples * s.per_sample))                           \
   X(PLAIN, void, axpby, "gpu:axpby",                                                              \
     (int64_t count, float alpha, const float* a, float beta, const float* b, float* y),           \

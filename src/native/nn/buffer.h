@@ -26,6 +26,8 @@ class Buffer {
   ~Buffer() { reset(); }
 
   float* data() const { return p_; }
+  // The array as 32-bit words, for one filled through Context::ensure_words (a dropout mask).
+  uint32_t* words() const { return reinterpret_cast<uint32_t*>(p_); }
   int64_t size() const { return n_; }
   bool empty() const { return n_ == 0; }
   Backend* backend() const { return be_; }

@@ -30,6 +30,11 @@ struct Context {
   Backend& be() const { return *backend; }
   // `buf` holding n floats in this context's backend (see Buffer::ensure).
   float* ensure(Buffer& buf, int64_t n) const { return buf.ensure(*backend, n); }
+  // `buf` holding n 32-bit words (a dropout mask): backend memory is allocated as floats, and the
+  // words are only ever read back as words.
+  uint32_t* ensure_words(Buffer& buf, int64_t n) const {
+    return reinterpret_cast<uint32_t*>(buf.ensure(*backend, n));
+  }
 };
 
 }  // namespace pfgm::nn

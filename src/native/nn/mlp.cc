@@ -69,7 +69,7 @@ void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
     if (ctx.training && cfg_.dropout > 0) {
       ctx.be().dropout_forward(
           {n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step, static_cast<uint32_t>(i)}, t,
-          ctx.ensure(b.t_drop, cnt));
+          ctx.ensure(b.t_drop, cnt), ctx.ensure_words(b.mask, n * op::dropout_mask_words(hd)));
       t = b.t_drop.data();
     }
     float* hn = ctx.ensure(h_out_, cnt);
@@ -102,7 +102,7 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     if (ctx.training && cfg_.dropout > 0) {
       ctx.be().dropout_backward(
           {n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step, static_cast<uint32_t>(k)},
-          gt, gt);
+          b.mask.words(), gt, gt);
     }
     float* gpre = ctx.ensure(gc_, cnt);
     ctx.be().silu_backward(cnt, b.pre.data(), gt, gpre);

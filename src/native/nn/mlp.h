@@ -43,6 +43,7 @@ class Mlp : public Backbone {
   struct Block {
     Linear fc0, affine, fc1;
     Buffer h_in, act_h, pre, t, t_drop;
+    Buffer mask;  // dropout's keep-mask as bits (op::DropoutSpec), from forward to backward
   };
   MlpConfig cfg_;
   ParamSet ps_;

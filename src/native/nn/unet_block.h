@@ -52,6 +52,7 @@ class UNetBlock {
   const float* x_ = nullptr;
   // Saved activations (forward) and their gradients (backward), reused across steps.
   Buffer a0_, a1_, shift_, n1_, z1_, a2_, a3_, a4_, sk_, x1_, n2_, qkv_buf_, att_, attw_;
+  Buffer mask_;  // dropout's keep-mask as bits (op::DropoutSpec), from forward to backward
   Buffer g_res_, g_att_, g_qkv_, g_n2_, g_x1_, g_sum_, g_a3_, g_a2_, g_a1_, g_shift_, g_emb_, g_a0_,
       g_skip_, g_z1_, g_n1_;
 };

@@ -60,10 +60,11 @@ void silu_backward_kernel(int64_t count, const float* x, const float* dy, float*
   }
 }
 
-// Dropout draws 8 Philox blocks (32 elements) at a time in structure-of-arrays form, so the
-// 10 rounds vectorize across blocks; the bits are those of draw_block, bit for bit.
+// Dropout draws 8 Philox blocks (32 elements, one mask word) at a time in structure-of-arrays
+// form, so the 10 rounds vectorize across blocks; the bits are those of draw_block, bit for bit.
 constexpr int kBlocksPerBatch = 8;
 constexpr int64_t kElementsPerBatch = 4 * kBlocksPerBatch;
+static_assert(kElementsPerBatch == 32, "a Philox batch is one mask word");
 
 PFGM_VECTOR_CLONES
 void philox_batch(const StreamKey& key, uint32_t first_block, uint32_t bits[kElementsPerBatch]) {
@@ -98,59 +99,111 @@ void philox_batch(const StreamKey& key, uint32_t first_block, uint32_t bits[kEle
   }
 }
 
+// Bit l of a mask word, from a table: baseline x86-64 has no per-lane variable shift, and the
+// reduction below would stay scalar without it.
+constexpr uint32_t kBit[32] = {1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,
+                               1u << 7,  1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13,
+                               1u << 14, 1u << 15, 1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20,
+                               1u << 21, 1u << 22, 1u << 23, 1u << 24, 1u << 25, 1u << 26, 1u << 27,
+                               1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
+// The mask word of 32 draws: bit l set when draw l is kept.
 PFGM_VECTOR_CLONES
-void masked_scale(int64_t count, const uint32_t* bits, uint32_t threshold, float scale,
-                  const float* x, float* y) {
-#pragma GCC ivdep
-  for (int64_t j = 0; j < count; ++j) {
-    // An integer mask rather than a float select, which GCC keeps scalar (as in clamp_exp_arg).
-    const float kept = x[j] * scale;
-    uint32_t v;
-    std::memcpy(&v, &kept, sizeof v);
-    v &= bits[j] >= threshold ? 0xFFFFFFFFu : 0u;
-    std::memcpy(&y[j], &v, sizeof v);
+uint32_t keep_word(const uint32_t bits[kElementsPerBatch], uint32_t threshold) {
+  uint32_t w = 0;
+  for (int l = 0; l < kElementsPerBatch; ++l) w |= bits[l] >= threshold ? kBit[l] : 0u;
+  return w;
+}
+
+// The mask words (activation.h) of elements [first, first + count) of one sample, first a
+// multiple of 32; bits past the sample's end are 0 (their draws are made anyway, 8 blocks at a
+// time).
+void draw_mask(const StreamKey& key, uint32_t site, int64_t first, int64_t count,
+               uint32_t threshold, uint32_t* words) {
+  uint32_t bits[kElementsPerBatch];
+  for (int64_t j = 0; j < count; j += kElementsPerBatch) {
+    philox_batch(key, act::dropout_block(site, (first + j) / 4), bits);
+    uint32_t w = keep_word(bits, threshold);
+    const int64_t n = count - j;
+    if (n < kElementsPerBatch) w &= (uint32_t{1} << n) - 1u;
+    words[j / kElementsPerBatch] = w;
   }
 }
 
-// Inverted dropout is linear in its input with the same mask both ways, so forward and
-// backward are one function.
-void dropout_apply(const op::DropoutSpec& s, const float* in, float* out) {
+// y = kept ? x * scale : +0 over `count` elements whose mask words start at words[0].
+PFGM_VECTOR_CLONES
+void apply_mask(int64_t count, const uint32_t* words, float scale, const float* x, float* y) {
+  for (int64_t j = 0; j < count; j += kElementsPerBatch) {
+    const uint32_t w = words[j / kElementsPerBatch];
+    const int64_t n = std::min(kElementsPerBatch, count - j);
+    const float* xb = x + j;
+    float* yb = y + j;
+    // Elementwise, so in place (y == x) is safe.
+#pragma GCC ivdep
+    for (int64_t l = 0; l < n; ++l) {
+      // An integer mask rather than a float select, which GCC keeps scalar (as in
+      // clamp_exp_arg); x * scale is act::dropout_element's one rounding.
+      const float kept = xb[l] * scale;
+      uint32_t v;
+      std::memcpy(&v, &kept, sizeof v);
+      v &= (w & kBit[l]) != 0 ? 0xFFFFFFFFu : 0u;
+      std::memcpy(&yb[l], &v, sizeof v);
+    }
+  }
+}
+
+void check_spec(const op::DropoutSpec& s) {
   if (!(s.p >= 0.0f && s.p < 1.0f)) {
     fail(code::kArgument, "dropout p must be in [0, 1), got " + std::to_string(s.p));
   }
   if (s.site >= (1u << 8) || s.per_sample > (int64_t{1} << 26)) {
     fail(code::kArgument, "dropout needs site < 256 and < 2^26 elements per sample");
   }
+}
+
+// A task is a run of mask words within one sample, so every block index is (site << 24) | j / 4
+// however the work is split.
+constexpr int64_t kTaskWords = 64;
+constexpr int64_t kTaskElements = kTaskWords * kElementsPerBatch;
+
+// Runs body(sample, first element, element count) over the tasks of the spec, in parallel for
+// large tensors.
+template <typename Body>
+void for_tasks(const op::DropoutSpec& s, Body body) {
   const int64_t total = s.samples * s.per_sample;
-  if (s.p == 0.0f) {
-    // Exactly the identity, and no random draws.
-    if (in != out) std::memcpy(out, in, static_cast<size_t>(total) * sizeof(float));
-    return;
-  }
-  // Kept when bits >= p 2^32 (activation_math.h, shared with the CUDA kernel).
-  const uint32_t threshold = act::dropout_threshold(s.p);
-  const float scale = act::dropout_scale(s.p);
-  // A task is a run of batches within one sample; batches start at multiples of 32 elements,
-  // so every block index is (site << 24) | j / 4 however the work is split.
-  constexpr int64_t kTaskElements = 64 * kElementsPerBatch;
   const int64_t tasks_per_sample = (s.per_sample + kTaskElements - 1) / kTaskElements;
   const int64_t tasks = s.samples * tasks_per_sample;
 #pragma omp parallel for schedule(static) if (total >= kParallelGrain)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t i = t / tasks_per_sample;
     const int64_t begin = (t % tasks_per_sample) * kTaskElements;
-    const int64_t end = std::min(s.per_sample, begin + kTaskElements);
+    body(i, begin, std::min(s.per_sample, begin + kTaskElements) - begin);
+  }
+}
+
+// Inverted dropout is linear in its input with the same mask both ways: the forward, and the
+// backward given no mask, are this function (writing the mask when `mask` is not null).
+void dropout_draw_apply(const op::DropoutSpec& s, const float* in, float* out, uint32_t* mask) {
+  check_spec(s);
+  if (s.p == 0.0f) {
+    // Exactly the identity, and no random draws.
+    const int64_t total = s.samples * s.per_sample;
+    if (in != out) std::memcpy(out, in, static_cast<size_t>(total) * sizeof(float));
+    return;
+  }
+  // Kept when bits >= p 2^32 (activation_math.h, shared with the CUDA kernel).
+  const uint32_t threshold = act::dropout_threshold(s.p);
+  const float scale = act::dropout_scale(s.p);
+  const int64_t words = op::dropout_mask_words(s.per_sample);
+  for_tasks(s, [&](int64_t i, int64_t begin, int64_t count) {
     const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step,
                         kPurposeDropout};
-    const float* x = in + i * s.per_sample;
-    float* y = out + i * s.per_sample;
-    uint32_t bits[kElementsPerBatch];
-    for (int64_t j = begin; j < end; j += kElementsPerBatch) {
-      philox_batch(key, act::dropout_block(s.site, j / 4), bits);
-      const int64_t n = std::min(kElementsPerBatch, end - j);
-      masked_scale(n, bits, threshold, scale, x + j, y + j);
-    }
-  }
+    uint32_t local[kTaskWords];
+    uint32_t* w = mask != nullptr ? mask + i * words + begin / kElementsPerBatch : local;
+    draw_mask(key, s.site, begin, count, threshold, w);
+    const int64_t at = i * s.per_sample + begin;
+    apply_mask(count, w, scale, in + at, out + at);
+  });
 }
 
 }  // namespace
@@ -164,10 +217,22 @@ void silu_backward(int64_t count, const float* x, const float* dy, float* dx) {
       count, [&](int64_t b, int64_t e) { silu_backward_kernel(e - b, x + b, dy + b, dx + b); });
 }
 
-void dropout_forward(const op::DropoutSpec& s, const float* x, float* y) { dropout_apply(s, x, y); }
+void dropout_forward(const op::DropoutSpec& s, const float* x, float* y, uint32_t* mask) {
+  dropout_draw_apply(s, x, y, mask);
+}
 
-void dropout_backward(const op::DropoutSpec& s, const float* dy, float* dx) {
-  dropout_apply(s, dy, dx);
+void dropout_backward(const op::DropoutSpec& s, const uint32_t* mask, const float* dy, float* dx) {
+  if (mask == nullptr || s.p == 0.0f) {
+    dropout_draw_apply(s, dy, dx, nullptr);
+    return;
+  }
+  check_spec(s);
+  const float scale = act::dropout_scale(s.p);
+  const int64_t words = op::dropout_mask_words(s.per_sample);
+  for_tasks(s, [&](int64_t i, int64_t begin, int64_t count) {
+    const int64_t at = i * s.per_sample + begin;
+    apply_mask(count, mask + i * words + begin / kElementsPerBatch, scale, dy + at, dx + at);
+  });
 }
 
 }  // namespace pfgm::cpu

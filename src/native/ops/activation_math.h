@@ -66,8 +66,11 @@ PFGM_HD uint32_t dropout_block(uint32_t site, int64_t b) {
 }
 
 // A kept element is x * scale (one rounding), a dropped one +0, even when x is NaN.
+PFGM_HD float dropout_kept(float x, bool kept, float scale) {
+  return kept ? fp::mul(x, scale) : 0.0f;
+}
 PFGM_HD float dropout_element(float x, uint32_t bits, uint32_t threshold, float scale) {
-  return bits >= threshold ? fp::mul(x, scale) : 0.0f;
+  return dropout_kept(x, bits >= threshold, scale);
 }
 
 }  // namespace pfgm::act

@@ -16,6 +16,7 @@
 //     a double* host output as floats plus `<name>.lo` (the remainder, so hi + lo is the double),
 //     a double result as `result` (write_double's [hi, lo]) and optim::GradStats as `finite` [1]
 //     and `norm` ([hi, lo]).
+// A uint32_t* array (dropout's mask) travels as a float array holding the words' bits.
 // An attribute or input that no parameter reads is ERR_PFGM_ARGUMENT, so a misspelt name cannot
 // go unnoticed. test/native/backend-ops.test.ts checks the cases against references in
 // TypeScript and the devices against each other.
@@ -289,6 +290,22 @@ template <>
 struct Convert<float*> {
   static float* read(Call&, const std::string&) { return nullptr; }
   static float* bind(Call& c, const std::string& name) { return c.bind_output(name); }
+};
+// 32-bit words (dropout's mask): float arrays of the backend whose bits are the words, so the
+// test reads and writes them through a Uint32Array over the Float32Array's buffer.
+template <>
+struct Convert<const uint32_t*> {
+  static const uint32_t* read(Call&, const std::string&) { return nullptr; }
+  static const uint32_t* bind(Call& c, const std::string& name) {
+    return reinterpret_cast<const uint32_t*>(c.bind_input(name));
+  }
+};
+template <>
+struct Convert<uint32_t*> {
+  static uint32_t* read(Call&, const std::string&) { return nullptr; }
+  static uint32_t* bind(Call& c, const std::string& name) {
+    return reinterpret_cast<uint32_t*>(c.bind_output(name));
+  }
 };
 template <>
 struct Convert<double*> {

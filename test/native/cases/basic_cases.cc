@@ -194,7 +194,10 @@ PFGM_OP_CASE("silu", [](const Attrs&, const Tensors& in, Tensors& out) {
   }
 });
 
-// Inputs x [samples, ...] and optional dy; attrs p, seed, step, site, sample_offset.
+// Inputs x [samples, ...] and optional dy; attrs p, seed, step, site, sample_offset, in_place
+// (0 / 1: y over a copy of x, dx over a copy of dy). Outputs y, mask [samples, words] (the
+// forward's keep-mask, its words' bits as floats; zeros when p = 0, which writes none), and with
+// dy: dx (the backward reading the mask) and dx_regen (the backward drawing it again).
 PFGM_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) {
   const std::string op = "dropout";
   const HostTensor& x = input(in, "x");
@@ -216,8 +219,22 @@ PFGM_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) {
       static_cast<uint64_t>(int_attr(a, op, "sample_offset", 0, 0, 9007199254740992.0));
   s.step = static_cast<uint32_t>(int_attr(a, op, "step", 0, 0, 4294967295.0));
   s.site = static_cast<uint32_t>(int_attr(a, op, "site", 0, 0, 255));
-  pfgm::cpu::dropout_forward(s, x.data.data(), output(out, "y", x.shape));
-  if (dy != nullptr) pfgm::cpu::dropout_backward(s, dy->data.data(), output(out, "dx", x.shape));
+  const bool in_place = int_attr(a, op, "in_place", 0, 0, 1) != 0;
+  // The case's own arrays, so that the in-place calls may write over their input.
+  auto place = [&](const std::string& name, const HostTensor& from) {
+    float* o = output(out, name, x.shape);
+    if (in_place) std::copy(from.data.begin(), from.data.end(), o);
+    return o;
+  };
+  const std::vector<int64_t> words{s.samples, pfgm::op::dropout_mask_words(s.per_sample)};
+  auto* mask = reinterpret_cast<uint32_t*>(output(out, "mask", words));
+  float* y = place("y", x);
+  pfgm::cpu::dropout_forward(s, in_place ? y : x.data.data(), y, mask);
+  if (dy == nullptr) return;
+  float* dx = place("dx", *dy);
+  pfgm::cpu::dropout_backward(s, mask, in_place ? dx : dy->data.data(), dx);
+  float* dx_regen = place("dx_regen", *dy);
+  pfgm::cpu::dropout_backward(s, nullptr, in_place ? dx_regen : dy->data.data(), dx_regen);
 });
 
 // Inputs a, b (same shape); attrs alpha, beta; output y = alpha a + beta b.

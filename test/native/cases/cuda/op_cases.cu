@@ -133,9 +133,19 @@ PFGM_GPU_OP_CASE("dropout", [](const Attrs& a, const Tensors& in, Tensors& out) 
       static_cast<uint64_t>(int_attr(a, op, "sample_offset", 0, 0, 9007199254740992.0));
   spec.step = static_cast<uint32_t>(int_attr(a, op, "step", 0, 0, 4294967295.0));
   spec.site = static_cast<uint32_t>(int_attr(a, op, "site", 0, 0, 255));
+  // As the CPU case (basic_cases.cc): in_place, outputs y, mask, dx and dx_regen.
+  const bool in_place = int_attr(a, op, "in_place", 0, 0, 1) != 0;
   Session s;
-  cuda::dropout_forward(spec, s.in(x), s.out("y", x.shape));
-  if (dy != nullptr) cuda::dropout_backward(spec, s.in(*dy), s.out("dx", x.shape));
+  auto* mask = reinterpret_cast<uint32_t*>(
+      s.out("mask", {spec.samples, op::dropout_mask_words(spec.per_sample)}));
+  float* y = s.out("y", x.shape, in_place ? &x : nullptr);
+  cuda::dropout_forward(spec, in_place ? y : s.in(x), y, mask);
+  if (dy != nullptr) {
+    float* dx = s.out("dx", x.shape, in_place ? dy : nullptr);
+    cuda::dropout_backward(spec, mask, in_place ? dx : s.in(*dy), dx);
+    float* dx_regen = s.out("dx_regen", x.shape, in_place ? dy : nullptr);
+    cuda::dropout_backward(spec, nullptr, in_place ? dx_regen : s.in(*dy), dx_regen);
+  }
   s.finish("dropout", out);
 });
 
