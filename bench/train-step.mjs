@@ -3,7 +3,10 @@
 // equivalent PyTorch model (bench/torch_ref, EDM's loss, Adam, EMA), in one invocation with the
 // same thread count, one after the other. Also times a forward-only pass and the 55.73 M DDPM++
 // CIFAR-10 network at batch 8. Prints one JSON object.
-//   npm run bench:train-step [-- --steps 5 --warmup 2 --cifar-steps 2 --no-cifar --python python3]
+//   npm run bench:train-step [-- --steps 5 --warmup 2 --cifar-steps 2 --no-cifar --rounds 3 --python python3]
+// --rounds R alternates the two sides R times (pfgm, PyTorch, pfgm, ...) and reports medians over
+// the rounds, the ratio being the median of the rounds' own ratios: on a machine whose speed drifts
+// (other tenants, clocks), each ratio then compares runs made seconds apart.
 // With PFGM_PROFILE=1 the JSON also holds pfgm_profile_ms: milliseconds per step in each stage
 // (PFGM_PROFILE=shapes: the convolutions also per shape, e.g. "conv3x3.backward[28x28 32->32]").
 // pfgm runs twice: with the 3x3 convolutions' algorithm as configured (PFGM_CONV_WINOGRAD, by
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     'no-cifar': { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
     'no-direct': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
     python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
   },
 });
@@ -137,11 +141,56 @@ function timeTorch(network, batch, steps, warmup) {
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
+
+/** pfgm and PyTorch timed in turn `rounds` times; medians over the rounds, and the rounds' ratios. */
+async function alternate(network, b, n, w) {
+  const pfs = [];
+  const ths = [];
+  for (let r = 0; r < rounds; r++) {
+    pfs.push(await timePfgm(network, b, n, w));
+    ths.push(timeTorch(network, b, n, w));
+  }
+  const med = (xs, key) => {
+    const v = xs.map((x) => x[key]).filter((x) => typeof x === 'number');
+    return v.length ? median(v) : undefined;
+  };
+  const pf = {
+    ms: med(pfs, 'ms'),
+    cpuMs: med(pfs, 'cpuMs'),
+    forwardMs: med(pfs, 'forwardMs'),
+    all: pfs.flatMap((x) => x.all),
+    params: pfs[0].params,
+    profile: pfs[0].profile,
+  };
+  const ok = ths.filter((t) => !t.error);
+  const th = ok.length
+    ? {
+        ...ok[0],
+        torch_ms_per_step: med(ok, 'torch_ms_per_step'),
+        torch_cpu_ms_per_step: med(ok, 'torch_cpu_ms_per_step'),
+        torch_forward_ms: med(ok, 'torch_forward_ms'),
+        torch_ms_per_step_all: ok.flatMap((t) => t.torch_ms_per_step_all ?? []),
+      }
+    : ths[0];
+  const roundRatios = pfs.map((p, i) => ratio(p.ms, ths[i].torch_ms_per_step)).filter((x) => x !== null);
+  const roundCpuRatios = pfs.map((p, i) => ratio(p.cpuMs, ths[i].torch_cpu_ms_per_step)).filter((x) => x !== null);
+  return {
+    pf,
+    th,
+    ratio: roundRatios.length ? median(roundRatios) : null,
+    cpuRatio: roundCpuRatios.length ? median(roundCpuRatios) : null,
+    roundRatios,
+  };
+}
+
 const rssBefore = process.resourceUsage().maxRSS;
-const pf = await timePfgm(values.network, batch, steps, warmup);
+const small = await alternate(values.network, batch, steps, warmup);
+const { pf, th } = small;
 const pfgmPeakRss = process.resourceUsage().maxRSS / 1024;
 const pd = await timeDirect(values.network, batch, steps, warmup);
-const th = timeTorch(values.network, batch, steps, warmup);
 const result = {
   bench: 'train-step',
   network: values.network,
@@ -154,13 +203,15 @@ const result = {
   torch_params: th.torch_params ?? null,
   pfgm_ms_per_step: round(pf.ms),
   torch_ms_per_step: round(th.torch_ms_per_step),
-  ratio: ratio(pf.ms, th.torch_ms_per_step),
+  ratio: small.ratio,
+  rounds,
+  round_ratios: small.roundRatios,
   pfgm_direct_ms_per_step: round(pd?.ms),
   direct_ratio: ratio(pd?.ms, th.torch_ms_per_step),
   pfgm_cpu_ms_per_step: round(pf.cpuMs),
   pfgm_direct_cpu_ms_per_step: round(pd?.cpuMs),
   torch_cpu_ms_per_step: round(th.torch_cpu_ms_per_step),
-  cpu_ratio: ratio(pf.cpuMs, th.torch_cpu_ms_per_step),
+  cpu_ratio: small.cpuRatio,
   direct_cpu_ratio: ratio(pd?.cpuMs, th.torch_cpu_ms_per_step),
   pfgm_ms_per_step_all: pf.all,
   pfgm_direct_ms_per_step_all: pd?.all ?? null,
@@ -179,9 +230,9 @@ if (pf.profile) result.pfgm_profile_ms = pf.profile;
 if (!values['no-cifar']) {
   const cb = Number(values['cifar-batch']);
   const cs = Number(values['cifar-steps']);
-  const pc = await timePfgm('ddpmpp-cifar10', cb, cs, 1);
+  const cifar = await alternate('ddpmpp-cifar10', cb, cs, 1);
+  const { pf: pc, th: tc } = cifar;
   const pcd = await timeDirect('ddpmpp-cifar10', cb, cs, 1);
-  const tc = timeTorch('ddpmpp-cifar10', cb, cs, 1);
   result.cifar10 = {
     network: 'ddpmpp-cifar10',
     batch: cb,
@@ -189,13 +240,14 @@ if (!values['no-cifar']) {
     torch_params: tc.torch_params ?? null,
     pfgm_ms_per_step: round(pc.ms),
     torch_ms_per_step: round(tc.torch_ms_per_step),
-    ratio: ratio(pc.ms, tc.torch_ms_per_step),
+    ratio: cifar.ratio,
+    round_ratios: cifar.roundRatios,
     pfgm_direct_ms_per_step: round(pcd?.ms),
     direct_ratio: ratio(pcd?.ms, tc.torch_ms_per_step),
     pfgm_cpu_ms_per_step: round(pc.cpuMs),
     pfgm_direct_cpu_ms_per_step: round(pcd?.cpuMs),
     torch_cpu_ms_per_step: round(tc.torch_cpu_ms_per_step),
-    cpu_ratio: ratio(pc.cpuMs, tc.torch_cpu_ms_per_step),
+    cpu_ratio: cifar.cpuRatio,
     direct_cpu_ratio: ratio(pcd?.cpuMs, tc.torch_cpu_ms_per_step),
     pfgm_forward_ms: round(pc.forwardMs),
     pfgm_direct_forward_ms: round(pcd?.forwardMs),

@@ -10,6 +10,7 @@
 
 #include "../device.h"
 #include "../errors.h"
+#include "engine_thread.h"
 
 namespace pfgm::binding {
 
@@ -55,8 +56,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      gpu::bind_thread();  // libuv's threads start on device 0 (device.h)
-      work_();
+      run_work(work_);  // on the engine thread when it is free (engine_thread.h)
     } catch (const Error& e) {
       code_ = e.code();
       SetError(e.what());
