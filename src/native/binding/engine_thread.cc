@@ -43,7 +43,9 @@ class EngineThread {
   }
 
  private:
-  EngineThread() { std::thread([this] { loop(); }).detach(); }
+  EngineThread() {
+    std::thread([this] { loop(); }).detach();
+  }
 
   void loop() {
     std::unique_lock<std::mutex> lock(mutex_);
