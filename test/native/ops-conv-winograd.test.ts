@@ -17,7 +17,7 @@
 // for other data and seeds. A wrong transform coefficient gives errors of order 2^24 units. The engine uses F(4x4) where Winograd is chosen
 // (docs/dev/architecture.md, "Convolution algorithms"); F(2x2) is kept for PFGM_CONV_WINOGRAD=2.
 import { describe, expect, it } from 'vitest';
-import { native } from '../../src/addon/load.js';
+import { getDeviceInfo, native } from '../../src/addon/load.js';
 import type { NativeHostTensor } from '../../src/addon/native.js';
 
 process.env.PFGM_CONV_WINOGRAD = '0'; // tile 0 below: the direct path, for comparison
@@ -175,6 +175,72 @@ describe('PFGM_CONV_WINOGRAD', () => {
     await expect(run('8')).rejects.toMatchObject({
       code: 'ERR_PFGM_ARGUMENT',
       message: expect.stringMatching(/PFGM_CONV_WINOGRAD is '8'.*auto, 0 .*2 or 4/),
+    });
+  });
+});
+
+describe('PFGM_WINOGRAD_ISA', () => {
+  // The transforms are built for AVX-512, AVX2 and baseline x86-64 (conv_winograd_kernels.h);
+  // capping the choice runs, here, the code that machines with less run.
+  const attrs = { k: 3, stride: 1, pad: 1 };
+  const inputs = {
+    x: filled([2, 12, 12, 32], 5),
+    weight: filled([32, 32, 3, 3], 6),
+    bias: filled([32], 7),
+    dy: filled([2, 12, 12, 32], 8),
+  };
+  const withIsa = async <T>(isa: string, body: () => Promise<T>): Promise<T> => {
+    process.env.PFGM_WINOGRAD_ISA = isa;
+    process.env.PFGM_CONV_WINOGRAD = '4';
+    try {
+      return await body();
+    } finally {
+      delete process.env.PFGM_WINOGRAD_ISA;
+      process.env.PFGM_CONV_WINOGRAD = '0';
+    }
+  };
+
+  it('keeps every build within the error bounds', async () => {
+    for (const isa of ['avx512', 'avx2', 'baseline']) {
+      for (const [h, cin, cout] of [
+        [28, 32, 32],
+        [14, 64, 64],
+        [7, 128, 64],
+      ] as const) {
+        const out = await withIsa(isa, () =>
+          native().runOp('conv2d.winograd_error', { n: 1, h, w: h, cin, cout, tiles: [2, 4] }, {}),
+        );
+        for (const tile of [2, 4]) {
+          for (const grad of ['y', 'dx', 'dw']) {
+            expect(value(out[`${grad}_ulp_${tile}`]), `${isa} ${h}x${h} ${cin}->${cout} F${tile} ${grad}`).toBeLessThan(
+              ULP_BOUND[tile] as number,
+            );
+          }
+        }
+      }
+    }
+  });
+
+  it('switches the code: the baseline build rounds differently from the vector one', async () => {
+    const vector = await withIsa('avx2', () => native().runOp('conv2d', attrs, inputs));
+    const baseline = await withIsa('baseline', () => native().runOp('conv2d', attrs, inputs));
+    const a = vector.y?.data as Float32Array;
+    const b = baseline.y?.data as Float32Array;
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) {
+      scale = Math.max(scale, Math.abs(a[i] as number));
+      diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+    }
+    expect(diff / scale).toBeLessThan(1e-5);
+    // AVX2 contracts multiply-adds into FMAs, baseline x86-64 has none: different last bits.
+    if (/avx2|avx512/.test(getDeviceInfo().cpu.isa)) expect(diff).toBeGreaterThan(0);
+  });
+
+  it('rejects a value it does not know, naming the settings', async () => {
+    await expect(withIsa('sse', () => native().runOp('conv2d', attrs, inputs))).rejects.toMatchObject({
+      code: 'ERR_PFGM_ARGUMENT',
+      message: expect.stringMatching(/PFGM_WINOGRAD_ISA is 'sse'.*avx512, avx2 or baseline/),
     });
   });
 });

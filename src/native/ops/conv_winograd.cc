@@ -83,6 +83,7 @@ void check_tile(int64_t m) {
 void run(const op::Conv2dShape& s, int64_t m, const float* src, int64_t cin, int64_t cout,
          const float* weight, bool flipped, const float* bias, float* dst) {
   check_tile(m);
+  check_isa_setting();
   const int64_t a2 = (m + 2) * (m + 2);
   const int64_t cinp = round_up(cin, kBlock), coutp = round_up(cout, kBlock);
   Tiles g{m, s.h, s.w, (s.h + m - 1) / m, (s.w + m - 1) / m, 0, 0};
@@ -121,6 +122,7 @@ void run(const op::Conv2dShape& s, int64_t m, const float* src, int64_t cin, int
 void backward_weights(const op::Conv2dShape& s, int64_t m, const float* x, const float* dy,
                       float* dweight, float* dbias) {
   check_tile(m);
+  check_isa_setting();
   if (dbias != nullptr) sum_columns(s.n * s.h * s.w, s.cout, dy, dbias);
   if (dweight == nullptr) return;
   const int64_t a2 = (m + 2) * (m + 2);

@@ -31,6 +31,11 @@ struct Tiles {
   int64_t alpha() const { return m + 2; }
 };
 
+// Refuses (ERR_PFGM_ARGUMENT) a PFGM_WINOGRAD_ISA it does not know: avx512, avx2 or baseline cap
+// the instruction set the transforms below use (the best this CPU has when unset). Called before
+// the parallel regions that run them, where nothing may throw.
+void check_isa_setting();
+
 // v[(i * alpha + j) * plane_stride(count, cp) + t * cp + c] for t in [t0, t1): the transformed
 // input tiles B^T d B of x[n, h, w, c] (NHWC), channels padded with zeros to cp (a multiple of
 // kBlock).
