@@ -117,14 +117,28 @@ function filled(shape: number[], seed: number): NativeHostTensor {
   return { shape, data };
 }
 
+/** A 3x3, stride-1 convolution of 32 -> 32 channels on 12x12 images: its attributes and inputs. */
+const attrs = { k: 3, stride: 1, pad: 1 };
+const convInputs = (seed: number) => ({
+  x: filled([2, 12, 12, 32], seed),
+  weight: filled([32, 32, 3, 3], seed + 1),
+  bias: filled([32], seed + 2),
+  dy: filled([2, 12, 12, 32], seed + 3),
+});
+
+/** max |a - b| and max |a|. */
+function difference(a: Float32Array, b: Float32Array): { diff: number; scale: number } {
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(a[i] as number));
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+  }
+  return { diff, scale };
+}
+
 describe('PFGM_CONV_WINOGRAD', () => {
-  const attrs = { k: 3, stride: 1, pad: 1 };
-  const inputs = {
-    x: filled([2, 12, 12, 32], 1),
-    weight: filled([32, 32, 3, 3], 2),
-    bias: filled([32], 3),
-    dy: filled([2, 12, 12, 32], 4),
-  };
+  const inputs = convInputs(1);
   const run = async (setting: string) => {
     process.env.PFGM_CONV_WINOGRAD = setting;
     try {
@@ -139,14 +153,7 @@ describe('PFGM_CONV_WINOGRAD', () => {
     for (const setting of ['2', '4']) {
       const other = await run(setting);
       for (const name of ['y', 'dx', 'dweight', 'dbias']) {
-        const a = direct[name]?.data as Float32Array;
-        const b = other[name]?.data as Float32Array;
-        let scale = 0;
-        let diff = 0;
-        for (let i = 0; i < a.length; i++) {
-          scale = Math.max(scale, Math.abs(a[i] as number));
-          diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-        }
+        const { diff, scale } = difference(direct[name]?.data as Float32Array, other[name]?.data as Float32Array);
         expect(diff / scale, `${setting} ${name}`).toBeLessThan(1e-4);
         // The bias gradient is the same column sum on both paths' inputs but not the same code.
         if (name !== 'dbias') expect(diff, `${setting} ${name} ran the direct path`).toBeGreaterThan(0);
@@ -182,13 +189,7 @@ describe('PFGM_CONV_WINOGRAD', () => {
 describe('PFGM_WINOGRAD_ISA', () => {
   // The transforms are built for AVX-512, AVX2 and baseline x86-64 (conv_winograd_kernels.h);
   // capping the choice runs, here, the code that machines with less run.
-  const attrs = { k: 3, stride: 1, pad: 1 };
-  const inputs = {
-    x: filled([2, 12, 12, 32], 5),
-    weight: filled([32, 32, 3, 3], 6),
-    bias: filled([32], 7),
-    dy: filled([2, 12, 12, 32], 8),
-  };
+  const inputs = convInputs(5);
   const withIsa = async <T>(isa: string, body: () => Promise<T>): Promise<T> => {
     process.env.PFGM_WINOGRAD_ISA = isa;
     process.env.PFGM_CONV_WINOGRAD = '4';
@@ -224,14 +225,7 @@ describe('PFGM_WINOGRAD_ISA', () => {
   it('switches the code: the baseline build rounds differently from the vector one', async () => {
     const vector = await withIsa('avx2', () => native().runOp('conv2d', attrs, inputs));
     const baseline = await withIsa('baseline', () => native().runOp('conv2d', attrs, inputs));
-    const a = vector.y?.data as Float32Array;
-    const b = baseline.y?.data as Float32Array;
-    let scale = 0;
-    let diff = 0;
-    for (let i = 0; i < a.length; i++) {
-      scale = Math.max(scale, Math.abs(a[i] as number));
-      diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    }
+    const { diff, scale } = difference(vector.y?.data as Float32Array, baseline.y?.data as Float32Array);
     expect(diff / scale).toBeLessThan(1e-5);
     // AVX2 contracts multiply-adds into FMAs, baseline x86-64 has none: different last bits.
     if (/avx2|avx512/.test(getDeviceInfo().cpu.isa)) expect(diff).toBeGreaterThan(0);
