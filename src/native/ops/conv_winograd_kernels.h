@@ -95,12 +95,10 @@ inline __attribute__((always_inline)) void input_tiles(const Tiles& g, const flo
   constexpr int64_t A = M + 2;
   alignas(64) float d[A][B];  // one clipped row of the tile, zeros beyond the image
   alignas(64) float tmp[A][A][B];
-  const int64_t per_image = g.per_image();
   const int64_t plane = plane_stride(g.count, cp);
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t n = g.n_first + t / per_image;
-    const int64_t y0 = (t % per_image) / g.tiles_x * M - 1;
-    const int64_t x0 = (t % per_image) % g.tiles_x * M - 1;
+    const auto [n, y_out, x_out] = g.origin(t);
+    const int64_t y0 = y_out - 1, x0 = x_out - 1;  // the input tile starts one pixel before
     const bool inside_x = x0 >= 0 && x0 + A <= g.w;
     for (int64_t c0 = 0; c0 < cp; c0 += B) {
       const int64_t cw = std::min(B, c - c0);  // real channels in this block (may be <= 0)
@@ -143,12 +141,9 @@ inline __attribute__((always_inline)) void output_tiles(const Tiles& g, const fl
   alignas(64) float tmp[A][M][B];
   alignas(64) float o[M][M][B];
   alignas(64) float bias_block[B];
-  const int64_t per_image = g.per_image();
   const int64_t plane = plane_stride(g.count, cp);
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t n = g.n_first + t / per_image;
-    const int64_t y0 = (t % per_image) / g.tiles_x * M;
-    const int64_t x0 = (t % per_image) % g.tiles_x * M;
+    const auto [n, y0, x0] = g.origin(t);
     for (int64_t c0 = 0; c0 < c; c0 += B) {
       const int64_t cw = std::min(B, c - c0);
       const float* in = mm + t * cp + c0;
@@ -176,12 +171,9 @@ inline __attribute__((always_inline)) void adjoint_tiles(const Tiles& g, const f
   constexpr int64_t A = M + 2;
   alignas(64) float o[M][M][B];
   alignas(64) float tmp[M][A][B];
-  const int64_t per_image = g.per_image();
   const int64_t plane = plane_stride(g.count, cp);
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t n = g.n_first + t / per_image;
-    const int64_t y0 = (t % per_image) / g.tiles_x * M;
-    const int64_t x0 = (t % per_image) % g.tiles_x * M;
+    const auto [n, y0, x0] = g.origin(t);
     for (int64_t c0 = 0; c0 < cp; c0 += B) {
       const int64_t cw = std::min(B, c - c0);
       for (int64_t p = 0; p < M; ++p) {

@@ -29,6 +29,14 @@ struct Tiles {
   int64_t n_first;           // the chunk's first image
   int64_t per_image() const { return tiles_y * tiles_x; }
   int64_t alpha() const { return m + 2; }
+  // Tile t of the chunk: its image and the first output row and column it covers.
+  struct Origin {
+    int64_t n, y, x;
+  };
+  Origin origin(int64_t t) const {
+    const int64_t k = t % per_image();
+    return {n_first + t / per_image(), k / tiles_x * m, k % tiles_x * m};
+  }
 };
 
 // Refuses (ERR_PFGM_ARGUMENT) a PFGM_WINOGRAD_ISA it does not know: avx512, avx2 or baseline cap
