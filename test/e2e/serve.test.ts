@@ -4,6 +4,7 @@
 // all come back right, and SIGTERM to the CLI finishes the requests in flight and exits 0.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -208,12 +209,27 @@ describe('pfgm serve: the CLI', () => {
       });
       child.on('exit', () => rej(new Error(`pfgm serve exited: ${stderr}`)));
     });
-    const slow = (seed: number) =>
-      fetch(`${base}/v1/samples`, {
+    // Each request sends its body in two parts and holds back the second until after SIGTERM: it
+    // is in flight (counted from its headers) for as long as the test needs, whatever the speed of
+    // the machine, instead of for the few hundred milliseconds its sampling takes.
+    const held = [1, 2, 3].map((seed) => {
+      const body = JSON.stringify({ count: 8, seed, steps: 40, format: 'npy' });
+      const req = request(`${base}/v1/samples`, {
         method: 'POST',
-        body: JSON.stringify({ count: 8, seed, steps: 150, format: 'npy' }),
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       });
-    const inFlight = [slow(1), slow(2), slow(3)];
+      const answer = new Promise<{ status: number; body: Buffer }>((res, rej) => {
+        req.on('error', rej);
+        req.on('response', (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          r.on('error', rej);
+        });
+      });
+      req.write(body.slice(0, 10));
+      return { finish: () => req.end(body.slice(10)), answer };
+    });
     for (;;) {
       const h = (await (await fetch(`${base}/healthz`)).json()) as { inFlight: number };
       if (h.inFlight === 3) break;
@@ -224,11 +240,12 @@ describe('pfgm serve: the CLI', () => {
     const late = await fetch(`${base}/v1/samples`, { method: 'POST', body: '{"count": 1}' });
     expect(late.status).toBe(503);
     expect(((await late.json()) as { error: { code: string } }).error.code).toBe('ERR_PFGM_SHUTTING_DOWN');
-    for (const [k, p] of inFlight.entries()) {
-      const r = await p;
-      expect(r.status).toBe(200);
-      const want = await sample(net, { count: 8, seed: k + 1, steps: 150 });
-      expect(Buffer.from(await r.arrayBuffer()).equals(Buffer.from(encodeNpy(want.x, [8, 1, 8, 8])))).toBe(true);
+    for (const h of held) h.finish();
+    for (const [k, h] of held.entries()) {
+      const r = await h.answer;
+      expect(r.status, r.body.toString()).toBe(200);
+      const want = await sample(net, { count: 8, seed: k + 1, steps: 40 });
+      expect(r.body.equals(Buffer.from(encodeNpy(want.x, [8, 1, 8, 8])))).toBe(true);
     }
     expect(await exited, stderr).toBe(0);
     expect(stderr).toMatch(/SIGTERM: finishing 3 request/);
