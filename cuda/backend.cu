@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "device.h"
@@ -22,6 +23,7 @@
 #include "physics/physics.h"
 #include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
+#include "runtime/graph.cuh"
 #include "runtime/launch.cuh"
 
 namespace pfgm::nn {
@@ -73,16 +75,47 @@ void download_synchronous(void* host, const void* src, size_t bytes, const char*
   gpu::check(cudaStreamSynchronize(gpu::engine_stream()), sync_what);
 }
 
-// A host array of T placed in pooled device memory for the duration of one call. The caching
-// pool orders reuse on the engine stream, so freeing it right after queuing the kernel is safe.
+// A host array of T on the device for the duration of one call: in pooled device memory (the
+// caching pool orders reuse on the engine stream, so freeing it right after queuing the kernel is
+// safe), or, while a CUDA graph is captured or replayed, where the graph's launch copies it
+// (graph.cuh).
 template <typename T>
-gpu::DeviceArray<T> to_device(const T* host, int64_t count) {
-  gpu::DeviceArray<T> d(count, gpu::engine_stream());
-  if (count > 0) {
-    upload_pageable(d.get(), host, static_cast<size_t>(count) * sizeof(T),
-                    "cudaMemcpyAsync (coefficients to the GPU)");
+class Staged {
+ public:
+  const T* get() const { return graph_ != nullptr ? graph_ : own_.get(); }
+  gpu::DeviceArray<T> own_;
+  const T* graph_ = nullptr;
+};
+
+template <typename T>
+Staged<T> to_device(const T* host, int64_t count) {
+  Staged<T> d;
+  const size_t bytes = static_cast<size_t>(count > 0 ? count : 0) * sizeof(T);
+  if (gpu::Recorder* r = gpu::recorder()) {
+    d.graph_ = static_cast<const T*>(r->stage(host, bytes));
+    if (d.graph_ != nullptr) return d;
   }
+  d.own_ = gpu::DeviceArray<T>(count, gpu::engine_stream());
+  if (count > 0)
+    upload_pageable(d.own_.get(), host, bytes, "cudaMemcpyAsync (coefficients to the GPU)");
   return d;
+}
+
+// Whether the dry pass of a CUDA graph's replay skips this op, whose arguments must then match
+// the recording (graph.cuh). An op whose result returns to the host cannot be in a graph. Host
+// arrays are not fingerprinted by address (they are temporaries): their contents are staged.
+template <class Ret, class... A>
+bool skipped(const char* name, const A&... args) {
+  gpu::Recorder* r = gpu::recorder();
+  if (r == nullptr) return false;
+  if constexpr (!std::is_void_v<Ret>) {
+    r->refuse(std::string(name) + " returns its result to the host");
+    return false;
+  } else {
+    gpu::Fingerprint f(name);
+    f.all(args...);
+    return !r->op(f.value());
+  }
 }
 
 // PFGM_PROFILE=1 (nn/profile.h, bench/gpu-profile.mjs): each op's time on the GPU, under its
@@ -146,7 +179,10 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::cuda; }
   Precision precision() const override { return precision_; }
 
+  std::unique_ptr<GraphCache> graph_cache() override { return gpu::make_graph_cache(); }
+
   float* allocate(int64_t count) override {
+    if (gpu::Recorder* r = gpu::recorder()) r->memory("allocate");
     OpTimer timer("gpu:allocate (zero-filled)");
     float* p = static_cast<float*>(gpu::allocate(static_cast<size_t>(count) * sizeof(float)));
     gpu::check(
@@ -154,46 +190,68 @@ class CudaBackend final : public Backend {
         "cudaMemsetAsync (a new activation)");
     return p;
   }
-  void release(float* p) override { gpu::release(p); }
+  void release(float* p) override {
+    if (gpu::Recorder* r = gpu::recorder()) r->memory("release");
+    gpu::release(p);
+  }
   void copy(int64_t count, const float* src, float* dst) override {
-    if (count <= 0 || src == dst) return;
+    if (count <= 0 || src == dst || skipped<void>("copy", count, src, dst)) return;
     OpTimer timer("gpu:copy");
     gpu::check(cudaMemcpyAsync(dst, src, static_cast<size_t>(count) * sizeof(float),
                                cudaMemcpyDeviceToDevice, gpu::engine_stream()),
                "cudaMemcpyAsync (device to device)");
   }
-  void fill(int64_t count, float value, float* y) override { cuda::fill(count, value, y); }
+  void fill(int64_t count, float value, float* y) override {
+    if (skipped<void>("fill", count, value, y)) return;
+    cuda::fill(count, value, y);
+  }
   void upload(int64_t count, const float* host, float* dst) override {
     if (count <= 0) return;
+    if (gpu::recorder() != nullptr) {
+      // In a graph: the values are staged with the launch and copied into place by the graph.
+      const bool skip = skipped<void>("upload", count, dst);
+      const auto staged = to_device(host, count);
+      if (skip) return;
+      if (staged.graph_ != nullptr) {
+        gpu::check(cudaMemcpyAsync(dst, staged.get(), static_cast<size_t>(count) * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, gpu::engine_stream()),
+                   "cudaMemcpyAsync (staged upload)");
+        return;
+      }
+    }
     // `host` may be freed as soon as this returns (see upload_pageable).
     upload_pageable(dst, host, static_cast<size_t>(count) * sizeof(float),
                     "cudaMemcpyAsync (host to GPU)");
   }
   void download(int64_t count, const float* src, float* host) override {
     if (count <= 0) return;
+    if (gpu::Recorder* r = gpu::recorder()) r->refuse("a download to the host");
     download_synchronous(host, src, static_cast<size_t>(count) * sizeof(float),
                          "cudaMemcpyAsync (GPU to host)", "cudaStreamSynchronize (download)");
   }
 
   // The ops of backend_ops.h, generated by kind; the CUDA_CUSTOM and CUSTOM ones are written by
   // hand below the class.
-#define PFGM_CUDA_PLAIN(ret, name, label, params, args) \
-  ret name params override {                            \
-    OpTimer timer(label);                               \
-    return cuda::name args;                             \
+#define PFGM_CUDA_PLAIN(ret, name, label, params, args)          \
+  ret name params override {                                     \
+    if (skipped<ret>(#name, PFGM_OP_UNPAREN args)) return ret(); \
+    OpTimer timer(label);                                        \
+    return cuda::name args;                                      \
   }
-#define PFGM_CUDA_MATH(ret, name, label, params, args) \
-  ret name params override {                           \
-    OpTimer timer(label, s);                           \
-    return cuda::name(PFGM_OP_UNPAREN args, math_);    \
+#define PFGM_CUDA_MATH(ret, name, label, params, args)           \
+  ret name params override {                                     \
+    if (skipped<ret>(#name, PFGM_OP_UNPAREN args)) return ret(); \
+    OpTimer timer(label, s);                                     \
+    return cuda::name(PFGM_OP_UNPAREN args, math_);              \
   }
-#define PFGM_CUDA_ATTENTION(ret, name, label, params, args)  \
-  ret name params override {                                 \
-    OpTimer timer(label);                                    \
-    if (attention_through_cublas()) {                        \
-      return cuda::name##_blas(PFGM_OP_UNPAREN args, math_); \
-    }                                                        \
-    return cuda::name args;                                  \
+#define PFGM_CUDA_ATTENTION(ret, name, label, params, args)      \
+  ret name params override {                                     \
+    if (skipped<ret>(#name, PFGM_OP_UNPAREN args)) return ret(); \
+    OpTimer timer(label);                                        \
+    if (attention_through_cublas()) {                            \
+      return cuda::name##_blas(PFGM_OP_UNPAREN args, math_);     \
+    }                                                            \
+    return cuda::name args;                                      \
   }
 #define PFGM_CUDA_CUDA_CUSTOM(ret, name, label, params, args) ret name params override;
 #define PFGM_CUDA_CUSTOM(ret, name, label, params, args) ret name params override;
@@ -217,21 +275,27 @@ class CudaBackend final : public Backend {
 // pooled device scratch; results that return to the host synchronize.
 
 void CudaBackend::sum_columns(int64_t rows, int64_t cols, const float* x, float* out) {
+  if (skipped<void>("sum_columns", rows, cols, x, out)) return;
   OpTimer timer(label::sum_columns);
   gpu::column_sums(rows, cols, x, out);
 }
 void CudaBackend::scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, float* y) {
-  OpTimer timer(label::scale_rows);
+  const bool skip = skipped<void>("scale_rows", rows, cols, x, y);
   const auto da = to_device(a, rows);
+  if (skip) return;
+  OpTimer timer(label::scale_rows);
   cuda::scale_rows(rows, cols, da.get(), x, y);
 }
 void CudaBackend::axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x,
                              const float* b, const float* z, float* y) {
-  OpTimer timer(label::axpby_rows);
+  const bool skip = skipped<void>("axpby_rows", rows, cols, x, z, y);
   const auto da = to_device(a, rows), db = to_device(b, rows);
+  if (skip) return;
+  OpTimer timer(label::axpby_rows);
   cuda::axpby_rows(rows, cols, da.get(), x, db.get(), z, y);
 }
 void CudaBackend::sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
+  if (gpu::Recorder* r = gpu::recorder()) r->refuse("sumsq_rows returns its result to the host");
   OpTimer timer(label::sumsq_rows);
   gpu::DeviceArray<double> d(rows, gpu::engine_stream());
   cuda::sumsq_rows(rows, cols, x, d.get());
@@ -243,22 +307,27 @@ void CudaBackend::sumsq_rows(int64_t rows, int64_t cols, const float* x, double*
 }
 double CudaBackend::weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
                                          const float* target, const float* weight) {
+  if (gpu::Recorder* r = gpu::recorder()) r->refuse("the loss returns its value to the host");
   OpTimer timer(label::weighted_mse_forward);
   const auto dw = to_device(weight, samples);
   return cuda::weighted_mse_forward(samples, per_sample, pred, target, dw.get(), nullptr);
 }
 void CudaBackend::weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
                                         const float* target, const float* weight, float* dpred) {
-  OpTimer timer(label::weighted_mse_backward);
+  const bool skip =
+      skipped<void>("weighted_mse_backward", samples, per_sample, pred, target, dpred);
   const auto dw = to_device(weight, samples);
+  if (skip) return;
+  OpTimer timer(label::weighted_mse_backward);
   cuda::weighted_mse_backward(samples, per_sample, pred, target, dw.get(), dpred);
 }
 void CudaBackend::student_t_noise_f32(float* out, const NoiseSpec& spec) {
   // physics.cu launches one block per sample: an empty batch would be a grid of 0 blocks
   // (cudaErrorInvalidConfiguration). The CPU op writes nothing then either.
   if (spec.count <= 0 || spec.n <= 0) return;
+  if (gpu::Recorder* r = gpu::recorder()) r->refuse("student_t_noise_f32 is not captured");
   NoiseSpec d = spec;
-  gpu::DeviceArray<double> sigma;
+  Staged<double> sigma;
   if (spec.sigma != nullptr) {
     sigma = to_device(spec.sigma, spec.count);
     d.sigma = sigma.get();

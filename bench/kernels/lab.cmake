@@ -65,7 +65,7 @@ if(PFGM_EMUCUDA_DIR AND EXISTS ${PFGM_EMUCUDA_DIR}/emu.h
   set_source_files_properties(${PFGM_LAB_EMU_SOURCES} PROPERTIES
     COMPILE_OPTIONS "-include;${PFGM_EMUCUDA_DIR}/emu.h")
   add_executable(pfgm_kernellab_emu ${PFGM_LAB_EMU_SOURCES} ${PFGM_EMUCUDA_DIR}/emu_scheduler.cc
-    ${PFGM_EMUCUDA_DIR}/emu_runtime.cc)
+    ${PFGM_EMUCUDA_DIR}/emu_runtime.cc ${PFGM_EMUCUDA_DIR}/emu_graphs.cc)
   target_include_directories(pfgm_kernellab_emu PRIVATE ${PFGM_LAB_INCLUDES} ${PFGM_EMUCUDA_DIR}
     ${CUDAToolkit_INCLUDE_DIRS})
   target_compile_definitions(pfgm_kernellab_emu PRIVATE PFGM_LAB_EMU=1)

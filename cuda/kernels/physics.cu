@@ -7,6 +7,7 @@
 #include "physics/physics.h"
 #include "physics/physics_math.h"
 #include "runtime/check.cuh"
+#include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
 namespace {
@@ -70,15 +71,16 @@ void add_scaled_gauss(const T* y, T* out, const double* factor, int64_t count, i
                       const SampleStreams& streams, uint32_t purpose) {
   const int64_t threads = count * ((n + 3) / 4);
   const int64_t grid = (threads + kThreads - 1) / kThreads;
-  add_scaled_gauss_kernel<T>
-      <<<static_cast<unsigned>(grid), kThreads>>>(y, out, factor, count, n, streams, purpose);
+  add_scaled_gauss_kernel<T><<<static_cast<unsigned>(grid), kThreads, 0, gpu::engine_stream()>>>(
+      y, out, factor, count, n, streams, purpose);
   gpu::check_launch("add_scaled_gauss_kernel");
 }
 
 template <typename T>
 void student_t_noise(const T* y, T* out, const NoiseSpec& s) {
   Scratch factor(s.count);
-  student_t_factor_kernel<<<static_cast<unsigned>(s.count), kThreads>>>(s, factor.ptr);
+  student_t_factor_kernel<<<static_cast<unsigned>(s.count), kThreads, 0, gpu::engine_stream()>>>(
+      s, factor.ptr);
   gpu::check_launch("student_t_factor_kernel");
   add_scaled_gauss(y, out, factor.ptr, s.count, s.n, s.streams, s.purpose_gauss);
 }
@@ -86,8 +88,8 @@ void student_t_noise(const T* y, T* out, const NoiseSpec& s) {
 template <typename T>
 void pfgm_perturb(const T* y, T* x, T* z, const PfgmSpec& p) {
   Scratch factor(p.count);
-  pfgm_factor_kernel<<<static_cast<unsigned>(p.count), kThreads>>>(p, factor.ptr, z,
-                                                                   sizeof(T) == 8);
+  pfgm_factor_kernel<<<static_cast<unsigned>(p.count), kThreads, 0, gpu::engine_stream()>>>(
+      p, factor.ptr, z, sizeof(T) == 8);
   gpu::check_launch("pfgm_factor_kernel");
   add_scaled_gauss(y, x, factor.ptr, p.count, p.n, p.streams, kPurposePfgmDirection);
 }
@@ -104,8 +106,8 @@ template <typename T>
 void training_sigma(T* out, int64_t count, double p_mean, double p_std,
                     const SampleStreams& streams) {
   const int64_t grid = (count + kThreads - 1) / kThreads;
-  training_sigma_kernel<T>
-      <<<static_cast<unsigned>(grid), kThreads>>>(out, count, p_mean, p_std, streams);
+  training_sigma_kernel<T><<<static_cast<unsigned>(grid), kThreads, 0, gpu::engine_stream()>>>(
+      out, count, p_mean, p_std, streams);
   gpu::check_launch("training_sigma_kernel");
 }
 

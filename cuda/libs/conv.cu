@@ -148,9 +148,10 @@ cudnnHandle_t handle() {
                "); check that the cuDNN 9 libraries next to libcudnn.so.9 match it and the "
                "driver is recent enough for CUDA 13");
     }
-    check_cudnn(cudnnSetStream(made, gpu::engine_stream()), "cudnnSetStream");
     return made;
   }();
+  // The engine stream, or a CUDA graph's capture stream on this thread (launch.cuh).
+  check_cudnn(cudnnSetStream(h, gpu::engine_stream()), "cudnnSetStream");
   return h;
 }
 

@@ -18,6 +18,8 @@ void no_cublas(const char* op) {
 }  // namespace pfgm::cuda
 
 #ifdef PFGM_HAVE_CUBLAS
+#include "runtime/allocator.cuh"
+#include "runtime/check.cuh"
 #include "runtime/launch.cuh"
 
 namespace pfgm::cuda {
@@ -44,10 +46,28 @@ cublasHandle_t cublas_handle() {
                "); check that libcublasLt.so.13 sits next to libcublas.so.13 and the driver is "
                "recent enough for CUDA 13");
     }
-    check_cublas(cublasSetStream(made, gpu::engine_stream()), "cublasSetStream");
     check_cublas(cublasSetMathMode(made, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
     return made;
   }();
+  // The engine stream, or a CUDA graph's capture stream on this thread (launch.cuh). Setting a
+  // stream also restores cuBLAS's default workspace; a capture gets a workspace of its own, so
+  // cuBLAS allocates nothing inside the graph (cuBLAS guide, "CUDA Graphs Support").
+  static cudaStream_t bound = reinterpret_cast<cudaStream_t>(-1);
+  const cudaStream_t stream = gpu::engine_stream();
+  if (stream != bound) {
+    check_cublas(cublasSetStream(h, stream), "cublasSetStream");
+    if (stream != nullptr) {
+      constexpr size_t kWorkspace = size_t{32} << 20;  // what the guide advises for Hopper
+      static void* workspace = [] {
+        void* p = nullptr;
+        const gpu::RelaxedCaptureMode relaxed;  // made during the first capture that needs it
+        gpu::check(cudaMalloc(&p, kWorkspace), "cudaMalloc (cuBLAS workspace for CUDA graphs)");
+        return p;
+      }();
+      check_cublas(cublasSetWorkspace(h, workspace, kWorkspace), "cublasSetWorkspace");
+    }
+    bound = stream;
+  }
   return h;
 }
 

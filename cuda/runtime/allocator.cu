@@ -8,10 +8,18 @@
 namespace pfgm::gpu {
 namespace {
 
+thread_local CaptureArena* t_arena = nullptr;  // set while this thread captures a graph
+
 struct CudaDevice {
   void* malloc(size_t bytes) {
     void* ptr = nullptr;
-    const cudaError_t status = cudaMalloc(&ptr, bytes);
+    cudaError_t status;
+    if (t_arena != nullptr) {
+      const RelaxedCaptureMode relaxed;
+      status = cudaMalloc(&ptr, bytes);
+    } else {
+      status = cudaMalloc(&ptr, bytes);
+    }
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // not sticky: clear it, the pool frees its cache and retries
       return nullptr;
@@ -52,8 +60,51 @@ Pool& pool() {
 
 }  // namespace
 
-void* pool_allocate(size_t bytes, cudaStream_t stream) { return pool().allocate(bytes, stream); }
-bool pool_release(void* ptr) { return pool().release_if_owned(ptr); }
+void set_capture_arena(CaptureArena* arena) { t_arena = arena; }
+
+void* pool_allocate(size_t bytes, cudaStream_t stream) {
+  CaptureArena* arena = t_arena;
+  if (arena == nullptr) return pool().allocate(bytes, stream);
+  const auto it = arena->free_.find(bytes);
+  if (it != arena->free_.end()) {
+    void* ptr = it->second;
+    arena->free_.erase(it);
+    arena->taken_[ptr] = {bytes, true};
+    return ptr;
+  }
+  void* ptr = pool().allocate(bytes, nullptr);  // graphs launch on the legacy stream
+  arena->taken_[ptr] = {bytes, false};
+  return ptr;
+}
+
+bool pool_release(void* ptr) {
+  CaptureArena* arena = t_arena;
+  if (arena == nullptr) return pool().release_if_owned(ptr);
+  const auto it = arena->taken_.find(ptr);
+  if (it != arena->taken_.end()) {
+    arena->free_.emplace(it->second.first, ptr);
+    arena->taken_.erase(it);
+  } else {
+    arena->held_.push_back(ptr);
+  }
+  return true;
+}
+
+size_t CaptureArena::end_capture() {
+  size_t reused = 0;
+  for (const auto& [ptr, what] : taken_) reused += what.second ? 1 : 0;
+  taken_.clear();
+  return reused;
+}
+
+void CaptureArena::release_all() {
+  for (const auto& [bytes, ptr] : free_) pool().release_if_owned(ptr);
+  for (void* ptr : held_) {
+    if (!pool().release_if_owned(ptr) && cudaFree(ptr) != cudaSuccess) cudaGetLastError();
+  }
+  free_.clear();
+  held_.clear();
+}
 void pool_release_cached() { pool().release_cached(); }
 memory::PoolStats pool_stats() { return pool().stats(); }
 

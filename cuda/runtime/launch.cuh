@@ -10,10 +10,14 @@
 
 namespace pfgm::gpu {
 
-// The stream every engine kernel and the allocator use. The legacy default stream for now: work
-// is ordered across the addon's worker threads, which the caching allocator's same-stream reuse
-// relies on. Per-call streams come with the GPU network (docs/cuda.md).
-inline cudaStream_t engine_stream() { return nullptr; }
+// The stream that a CUDA graph is being captured on, on this thread (graph.cu), or null.
+inline thread_local cudaStream_t t_capture_stream = nullptr;
+
+// The stream every engine kernel and the allocator use: the legacy default stream, so work is
+// ordered across the addon's worker threads, which the caching allocator's same-stream reuse
+// relies on. While a thread captures a CUDA graph (graph.cu), its work goes to the capture
+// stream instead, and the graph is then launched on the legacy stream, in the same order.
+inline cudaStream_t engine_stream() { return t_capture_stream; }
 
 inline constexpr int kThreads = 256;
 // 65536 blocks of 256 threads keep every SM of an H100 busy many times over; larger counts loop.

@@ -53,6 +53,20 @@ export interface NativeTrainingSigmaArgs extends NativeStreams {
   device: string;
 }
 
+/** How often network evaluations were recorded as CUDA graphs and replayed (docs/cuda.md). */
+export interface NativeGraphStats {
+  /** Evaluation sequences recorded as graphs. */
+  captures: number;
+  /** Evaluations served by one graph launch. */
+  replays: number;
+  /** Evaluations run op by op by a cache that records (warm-ups, changed arguments, refusals). */
+  eager: number;
+  /** Recordings discarded because a call's ops or arguments differed. */
+  dropped: number;
+  /** Why the last sequence could not be recorded; empty while none was refused. */
+  refusal: string;
+}
+
 export interface NativeBuildInfo {
   flavor: 'cpu' | 'cuda';
   cpu: CpuInfo;
@@ -357,6 +371,8 @@ export interface NativeAddon {
   trainingSigma(args: NativeTrainingSigmaArgs): Promise<NativeTensor>;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
+  /** The process's CUDA graph counts (docs/cuda.md, "CUDA graphs"); zeros on the CPU. */
+  graphStats(): NativeGraphStats;
   /** Makes GPU `ordinal` the process's GPU (src/native/device.h). */
   selectCudaDevice(ordinal: number): void;
   initDistributed(args: {

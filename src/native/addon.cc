@@ -17,6 +17,7 @@
 #include "binding/sampler_binding.h"
 #include "binding/tensor_handle.h"
 #include "device.h"
+#include "nn/graph_cache.h"
 
 #ifndef PFGM_BUILD_FLAVOR
 #define PFGM_BUILD_FLAVOR "cpu"
@@ -87,6 +88,22 @@ Napi::Value SelectCudaDevice(const Napi::CallbackInfo& info) {
   });
 }
 
+// graphStats() -> the process's CUDA graph counts (nn/graph_cache.h): zeros where nothing
+// records graphs (the CPU, PFGM_CUDA_GRAPHS=0).
+Napi::Value GraphStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const nn::GraphStats& s = nn::graph_stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("captures", static_cast<double>(s.captures.load()));
+    o.Set("replays", static_cast<double>(s.replays.load()));
+    o.Set("eager", static_cast<double>(s.eager.load()));
+    o.Set("dropped", static_cast<double>(s.dropped.load()));
+    o.Set("refusal", nn::graph_refusal());
+    return o;
+  });
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -100,6 +117,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   exports.Set("selectCudaDevice", Napi::Function::New(env, SelectCudaDevice));
+  exports.Set("graphStats", Napi::Function::New(env, GraphStats));
   InitSampler(env, exports);
   SampleRunHandle::Init(env, exports);   // sampling runs whose state stays on the device
   InitLinalg(env, exports);              // metrics: eigensolver, feature statistics, Fréchet, k-NN

@@ -144,6 +144,21 @@ describe.skipIf(!present)('the CUDA emulator', () => {
     expect(config.message).not.toMatch(/restart the process/); // not sticky, as on a GPU
   });
 
+  it('records a captured stream and replays it, and refuses what CUDA forbids while capturing', () => {
+    const script = `
+      const { native } = await import(${JSON.stringify(join(root, 'dist', 'addon', 'load.js'))});
+      const r = await native().runOp('emu_capture_selftest', {}, {}, 'cuda');
+      console.log(JSON.stringify(Array.from(r.flags.data)));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: emulatorEnv(),
+    });
+    expect(r.status, r.stderr).toBe(0);
+    // nothing ran while capturing; two launches ran it twice; synchronizing, then a launch on the
+    // legacy stream, each fail and invalidate their capture; cudaMalloc fails unless relaxed
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]')).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+  });
+
   it('PFGM_EMU_ORDER=reverse changes what an order-dependent kernel computes', () => {
     const forward = selfTest(4);
     const reverse = selfTest(4, { PFGM_EMU_ORDER: 'reverse' });
@@ -167,7 +182,7 @@ describe.skipIf(!present)('test/gpu on the emulated device', () => {
   };
 
   it('kernel, cuBLAS-attention and network parity pass with exact device allocations', { timeout: 600_000 }, () => {
-    const files = [...kernels, 'network-parity.test.ts', 'sample-resident-parity.test.ts'];
+    const files = [...kernels, 'network-parity.test.ts', 'sample-resident-parity.test.ts', 'graph-cache.test.ts'];
     const json = gpuFiles(files);
     // Every test ran (none skipped for want of a device) but those skipped by design.
     for (const file of files) {

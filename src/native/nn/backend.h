@@ -8,11 +8,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "../tensor.h"
 #include "backend_ops.h"
+#include "graph_cache.h"
 
 namespace pfgm::nn {
 
@@ -35,6 +37,10 @@ class Backend {
   virtual void fill(int64_t count, float value, float* y) = 0;
   virtual void upload(int64_t count, const float* host, float* dst) = 0;
   virtual void download(int64_t count, const float* src, float* host) = 0;
+
+  // Recorded op sequences (graph_cache.h): the CUDA backend's record CUDA graphs (unless
+  // PFGM_CUDA_GRAPHS=0); this default runs every call eagerly.
+  virtual std::unique_ptr<GraphCache> graph_cache() { return eager_graph_cache(); }
 
   // --- the ops: one virtual per entry of backend_ops.h -----------------------------------------
 #define PFGM_BACKEND_VIRTUAL(kind, ret, name, label, params, args, checks) \

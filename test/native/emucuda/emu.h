@@ -22,9 +22,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include "emu_state.h"  // stream capture: capture_action, record (emu_graphs.cc)
 
 // The device branches of the shared headers (ops/rounding.h, bf16_math.h, activation_math.h)
 // use the intrinsics below, so they run here too. Defined after the toolkit's headers, which
@@ -93,6 +97,17 @@ struct Bound {
       K kernel;
       std::tuple<std::decay_t<A>...> args;
     } closure{kernel, std::tuple<std::decay_t<A>...>(std::forward<A>(args)...)};
+    switch (capture_action(stream, name)) {
+      case CaptureAction::kRecord: {  // a graph's node: the launch with copies of its arguments
+        auto kept = std::make_shared<Closure>(std::move(closure));
+        record([n = name, g = grid, b = block, s = shared_bytes, kept] {
+          run_grid(n, g, b, s, nullptr, &Bound::invoke<Closure>, kept.get());
+        });
+        return;
+      }
+      case CaptureAction::kSkip: return;
+      case CaptureAction::kRun: break;
+    }
     run_grid(name, grid, block, shared_bytes, stream, &Bound::invoke<Closure>, &closure);
   }
 

@@ -136,6 +136,29 @@ cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, in
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// Runs product(alpha, beta) now, or, while the handle's stream is captured (emu_graphs.cc),
+// records it with the values of the host scalars alpha and beta, as cuBLAS reads them when the
+// call is made (CUBLAS_POINTER_MODE_HOST). A recorded product that fails when the graph runs
+// raises a launch error naming it.
+template <class Product>
+cublasStatus_t captured(cublasHandle_t handle, Product product, const void* alpha,
+                        const void* beta) {
+  switch (pfgm_emu::capture_action(handle->stream, "a cuBLAS product")) {
+    case pfgm_emu::CaptureAction::kRecord: {
+      const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+      pfgm_emu::record([=] {
+        if (product(&al, &be) != CUBLAS_STATUS_SUCCESS)
+          pfgm_emu::raise_error(cudaErrorLaunchFailure,
+                                "a cuBLAS product of a graph failed: " + last_detail);
+      });
+      return CUBLAS_STATUS_SUCCESS;
+    }
+    case pfgm_emu::CaptureAction::kSkip: return CUBLAS_STATUS_EXECUTION_FAILED;
+    case pfgm_emu::CaptureAction::kRun: break;
+  }
+  return product(alpha, beta);
+}
+
 }  // namespace
 
 extern "C" {
@@ -161,6 +184,14 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// The emulated products need no workspace; the pointer must be device memory, as on a GPU.
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t bytes) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (bytes > 0 && !pfgm_emu::is_device_range(workspace, bytes))
+    return invalid("cublasSetWorkspace: the workspace is not device memory");
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 const char* cublasGetStatusName(cublasStatus_t status) {
   switch (status) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -183,8 +214,13 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cublasGemmAlgo_t) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (pfgm_emu::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
-  return gemm(transa, transb, m, n, k, alpha, A, Atype, lda, 0, B, Btype, ldb, 0, beta, C, Ctype,
-              ldc, 0, 1, computeType);
+  return captured(
+      handle,
+      [=](const void* al, const void* be) {
+        return gemm(transa, transb, m, n, k, al, A, Atype, lda, 0, B, Btype, ldb, 0, be, C, Ctype,
+                    ldc, 0, 1, computeType);
+      },
+      alpha, beta);
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa,
@@ -197,8 +233,13 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
                                           cublasComputeType_t computeType, cublasGemmAlgo_t) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (pfgm_emu::sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
-  return gemm(transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb, strideB, beta,
-              C, Ctype, ldc, strideC, batchCount, computeType);
+  return captured(
+      handle,
+      [=](const void* al, const void* be) {
+        return gemm(transa, transb, m, n, k, al, A, Atype, lda, strideA, B, Btype, ldb, strideB, be,
+                    C, Ctype, ldc, strideC, batchCount, computeType);
+      },
+      alpha, beta);
 }
 
 }  // extern "C"

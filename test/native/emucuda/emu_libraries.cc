@@ -35,8 +35,23 @@ nn::Backend& cpu() { return nn::cpu_backend(); }
 
 }  // namespace
 
+// While the engine stream is captured (emu_graphs.cc), a convolution is recorded whole, as
+// cuDNN's kernels would be, and computed when the graph runs.
+template <class Call>
+bool recorded(Call call) {
+  switch (pfgm_emu::capture_action(gpu::engine_stream(), "an emulated convolution")) {
+    case pfgm_emu::CaptureAction::kRecord:
+      pfgm_emu::record(call);  // when the graph runs, nothing captures: it computes
+      return true;
+    case pfgm_emu::CaptureAction::kSkip: return true;
+    case pfgm_emu::CaptureAction::kRun: break;
+  }
+  return false;
+}
+
 void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, const float* b,
                     float* y, MathMode math) {
+  if (recorded([=] { conv2d_forward(s, x, w, b, y, math); })) return;
   gpu::DeviceArray<float> xr, wr;
   cpu().conv2d_forward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
                        rounded(w, s.cout * s.cin * s.k * s.k, math, wr), nullptr, y);
@@ -45,6 +60,7 @@ void conv2d_forward(const op::Conv2dShape& s, const float* x, const float* w, co
 
 void conv2d_backward(const op::Conv2dShape& s, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, MathMode math) {
+  if (recorded([=] { conv2d_backward(s, x, w, dy, dx, dw, db, math); })) return;
   gpu::DeviceArray<float> xr, wr, dyr;
   cpu().conv2d_backward(s, rounded(x, s.n * s.h * s.w * s.cin, math, xr),
                         rounded(w, s.cout * s.cin * s.k * s.k, math, wr),

@@ -163,6 +163,7 @@ extern "C" {
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (const cudaError_t s = pfgm_emu::sticky_error()) return s;
+  if (const cudaError_t e = pfgm_emu::capture_forbids_unsafe("cudaMalloc")) return e;
   using namespace pfgm_emu;
   *ptr = nullptr;
   const size_t usable = (std::max<size_t>(bytes, 1) + 15) / 16 * 16;
@@ -199,6 +200,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 cudaError_t cudaFree(void* ptr) {
   using namespace pfgm_emu;
   if (ptr == nullptr) return cudaSuccess;
+  if (const cudaError_t e = capture_forbids("cudaFree")) return e;
   Allocation a{};
   {
     std::lock_guard<std::mutex> lock(memory_mutex);
@@ -227,7 +229,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t stream) {
   using namespace pfgm_emu;
   if (const cudaError_t s = sticky_error()) return s;
   const char* call = "cudaMemcpy";
@@ -256,30 +258,53 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
           std::string(call) + ": kind " + std::to_string(kind) + " is not a copy direction");
       return cudaErrorInvalidMemcpyDirection;
   }
+  switch (capture_action(stream, call)) {
+    case CaptureAction::kRecord:  // run later, checked again then
+      record([=] { cudaMemcpyAsync(dst, src, bytes, kind, nullptr); });
+      return cudaSuccess;
+    case CaptureAction::kSkip: return cudaErrorStreamCaptureImplicit;
+    case CaptureAction::kRun: break;
+  }
   if (bytes > 0) std::memmove(dst, src, bytes);
   record_copy(kind, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (const cudaError_t e = pfgm_emu::capture_forbids("cudaMemcpy")) return e;
   return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
 }
 
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
   using namespace pfgm_emu;
   if (const cudaError_t s = sticky_error()) return s;
   if (const cudaError_t e = check_device(p, bytes, "cudaMemset", "dst")) return e;
+  switch (capture_action(stream, "cudaMemsetAsync")) {
+    case CaptureAction::kRecord:
+      record([=] { cudaMemsetAsync(p, value, bytes, nullptr); });
+      return cudaSuccess;
+    case CaptureAction::kSkip: return cudaErrorStreamCaptureImplicit;
+    case CaptureAction::kRun: break;
+  }
   if (bytes > 0) std::memset(p, value, bytes);
   return cudaSuccess;
 }
 
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (const cudaError_t e = pfgm_emu::capture_forbids("cudaMemset")) return e;
   return cudaMemsetAsync(p, value, bytes, nullptr);
 }
 
-// Every launch and copy completes before it returns, so synchronizing only reports errors.
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return pfgm_emu::sticky_error(); }
-cudaError_t cudaDeviceSynchronize(void) { return pfgm_emu::sticky_error(); }
+// Every launch and copy completes before it returns, so synchronizing only reports errors (and
+// is forbidden while capturing, emu_graphs.cc).
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  if (const cudaError_t e = pfgm_emu::capture_forbids("cudaStreamSynchronize")) return e;
+  return pfgm_emu::sticky_error();
+}
+cudaError_t cudaDeviceSynchronize(void) {
+  if (const cudaError_t e = pfgm_emu::capture_forbids("cudaDeviceSynchronize")) return e;
+  return pfgm_emu::sticky_error();
+}
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
   if (const cudaError_t s = pfgm_emu::sticky_error()) return s;

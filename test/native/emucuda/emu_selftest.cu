@@ -10,6 +10,14 @@
 //   kind 5  a launch of 2048 threads per block (an invalid configuration)
 //
 // Kinds 1-3 leave a sticky error, as on a GPU, so each runs in a process of its own.
+//
+// Op case "emu_capture_selftest" checks stream capture (emu_graphs.cc) against CUDA's rules; its
+// output `flags` holds, in order: nothing ran while capturing (y still 0), two launches of the
+// graph ran its kernel twice (y = 2), cudaStreamSynchronize while capturing fails with
+// cudaErrorStreamCaptureUnsupported and invalidates the capture (cudaStreamEndCapture:
+// cudaErrorStreamCaptureInvalidated), a launch on the legacy stream while capturing fails with
+// cudaErrorStreamCaptureImplicit and invalidates it too, cudaMalloc while capturing fails, and
+// succeeds in the relaxed mode; 1 where each holds.
 #include <cstdint>
 
 #include "cases/op_cases.h"
@@ -83,6 +91,8 @@ __global__ void racy_kernel(float* out) {
 
 __global__ void empty_kernel() {}
 
+__global__ void add_one_kernel(float* y) { y[threadIdx.x] += 1.0f; }
+
 PFGM_GPU_OP_CASE("emu_selftest", [](const Attrs& a, const Tensors&, Tensors& out) {
   using namespace pfgm;
   const int kind = static_cast<int>(opcases::attr(a, "kind"));
@@ -101,6 +111,63 @@ PFGM_GPU_OP_CASE("emu_selftest", [](const Attrs& a, const Tensors&, Tensors& out
   gpu::check_launch("emu_selftest");
   float* host = opcases::output(out, "y", {kind == 0 ? kThreads : n, kind == 0 ? kFields : 1});
   gpu::copy_to_host(host, y.get(), static_cast<size_t>(n) * sizeof(float));
+});
+
+PFGM_GPU_OP_CASE("emu_capture_selftest", [](const Attrs&, const Tensors&, Tensors& out) {
+  using namespace pfgm;
+  gpu::DeviceArray<float> y(kThreads, gpu::engine_stream());
+  gpu::check(cudaMemset(y.get(), 0, kThreads * sizeof(float)), "cudaMemset");
+  cudaStream_t s = nullptr;
+  gpu::check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  float* flags = opcases::output(out, "flags", {8});
+  float first = -1.0f;
+  auto read_first = [&] {
+    gpu::check(cudaMemcpy(&first, y.get(), sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    return first;
+  };
+  // A recorded launch runs only when the graph does, as often as it does.
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  gpu::check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "BeginCapture");
+  add_one_kernel<<<1, kThreads, 0, s>>>(y.get());
+  gpu::check(cudaStreamEndCapture(s, &graph), "EndCapture");
+  gpu::check(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+  flags[0] = read_first() == 0.0f ? 1.0f : 0.0f;
+  gpu::check(cudaGraphLaunch(exec, nullptr), "cudaGraphLaunch");
+  gpu::check(cudaGraphLaunch(exec, nullptr), "cudaGraphLaunch");
+  flags[1] = read_first() == 2.0f ? 1.0f : 0.0f;
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  // Synchronizing while capturing.
+  gpu::check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "BeginCapture");
+  flags[2] = cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported ? 1.0f : 0.0f;
+  graph = nullptr;
+  flags[3] =
+      cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated && graph == nullptr
+          ? 1.0f
+          : 0.0f;
+  cudaGetLastError();
+  // Work on the legacy stream while capturing another.
+  gpu::check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "BeginCapture");
+  add_one_kernel<<<1, kThreads, 0, nullptr>>>(y.get());
+  flags[4] = cudaGetLastError() == cudaErrorStreamCaptureImplicit ? 1.0f : 0.0f;
+  flags[5] = cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated ? 1.0f : 0.0f;
+  cudaGetLastError();
+  // cudaMalloc while capturing: forbidden, unless the thread's mode is relaxed.
+  void* block = nullptr;
+  gpu::check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "BeginCapture");
+  {
+    const gpu::RelaxedCaptureMode relaxed;
+    flags[7] = cudaMalloc(&block, 64) == cudaSuccess ? 1.0f : 0.0f;
+  }
+  gpu::check(cudaStreamEndCapture(s, &graph), "EndCapture");
+  cudaGraphDestroy(graph);
+  cudaFree(block);
+  gpu::check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "BeginCapture");
+  flags[6] = cudaMalloc(&block, 64) == cudaErrorStreamCaptureUnsupported ? 1.0f : 0.0f;
+  cudaStreamEndCapture(s, &graph);
+  cudaGetLastError();
+  cudaStreamDestroy(s);
 });
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,18 @@ struct Copies {
 };
 Copies take_copies();
 void record_copy(cudaMemcpyKind kind, size_t bytes);
+
+// Stream capture (emu_graphs.cc). What a launch, copy or library call on `stream` does while this
+// thread may be capturing: run it now (no capture), record it into the capture (its stream), or
+// skip it (another stream while capturing, or an invalidated capture: the error is raised).
+enum class CaptureAction { kRun, kRecord, kSkip };
+CaptureAction capture_action(cudaStream_t stream, const char* call);
+// Appends work to this thread's capture (after capture_action returned kRecord).
+void record(std::function<void()> work);
+// cudaSuccess, or the error of calling `call` (a synchronizing call) while capturing.
+cudaError_t capture_forbids(const char* call);
+// The same for a call forbidden only outside cudaStreamCaptureModeRelaxed (cudaMalloc).
+cudaError_t capture_forbids_unsafe(const char* call);
 
 // f with its mantissa rounded to TF32's 10 bits (to nearest, ties to even), as the tensor cores
 // read fp32 operands; inf and NaN unchanged.

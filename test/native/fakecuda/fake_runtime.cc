@@ -22,6 +22,7 @@
 #include "../../../cuda/libs/attention_blas.cuh"
 #include "../../../cuda/ops.h"
 #include "../../../cuda/runtime/allocator.cuh"
+#include "../../../cuda/runtime/graph.cuh"
 #include "device.h"
 #include "errors.h"
 #include "fake_log.h"
@@ -122,6 +123,10 @@ void synchronize() {}
 void column_sums(int64_t rows, int64_t cols, const float* dy, float* out) {
   nn::guarded_backend().sum_columns(rows, cols, dy, out);
 }
+
+// No CUDA graphs on the fake device: its copies and ops run at once, on the host (the CUDA
+// emulator records and replays graphs).
+std::unique_ptr<nn::GraphCache> make_graph_cache() { return nn::eager_graph_cache(); }
 
 }  // namespace pfgm::gpu
 

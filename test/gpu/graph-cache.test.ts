@@ -1,0 +1,120 @@
+// CUDA graphs of the network's evaluations (docs/cuda.md, "CUDA graphs"; cuda/runtime/graph.cu)
+// against the same ops run one by one. A graph replays the kernels it recorded, with the host
+// coefficients of each call copied in before the launch, so its results must equal the eager
+// run's bit for bit: on the CUDA emulator (test/native/cuda-emulated.test.ts runs this file on
+// every CI machine), which records and replays launches, copies and library calls, and on a GPU.
+//
+// - op case "graph_cache": a few backend ops whose per-row host coefficients change with every
+//   call (as c_in, c_skip and c_out change with sigma), run through one cache entry: one eager
+//   warm-up, one capture, then replays; a call that writes another buffer runs eagerly and is
+//   recorded again; a sequence that reads a value back to the host is never a graph.
+// - sampling: every solver of a small U-Net (attention, labels, guidance) gives the same samples
+//   with graphs as with PFGM_CUDA_GRAPHS=0, and the evaluations after the first two of each
+//   buffer pair are replays.
+//
+// Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/addon/load.js';
+import type { NativeGraphStats } from '../../src/addon/native.js';
+import { createNetwork, getDeviceInfo, preset, type SampleOptions, sample } from '../../src/index.js';
+import { filled, scaledError } from '../helpers/ops.js';
+
+const gpuReady = (() => {
+  try {
+    const info = getDeviceInfo();
+    return info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
+  } catch {
+    return false;
+  }
+})();
+const emulated = () => (native() as unknown as { emuCopies?: unknown }).emuCopies !== undefined;
+const stats = (): NativeGraphStats => native().graphStats();
+
+/** Equal bit for bit on the emulator; on a GPU the same kernels run, so equal as well. */
+function expectSame(a: Float32Array, b: Float32Array, what: string): void {
+  expect(a.length, what).toBe(b.length);
+  expect(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+    `${what}: scaled error ${scaledError(a, b)}`,
+  ).toBe(true);
+}
+
+async function graphCase(attrs: Record<string, number>) {
+  const r = await native().runOp('graph_cache', attrs, { x: filled([5, 12], 3) }, 'cuda');
+  const [captures, replays, eager, dropped] = Array.from(r.counts?.data ?? []);
+  return {
+    graph: r.graph?.data as Float32Array,
+    reference: r.eager?.data as Float32Array,
+    captures,
+    replays,
+    eager,
+    dropped,
+  };
+}
+
+describe.skipIf(!gpuReady)('CUDA graphs of backend op sequences', () => {
+  it('replays with new host coefficients give the eager results', async () => {
+    const r = await graphCase({ calls: 6 });
+    expectSame(r.graph, r.reference, 'graph against eager');
+    expect([r.captures, r.replays, r.eager, r.dropped]).toEqual([1, 4, 1, 0]);
+  });
+
+  it('a call with other buffers runs eagerly and the entry is recorded again', async () => {
+    const r = await graphCase({ calls: 8, moved_at: 3 });
+    expectSame(r.graph, r.reference, 'graph against eager');
+    // call 0 warm-up, 1 capture, 2 replay, 3 differs (dropped, warm-up), 4 capture, 5-7 replays
+    expect([r.captures, r.replays, r.eager, r.dropped]).toEqual([2, 4, 2, 1]);
+  });
+
+  it('a sequence that reads back to the host is never a graph, and says why', async () => {
+    const r = await graphCase({ calls: 4, download: 1 });
+    expectSame(r.graph, r.reference, 'eager against eager');
+    expect([r.captures, r.replays, r.eager]).toEqual([0, 0, 4]);
+    expect(stats().refusal).toMatch(/download/);
+  });
+});
+
+describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
+  const unet = preset('ddpmpp-small', {
+    imgResolution: 8,
+    inChannels: 2,
+    outChannels: 2,
+    modelChannels: 8,
+    channelMult: [1, 2],
+    numBlocks: 1,
+    attnResolutions: [4],
+    labelDim: 3,
+    dropout: 0,
+  });
+  const labels = new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  const cases: [string, SampleOptions][] = [
+    ['heun', { count: 3, steps: 5, seed: 4, labels }],
+    ['euler with guidance', { count: 3, steps: 4, seed: 5, solver: 'euler', labels, guidance: 2 }],
+    ['dpm2m', { count: 3, steps: 5, seed: 6, solver: 'dpm2m', labels }],
+  ];
+
+  it.each(cases)(
+    '%s: the same samples as op by op, with replays',
+    async (_name, options) => {
+      const net = createNetwork(unet, { device: 'cuda', seed: 2, D: 64 });
+      try {
+        const before = process.env.PFGM_CUDA_GRAPHS;
+        process.env.PFGM_CUDA_GRAPHS = '0';
+        const plain = await sample(net, options);
+        if (before === undefined) delete process.env.PFGM_CUDA_GRAPHS;
+        else process.env.PFGM_CUDA_GRAPHS = before;
+        const s0 = stats();
+        const graphed = await sample(net, options);
+        const s1 = stats();
+        if (emulated() || scaledError(graphed.x, plain.x) === 0) expectSame(graphed.x, plain.x, 'samples');
+        else expect(scaledError(graphed.x, plain.x)).toBeLessThan(1e-6);
+        expect(graphed.nfe).toBe(plain.nfe);
+        expect(s1.captures - s0.captures).toBeGreaterThan(0);
+        expect(s1.replays - s0.replays).toBeGreaterThan(0);
+      } finally {
+        net.dispose();
+      }
+    },
+    120_000,
+  );
+});
