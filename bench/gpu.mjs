@@ -11,6 +11,7 @@
 // are timed by the code behind `pfgm bench` (src/bench/), so the two cannot drift apart.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { native } from '../dist/addon/load.js';
 import { benchSample, benchTrain } from '../dist/bench/measure.js';
 import { runTorchTwin } from '../dist/bench/torch.js';
 import { getDeviceInfo, VERSION } from '../dist/index.js';
@@ -24,6 +25,7 @@ const usage = `usage: node bench/gpu.mjs [options]
   --sample-batch N         images per sampling run (default: --batch)
   --sample-steps N         Heun steps, NFE 2N - 1 (default 18)
   --sample-repeats N       timed sampling runs after one untimed run (default 3)
+  --graphs-off-too         also time sampling with PFGM_CUDA_GRAPHS=0 (op by op), in this run
   --modes a,b              fp32, tf32, bf16 (default all three on cuda, fp32 on cpu)
   --D D                    Student-t degrees of freedom of the training noise, or inf (default 128)
   --no-torch               pfgm only
@@ -44,6 +46,7 @@ try {
       'sample-batch': { type: 'string' },
       'sample-steps': { type: 'string', default: '18' },
       'sample-repeats': { type: 'string', default: '3' },
+      'graphs-off-too': { type: 'boolean', default: false },
       modes: { type: 'string' },
       D: { type: 'string', default: '128' },
       'no-torch': { type: 'boolean', default: false },
@@ -127,15 +130,30 @@ function runTorch(network) {
 async function timePfgm(network, precision) {
   try {
     const t = await benchTrain({ network, device, precision, batch, repeats: steps, warmup, D });
-    const s = await benchSample({
-      network,
-      device,
-      precision,
-      batch: sampleBatch,
-      repeats: sampleRepeats,
-      warmup: 1,
-      steps: sampleSteps,
-    });
+    const sampling = () =>
+      benchSample({
+        network,
+        device,
+        precision,
+        batch: sampleBatch,
+        repeats: sampleRepeats,
+        warmup: 1,
+        steps: sampleSteps,
+      });
+    // Each evaluation of a sampling run replays a CUDA graph (docs/cuda.md, "CUDA graphs"); the
+    // counts show they did, and --graphs-off-too times the same runs op by op beside them.
+    const g0 = native().graphStats();
+    const s = await sampling();
+    const g1 = native().graphStats();
+    let off = null;
+    if (values['graphs-off-too']) {
+      process.env.PFGM_CUDA_GRAPHS = '0';
+      try {
+        off = await sampling();
+      } finally {
+        delete process.env.PFGM_CUDA_GRAPHS;
+      }
+    }
     return {
       precision,
       params: t.params,
@@ -149,6 +167,13 @@ async function timePfgm(network, precision) {
       sample_s_all: s.msAll.map((v) => r(v / 1000, 4)),
       sample_images_per_s: r(s.imagesPerSecond),
       sample_ms_per_nfe: r(s.ms / (s.nfe ?? 1), 3),
+      sample_graphs: {
+        captures: g1.captures - g0.captures,
+        replays: g1.replays - g0.replays,
+        eager: g1.eager - g0.eager,
+        refusal: g1.refusal || null,
+      },
+      sample_s_graphs_off: off === null ? null : r(off.ms / 1000, 4),
     };
   } catch (e) {
     return { precision, error: `${e.code ? `${e.code}: ` : ''}${e.message}` };
@@ -179,6 +204,7 @@ const result = {
     sample_batch: sampleBatch,
     sample_steps: sampleSteps,
     sample_repeats: sampleRepeats,
+    graphs_off_too: values['graphs-off-too'],
     D: Number.isFinite(D) ? D : 'inf',
     modes,
     compile: !values['no-compile'],
