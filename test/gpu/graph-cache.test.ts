@@ -8,15 +8,23 @@
 //   call (as c_in, c_skip and c_out change with sigma), run through one cache entry: one eager
 //   warm-up, one capture, then replays; a call that writes another buffer runs eagerly and is
 //   recorded again; a sequence that reads a value back to the host is never a graph.
-// - sampling: every solver of a small U-Net (attention, labels, guidance) gives the same samples
-//   with graphs as with PFGM_CUDA_GRAPHS=0, and the evaluations after the first two of each
-//   buffer pair are replays.
+// - sampling: solvers of a small U-Net (attention, labels, guidance) give the same samples with
+//   graphs as with PFGM_CUDA_GRAPHS=0, and evaluations are replayed; PFGM's z-ODE, whose field
+//   scales its input by norms read on the host, is refused and runs op by op with the same samples.
 //
 // Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import type { NativeGraphStats } from '../../src/addon/native.js';
-import { createNetwork, getDeviceInfo, preset, type SampleOptions, sample } from '../../src/index.js';
+import {
+  createNetwork,
+  getDeviceInfo,
+  pfgmHyperparameters,
+  pfgmSample,
+  preset,
+  type SampleOptions,
+  sample,
+} from '../../src/index.js';
 import { filled, scaledError } from '../helpers/ops.js';
 
 const gpuReady = (() => {
@@ -93,19 +101,28 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
     ['dpm2m', { count: 3, steps: 5, seed: 6, solver: 'dpm2m', labels }],
   ];
 
+  /** `run` with graphs off (PFGM_CUDA_GRAPHS=0 is read when a sampling run starts), then on. */
+  async function offThenOn<T>(run: () => Promise<T>) {
+    const before = process.env.PFGM_CUDA_GRAPHS;
+    process.env.PFGM_CUDA_GRAPHS = '0';
+    let plain: T;
+    try {
+      plain = await run();
+    } finally {
+      if (before === undefined) delete process.env.PFGM_CUDA_GRAPHS;
+      else process.env.PFGM_CUDA_GRAPHS = before;
+    }
+    const s0 = stats();
+    const graphed = await run();
+    return { plain, graphed, s0, s1: stats() };
+  }
+
   it.each(cases)(
     '%s: the same samples as op by op, with replays',
     async (_name, options) => {
       const net = createNetwork(unet, { device: 'cuda', seed: 2, D: 64 });
       try {
-        const before = process.env.PFGM_CUDA_GRAPHS;
-        process.env.PFGM_CUDA_GRAPHS = '0';
-        const plain = await sample(net, options);
-        if (before === undefined) delete process.env.PFGM_CUDA_GRAPHS;
-        else process.env.PFGM_CUDA_GRAPHS = before;
-        const s0 = stats();
-        const graphed = await sample(net, options);
-        const s1 = stats();
+        const { plain, graphed, s0, s1 } = await offThenOn(() => sample(net, options));
         if (emulated() || scaledError(graphed.x, plain.x) === 0) expectSame(graphed.x, plain.x, 'samples');
         else expect(scaledError(graphed.x, plain.x)).toBeLessThan(1e-6);
         expect(graphed.nfe).toBe(plain.nfe);
@@ -117,4 +134,19 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
     },
     120_000,
   );
+
+  it("PFGM's z-ODE reads each batch's norms on the host, so it stays op by op, with the same samples", async () => {
+    const net = createNetwork({ ...unet, labelDim: 0 }, { device: 'cuda', seed: 3, objective: 'pfgm' });
+    try {
+      net.pfgm = { ...pfgmHyperparameters({ dataNorm: 2, N: 128, M: 60 }), gamma: 5, restrictM: true };
+      const { plain, graphed, s0, s1 } = await offThenOn(() =>
+        pfgmSample(net, { count: 3, seed: 2, solver: 'euler', steps: 5 }),
+      );
+      expectSame(graphed.x, plain.x, 'samples');
+      expect([s1.captures - s0.captures, s1.replays - s0.replays, s1.eager - s0.eager]).toEqual([0, 0, graphed.nfe]);
+      expect(s1.refusal).toMatch(/sumsq_rows returns its result to the host/);
+    } finally {
+      net.dispose();
+    }
+  }, 120_000);
 });

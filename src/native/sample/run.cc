@@ -191,13 +191,27 @@ void Run::evaluate(int64_t rows, const float* x, const nn::Labels& labels, float
   if (!own) be_.copy(n, out, o);
 }
 
+const float* Run::field(const float* x, const nn::Labels& labels) {
+  const int64_t rows = config_.batch;
+  if (!graphs_->records()) return session_->field_resident(rows, x, z_.data(), labels, config_.ema);
+  // As evaluate(): the input is copied to a buffer of the run's own; the field stays in the
+  // backbone's buffer, the same one in every call (the graph cache checks that it is).
+  const int64_t n = rows * per_;
+  float* in = eval_in_.ensure(be_, n);
+  be_.copy(n, x, in);
+  const float* f = nullptr;
+  graphs_->run(uint64_t{1} << 63 | static_cast<uint64_t>(rows),
+               [&] { f = session_->field_resident(rows, in, z_.data(), labels, config_.ema); });
+  return f;
+}
+
 void Run::drift(int in_id, double z, double gamma, int out_id) {
   const float* x = in(in_id, "drift");
   float* o = out(out_id);
   const nn::Labels labels = this->labels();
   // Network::field fills a Float32Array with z; the drift's own arithmetic keeps z in double.
   z_.assign(static_cast<size_t>(config_.batch), static_cast<float>(z));
-  const float* f = session_->field_resident(config_.batch, x, z_.data(), labels, config_.ema);
+  const float* f = field(x, labels);
   const op::Nhwc shape = session_->net().net().input_shape(1);
   const int64_t hw = shape.h * shape.w;
   gpu() ? cuda::pfgm_drift_f32(config_.batch, hw, shape.c, f, z, gamma, o)

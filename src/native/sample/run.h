@@ -96,6 +96,8 @@ class Run {
   int64_t guided_rows() const;  // rows evaluated a second time, unguided
   // out = D(x, sigma_) for `rows` rows, replayed from a CUDA graph where the backend records them.
   void evaluate(int64_t rows, const float* x, const nn::Labels& labels, float* out);
+  // The backbone's raw PFGM field at (x, z_) for the batch, replayed likewise.
+  const float* field(const float* x, const nn::Labels& labels);
 
   std::shared_ptr<train::Session> session_;
   nn::Backend& be_;
