@@ -11,10 +11,9 @@
 // are timed by the code behind `pfgm bench` (src/bench/), so the two cannot drift apart.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { native } from '../dist/addon/load.js';
 import { benchSample, benchTrain } from '../dist/bench/measure.js';
 import { runTorchTwin } from '../dist/bench/torch.js';
-import { getDeviceInfo, VERSION } from '../dist/index.js';
+import { getDeviceInfo, getGraphStats, VERSION } from '../dist/index.js';
 
 const usage = `usage: node bench/gpu.mjs [options]
   --device cuda|cpu        where both sides run (default cuda; cpu only for a smoke run)
@@ -142,9 +141,9 @@ async function timePfgm(network, precision) {
       });
     // Each evaluation of a sampling run replays a CUDA graph (docs/cuda.md, "CUDA graphs"); the
     // counts show they did, and --graphs-off-too times the same runs op by op beside them.
-    const g0 = native().graphStats();
+    const g0 = getGraphStats();
     const s = await sampling();
-    const g1 = native().graphStats();
+    const g1 = getGraphStats();
     let off = null;
     if (values['graphs-off-too']) {
       process.env.PFGM_CUDA_GRAPHS = '0';

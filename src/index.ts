@@ -10,10 +10,12 @@ export {
   type CollectiveInfo,
   type CollectiveLibraries,
   type CpuInfo,
+  type CudaGraphStats,
   type CudaInfo,
   type DeviceInfo,
   type DeviceName,
   getDeviceInfo,
+  getGraphStats,
   type NvidiaLibraryInfo,
 } from './addon/load.js';
 export type { NpyKind } from './codecs/npy.js';

@@ -14,7 +14,7 @@
 namespace pfgm::gpu {
 namespace {
 
-// Read for every new cache, so a test can compare graphs against eager runs in one process.
+// Read at every call (a getenv), so a process can compare graphs against eager runs.
 bool graphs_enabled() {
   const char* v = std::getenv("PFGM_CUDA_GRAPHS");
   if (v != nullptr && std::string(v) == "0") return false;
@@ -70,7 +70,7 @@ struct Entry {
 
 class CudaGraphCache final : public nn::GraphCache {
  public:
-  CudaGraphCache() : enabled_(graphs_enabled()) {}
+  CudaGraphCache() = default;
   CudaGraphCache(const CudaGraphCache&) = delete;
   CudaGraphCache& operator=(const CudaGraphCache&) = delete;
 
@@ -86,10 +86,10 @@ class CudaGraphCache final : public nn::GraphCache {
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
-  bool records() const override { return enabled_; }
+  bool records() const override { return graphs_enabled(); }
 
   void run(uint64_t key, const std::function<void()>& ops) override {
-    if (!enabled_) {
+    if (!graphs_enabled()) {
       ops();
       return;
     }
@@ -110,9 +110,10 @@ class CudaGraphCache final : public nn::GraphCache {
     auto it = entries_.find(key);
     if (it != entries_.end()) return *it->second;
     if (entries_.size() >= kMaxEntries) {
-      // Keep memory bounded: a caller cycling through more buffers than this gains little.
+      // Keep memory bounded: a caller cycling through more shapes than this gains little.
       wait_for_launches();
       entries_.clear();
+      arena_.release_all();
     }
     return *entries_.emplace(key, std::make_unique<Entry>()).first->second;
   }
@@ -225,6 +226,7 @@ class CudaGraphCache final : public nn::GraphCache {
       matched = false;
     }
     if (matched) {
+      e.mismatches = 0;
       nn::graph_stats().replays++;
       launch(e, r.pack);
       return;
@@ -233,7 +235,7 @@ class CudaGraphCache final : public nn::GraphCache {
     wait_for_launches();
     e.drop();
     if (++e.mismatches >= kMaxMismatches) {
-      refuse(e, "the op sequence changed on every call");
+      refuse(e, "the op sequence changed on every call, three times in a row");
       eager(ops);
       return;
     }
@@ -282,7 +284,6 @@ class CudaGraphCache final : public nn::GraphCache {
     if (partial != nullptr) cudaGraphDestroy(partial);
   }
 
-  bool enabled_;
   cudaStream_t stream_ = nullptr;
   CaptureArena arena_;
   std::map<uint64_t, std::unique_ptr<Entry>> entries_;

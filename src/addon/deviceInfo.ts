@@ -102,3 +102,20 @@ export interface DeviceInfo {
   /** The collective libraries of data-parallel training: Gloo (CPU) and NCCL (GPUs). */
   collectives: CollectiveLibraries;
 }
+
+/**
+ * How often sampling's network evaluations were recorded as CUDA graphs and replayed, in this
+ * process (docs/cuda.md, "CUDA graphs"). All zeros on the CPU and with `PFGM_CUDA_GRAPHS=0`.
+ */
+export interface CudaGraphStats {
+  /** Evaluations recorded as graphs. */
+  captures: number;
+  /** Evaluations served by one graph launch. */
+  replays: number;
+  /** Evaluations run op by op where graphs are on: warm-ups, changed arguments, refusals. */
+  eager: number;
+  /** Recordings discarded because an evaluation's ops or arguments differed. */
+  dropped: number;
+  /** Why the last sequence could not be recorded; empty while none was refused. */
+  refusal: string;
+}

@@ -15,6 +15,7 @@ import type {
   CollectiveInfo,
   CollectiveLibraries,
   CpuInfo,
+  CudaGraphStats,
   CudaInfo,
   DeviceInfo,
   DeviceName,
@@ -24,7 +25,16 @@ import type { NativeAddon } from './native.js';
 import { ncclSearchPath, type OpenLibrary, preloadNvidiaLibraries } from './nvidiaLibraries.js';
 import { type AddonCandidate, addonCandidates, loadFailure, platformPackageName, present } from './platform.js';
 
-export type { CollectiveInfo, CollectiveLibraries, CpuInfo, CudaInfo, DeviceInfo, DeviceName, NvidiaLibraryInfo };
+export type {
+  CollectiveInfo,
+  CollectiveLibraries,
+  CpuInfo,
+  CudaGraphStats,
+  CudaInfo,
+  DeviceInfo,
+  DeviceName,
+  NvidiaLibraryInfo,
+};
 
 interface Loaded {
   addon: NativeAddon;
@@ -233,4 +243,13 @@ export function native(): NativeAddon {
 export function getDeviceInfo(): DeviceInfo {
   loaded ??= load();
   return { ...structuredClone(loaded.info), collectives: loaded.addon.collectiveBackends() };
+}
+
+/**
+ * The process's CUDA graph counts ({@link CudaGraphStats}): whether sampling's evaluations were
+ * replayed, and if not, why. Loads the addon on first use.
+ */
+export function getGraphStats(): CudaGraphStats {
+  loaded ??= load();
+  return loaded.addon.graphStats();
 }

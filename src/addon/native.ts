@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CpuInfo, CudaInfo } from './deviceInfo.js';
+import type { CpuInfo, CudaGraphStats, CudaInfo } from './deviceInfo.js';
 
 /** A native tensor handle (src/native/binding/tensor_handle.cc). */
 export interface NativeTensor {
@@ -51,20 +51,6 @@ export interface NativeTrainingSigmaArgs extends NativeStreams {
   pStd: number;
   dtype: string;
   device: string;
-}
-
-/** How often network evaluations were recorded as CUDA graphs and replayed (docs/cuda.md). */
-export interface NativeGraphStats {
-  /** Evaluation sequences recorded as graphs. */
-  captures: number;
-  /** Evaluations served by one graph launch. */
-  replays: number;
-  /** Evaluations run op by op by a cache that records (warm-ups, changed arguments, refusals). */
-  eager: number;
-  /** Recordings discarded because a call's ops or arguments differed. */
-  dropped: number;
-  /** Why the last sequence could not be recorded; empty while none was refused. */
-  refusal: string;
 }
 
 export interface NativeBuildInfo {
@@ -372,7 +358,7 @@ export interface NativeAddon {
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   buildInfo(): NativeBuildInfo;
   /** The process's CUDA graph counts (docs/cuda.md, "CUDA graphs"); zeros on the CPU. */
-  graphStats(): NativeGraphStats;
+  graphStats(): CudaGraphStats;
   /** Makes GPU `ordinal` the process's GPU (src/native/device.h). */
   selectCudaDevice(ordinal: number): void;
   initDistributed(args: {

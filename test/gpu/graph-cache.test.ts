@@ -9,16 +9,17 @@
 //   warm-up, one capture, then replays; a call that writes another buffer runs eagerly and is
 //   recorded again; a sequence that reads a value back to the host is never a graph.
 // - sampling: solvers of a small U-Net (attention, labels, guidance) give the same samples with
-//   graphs as with PFGM_CUDA_GRAPHS=0, and evaluations are replayed; PFGM's z-ODE, whose field
-//   scales its input by norms read on the host, is refused and runs op by op with the same samples.
+//   graphs as with PFGM_CUDA_GRAPHS=0, and evaluations are replayed, in the next run on the same
+//   network from its first evaluation on; PFGM's z-ODE, whose field scales its input by norms read
+//   on the host, is refused and runs op by op with the same samples.
 //
 // Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
-import type { NativeGraphStats } from '../../src/addon/native.js';
 import {
   createNetwork,
   getDeviceInfo,
+  getGraphStats,
   pfgmHyperparameters,
   pfgmSample,
   preset,
@@ -36,7 +37,7 @@ const gpuReady = (() => {
   }
 })();
 const emulated = () => (native() as unknown as { emuCopies?: unknown }).emuCopies !== undefined;
-const stats = (): NativeGraphStats => native().graphStats();
+const stats = () => getGraphStats();
 
 /** Equal bit for bit on the emulator; on a GPU the same kernels run, so equal as well. */
 function expectSame(a: Float32Array, b: Float32Array, what: string): void {
@@ -128,6 +129,12 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
         expect(graphed.nfe).toBe(plain.nfe);
         expect(s1.captures - s0.captures).toBeGreaterThan(0);
         expect(s1.replays - s0.replays).toBeGreaterThan(0);
+        // The recordings stay with the network: the next run replays every evaluation.
+        const again = await sample(net, options);
+        const s2 = stats();
+        expectSame(again.x, plain.x, 'samples of the next run');
+        expect([s2.captures - s1.captures, s2.eager - s1.eager]).toEqual([0, 0]);
+        expect(s2.replays - s1.replays).toBeGreaterThanOrEqual(again.nfe / 2);
       } finally {
         net.dispose();
       }

@@ -13,10 +13,7 @@
 namespace pfgm::sample {
 
 Run::Run(std::shared_ptr<train::Session> session, RunConfig config)
-    : session_(std::move(session)),
-      be_(session_->backend()),
-      config_(std::move(config)),
-      graphs_(be_.graph_cache()) {
+    : session_(std::move(session)), be_(session_->backend()), config_(std::move(config)) {
   if (config_.batch < 1) fail(code::kArgument, "a sampling run needs a batch of at least 1");
   per_ = session_->net().sample_numel();
   numel_ = config_.batch * per_;
@@ -167,42 +164,7 @@ void Run::denoise(int in_id, double sigma, int out_id) {
 }
 
 void Run::evaluate(int64_t rows, const float* x, const nn::Labels& labels, float* o) {
-  if (!graphs_->records()) {
-    session_->denoise_resident(rows, x, sigma_.data(), labels, config_.ema, o);
-    return;
-  }
-  // A graph replays the addresses it recorded, and a solver's arrays change from step to step:
-  // the evaluation reads and writes buffers of the run's own (the guided pair already is), and the
-  // batch is copied in and out around it, two copies against the launches a replay saves. One
-  // recording per row count; the graph cache checks every other argument.
-  const int64_t n = rows * per_;
-  const bool own = x == pair_in_.data() && o == pair_out_.data();
-  const float* in = x;
-  float* out = o;
-  if (!own) {
-    float* staged = eval_in_.ensure(be_, n);
-    be_.copy(n, x, staged);
-    in = staged;
-    out = eval_out_.ensure(be_, n);
-  }
-  graphs_->run(static_cast<uint64_t>(rows), [&] {
-    session_->denoise_resident(rows, in, sigma_.data(), labels, config_.ema, out);
-  });
-  if (!own) be_.copy(n, out, o);
-}
-
-const float* Run::field(const float* x, const nn::Labels& labels) {
-  const int64_t rows = config_.batch;
-  if (!graphs_->records()) return session_->field_resident(rows, x, z_.data(), labels, config_.ema);
-  // As evaluate(): the input is copied to a buffer of the run's own; the field stays in the
-  // backbone's buffer, the same one in every call (the graph cache checks that it is).
-  const int64_t n = rows * per_;
-  float* in = eval_in_.ensure(be_, n);
-  be_.copy(n, x, in);
-  const float* f = nullptr;
-  graphs_->run(uint64_t{1} << 63 | static_cast<uint64_t>(rows),
-               [&] { f = session_->field_resident(rows, in, z_.data(), labels, config_.ema); });
-  return f;
+  session_->denoise_recorded(rows, x, sigma_.data(), labels, config_.ema, o);
 }
 
 void Run::drift(int in_id, double z, double gamma, int out_id) {
@@ -211,7 +173,7 @@ void Run::drift(int in_id, double z, double gamma, int out_id) {
   const nn::Labels labels = this->labels();
   // Network::field fills a Float32Array with z; the drift's own arithmetic keeps z in double.
   z_.assign(static_cast<size_t>(config_.batch), static_cast<float>(z));
-  const float* f = field(x, labels);
+  const float* f = session_->field_recorded(config_.batch, x, z_.data(), labels, config_.ema);
   const op::Nhwc shape = session_->net().net().input_shape(1);
   const int64_t hw = shape.h * shape.w;
   gpu() ? cuda::pfgm_drift_f32(config_.batch, hw, shape.c, f, z, gamma, o)

@@ -94,10 +94,9 @@ class Run {
   const float* in(int id, const char* what);  // must exist
   void seeds_to_device(const Streams& s, int64_t rows, SampleStreams& d);
   int64_t guided_rows() const;  // rows evaluated a second time, unguided
-  // out = D(x, sigma_) for `rows` rows, replayed from a CUDA graph where the backend records them.
+  // out = D(x, sigma_) for `rows` rows, replayed from a CUDA graph where the backend records them
+  // (train::Session::denoise_recorded).
   void evaluate(int64_t rows, const float* x, const nn::Labels& labels, float* out);
-  // The backbone's raw PFGM field at (x, z_) for the batch, replayed likewise.
-  const float* field(const float* x, const nn::Labels& labels);
 
   std::shared_ptr<train::Session> session_;
   nn::Backend& be_;
@@ -106,9 +105,7 @@ class Run {
   // By id; the JS side never reuses an id, so a late release cannot free a newer array.
   std::unordered_map<int, nn::Buffer> arrays_;
   nn::Buffer labels_, augment_, pair_in_, pair_out_, seeds_;
-  nn::Buffer eval_in_, eval_out_;  // where a recorded evaluation reads and writes (evaluate)
   std::vector<float> sigma_, z_;
-  std::unique_ptr<nn::GraphCache> graphs_;  // the network evaluations, by buffers
   std::atomic<int64_t> uploads_{0}, downloads_{0};
 };
 

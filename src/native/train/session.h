@@ -108,6 +108,14 @@ class Session {
   const float* field_resident(int64_t batch, const float* x, const float* z,
                               const nn::Labels& labels, bool ema);
 
+  // denoise_resident and field_resident as a sampling run makes them, replayed from CUDA graphs
+  // where the backend records them (nn/graph_cache.h; session_graphs.cc). The recordings stay
+  // with the network, so successive runs and a Sampler's merged runs share them.
+  void denoise_recorded(int64_t batch, const float* x, const float* sigma, const nn::Labels& labels,
+                        bool ema, float* out);
+  const float* field_recorded(int64_t batch, const float* x, const float* z,
+                              const nn::Labels& labels, bool ema);
+
   // PFGM's loss and gradients at explicit points and targets, without updating anything.
   double field_loss_and_grad(int64_t batch, const float* x, const float* z,
                              const nn::Labels& labels, const float* target);
@@ -156,6 +164,10 @@ class Session {
   // Non-finite check, clipping, Adam and EMA after the gradients of a batch of n are in grads_.
   void apply_update(StepResult& r, int64_t n, const OptimConfig& opt);
   nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
+  // x and the labels copied to buffers of the session's own, which a recording reads whatever
+  // arrays the caller holds (session_graphs.cc).
+  const float* recorded_input(int64_t batch, const float* x);
+  nn::Labels recorded_labels(int64_t batch, const nn::Labels& labels);
 
   std::unique_ptr<nn::Denoiser> net_;
   nn::Backend& be_;
@@ -170,6 +182,9 @@ class Session {
   std::shared_ptr<dist::Collectives> dist_;
   // The gradient all-reduce of the step in flight, when backward feeds it (overlap); else null.
   std::unique_ptr<dist::PendingAllReduce> pending_;
+  // Sampling's recorded evaluations (session_graphs.cc) and the buffers they read and write.
+  std::unique_ptr<nn::GraphCache> graphs_;
+  nn::Buffer graph_in_, graph_out_, graph_labels_, graph_augment_;
   std::mutex mu_;  // one operation at a time: the network's saved activations are shared state
 };
 
