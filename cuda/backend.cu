@@ -1,7 +1,9 @@
 // The CUDA backend of the network modules (nn/backend.h): each call forwards to the pfgm::cuda::
-// twin of the CPU op, queued on the engine stream. Host-side arguments of the interface (per-sample
-// coefficients, loss weights, sigma) are uploaded to pooled scratch first; results that return to
-// the host (the loss, gradient statistics, per-row norms) synchronize. Convolutions and matrix
+// twin of the CPU op, queued on the engine stream, and first reports to the thread's CUDA graph
+// recorder when one is warming up, capturing or replaying a sequence (runtime/graph.cuh).
+// Host-side arguments of the interface (per-sample coefficients, loss weights, sigma) are uploaded
+// to pooled scratch first; results that return to the host (the loss, gradient statistics,
+// per-row norms) synchronize. Convolutions and matrix
 // products run in the backend's precision (fp32, TF32, or bf16 autocast with fp32 accumulation);
 // everything else, and every parameter, gradient and optimizer state, stays fp32. The ops'
 // overrides are generated from the list of ops (nn/backend_ops.h), except for the few whose entry
@@ -207,13 +209,14 @@ class CudaBackend final : public Backend {
   }
   void upload(int64_t count, const float* host, float* dst) override {
     if (count <= 0) return;
-    if (gpu::recorder() != nullptr) {
-      // In a graph: the values are staged with the launch and copied into place by the graph.
+    if (gpu::Recorder* r = gpu::recorder()) {
+      // In a graph: the values are staged with the launch and copied into place by the graph
+      // (a warm-up only counts them and uploads as usual).
       const bool skip = skipped<void>("upload", count, dst);
-      const auto staged = to_device(host, count);
+      const void* staged = r->stage(host, static_cast<size_t>(count) * sizeof(float));
       if (skip) return;
-      if (staged.graph_ != nullptr) {
-        gpu::check(cudaMemcpyAsync(dst, staged.get(), static_cast<size_t>(count) * sizeof(float),
+      if (staged != nullptr) {
+        gpu::check(cudaMemcpyAsync(dst, staged, static_cast<size_t>(count) * sizeof(float),
                                    cudaMemcpyDeviceToDevice, gpu::engine_stream()),
                    "cudaMemcpyAsync (staged upload)");
         return;
