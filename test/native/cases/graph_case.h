@@ -11,6 +11,7 @@
 //   download       1: the sequence reads a value back to the host, so it is never a graph
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -49,9 +50,13 @@ inline void graph_case(nn::Backend& be, const Attrs& a, const Tensors& in, Tenso
     be.sum_columns(rows, cols, dst, t);
     be.add_channel_bias(1, rows, cols, z, t, z);
   };
-  const nn::GraphStats& stats = nn::graph_stats();
-  const double before[4] = {static_cast<double>(stats.captures), static_cast<double>(stats.replays),
-                            static_cast<double>(stats.eager), static_cast<double>(stats.dropped)};
+  // captures, replays, eager, dropped
+  auto counts_now = [] {
+    const nn::GraphStats& s = nn::graph_stats();
+    return std::array<double, 4>{static_cast<double>(s.captures), static_cast<double>(s.replays),
+                                 static_cast<double>(s.eager), static_cast<double>(s.dropped)};
+  };
+  const std::array<double, 4> before = counts_now();
   HostTensor graph{{calls, rows, cols}, std::vector<float>(static_cast<size_t>(calls * n))};
   HostTensor eager = graph;
   {
@@ -65,8 +70,7 @@ inline void graph_case(nn::Backend& be, const Attrs& a, const Tensors& in, Tenso
     sequence(i, y);
     be.download(n, z, eager.data.data() + static_cast<size_t>(i) * n);
   }
-  const double after[4] = {static_cast<double>(stats.captures), static_cast<double>(stats.replays),
-                           static_cast<double>(stats.eager), static_cast<double>(stats.dropped)};
+  const std::array<double, 4> after = counts_now();
   HostTensor counts{{4}, std::vector<float>(4)};
   for (int k = 0; k < 4; ++k) counts.data[k] = static_cast<float>(after[k] - before[k]);
   for (float* p : {x, t, y, y_moved, z}) be.release(p);
