@@ -7,12 +7,12 @@ import { native } from '../../src/addon/load.js';
 import { filled } from '../helpers/ops.js';
 
 describe('the CPU graph cache', () => {
-  it.each([{ calls: 5 }, { calls: 6, moved_at: 2 }, { calls: 3, download: 1 }])(
+  it.each<Record<string, number>>([{ calls: 5 }, { calls: 6, moved_at: 2 }, { calls: 3, download: 1 }])(
     'runs %o eagerly, with the eager results',
     async (attrs) => {
       const r = await native().runOp('graph_cache', attrs, { x: filled([4, 9], 5) }, 'cpu');
       const graph = r.graph?.data as Float32Array;
-      expect(graph.length).toBe(attrs.calls * 36);
+      expect(graph.length).toBe((attrs.calls as number) * 36);
       expect(Array.from(graph)).toEqual(Array.from(r.eager?.data ?? []));
       // the calls differ from one another (their coefficients change), so equality means something
       expect(Array.from(graph.slice(0, 36))).not.toEqual(Array.from(graph.slice(36, 72)));
