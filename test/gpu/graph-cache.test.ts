@@ -18,7 +18,6 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import {
   createNetwork,
-  getDeviceInfo,
   getGraphStats,
   pfgmHyperparameters,
   pfgmSample,
@@ -26,16 +25,9 @@ import {
   type SampleOptions,
   sample,
 } from '../../src/index.js';
+import { gpuReady } from '../helpers/gpu.js';
 import { filled, scaledError } from '../helpers/ops.js';
 
-const gpuReady = (() => {
-  try {
-    const info = getDeviceInfo();
-    return info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
-  } catch {
-    return false;
-  }
-})();
 const emulated = () => (native() as unknown as { emuCopies?: unknown }).emuCopies !== undefined;
 const stats = () => getGraphStats();
 

@@ -12,21 +12,13 @@
 // (test/native/cuda-emulated.test.ts); skipped where no CUDA device is usable.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
-import { createInception, getDeviceInfo, inceptionTensors } from '../../src/index.js';
+import { createInception, inceptionTensors } from '../../src/index.js';
 import { compare } from '../helpers/golden.js';
+import { gpuReady } from '../helpers/gpu.js';
 import { inceptionTestWeights } from '../helpers/inception.js';
 import { C, expectPytorchParity, FEATURES, H, images, N, testInception, W } from '../helpers/inception-parity.js';
 
 const RTOL = 1e-5;
-
-const gpuReady = (() => {
-  try {
-    const info = getDeviceInfo();
-    return info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
-  } catch {
-    return false;
-  }
-})();
 
 describe.skipIf(!gpuReady)('the FID Inception on CUDA', () => {
   it('one image: features and every stage within 1e-5 of PyTorch float64 and of the CPU network', {

@@ -21,17 +21,9 @@
 //
 // Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
-import { createNetwork, getDeviceInfo, type Network, type NetworkConfig, preset } from '../../src/index.js';
+import { createNetwork, type Network, type NetworkConfig, preset } from '../../src/index.js';
+import { gpuReady } from '../helpers/gpu.js';
 import { scaledError } from '../helpers/ops.js';
-
-const gpuReady = (() => {
-  try {
-    const info = getDeviceInfo();
-    return info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
-  } catch {
-    return false;
-  }
-})();
 
 // Every module path of the U-Net: attention, FIR up/down with [1, 3, 3, 1], the residual
 // encoder's fused conv-then-downsample (its bias after the resampling), the skip decoder, class

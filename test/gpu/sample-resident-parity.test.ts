@@ -15,7 +15,6 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import {
   createNetwork,
-  getDeviceInfo,
   type Network,
   pfgmHyperparameters,
   pfgmSample,
@@ -23,16 +22,8 @@ import {
   Sampler,
   sample,
 } from '../../src/index.js';
+import { gpuReady } from '../helpers/gpu.js';
 import { scaledError } from '../helpers/ops.js';
-
-const gpuReady = (() => {
-  try {
-    const info = getDeviceInfo();
-    return info.backend === 'cuda' && info.cuda.available && info.cuda.cudnn && info.cuda.cublas;
-  } catch {
-    return false;
-  }
-})();
 
 interface EmuCopies {
   toDevice: number[];
