@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 namespace pfgm::gpu {
 namespace {
@@ -13,13 +14,9 @@ thread_local CaptureArena* t_arena = nullptr;  // set while this thread captures
 struct CudaDevice {
   void* malloc(size_t bytes) {
     void* ptr = nullptr;
-    cudaError_t status;
-    if (t_arena != nullptr) {
-      const RelaxedCaptureMode relaxed;
-      status = cudaMalloc(&ptr, bytes);
-    } else {
-      status = cudaMalloc(&ptr, bytes);
-    }
+    std::optional<RelaxedCaptureMode> relaxed;  // while this thread captures a graph
+    if (t_arena != nullptr) relaxed.emplace();
+    const cudaError_t status = cudaMalloc(&ptr, bytes);
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // not sticky: clear it, the pool frees its cache and retries
       return nullptr;

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <utility>
 
@@ -17,7 +18,7 @@ namespace {
 // Read at every call (a getenv), so a process can compare graphs against eager runs.
 bool graphs_enabled() {
   const char* v = std::getenv("PFGM_CUDA_GRAPHS");
-  if (v != nullptr && std::string(v) == "0") return false;
+  if (v != nullptr && std::strcmp(v, "0") == 0) return false;
   return !nn::profile::enabled();  // the profile drains the stream around every op
 }
 
@@ -186,7 +187,10 @@ class CudaGraphCache final : public nn::GraphCache {
         // A block that an earlier graph uses as scratch is now held by someone: every graph of
         // this cache could write it, so none may run again.
         wait_for_launches();
-        for (auto& [key, other] : entries_) other->drop(), other->state = Entry::State::kFresh;
+        for (auto& [key, other] : entries_) {
+          other->drop();
+          other->state = Entry::State::kFresh;
+        }
         why = "a buffer allocated while capturing outlived the capture";
       }
     }
