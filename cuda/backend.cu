@@ -324,17 +324,39 @@ void CudaBackend::weighted_mse_backward(int64_t samples, int64_t per_sample, con
   OpTimer timer(label::weighted_mse_backward);
   cuda::weighted_mse_backward(samples, per_sample, pred, target, dw.get(), dpred);
 }
+void CudaBackend::weighted_mse_accumulate(int64_t samples, int64_t per_sample, const float* pred,
+                                          const float* target, const float* weight, double share,
+                                          double* total) {
+  const bool skip =
+      skipped<void>("weighted_mse_accumulate", samples, per_sample, pred, target, share, total);
+  const auto dw = to_device(weight, samples);
+  if (skip) return;
+  OpTimer timer(label::weighted_mse_accumulate);
+  cuda::weighted_mse_accumulate(samples, per_sample, pred, target, dw.get(), share, total);
+}
+void CudaBackend::adam_step_checked(int64_t count, float* param, const float* grad, float* m,
+                                    float* v, const optim::AdamStep* step, const double* stats,
+                                    float* ema) {
+  const bool skip = skipped<void>("adam_step_checked", count, param, grad, m, v, stats, ema);
+  const auto ds = to_device(step, 1);
+  if (skip) return;
+  OpTimer timer(label::adam_step_checked);
+  cuda::adam_step_checked(count, param, grad, m, v, ds.get(), stats, ema);
+}
 void CudaBackend::student_t_noise_f32(float* out, const NoiseSpec& spec) {
   // physics.cu launches one block per sample: an empty batch would be a grid of 0 blocks
   // (cudaErrorInvalidConfiguration). The CPU op writes nothing then either.
   if (spec.count <= 0 || spec.n <= 0) return;
-  if (gpu::Recorder* r = gpu::recorder()) r->refuse("student_t_noise_f32 is not captured");
+  // A training step's draws: the same op at every step when the step is read from device memory
+  // (streams.step_at), so the step can be a graph; sigma is staged with the call.
+  const bool skip = skipped<void>("student_t_noise_f32", out, spec);
   NoiseSpec d = spec;
   Staged<double> sigma;
   if (spec.sigma != nullptr) {
     sigma = to_device(spec.sigma, spec.count);
     d.sigma = sigma.get();
   }
+  if (skip) return;
   OpTimer timer(label::student_t_noise_f32);  // after the upload
   cuda::student_t_noise_f32(nullptr, out, d);
 }

@@ -82,6 +82,11 @@ double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pr
                             const float* target, const float* weight, float* per_sample_loss);
 void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
                            const float* target, const float* weight, float* dpred);
+void weighted_mse_accumulate(int64_t samples, int64_t per_sample, const float* pred,
+                             const float* target, const float* weight, double share, double* total);
+// optim.cu (optim/optim.h): the step's constants on the device.
+void adam_step_checked(int64_t count, float* p, const float* g, float* m, float* v,
+                       const optim::AdamStep* step, const double* stats, float* ema);
 // student_t_noise_f32 and the other physics twins: physics/physics.h.
 
 // --- ops that no backend entry reaches -----------------------------------------------------------

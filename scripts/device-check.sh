@@ -45,7 +45,7 @@ JOBS=${PFGM_JOBS:-$(nproc 2>/dev/null || echo 4)}
 ARCH=${PFGM_CUDA_ARCH:-90-real}
 BUDGET=${PFGM_CHECK_BUDGET_S:-570}
 ALLOW_NO_GPU=${PFGM_ALLOW_NO_GPU:-0}
-TEST_FILES=(ops-parity physics-parity conv-linear-parity attention-resample-parity attention-blas-parity network-parity inception-parity sample-resident-parity graph-cache)
+TEST_FILES=(ops-parity physics-parity conv-linear-parity attention-resample-parity attention-blas-parity network-parity inception-parity sample-resident-parity graph-cache graph-train)
 BUILT=0
 GPU_CHECKED=0
 

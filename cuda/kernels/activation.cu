@@ -33,13 +33,14 @@ __global__ void dropout_kernel(op::DropoutSpec s, uint32_t threshold, float scal
   const int64_t words = op::dropout_mask_words(s.per_sample);
   const int64_t threads = s.samples * words * 8;
   const int lane = static_cast<int>(threadIdx.x % 32);
+  const uint32_t step = step_value(s.step, s.step_at);
   for (int64_t t = first_index(); t - lane < threads; t += grid_stride()) {
     uint32_t nibble = 0;
     if (t < threads) {
       const int64_t i = t / (words * 8), b = t % (words * 8);
       const int64_t left = s.per_sample - 4 * b;
       if (left > 0) {
-        const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step,
+        const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), step,
                             kPurposeDropout};
         const Philox4 r = draw_block(key, act::dropout_block(s.site, b));
         const int64_t lanes = left < 4 ? left : 4;

@@ -50,6 +50,7 @@ __global__ void fourier_kernel(int64_t n, int64_t channels, float two_pi, const 
 // One thread per output element; each redraws its sample's keep decision (one Philox block, ten
 // rounds of integer math), which is cheaper than a second kernel and keeps the op one launch.
 __global__ void label_kernel(op::LabelInputSpec s, float gain, const float* labels, float* out) {
+  const uint32_t step = s.training && labels != nullptr ? step_value(s.step, s.step_at) : 0;
   for (int64_t t = first_index(); t < s.n * s.label_dim; t += grid_stride()) {
     if (labels == nullptr) {
       out[t] = 0.0f;
@@ -57,7 +58,7 @@ __global__ void label_kernel(op::LabelInputSpec s, float gain, const float* labe
     }
     const int64_t i = t / s.label_dim;
     const float keep =
-        lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
+        lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), step);
     out[t] = lab::element(labels[t], gain, keep);
   }
 }

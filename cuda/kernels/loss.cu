@@ -2,9 +2,10 @@
 //
 // Forward: one block per sample; each thread sums its strided share of (pred - target)^2 in fp32,
 // the block combines the 256 partial sums in a fixed tree, and the batch mean is summed in sample
-// order on the host in double. The CPU sums each sample serially in double, so the two agree to
-// about 1e-6 relative (fp32 partials of <= per_sample / 256 terms, then log2(256) tree levels).
-// Backward is elementwise with the CPU's rounding: bit-identical.
+// order in double (on the host, or on the device when the loss stays there). The CPU sums each
+// sample serially in double, so the two agree to about 1e-6 relative (fp32 partials of <=
+// per_sample / 256 terms, then log2(256) tree levels). Backward is elementwise with the CPU's
+// rounding: bit-identical.
 #include <vector>
 
 #include "ops.h"
@@ -42,6 +43,15 @@ __global__ void mse_per_sample_kernel(int64_t per_sample, const float* pred, con
   }
 }
 
+// total[0] += share * (mean of the per-sample losses), summed in sample order in double as the
+// host does, each operation rounded on its own (no contraction into a fused multiply-add).
+__global__ void mse_accumulate_kernel(int64_t samples, const double* losses, double share,
+                                      double* total) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < samples; ++i) sum = fp::add(sum, losses[i]);
+  total[0] = fp::add(total[0], fp::mul(share, fp::div(sum, static_cast<double>(samples))));
+}
+
 __global__ void mse_backward_kernel(int64_t samples, int64_t per_sample, const float* pred,
                                     const float* target, const float* weight, float* dpred) {
   for (int64_t k = gpu::first_index(); k < samples * per_sample; k += gpu::grid_stride()) {
@@ -72,6 +82,20 @@ double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pr
   double total = 0.0;
   for (double l : host) total += l;  // sample order, as on the CPU
   return total / static_cast<double>(samples);
+}
+
+void weighted_mse_accumulate(int64_t samples, int64_t per_sample, const float* pred,
+                             const float* target, const float* weight, double share,
+                             double* total) {
+  if (samples <= 0) return;
+  if (samples > (int64_t{1} << 31) - 1)
+    fail(code::kShape, "weighted_mse: at most 2^31 - 1 samples");
+  gpu::DeviceArray<double> losses(samples, gpu::engine_stream());
+  mse_per_sample_kernel<<<static_cast<unsigned>(samples), kThreads, 0, gpu::engine_stream()>>>(
+      per_sample, pred, target, weight, losses.get(), nullptr);
+  gpu::check_kernel("mse_per_sample_kernel");
+  mse_accumulate_kernel<<<1, 1, 0, gpu::engine_stream()>>>(samples, losses.get(), share, total);
+  gpu::check_kernel("mse_accumulate_kernel");
 }
 
 void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,

@@ -1,11 +1,14 @@
 // CUDA versions of the physics kernels (src/native/physics/physics_cpu.cc is the reference).
 // The per-sample and per-element steps are physics_math.h's, shared with the CPU loops, so both
-// backends read the same Philox streams and compute the same things with them.
+// backends read the same Philox streams and compute the same things with them. Launches are
+// queued on the engine stream like every other op's (scratch from the caching pool, ordered on
+// that stream), so a training step's draws can be in a CUDA graph.
 #include <memory>
 
 #include "device.h"
 #include "physics/physics.h"
 #include "physics/physics_math.h"
+#include "runtime/allocator.cuh"
 #include "runtime/check.cuh"
 #include "runtime/launch.cuh"
 
@@ -13,14 +16,6 @@ namespace pfgm::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-// Device scratch freed on every exit path.
-struct Scratch {
-  double* ptr;
-  explicit Scratch(int64_t count)
-      : ptr(static_cast<double*>(gpu::allocate(static_cast<size_t>(count) * sizeof(double)))) {}
-  ~Scratch() { gpu::release(ptr); }
-};
 
 // Block-wide sum of per-thread partial sums of g^2 over sample i's Gaussian stream.
 __device__ double block_gauss_norm2(const StreamKey& key, int64_t n) {
@@ -73,25 +68,25 @@ void add_scaled_gauss(const T* y, T* out, const double* factor, int64_t count, i
   const int64_t grid = (threads + kThreads - 1) / kThreads;
   add_scaled_gauss_kernel<T><<<static_cast<unsigned>(grid), kThreads, 0, gpu::engine_stream()>>>(
       y, out, factor, count, n, streams, purpose);
-  gpu::check_launch("add_scaled_gauss_kernel");
+  gpu::check_kernel("add_scaled_gauss_kernel");
 }
 
 template <typename T>
 void student_t_noise(const T* y, T* out, const NoiseSpec& s) {
-  Scratch factor(s.count);
+  gpu::DeviceArray<double> factor(s.count, gpu::engine_stream());
   student_t_factor_kernel<<<static_cast<unsigned>(s.count), kThreads, 0, gpu::engine_stream()>>>(
-      s, factor.ptr);
-  gpu::check_launch("student_t_factor_kernel");
-  add_scaled_gauss(y, out, factor.ptr, s.count, s.n, s.streams, s.purpose_gauss);
+      s, factor.get());
+  gpu::check_kernel("student_t_factor_kernel");
+  add_scaled_gauss(y, out, factor.get(), s.count, s.n, s.streams, s.purpose_gauss);
 }
 
 template <typename T>
 void pfgm_perturb(const T* y, T* x, T* z, const PfgmSpec& p) {
-  Scratch factor(p.count);
+  gpu::DeviceArray<double> factor(p.count, gpu::engine_stream());
   pfgm_factor_kernel<<<static_cast<unsigned>(p.count), kThreads, 0, gpu::engine_stream()>>>(
-      p, factor.ptr, z, sizeof(T) == 8);
-  gpu::check_launch("pfgm_factor_kernel");
-  add_scaled_gauss(y, x, factor.ptr, p.count, p.n, p.streams, kPurposePfgmDirection);
+      p, factor.get(), z, sizeof(T) == 8);
+  gpu::check_kernel("pfgm_factor_kernel");
+  add_scaled_gauss(y, x, factor.get(), p.count, p.n, p.streams, kPurposePfgmDirection);
 }
 
 template <typename T>
@@ -108,7 +103,7 @@ void training_sigma(T* out, int64_t count, double p_mean, double p_std,
   const int64_t grid = (count + kThreads - 1) / kThreads;
   training_sigma_kernel<T><<<static_cast<unsigned>(grid), kThreads, 0, gpu::engine_stream()>>>(
       out, count, p_mean, p_std, streams);
-  gpu::check_launch("training_sigma_kernel");
+  gpu::check_kernel("training_sigma_kernel");
 }
 
 }  // namespace

@@ -46,10 +46,16 @@ class Fingerprint {
   }
   void add(const op::GroupNormShape& s) { all(s.n, s.hw, s.c, s.groups, s.eps, s.silu); }
   void add(const op::DropoutSpec& s) {
-    all(s.samples, s.per_sample, s.p, s.seed, s.sample_offset, s.step, s.site);
+    all(s.samples, s.per_sample, s.p, s.seed, s.sample_offset, s.step, s.site, s.step_at);
   }
   void add(const op::LabelInputSpec& s) {
-    all(s.n, s.label_dim, s.p, s.training, s.seed, s.sample_offset, s.step);
+    all(s.n, s.label_dim, s.p, s.training, s.seed, s.sample_offset, s.step, s.step_at);
+  }
+  void add(const SampleStreams& s) { all(s.seeds, s.seed, s.sample_offset, s.step, s.step_at); }
+  // Without sigma: a host array, staged with the call.
+  void add(const NoiseSpec& s) {
+    all(s.count, s.n, s.D, s.sigma == nullptr, s.sigma_scalar, s.streams, s.purpose_gauss,
+        s.purpose_chi2, s.clip_min, s.clip_max);
   }
   void add(const op::ConvInferenceShape& s) { all(s.n, s.h, s.w, s.g, s.relu); }
 

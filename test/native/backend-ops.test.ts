@@ -72,6 +72,17 @@ const adam: Reference = (a, x) => {
   return { param, m, v, ema };
 };
 
+/** Doubles as the float array of their bits: a double input in backend memory (a step's statistics). */
+const doubles = (...v: number[]): NativeHostTensor => ({
+  shape: [2 * v.length],
+  data: new Float32Array(new Float64Array(v).buffer),
+});
+
+/** adam_step_checked's row: statistics whose gradient norm (sqrt 2.25 = 1.5) exceeds grad_clip 0.6. */
+const checkedStats = { loss: 0.375, sumsq: 2.25 };
+const adamChecked: Reference = (a, x, l) =>
+  adam({ ...a, grad_scale: Math.fround((a.grad_clip as number) / Math.sqrt(checkedStats.sumsq)) }, x, l);
+
 /** EDM's group norm with the per-sample shift and SiLU (ops/group_norm.h), NHWC. */
 const groupNorm: Reference = (a, x) => {
   const [n, hw, c, groups] = [a.n as number, a.hw as number, a.c as number, a.groups as number];
@@ -197,6 +208,20 @@ const table: Row[] = [
     adam,
     1e-5,
   ),
+  row(
+    'adam_step_checked',
+    { count: 6, lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, t: 3, grad_clip: 0.6, ema_beta: 0.75 },
+    {
+      param: filled([6], 10),
+      grad: filled([6], 11),
+      m: filled([6], 12, -0.1, 0.1),
+      v: positive([6], 13),
+      ema: filled([6], 14),
+      stats: doubles(checkedStats.loss, checkedStats.sumsq, 0),
+    },
+    adamChecked,
+    1e-5,
+  ),
   row('scale_rows', { rows: 3, cols: 4 }, { a: filled([3], 15), x: filled([3, 4], 16) }, (_a, x) => ({
     y: rowsOf(x.x as Float32Array, 4).flatMap((r, i) => r.map((v) => (x.a?.[i] as number) * v)),
   })),
@@ -221,6 +246,18 @@ const table: Row[] = [
         loss += (x.weight?.[Math.floor(i / 3)] as number) * ((x.pred?.[i] as number) - (x.target?.[i] as number)) ** 2;
       }
       return { result: [loss / 2] };
+    },
+  ),
+  row(
+    'weighted_mse_accumulate',
+    { samples: 2, per_sample: 3, share: 0.25 },
+    { pred: filled([2, 3], 20), target: filled([2, 3], 21), weight: positive([2], 22), total: doubles(1.5) },
+    (a, x) => {
+      let loss = 0;
+      for (let i = 0; i < 6; i++) {
+        loss += (x.weight?.[Math.floor(i / 3)] as number) * ((x.pred?.[i] as number) - (x.target?.[i] as number)) ** 2;
+      }
+      return { total: [1.5 + (a.share as number) * (loss / 2)] };
     },
   ),
   row('sumsq_rows', { rows: 2, cols: 5 }, { x: filled([2, 5], 23) }, (_a, x) => ({
@@ -292,6 +329,9 @@ const table: Row[] = [
   row('grad_stats', { count: 10 }, { g: filled([10], 24) }, (_a, x) => ({
     finite: [1],
     norm: [Math.sqrt(Array.from(x.g as Float32Array).reduce((u, v) => u + v * v, 0))],
+  })),
+  row('grad_stats_into', { count: 10 }, { g: filled([10], 24) }, (_a, x) => ({
+    stats: [Array.from(x.g as Float32Array).reduce((u, v) => u + v * v, 0), 0],
   })),
 ];
 
@@ -414,6 +454,35 @@ describe('the generic op entries, one per op of backend_ops.h', () => {
       code: 'ERR_PFGM_SHAPE',
       message: expect.stringMatching(/input 'a' holds 2 values, the op reads 3/),
     });
+  });
+
+  it("a step's checked update applies nothing where the statistics say a gradient or the loss is not finite", async () => {
+    const r = table.find((t) => t.op === 'adam_step_checked') as Row;
+    const unchanged = ['param', 'm', 'v', 'ema'];
+    for (const stats of [
+      doubles(0.375, 2.25, 1),
+      doubles(Number.NaN, 2.25, 0),
+      doubles(0.375, Number.POSITIVE_INFINITY, 0),
+    ]) {
+      for (const device of ['cpu', 'cpu-guarded'] as const) {
+        const out = await native().runOp('backend.adam_step_checked', r.attrs, { ...r.inputs, stats }, device);
+        for (const name of unchanged) expect(out[name]?.data, `${name} on ${device}`).toEqual(r.inputs[name]?.data);
+      }
+    }
+    // Under the clipping threshold the update is Adam's with the gradient unscaled.
+    const { grad_clip: _clip, ...attrs } = r.attrs;
+    const under = await native().runOp('backend.adam_step_checked', r.attrs, {
+      ...r.inputs,
+      stats: doubles(0.375, 0.25, 0),
+    });
+    const { stats: _stats, ...inputs } = r.inputs;
+    const plain = await native().runOp('backend.adam_step', { ...attrs, grad_scale: 1 }, inputs);
+    expectSameBits(under, plain, 'checked Adam under the threshold against plain Adam');
+    // The statistics flag a non-finite gradient.
+    const g = filled([10], 24);
+    g.data[7] = Number.NaN;
+    const flagged = values(await native().runOp('backend.grad_stats_into', { count: 10 }, { g }));
+    expect(flagged.stats?.[1]).toBe(1);
   });
 
   it('passes null for an optional array left out, and only the generic cases run on cpu-guarded', async () => {

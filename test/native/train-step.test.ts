@@ -1,6 +1,6 @@
 // The native training step's contracts: deterministic for a seed, gradient accumulation equal to
-// the whole batch, a non-finite gradient skipped and counted (never applied), clipping, and
-// classes reaching a conditional network.
+// the whole batch, dropout keyed by the step, a non-finite gradient skipped and counted (never
+// applied), clipping, and classes reaching a conditional network.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import { preset } from '../../src/models/config.js';
@@ -55,6 +55,21 @@ describe('native training step', () => {
       expect(Math.abs(p.norm - (full?.norm as number)) / (full?.norm as number)).toBeLessThan(1e-4);
       for (let i = 0; i < p.w.length; i++) expect(p.w[i]).toBeCloseTo(full?.w[i] as number, 6);
     }
+  });
+
+  it("keys dropout by the step's index, which the step reads from the network's own memory", async () => {
+    // Same weights, same explicit perturbation (no sigma or noise draws): only dropout's streams,
+    // keyed by the step's index, can tell two steps apart (the loss is taken before the update).
+    const loss = async (steps: number) => {
+      using net = createNetwork({ ...tiny(), dropout: 0.3 }, { seed: 1 });
+      net.loadOptimizerState({ ...net.optimizerState(), counters: { steps, adamSteps: 0, images: 0, skipped: 0 } });
+      const y = batch(2, net.sampleSize);
+      const noise = y.map((_v, i) => Math.cos(i * 0.11) * 0.5);
+      return (await net.trainStep(y, { D: 64, seed: 3, noise, sigma: new Float32Array([0.7, 1.3]) })).loss;
+    };
+    const [a, b, again] = [await loss(0), await loss(5), await loss(5)];
+    expect(b).not.toBe(a);
+    expect(again).toBe(b);
   });
 
   it('skips and counts a non-finite step, leaving weights, moments and EMA untouched', async () => {

@@ -183,11 +183,11 @@
   X(PLAIN, void, dropout_forward, "gpu:dropout.forward",                                          \
     (const op::DropoutSpec& s, const float* x, float* y, uint32_t* mask), (s, x, y, mask),        \
     IN(x, s.samples * s.per_sample) OUT(y, s.samples * s.per_sample)                              \
-    OPT(mask, s.samples * op::dropout_mask_words(s.per_sample)))                                  \
+    OPT(mask, s.samples * op::dropout_mask_words(s.per_sample)) OPT(s.step_at, 1))                \
   X(PLAIN, void, dropout_backward, "gpu:dropout.backward",                                        \
     (const op::DropoutSpec& s, const uint32_t* mask, const float* dy, float* dx),                 \
     (s, mask, dy, dx),                                                                            \
-    OPT(mask, s.samples * op::dropout_mask_words(s.per_sample))                                   \
+    OPT(mask, s.samples * op::dropout_mask_words(s.per_sample)) OPT(s.step_at, 1)                 \
     IN(dy, s.samples * s.per_sample) OUT(dx, s.samples * s.per_sample))                           \
   X(PLAIN, void, axpby, "gpu:axpby",                                                              \
     (int64_t count, float alpha, const float* a, float beta, const float* b, float* y),           \
@@ -241,7 +241,7 @@
   /* map_label's input with EDM's label dropout; labels may be null (zeros). */                   \
   X(PLAIN, void, label_input, nullptr,                                                            \
     (const op::LabelInputSpec& s, const float* labels, float* out), (s, labels, out),             \
-    OPT(labels, s.n * s.label_dim) OUT(out, s.n * s.label_dim))                                   \
+    OPT(labels, s.n * s.label_dim) OUT(out, s.n * s.label_dim) OPT(s.step_at, 1))                 \
   /* ops/rows.h: per-row coefficients (host) and per-row / per-column reductions. */              \
   X(PLAIN, void, swap_halves, nullptr,                                                            \
     (int64_t rows, int64_t cols, const float* x, float* y), (rows, cols, x, y),                   \
@@ -284,13 +284,33 @@
      double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta),         \
     (count, param, grad, m, v, lr, beta1, beta2, eps, t, grad_scale, ema, ema_beta),              \
     OUT(param, count) IN(grad, count) OUT(m, count) OUT(v, count) OPT(ema, count))                \
+  /* A training step whose loss and gradient statistics stay in backend memory until it ends,  */ \
+  /* so that it can be replayed from a CUDA graph (docs/cuda.md): `total` and `stats` are      */ \
+  /* doubles there (optim/adam_math.h's StepStat), counted below in floats.                    */ \
+  X(CUDA_CUSTOM, void, weighted_mse_accumulate, "gpu:loss.forward",                               \
+    (int64_t samples, int64_t per_sample, const float* pred, const float* target,                 \
+     const float* weight, double share, double* total),                                           \
+    (samples, per_sample, pred, target, weight, share, total),                                    \
+    IN(pred, samples * per_sample) IN(target, samples * per_sample)                               \
+    HOST(weight, samples, "weight (per-sample loss weights)") OUT(total, 2))                      \
+  X(PLAIN, void, grad_stats_into, "gpu:grad_stats",                                               \
+    (int64_t count, const float* g, double* stats), (count, g, stats),                            \
+    IN(g, count) OUT(stats, 4))                                                                   \
+  X(CUDA_CUSTOM, void, adam_step_checked, "gpu:adam_ema",                                         \
+    (int64_t count, float* param, const float* grad, float* m, float* v,                          \
+     const optim::AdamStep* step, const double* stats, float* ema),                               \
+    (count, param, grad, m, v, step, stats, ema),                                                 \
+    OUT(param, count) IN(grad, count) OUT(m, count) OUT(v, count)                                 \
+    HOST(step, 1, "step (the update's constants)") IN(stats, 2 * optim::kStatCount)               \
+    OPT(ema, count))                                                                              \
   X(PLAIN, void, axpy, "gpu:axpy",                                                                \
     (int64_t count, float alpha, const float* x, float* y), (count, alpha, x, y),                 \
     IN(x, count) OUT(y, count))                                                                   \
   /* Student-t noise (physics/noise.h) into `out`, no data added; spec.sigma is on the host. */   \
   X(CUSTOM, void, student_t_noise_f32, "gpu:student_t_noise",                                     \
     (float* out, const NoiseSpec& spec), (out, spec),                                             \
-    OUT(out, spec.count * spec.n) HOST(spec.sigma, spec.count, "spec.sigma"))
+    OUT(out, spec.count * spec.n) HOST(spec.sigma, spec.count, "spec.sigma")                      \
+    OPT(spec.streams.step_at, 1))
 // clang-format on
 
 // The CPU references' declarations (every kind but CUSTOM, whose CPU op has its own signature).

@@ -21,6 +21,13 @@ struct Context {
   uint64_t seed = 0;      // dropout streams: (seed, sample_offset + i, step, site)
   uint64_t sample_offset = 0;
   uint32_t step = 0;
+  // Where set, the step is read there (backend memory) instead: a training step replayed from a
+  // CUDA graph finds each step's value in the same place (docs/cuda.md, "CUDA graphs").
+  const uint32_t* step_at = nullptr;
+  // Where set, a loss adds loss_share times its value to *loss_total (a double in backend memory)
+  // instead of returning it, so that nothing returns to the host before the step's update.
+  double* loss_total = nullptr;
+  double loss_share = 1.0;
   // Told while backward runs how far the gradient buffer is final (grads_ready.h); null unless a
   // data-parallel step overlaps its reduction with backward.
   GradientsReady* grads_ready = nullptr;

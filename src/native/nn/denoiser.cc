@@ -174,7 +174,11 @@ double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* 
   const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, nullptr);
   if (denoised != nullptr) be.copy(cnt, d, denoised);
   const std::vector<float> weight = column(k, &Coefs::weight);
-  const double loss = be.weighted_mse_forward(n, per, d, t, weight.data());
+  double loss = 0.0;
+  if (ctx.loss_total != nullptr)
+    be.weighted_mse_accumulate(n, per, d, t, weight.data(), ctx.loss_share, ctx.loss_total);
+  else
+    loss = be.weighted_mse_forward(n, per, d, t, weight.data());
   float* dd = ctx.ensure(dd_, cnt);
   be.weighted_mse_backward(n, per, d, t, weight.data(), dd);
   // D = c_skip x + c_out F: dF = c_out dD (x is data, not a parameter).

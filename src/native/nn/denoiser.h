@@ -63,7 +63,8 @@ class Denoiser {
 
   // x = y + noise; returns the mean weighted loss against `target` (null: y itself; STF passes
   // the reference-batch posterior mean, docs/method.md §2.4) and writes every gradient into
-  // ctx.grads. denoised (nullable) receives D(x).
+  // ctx.grads. denoised (nullable) receives D(x). With ctx.loss_total set the loss goes there
+  // instead (context.h) and 0 is returned.
   double loss_and_grad(const Context& ctx, const float* y, const float* noise, const float* sigma,
                        const Labels& labels, float* denoised = nullptr,
                        const float* target = nullptr);

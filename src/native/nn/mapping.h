@@ -24,6 +24,7 @@ inline op::LabelInputSpec label_input_spec(const Context& ctx, int64_t n, int64_
   ls.seed = ctx.seed;
   ls.sample_offset = ctx.sample_offset;
   ls.step = ctx.step;
+  ls.step_at = ctx.step_at;
   return ls;
 }
 

@@ -67,9 +67,10 @@ void Mlp::forward(const Context& ctx, const float* x, const float* noise_labels,
     ctx.be().silu_forward(cnt, pre, ctx.ensure(b.t, cnt));
     const float* t = b.t.data();
     if (ctx.training && cfg_.dropout > 0) {
-      ctx.be().dropout_forward(
-          {n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step, static_cast<uint32_t>(i)}, t,
-          ctx.ensure(b.t_drop, cnt), ctx.ensure_words(b.mask, n * op::dropout_mask_words(hd)));
+      ctx.be().dropout_forward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                                static_cast<uint32_t>(i), ctx.step_at},
+                               t, ctx.ensure(b.t_drop, cnt),
+                               ctx.ensure_words(b.mask, n * op::dropout_mask_words(hd)));
       t = b.t_drop.data();
     }
     float* hn = ctx.ensure(h_out_, cnt);
@@ -100,9 +101,9 @@ void Mlp::backward(const Context& ctx, const float* dout, float* dx) {
     float* gt = ctx.ensure(gb_, cnt);
     b.fc1.backward(ctx, gh, gt);
     if (ctx.training && cfg_.dropout > 0) {
-      ctx.be().dropout_backward(
-          {n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step, static_cast<uint32_t>(k)},
-          b.mask.words(), gt, gt);
+      ctx.be().dropout_backward({n, hd, cfg_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                                 static_cast<uint32_t>(k), ctx.step_at},
+                                b.mask.words(), gt, gt);
     }
     float* gpre = ctx.ensure(gc_, cnt);
     ctx.be().silu_backward(cnt, b.pre.data(), gt, gpre);

@@ -262,7 +262,7 @@ float* SongUNet::grad_for_write(const Context& ctx, int node, bool* fresh) {
     nd.has_grad = true;
     return ctx.ensure(nd.grad, nd.shape.numel());
   }
-  return ctx.ensure(scratch_, nd.shape.numel());
+  return scratch_.data();  // sized for the largest node by backward()
 }
 
 void SongUNet::accumulate(const Context& ctx, int node, const float* g, bool fresh, float scale) {
@@ -281,6 +281,14 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
   ctx.be().copy(o.shape.numel(), dout, ctx.ensure(o.grad, o.shape.numel()));
   float* demb = ctx.ensure(demb_, n_ * emb_channels_);
   ctx.be().fill(n_ * emb_channels_, 0.0f, demb);
+  // One scratch for every node's second gradient, at the largest size: the same array in every
+  // pass, which a training step replayed from a CUDA graph needs (docs/cuda.md).
+  int64_t most = 0;
+  for (const Node& nd : nodes_) most = std::max(most, nd.shape.numel());
+  ctx.ensure(scratch_, most);
+  const bool concats = std::any_of(tape_.begin(), tape_.end(),
+                                   [](const Step& s) { return s.kind == StepKind::kConcat; });
+  if (concats) ctx.ensure(concat_scratch_, most);
   const int input = 0;
   for (auto it = tape_.rbegin(); it != tape_.rend(); ++it) {
     const Step& s = *it;
@@ -339,7 +347,7 @@ void SongUNet::backward(const Context& ctx, const float* dout, float* dx) {
           nodes_[s.b].has_grad = true;
           db = ctx.ensure(nodes_[s.b].grad, b.numel());
         } else {
-          db = ctx.ensure(concat_scratch_, b.numel());
+          db = concat_scratch_.data();
         }
         ctx.be().split_channels(a.pixels(), a.c, da, b.c, db, g);
         accumulate(ctx, s.a, da, fa);

@@ -62,10 +62,10 @@ void UNetBlock::forward(const Context& ctx, const op::Nhwc& in, const float* x, 
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.forward");
     // The mask (1/32 of the activation) spares the backward a second pass of Philox draws.
-    ctx.be().dropout_forward(
-        {n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step, spec_.dropout_site},
-        a2_.data(), ctx.ensure(a3_, cnt),
-        ctx.ensure_words(mask_, n * op::dropout_mask_words(cnt / n)));
+    ctx.be().dropout_forward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                              spec_.dropout_site, ctx.step_at},
+                             a2_.data(), ctx.ensure(a3_, cnt),
+                             ctx.ensure_words(mask_, n * op::dropout_mask_words(cnt / n)));
     c1_in = a3_.data();
   }
   float* x1 = spec_.attention ? ctx.ensure(x1_, cnt) : y;
@@ -125,9 +125,9 @@ void UNetBlock::backward(const Context& ctx, const float* dy, float* dx, float* 
   const float* g2 = g3;
   if (ctx.training && spec_.dropout > 0) {
     PFGM_PROFILE("dropout.backward");
-    ctx.be().dropout_backward(
-        {n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step, spec_.dropout_site},
-        mask_.words(), g3, ctx.ensure(g_a2_, cnt));
+    ctx.be().dropout_backward({n, cnt / n, spec_.dropout, ctx.seed, ctx.sample_offset, ctx.step,
+                               spec_.dropout_site, ctx.step_at},
+                              mask_.words(), g3, ctx.ensure(g_a2_, cnt));
     g2 = g_a2_.data();
   }
   float* g1 = ctx.ensure(g_a1_, cnt);

@@ -195,9 +195,9 @@ void dropout_draw_apply(const op::DropoutSpec& s, const float* in, float* out, u
   const uint32_t threshold = act::dropout_threshold(s.p);
   const float scale = act::dropout_scale(s.p);
   const int64_t words = op::dropout_mask_words(s.per_sample);
+  const uint32_t step = step_value(s.step, s.step_at);
   for_tasks(s, [&](int64_t i, int64_t begin, int64_t count) {
-    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step,
-                        kPurposeDropout};
+    const StreamKey key{s.seed, s.sample_offset + static_cast<uint64_t>(i), step, kPurposeDropout};
     uint32_t local[kTaskWords];
     uint32_t* w = mask != nullptr ? mask + i * words + begin / kElementsPerBatch : local;
     draw_mask(key, s.site, begin, count, threshold, w);

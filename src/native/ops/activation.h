@@ -29,6 +29,7 @@ struct DropoutSpec {
   uint64_t sample_offset;
   uint32_t step;
   uint32_t site;
+  const uint32_t* step_at;  // null, or the step in the backend's memory (rng/philox.h step_value)
 };
 
 // 32-bit words of one sample's dropout mask.

@@ -58,9 +58,10 @@ void check_label_input(const op::LabelInputSpec& s) {
 void label_input(const op::LabelInputSpec& s, const float* labels, float* out) {
   check_label_input(s);
   const float g = lab::gain(s.label_dim);
+  const uint32_t step = s.training ? step_value(s.step, s.step_at) : 0;
   for (int64_t i = 0; i < s.n; ++i) {
     const float keep =
-        lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), s.step);
+        lab::keep(s.training, s.p, s.seed, s.sample_offset + static_cast<uint64_t>(i), step);
     float* o = out + i * s.label_dim;
     if (labels == nullptr) {
       std::fill(o, o + s.label_dim, 0.0f);

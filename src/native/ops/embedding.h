@@ -18,6 +18,7 @@ struct LabelInputSpec {
   uint64_t seed = 0;
   uint64_t sample_offset = 0;
   uint32_t step = 0;
+  const uint32_t* step_at = nullptr;  // or the step in the backend's memory (rng/philox.h)
 };
 
 }  // namespace pfgm::op

@@ -30,6 +30,12 @@ double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pr
   return samples > 0 ? total / static_cast<double>(samples) : 0.0;
 }
 
+void weighted_mse_accumulate(int64_t samples, int64_t per_sample, const float* pred,
+                             const float* target, const float* weight, double share,
+                             double* total) {
+  *total += share * weighted_mse_forward(samples, per_sample, pred, target, weight, nullptr);
+}
+
 void weighted_mse_backward(int64_t samples, int64_t per_sample, const float* pred,
                            const float* target, const float* weight, float* dpred) {
 #pragma omp parallel for schedule(static) if (samples * per_sample >= (1 << 15))

@@ -19,12 +19,22 @@ PFGM_HD float add(float a, float b) { return __fadd_rn(a, b); }
 PFGM_HD float sub(float a, float b) { return __fsub_rn(a, b); }
 PFGM_HD float div(float a, float b) { return __fdiv_rn(a, b); }
 PFGM_HD float sqrt(float a) { return __fsqrt_rn(a); }
+PFGM_HD double mul(double a, double b) { return __dmul_rn(a, b); }
+PFGM_HD double add(double a, double b) { return __dadd_rn(a, b); }
+PFGM_HD double div(double a, double b) { return __ddiv_rn(a, b); }
+PFGM_HD double sqrt(double a) { return __dsqrt_rn(a); }
+PFGM_HD bool finite(double a) { return isfinite(a); }
 #else
 PFGM_HD float mul(float a, float b) { return a * b; }
 PFGM_HD float add(float a, float b) { return a + b; }
 PFGM_HD float sub(float a, float b) { return a - b; }
 PFGM_HD float div(float a, float b) { return a / b; }
 PFGM_HD float sqrt(float a) { return std::sqrt(a); }
+PFGM_HD double mul(double a, double b) { return a * b; }
+PFGM_HD double add(double a, double b) { return a + b; }
+PFGM_HD double div(double a, double b) { return a / b; }
+PFGM_HD double sqrt(double a) { return std::sqrt(a); }
+PFGM_HD bool finite(double a) { return std::isfinite(a); }
 #endif
 
 }  // namespace pfgm::fp

@@ -26,6 +26,34 @@ inline AdamCoefs adam_coefs(double lr, double beta1, double beta2, double eps, i
       static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), grad_scale};
 }
 
+// An update that checks the step's own gradients (the backends' adam_step_checked): a training
+// step then leaves its loss and gradient statistics in backend memory instead of reading them
+// back before the update, so the whole step can be replayed from a CUDA graph (docs/cuda.md).
+// Adam's constants of step t, the EMA's beta and the clipping threshold come from the host; the
+// gradient scale is derived where the statistics are.
+struct AdamStep {
+  AdamCoefs coefs;   // adam_coefs(..., t, 1): grad_scale is replaced by the clipping scale
+  double grad_clip;  // max global gradient norm; 0 = off
+  float ema_beta;
+};
+
+// A training step's statistics, doubles in backend memory: its loss, the sum of its gradients'
+// squares, and 1 where a gradient is not finite (0 otherwise).
+enum StepStat : int { kStatLoss = 0, kStatGradSumsq = 1, kStatGradNonfinite = 2, kStatCount = 3 };
+
+// Whether the update applies: finite gradients and loss. A step that fails is counted as skipped
+// and leaves weights, moments and EMA untouched.
+PFGM_HD bool update_applies(const double* stats) {
+  return stats[kStatGradNonfinite] == 0.0 && fp::finite(stats[kStatGradSumsq]) &&
+         fp::finite(stats[kStatLoss]);
+}
+
+// Clipping to a global norm: min(1, grad_clip / ||g||) rounded once to float, 1 when off.
+PFGM_HD float clip_scale(double grad_clip, double grad_sumsq) {
+  const double norm = fp::sqrt(grad_sumsq);
+  return grad_clip > 0 && norm > grad_clip ? static_cast<float>(fp::div(grad_clip, norm)) : 1.0f;
+}
+
 // torch.optim.Adam's single-tensor arithmetic for one element; updates m and v, returns the new
 // weight:
 //   g' = g * grad_scale;  m = m + (1 - b1) (g' - m)   (torch: exp_avg.lerp_(grad, 1 - b1))

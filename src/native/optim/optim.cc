@@ -8,7 +8,7 @@
 
 namespace pfgm::cpu {
 
-optim::GradStats grad_stats(int64_t count, const float* g) {
+void grad_stats_into(int64_t count, const float* g, double* stats) {
   // Fixed chunks summed in a fixed order: an OpenMP reduction combines per-thread sums in
   // arrival order, so with more than two threads its last bits would vary from run to run, and
   // resumed or repeated runs must match bit for bit.
@@ -35,7 +35,14 @@ optim::GradStats grad_stats(int64_t count, const float* g) {
     total += sums[c];
     finite = finite && bad[c] == 0;
   }
-  return optim::GradStats{finite && std::isfinite(total), std::sqrt(total)};
+  stats[0] = total;
+  stats[1] = finite ? 0.0 : 1.0;
+}
+
+optim::GradStats grad_stats(int64_t count, const float* g) {
+  double s[2];
+  grad_stats_into(count, g, s);
+  return optim::GradStats{s[1] == 0.0 && std::isfinite(s[0]), std::sqrt(s[0])};
 }
 
 namespace {
@@ -48,23 +55,35 @@ inline float adam_one(const optim::AdamCoefs& c, float* p, const float* g, float
   return pi;
 }
 
-}  // namespace
-
-void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
-               double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta) {
-  const optim::AdamCoefs c = optim::adam_coefs(lr, beta1, beta2, eps, t, grad_scale);
+void adam_apply(int64_t count, const optim::AdamCoefs& c, float* p, const float* g, float* m,
+                float* v, float* ema, float b) {
   if (ema == nullptr) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < count; ++i) adam_one(c, p, g, m, v, i);
     return;
   }
   // The EMA in the same pass: the buffers are large and the loop is memory-bound.
-  const float b = static_cast<float>(ema_beta);
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     const float pi = adam_one(c, p, g, m, v, i);
     ema[i] = optim::ema_element(ema[i], pi, b);
   }
+}
+
+}  // namespace
+
+void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
+               double beta2, double eps, int64_t t, float grad_scale, float* ema, double ema_beta) {
+  adam_apply(count, optim::adam_coefs(lr, beta1, beta2, eps, t, grad_scale), p, g, m, v, ema,
+             static_cast<float>(ema_beta));
+}
+
+void adam_step_checked(int64_t count, float* p, const float* g, float* m, float* v,
+                       const optim::AdamStep* step, const double* stats, float* ema) {
+  if (!optim::update_applies(stats)) return;
+  optim::AdamCoefs c = step->coefs;
+  c.grad_scale = optim::clip_scale(step->grad_clip, stats[optim::kStatGradSumsq]);
+  adam_apply(count, c, p, g, m, v, ema, step->ema_beta);
 }
 
 void axpy(int64_t count, float alpha, const float* x, float* y) {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "adam_math.h"
+
 namespace pfgm::optim {
 
 struct GradStats {
@@ -27,6 +29,15 @@ optim::GradStats grad_stats(int64_t count, const float* g);
 void adam_step(int64_t count, float* p, const float* g, float* m, float* v, double lr, double beta1,
                double beta2, double eps, int64_t t, float grad_scale, float* ema = nullptr,
                double ema_beta = 0);
+
+// grad_stats into memory: stats[0] = the sum of g^2 (the same double as grad_stats squares),
+// stats[1] = 1 when some g is not finite, else 0 (adam_math.h's kStatGradSumsq onwards).
+void grad_stats_into(int64_t count, const float* g, double* stats);
+
+// Adam (+ EMA) with `step`'s constants, applied only where update_applies(stats) and with the
+// gradient scaled by clip_scale (adam_math.h): the update that needs no value on the host.
+void adam_step_checked(int64_t count, float* p, const float* g, float* m, float* v,
+                       const optim::AdamStep* step, const double* stats, float* ema);
 
 // y += alpha x (gradient accumulation).
 void axpy(int64_t count, float alpha, const float* x, float* y);

@@ -18,10 +18,12 @@ struct SampleStreams {
   uint64_t seed;
   uint64_t sample_offset;
   uint32_t step;
+  const uint32_t* step_at;  // null, or the step in the backend's memory (philox.h step_value)
 
   PFGM_HD StreamKey key(int64_t i, uint32_t purpose) const {
-    if (seeds != nullptr) return StreamKey{seeds[i], 0, step, purpose};
-    return StreamKey{seed, sample_offset + static_cast<uint64_t>(i), step, purpose};
+    const uint32_t t = step_value(step, step_at);
+    if (seeds != nullptr) return StreamKey{seeds[i], 0, t, purpose};
+    return StreamKey{seed, sample_offset + static_cast<uint64_t>(i), t, purpose};
   }
 };
 

@@ -41,6 +41,13 @@ enum Purpose : uint32_t {
   kPurposeClass = 14,         // random class of a conditional model's sample (physics/classes.ts)
 };
 
+// The step of a training step's draws: its value, or, where the step is read from backend memory
+// (a training step replayed from a CUDA graph gets each step's value there, docs/cuda.md), the
+// value at step_at.
+PFGM_HD uint32_t step_value(uint32_t step, const uint32_t* step_at) {
+  return step_at != nullptr ? *step_at : step;
+}
+
 struct Philox4 {
   uint32_t v[4];
 };

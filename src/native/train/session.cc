@@ -1,7 +1,9 @@
 #include "session.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 
 #include "../errors.h"
 #include "../nn/profile.h"
@@ -128,68 +130,82 @@ StepResult Session::step(const StepInput& in, const OptimConfig& opt) {
   const int64_t n = in.batch, per = net_->sample_numel();
   if (!(in.D > 0)) fail(code::kArgument, "D must be positive or Infinity");
   const uint32_t step_index = static_cast<uint32_t>(steps_);
-  const float* y = stage(in.y, n * per, y_in_);
-  const nn::Labels batch_labels = stage(in.labels, n);
-  const float* noise = stage(in.noise, n * per, noise_in_);
-  const float* sigma = in.sigma;
-  if (noise == nullptr) {
+  const bool drawn = in.noise == nullptr;
+  if (!drawn && in.sigma == nullptr) fail(code::kArgument, "an explicit noise needs its sigma");
+  if (drawn) {
     PFGM_PROFILE("step.perturb");
     // docs/method.md §2.2: ln sigma ~ N(P_mean, P_std^2), then x = y + n with n from (2.2) at that
     // sigma. Streams are keyed by (seed, sample index in batch, step), so a step's draws never
     // repeat. The n sigmas are drawn on the host (the coefficients need them there), the noise on
-    // the backend, from the same streams on every backend.
-    const SampleStreams streams{nullptr, in.seed, in.sample_offset, step_index};
+    // the backend (below), from the same streams on every backend.
+    const SampleStreams streams{nullptr, in.seed, in.sample_offset, step_index, nullptr};
     sigma_d_.resize(static_cast<size_t>(n));
     cpu::training_sigma_f64(sigma_d_.data(), n, in.p_mean, in.p_std, streams);
     sigma_f_.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) sigma_f_[i] = static_cast<float>(sigma_d_[i]);
-    NoiseSpec spec{};
-    spec.count = n;
-    spec.n = per;
-    spec.D = in.D;
-    spec.sigma = sigma_d_.data();
-    spec.streams = streams;
-    spec.purpose_gauss = kPurposeNoiseGauss;
-    spec.purpose_chi2 = kPurposeNoiseChi2;
-    spec.clip_min = 0;
-    spec.clip_max = INFINITY;
-    float* drawn = noise_.ensure(be_, n * per);
-    be_.student_t_noise_f32(drawn, spec);
-    noise = drawn;
-    sigma = sigma_f_.data();
   }
-  const float* target = nullptr;
-  if (in.stf) {
-    // docs/method.md §2.4 (STF): the target of sample i is the posterior mean of the clean batch
-    // given x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
-    // (as the reference batch grows). The batch itself is the reference set. A host computation
-    // (n^2 kernel evaluations of n values): free to reach on the CPU, two copies on a GPU.
-    PFGM_PROFILE("step.stf");
-    std::vector<float> hy, hn;
-    const float* ys = nn::host_view(be_, y, n * per, hy);
-    const float* ns = nn::host_view(be_, noise, n * per, hn);
-    x_host_.resize(static_cast<size_t>(n * per));
-    for (int64_t k = 0; k < n * per; ++k) x_host_[k] = ys[k] + ns[k];
-    std::vector<double> sd(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) sd[i] = sigma[i];
-    target_host_.resize(static_cast<size_t>(n * per));
-    cpu::posterior_mean(n, n, per, in.D, x_host_.data(), ys, sd.data(), target_host_.data());
-    target = stage(target_host_.data(), n * per, target_in_);
-  }
+  const float* sigma = drawn ? sigma_f_.data() : in.sigma;
+  const UpdatePlan plan = plan_update(global_batch(n), opt);
   StepResult r{};
-  {
-    PFGM_PROFILE("step.forward_backward");
-    r.loss = accumulate(n, in.micro_batch, in.seed, step_index, in.sample_offset,
-                        [&](const nn::Context& ctx, int64_t start, int64_t) {
-                          const nn::Labels labels = labels_from(batch_labels, start);
-                          return net_->loss_and_grad(
-                              ctx, y + start * per, noise + start * per, sigma + start, labels,
-                              nullptr, target != nullptr ? target + start * per : nullptr);
-                        });
-  }
-  reduce_across_ranks(r, in.stop_vote);
-  apply_update(r, global_batch(n), opt);
+  // Everything from here to the update runs on the backend with no value read back, so on a GPU
+  // the step can be replayed from a CUDA graph (session_graphs.cc); the host constants of each
+  // step (sigma, the coefficients, the step index, Adam's constants) travel with the launch.
+  run_step(step_key(n, in.micro_batch, drawn, in.labels), !in.stf, [&] {
+    const uint32_t* step_at = set_step(step_index);
+    const float* y = stage(in.y, n * per, y_in_);
+    const nn::Labels batch_labels = stage(in.labels, n);
+    const float* noise = drawn ? nullptr : stage(in.noise, n * per, noise_in_);
+    if (drawn) {
+      NoiseSpec spec{};
+      spec.count = n;
+      spec.n = per;
+      spec.D = in.D;
+      spec.sigma = sigma_d_.data();
+      spec.streams = SampleStreams{nullptr, in.seed, in.sample_offset, 0, step_at};
+      spec.purpose_gauss = kPurposeNoiseGauss;
+      spec.purpose_chi2 = kPurposeNoiseChi2;
+      spec.clip_min = 0;
+      spec.clip_max = INFINITY;
+      float* d = noise_.ensure(be_, n * per);
+      be_.student_t_noise_f32(d, spec);
+      noise = d;
+    }
+    const float* target = in.stf ? stf_target(n, y, noise, sigma, in.D) : nullptr;
+    {
+      PFGM_PROFILE("step.forward_backward");
+      accumulate(n, in.micro_batch, in.seed, step_at, in.sample_offset, true,
+                 [&](const nn::Context& ctx, int64_t start, int64_t) {
+                   const nn::Labels labels = labels_from(batch_labels, start);
+                   return net_->loss_and_grad(ctx, y + start * per, noise + start * per,
+                                              sigma + start, labels, nullptr,
+                                              target != nullptr ? target + start * per : nullptr);
+                 });
+    }
+    reduce_across_ranks(r, in.stop_vote);
+    update(plan);
+  });
+  finish_step(r, plan);
   return r;
+}
+
+const float* Session::stf_target(int64_t n, const float* y, const float* noise, const float* sigma,
+                                 double D) {
+  // docs/method.md §2.4 (STF): the target of sample i is the posterior mean of the clean batch
+  // given x_i = y_i + n_i at sigma_i, a lower-variance target than y_i with the same expectation
+  // (as the reference batch grows). The batch itself is the reference set. A host computation
+  // (n^2 kernel evaluations of n values): free to reach on the CPU, two copies on a GPU.
+  PFGM_PROFILE("step.stf");
+  const int64_t per = net_->sample_numel();
+  std::vector<float> hy, hn;
+  const float* ys = nn::host_view(be_, y, n * per, hy);
+  const float* ns = nn::host_view(be_, noise, n * per, hn);
+  x_host_.resize(static_cast<size_t>(n * per));
+  for (int64_t k = 0; k < n * per; ++k) x_host_[k] = ys[k] + ns[k];
+  std::vector<double> sd(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) sd[i] = sigma[i];
+  target_host_.resize(static_cast<size_t>(n * per));
+  cpu::posterior_mean(n, n, per, D, x_host_.data(), ys, sd.data(), target_host_.data());
+  return stage(target_host_.data(), n * per, target_in_);
 }
 
 nn::Labels Session::labels_from(const nn::Labels& labels, int64_t start) {
@@ -199,12 +215,26 @@ nn::Labels Session::labels_from(const nn::Labels& labels, int64_t start) {
 }
 
 template <class LossFn>
-double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step,
-                           uint64_t offset, LossFn loss) {
+void Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, const uint32_t* step_at,
+                         uint64_t offset, bool device_loss, LossFn loss) {
+  double* total = stats();
+  be_.fill(2, 0.0f, reinterpret_cast<float*>(total + optim::kStatLoss));
+  double host_total = 0;
+  // One chunk's loss and gradient, its loss weighted by its share of the batch.
+  auto chunk = [&](nn::Context& ctx, int64_t start, int64_t len, double share) {
+    ctx.step = 0;
+    ctx.step_at = step_at;
+    ctx.sample_offset = offset + static_cast<uint64_t>(start);
+    if (device_loss) {
+      ctx.loss_total = total + optim::kStatLoss;
+      ctx.loss_share = share;
+    }
+    const double l = loss(ctx, start, len);
+    if (!device_loss) host_total += share * l;
+  };
   const int64_t micro = micro_batch > 0 && micro_batch < n ? micro_batch : n;
   if (micro == n) {
-    nn::Context ctx = context(n, true, false, seed, step);
-    ctx.sample_offset = offset;
+    nn::Context ctx = context(n, true, false, seed, 0);
     // In a group, the gradient reduction starts bucket by bucket while backward runs (where the
     // backend can overlap: NCCL); backward writes the final gradients of one pass, so a bucket is
     // final once its modules have run. With micro-batches the sum is final only after the last.
@@ -214,24 +244,23 @@ double Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32
       feed.pending = pending_.get();
       ctx.grads_ready = &feed;
     }
-    return loss(ctx, 0, n);
+    chunk(ctx, 0, n, 1.0);
+  } else {
+    // Gradient accumulation: the batch's draws are made once by the caller, then each chunk's
+    // mean loss and gradient are weighted by its share, so the result is the whole batch's mean
+    // (EDM's loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
+    const int64_t np = params_.size();
+    be_.fill(np, 0.0f, accum_.ensure(be_, np));
+    for (int64_t start = 0; start < n; start += micro) {
+      const int64_t len = std::min(micro, n - start);
+      nn::Context ctx = context(len, true, false, seed, 0);
+      const double share = static_cast<double>(len) / static_cast<double>(n);
+      chunk(ctx, start, len, share);
+      be_.axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
+    }
+    grads_.swap(accum_);
   }
-  // Gradient accumulation: the batch's draws are made once by the caller, then each chunk's mean
-  // loss and gradient are weighted by its share, so the result is the whole batch's mean (EDM's
-  // loss.sum() / batch over its rounds). Dropout streams stay keyed by the sample's index.
-  const int64_t np = params_.size();
-  be_.fill(np, 0.0f, accum_.ensure(be_, np));
-  double total = 0;
-  for (int64_t start = 0; start < n; start += micro) {
-    const int64_t len = std::min(micro, n - start);
-    nn::Context ctx = context(len, true, false, seed, step);
-    ctx.sample_offset = offset + static_cast<uint64_t>(start);
-    const double share = static_cast<double>(len) / static_cast<double>(n);
-    total += share * loss(ctx, start, len);
-    be_.axpy(np, static_cast<float>(share), grads_.data(), accum_.data());
-  }
-  grads_.swap(accum_);
-  return total;
+  if (!device_loss) set_loss(host_total);
 }
 
 void Session::set_collectives(std::shared_ptr<dist::Collectives> group) {
@@ -276,37 +305,49 @@ void Session::reduce_across_ranks(StepResult& r, bool stop_vote) {
   } else {
     dist_->all_reduce(grads_.data(), params_.size(), dist::ReduceOp::kMean);
   }
-  double v[2] = {r.loss, stop_vote ? 1.0 : 0.0};
+  double v[2] = {read_stats()[optim::kStatLoss], stop_vote ? 1.0 : 0.0};
   dist_->all_reduce_host(v, 2, dist::ReduceOp::kSum);
-  r.loss = v[0] * (1.0 / dist_->size());
+  set_loss(v[0] * (1.0 / dist_->size()));
   r.stop = v[1] > 0;
 }
 
-void Session::apply_update(StepResult& r, int64_t n, const OptimConfig& opt) {
-  PFGM_PROFILE("step.optimizer");
-  const int64_t np = params_.size();
-  const optim::GradStats gs = be_.grad_stats(np, grads_.data());
-  r.grad_norm = gs.norm;
+Session::UpdatePlan Session::plan_update(int64_t images, const OptimConfig& opt) const {
   // EDM (training_loop.py) reads cur_nimg, the images seen *before* this step, for both the
-  // learning-rate ramp and the EMA half-life, and adds the batch afterwards.
-  const double images_before = nimg_;
-  r.lr = optim::ramped_lr(opt.lr, opt.lr_rampup_kimg, images_before);
+  // learning-rate ramp and the EMA half-life, and adds the batch afterwards. Adam's constants are
+  // those of its next step: a skipped step does not count (finish_step).
+  UpdatePlan p{};
+  p.images = images;
+  p.lr = optim::ramped_lr(opt.lr, opt.lr_rampup_kimg, nimg_);
+  p.adam.coefs = optim::adam_coefs(p.lr, opt.beta1, opt.beta2, opt.eps, adam_t_ + 1, 1.0f);
+  p.adam.grad_clip = opt.grad_clip;
+  p.adam.ema_beta = static_cast<float>(optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio,
+                                                       nimg_, static_cast<double>(images)));
+  return p;
+}
+
+void Session::update(const UpdatePlan& plan) {
+  PFGM_PROFILE("step.optimizer");
+  // The non-finite check and the clipping read the statistics where they are: a non-finite
+  // update is never applied, and weights, moments and EMA stay untouched (adam_math.h).
+  const int64_t np = params_.size();
+  be_.grad_stats_into(np, grads_.data(), stats() + optim::kStatGradSumsq);
+  be_.adam_step_checked(np, params_.data(), grads_.data(), m_.data(), v_.data(), &plan.adam,
+                        stats(), ema_.data());
+}
+
+void Session::finish_step(StepResult& r, const UpdatePlan& plan) {
+  const std::array<double, optim::kStatCount> s = read_stats();
+  r.loss = s[optim::kStatLoss];
+  r.grad_norm = std::sqrt(s[optim::kStatGradSumsq]);
+  r.lr = plan.lr;
   ++steps_;
-  nimg_ += static_cast<double>(n);
-  if (!gs.finite || !std::isfinite(r.loss)) {
-    // Never apply a non-finite update: count it and leave weights, moments and EMA untouched.
+  nimg_ += static_cast<double>(plan.images);
+  if (optim::update_applies(s.data())) {
+    ++adam_t_;
+  } else {
     r.skipped = true;
     ++skipped_;
-    return;
   }
-  float scale = 1.0f;
-  if (opt.grad_clip > 0 && gs.norm > opt.grad_clip)
-    scale = static_cast<float>(opt.grad_clip / gs.norm);
-  ++adam_t_;
-  be_.adam_step(np, params_.data(), grads_.data(), m_.data(), v_.data(), r.lr, opt.beta1, opt.beta2,
-                opt.eps, adam_t_, scale, ema_.data(),
-                optim::ema_beta(opt.ema_halflife_kimg, opt.ema_rampup_ratio, images_before,
-                                static_cast<double>(n)));
 }
 
 StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
@@ -314,6 +355,7 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   if (n < 1 || in.refs_count < 1)
     fail(code::kArgument, "PFGM needs a non-empty batch and reference batch");
   const uint32_t step_index = static_cast<uint32_t>(steps_);
+  const UpdatePlan plan = plan_update(global_batch(n), opt);
   // The perturbation and the field target over the large reference batch are host computations
   // (the reference batch arrives from the host each step); the network runs on the backend.
   {
@@ -326,7 +368,7 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
     spec.tau = in.tau;
     spec.s = in.s;
     spec.restrict_M = in.restrict_m;
-    spec.streams = SampleStreams{nullptr, in.seed, in.sample_offset, step_index};
+    spec.streams = SampleStreams{nullptr, in.seed, in.sample_offset, step_index, nullptr};
     x_host_.resize(static_cast<size_t>(n * per));
     z_host_.resize(static_cast<size_t>(n));
     cpu::pfgm_perturb_f32(in.y, x_host_.data(), z_host_.data(), spec);
@@ -342,18 +384,20 @@ StepResult Session::step_pfgm(const PfgmStepInput& in, const OptimConfig& opt) {
   const float* target = stage(target_host_.data(), n * (per + 1), target_in_);
   const nn::Labels batch_labels = stage(in.labels, n);
   StepResult r{};
+  const uint32_t* step_at = set_step(step_index);
   {
+    // The field's loss is a host computation (denoiser_field.cc): it joins the statistics after.
     PFGM_PROFILE("step.forward_backward");
-    r.loss =
-        accumulate(n, in.micro_batch, in.seed, step_index, in.sample_offset,
-                   [&](const nn::Context& ctx, int64_t start, int64_t) {
-                     const nn::Labels labels = labels_from(batch_labels, start);
-                     return net_->field_loss_and_grad(ctx, x + start * per, z_host_.data() + start,
-                                                      labels, target + start * (per + 1));
-                   });
+    accumulate(n, in.micro_batch, in.seed, step_at, in.sample_offset, false,
+               [&](const nn::Context& ctx, int64_t start, int64_t) {
+                 const nn::Labels labels = labels_from(batch_labels, start);
+                 return net_->field_loss_and_grad(ctx, x + start * per, z_host_.data() + start,
+                                                  labels, target + start * (per + 1));
+               });
   }
   reduce_across_ranks(r, in.stop_vote);
-  apply_update(r, global_batch(n), opt);
+  update(plan);
+  finish_step(r, plan);
   return r;
 }
 

@@ -8,6 +8,8 @@
 // stages it (a no-op on the CPU).
 #pragma once
 
+#include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "../collectives/collectives.h"
 #include "../nn/denoiser.h"
+#include "../optim/adam_math.h"
 
 namespace pfgm::train {
 
@@ -153,16 +156,43 @@ class Session {
   // The labels of the samples from `start` on (a micro-batch's view of the batch's labels).
   nn::Labels labels_from(const nn::Labels& labels, int64_t start);
   // Runs loss(ctx, start, len) over the batch in chunks of micro_batch, accumulating each chunk's
-  // gradient weighted by its share, so the result is the whole batch's mean loss and gradient.
+  // gradient weighted by its share, so the result is the whole batch's mean loss and gradient;
+  // the loss goes to the step's statistics (the backend's loss op adds it there with
+  // device_loss, else loss() returns it and it is written there after).
   template <class LossFn>
-  double accumulate(int64_t n, int64_t micro_batch, uint64_t seed, uint32_t step, uint64_t offset,
-                    LossFn loss);
+  void accumulate(int64_t n, int64_t micro_batch, uint64_t seed, const uint32_t* step_at,
+                  uint64_t offset, bool device_loss, LossFn loss);
+  // STF's target (docs/method.md §2.4) of the batch y + noise, staged on the backend.
+  const float* stf_target(int64_t n, const float* y, const float* noise, const float* sigma,
+                          double D);
   // In a group: gradients and loss averaged over the ranks, the stop votes counted.
   void reduce_across_ranks(StepResult& r, bool stop_vote);
   // Images of one step: the batch times the group's size.
   int64_t global_batch(int64_t n) const { return dist_ ? n * dist_->size() : n; }
-  // Non-finite check, clipping, Adam and EMA after the gradients of a batch of n are in grads_.
-  void apply_update(StepResult& r, int64_t n, const OptimConfig& opt);
+
+  // The update of one step in three parts: its host constants before the step (learning rate,
+  // Adam's constants, the EMA's beta: from the counters), the update on the backend (gradient
+  // statistics, then Adam and the EMA where they are finite), and the counters after, from the
+  // statistics read back once.
+  struct UpdatePlan {
+    int64_t images;  // the step's images (the global batch)
+    double lr;
+    optim::AdamStep adam;
+  };
+  UpdatePlan plan_update(int64_t images, const OptimConfig& opt) const;
+  void update(const UpdatePlan& plan);
+  void finish_step(StepResult& r, const UpdatePlan& plan);
+
+  // The step's state in backend memory (session_graphs.cc): its statistics (optim::StepStat) and
+  // its index, which the draws read there (nn::Context::step_at).
+  double* stats();
+  std::array<double, optim::kStatCount> read_stats();
+  void set_loss(double loss);
+  const uint32_t* set_step(uint32_t step);
+  // Runs a training step's backend ops, from a CUDA graph where the backend records them and the
+  // step can be one (recordable, and no data-parallel group: its collectives are not ops).
+  void run_step(uint64_t key, bool recordable, const std::function<void()>& ops);
+  uint64_t step_key(int64_t batch, int64_t micro_batch, bool drawn, const nn::Labels& labels);
   nn::Context context(int64_t batch, bool training, bool ema, uint64_t seed, uint32_t step);
   // x and the labels copied to buffers of the session's own, which a recording reads whatever
   // arrays the caller holds (session_graphs.cc).
@@ -185,6 +215,7 @@ class Session {
   // Sampling's recorded evaluations (session_graphs.cc) and the buffers they read and write.
   std::unique_ptr<nn::GraphCache> graphs_;
   nn::Buffer graph_in_, graph_out_, graph_labels_, graph_augment_;
+  nn::Buffer step_state_;  // stats() and the step index (session_graphs.cc)
   std::mutex mu_;  // one operation at a time: the network's saved activations are shared state
 };
 

@@ -13,7 +13,8 @@
 //     name is 0 (null). Device arrays are allocated, uploaded and downloaded through the backend
 //     itself, host arrays stay on the host;
 //   - the outputs are every OUT / OPT output (shaped like the input of that name, else [count]),
-//     a double* host output as floats plus `<name>.lo` (the remainder, so hi + lo is the double),
+//     a double* output (on the host, or doubles in backend memory: a training step's statistics)
+//     as floats plus `<name>.lo` (the remainder, so hi + lo is the double),
 //     a double result as `result` (write_double's [hi, lo]) and optim::GradStats as `finite` [1]
 //     and `norm` ([hi, lo]).
 // A uint32_t* array (dropout's mask) travels as a float array holding the words' bits.
@@ -25,6 +26,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <tuple>
@@ -100,6 +102,14 @@ class Call {
     return v.data();
   }
 
+  // A struct the op reads through a host pointer, alive as long as the call.
+  template <typename T>
+  const T* hold(const T& value) {
+    auto p = std::make_shared<const T>(value);
+    held_.push_back(p);
+    return p.get();
+  }
+
   // --- pointer contracts (the entry's checks, recorded before any pointer is bound) -------------
   void contract(const std::string& name, Contract kind, int64_t count) {
     if (count < 0) fail(code::kShape, op_ + ": '" + name + "' would hold a negative count");
@@ -136,7 +146,8 @@ class Call {
     return p;
   }
 
-  float* bind_output(const std::string& name) {
+  // `doubles`: the array holds doubles (count / 2 of them), returned as a host double output is.
+  float* bind_output(const std::string& name, bool doubles = false) {
     const auto [kind, count] = find_contract(name);
     if (kind != Contract::kOut && kind != Contract::kOpt) {
       fail(code::kInternal, op_ + ": output '" + name + "' is checked as neither OUT nor OPT");
@@ -154,8 +165,13 @@ class Call {
     if (init != nullptr) require_count(name, *init, count);
     float* p = allocate(count);
     if (init != nullptr) be_.upload(count, init->data.data(), p);
-    outputs_.push_back({name, init != nullptr ? init->shape : std::vector<int64_t>{count}, p});
+    outputs_.push_back(
+        {name, init != nullptr ? init->shape : std::vector<int64_t>{count}, p, doubles});
     return p;
+  }
+
+  bool is_host(const std::string& name) const {
+    return find_contract(name).kind == Contract::kHost;
   }
 
   double* bind_host_output(const std::string& name) {
@@ -170,17 +186,17 @@ class Call {
 
   // After the op: every output to the host, and anything the case was given but did not read.
   void finish() {
+    std::deque<std::vector<double>> device_doubles;
     for (const Output& o : outputs_) {
-      be_.download(numel(o.shape), o.ptr, output(out_, o.name, o.shape));
-    }
-    for (const HostOutput& o : host_outputs_) {
-      float* hi = output(out_, o.name, {o.count});
-      float* lo = output(out_, o.name + ".lo", {o.count});
-      for (int64_t i = 0; i < o.count; ++i) {
-        hi[i] = static_cast<float>(o.ptr[i]);
-        lo[i] = static_cast<float>(o.ptr[i] - static_cast<double>(hi[i]));
+      if (!o.doubles) {
+        be_.download(numel(o.shape), o.ptr, output(out_, o.name, o.shape));
+        continue;
       }
+      std::vector<double>& d = device_doubles.emplace_back(static_cast<size_t>(numel(o.shape) / 2));
+      be_.download(numel(o.shape), o.ptr, reinterpret_cast<float*>(d.data()));
+      write_doubles(o.name, d.data(), static_cast<int64_t>(d.size()));
     }
+    for (const HostOutput& o : host_outputs_) write_doubles(o.name, o.ptr, o.count);
   }
 
   void require_all_read() const {
@@ -197,6 +213,16 @@ class Call {
   Tensors& out() { return out_; }
 
  private:
+  // Doubles as floats `name` plus their remainders `name.lo` (hi + lo is the double).
+  void write_doubles(const std::string& name, const double* v, int64_t count) {
+    float* hi = output(out_, name, {count});
+    float* lo = output(out_, name + ".lo", {count});
+    for (int64_t i = 0; i < count; ++i) {
+      hi[i] = static_cast<float>(v[i]);
+      lo[i] = static_cast<float>(v[i] - static_cast<double>(hi[i]));
+    }
+  }
+
   struct Checked {
     Contract kind;
     int64_t count;
@@ -205,6 +231,7 @@ class Call {
     std::string name;
     std::vector<int64_t> shape;
     float* ptr;
+    bool doubles;
   };
   struct HostOutput {
     std::string name;
@@ -254,6 +281,7 @@ class Call {
   std::map<std::string, int64_t> host_counts_;
   std::deque<std::vector<float>> host_floats_;  // deques: the arrays never move
   std::deque<std::vector<double>> host_doubles_;
+  std::vector<std::shared_ptr<const void>> held_;
   std::vector<float*> device_;
   std::vector<Output> outputs_;
   std::vector<HostOutput> host_outputs_;
@@ -307,10 +335,36 @@ struct Convert<uint32_t*> {
     return reinterpret_cast<uint32_t*>(c.bind_output(name));
   }
 };
+// double*: a host output (checked HOST), or doubles in backend memory (OUT, counted in floats:
+// a training step's loss and statistics), returned as host double outputs are; an initial value
+// or a const double* input travels as a float array holding the doubles' bits.
 template <>
 struct Convert<double*> {
   static double* read(Call&, const std::string&) { return nullptr; }
-  static double* bind(Call& c, const std::string& name) { return c.bind_host_output(name); }
+  static double* bind(Call& c, const std::string& name) {
+    if (c.is_host(name)) return c.bind_host_output(name);
+    return reinterpret_cast<double*>(c.bind_output(name, true));
+  }
+};
+template <>
+struct Convert<const double*> {
+  static const double* read(Call&, const std::string&) { return nullptr; }
+  static const double* bind(Call& c, const std::string& name) {
+    return reinterpret_cast<const double*>(c.bind_input(name));
+  }
+};
+// Adam's step constants from lr, beta1, beta2, eps, t (adam_coefs), grad_clip and ema_beta.
+template <>
+struct Convert<const optim::AdamStep*> {
+  static const optim::AdamStep* read(Call&, const std::string&) { return nullptr; }
+  static const optim::AdamStep* bind(Call& c, const std::string&) {
+    optim::AdamStep s{};
+    s.coefs = optim::adam_coefs(c.number("lr"), c.number("beta1"), c.number("beta2"),
+                                c.number("eps"), c.integer<int64_t>("t"), 1.0f);
+    s.grad_clip = c.number("grad_clip", 0.0);
+    s.ema_beta = static_cast<float>(c.number("ema_beta", 0.0));
+    return c.hold(s);
+  }
 };
 
 template <>

@@ -218,11 +218,32 @@ void weighted_mse_backward(int64_t samples, int64_t per, const float* pred, cons
   c.device(dpred, samples * per * F, "dpred");
   cpu::weighted_mse_backward(samples, per, pred, target, weight, dpred);
 }
+void weighted_mse_accumulate(int64_t samples, int64_t per, const float* pred, const float* target,
+                             const float* weight, double share, double* total) {
+  Access c("cuda::weighted_mse_accumulate");
+  c.device(pred, samples * per * F, "pred");
+  c.device(target, samples * per * F, "target");
+  c.device(weight, samples * F, "weight");
+  c.device(total, 8, "total");
+  cpu::weighted_mse_accumulate(samples, per, pred, target, weight, share, total);
+}
+void adam_step_checked(int64_t count, float* p, const float* g, float* m, float* v,
+                       const optim::AdamStep* step, const double* stats, float* ema) {
+  Access c("cuda::adam_step_checked");
+  for (const void* a : {static_cast<const void*>(p), static_cast<const void*>(g),
+                        static_cast<const void*>(m), static_cast<const void*>(v)})
+    c.device(a, count * F, "param / grad / m / v");
+  c.device(ema, count * F, "ema", true);
+  c.device(step, sizeof(optim::AdamStep), "step (uploaded)");
+  c.device(stats, optim::kStatCount * 8, "stats");
+  cpu::adam_step_checked(count, p, g, m, v, step, stats, ema);
+}
 void student_t_noise_f32(const float* y, float* out, const NoiseSpec& spec) {
   Access c("cuda::student_t_noise_f32");
   c.device(y, spec.count * spec.n * F, "y", true);
   c.device(out, spec.count * spec.n * F, "out");
   c.device(spec.sigma, spec.count * 8, "spec.sigma", true);
+  c.device(spec.streams.step_at, 4, "spec.streams.step_at", true);
   cpu::student_t_noise_f32(y, out, spec);
 }
 
