@@ -24,7 +24,8 @@ const usage = `usage: node bench/gpu.mjs [options]
   --sample-batch N         images per sampling run (default: --batch)
   --sample-steps N         Heun steps, NFE 2N - 1 (default 18)
   --sample-repeats N       timed sampling runs after one untimed run (default 3)
-  --graphs-off-too         also time sampling with PFGM_CUDA_GRAPHS=0 (op by op), in this run
+  --graphs-off-too         also time training and sampling with PFGM_CUDA_GRAPHS=0 (op by op),
+                           in this run
   --modes a,b              fp32, tf32, bf16 (default all three on cuda, fp32 on cpu)
   --D D                    Student-t degrees of freedom of the training noise, or inf (default 128)
   --no-torch               pfgm only
@@ -128,7 +129,7 @@ function runTorch(network) {
 // ---- pfgm: in this process, by the code of pfgm bench (src/bench/measure.ts) -------------------
 async function timePfgm(network, precision) {
   try {
-    const t = await benchTrain({ network, device, precision, batch, repeats: steps, warmup, D });
+    const training = () => benchTrain({ network, device, precision, batch, repeats: steps, warmup, D });
     const sampling = () =>
       benchSample({
         network,
@@ -139,20 +140,30 @@ async function timePfgm(network, precision) {
         warmup: 1,
         steps: sampleSteps,
       });
-    // Each evaluation of a sampling run replays a CUDA graph (docs/cuda.md, "CUDA graphs"); the
-    // counts show they did, and --graphs-off-too times the same runs op by op beside them.
+    // Training steps and each evaluation of a sampling run replay CUDA graphs (docs/cuda.md, "CUDA
+    // graphs"); the counts show they did, and --graphs-off-too times the same runs op by op.
     const g0 = getGraphStats();
-    const s = await sampling();
+    const t = await training();
     const g1 = getGraphStats();
-    let off = null;
-    if (values['graphs-off-too']) {
+    const s = await sampling();
+    const g2 = getGraphStats();
+    const opByOp = async (run) => {
+      if (!values['graphs-off-too']) return null;
       process.env.PFGM_CUDA_GRAPHS = '0';
       try {
-        off = await sampling();
+        return await run();
       } finally {
         delete process.env.PFGM_CUDA_GRAPHS;
       }
-    }
+    };
+    const tOff = await opByOp(training);
+    const off = await opByOp(sampling);
+    const counts = (a, b) => ({
+      captures: b.captures - a.captures,
+      replays: b.replays - a.replays,
+      eager: b.eager - a.eager,
+      refusal: b.refusal || null,
+    });
     return {
       precision,
       params: t.params,
@@ -161,17 +172,14 @@ async function timePfgm(network, precision) {
       train_images_per_s: r(t.imagesPerSecond),
       loss_first: r(t.loss?.first, 4),
       loss_last: r(t.loss?.last, 4),
+      train_graphs: counts(g0, g1),
+      train_ms_per_step_graphs_off: tOff === null ? null : r(tOff.ms, 3),
       sample_nfe: s.nfe,
       sample_s: r(s.ms / 1000, 4),
       sample_s_all: s.msAll.map((v) => r(v / 1000, 4)),
       sample_images_per_s: r(s.imagesPerSecond),
       sample_ms_per_nfe: r(s.ms / (s.nfe ?? 1), 3),
-      sample_graphs: {
-        captures: g1.captures - g0.captures,
-        replays: g1.replays - g0.replays,
-        eager: g1.eager - g0.eager,
-        refusal: g1.refusal || null,
-      },
+      sample_graphs: counts(g1, g2),
       sample_s_graphs_off: off === null ? null : r(off.ms / 1000, 4),
     };
   } catch (e) {
