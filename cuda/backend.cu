@@ -308,6 +308,16 @@ void CudaBackend::sumsq_rows(int64_t rows, int64_t cols, const float* x, double*
                          "cudaStreamSynchronize (row norms)");
   }
 }
+void CudaBackend::adaptive_coefs(int64_t rows, int64_t cols, const float* x, const float* sigma,
+                                 double sigma_data, double d_aware_D, float* c_in, float* c_skip,
+                                 float* c_out) {
+  const bool skip =
+      skipped<void>("adaptive_coefs", rows, cols, x, sigma_data, d_aware_D, c_in, c_skip, c_out);
+  const auto ds = to_device(sigma, rows);
+  if (skip) return;
+  OpTimer timer(label::adaptive_coefs);
+  cuda::adaptive_coefs(rows, cols, x, ds.get(), sigma_data, d_aware_D, c_in, c_skip, c_out);
+}
 double CudaBackend::weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
                                          const float* target, const float* weight) {
   if (gpu::Recorder* r = gpu::recorder()) r->refuse("the loss returns its value to the host");

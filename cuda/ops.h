@@ -77,6 +77,9 @@ void scale_rows(int64_t rows, int64_t cols, const float* a, const float* x, floa
 void axpby_rows(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
                 const float* z, float* y);
 void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out);
+// sigma: one float per row, in device memory.
+void adaptive_coefs(int64_t rows, int64_t cols, const float* x, const float* sigma,
+                    double sigma_data, double d_aware_D, float* c_in, float* c_skip, float* c_out);
 // loss.cu (ops/loss.h): weights on the device. Forward synchronizes (it returns the mean).
 double weighted_mse_forward(int64_t samples, int64_t per_sample, const float* pred,
                             const float* target, const float* weight, float* per_sample_loss);

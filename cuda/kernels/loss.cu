@@ -48,8 +48,8 @@ __global__ void mse_per_sample_kernel(int64_t per_sample, const float* pred, con
 __global__ void mse_accumulate_kernel(int64_t samples, const double* losses, double share,
                                       double* total) {
   double sum = 0.0;
-  for (int64_t i = 0; i < samples; ++i) sum = fp::add(sum, losses[i]);
-  total[0] = fp::add(total[0], fp::mul(share, fp::div(sum, static_cast<double>(samples))));
+  for (int64_t i = 0; i < samples; ++i) sum = fp::dadd(sum, losses[i]);
+  total[0] = fp::dadd(total[0], fp::dmul(share, sum / static_cast<double>(samples)));
 }
 
 __global__ void mse_backward_kernel(int64_t samples, int64_t per_sample, const float* pred,

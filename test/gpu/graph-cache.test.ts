@@ -8,17 +8,21 @@
 //   call (as c_in, c_skip and c_out change with sigma), run through one cache entry: one eager
 //   warm-up, one capture, then replays; a call that writes another buffer runs eagerly and is
 //   recorded again; a sequence that reads a value back to the host is never a graph.
-// - sampling: solvers of a small U-Net (attention, labels, guidance) give the same samples with
-//   graphs as with PFGM_CUDA_GRAPHS=0, and evaluations are replayed, in the next run on the same
-//   network from its first evaluation on; PFGM's z-ODE, whose field scales its input by norms read
-//   on the host, is refused and runs op by op with the same samples.
+// - sampling: solvers of a small U-Net (attention, labels, guidance, the adaptive scale) give the
+//   same samples with graphs as with PFGM_CUDA_GRAPHS=0, and evaluations are replayed, in the next
+//   run on the same network from its first evaluation on. PFGM's z-ODE too: its field scales the
+//   input by the samples' norms, which the device turns into coefficients without a read back to
+//   the host (Backend::adaptive_coefs); its samples are also checked against the CPU engine's, so
+//   a wrong coefficient kernel, which graphs and op by op would share, fails here as well.
 //
 // Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
 import {
+  type CreateNetworkOptions,
   createNetwork,
   getGraphStats,
+  type Network,
   pfgmHyperparameters,
   pfgmSample,
   preset,
@@ -88,11 +92,32 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
     dropout: 0,
   });
   const labels = new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
-  const cases: [string, SampleOptions][] = [
+  const cases: [string, SampleOptions, CreateNetworkOptions?][] = [
     ['heun', { count: 3, steps: 5, seed: 4, labels }],
     ['euler with guidance', { count: 3, steps: 4, seed: 5, solver: 'euler', labels, guidance: 2 }],
     ['dpm2m', { count: 3, steps: 5, seed: 6, solver: 'dpm2m', labels }],
+    // c_in, c_skip and c_out from each sample's norm, computed on the device.
+    ['heun with the adaptive scale', { count: 3, steps: 5, seed: 7, labels }, { D: 2, adaptiveScale: true }],
   ];
+
+  /**
+   * The same random weights in every net: an initialised U-Net's last layer is near zero, so its
+   * output would hardly depend on the input's scale, and a wrong c_in would not show.
+   */
+  function randomWeights(...nets: Network[]): void {
+    let s = 11;
+    const raw = (nets[0] as Network).flatWeights().raw.map(() => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return (s / 2 ** 32 - 0.5) * 0.2;
+    });
+    for (const net of nets) net.loadFlatWeights({ raw, ema: raw });
+  }
+
+  /** Graphed against op by op: bit for bit on the emulator; on a GPU within 1e-6 should they differ. */
+  function expectGraphedSame(graphed: Float32Array, plain: Float32Array): void {
+    if (emulated() || scaledError(graphed, plain) === 0) expectSame(graphed, plain, 'samples');
+    else expect(scaledError(graphed, plain)).toBeLessThan(1e-6);
+  }
 
   /** `run` with graphs off (PFGM_CUDA_GRAPHS=0 is read when a sampling run starts), then on. */
   async function offThenOn<T>(run: () => Promise<T>) {
@@ -112,12 +137,17 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
 
   it.each(cases)(
     '%s: the same samples as op by op, with replays',
-    async (_name, options) => {
-      const net = createNetwork(unet, { device: 'cuda', seed: 2, D: 64 });
+    async (_name, options, netOptions) => {
+      const net = createNetwork(unet, { device: 'cuda', seed: 2, D: 64, ...netOptions });
+      // The adaptive scale's coefficients are computed on the device whether graphs record them or
+      // not: the CPU engine's samples check them.
+      const cpu = netOptions?.adaptiveScale
+        ? createNetwork(unet, { device: 'cpu', seed: 2, D: 64, ...netOptions })
+        : undefined;
       try {
+        if (cpu) randomWeights(net, cpu);
         const { plain, graphed, s0, s1 } = await offThenOn(() => sample(net, options));
-        if (emulated() || scaledError(graphed.x, plain.x) === 0) expectSame(graphed.x, plain.x, 'samples');
-        else expect(scaledError(graphed.x, plain.x)).toBeLessThan(1e-6);
+        expectGraphedSame(graphed.x, plain.x);
         expect(graphed.nfe).toBe(plain.nfe);
         expect(s1.captures - s0.captures).toBeGreaterThan(0);
         expect(s1.replays - s0.replays).toBeGreaterThan(0);
@@ -127,25 +157,39 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
         expectSame(again.x, plain.x, 'samples of the next run');
         expect([s2.captures - s1.captures, s2.eager - s1.eager]).toEqual([0, 0]);
         expect(s2.replays - s1.replays).toBeGreaterThanOrEqual(again.nfe / 2);
+        if (cpu) expect(scaledError(graphed.x, (await sample(cpu, options)).x)).toBeLessThan(1e-4);
       } finally {
         net.dispose();
+        cpu?.dispose();
       }
     },
     120_000,
   );
 
-  it("PFGM's z-ODE reads each batch's norms on the host, so it stays op by op, with the same samples", async () => {
-    const net = createNetwork({ ...unet, labelDim: 0 }, { device: 'cuda', seed: 3, objective: 'pfgm' });
+  it("PFGM's z-ODE: the same samples as op by op, with replays, and the CPU engine's", async () => {
+    const config = { ...unet, labelDim: 0 };
+    const net = createNetwork(config, { device: 'cuda', seed: 3, objective: 'pfgm' });
+    const cpu = createNetwork(config, { device: 'cpu', seed: 3, objective: 'pfgm' });
     try {
-      net.pfgm = { ...pfgmHyperparameters({ dataNorm: 2, N: 128, M: 60 }), gamma: 5, restrictM: true };
-      const { plain, graphed, s0, s1 } = await offThenOn(() =>
-        pfgmSample(net, { count: 3, seed: 2, solver: 'euler', steps: 5 }),
-      );
-      expectSame(graphed.x, plain.x, 'samples');
-      expect([s1.captures - s0.captures, s1.replays - s0.replays, s1.eager - s0.eager]).toEqual([0, 0, graphed.nfe]);
-      expect(s1.refusal).toMatch(/sumsq_rows returns its result to the host/);
+      randomWeights(net, cpu);
+      for (const n of [net, cpu])
+        n.pfgm = { ...pfgmHyperparameters({ dataNorm: 2, N: 128, M: 60 }), gamma: 5, restrictM: true };
+      const options = { count: 3, seed: 2, solver: 'euler' as const, steps: 5 };
+      const { plain, graphed, s0, s1 } = await offThenOn(() => pfgmSample(net, options));
+      expectGraphedSame(graphed.x, plain.x);
+      expect(graphed.nfe).toBe(plain.nfe);
+      expect(s1.captures - s0.captures).toBeGreaterThan(0);
+      expect(s1.replays - s0.replays).toBeGreaterThan(0);
+      const again = await pfgmSample(net, options);
+      const s2 = stats();
+      expectSame(again.x, plain.x, 'samples of the next run');
+      expect([s2.captures - s1.captures, s2.eager - s1.eager]).toEqual([0, 0]);
+      expect(s2.replays - s1.replays).toBe(again.nfe);
+      // fp32 network arithmetic on both engines, carried through five steps.
+      expect(scaledError(graphed.x, (await pfgmSample(cpu, options)).x)).toBeLessThan(1e-4);
     } finally {
       net.dispose();
+      cpu.dispose();
     }
   }, 120_000);
 });

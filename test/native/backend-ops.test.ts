@@ -152,6 +152,26 @@ const firDown: Reference = (a, x, lists) => {
 const rowsOf = (x: Float32Array, cols: number) =>
   range(x.length / cols).map((r) => Array.from(x.subarray(r * cols, (r + 1) * cols)));
 
+/**
+ * The adaptive scale's coefficients (ops/precond_math.h) from each row's norm and its sigma:
+ * s^2 = max(sigma^2, ||x||^2 / cols - sd^2); with c_skip and c_out unless the case nulls them.
+ */
+const adaptiveCoefs: Reference = (a, x) => {
+  const [sd, dAware, cols] = [a.sigma_data as number, a.d_aware_D as number, a.cols as number];
+  const s2 = rowsOf(x.x as Float32Array, cols).map((r, i) => {
+    const sigma = x.sigma?.[i] as number;
+    return Math.max(sigma * sigma, r.reduce((u, v) => u + v * v, 0) / cols - sd * sd);
+  });
+  const out: Values = {
+    c_in: s2.map((s) => 1 / Math.sqrt(dAware > 2 ? (s * dAware) / (dAware - 2) + sd * sd : s + sd * sd)),
+  };
+  if (a.c_skip !== 0) out.c_skip = s2.map((s) => (sd * sd) / (s + sd * sd));
+  if (a.c_out !== 0) out.c_out = s2.map((s) => (Math.sqrt(s) * sd) / Math.sqrt(s + sd * sd));
+  return out;
+};
+/** Per-sample noise levels on both sides of the rows' norms (x in [-3, 3]: ||x||^2 / N near 3). */
+const levels = (...v: number[]) => ({ shape: [v.length], data: Float32Array.from(v) });
+
 const table: Row[] = [
   row('axpby', { count: 7, alpha: 0.5, beta: -2 }, { a: filled([7], 1), b: filled([7], 2) }, (a, x) => ({
     y: range(7).map((i) => (a.alpha as number) * (x.a?.[i] as number) + (a.beta as number) * (x.b?.[i] as number)),
@@ -225,6 +245,33 @@ const table: Row[] = [
   row('scale_rows', { rows: 3, cols: 4 }, { a: filled([3], 15), x: filled([3, 4], 16) }, (_a, x) => ({
     y: rowsOf(x.x as Float32Array, 4).flatMap((r, i) => r.map((v) => (x.a?.[i] as number) * v)),
   })),
+  row('scale_rows_dev', { rows: 3, cols: 4 }, { a: filled([3], 15), x: filled([3, 4], 16) }, (_a, x) => ({
+    y: rowsOf(x.x as Float32Array, 4).flatMap((r, i) => r.map((v) => (x.a?.[i] as number) * v)),
+  })),
+  row(
+    'axpby_rows_dev',
+    { rows: 3, cols: 4 },
+    { a: filled([3], 36), x: filled([3, 4], 37), b: filled([3], 38), z: filled([3, 4], 39) },
+    (_a, x) => ({
+      y: range(12).map((k) => {
+        const i = Math.floor(k / 4);
+        return (x.a?.[i] as number) * (x.x?.[k] as number) + (x.b?.[i] as number) * (x.z?.[k] as number);
+      }),
+    }),
+  ),
+  // The denoiser's three coefficients with the D-aware c_in, and PFGM's field's c_in alone.
+  row(
+    'adaptive_coefs',
+    { rows: 4, cols: 6, sigma_data: 0.5, d_aware_D: 5 },
+    { x: filled([4, 6], 40, -3, 3), sigma: levels(0.05, 2, 0.1, 0.5) },
+    adaptiveCoefs,
+  ),
+  row(
+    'adaptive_coefs',
+    { rows: 3, cols: 5, sigma_data: 0.5, d_aware_D: 0, c_skip: 0, c_out: 0 },
+    { x: filled([3, 5], 41, -3, 3), sigma: levels(3, 0.2, 1) },
+    adaptiveCoefs,
+  ),
   row(
     'weighted_mse_backward',
     { samples: 2, per_sample: 3 },

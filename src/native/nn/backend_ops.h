@@ -53,7 +53,8 @@
 //            backend memory allocated as floats. The generic test entries size their arrays from
 //            the counts.
 // Every pointer is in the backend's memory unless it is checked HOST: per-sample coefficients
-// (sigma, loss weights, per-row factors) are computed on the host and are a few floats per sample.
+// (sigma, loss weights, per-row factors) are computed on the host and are a few floats per sample,
+// except the adaptive scale's, which depend on the rows' norms (adaptive_coefs, the *_dev ops).
 #pragma once
 
 #include <cstdint>
@@ -242,7 +243,7 @@
   X(PLAIN, void, label_input, nullptr,                                                            \
     (const op::LabelInputSpec& s, const float* labels, float* out), (s, labels, out),             \
     OPT(labels, s.n * s.label_dim) OUT(out, s.n * s.label_dim) OPT(s.step_at, 1))                 \
-  /* ops/rows.h: per-row coefficients (host) and per-row / per-column reductions. */              \
+  /* ops/rows.h: per-row coefficients and per-row / per-column reductions.                     */ \
   X(PLAIN, void, swap_halves, nullptr,                                                            \
     (int64_t rows, int64_t cols, const float* x, float* y), (rows, cols, x, y),                   \
     IN(x, rows * cols) OUT(y, rows * cols))                                                       \
@@ -261,6 +262,23 @@
   X(CUDA_CUSTOM, void, sumsq_rows, nullptr,                                                       \
     (int64_t rows, int64_t cols, const float* x, double* out), (rows, cols, x, out),              \
     IN(x, rows * cols) HOST(out, rows, "out (per-row sums)"))                                     \
+  /* The adaptive scale on the device (precond_math.h): coefficients from each row's norm and  */ \
+  /* the host's sigma, then per-row ops that read them where they were written, so a CUDA      */ \
+  /* graph can record an evaluation that uses them (nothing returns to the host).              */ \
+  X(CUDA_CUSTOM, void, adaptive_coefs, nullptr,                                                   \
+    (int64_t rows, int64_t cols, const float* x, const float* sigma, double sigma_data,           \
+     double d_aware_D, float* c_in, float* c_skip, float* c_out),                                 \
+    (rows, cols, x, sigma, sigma_data, d_aware_D, c_in, c_skip, c_out),                           \
+    IN(x, rows * cols) HOST(sigma, rows, "sigma (per-sample noise levels)") OUT(c_in, rows)       \
+    OPT(c_skip, rows) OPT(c_out, rows))                                                           \
+  X(PLAIN, void, scale_rows_dev, nullptr,                                                         \
+    (int64_t rows, int64_t cols, const float* a, const float* x, float* y), (rows, cols, a, x, y),\
+    IN(a, rows) IN(x, rows * cols) OUT(y, rows * cols))                                           \
+  X(PLAIN, void, axpby_rows_dev, nullptr,                                                         \
+    (int64_t rows, int64_t cols, const float* a, const float* x, const float* b, const float* z,  \
+     float* y),                                                                                   \
+    (rows, cols, a, x, b, z, y),                                                                  \
+    IN(a, rows) IN(b, rows) IN(x, rows * cols) IN(z, rows * cols) OUT(y, rows * cols))            \
                                                                                                   \
   /* --- loss, optimizer, physics ----------------------------------------------------------- */ \
   X(CUSTOM, double, weighted_mse_forward, "gpu:loss.forward",                                     \

@@ -1,9 +1,10 @@
 #include "denoiser.h"
 
-#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "../errors.h"
+#include "../ops/precond_math.h"
 #include "layers.h"
 
 namespace pfgm::nn {
@@ -32,10 +33,21 @@ void Denoiser::check_mode(bool field) const {
 int64_t Denoiser::sample_numel() const { return net_->input_shape(1).numel(); }
 
 double Denoiser::scale2(double sigma, double sumsq) const {
-  const double s2 = sigma * sigma;
-  if (!pc_.adaptive_scale) return s2;
-  const double per = static_cast<double>(sample_numel());
-  return std::max(s2, sumsq / per - pc_.sigma_data * pc_.sigma_data);
+  if (!pc_.adaptive_scale) return sigma * sigma;
+  return precond::adaptive_scale2(sigma, sumsq, static_cast<double>(sample_numel()),
+                                  pc_.sigma_data);
+}
+
+double Denoiser::d_aware_D() const {
+  return pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2 ? pc_.D : 0.0;
+}
+
+float Denoiser::c_noise(double level, const char* name) {
+  if (!(level > 0) || !std::isfinite(level)) {
+    fail(code::kArgument,
+         std::string(name) + " must be positive and finite, got " + std::to_string(level));
+  }
+  return static_cast<float>(std::log(level) / 4);
 }
 
 std::vector<double> Denoiser::sample_sumsq(const Context& ctx, const float* x) const {
@@ -45,19 +57,11 @@ std::vector<double> Denoiser::sample_sumsq(const Context& ctx, const float* x) c
 }
 
 Denoiser::Coefs Denoiser::coefs(double sigma, double sumsq) const {
-  if (!(sigma > 0) || !std::isfinite(sigma)) {
-    fail(code::kArgument, "sigma must be positive and finite, got " + std::to_string(sigma));
-  }
+  const float cn = c_noise(sigma, "sigma");
   const double sd = pc_.sigma_data, sd2 = sd * sd;
   const double s2 = scale2(sigma, sumsq);
-  const double scale = std::sqrt(s2);
-  double var_in = s2 + sd2;
-  if (pc_.d_aware_c_in && std::isfinite(pc_.D) && pc_.D > 2)
-    var_in = s2 * pc_.D / (pc_.D - 2) + sd2;
-  return Coefs{static_cast<float>(sd2 / (s2 + sd2)),
-               static_cast<float>(scale * sd / std::sqrt(s2 + sd2)),
-               static_cast<float>(1.0 / std::sqrt(var_in)), static_cast<float>(std::log(sigma) / 4),
-               static_cast<float>((s2 + sd2) / (s2 * sd2))};
+  const precond::Coefs k = precond::coefs(s2, sd, d_aware_D());
+  return Coefs{k.c_skip, k.c_out, k.c_in, cn, static_cast<float>((s2 + sd2) / (s2 * sd2))};
 }
 
 namespace {
@@ -74,19 +78,33 @@ std::vector<float> column(const std::vector<Member>& k, float Member::*field) {
 
 std::vector<Denoiser::Coefs> Denoiser::run_forward(const Context& ctx, const float* x,
                                                    const float* sigma, const Labels& labels,
-                                                   float* out, float* raw) {
+                                                   float* out, float* raw, bool host_coefs) {
   check_mode(false);
   Backend& be = ctx.be();
   const int64_t n = ctx.batch;
   const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per_in = in.numel() / n, per_out = os.numel() / n;
   if (per_in != per_out) fail(code::kInternal, "denoiser needs matching input/output sizes");
-  const std::vector<double> q = sample_sumsq(ctx, x);
+  // The adaptive scale's coefficients depend on x: computed where x is, they never return to the
+  // host, so a CUDA graph can record the evaluation. c_noise depends on sigma only.
+  const bool on_device = pc_.adaptive_scale && !host_coefs;
   std::vector<Coefs> k(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) k[i] = coefs(sigma[i], q[i]);
+  if (on_device) {
+    for (int64_t i = 0; i < n; ++i) k[i].c_noise = c_noise(sigma[i], "sigma");
+  } else {
+    const std::vector<double> q = sample_sumsq(ctx, x);
+    for (int64_t i = 0; i < n; ++i) k[i] = coefs(sigma[i], q[i]);
+  }
   float* xin = ctx.ensure(x_in_, in.numel());
   be.nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
-  be.scale_rows(n, per_in, column(k, &Coefs::c_in).data(), xin, xin);
+  float* dk = nullptr;  // [3, n]: c_in, c_skip, c_out in the backend's memory
+  if (on_device) {
+    dk = ctx.ensure(coefs_, 3 * n);
+    be.adaptive_coefs(n, per_in, x, sigma, pc_.sigma_data, d_aware_D(), dk, dk + n, dk + 2 * n);
+    be.scale_rows_dev(n, per_in, dk, xin, xin);
+  } else {
+    be.scale_rows(n, per_in, column(k, &Coefs::c_in).data(), xin, xin);
+  }
   float* cn = ctx.ensure(c_noise_, n);
   be.upload(n, column(k, &Coefs::c_noise).data(), cn);
   float* f = ctx.ensure(f_, os.numel());
@@ -94,6 +112,10 @@ std::vector<Denoiser::Coefs> Denoiser::run_forward(const Context& ctx, const flo
   float* fn = ctx.ensure(df_, os.numel());
   be.nhwc_to_nchw(n, os.c, os.h, os.w, f, fn);
   if (raw != nullptr) be.copy(os.numel(), fn, raw);
+  if (on_device) {
+    be.axpby_rows_dev(n, per_out, dk + n, x, dk + 2 * n, fn, out);
+    return {};
+  }
   be.axpby_rows(n, per_out, column(k, &Coefs::c_skip).data(), x, column(k, &Coefs::c_out).data(),
                 fn, out);
   return k;
@@ -101,7 +123,7 @@ std::vector<Denoiser::Coefs> Denoiser::run_forward(const Context& ctx, const flo
 
 void Denoiser::denoise(const Context& ctx, const float* x, const float* sigma, const Labels& labels,
                        float* out, float* raw) {
-  run_forward(ctx, x, sigma, labels, out, raw);
+  run_forward(ctx, x, sigma, labels, out, raw, false);
 }
 
 void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
@@ -111,7 +133,7 @@ void Denoiser::input_vjp(const Context& ctx, const float* x, const float* sigma,
   float* d = ctx.ensure(d_, cnt);
   // F itself is needed only when the coefficients depend on x (adaptive_scale).
   float* raw = pc_.adaptive_scale ? ctx.ensure(f_raw_, cnt) : nullptr;
-  const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, raw);
+  const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, raw, true);
   if (denoised != nullptr) be.copy(cnt, d, denoised);
   // dF = c_out v, in the backbone's channels-last layout.
   float* dd = ctx.ensure(dd_, cnt);
@@ -171,7 +193,7 @@ double Denoiser::loss_and_grad(const Context& ctx, const float* y, const float* 
   float* x = ctx.ensure(x_, cnt);
   be.axpby(cnt, 1.0f, y, 1.0f, noise, x);
   float* d = ctx.ensure(d_, cnt);
-  const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, nullptr);
+  const std::vector<Coefs> k = run_forward(ctx, x, sigma, labels, d, nullptr, true);
   if (denoised != nullptr) be.copy(cnt, d, denoised);
   const std::vector<float> weight = column(k, &Coefs::weight);
   double loss = 0.0;

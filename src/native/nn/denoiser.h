@@ -3,7 +3,9 @@
 //   loss = mean_i lambda(sigma_i) ||D(x_i, sigma_i) - y_i||^2,  lambda = (s^2 + sd^2) / (s sd)^2
 // The denoiser speaks PyTorch's layout (NCHW images, [n, N] vectors); the backbone is NHWC.
 // Arrays are in the context's backend memory, except the per-sample sigma and z, which are on
-// the host: the coefficients are computed there, a few numbers per sample.
+// the host: the coefficients are computed there, a few numbers per sample, except those of an
+// adaptive scale when sampling, which depend on x's norms and so are computed where x is
+// (Backend::adaptive_coefs), so that a CUDA graph can record the evaluation.
 #pragma once
 
 #include <cmath>
@@ -92,14 +94,20 @@ class Denoiser {
   double scale2(double sigma, double sumsq) const;
   // ||x_i||^2 per sample of x [n, ...] when adaptive_scale needs it, else zeros.
   std::vector<double> sample_sumsq(const Context& ctx, const float* x) const;
-  // Runs D on x and returns the per-sample coefficients it used.
+  // docs/method.md §2.2's D for the D-aware c_in where it applies, else 0 (precond_math.h).
+  double d_aware_D() const;
+  // ln(level) / 4 for a positive, finite sigma or z (`name` in the error otherwise).
+  static float c_noise(double level, const char* name);
+  // Runs D on x and returns the per-sample coefficients it used: host_coefs asks for them on the
+  // host (the training and likelihood paths). Without it an adaptive scale's coefficients stay
+  // in the backend's memory and it returns none.
   std::vector<Coefs> run_forward(const Context& ctx, const float* x, const float* sigma,
-                                 const Labels& labels, float* out, float* raw);
+                                 const Labels& labels, float* out, float* raw, bool host_coefs);
   void check_mode(bool field) const;
 
   std::unique_ptr<Backbone> net_;
   PrecondConfig pc_;
-  Buffer x_, x_in_, c_noise_, f_, d_, dd_, df_, vjp_out_, vjp_in_, f_raw_;
+  Buffer x_, x_in_, c_noise_, f_, d_, dd_, df_, vjp_out_, vjp_in_, f_raw_, coefs_;
 };
 
 }  // namespace pfgm::nn

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../errors.h"
+#include "../ops/precond_math.h"
 #include "denoiser.h"
 #include "layers.h"
 
@@ -19,20 +20,26 @@ const float* Denoiser::field_forward(const Context& ctx, const float* x, const f
   const int64_t n = ctx.batch;
   const op::Nhwc in = net_->input_shape(n), os = net_->output_shape(n);
   const int64_t per = in.numel() / n;
-  const std::vector<double> q = sample_sumsq(ctx, x);
-  std::vector<float> cn_host(static_cast<size_t>(n)), c_in(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    if (!(z[i] > 0) || !std::isfinite(z[i]))
-      fail(code::kArgument, "z must be positive and finite, got " + std::to_string(z[i]));
-    cn_host[i] = static_cast<float>(std::log(static_cast<double>(z[i])) / 4);
-    // c_in of the denoiser at sigma = z (the D = 1 alignment r = z): the perturbation's
-    // per-coordinate scale grows like z, so this keeps the backbone's inputs near unit scale.
-    c_in[i] =
-        static_cast<float>(1.0 / std::sqrt(scale2(z[i], q[i]) + pc_.sigma_data * pc_.sigma_data));
-  }
+  std::vector<float> cn_host(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) cn_host[i] = c_noise(z[i], "z");
   float* xin = ctx.ensure(x_in_, in.numel());
   be.nchw_to_nhwc(n, in.c, in.h, in.w, x, xin);
-  be.scale_rows(n, per, c_in.data(), xin, xin);
+  // c_in of the denoiser at sigma = z (the D = 1 alignment r = z): the perturbation's
+  // per-coordinate scale grows like z, so this keeps the backbone's inputs near unit scale. With
+  // the adaptive scale it depends on x's norms, so it is computed where x is: nothing returns to
+  // the host, and a CUDA graph can record the z-ODE's evaluations.
+  if (pc_.adaptive_scale) {
+    float* c_in = ctx.ensure(coefs_, n);
+    be.adaptive_coefs(n, per, x, z, pc_.sigma_data, 0.0, c_in, nullptr, nullptr);
+    be.scale_rows_dev(n, per, c_in, xin, xin);
+  } else {
+    std::vector<float> c_in(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const double zi = z[i];
+      c_in[i] = precond::coefs(zi * zi, pc_.sigma_data, 0.0).c_in;
+    }
+    be.scale_rows(n, per, c_in.data(), xin, xin);
+  }
   float* cn = ctx.ensure(c_noise_, n);
   be.upload(n, cn_host.data(), cn);
   float* f = ctx.ensure(f_, os.numel());

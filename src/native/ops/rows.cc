@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "elementwise.h"
+#include "precond_math.h"
 
 namespace pfgm::cpu {
 
@@ -23,6 +24,29 @@ void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
     double q = 0;
     for (int64_t j = 0; j < cols; ++j) q += static_cast<double>(r[j]) * r[j];
     out[i] = q;
+  }
+}
+
+void scale_rows_dev(int64_t rows, int64_t cols, const float* a, const float* x, float* y) {
+  scale_rows(rows, cols, a, x, y);
+}
+
+void axpby_rows_dev(int64_t rows, int64_t cols, const float* a, const float* x, const float* b,
+                    const float* z, float* y) {
+  axpby_rows(rows, cols, a, x, b, z, y);
+}
+
+void adaptive_coefs(int64_t rows, int64_t cols, const float* x, const float* sigma,
+                    double sigma_data, double d_aware_D, float* c_in, float* c_skip, float* c_out) {
+  std::vector<double> q(static_cast<size_t>(rows > 0 ? rows : 0));
+  sumsq_rows(rows, cols, x, q.data());
+  for (int64_t i = 0; i < rows; ++i) {
+    const double s2 =
+        precond::adaptive_scale2(sigma[i], q[i], static_cast<double>(cols), sigma_data);
+    const precond::Coefs k = precond::coefs(s2, sigma_data, d_aware_D);
+    c_in[i] = k.c_in;
+    if (c_skip != nullptr) c_skip[i] = k.c_skip;
+    if (c_out != nullptr) c_out[i] = k.c_out;
   }
 }
 

@@ -50,8 +50,8 @@ PFGM_HD bool update_applies(const double* stats) {
 
 // Clipping to a global norm: min(1, grad_clip / ||g||) rounded once to float, 1 when off.
 PFGM_HD float clip_scale(double grad_clip, double grad_sumsq) {
-  const double norm = fp::sqrt(grad_sumsq);
-  return grad_clip > 0 && norm > grad_clip ? static_cast<float>(fp::div(grad_clip, norm)) : 1.0f;
+  const double norm = sqrt(grad_sumsq);
+  return grad_clip > 0 && norm > grad_clip ? static_cast<float>(grad_clip / norm) : 1.0f;
 }
 
 // torch.optim.Adam's single-tensor arithmetic for one element; updates m and v, returns the new

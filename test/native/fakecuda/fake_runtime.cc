@@ -200,6 +200,16 @@ void sumsq_rows(int64_t rows, int64_t cols, const float* x, double* out) {
   c.device(out, rows * 8, "out");
   cpu::sumsq_rows(rows, cols, x, out);
 }
+void adaptive_coefs(int64_t rows, int64_t cols, const float* x, const float* sigma,
+                    double sigma_data, double d_aware_D, float* c_in, float* c_skip, float* c_out) {
+  Access c("cuda::adaptive_coefs");
+  c.device(x, rows * cols * F, "x");
+  c.device(sigma, rows * F, "sigma (uploaded)");
+  c.device(c_in, rows * F, "c_in");
+  c.device(c_skip, rows * F, "c_skip", true);
+  c.device(c_out, rows * F, "c_out", true);
+  cpu::adaptive_coefs(rows, cols, x, sigma, sigma_data, d_aware_D, c_in, c_skip, c_out);
+}
 double weighted_mse_forward(int64_t samples, int64_t per, const float* pred, const float* target,
                             const float* weight, float* per_sample) {
   Access c("cuda::weighted_mse_forward");
