@@ -25,11 +25,10 @@ import {
   type Network,
   pfgmHyperparameters,
   pfgmSample,
-  preset,
   type SampleOptions,
   sample,
 } from '../../src/index.js';
-import { gpuReady } from '../helpers/gpu.js';
+import { gpuReady, tinyUnet } from '../helpers/gpu.js';
 import { filled, scaledError } from '../helpers/ops.js';
 
 const emulated = () => (native() as unknown as { emuCopies?: unknown }).emuCopies !== undefined;
@@ -80,17 +79,7 @@ describe.skipIf(!gpuReady)('CUDA graphs of backend op sequences', () => {
 });
 
 describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
-  const unet = preset('ddpmpp-small', {
-    imgResolution: 8,
-    inChannels: 2,
-    outChannels: 2,
-    modelChannels: 8,
-    channelMult: [1, 2],
-    numBlocks: 1,
-    attnResolutions: [4],
-    labelDim: 3,
-    dropout: 0,
-  });
+  const unet = tinyUnet({ dropout: 0 });
   const labels = new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
   const cases: [string, SampleOptions, CreateNetworkOptions?][] = [
     ['heun', { count: 3, steps: 5, seed: 4, labels }],

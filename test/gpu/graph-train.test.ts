@@ -18,26 +18,13 @@
 // Skipped where the loaded addon has no usable GPU with cuDNN and cuBLAS.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/addon/load.js';
-import { createNetwork, getGraphStats, preset, type TrainStepOptions } from '../../src/index.js';
-import { gpuReady } from '../helpers/gpu.js';
+import { createNetwork, getGraphStats, type TrainStepOptions } from '../../src/index.js';
+import { gpuReady, tinyUnet } from '../helpers/gpu.js';
 import { filled, scaledError } from '../helpers/ops.js';
 
 const emulated = () => (native() as unknown as { emuCopies?: unknown }).emuCopies !== undefined;
 
-const unet = {
-  ...preset('ddpmpp-small', {
-    imgResolution: 8,
-    inChannels: 2,
-    outChannels: 2,
-    modelChannels: 8,
-    channelMult: [1, 2],
-    numBlocks: 1,
-    attnResolutions: [4],
-    labelDim: 3,
-    dropout: 0.2,
-  }),
-  labelDropout: 0.3,
-};
+const unet = { ...tinyUnet({ dropout: 0.2 }), labelDropout: 0.3 };
 const per = 2 * 8 * 8;
 const batch = 4;
 const labels = new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]);
