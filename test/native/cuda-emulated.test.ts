@@ -182,7 +182,13 @@ describe.skipIf(!present)('test/gpu on the emulated device', () => {
   };
 
   it('kernel, cuBLAS-attention and network parity pass with exact device allocations', { timeout: 600_000 }, () => {
-    const files = [...kernels, 'network-parity.test.ts', 'sample-resident-parity.test.ts', 'graph-cache.test.ts', 'graph-train.test.ts'];
+    const files = [
+      ...kernels,
+      'network-parity.test.ts',
+      'sample-resident-parity.test.ts',
+      'graph-cache.test.ts',
+      'graph-train.test.ts',
+    ];
     const json = gpuFiles(files);
     // Every test ran (none skipped for want of a device) but those skipped by design.
     for (const file of files) {
