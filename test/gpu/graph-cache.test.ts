@@ -10,7 +10,8 @@
 //   recorded again; a sequence that reads a value back to the host is never a graph.
 // - sampling: solvers of a small U-Net (attention, labels, guidance, the adaptive scale) give the
 //   same samples with graphs as with PFGM_CUDA_GRAPHS=0, and evaluations are replayed, in the next
-//   run on the same network from its first evaluation on. PFGM's z-ODE too: its field scales the
+//   run on the same network from its first evaluation on, also when two batch sizes alternate
+//   (the network's buffers keep their size, so neither recording moves). PFGM's z-ODE too: its field scales the
 //   input by the samples' norms, which the device turns into coefficients without a read back to
 //   the host (Backend::adaptive_coefs); its samples are also checked against the CPU engine's, so
 //   a wrong coefficient kernel, which graphs and op by op would share, fails here as well.
@@ -154,6 +155,25 @@ describe.skipIf(!gpuReady)('CUDA graphs when sampling', () => {
     },
     120_000,
   );
+
+  it('batch sizes that alternate keep their recordings: every evaluation after the first of each replays', async () => {
+    const net = createNetwork(unet, { device: 'cuda', seed: 2, D: 64 });
+    try {
+      const run = (count: number) => sample(net, { count, steps: 3, seed: 9, labels: labels.subarray(0, 3 * count) });
+      const firsts = [await run(3), await run(2)];
+      const s0 = stats();
+      // The network's buffers keep their size across the smaller batch, so neither recording moves.
+      for (let round = 0; round < 2; round++) {
+        expectSame((await run(3)).x, firsts[0]?.x as Float32Array, 'batch of 3');
+        expectSame((await run(2)).x, firsts[1]?.x as Float32Array, 'batch of 2');
+      }
+      const s1 = stats();
+      expect([s1.captures - s0.captures, s1.eager - s0.eager, s1.dropped - s0.dropped]).toEqual([0, 0, 0]);
+      expect(s1.replays - s0.replays).toBe(4 * (firsts[0]?.nfe as number));
+    } finally {
+      net.dispose();
+    }
+  }, 120_000);
 
   it("PFGM's z-ODE: the same samples as op by op, with replays, and the CPU engine's", async () => {
     const config = { ...unet, labelDim: 0 };
