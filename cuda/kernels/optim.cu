@@ -68,13 +68,19 @@ __global__ void grad_total_kernel(int64_t chunks, const double* sums, const int*
   }
 }
 
-__global__ void adam_kernel(int64_t count, optim::AdamCoefs c, float* p, const float* g, float* m,
-                            float* v, float* ema, float ema_beta) {
+// This thread's elements of one Adam (+ EMA) update, shared by both kernels below.
+__device__ void adam_elements(int64_t count, const optim::AdamCoefs& c, float* p, const float* g,
+                              float* m, float* v, float* ema, float ema_beta) {
   for (int64_t i = first_index(); i < count; i += grid_stride()) {
     const float pi = optim::adam_element(c, p[i], g[i], &m[i], &v[i]);
     p[i] = pi;
     if (ema != nullptr) ema[i] = optim::ema_element(ema[i], pi, ema_beta);
   }
+}
+
+__global__ void adam_kernel(int64_t count, optim::AdamCoefs c, float* p, const float* g, float* m,
+                            float* v, float* ema, float ema_beta) {
+  adam_elements(count, c, p, g, m, v, ema, ema_beta);
 }
 
 // The update of adam_step_checked: each block derives the step's constants from the statistics
@@ -92,11 +98,7 @@ __global__ void adam_checked_kernel(int64_t count, const optim::AdamStep* step, 
   }
   __syncthreads();
   if (!applies) return;
-  for (int64_t i = first_index(); i < count; i += grid_stride()) {
-    const float pi = optim::adam_element(c, p[i], g[i], &m[i], &v[i]);
-    p[i] = pi;
-    if (ema != nullptr) ema[i] = optim::ema_element(ema[i], pi, beta);
-  }
+  adam_elements(count, c, p, g, m, v, ema, beta);
 }
 
 __global__ void axpy_kernel(int64_t count, float alpha, const float* x, float* y) {

@@ -218,7 +218,7 @@ template <class LossFn>
 void Session::accumulate(int64_t n, int64_t micro_batch, uint64_t seed, const uint32_t* step_at,
                          uint64_t offset, bool device_loss, LossFn loss) {
   double* total = stats();
-  be_.fill(2, 0.0f, reinterpret_cast<float*>(total + optim::kStatLoss));
+  if (device_loss) be_.fill(2, 0.0f, reinterpret_cast<float*>(total + optim::kStatLoss));
   double host_total = 0;
   // One chunk's loss and gradient, its loss weighted by its share of the batch.
   auto chunk = [&](nn::Context& ctx, int64_t start, int64_t len, double share) {
